@@ -1,0 +1,219 @@
+//! Turning loaded documents plus command-line flags into a [`Config`]: flags win over the file,
+//! and what kubeadm detects at run time (node name, advertise address, version, CRI socket) is
+//! resolved here, once.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::{ApiVersion, BootstrapToken, ClusterConfiguration, Config, InitConfiguration};
+use crate::host::Host;
+use crate::root::Root;
+use crate::version::{self, KubeVersion};
+
+/// The documents of a config file (or the defaults when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    pub api_version: Option<ApiVersion>,
+    pub init: InitConfiguration,
+    pub cluster: ClusterConfiguration,
+    pub kubelet: Option<serde_yaml::Mapping>,
+    pub kube_proxy: Option<serde_yaml::Mapping>,
+}
+
+/// `kubestrap init` flags that override the config file (kubeadm's init flags).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub advertise_address: Option<String>,
+    pub bind_port: Option<u16>,
+    pub cert_sans: Vec<String>,
+    pub cert_dir: Option<String>,
+    pub control_plane_endpoint: Option<String>,
+    pub cri_socket: Option<String>,
+    pub image_repository: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub node_name: Option<String>,
+    pub pod_network_cidr: Option<String>,
+    pub service_cidr: Option<String>,
+    pub service_dns_domain: Option<String>,
+    pub token: Option<String>,
+    pub token_ttl: Option<String>,
+    pub skip_phases: Vec<String>,
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+/// Known CRI endpoints, in kubeadm's detection order.
+pub const CRI_SOCKETS: &[(&str, &str)] = &[
+    (
+        "/var/run/containerd/containerd.sock",
+        "unix:///var/run/containerd/containerd.sock",
+    ),
+    ("/var/run/crio/crio.sock", "unix:///var/run/crio/crio.sock"),
+    (
+        "/var/run/cri-dockerd.sock",
+        "unix:///var/run/cri-dockerd.sock",
+    ),
+];
+
+/// Folders searched for binaries such as the kubelet.
+pub const PATH_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// Applies the flags over the documents and resolves what the host decides.
+pub fn resolve(
+    mut docs: Documents,
+    flags: &Overrides,
+    root: &Root,
+    host: &dyn Host,
+) -> Result<Config> {
+    apply(&mut docs, flags);
+    let init = &docs.init;
+    let version = match &docs.cluster.kubernetes_version {
+        Some(v) => KubeVersion::parse(v).context("invalid `kubernetesVersion`")?,
+        None => kubelet_version(root, host).unwrap_or(version::NEWEST),
+    };
+    docs.cluster.kubernetes_version = Some(version.to_string());
+    let node_name = match &init.node_registration.name {
+        Some(name) => name.clone(),
+        None => host.hostname()?.to_lowercase(),
+    };
+    let advertise_address = match init.local_api_endpoint.advertise_address.as_deref() {
+        Some(text) => {
+            let ip: IpAddr = text.parse().with_context(|| {
+                format!("`localAPIEndpoint.advertiseAddress`: {text:?} is not a valid IP address")
+            })?;
+            if ip.is_unspecified() {
+                host.default_address()?
+            } else {
+                ip
+            }
+        }
+        None => host.default_address()?,
+    };
+    let bind_port = u16::try_from(init.local_api_endpoint.bind_port)
+        .ok()
+        .filter(|p| *p > 0)
+        .with_context(|| {
+            format!(
+                "`localAPIEndpoint.bindPort`: {} is not a valid port number (1-65535)",
+                init.local_api_endpoint.bind_port
+            )
+        })?;
+    let cri_socket = match &init.node_registration.cri_socket {
+        Some(socket) => socket.clone(),
+        None => detect_cri_socket(root)?,
+    };
+    Ok(Config {
+        api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
+        init: docs.init,
+        cluster: docs.cluster,
+        kubelet: docs.kubelet,
+        kube_proxy: docs.kube_proxy,
+        version,
+        node_name,
+        advertise_address,
+        bind_port,
+        cri_socket,
+    })
+}
+
+fn apply(docs: &mut Documents, flags: &Overrides) {
+    let init = &mut docs.init;
+    let cluster = &mut docs.cluster;
+    let set = |field: &mut Option<String>, flag: &Option<String>| {
+        if flag.is_some() {
+            field.clone_from(flag);
+        }
+    };
+    set(
+        &mut init.local_api_endpoint.advertise_address,
+        &flags.advertise_address,
+    );
+    if let Some(port) = flags.bind_port {
+        init.local_api_endpoint.bind_port = port.into();
+    }
+    cluster
+        .api_server
+        .cert_sans
+        .extend(flags.cert_sans.iter().cloned());
+    if let Some(dir) = &flags.cert_dir {
+        cluster.certificates_dir.clone_from(dir);
+    }
+    set(
+        &mut cluster.control_plane_endpoint,
+        &flags.control_plane_endpoint,
+    );
+    set(&mut init.node_registration.cri_socket, &flags.cri_socket);
+    if let Some(repo) = &flags.image_repository {
+        cluster.image_repository.clone_from(repo);
+    }
+    set(&mut cluster.kubernetes_version, &flags.kubernetes_version);
+    set(&mut init.node_registration.name, &flags.node_name);
+    set(&mut cluster.networking.pod_subnet, &flags.pod_network_cidr);
+    if let Some(cidr) = &flags.service_cidr {
+        cluster.networking.service_subnet.clone_from(cidr);
+    }
+    if let Some(domain) = &flags.service_dns_domain {
+        cluster.networking.dns_domain.clone_from(domain);
+    }
+    if flags.token.is_some() || flags.token_ttl.is_some() {
+        if init.bootstrap_tokens.is_empty() {
+            init.bootstrap_tokens.push(BootstrapToken::default());
+        }
+        let first = &mut init.bootstrap_tokens[0];
+        set(&mut first.token, &flags.token);
+        set(&mut first.ttl, &flags.token_ttl);
+    }
+    // kubeadm: a non-empty --skip-phases replaces skipPhases; --ignore-preflight-errors is a union.
+    if !flags.skip_phases.is_empty() {
+        init.skip_phases.clone_from(&flags.skip_phases);
+    }
+    for name in &flags.ignore_preflight_errors {
+        if !init
+            .node_registration
+            .ignore_preflight_errors
+            .contains(name)
+        {
+            init.node_registration
+                .ignore_preflight_errors
+                .push(name.clone());
+        }
+    }
+}
+
+/// The version printed by `kubelet --version` of the first kubelet on the PATH under the root.
+fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
+    let logical = PATH_DIRS
+        .iter()
+        .map(|dir| format!("{dir}/kubelet"))
+        .find(|p| root.exists(p))?;
+    let physical = root.physical(&logical).ok()?;
+    let out = host.output(Path::new(&physical), &["--version"]).ok()?;
+    // "Kubernetes v1.20.2"
+    let text = out.split_whitespace().last()?;
+    KubeVersion::parse(text).ok()
+}
+
+/// The CRI socket of the one runtime found under the root; containerd's when none is.
+pub fn detect_cri_socket(root: &Root) -> Result<String> {
+    let found: Vec<&str> = CRI_SOCKETS
+        .iter()
+        .filter(|(path, _)| root.exists(path))
+        .map(|(_, url)| *url)
+        .collect();
+    match found.as_slice() {
+        [] => Ok(CRI_SOCKETS[0].1.to_string()),
+        [one] => Ok((*one).to_string()),
+        many => bail!(
+            "found multiple CRI endpoints on the host: {}; choose one with --cri-socket or `nodeRegistration.criSocket`",
+            many.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,65 @@
+//! How phases speak to the user. The binary renders these calls; tests record them.
+
+/// Receives everything a phase wants the user to see.
+pub trait Reporter: Send + Sync {
+    /// A phase is starting (`certs/ca`); shown with `-v`.
+    fn phase(&self, path: &str);
+    /// A status line: `[tag] msg`.
+    fn status(&self, tag: &str, msg: &str);
+    /// A warning line: `[WARNING tag]: msg`.
+    fn warn(&self, tag: &str, msg: &str);
+    /// Extra detail shown with `-v` only.
+    fn detail(&self, msg: &str);
+}
+
+/// A reporter that keeps every line, for tests.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+pub struct RecordingReporter {
+    pub lines: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl RecordingReporter {
+    /// All lines recorded so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+    fn push(&self, line: String) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Reporter for RecordingReporter {
+    fn phase(&self, path: &str) {
+        self.push(format!("phase {path}"));
+    }
+    fn status(&self, tag: &str, msg: &str) {
+        self.push(format!("[{tag}] {msg}"));
+    }
+    fn warn(&self, tag: &str, msg: &str) {
+        self.push(format!("[WARNING {tag}]: {msg}"));
+    }
+    fn detail(&self, msg: &str) {
+        self.push(format!("detail {msg}"));
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Reporter for std::sync::Arc<RecordingReporter> {
+    fn phase(&self, path: &str) {
+        self.as_ref().phase(path)
+    }
+    fn status(&self, tag: &str, msg: &str) {
+        self.as_ref().status(tag, msg)
+    }
+    fn warn(&self, tag: &str, msg: &str) {
+        self.as_ref().warn(tag, msg)
+    }
+    fn detail(&self, msg: &str) {
+        self.as_ref().detail(msg)
+    }
+}

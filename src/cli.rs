@@ -1,0 +1,247 @@
+//! Command-line definitions. The `phase` subcommand trees are generated from the phase tables.
+
+use std::path::PathBuf;
+
+use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
+use kubestrap_phases::{init, workflow};
+
+/// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
+#[derive(Debug, Parser)]
+#[command(name = "kubestrap", version, propagate_version = true)]
+pub struct Cli {
+    /// Folder that stands for `/`: every file read or written maps under it.
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Print more: phase names, and file contents with --dry-run.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run this command in order to set up the Kubernetes control plane
+    Init(Box<InitArgs>),
+    /// Manage kubeadm-compatible configuration files
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Check a configuration file and report every problem at once
+    Validate {
+        /// Path to a kubeadm configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print default configuration
+    #[command(subcommand)]
+    Print(PrintCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrintCmd {
+    /// Print the default InitConfiguration and ClusterConfiguration
+    InitDefaults {
+        /// API version to print: kubeadm.k8s.io/v1beta4 (default) or kubeadm.k8s.io/v1beta3.
+        #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
+        api_version: String,
+    },
+}
+
+/// The flags of `kubestrap init` (kubeadm's init flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct InitArgs {
+    /// Path to a kubeadm configuration file (kubeadm.k8s.io/v1beta3 or v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Don't apply any changes; print what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The IP address the API Server will advertise it's listening on (default: the default-route interface's).
+    #[arg(long, value_name = "IP")]
+    pub apiserver_advertise_address: Option<String>,
+    /// Port for the API Server to bind to.
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
+    /// Extra Subject Alternative Names (IPs or DNS names) for the API Server serving certificate.
+    #[arg(long, value_delimiter = ',', value_name = "SANS")]
+    pub apiserver_cert_extra_sans: Vec<String>,
+    /// The path where to save and store the certificates.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// A stable IP address or DNS name for the control plane, with an optional port.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub control_plane_endpoint: Option<String>,
+    /// Path to the CRI socket to connect to (detected when empty).
+    #[arg(long, value_name = "URL")]
+    pub cri_socket: Option<String>,
+    /// A list of checks whose errors will be shown as warnings, or `all`.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// Choose a container registry to pull control plane images from.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
+    /// Choose a specific Kubernetes version for the control plane (v1.20.0 to v1.36.x).
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Specify the node name.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Specify range of IP addresses for the pod network.
+    #[arg(long, value_name = "CIDR")]
+    pub pod_network_cidr: Option<String>,
+    /// Use alternative range of IP address for service VIPs.
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Option<String>,
+    /// Use alternative domain for services, e.g. "myorg.internal".
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+    /// List of phases to be skipped, e.g. `certs/etcd-ca,addon/kube-proxy`.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// The token to use for establishing bidirectional trust between nodes and control-plane nodes.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h); 0 never expires.
+    #[arg(long, value_name = "DURATION")]
+    pub token_ttl: Option<String>,
+}
+
+impl InitArgs {
+    /// The flags set that kubeadm refuses next to `--config`.
+    pub fn mixed_with_config(&self) -> Vec<&'static str> {
+        let mut mixed = Vec::new();
+        let mut check = |set: bool, flag: &'static str| {
+            if set {
+                mixed.push(flag);
+            }
+        };
+        check(
+            self.apiserver_advertise_address.is_some(),
+            "apiserver-advertise-address",
+        );
+        check(self.apiserver_bind_port.is_some(), "apiserver-bind-port");
+        check(
+            !self.apiserver_cert_extra_sans.is_empty(),
+            "apiserver-cert-extra-sans",
+        );
+        check(self.cert_dir.is_some(), "cert-dir");
+        check(
+            self.control_plane_endpoint.is_some(),
+            "control-plane-endpoint",
+        );
+        check(self.image_repository.is_some(), "image-repository");
+        check(self.kubernetes_version.is_some(), "kubernetes-version");
+        check(self.pod_network_cidr.is_some(), "pod-network-cidr");
+        check(self.service_cidr.is_some(), "service-cidr");
+        check(self.service_dns_domain.is_some(), "service-dns-domain");
+        check(self.token.is_some(), "token");
+        check(self.token_ttl.is_some(), "token-ttl");
+        mixed
+    }
+}
+
+/// What the user asked for: the parsed command line, plus the phase path of `init phase …`.
+#[derive(Debug)]
+pub struct Invocation {
+    pub cli: Cli,
+    /// `Some("certs/ca")` for `kubestrap init phase certs ca`.
+    pub init_phase: Option<String>,
+}
+
+/// The whole command, with the generated `init phase` tree.
+pub fn build() -> Command {
+    let phase_tree = phase_command(
+        Command::new("phase")
+            .about("Use this command to invoke single phase of the init workflow")
+            .subcommand_required(true),
+        init::PHASES,
+    );
+    Cli::command().mut_subcommand("init", |init_cmd| {
+        init_cmd
+            .after_long_help(workflow::help(init::PHASES))
+            .subcommand(phase_tree)
+    })
+}
+
+fn phase_command(mut cmd: Command, phases: &'static [workflow::Phase]) -> Command {
+    for phase in phases {
+        let mut sub = InitArgs::augment_args(Command::new(phase.name).about(phase.about));
+        if !phase.children.is_empty() {
+            sub = phase_command(sub, phase.children);
+        }
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+/// Parses the process arguments; exits with a usage error like any clap program.
+pub fn parse() -> Invocation {
+    let matches = build().get_matches();
+    from_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
+    let mut cli = Cli::from_arg_matches(matches)?;
+    let mut init_phase = None;
+    if let Some(("init", init_m)) = matches.subcommand()
+        && let Some(("phase", mut m)) = init_m.subcommand()
+    {
+        let mut path = Vec::new();
+        while let Some((name, sub)) = m.subcommand() {
+            path.push(name);
+            m = sub;
+        }
+        cli.command = Cmd::Init(Box::new(InitArgs::from_arg_matches(m)?));
+        init_phase = Some(path.join("/"));
+    }
+    Ok(Invocation { cli, init_phase })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_from(args: &[&str]) -> Invocation {
+        let matches = build().try_get_matches_from(args).unwrap();
+        from_matches(&matches).unwrap()
+    }
+
+    #[test]
+    fn cli_is_valid() {
+        build().debug_assert();
+    }
+
+    #[test]
+    fn phase_subcommands_give_the_phase_path_and_flags() {
+        let inv = parse_from(&[
+            "kubestrap",
+            "init",
+            "phase",
+            "certs",
+            "ca",
+            "--root",
+            "/tmp/n1",
+            "--dry-run",
+        ]);
+        assert_eq!(inv.init_phase.as_deref(), Some("certs/ca"));
+        assert_eq!(inv.cli.root, PathBuf::from("/tmp/n1"));
+        let Cmd::Init(args) = inv.cli.command else {
+            panic!("not init")
+        };
+        assert!(args.dry_run);
+    }
+
+    #[test]
+    fn plain_init_has_no_phase() {
+        let inv = parse_from(&["kubestrap", "init", "--skip-phases", "certs/ca,kubeconfig"]);
+        assert!(inv.init_phase.is_none());
+        let Cmd::Init(args) = inv.cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(args.skip_phases, ["certs/ca", "kubeconfig"]);
+    }
+}

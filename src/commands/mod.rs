@@ -1,0 +1,20 @@
+//! One function per subcommand; each returns the exit code.
+
+mod config;
+mod init;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cmd, Invocation};
+use crate::output::Printer;
+
+/// Runs what the command line asked for.
+pub fn run(inv: Invocation) -> Result<ExitCode> {
+    let printer = Printer::new(inv.cli.verbose);
+    match inv.cli.command {
+        Cmd::Init(args) => init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Config(cmd) => config::run(cmd, &printer),
+    }
+}

@@ -1,0 +1,46 @@
+//! Errors to exit codes, and the way an error is printed.
+#![allow(clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use kubestrap_phases::config::InvalidConfig;
+
+/// Exit code of a general failure.
+pub const FAILURE: u8 = 1;
+/// Exit code of an invalid configuration or flag (kubeadm's).
+pub const INVALID_CONFIG: u8 = 3;
+
+/// Prints `error:`, each cause, and a `hint:` when one is embedded; returns the exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let mut hint = None;
+    let mut first = true;
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let (text, this_hint) = match text.split_once("\n\nhint: ") {
+            Some((t, h)) => (t.to_string(), Some(h.to_string())),
+            None => (text, None),
+        };
+        hint = hint.or(this_hint);
+        if first {
+            eprintln!("error: {text}");
+            first = false;
+        } else {
+            eprintln!("  caused by: {text}");
+        }
+    }
+    if let Some(hint) = hint {
+        eprintln!("\nhint: {hint}");
+    }
+    ExitCode::from(code(err))
+}
+
+fn code(err: &anyhow::Error) -> u8 {
+    if err
+        .chain()
+        .any(|c| c.downcast_ref::<InvalidConfig>().is_some())
+    {
+        INVALID_CONFIG
+    } else {
+        FAILURE
+    }
+}

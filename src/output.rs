@@ -1,0 +1,83 @@
+//! All terminal output: status lines on stderr, data on stdout.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use kubestrap_phases::report::Reporter;
+use kubestrap_phases::root::Change;
+
+/// Prints what phases report, at the chosen verbosity.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    verbose: bool,
+}
+
+impl Printer {
+    /// A printer; `verbose` shows phase names and dry-run file contents.
+    pub fn new(verbose: bool) -> Self {
+        Printer { verbose }
+    }
+
+    /// A line of data for scripts, on stdout.
+    pub fn data(&self, text: &str) {
+        println!("{text}");
+    }
+
+    /// A status line outside any phase.
+    pub fn status(&self, tag: &str, msg: &str) {
+        Reporter::status(self, tag, msg);
+    }
+
+    /// What a dry run would have changed.
+    pub fn journal(&self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Wrote {
+                    path,
+                    mode,
+                    size,
+                    contents,
+                } => {
+                    println!(
+                        "[dryrun] would write {path} ({mode:04o}, {})",
+                        human_size(*size)
+                    );
+                    if self.verbose
+                        && let Some(bytes) = contents
+                    {
+                        println!("{}", String::from_utf8_lossy(bytes).trim_end());
+                    }
+                }
+                Change::CreatedDir { path, mode } => {
+                    println!("[dryrun] would create folder {path} ({mode:04o})");
+                }
+                Change::Removed { path } => println!("[dryrun] would remove {path}"),
+            }
+        }
+    }
+}
+
+fn human_size(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+impl Reporter for Printer {
+    fn phase(&self, path: &str) {
+        if self.verbose {
+            eprintln!("[phase] {path}");
+        }
+    }
+    fn status(&self, tag: &str, msg: &str) {
+        eprintln!("[{tag}] {msg}");
+    }
+    fn warn(&self, tag: &str, msg: &str) {
+        eprintln!("[WARNING {tag}]: {msg}");
+    }
+    fn detail(&self, msg: &str) {
+        if self.verbose {
+            eprintln!("{msg}");
+        }
+    }
+}

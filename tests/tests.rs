@@ -1,0 +1,5 @@
+//! The integration tests: one test binary, one module per area.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod support;
