@@ -1,7 +1,11 @@
 //! `Context`: what every phase of a workflow works with.
 
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use anyhow::Result;
+
+use crate::api::{Api, Client};
 use crate::config::Config;
 use crate::host::Host;
 use crate::report::Reporter;
@@ -26,6 +30,10 @@ pub struct Context {
     pub opts: Options,
     /// When the run started: kubeadm dates certificates from it.
     pub started: SystemTime,
+    /// What the command prints at the end (tokens, join command).
+    pub outputs: crate::outputs::Outputs,
+    /// The API client, built on first use by [`Context::api`].
+    api: OnceLock<Client>,
 }
 
 impl Context {
@@ -44,7 +52,26 @@ impl Context {
             out,
             opts,
             started: SystemTime::now(),
+            outputs: Default::default(),
+            api: OnceLock::new(),
         }
+    }
+
+    /// The API client: from the admin kubeconfig under the root on first use (a logging dry-run
+    /// client with `--dry-run`), or the one given to [`Context::set_api`].
+    pub fn api(&self) -> Result<Api<'_>> {
+        if let Some(client) = self.api.get() {
+            return Ok(client.with(self.out.as_ref()));
+        }
+        let client = crate::api_client::build(self)?;
+        let client = self.api.get_or_init(|| client);
+        Ok(client.with(self.out.as_ref()))
+    }
+
+    /// Uses this client for every API call (tests, or a client built elsewhere).
+    pub fn set_api(&mut self, client: Client) {
+        self.api = OnceLock::new();
+        let _ = self.api.set(client);
     }
 
     /// The version differences of the Kubernetes version being deployed.

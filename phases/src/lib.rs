@@ -4,6 +4,11 @@
 //! receives a [`context::Context`], reads and writes files only through [`root::Root`], touches the
 //! machine only through [`host::Host`] and speaks to the user only through [`report::Reporter`].
 
+pub mod api;
+pub mod api_client;
+#[cfg(any(test, feature = "testing"))]
+pub mod api_fake;
+pub mod api_http;
 pub mod certs;
 pub mod config;
 pub mod context;
@@ -14,6 +19,8 @@ pub mod host;
 pub mod init;
 pub mod kubeconfig;
 pub mod kubelet;
+pub mod objects;
+pub mod outputs;
 pub mod paths;
 pub mod preflight;
 pub mod report;

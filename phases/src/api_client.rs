@@ -1,0 +1,87 @@
+//! Building the API client of a workflow: which kubeconfig, and the bootstrap of the
+//! `kubeadm:cluster-admins` binding on versions whose admin.conf needs it.
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::api::{Client, DryRun, Retry};
+use crate::api_http::HttpTransport;
+use crate::context::Context;
+use crate::paths;
+
+/// The group admin.conf belongs to from 1.29 on.
+pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
+
+/// The retry policy of a run: `timeouts.kubernetesAPICall`.
+pub fn retry(ctx: &Context) -> Retry {
+    let timeout = crate::duration::parse(&ctx.cfg.init.timeouts.kubernetes_api_call)
+        .unwrap_or(std::time::Duration::from_secs(60));
+    Retry {
+        timeout,
+        ..Retry::default()
+    }
+}
+
+/// The client of a run: admin.conf under the root (after making sure, on 1.29+, that its group
+/// has rights), or a dry-run client addressed at the advertise address.
+pub fn build(ctx: &Context) -> Result<Client> {
+    if ctx.opts.dry_run {
+        let endpoint = format!(
+            "https://{}:{}",
+            crate::objects::host_port_ip(ctx.cfg.advertise_address),
+            ctx.cfg.bind_port
+        );
+        return Ok(Client::dry_run(DryRun::new(endpoint, &ctx.cfg.node_name)));
+    }
+    let admin = paths::kubeconfig("admin.conf");
+    if !ctx.root.exists(&admin) {
+        anyhow::bail!(
+            "`{admin}` does not exist, so kubestrap cannot reach the API server\n\nhint: run `kubestrap init phase kubeconfig admin` first"
+        );
+    }
+    let client = Client::new(
+        Box::new(HttpTransport::from_kubeconfig(&ctx.root, &admin)?),
+        retry(ctx),
+    );
+    if ctx.profile().super_admin {
+        ensure_cluster_admins(ctx, &client)?;
+    }
+    Ok(client)
+}
+
+/// 1.29+: admin.conf is in `kubeadm:cluster-admins`, which has rights only once the binding to
+/// `cluster-admin` exists; super-admin.conf (system:masters) creates it, as kubeadm does.
+fn ensure_cluster_admins(ctx: &Context, admin: &Client) -> Result<()> {
+    let crb = cluster_admins_binding();
+    let target = crate::api::ObjectRef::of(&crb)?;
+    let api = admin.with(ctx.out.as_ref());
+    if let Ok(Some(_)) = api.get_value(&target.path(), &target) {
+        return Ok(());
+    }
+    let super_admin = paths::kubeconfig("super-admin.conf");
+    if !ctx.root.exists(&super_admin) {
+        // Not an init node (admin.conf already works, or the binding exists).
+        return Ok(());
+    }
+    let su = Client::new(
+        Box::new(HttpTransport::from_kubeconfig(&ctx.root, &super_admin)?),
+        retry(ctx),
+    );
+    su.with(ctx.out.as_ref())
+        .create_or_update(&crb)
+        .with_context(|| {
+            format!("failed to grant `{CLUSTER_ADMINS_GROUP}` cluster-admin using `{super_admin}`")
+        })?;
+    Ok(())
+}
+
+/// ClusterRoleBinding `kubeadm:cluster-admins` → `cluster-admin`.
+pub fn cluster_admins_binding() -> serde_json::Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": CLUSTER_ADMINS_GROUP},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CLUSTER_ADMINS_GROUP}],
+    })
+}

@@ -1,0 +1,271 @@
+//! The real transport: reqwest (blocking, rustls) with the CA and client certificate of a
+//! kubeconfig file under the root.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+
+use crate::api::{Method, Request, Response, Transport};
+use crate::root::Root;
+
+/// The parts of a kubeconfig the client needs.
+#[derive(Debug, Clone, Deserialize)]
+struct Kubeconfig {
+    #[serde(default)]
+    clusters: Vec<Named<Cluster>>,
+    #[serde(default)]
+    users: Vec<Named<User>>,
+    #[serde(default)]
+    contexts: Vec<Named<ContextEntry>>,
+    #[serde(default, rename = "current-context")]
+    current_context: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Named<T> {
+    name: String,
+    #[serde(alias = "cluster", alias = "user", alias = "context")]
+    value: T,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Cluster {
+    server: String,
+    #[serde(default, rename = "certificate-authority-data")]
+    ca_data: Option<String>,
+    #[serde(default, rename = "certificate-authority")]
+    ca_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct User {
+    #[serde(default, rename = "client-certificate-data")]
+    cert_data: Option<String>,
+    #[serde(default, rename = "client-key-data")]
+    key_data: Option<String>,
+    #[serde(default, rename = "client-certificate")]
+    cert_file: Option<String>,
+    #[serde(default, rename = "client-key")]
+    key_file: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ContextEntry {
+    cluster: String,
+    #[serde(default)]
+    user: String,
+}
+
+/// What a kubeconfig says about how to reach and authenticate to its current cluster.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub server: String,
+    /// PEM of the cluster CA.
+    pub ca_pem: Vec<u8>,
+    /// PEM of the client certificate followed by its key.
+    pub identity_pem: Option<Vec<u8>>,
+    pub token: Option<String>,
+}
+
+fn data_or_file(
+    root: &Root,
+    data: &Option<String>,
+    file: &Option<String>,
+    what: &str,
+) -> Result<Option<Vec<u8>>> {
+    if let Some(d) = data {
+        return STANDARD
+            .decode(d.trim())
+            .map(Some)
+            .with_context(|| format!("`{what}` is not valid base64"));
+    }
+    match file {
+        Some(f) => root.read(f).map(Some),
+        None => Ok(None),
+    }
+}
+
+impl Credentials {
+    /// Reads the current context of a kubeconfig under the root.
+    pub fn load(root: &Root, path: &str) -> Result<Self> {
+        let text = root.read_to_string(path)?;
+        Self::parse(root, &text).with_context(|| format!("failed to use kubeconfig `{path}`"))
+    }
+
+    fn parse(root: &Root, text: &str) -> Result<Self> {
+        let kc: Kubeconfig = serde_yaml::from_str(text).context("not a kubeconfig")?;
+        let ctx = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == kc.current_context)
+            .map(|c| c.value.clone());
+        let cluster = match &ctx {
+            Some(c) => kc.clusters.iter().find(|n| n.name == c.cluster),
+            None => kc.clusters.first(),
+        }
+        .context("it names no cluster")?;
+        let user = match &ctx {
+            Some(c) => kc
+                .users
+                .iter()
+                .find(|n| n.name == c.user)
+                .map(|u| u.value.clone()),
+            None => kc.users.first().map(|u| u.value.clone()),
+        }
+        .unwrap_or_default();
+        let ca_pem = data_or_file(
+            root,
+            &cluster.value.ca_data,
+            &cluster.value.ca_file,
+            "certificate-authority-data",
+        )?
+        .context("its cluster has no certificate authority")?;
+        let cert = data_or_file(
+            root,
+            &user.cert_data,
+            &user.cert_file,
+            "client-certificate-data",
+        )?;
+        let key = data_or_file(root, &user.key_data, &user.key_file, "client-key-data")?;
+        let identity_pem = match (cert, key) {
+            (Some(mut c), Some(k)) => {
+                c.push(b'\n');
+                c.extend_from_slice(&k);
+                Some(c)
+            }
+            (None, None) => None,
+            _ => bail!(
+                "its user has a client certificate without a key, or a key without a certificate"
+            ),
+        };
+        Ok(Credentials {
+            server: cluster.value.server.trim_end_matches('/').to_string(),
+            ca_pem,
+            identity_pem,
+            token: user.token,
+        })
+    }
+}
+
+/// reqwest over rustls, trusting only the kubeconfig's CA.
+pub struct HttpTransport {
+    server: String,
+    token: Option<String>,
+    client: reqwest::blocking::Client,
+}
+
+impl HttpTransport {
+    /// A transport for a kubeconfig file under the root.
+    pub fn from_kubeconfig(root: &Root, path: &str) -> Result<Self> {
+        Self::new(Credentials::load(root, path)?)
+            .with_context(|| format!("failed to build an API client from `{path}`"))
+    }
+
+    /// A transport for these credentials.
+    pub fn new(creds: Credentials) -> Result<Self> {
+        let cas = reqwest::Certificate::from_pem_bundle(&creds.ca_pem)
+            .context("the certificate authority is not valid PEM")?;
+        let mut builder = reqwest::blocking::Client::builder()
+            .tls_certs_only(cas)
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30));
+        if let Some(pem) = &creds.identity_pem {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(pem)
+                    .context("the client certificate or key is not valid PEM")?,
+            );
+        }
+        Ok(HttpTransport {
+            server: creds.server,
+            token: creds.token,
+            client: builder.build().context("failed to set up TLS")?,
+        })
+    }
+
+    /// A plain-HTTP transport (the kubelet's healthz on 127.0.0.1).
+    pub fn plain(server: &str) -> Result<Self> {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("failed to set up an HTTP client")?;
+        Ok(HttpTransport {
+            server: server.trim_end_matches('/').to_string(),
+            token: None,
+            client,
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, req: &Request) -> Result<Response> {
+        let url = format!("{}{}", self.server, req.path);
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut rb = self
+            .client
+            .request(method, &url)
+            .header("Accept", "application/json")
+            .header(
+                "User-Agent",
+                concat!("kubestrap/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(token) = &self.token {
+            rb = rb.bearer_auth(token);
+        }
+        if let Some(ct) = req.content_type {
+            rb = rb.header("Content-Type", ct);
+        }
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        let resp = rb.send().map_err(|e| {
+            // reqwest's top-level message hides the cause (refused, certificate unknown, …).
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            anyhow::anyhow!(msg)
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .with_context(|| format!("failed to read the answer of {} {url}", req.method))?
+            .to_vec();
+        Ok(Response { status, body })
+    }
+
+    fn endpoint(&self) -> String {
+        self.server.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_current_context() {
+        let root = Root::new("/nonexistent");
+        let text = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://10.0.0.1:6443/\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: admin\n  name: admin@kubernetes\ncurrent-context: admin@kubernetes\nusers:\n- name: admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
+        let c = Credentials::parse(&root, text).unwrap();
+        assert_eq!(c.server, "https://10.0.0.1:6443");
+        assert_eq!(c.ca_pem, b"CA");
+        assert_eq!(c.identity_pem.unwrap(), b"CERT\nKEY");
+    }
+}
