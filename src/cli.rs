@@ -26,6 +26,110 @@ pub enum Cmd {
     /// Manage kubeadm-compatible configuration files
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Manage bootstrap tokens
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Remove or restore the control-plane taint (so a single node can run workloads)
+    #[command(subcommand)]
+    Taint(TaintCmd),
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+    Yaml,
+}
+
+/// Flags of commands that talk to a running cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The kubeconfig file to use when talking to the cluster.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/kubernetes/admin.conf"
+    )]
+    pub kubeconfig: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a bootstrap token on the server
+    Create {
+        /// The token to create (generated when absent).
+        token: Option<String>,
+        /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h); 0 never expires.
+        #[arg(long, default_value = "24h0m0s", value_name = "DURATION")]
+        ttl: String,
+        /// A human friendly description of how this token is used.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+        /// Describes the ways in which this token can be used.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "signing,authentication",
+            value_name = "USAGES"
+        )]
+        usages: Vec<String>,
+        /// Extra groups that this token will authenticate as when used for authentication.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "system:bootstrappers:kubeadm:default-node-token",
+            value_name = "GROUPS"
+        )]
+        groups: Vec<String>,
+        /// Instead of printing only the token, print the full join command.
+        #[arg(long)]
+        print_join_command: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: OutputFormat,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// List bootstrap tokens on the server
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: OutputFormat,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Delete bootstrap tokens on the server (by ID or whole token)
+    Delete {
+        #[arg(required = true, value_name = "TOKEN")]
+        tokens: Vec<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Generate and print a bootstrap token, but do not create it on the server
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaintCmd {
+    /// Remove the control-plane NoSchedule taint (and the legacy master one)
+    Remove(TaintArgs),
+    /// Put the control-plane NoSchedule taint back
+    Add(TaintArgs),
+}
+
+/// Which nodes `taint` changes.
+#[derive(Debug, Clone, Args)]
+pub struct TaintArgs {
+    /// The node (default: this machine's host name in lower case).
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    pub node: Option<String>,
+    /// Every node that carries (or, for `add`, is labelled for) the control-plane role.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +212,9 @@ pub struct InitArgs {
     /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h); 0 never expires.
     #[arg(long, value_name = "DURATION")]
     pub token_ttl: Option<String>,
+    /// Print the result (join endpoint, tokens, CA hashes, phase timings) as json or yaml on stdout.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }
 
 impl InitArgs {

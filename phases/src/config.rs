@@ -640,6 +640,6 @@ mod load;
 mod locate;
 mod validate;
 
-pub use defaults::print_init_defaults;
+pub use defaults::{document, print_init_defaults};
 pub use load::{InvalidConfig, Source, check, load_file, parse, validate_file};
 pub use validate::{Problem, is_dns_subdomain, parse_cidr, validate};

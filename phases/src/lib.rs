@@ -4,11 +4,14 @@
 //! receives a [`context::Context`], reads and writes files only through [`root::Root`], touches the
 //! machine only through [`host::Host`] and speaks to the user only through [`report::Reporter`].
 
+pub mod addons;
 pub mod api;
 pub mod api_client;
 #[cfg(any(test, feature = "testing"))]
 pub mod api_fake;
 pub mod api_http;
+pub mod api_objects;
+pub mod bootstrap_token;
 pub mod certs;
 pub mod config;
 pub mod context;
@@ -17,13 +20,17 @@ pub mod duration;
 pub mod etcd;
 pub mod host;
 pub mod init;
+pub mod join_command;
 pub mod kubeconfig;
 pub mod kubelet;
+pub mod mark_control_plane;
 pub mod objects;
 pub mod outputs;
 pub mod paths;
 pub mod preflight;
 pub mod report;
 pub mod root;
+pub mod upload_config;
 pub mod version;
+pub mod wait;
 pub mod workflow;

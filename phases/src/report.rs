@@ -10,6 +10,29 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, tag: &str, msg: &str);
     /// Extra detail shown with `-v` only.
     fn detail(&self, msg: &str);
+    /// Starts showing a wait (`msg`); the handle updates it and ends it. Without an override,
+    /// `msg` and the end are plain detail lines.
+    fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
+        self.detail(msg);
+        Box::new(PlainProgress(self))
+    }
+}
+
+/// A wait being shown.
+pub trait Progress {
+    /// Updates the short state shown next to the message (elapsed time, what is not ready).
+    fn tick(&self, state: &str);
+    /// Ends the display with a last line.
+    fn finish(&self, msg: &str);
+}
+
+struct PlainProgress<'a, R: Reporter + ?Sized>(&'a R);
+
+impl<R: Reporter + ?Sized> Progress for PlainProgress<'_, R> {
+    fn tick(&self, _: &str) {}
+    fn finish(&self, msg: &str) {
+        self.0.detail(msg);
+    }
 }
 
 /// A reporter that keeps every line, for tests.

@@ -87,7 +87,46 @@ pub struct Profile {
     pub show_join_command_phase: bool,
     /// 1.31+: `kubeadm.k8s.io/v1beta4` is what this version prints and uploads.
     pub config_api_v1beta4: bool,
+    /// Tag of the CoreDNS image (`CoreDNSVersion`).
+    pub coredns_image_tag: &'static str,
+    /// ≥1.21: CoreDNS lives at `<registry>/coredns/coredns` (1.20: `<registry>/coredns`).
+    pub coredns_in_subpath: bool,
+    /// Labels mark-control-plane puts on the node (1.20–1.23 also the legacy `master` label;
+    /// 1.21+ `exclude-from-external-load-balancers`).
+    pub control_plane_labels: &'static [&'static str],
+    /// Keys of the default NoSchedule taints of a control-plane node (≤1.23 `master`, 1.24 both,
+    /// 1.25+ `control-plane`).
+    pub control_plane_taints: &'static [&'static str],
+    /// ≤1.23: the kubelet ConfigMap and its Role are named per minor (`kubelet-config-1.20`).
+    pub kubelet_config_map_versioned: bool,
+    /// ≤1.33: the node is annotated with its CRI socket (1.34+ `NodeLocalCRISocket` drops it).
+    pub cri_socket_annotation: bool,
 }
+
+const LABEL_MASTER: &str = "node-role.kubernetes.io/master";
+const LABEL_CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
+const LABEL_EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// CoreDNS tag per minor, as each kubeadm release's constants set it.
+const COREDNS_TAGS: &[(u32, &str)] = &[
+    (20, "1.7.0"),
+    (21, "v1.8.0"),
+    (22, "v1.8.4"),
+    (23, "v1.8.6"),
+    (24, "v1.8.6"),
+    (25, "v1.9.3"),
+    (26, "v1.9.3"),
+    (27, "v1.10.1"),
+    (28, "v1.10.1"),
+    (29, "v1.11.1"),
+    (30, "v1.11.1"),
+    (31, "v1.11.1"),
+    (32, "v1.11.3"),
+    (33, "v1.12.0"),
+    (34, "v1.12.1"),
+    (35, "v1.13.1"),
+    (36, "v1.13.1"),
+];
 
 impl Profile {
     fn for_version(v: KubeVersion) -> Self {
@@ -98,6 +137,27 @@ impl Profile {
             leaf_validity_from_start: v.at_least(31),
             show_join_command_phase: v.at_least(25),
             config_api_v1beta4: v.at_least(31),
+            coredns_image_tag: COREDNS_TAGS
+                .iter()
+                .find(|t| t.0 == v.minor)
+                .map_or("v1.13.1", |t| t.1),
+            coredns_in_subpath: v.at_least(21),
+            control_plane_labels: if v.at_least(24) {
+                &[LABEL_CONTROL_PLANE, LABEL_EXCLUDE_LB]
+            } else if v.at_least(21) {
+                &[LABEL_MASTER, LABEL_CONTROL_PLANE, LABEL_EXCLUDE_LB]
+            } else {
+                &[LABEL_MASTER, LABEL_CONTROL_PLANE]
+            },
+            control_plane_taints: if v.at_least(25) {
+                &[LABEL_CONTROL_PLANE]
+            } else if v.at_least(24) {
+                &[LABEL_MASTER, LABEL_CONTROL_PLANE]
+            } else {
+                &[LABEL_MASTER]
+            },
+            kubelet_config_map_versioned: !v.at_least(24),
+            cri_socket_annotation: !v.at_least(34),
         }
     }
 }

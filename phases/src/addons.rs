@@ -1,0 +1,186 @@
+//! The `addon` phases: kube-proxy (ServiceAccount, RBAC, ConfigMap, DaemonSet) and CoreDNS
+//! (RBAC, ConfigMap, Deployment, Service) from `templates/addons/`, with the images of the
+//! target version; applied with create-or-update.
+
+use std::net::IpAddr;
+
+use anyhow::{Context as _, Result, bail};
+use serde_yaml::{Mapping, Value};
+
+use crate::api_objects::{self, block, quoted};
+use crate::bootstrap_token::admin_cluster;
+use crate::context::Context;
+
+/// The 10th address of the first service subnet: the cluster DNS Service's IP.
+pub fn dns_ip(service_subnet: &str) -> Result<IpAddr> {
+    let first = service_subnet.split(',').next().unwrap_or_default();
+    let Some((ip, _)) = crate::config::parse_cidr(first) else {
+        bail!("serviceSubnet {service_subnet:?} is not a CIDR");
+    };
+    Ok(match ip {
+        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) + 10).into()),
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + 10).into()),
+    })
+}
+
+/// The CoreDNS image of the target version (`dns.imageRepository`/`imageTag` win).
+pub fn coredns_image(ctx: &Context) -> String {
+    let p = ctx.profile();
+    let dns = &ctx.cfg.cluster.dns;
+    let repo = dns.image_repository.clone().unwrap_or_else(|| {
+        let base = ctx.cfg.cluster.image_repository.clone();
+        if p.coredns_in_subpath {
+            format!("{base}/coredns")
+        } else {
+            base
+        }
+    });
+    let tag = dns.image_tag.as_deref().unwrap_or(p.coredns_image_tag);
+    format!("{repo}/coredns:{tag}")
+}
+
+/// The KubeProxyConfiguration: kubeadm's defaults under the user's document.
+pub fn kube_proxy_config(ctx: &Context) -> Result<String> {
+    let mut m = Mapping::new();
+    m.insert(
+        "apiVersion".into(),
+        "kubeproxy.config.k8s.io/v1alpha1".into(),
+    );
+    m.insert("kind".into(), "KubeProxyConfiguration".into());
+    m.insert("bindAddress".into(), "0.0.0.0".into());
+    let mut conn = Mapping::new();
+    conn.insert(
+        "kubeconfig".into(),
+        "/var/lib/kube-proxy/kubeconfig.conf".into(),
+    );
+    m.insert("clientConnection".into(), Value::Mapping(conn));
+    if let Some(pods) = &ctx.cfg.cluster.networking.pod_subnet {
+        m.insert("clusterCIDR".into(), pods.clone().into());
+    }
+    m.insert("mode".into(), "".into());
+    if let Some(user) = &ctx.cfg.kube_proxy {
+        for (k, v) in user {
+            match (m.get_mut(k), v) {
+                (Some(Value::Mapping(base)), Value::Mapping(over)) => {
+                    for (k2, v2) in over {
+                        base.insert(k2.clone(), v2.clone());
+                    }
+                }
+                _ => {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    serde_yaml::to_string(&m).context("failed to write the KubeProxyConfiguration")
+}
+
+/// `addon/kube-proxy`.
+pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
+    if ctx.cfg.cluster.proxy.disabled {
+        ctx.out.status(
+            "addons",
+            "kube-proxy is disabled (proxy.disabled); skipping",
+        );
+        return Ok(());
+    }
+    let (server, _) = admin_cluster(ctx)?;
+    let image = format!(
+        "{}/kube-proxy:{}",
+        ctx.cfg.cluster.image_repository, ctx.cfg.version
+    );
+    let vars = [
+        ("config", block(&kube_proxy_config(ctx)?, 4)),
+        ("server", quoted(&server)),
+        ("image", quoted(&image)),
+    ];
+    let api = ctx.api()?;
+    api_objects::apply(
+        &api,
+        "addons/kube-proxy.yaml",
+        api_objects::ADDON_KUBE_PROXY,
+        &vars,
+    )?;
+    drop(api);
+    ctx.out
+        .status("addons", "Applied essential addon: kube-proxy");
+    Ok(())
+}
+
+/// `addon/coredns`.
+pub fn coredns(ctx: &mut Context) -> Result<()> {
+    if ctx.cfg.cluster.dns.disabled {
+        ctx.out
+            .status("addons", "CoreDNS is disabled (dns.disabled); skipping");
+        return Ok(());
+    }
+    let vars = [
+        ("domain", ctx.cfg.cluster.networking.dns_domain.clone()),
+        ("image", quoted(&coredns_image(ctx))),
+        (
+            "dnsIP",
+            quoted(&dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string()),
+        ),
+    ];
+    let api = ctx.api()?;
+    api_objects::apply(
+        &api,
+        "addons/coredns.yaml",
+        api_objects::ADDON_COREDNS,
+        &vars,
+    )?;
+    drop(api);
+    ctx.out.status("addons", "Applied essential addon: CoreDNS");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_ip_is_the_tenth_address() {
+        assert_eq!(dns_ip("10.96.0.0/12").unwrap().to_string(), "10.96.0.10");
+        assert_eq!(
+            dns_ip("fd00::/108,10.1.0.0/16").unwrap().to_string(),
+            "fd00::a"
+        );
+        assert!(dns_ip("nonsense").is_err());
+    }
+
+    #[test]
+    fn every_template_renders_to_objects() {
+        let vars = |name: &str| -> Vec<(&'static str, String)> {
+            match name {
+                "rbac/kubelet-config.yaml" => vec![("name", "r".into()), ("configMap", "c".into())],
+                "addons/kube-proxy.yaml" => vec![
+                    ("config", block("a: 1\nb: 2\n", 4)),
+                    ("server", quoted("https://10.0.0.1:6443")),
+                    ("image", quoted("r/kube-proxy:v1.20.2")),
+                ],
+                "addons/coredns.yaml" => vec![
+                    ("domain", "cluster.local".into()),
+                    ("image", quoted("r/coredns:1.7.0")),
+                    ("dnsIP", quoted("10.96.0.10")),
+                ],
+                _ => vec![],
+            }
+        };
+        for (name, src) in api_objects::ALL {
+            let text = api_objects::render(name, src, &vars(name)).unwrap();
+            let docs = api_objects::documents(name, &text).unwrap();
+            assert!(!docs.is_empty(), "{name}");
+            for d in &docs {
+                crate::api::ObjectRef::of(d).unwrap();
+            }
+        }
+        let text = api_objects::render(
+            "addons/kube-proxy.yaml",
+            api_objects::ADDON_KUBE_PROXY,
+            &vars("addons/kube-proxy.yaml"),
+        )
+        .unwrap();
+        let docs = api_objects::documents("kube-proxy", &text).unwrap();
+        assert_eq!(docs[4]["data"]["config.conf"], "a: 1\nb: 2\n");
+    }
+}

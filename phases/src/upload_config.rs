@@ -1,0 +1,139 @@
+//! The `upload-config` phases (spec §10.1, §7.3): ConfigMap `kube-system/kubeadm-config` with the
+//! ClusterConfiguration, the kubelet-config ConfigMap with `/var/lib/kubelet/config.yaml`, the
+//! Roles/RoleBindings that let nodes read them, and the node's CRI-socket annotation.
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::api_objects;
+use crate::config::ApiVersion;
+use crate::context::Context;
+use crate::mark_control_plane::{change_node, node_timeout, wait_for_node};
+
+/// The annotation with the node's CRI socket.
+pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+/// The annotation with the hash of a ConfigMap kubeadm generated.
+pub const HASH_ANNOTATION: &str = "kubeadm.kubernetes.io/component-config.hash";
+
+/// The ClusterConfiguration as this version's kubeadm uploads it.
+pub fn cluster_configuration(ctx: &Context) -> Result<String> {
+    let profile = ctx.profile();
+    let mut cluster = ctx.cfg.cluster.clone();
+    cluster.kubernetes_version = Some(ctx.cfg.version.to_string());
+    let api_version = if profile.config_api_v1beta4 {
+        ApiVersion::V1Beta4
+    } else {
+        ApiVersion::V1Beta3
+    };
+    let doc =
+        crate::config::document(api_version, "ClusterConfiguration", &cluster, &ctx.cfg.init)?;
+    if profile.version.at_least(22) {
+        return Ok(doc);
+    }
+    // 1.20 and 1.21 wrote v1beta2, which names the DNS addon.
+    let mut v: serde_yaml::Mapping = serde_yaml::from_str(&doc)?;
+    v.insert("apiVersion".into(), "kubeadm.k8s.io/v1beta2".into());
+    let dns = v
+        .entry("dns".into())
+        .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
+    if let serde_yaml::Value::Mapping(dns) = dns {
+        dns.insert("type".into(), "CoreDNS".into());
+    }
+    Ok(serde_yaml::to_string(&v)?)
+}
+
+/// `upload-config/kubeadm`.
+pub fn kubeadm(ctx: &mut Context) -> Result<()> {
+    ctx.out.status(
+        "upload-config",
+        "Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace",
+    );
+    let text = cluster_configuration(ctx)?;
+    let api = ctx.api()?;
+    api.create_or_update(&json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+        "data": {"ClusterConfiguration": text},
+    }))?;
+    api_objects::apply(
+        &api,
+        "rbac/upload-config.yaml",
+        api_objects::RBAC_UPLOAD_CONFIG,
+        &[],
+    )?;
+    Ok(())
+}
+
+/// The kubelet ConfigMap's name for this version.
+pub fn kubelet_config_map(ctx: &Context) -> String {
+    let p = ctx.profile();
+    if p.kubelet_config_map_versioned {
+        format!("kubelet-config-1.{}", p.version.minor)
+    } else {
+        "kubelet-config".into()
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `upload-config/kubelet`.
+pub fn kubelet(ctx: &mut Context) -> Result<()> {
+    let name = kubelet_config_map(ctx);
+    ctx.out.status(
+        "kubelet",
+        &format!("Creating a ConfigMap \"{name}\" in namespace kube-system with the configuration for the kubelets in the cluster"),
+    );
+    let config = ctx
+        .root
+        .read_to_string(crate::paths::KUBELET_CONFIG)
+        .context("the kubelet configuration is uploaded from the file kubelet-start writes")?;
+    let api = ctx.api()?;
+    api.create_or_update(&json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-system",
+            "annotations": {HASH_ANNOTATION: format!("sha256:{}", sha256_hex(config.as_bytes()))},
+        },
+        "data": {"kubelet": config},
+    }))?;
+    let role = if ctx.profile().kubelet_config_map_versioned {
+        format!("kubeadm:{name}")
+    } else {
+        "kubeadm:kubelet-config".into()
+    };
+    api_objects::apply(
+        &api,
+        "rbac/kubelet-config.yaml",
+        api_objects::RBAC_KUBELET_CONFIG,
+        &[("name", role), ("configMap", name)],
+    )?;
+    drop(api);
+    if ctx.profile().cri_socket_annotation {
+        annotate_cri_socket(ctx)?;
+    }
+    Ok(())
+}
+
+fn annotate_cri_socket(ctx: &Context) -> Result<()> {
+    let socket = ctx.cfg.cri_socket.clone();
+    wait_for_node(ctx, node_timeout(ctx))?;
+    let api = ctx.api()?;
+    change_node(&api, &ctx.cfg.node_name, |node| {
+        (node.metadata.annotations.get(CRI_SOCKET_ANNOTATION) != Some(&socket)).then(|| {
+            json!({"metadata": {
+                "annotations": {CRI_SOCKET_ANNOTATION: socket},
+                "resourceVersion": node.metadata.resource_version,
+            }})
+        })
+    })?;
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! The `wait-control-plane` phase: polls the kubelet's healthz, the API server's `/healthz`,
+//! `/livez` and `/readyz`, and the controller-manager's and scheduler's healthz every 200 ms.
+//! When a component crash-loops or the wait times out, it names the failing component and shows
+//! the last lines of its container logs under `/var/log/pods` instead of a generic checklist.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::api::{Method, Request, Transport};
+use crate::api_http::HttpTransport;
+use crate::context::Context;
+
+/// How often each endpoint is polled.
+const POLL: Duration = Duration::from_millis(200);
+/// The kubelet's healthz.
+pub const KUBELET_HEALTHZ: &str = "http://127.0.0.1:10248";
+/// Restarts of a control-plane container that count as a crash loop.
+const CRASH_LOOP_RESTARTS: u32 = 2;
+/// Log lines shown per failing component.
+const LOG_LINES: usize = 15;
+
+/// The control-plane static pods, with their local health endpoint (none for etcd: the API
+/// server's health covers it).
+pub const COMPONENTS: &[(&str, Option<&str>)] = &[
+    ("etcd", None),
+    ("kube-apiserver", None),
+    ("kube-controller-manager", Some("https://127.0.0.1:10257")),
+    ("kube-scheduler", Some("https://127.0.0.1:10259")),
+];
+
+/// The timeout for the control plane: v1beta4 `timeouts.controlPlaneComponentHealthCheck`, or
+/// v1beta3 `apiServer.timeoutForControlPlane` (4 m by default).
+pub fn control_plane_timeout(ctx: &Context) -> Duration {
+    let text = ctx
+        .cfg
+        .cluster
+        .api_server
+        .timeout_for_control_plane
+        .clone()
+        .unwrap_or_else(|| {
+            ctx.cfg
+                .init
+                .timeouts
+                .control_plane_component_health_check
+                .clone()
+        });
+    crate::duration::parse(&text).unwrap_or(Duration::from_secs(240))
+}
+
+fn healthy(t: &dyn Transport, path: &str) -> bool {
+    t.send(&Request::new(Method::Get, path))
+        .is_ok_and(|r| r.status == 200)
+}
+
+/// The `wait-control-plane` phase.
+pub fn run(ctx: &mut Context) -> Result<()> {
+    if ctx.opts.dry_run {
+        ctx.out.status(
+            "dryrun",
+            "would wait for the kubelet and the control plane to become healthy",
+        );
+        return Ok(());
+    }
+    let timeout = control_plane_timeout(ctx);
+    let limit = crate::duration::format(timeout);
+    ctx.out.status(
+        "wait-control-plane",
+        &format!(
+            "Waiting for the kubelet to boot up the control plane as static Pods from directory \"{}\"",
+            crate::paths::MANIFESTS_DIR
+        ),
+    );
+    // Kubelet.
+    let kubelet = HttpTransport::plain(KUBELET_HEALTHZ)?;
+    let kubelet_timeout = crate::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
+        .unwrap_or(Duration::from_secs(240));
+    ctx.out.status(
+        "kubelet-check",
+        &format!(
+            "Waiting for a healthy kubelet at {KUBELET_HEALTHZ}/healthz. This can take up to {}",
+            crate::duration::format(kubelet_timeout)
+        ),
+    );
+    let started = Instant::now();
+    let progress = ctx.out.progress("waiting for the kubelet");
+    while !healthy(&kubelet, "/healthz") {
+        if started.elapsed() > kubelet_timeout {
+            progress.finish("the kubelet is not healthy");
+            bail!(
+                "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}\n\nhint: see why with `journalctl -u kubelet -n 50` (or the log of whatever runs the kubelet) and `systemctl status kubelet`",
+                crate::duration::format(kubelet_timeout)
+            );
+        }
+        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
+        std::thread::sleep(POLL);
+    }
+    progress.finish("kubelet healthy");
+    ctx.out.status(
+        "kubelet-check",
+        &format!(
+            "The kubelet is healthy after {:.3}s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+
+    // Control plane.
+    ctx.out.status(
+        "api-check",
+        &format!("Waiting for a healthy API server and control plane. This can take up to {limit}"),
+    );
+    let mut locals = Vec::new();
+    for (name, url) in COMPONENTS {
+        if let Some(url) = url {
+            locals.push((*name, HttpTransport::local_insecure(url)?));
+        }
+    }
+    let api = ctx.api()?;
+    let started = Instant::now();
+    let progress = ctx.out.progress("waiting for the control plane");
+    let mut checks = 0u32;
+    loop {
+        let mut pending = Vec::new();
+        if !["/healthz", "/livez", "/readyz"]
+            .iter()
+            .all(|p| api.healthy(p).unwrap_or(false))
+        {
+            pending.push("kube-apiserver");
+        }
+        for (name, t) in &locals {
+            if !healthy(t, "/healthz") {
+                pending.push(name);
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        checks += 1;
+        // Every 5 s, look for crash loops so a broken component fails the wait early.
+        let crashed = if checks % 25 == 0 {
+            crash_looping(ctx, &pending)
+        } else {
+            Vec::new()
+        };
+        if !crashed.is_empty() || started.elapsed() > timeout {
+            progress.finish("the control plane is not healthy");
+            let why = if crashed.is_empty() {
+                format!("not healthy after {limit}")
+            } else {
+                "crash-looping".to_string()
+            };
+            return Err(diagnose(ctx, &pending, &why));
+        }
+        progress.tick(&format!(
+            "{:.0}s, waiting for {}",
+            started.elapsed().as_secs_f64(),
+            pending.join(", ")
+        ));
+        std::thread::sleep(POLL);
+    }
+    progress.finish("control plane healthy");
+    ctx.out.status(
+        "api-check",
+        &format!(
+            "The API server is healthy after {:.3}s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// One container's logs under `/var/log/pods`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerLogs {
+    pub component: String,
+    /// Restarts seen (the highest `<n>.log`).
+    pub restarts: u32,
+    /// The last lines of the newest log, without the CRI prefix.
+    pub tail: Vec<String>,
+}
+
+/// The newest logs of a control-plane component on this node; `None` when it never started.
+pub fn container_logs(ctx: &Context, component: &str) -> Option<ContainerLogs> {
+    const PODS: &str = "/var/log/pods";
+    let prefix = format!("kube-system_{component}-{}_", ctx.cfg.node_name);
+    let mut best: Option<(String, ContainerLogs)> = None;
+    for pod in ctx.root.list(PODS).ok()? {
+        if !pod.starts_with(&prefix) {
+            continue;
+        }
+        let dir = format!("{PODS}/{pod}/{component}");
+        let Some((restarts, file)) = ctx
+            .root
+            .list(&dir)
+            .ok()?
+            .iter()
+            .filter_map(|f| Some((f.strip_suffix(".log")?.parse::<u32>().ok()?, f.clone())))
+            .max()
+        else {
+            continue;
+        };
+        let text = ctx.root.read_to_string(format!("{dir}/{file}")).ok()?;
+        let lines: Vec<&str> = text.lines().collect();
+        // CRI log lines start with an RFC 3339 time: the pod whose last line is newest is current.
+        let newest = lines
+            .last()
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string());
+        let tail = lines[lines.len().saturating_sub(LOG_LINES)..]
+            .iter()
+            .map(|l| strip_cri_prefix(l).to_string())
+            .collect();
+        let logs = ContainerLogs {
+            component: component.to_string(),
+            restarts,
+            tail,
+        };
+        let newest = newest.unwrap_or_default();
+        if best.as_ref().is_none_or(|(t, _)| newest > *t) {
+            best = Some((newest, logs));
+        }
+    }
+    best.map(|(_, logs)| logs)
+}
+
+/// `2024-01-01T00:00:00.0Z stderr F message` → `message`.
+fn strip_cri_prefix(line: &str) -> &str {
+    let mut parts = line.splitn(4, ' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some("stdout" | "stderr"), Some(_), Some(msg)) => msg,
+        _ => line,
+    }
+}
+
+/// The unhealthy components whose container restarted at least twice.
+fn crash_looping(ctx: &Context, pending: &[&str]) -> Vec<String> {
+    pending
+        .iter()
+        .filter_map(|c| container_logs(ctx, c))
+        .filter(|l| l.restarts >= CRASH_LOOP_RESTARTS)
+        .map(|l| l.component)
+        .collect()
+}
+
+/// The error of a failed wait: which component fails and its last log lines.
+pub fn diagnose(ctx: &Context, pending: &[&str], why: &str) -> anyhow::Error {
+    let mut culprits = Vec::new();
+    let mut text = String::new();
+    // etcd failing takes the API server down with it: look at both.
+    let mut candidates: Vec<&str> = pending.to_vec();
+    if pending.contains(&"kube-apiserver") {
+        candidates.insert(0, "etcd");
+    }
+    for c in candidates {
+        match container_logs(ctx, c) {
+            None => {
+                culprits.push(c.to_string());
+                text.push_str(&format!(
+                    "\n{c}: no container has started (nothing under /var/log/pods): the kubelet did not run `{}`, or its image cannot be pulled",
+                    crate::paths::manifest(c)
+                ));
+            }
+            Some(logs) => {
+                if logs.restarts == 0 && c == "etcd" && !pending.contains(&"etcd") {
+                    continue;
+                }
+                culprits.push(format!("{c} (restarted {} times)", logs.restarts));
+                text.push_str(&format!("\n{c}: last lines of its log:\n"));
+                for l in &logs.tail {
+                    text.push_str("    ");
+                    text.push_str(l);
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    anyhow::anyhow!(
+        "the control plane is {why}: failing: {}{text}\n\nhint: fix the cause shown in the log (often a wrong extraArgs value in the configuration), then run `kubestrap reset` and `kubestrap init` again",
+        if culprits.is_empty() {
+            pending.join(", ")
+        } else {
+            culprits.join(", ")
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_the_cri_prefix() {
+        assert_eq!(
+            strip_cri_prefix("2024-01-01T00:00:00.1Z stderr F Error: unknown flag: --bogus"),
+            "Error: unknown flag: --bogus"
+        );
+        assert_eq!(strip_cri_prefix("plain"), "plain");
+    }
+}
