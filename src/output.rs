@@ -1,7 +1,11 @@
 //! All terminal output: status lines on stderr, data on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use kubestrap_phases::report::Reporter;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kubestrap_phases::report::{Progress, Reporter};
 use kubestrap_phases::root::Change;
 
 /// Prints what phases report, at the chosen verbosity.
@@ -19,6 +23,20 @@ impl Printer {
     /// A line of data for scripts, on stdout.
     pub fn data(&self, text: &str) {
         println!("{text}");
+    }
+
+    /// A result document for scripts (`-o json|yaml`), on stdout.
+    pub fn document(
+        &self,
+        format: crate::cli::OutputFormat,
+        value: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        match format {
+            crate::cli::OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            crate::cli::OutputFormat::Yaml => print!("{}", serde_yaml::to_string(value)?),
+            crate::cli::OutputFormat::Text => println!("{value}"),
+        }
+        Ok(())
     }
 
     /// A status line outside any phase.
@@ -80,4 +98,48 @@ impl Reporter for Printer {
             eprintln!("{msg}");
         }
     }
+    fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
+        if !std::io::stderr().is_terminal() {
+            return Box::new(PlainProgress {
+                msg: msg.to_string(),
+                last: std::cell::Cell::new(std::time::Instant::now()),
+            });
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(msg.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Box::new(Spinner(bar))
+    }
+}
+
+/// A wait on a terminal: a spinner with the elapsed time and what is not ready yet.
+struct Spinner(ProgressBar);
+
+impl Progress for Spinner {
+    fn tick(&self, state: &str) {
+        self.0.set_message(state.to_string());
+    }
+    fn finish(&self, _: &str) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// A wait when stderr is not a terminal (CI logs): one plain line every 10 s.
+struct PlainProgress {
+    msg: String,
+    last: std::cell::Cell<std::time::Instant>,
+}
+
+impl Progress for PlainProgress {
+    fn tick(&self, state: &str) {
+        if self.last.get().elapsed() >= Duration::from_secs(10) {
+            self.last.set(std::time::Instant::now());
+            eprintln!("[wait] {}: {state}", self.msg);
+        }
+    }
+    fn finish(&self, _: &str) {}
 }

@@ -101,7 +101,6 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
         api_objects::ADDON_KUBE_PROXY,
         &vars,
     )?;
-    drop(api);
     ctx.out
         .status("addons", "Applied essential addon: kube-proxy");
     Ok(())
@@ -129,7 +128,6 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
         api_objects::ADDON_COREDNS,
         &vars,
     )?;
-    drop(api);
     ctx.out.status("addons", "Applied essential addon: CoreDNS");
     Ok(())
 }

@@ -479,7 +479,6 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         api_objects::RBAC_CLUSTER_INFO,
         &[],
     )?;
-    drop(api);
     ctx.outputs.tokens = tokens;
     Ok(())
 }

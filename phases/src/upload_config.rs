@@ -116,7 +116,6 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         api_objects::RBAC_KUBELET_CONFIG,
         &[("name", role), ("configMap", name)],
     )?;
-    drop(api);
     if ctx.profile().cri_socket_annotation {
         annotate_cri_socket(ctx)?;
     }

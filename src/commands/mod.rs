@@ -2,6 +2,8 @@
 
 mod config;
 mod init;
+mod taint;
+mod token;
 
 use std::process::ExitCode;
 
@@ -16,5 +18,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
     match inv.cli.command {
         Cmd::Init(args) => init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer),
         Cmd::Config(cmd) => config::run(cmd, &printer),
+        Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
+        Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
     }
 }

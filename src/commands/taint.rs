@@ -1,0 +1,78 @@
+//! `kubestrap taint remove|add`: the control-plane NoSchedule taint of one node or all
+//! control-plane nodes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use kubestrap_phases::host::{Host, LinuxHost};
+use kubestrap_phases::mark_control_plane::{TAINT_KEYS, change_node, mark_patch, untaint_patch};
+use kubestrap_phases::objects::{Node, Taint};
+
+use crate::cli::{TaintArgs, TaintCmd};
+use crate::output::Printer;
+
+/// Runs a `taint` subcommand.
+pub fn run(cmd: TaintCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
+    let (add, args) = match cmd {
+        TaintCmd::Remove(a) => (false, a),
+        TaintCmd::Add(a) => (true, a),
+    };
+    let TaintArgs { node, all, cluster } = args;
+    let (_, client) = super::token::client(base, &cluster.kubeconfig)?;
+    let api = client.with(printer);
+    let names: Vec<String> = if all {
+        let nodes: Vec<Node> = api.list("/api/v1/nodes", "nodes")?;
+        nodes
+            .into_iter()
+            .filter(|n| {
+                n.metadata
+                    .labels
+                    .keys()
+                    .any(|l| TAINT_KEYS.contains(&l.as_str()))
+                    || n.spec
+                        .taints
+                        .iter()
+                        .any(|t| TAINT_KEYS.contains(&t.key.as_str()))
+            })
+            .map(|n| n.metadata.name)
+            .collect()
+    } else {
+        vec![match node {
+            Some(n) => n,
+            None => LinuxHost.hostname()?.to_lowercase(),
+        }]
+    };
+    if names.is_empty() {
+        bail!("no node has the control-plane role");
+    }
+    for name in names {
+        let changed = if add {
+            // The legacy `master` taint on nodes set up by 1.20–1.23 (they carry the master label).
+            change_node(&api, &name, |n| {
+                let key = if n.metadata.labels.contains_key(TAINT_KEYS[1]) {
+                    TAINT_KEYS[1]
+                } else {
+                    TAINT_KEYS[0]
+                };
+                let taint = Taint {
+                    key: key.into(),
+                    value: None,
+                    effect: "NoSchedule".into(),
+                    time_added: None,
+                };
+                mark_patch(n, &[], &[taint])
+            })?
+        } else {
+            change_node(&api, &name, untaint_patch)?
+        };
+        let what = match (add, changed) {
+            (true, true) => "tainted: workloads without a toleration no longer run there",
+            (true, false) => "already tainted",
+            (false, true) => "untainted: workloads can now run there",
+            (false, false) => "has no control-plane taint",
+        };
+        printer.data(&format!("node/{name} {what}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,121 @@
+//! `kubestrap token create|list|delete|generate`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result};
+use kubestrap_phases::api::{Client, Retry};
+use kubestrap_phases::api_http::{Credentials, HttpTransport};
+use kubestrap_phases::bootstrap_token::{self as bt, Spec, Token};
+use kubestrap_phases::join_command;
+use kubestrap_phases::root::Root;
+use serde_json::json;
+
+use crate::cli::{OutputFormat, TokenCmd};
+use crate::output::Printer;
+
+/// A client for the cluster of a kubeconfig under the root.
+pub fn client(base: &Path, kubeconfig: &str) -> Result<(Root, Client)> {
+    let root = Root::new(base);
+    let transport = HttpTransport::from_kubeconfig(&root, kubeconfig)?;
+    Ok((root, Client::new(Box::new(transport), Retry::default())))
+}
+
+/// Runs a `token` subcommand.
+pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
+    match cmd {
+        TokenCmd::Generate => printer.data(&Token::generate()?.to_string()),
+        TokenCmd::Create {
+            token,
+            ttl,
+            description,
+            usages,
+            groups,
+            print_join_command,
+            output,
+            cluster,
+        } => {
+            let token = match token {
+                Some(t) => Token::parse(&t)?,
+                None => Token::generate()?,
+            };
+            let ttl_d = kubestrap_phases::duration::parse(&ttl)?;
+            bt::validate(&usages, &groups)?;
+            let spec = Spec {
+                token: token.clone(),
+                description,
+                expires: bt::expiry(SystemTime::now(), ttl_d),
+                usages,
+                groups,
+            };
+            let (root, client) = client(base, &cluster.kubeconfig)?;
+            bt::create(&client.with(printer), &spec)?;
+            let creds = Credentials::load(&root, &cluster.kubeconfig)?;
+            let hashes = join_command::ca_cert_hashes(&creds.ca_pem)?;
+            let endpoint = join_command::host_port(&creds.server);
+            let join = join_command::one_line(&join_command::command(
+                &endpoint,
+                &token.to_string(),
+                &hashes,
+                None,
+            ));
+            match output {
+                OutputFormat::Text if print_join_command => printer.data(&join),
+                OutputFormat::Text => printer.data(&token.to_string()),
+                format => printer.document(
+                    format,
+                    &json!({
+                        "token": token.to_string(),
+                        "expires": spec.expires,
+                        "usages": spec.usages,
+                        "groups": spec.groups,
+                        "joinEndpoint": endpoint,
+                        "caCertHashes": hashes,
+                        "joinCommand": join,
+                    }),
+                )?,
+            }
+        }
+        TokenCmd::List { output, cluster } => {
+            let (_, client) = client(base, &cluster.kubeconfig)?;
+            let tokens = bt::list(&client.with(printer), SystemTime::now())?;
+            match output {
+                OutputFormat::Text => {
+                    printer.data(&format!(
+                        "{:<24}{:<10}{:<22}{:<28}{:<58}{}",
+                        "TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS"
+                    ));
+                    for t in tokens {
+                        printer.data(&format!(
+                            "{:<24}{:<10}{:<22}{:<28}{:<58}{}",
+                            t.token,
+                            t.ttl,
+                            t.expires.as_deref().unwrap_or("<never>"),
+                            t.usages.join(","),
+                            if t.description.is_empty() {
+                                "<none>"
+                            } else {
+                                &t.description
+                            },
+                            t.extra_groups.join(",")
+                        ));
+                    }
+                }
+                format => printer.document(
+                    format,
+                    &serde_json::to_value(&tokens).context("failed to encode the tokens")?,
+                )?,
+            }
+        }
+        TokenCmd::Delete { tokens, cluster } => {
+            let (_, client) = client(base, &cluster.kubeconfig)?;
+            let api = client.with(printer);
+            for t in tokens {
+                let id = bt::delete(&api, &t)?;
+                printer.data(&format!("bootstrap token \"{id}\" deleted"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
