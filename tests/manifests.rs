@@ -52,6 +52,19 @@ fn resolve(docs: Documents, base: &Path) -> config::Config {
     config::resolve(docs, &Overrides::default(), &Root::new(base), &host()).unwrap()
 }
 
+/// The `etcd`, `control-plane` and `kubelet-start` steps, in the version's order.
+fn file_steps(ctx: &Context) -> Vec<workflow::Step> {
+    workflow::plan(kubestrap_phases::init::phases(ctx.cfg.version), None, &[])
+        .unwrap()
+        .into_iter()
+        .filter(|s| {
+            ["etcd/", "control-plane/", "kubelet-start"]
+                .iter()
+                .any(|p| s.path.starts_with(p))
+        })
+        .collect()
+}
+
 /// Runs `etcd`, `control-plane` and `kubelet-start` into `base`; returns the console lines.
 fn run(cfg: config::Config, base: &Path) -> Vec<String> {
     let out = Arc::new(RecordingReporter::default());
@@ -62,17 +75,7 @@ fn run(cfg: config::Config, base: &Path) -> Vec<String> {
         Box::new(out.clone()),
         Options::default(),
     );
-    let table = kubestrap_phases::init::phases(ctx.cfg.version);
-    let steps: Vec<workflow::Step> = workflow::plan(table, None, &[])
-        .unwrap()
-        .into_iter()
-        .filter(|s| {
-            ["etcd/", "control-plane/", "kubelet-start"]
-                .iter()
-                .any(|p| s.path.starts_with(p))
-        })
-        .collect();
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    workflow::run(&file_steps(&ctx), &mut ctx, false).unwrap();
     out.lines()
         .into_iter()
         .filter(|l| !l.starts_with("phase "))
@@ -371,5 +374,40 @@ fn etcd_manifest_follows_user_metrics_urls_and_ipv6() {
         "path: /readyz",
     ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+}
+
+/// In dry-run the phases leave the root untouched and journal every file they would write.
+#[test]
+fn dry_run_writes_nothing_and_journals_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = resolve(documents("v1.29.3"), dir.path());
+    let out = Arc::new(RecordingReporter::default());
+    let mut ctx = Context::new(
+        cfg,
+        Root::dry_run(dir.path()).unwrap(),
+        Box::new(host()),
+        Box::new(out),
+        Options {
+            dry_run: true,
+            ..Options::default()
+        },
+    );
+    workflow::run(&file_steps(&ctx), &mut ctx, false).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let journaled: Vec<String> = ctx
+        .root
+        .changes()
+        .into_iter()
+        .filter_map(|c| match c {
+            kubestrap_phases::root::Change::Wrote { path, .. } => Some(path),
+            _ => None,
+        })
+        .collect();
+    for file in WRITTEN {
+        assert!(
+            journaled.iter().any(|p| p == file),
+            "{file} not journaled: {journaled:?}"
+        );
     }
 }
