@@ -411,3 +411,34 @@ fn dry_run_writes_nothing_and_journals_every_file() {
         );
     }
 }
+
+/// kubeadm ≤1.30 rewrites a user's authorization mode to its valid modes; from 1.31 the user's
+/// argument replaces the default as it is.
+#[test]
+fn authorization_mode_handling_follows_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = |version: &str| {
+        let mut docs = documents(version);
+        docs.cluster.api_server.extra_args.args.push(config::Arg {
+            name: "authorization-mode".into(),
+            value: "RBAC,Bogus".into(),
+        });
+        control_plane::apiserver_command(&resolve(docs, dir.path()))
+    };
+    let old = command("v1.25.0");
+    assert!(
+        old.contains(&"--authorization-mode=RBAC".to_string()),
+        "{old:?}"
+    );
+    let new = command("v1.31.0");
+    assert!(
+        new.contains(&"--authorization-mode=RBAC,Bogus".to_string()),
+        "{new:?}"
+    );
+    assert_eq!(
+        new.iter()
+            .filter(|a| a.starts_with("--authorization-mode="))
+            .count(),
+        1
+    );
+}

@@ -187,18 +187,24 @@ pub fn apiserver_command(cfg: &Config) -> Vec<String> {
             d.push(("etcd-keyfile", pki("apiserver-etcd-client.key")));
         }
     }
-    // The authorization mode is filtered and always set, unless an authorization config file
-    // replaces it (1.30+).
+    // The authorization mode is set unless an authorization config file replaces it (1.30+).
+    // Up to 1.30 kubeadm rewrote the user's value to its filtered form; from 1.31 the filtered
+    // value is only a default, which the user's own argument replaces.
     let user = &c.api_server.extra_args;
     let mut user_args = user.clone();
     let authz_config =
         p.version.at_least(30) && flags::user_value(user, "authorization-config").is_some();
     if !authz_config {
-        user_args.args.retain(|a| a.name != "authorization-mode");
-        user_args.args.push(Arg {
-            name: "authorization-mode".into(),
-            value: authorization_mode(flags::user_value(user, "authorization-mode")),
-        });
+        let mode = authorization_mode(flags::user_value(user, "authorization-mode"));
+        if p.config_api_v1beta4 {
+            d.push(("authorization-mode", mode));
+        } else {
+            user_args.args.retain(|a| a.name != "authorization-mode");
+            user_args.args.push(Arg {
+                name: "authorization-mode".into(),
+                value: mode,
+            });
+        }
     }
     let mut command = vec!["kube-apiserver".to_string()];
     command.extend(flags::merge(&d, &user_args));
@@ -224,6 +230,7 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
         path,
         port: cfg.bind_port,
         scheme: "HTTPS",
+        named: p.named_probe_port,
     };
     let threshold = staticpod::startup_failure_threshold(cfg)?;
     templates::render(
@@ -238,6 +245,7 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
             ("env", staticpod::env(&api.extra_envs)),
             ("image", image(cfg, "kube-apiserver")),
             ("livenessProbe", staticpod::liveness(&probe("/livez"))),
+            ("ports", staticpod::ports(&probe("/livez"))),
             ("readinessProbe", staticpod::readiness(&probe("/readyz"))),
             (
                 "startupProbe",
@@ -359,6 +367,7 @@ pub fn controller_manager_manifest(cfg: &Config, facts: &HostFacts) -> Result<St
         path: "/healthz",
         port: 10257,
         scheme: "HTTPS",
+        named: p.named_probe_port,
     };
     let threshold = staticpod::startup_failure_threshold(cfg)?;
     templates::render(
@@ -369,6 +378,7 @@ pub fn controller_manager_manifest(cfg: &Config, facts: &HostFacts) -> Result<St
             ("env", staticpod::env(&kcm.extra_envs)),
             ("image", image(cfg, "kube-controller-manager")),
             ("livenessProbe", staticpod::liveness(&target)),
+            ("ports", staticpod::ports(&target)),
             ("startupProbe", staticpod::startup(&target, threshold)),
             ("volumeMounts", volumes.mounts()),
             ("priority", staticpod::priority(&p)),
@@ -423,6 +433,7 @@ pub fn scheduler_manifest(cfg: &Config) -> Result<String> {
         path,
         port: 10259,
         scheme: "HTTPS",
+        named: p.named_probe_port,
     };
     let (live, ready, start) = if p.scheduler_livez_readyz {
         ("/livez", Some("/readyz"), "/livez")
@@ -438,6 +449,7 @@ pub fn scheduler_manifest(cfg: &Config) -> Result<String> {
             ("env", staticpod::env(&sched.extra_envs)),
             ("image", image(cfg, "kube-scheduler")),
             ("livenessProbe", staticpod::liveness(&target(live))),
+            ("ports", staticpod::ports(&target(live))),
             (
                 "readinessProbe",
                 ready

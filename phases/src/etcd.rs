@@ -35,6 +35,27 @@ fn localhost(cfg: &Config) -> IpAddr {
     }
 }
 
+/// The etcd image tag: `etcd.local.imageTag`, else the version's own.
+fn image_tag(cfg: &Config) -> String {
+    cfg.cluster
+        .etcd
+        .local
+        .as_ref()
+        .and_then(|l| l.image_tag.clone())
+        .unwrap_or_else(|| cfg.version.profile().etcd_image_tag.to_string())
+}
+
+/// Whether an etcd image tag (`3.6.4-0`) is etcd 3.6 or newer, whose flags lost the
+/// `experimental-` prefix; kubeadm decides by the tag too.
+fn at_least_3_6(tag: &str) -> bool {
+    let core = tag.trim_start_matches('v');
+    let mut parts = core.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (3, 6),
+        _ => false,
+    }
+}
+
 /// The etcd command line for a single-member cluster on this node.
 pub fn etcd_command(cfg: &Config) -> Result<Vec<String>> {
     let Some(local) = &cfg.cluster.etcd.local else {
@@ -70,15 +91,16 @@ pub fn etcd_command(cfg: &Config) -> Result<Vec<String>> {
         ),
         ("initial-cluster", format!("{}={peer_url}", cfg.node_name)),
     ];
+    let v3_6 = at_least_3_6(&image_tag(cfg));
     if p.etcd_initial_corrupt_check {
-        if p.etcd_v3_6_flags {
+        if v3_6 {
             d.push(("feature-gates", "InitialCorruptCheck=true".into()));
         } else {
             d.push(("experimental-initial-corrupt-check", "true".into()));
         }
     }
     if p.etcd_watch_progress_notify {
-        let name = if p.etcd_v3_6_flags {
+        let name = if v3_6 {
             "watch-progress-notify-interval"
         } else {
             "experimental-watch-progress-notify-interval"
@@ -138,6 +160,7 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
         path,
         port,
         scheme,
+        named: p.named_probe_port,
     };
     let (live, ready, start) = match p.etcd_probes {
         EtcdProbes::Health => ("/health", None, "/health"),
@@ -169,7 +192,7 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
         .image_repository
         .as_deref()
         .unwrap_or(&cfg.cluster.image_repository);
-    let tag = local.image_tag.as_deref().unwrap_or(p.etcd_image_tag);
+    let tag = image_tag(cfg);
     let threshold = staticpod::startup_failure_threshold(cfg)?;
     templates::render(
         "static-pods/etcd.yaml",
@@ -181,8 +204,9 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
             ),
             ("command", list(&etcd_command(cfg)?)),
             ("env", staticpod::env(&local.extra_envs)),
-            ("image", staticpod::image(repository, "etcd", tag)),
+            ("image", staticpod::image(repository, "etcd", &tag)),
             ("livenessProbe", staticpod::liveness(&target(live))),
+            ("ports", staticpod::ports(&target(live))),
             (
                 "readinessProbe",
                 ready
@@ -234,6 +258,14 @@ pub static PHASES: &[Phase] = &[Phase::leaf(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_3_6_is_told_by_the_tag() {
+        assert!(at_least_3_6("3.6.4-0"));
+        assert!(at_least_3_6("v3.7.0"));
+        assert!(!at_least_3_6("3.5.24-0"));
+        assert!(!at_least_3_6("latest"));
+    }
 
     #[test]
     fn urls_bracket_ipv6() {

@@ -20,6 +20,8 @@ pub struct Target {
     pub path: &'static str,
     pub port: u16,
     pub scheme: &'static str,
+    /// Probe through the named container port `probe-port` (1.34+) instead of the number.
+    pub named: bool,
 }
 
 fn http_get(t: &Target) -> String {
@@ -27,13 +29,32 @@ fn http_get(t: &Target) -> String {
     if !t.host.is_empty() {
         out.push_str(&format!("  host: {}\n", scalar(&t.host)));
     }
+    let port = if t.named {
+        PROBE_PORT.to_string()
+    } else {
+        t.port.to_string()
+    };
     out.push_str(&format!(
-        "  path: {}\n  port: {}\n  scheme: {}\n",
+        "  path: {}\n  port: {port}\n  scheme: {}\n",
         scalar(t.path),
-        t.port,
         t.scheme
     ));
     out
+}
+
+/// Name of the container port the probes use from 1.34.
+pub const PROBE_PORT: &str = "probe-port";
+
+/// The container's `ports:` field declaring the probe port (1.34+); empty before.
+pub fn ports(t: &Target) -> String {
+    if t.named {
+        format!(
+            "ports:\n- containerPort: {}\n  name: {PROBE_PORT}\n  protocol: TCP\n",
+            t.port
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// `livenessProbe` body: 10 s delay, 15 s timeout, 8 failures, every 10 s.

@@ -111,9 +111,8 @@ pub struct Profile {
     pub etcd_initial_corrupt_check: bool,
     /// ≥1.25: etcd `watch-progress-notify-interval=5s` (PR #111383).
     pub etcd_watch_progress_notify: bool,
-    /// ≥1.34 (etcd 3.6): the two settings above use the etcd 3.6 names
-    /// (`--feature-gates=InitialCorruptCheck=true`, `--watch-progress-notify-interval`).
-    pub etcd_v3_6_flags: bool,
+    /// ≥1.34: every probe targets a named container port `probe-port` (PR #132776).
+    pub named_probe_port: bool,
     /// ≥1.32: kube-scheduler probes `/livez` and `/readyz` instead of `/healthz` (PR #126945).
     pub scheduler_livez_readyz: bool,
     /// ≥1.31: the `/etc/pki` CA volume is split into `/etc/pki/ca-trust` and `/etc/pki/tls/certs` (PR #124361).
@@ -228,7 +227,7 @@ impl Profile {
             etcd_ephemeral_storage_request: !v.at_least(22),
             etcd_initial_corrupt_check: v.at_least(24),
             etcd_watch_progress_notify: v.at_least(25),
-            etcd_v3_6_flags: v.at_least(34),
+            named_probe_port: v.at_least(34),
             scheduler_livez_readyz: v.at_least(32),
             split_etc_pki_volume: v.at_least(31),
             kubelet_container_runtime_remote: !v.at_least(27),
