@@ -442,3 +442,193 @@ fn authorization_mode_handling_follows_the_version() {
         1
     );
 }
+
+/// Runs `openssl` with arguments, failing the test with its output on error.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is not installed: apt-get install openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An etcd CA and the four leaf certificates a local etcd member and its clients use.
+fn etcd_pki(pki: &Path) {
+    let etcd = pki.join("etcd");
+    std::fs::create_dir_all(&etcd).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=etcd-ca"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "etcd/ca.key", "-out", "etcd/ca.crt"]);
+    openssl(pki, &ca);
+    let leaves = [
+        ("etcd/server", "serverAuth,clientAuth", true),
+        ("etcd/peer", "serverAuth,clientAuth", true),
+        ("etcd/healthcheck-client", "clientAuth", false),
+        ("apiserver-etcd-client", "clientAuth", false),
+    ];
+    for (name, usage, sans) in leaves {
+        let ext = pki.join(format!("{}.ext", name.replace('/', "-")));
+        let mut text = format!("extendedKeyUsage={usage}\n");
+        if sans {
+            text.push_str("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2\n");
+        }
+        std::fs::write(&ext, text).unwrap();
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        let subject = format!("/CN={}", name.rsplit('/').next().unwrap());
+        let mut req = vec!["req", "-subj", &subject];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr]);
+        openssl(pki, &req);
+        openssl(
+            pki,
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &csr,
+                "-CA",
+                "etcd/ca.crt",
+                "-CAkey",
+                "etcd/ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-extfile",
+                ext.to_str().unwrap(),
+            ],
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real etcd (Debian `etcd-server`) runs with the command line of the generated etcd.yaml,
+/// paths mapped under the root and ports moved to free loopback ports: the healthcheck client
+/// finds it healthy and the API server's client certificate can write and read a key.
+#[test]
+fn real_etcd_runs_the_generated_command_line() {
+    for tool in ["etcd", "etcdctl"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok()
+                || Command::new(tool).arg("version").output().is_ok(),
+            "`{tool}` is not installed: apt-get install etcd-server etcd-client"
+        );
+    }
+    // Debian's etcd is 3.4, which still takes the `experimental-` flags of kubeadm ≤1.33.
+    for version in ["v1.20.2", "v1.25.0"] {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        let mut docs = documents(version);
+        docs.init.local_api_endpoint.advertise_address = Some("127.0.0.2".into());
+        let cfg = resolve(docs, base);
+        let manifest = etcd::etcd_manifest(&cfg).unwrap();
+        let pod: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
+        let command: Vec<String> = pod["spec"]["containers"][0]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(command[0], "etcd");
+        let pki = physical(base, "/etc/kubernetes/pki");
+        etcd_pki(&pki);
+        let (client, peer, metrics) = (free_port(), free_port(), free_port());
+        let args: Vec<String> = command[1..]
+            .iter()
+            .map(|arg| {
+                let (name, value) = arg.split_once('=').unwrap();
+                let value = if value.starts_with('/') {
+                    physical(base, value).display().to_string()
+                } else {
+                    value
+                        .replace(":2379", &format!(":{client}"))
+                        .replace(":2380", &format!(":{peer}"))
+                        .replace(":2381", &format!(":{metrics}"))
+                };
+                format!("{name}={value}")
+            })
+            .collect();
+        std::fs::create_dir_all(physical(base, "/var/lib/etcd")).unwrap();
+        let log = std::fs::File::create(base.join("etcd.log")).unwrap();
+        let mut child = Command::new("etcd")
+            .args(&args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let endpoint = format!("--endpoints=https://127.0.0.2:{client}");
+        let ctl = |cert: &str, rest: &[&str]| {
+            Command::new("etcdctl")
+                .env("ETCDCTL_API", "3")
+                .arg(&endpoint)
+                .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
+                .arg(format!(
+                    "--cert={}",
+                    pki.join(format!("{cert}.crt")).display()
+                ))
+                .arg(format!(
+                    "--key={}",
+                    pki.join(format!("{cert}.key")).display()
+                ))
+                .args(rest)
+                .output()
+                .unwrap()
+        };
+        // Wait for the member to serve; the deadline only bounds a broken run.
+        let healthy = (0..300).any(|_| {
+            if ctl("etcd/healthcheck-client", &["endpoint", "health"])
+                .status
+                .success()
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            false
+        });
+        let put = ctl(
+            "apiserver-etcd-client",
+            &["put", "/registry/kubestrap", "ok"],
+        );
+        let get = ctl(
+            "apiserver-etcd-client",
+            &["get", "/registry/kubestrap", "--print-value-only"],
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(base.join("etcd.log")).unwrap_or_default();
+        assert!(healthy, "{version}: etcd never became healthy:\n{log}");
+        assert!(
+            put.status.success(),
+            "{version}: put failed: {put:?}\n{log}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&get.stdout).trim(),
+            "ok",
+            "{version}: {get:?}"
+        );
+    }
+}
