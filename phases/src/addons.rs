@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use anyhow::{Context as _, Result, bail};
 use serde_yaml::{Mapping, Value};
 
-use crate::api_objects::{self, block, quoted};
+use crate::api_objects;
 use crate::bootstrap_token::admin_cluster;
 use crate::context::Context;
+use crate::templates::scalar;
 
 /// The 10th address of the first service subnet: the cluster DNS Service's IP.
 pub fn dns_ip(service_subnet: &str) -> Result<IpAddr> {
@@ -90,9 +91,9 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
         ctx.cfg.cluster.image_repository, ctx.cfg.version
     );
     let vars = [
-        ("config", block(&kube_proxy_config(ctx)?, 4)),
-        ("server", quoted(&server)),
-        ("image", quoted(&image)),
+        ("config", kube_proxy_config(ctx)?),
+        ("server", scalar(&server)),
+        ("image", scalar(&image)),
     ];
     let api = ctx.api()?;
     api_objects::apply(
@@ -115,10 +116,10 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
     }
     let vars = [
         ("domain", ctx.cfg.cluster.networking.dns_domain.clone()),
-        ("image", quoted(&coredns_image(ctx))),
+        ("image", scalar(&coredns_image(ctx))),
         (
             "dnsIP",
-            quoted(&dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string()),
+            scalar(&dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string()),
         ),
     ];
     let api = ctx.api()?;
@@ -152,27 +153,27 @@ mod tests {
             match name {
                 "rbac/kubelet-config.yaml" => vec![("name", "r".into()), ("configMap", "c".into())],
                 "addons/kube-proxy.yaml" => vec![
-                    ("config", block("a: 1\nb: 2\n", 4)),
-                    ("server", quoted("https://10.0.0.1:6443")),
-                    ("image", quoted("r/kube-proxy:v1.20.2")),
+                    ("config", "a: 1\nb: 2\n".into()),
+                    ("server", scalar("https://10.0.0.1:6443")),
+                    ("image", scalar("r/kube-proxy:v1.20.2")),
                 ],
                 "addons/coredns.yaml" => vec![
                     ("domain", "cluster.local".into()),
-                    ("image", quoted("r/coredns:1.7.0")),
-                    ("dnsIP", quoted("10.96.0.10")),
+                    ("image", scalar("r/coredns:1.7.0")),
+                    ("dnsIP", scalar("10.96.0.10")),
                 ],
                 _ => vec![],
             }
         };
         for (name, src) in api_objects::ALL {
-            let text = api_objects::render(name, src, &vars(name)).unwrap();
+            let text = crate::templates::render(name, src, &vars(name)).unwrap();
             let docs = api_objects::documents(name, &text).unwrap();
             assert!(!docs.is_empty(), "{name}");
             for d in &docs {
                 crate::api::ObjectRef::of(d).unwrap();
             }
         }
-        let text = api_objects::render(
+        let text = crate::templates::render(
             "addons/kube-proxy.yaml",
             api_objects::ADDON_KUBE_PROXY,
             &vars("addons/kube-proxy.yaml"),

@@ -65,16 +65,6 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// The kubelet ConfigMap's name for this version.
-pub fn kubelet_config_map(ctx: &Context) -> String {
-    let p = ctx.profile();
-    if p.kubelet_config_map_versioned {
-        format!("kubelet-config-1.{}", p.version.minor)
-    } else {
-        "kubelet-config".into()
-    }
-}
-
 fn sha256_hex(data: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, data)
         .as_ref()
@@ -85,7 +75,7 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// `upload-config/kubelet`.
 pub fn kubelet(ctx: &mut Context) -> Result<()> {
-    let name = kubelet_config_map(ctx);
+    let name = ctx.profile().kubelet_config_map();
     ctx.out.status(
         "kubelet",
         &format!("Creating a ConfigMap \"{name}\" in namespace kube-system with the configuration for the kubelets in the cluster"),
@@ -105,18 +95,14 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         },
         "data": {"kubelet": config},
     }))?;
-    let role = if ctx.profile().kubelet_config_map_versioned {
-        format!("kubeadm:{name}")
-    } else {
-        "kubeadm:kubelet-config".into()
-    };
+    let role = format!("kubeadm:{name}");
     api_objects::apply(
         &api,
         "rbac/kubelet-config.yaml",
         api_objects::RBAC_KUBELET_CONFIG,
         &[("name", role), ("configMap", name)],
     )?;
-    if ctx.profile().cri_socket_annotation {
+    if !ctx.profile().node_local_cri_socket {
         annotate_cri_socket(ctx)?;
     }
     Ok(())

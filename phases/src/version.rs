@@ -87,49 +87,129 @@ pub struct Profile {
     pub show_join_command_phase: bool,
     /// 1.31+: `kubeadm.k8s.io/v1beta4` is what this version prints and uploads.
     pub config_api_v1beta4: bool,
+    /// Tag of `registry.k8s.io/etcd` kubeadm of this minor deploys (`SupportedEtcdVersion`).
+    pub etcd_image_tag: &'static str,
+    /// Tag of `registry.k8s.io/pause` (`PauseVersion`).
+    pub pause_image_tag: &'static str,
     /// Tag of the CoreDNS image (`CoreDNSVersion`).
     pub coredns_image_tag: &'static str,
     /// ≥1.21: CoreDNS lives at `<registry>/coredns/coredns` (1.20: `<registry>/coredns`).
     pub coredns_in_subpath: bool,
+    /// ≤1.21: kube-apiserver gets `--insecure-port=0` (dropped in 1.22, PR #102121).
+    pub apiserver_insecure_port_zero: bool,
+    /// ≤1.22: kube-controller-manager and kube-scheduler get `--port=0` (dropped in 1.23, PRs #104157, #105034).
+    pub component_port_zero: bool,
+    /// ≥1.22: pod `securityContext.seccompProfile.type: RuntimeDefault` (PR #100234).
+    pub seccomp_runtime_default: bool,
+    /// `priority: 2000001000` next to the priority class (1.27, PR #114338; 1.26.7+ and 1.25.12+ by cherry-pick).
+    pub static_pod_priority: bool,
+    /// Which endpoints the etcd probes use.
+    pub etcd_probes: EtcdProbes,
+    /// ≤1.21: etcd also requests `ephemeral-storage: 100Mi` (dropped in 1.22, PR #102673).
+    pub etcd_ephemeral_storage_request: bool,
+    /// ≥1.24: etcd runs the initial corruption check (PR #109074).
+    pub etcd_initial_corrupt_check: bool,
+    /// ≥1.25: etcd `watch-progress-notify-interval=5s` (PR #111383).
+    pub etcd_watch_progress_notify: bool,
+    /// ≥1.34: every probe targets a named container port `probe-port` (PR #132776).
+    pub named_probe_port: bool,
+    /// ≥1.32: kube-scheduler probes `/livez` and `/readyz` instead of `/healthz` (PR #126945).
+    pub scheduler_livez_readyz: bool,
+    /// ≥1.31: the `/etc/pki` CA volume is split into `/etc/pki/ca-trust` and `/etc/pki/tls/certs` (PR #124361).
+    pub split_etc_pki_volume: bool,
+    /// ≤1.26: kubeadm-flags.env has `--container-runtime=remote` (the kubelet dropped it in 1.27).
+    pub kubelet_container_runtime_remote: bool,
+    /// When kubeadm-flags.env carries `--pod-infra-container-image`.
+    pub kubelet_pause_flag: PauseFlag,
+    /// ≥1.34 (`NodeLocalCRISocket` on by default): the CRI socket goes to
+    /// `/var/lib/kubelet/instance-config.yaml` instead of `--container-runtime-endpoint`.
+    pub node_local_cri_socket: bool,
+    /// ≤1.23: the dockershim exists, so a Docker socket means `--network-plugin=cni`.
+    pub dockershim: bool,
+    /// Version-specific fields of the KubeletConfiguration kubeadm writes.
+    pub kubelet_config: KubeletConfigFields,
     /// Labels mark-control-plane puts on the node (1.20–1.23 also the legacy `master` label;
     /// 1.21+ `exclude-from-external-load-balancers`).
     pub control_plane_labels: &'static [&'static str],
     /// Keys of the default NoSchedule taints of a control-plane node (≤1.23 `master`, 1.24 both,
     /// 1.25+ `control-plane`).
     pub control_plane_taints: &'static [&'static str],
-    /// ≤1.23: the kubelet ConfigMap and its Role are named per minor (`kubelet-config-1.20`).
-    pub kubelet_config_map_versioned: bool,
-    /// ≤1.33: the node is annotated with its CRI socket (1.34+ `NodeLocalCRISocket` drops it).
-    pub cri_socket_annotation: bool,
 }
 
 const LABEL_MASTER: &str = "node-role.kubernetes.io/master";
 const LABEL_CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
 const LABEL_EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
-/// CoreDNS tag per minor, as each kubeadm release's constants set it.
-const COREDNS_TAGS: &[(u32, &str)] = &[
-    (20, "1.7.0"),
-    (21, "v1.8.0"),
-    (22, "v1.8.4"),
-    (23, "v1.8.6"),
-    (24, "v1.8.6"),
-    (25, "v1.9.3"),
-    (26, "v1.9.3"),
-    (27, "v1.10.1"),
-    (28, "v1.10.1"),
-    (29, "v1.11.1"),
-    (30, "v1.11.1"),
-    (31, "v1.11.1"),
-    (32, "v1.11.3"),
-    (33, "v1.12.0"),
-    (34, "v1.12.1"),
-    (35, "v1.13.1"),
-    (36, "v1.13.1"),
+/// The etcd probe endpoints of a kubeadm release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdProbes {
+    /// ≤1.24: liveness and startup `GET /health`.
+    Health,
+    /// 1.25–1.30: liveness `/health?exclude=NOSPACE&serializable=true`, startup
+    /// `/health?serializable=false` (PRs #110072, #110744).
+    SerializableHealth,
+    /// ≥1.31: liveness `/livez`, readiness and startup `/readyz` (PR #124465).
+    LivezReadyz,
+}
+
+/// When kubeadm passes the pause image to the kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseFlag {
+    /// 1.20: only with the Docker runtime.
+    DockerOnly,
+    /// 1.21–1.34: for every runtime (PR #99476).
+    Always,
+    /// ≥1.35: never; the flag left the kubelet (PR #133778).
+    Never,
+}
+
+/// Fields of the kubelet's `v1beta1` config type that appear in the written file as zero values,
+/// which depends on the kubelet API vendored by that kubeadm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeletConfigFields {
+    /// ≥1.23: `logging` with `flushFrequency`, `options.json.infoBufferSize` and `verbosity`
+    /// (1.20–1.22: `logging: {}`).
+    pub logging_options: bool,
+    /// ≥1.30: `logging.options.text.infoBufferSize`.
+    pub logging_text_options: bool,
+    /// ≥1.22: `memorySwap: {}`.
+    pub memory_swap: bool,
+    /// ≥1.27: `containerRuntimeEndpoint` (empty unless the instance config fills it).
+    pub container_runtime_endpoint: bool,
+    /// ≥1.29: `imageMaximumGCAge: 0s`.
+    pub image_maximum_gc_age: bool,
+    /// ≥1.32: `crashLoopBackOff: {}`.
+    pub crash_loop_back_off: bool,
+}
+
+/// Per-minor image tags: (minor, etcd, pause, coredns), as each kubeadm release's constants set them.
+const IMAGE_TAGS: &[(u32, &str, &str, &str)] = &[
+    (20, "3.4.13-0", "3.2", "1.7.0"),
+    (21, "3.4.13-0", "3.4.1", "v1.8.0"),
+    (22, "3.5.0-0", "3.5", "v1.8.4"),
+    (23, "3.5.1-0", "3.6", "v1.8.6"),
+    (24, "3.5.3-0", "3.7", "v1.8.6"),
+    (25, "3.5.4-0", "3.8", "v1.9.3"),
+    (26, "3.5.6-0", "3.9", "v1.9.3"),
+    (27, "3.5.7-0", "3.9", "v1.10.1"),
+    (28, "3.5.9-0", "3.9", "v1.10.1"),
+    (29, "3.5.10-0", "3.9", "v1.11.1"),
+    (30, "3.5.12-0", "3.9", "v1.11.1"),
+    (31, "3.5.15-0", "3.10", "v1.11.1"),
+    (32, "3.5.16-0", "3.10", "v1.11.3"),
+    (33, "3.5.21-0", "3.10", "v1.12.0"),
+    (34, "3.6.4-0", "3.10.1", "v1.12.1"),
+    (35, "3.6.5-0", "3.10.1", "v1.13.1"),
+    (36, "3.6.8-0", "3.10.1", "v1.13.1"),
 ];
 
 impl Profile {
     fn for_version(v: KubeVersion) -> Self {
+        let tags = IMAGE_TAGS
+            .iter()
+            .copied()
+            .find(|t| t.0 == v.minor)
+            .unwrap_or(IMAGE_TAGS[IMAGE_TAGS.len() - 1]);
         Profile {
             version: v,
             kubelet_start_after_manifests: v.at_least(29),
@@ -137,11 +217,47 @@ impl Profile {
             leaf_validity_from_start: v.at_least(31),
             show_join_command_phase: v.at_least(25),
             config_api_v1beta4: v.at_least(31),
-            coredns_image_tag: COREDNS_TAGS
-                .iter()
-                .find(|t| t.0 == v.minor)
-                .map_or("v1.13.1", |t| t.1),
+            etcd_image_tag: tags.1,
+            pause_image_tag: tags.2,
+            coredns_image_tag: tags.3,
             coredns_in_subpath: v.at_least(21),
+            apiserver_insecure_port_zero: !v.at_least(22),
+            component_port_zero: !v.at_least(23),
+            seccomp_runtime_default: v.at_least(22),
+            static_pod_priority: v.at_least(27)
+                || (v.minor == 26 && v.patch >= 7)
+                || (v.minor == 25 && v.patch >= 12),
+            etcd_probes: if v.at_least(31) {
+                EtcdProbes::LivezReadyz
+            } else if v.at_least(25) {
+                EtcdProbes::SerializableHealth
+            } else {
+                EtcdProbes::Health
+            },
+            etcd_ephemeral_storage_request: !v.at_least(22),
+            etcd_initial_corrupt_check: v.at_least(24),
+            etcd_watch_progress_notify: v.at_least(25),
+            named_probe_port: v.at_least(34),
+            scheduler_livez_readyz: v.at_least(32),
+            split_etc_pki_volume: v.at_least(31),
+            kubelet_container_runtime_remote: !v.at_least(27),
+            kubelet_pause_flag: if v.at_least(35) {
+                PauseFlag::Never
+            } else if v.at_least(21) {
+                PauseFlag::Always
+            } else {
+                PauseFlag::DockerOnly
+            },
+            node_local_cri_socket: v.at_least(34),
+            dockershim: !v.at_least(24),
+            kubelet_config: KubeletConfigFields {
+                logging_options: v.at_least(23),
+                logging_text_options: v.at_least(30),
+                memory_swap: v.at_least(22),
+                container_runtime_endpoint: v.at_least(27),
+                image_maximum_gc_age: v.at_least(29),
+                crash_loop_back_off: v.at_least(32),
+            },
             control_plane_labels: if v.at_least(24) {
                 &[LABEL_CONTROL_PLANE, LABEL_EXCLUDE_LB]
             } else if v.at_least(21) {
@@ -156,8 +272,16 @@ impl Profile {
             } else {
                 &[LABEL_MASTER]
             },
-            kubelet_config_map_versioned: !v.at_least(24),
-            cri_socket_annotation: !v.at_least(34),
+        }
+    }
+
+    /// Name of the ConfigMap holding the cluster's KubeletConfiguration
+    /// (`kubelet-config-1.<minor>` before 1.24, `kubelet-config` since).
+    pub fn kubelet_config_map(&self) -> String {
+        if self.version.at_least(24) {
+            "kubelet-config".to_string()
+        } else {
+            format!("kubelet-config-1.{}", self.version.minor)
         }
     }
 }
@@ -197,6 +321,26 @@ mod tests {
                 .to_string()
                 .contains("invalid")
         );
+    }
+
+    #[test]
+    fn every_supported_minor_has_image_tags() {
+        for minor in OLDEST_MINOR..=NEWEST_MINOR {
+            assert!(IMAGE_TAGS.iter().any(|t| t.0 == minor), "v1.{minor}");
+        }
+        let p = KubeVersion::parse("v1.20.2").unwrap().profile();
+        assert_eq!((p.etcd_image_tag, p.pause_image_tag), ("3.4.13-0", "3.2"));
+        assert_eq!(p.kubelet_config_map(), "kubelet-config-1.20");
+        assert!(p.apiserver_insecure_port_zero && !p.seccomp_runtime_default);
+        let p = KubeVersion::parse("v1.25.0").unwrap().profile();
+        assert!(!p.static_pod_priority && p.etcd_probes == EtcdProbes::SerializableHealth);
+        assert!(
+            KubeVersion::parse("v1.25.12")
+                .unwrap()
+                .profile()
+                .static_pod_priority
+        );
+        assert_eq!(p.kubelet_config_map(), "kubelet-config");
     }
 
     #[test]
