@@ -1,6 +1,7 @@
 //! The integration tests: one test binary, one module per area.
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod cli;
 mod config;
 mod manifests;

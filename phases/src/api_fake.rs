@@ -80,7 +80,7 @@ impl FakeApi {
             .extend(answers);
     }
 
-    /// Every request so far, `METHOD path`.
+    /// Every request so far, `METHOD path` (a POST also names the object it creates).
     pub fn log(&self) -> Vec<String> {
         self.state().log.clone()
     }
@@ -223,9 +223,17 @@ fn merge(target: &mut Value, patch: &Value) {
 impl Transport for FakeApi {
     fn send(&self, req: &Request) -> Result<Response> {
         let key = format!("{} {}", req.method, req.path);
+        let name = req
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+            .and_then(|v| v.pointer("/metadata/name")?.as_str().map(str::to_string));
         let scripted = {
             let mut s = self.state();
-            s.log.push(key.clone());
+            s.log.push(match (&name, req.method) {
+                (Some(n), Method::Post) => format!("{key} {n}"),
+                _ => key.clone(),
+            });
             s.scripted.get_mut(&key).and_then(VecDeque::pop_front)
         };
         match scripted {

@@ -94,10 +94,11 @@ impl Credentials {
     /// Reads the current context of a kubeconfig under the root.
     pub fn load(root: &Root, path: &str) -> Result<Self> {
         let text = root.read_to_string(path)?;
-        Self::parse(root, &text).with_context(|| format!("failed to use kubeconfig `{path}`"))
+        Self::parse_text(root, &text).with_context(|| format!("failed to use kubeconfig `{path}`"))
     }
 
-    fn parse(root: &Root, text: &str) -> Result<Self> {
+    /// Reads the current context of a kubeconfig's text; file references resolve under the root.
+    pub fn parse_text(root: &Root, text: &str) -> Result<Self> {
         let kc: Kubeconfig = serde_yaml::from_str(text).context("not a kubeconfig")?;
         let ctx = kc
             .contexts
@@ -280,7 +281,7 @@ mod tests {
     fn reads_the_current_context() {
         let root = Root::new("/nonexistent");
         let text = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://10.0.0.1:6443/\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: admin\n  name: admin@kubernetes\ncurrent-context: admin@kubernetes\nusers:\n- name: admin\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n";
-        let c = Credentials::parse(&root, text).unwrap();
+        let c = Credentials::parse_text(&root, text).unwrap();
         assert_eq!(c.server, "https://10.0.0.1:6443");
         assert_eq!(c.ca_pem, b"CA");
         assert_eq!(c.identity_pem.unwrap(), b"CERT\nKEY");

@@ -397,8 +397,10 @@ pub fn detached_signature(content: &str, token: &Token) -> String {
 pub fn init_specs(ctx: &mut Context) -> Result<Vec<Spec>> {
     let now = SystemTime::now();
     let mut specs = Vec::new();
+    // kubeadm describes the token of a flags-only init; a config file's token keeps its own.
+    let from_flags = ctx.cfg.source.is_none();
     for t in &mut ctx.cfg.init.bootstrap_tokens {
-        if t.description.is_none() && t.token.is_none() {
+        if t.description.is_none() && from_flags {
             t.description = Some(INIT_DESCRIPTION.into());
         }
         let spec = Spec::from_config(t, now)?;

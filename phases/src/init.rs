@@ -2,7 +2,10 @@
 
 use crate::version::KubeVersion;
 use crate::workflow::Phase;
-use crate::{certs, control_plane, etcd, kubeconfig, kubelet, preflight};
+use crate::{
+    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_service,
+    mark_control_plane, preflight, show_join, upload_config, wait,
+};
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES);
@@ -10,8 +13,77 @@ const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to estab
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
-    kubelet::start,
+    kubelet_service::start,
 );
+
+/// What every phase that talks to the API server needs.
+const ADMIN_CONF: &[(&str, &str)] = &[("/etc/kubernetes/admin.conf", "kubeconfig admin")];
+
+const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
+    "wait-control-plane",
+    "Wait for the kubelet and the control plane to become healthy",
+    wait::run,
+)
+.requires(ADMIN_CONF);
+const UPLOAD_CONFIG: Phase = Phase::group(
+    "upload-config",
+    "Upload the kubeadm and kubelet configuration to a ConfigMap",
+    &[
+        Phase::leaf(
+            "kubeadm",
+            "Upload the kubeadm ClusterConfiguration to a ConfigMap",
+            upload_config::kubeadm,
+        )
+        .requires(ADMIN_CONF),
+        Phase::leaf(
+            "kubelet",
+            "Upload the kubelet component config to a ConfigMap",
+            upload_config::kubelet,
+        )
+        .requires(&[
+            ("/etc/kubernetes/admin.conf", "kubeconfig admin"),
+            ("/var/lib/kubelet/config.yaml", "kubelet-start"),
+        ]),
+    ],
+);
+const MARK_CONTROL_PLANE: Phase = Phase::leaf(
+    "mark-control-plane",
+    "Mark a node as a control-plane",
+    mark_control_plane::run,
+)
+.requires(ADMIN_CONF);
+const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
+    "bootstrap-token",
+    "Generates bootstrap tokens used to join a node to a cluster",
+    bootstrap_token::run,
+)
+.requires(ADMIN_CONF);
+const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
+const CERT_ROTATION_ABOUT: &str = "Enable kubelet client certificate rotation";
+const ADDON: Phase = Phase::group(
+    "addon",
+    "Install required addons for passing conformance tests",
+    &[
+        Phase::leaf(
+            "coredns",
+            "Install the CoreDNS addon to a Kubernetes cluster",
+            addons::coredns,
+        )
+        .requires(ADMIN_CONF),
+        Phase::leaf(
+            "kube-proxy",
+            "Install the kube-proxy addon to a Kubernetes cluster",
+            addons::kube_proxy,
+        )
+        .requires(ADMIN_CONF),
+    ],
+);
+const SHOW_JOIN_COMMAND: Phase = Phase::leaf(
+    "show-join-command",
+    "Show the join command for control-plane and worker node",
+    show_join::run,
+)
+.requires(ADMIN_CONF);
 const ETCD: Phase = Phase::group(
     "etcd",
     "Generate static Pod manifest file for local etcd",
@@ -31,6 +103,21 @@ pub static PHASES: &[Phase] = &[
     ETCD,
     CONTROL_PLANE,
     KUBELET_START,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    Phase::group(
+        "kubelet-finalize",
+        FINALIZE_ABOUT,
+        &[Phase::leaf(
+            "enable-client-cert-rotation",
+            CERT_ROTATION_ABOUT,
+            kubelet_service::finalize,
+        )],
+    ),
+    ADDON,
+    SHOW_JOIN_COMMAND,
 ];
 
 /// kubeadm 1.28 and older: kubelet-start right after kubeconfig, etcd after the control plane.
@@ -45,6 +132,21 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
     KUBELET_START,
     CONTROL_PLANE,
     ETCD,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    Phase::group(
+        "kubelet-finalize",
+        FINALIZE_ABOUT,
+        &[Phase::leaf(
+            "experimental-cert-rotation",
+            CERT_ROTATION_ABOUT,
+            kubelet_service::finalize,
+        )],
+    ),
+    ADDON,
+    SHOW_JOIN_COMMAND,
 ];
 
 /// The init phase table for a Kubernetes version.

@@ -2,15 +2,18 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::context::{Context, Options};
 use kubestrap_phases::host::LinuxHost;
+use kubestrap_phases::outputs::PhaseTiming;
 use kubestrap_phases::root::Root;
+use kubestrap_phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
 use kubestrap_phases::{init, workflow};
 
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, OutputFormat};
 use crate::output::Printer;
 
 /// Loads and validates the configuration, then runs the init phases (or one `phase`).
@@ -59,12 +62,103 @@ pub fn run(
         );
     }
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
-    let result = workflow::run(&steps, &mut ctx, phase.is_some());
+    let mut result = Ok(());
+    for step in &steps {
+        let started = Instant::now();
+        result = workflow::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
+        ctx.outputs.phases.push(PhaseTiming {
+            phase: step.path.clone(),
+            seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        });
+        if result.is_err() {
+            break;
+        }
+    }
     if ctx.root.is_dry_run() {
         printer.journal(&ctx.root.changes());
     }
     result?;
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        user_kubeconfig(&mut ctx)?;
+    }
+    match args.output {
+        OutputFormat::Text => {
+            if !ctx.outputs.join_commands.is_empty() {
+                printer.data(&success_text(&ctx));
+            }
+        }
+        format => printer.document(format, &serde_json::to_value(&ctx.outputs)?)?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Run through sudo: give the invoking user a working `~/.kube/config` (B-10), replacing one
+/// left over from an earlier cluster at the same endpoint (B-9).
+fn user_kubeconfig(ctx: &mut Context) -> Result<()> {
+    let Some(name) = std::env::var("SUDO_USER")
+        .ok()
+        .filter(|n| !n.is_empty() && n != "root")
+    else {
+        return Ok(());
+    };
+    let Some(user) = SudoUser::lookup(&name)? else {
+        return Ok(());
+    };
+    let note = match install_user_kubeconfig(ctx, &user)? {
+        UserKubeconfig::Written(path) => {
+            format!("kubectl is ready for {name}: `{path}` holds the admin kubeconfig")
+        }
+        UserKubeconfig::Replaced { path, backup } => format!(
+            "`{path}` pointed at this endpoint with the CA of an earlier cluster (kubectl would fail with \"x509: certificate signed by unknown authority\"): saved it as `{backup}` and installed the new admin kubeconfig"
+        ),
+        UserKubeconfig::Left(path) => format!("`{path}` exists and was left as it is"),
+    };
+    ctx.out.status("kubeconfig", &note);
+    ctx.outputs.user_kubeconfig = Some(note);
+    Ok(())
+}
+
+/// kubeadm's closing text, with the user's kubeconfig handled and the single-node hint.
+fn success_text(ctx: &Context) -> String {
+    let admin = "/etc/kubernetes/admin.conf";
+    let mut t = String::from("\nYour Kubernetes control-plane has initialized successfully!\n\n");
+    let installed = ctx
+        .outputs
+        .user_kubeconfig
+        .as_deref()
+        .is_some_and(|n| !n.ends_with("left as it is"));
+    if installed {
+        t.push_str(
+            "kubectl works for the user who ran sudo (see the [kubeconfig] line above).\n\n",
+        );
+    } else {
+        t.push_str(&format!(
+            "To start using your cluster, you need to run the following as a regular user:\n\n  mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nAlternatively, if you are the root user, you can run:\n\n  export KUBECONFIG={admin}\n\n"
+        ));
+    }
+    t.push_str("You should now deploy a pod network to the cluster.\nRun \"kubectl apply -f [podnetwork].yaml\" with one of the options listed at:\n  https://kubernetes.io/docs/concepts/cluster-administration/addons/\n\n");
+    if ctx
+        .cfg
+        .init
+        .node_registration
+        .taints
+        .as_ref()
+        .is_none_or(|t| !t.is_empty())
+    {
+        t.push_str("To run workloads on this node alone, remove the control-plane taint:\n\n  kubestrap taint remove\n\n");
+    }
+    for cmd in &ctx.outputs.control_plane_join_commands {
+        t.push_str(&format!("You can now join any number of control-plane nodes by copying certificate authorities\nand service account keys on each node and then running the following as root:\n\n  {cmd}\n\n"));
+    }
+    t.push_str(
+        "Then you can join any number of worker nodes by running the following on each as root:\n",
+    );
+    for cmd in &ctx.outputs.join_commands {
+        t.push('\n');
+        t.push_str(cmd);
+        t.push('\n');
+    }
+    t
 }
 
 fn overrides(args: &InitArgs) -> Overrides {

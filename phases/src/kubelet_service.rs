@@ -1,0 +1,117 @@
+//! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
+//! which points kubelet.conf at the rotated client certificate once the kubelet has one.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde_yaml::Value;
+
+use crate::context::Context;
+use crate::paths;
+
+/// The kubelet's rotated client certificate and key (one PEM file).
+pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
+
+/// `kubelet-start`: writes the kubelet's files, then (re)starts it through systemd.
+pub fn start(ctx: &mut Context) -> Result<()> {
+    crate::kubelet::start(ctx)?;
+    ctx.out.status("kubelet-start", "Starting the kubelet");
+    restart(ctx, true)
+}
+
+/// Restarts the kubelet with `systemctl restart kubelet`. Without systemd (or a stand-in for
+/// it) the kubelet is left to whatever supervises it: said once (`tell`), then kubestrap goes on.
+fn restart(ctx: &Context, tell: bool) -> Result<()> {
+    if ctx.opts.dry_run {
+        ctx.out
+            .status("dryrun", "would run `systemctl restart kubelet`");
+        return Ok(());
+    }
+    match ctx
+        .host
+        .output(Path::new("systemctl"), &["restart", "kubelet"])
+    {
+        Ok(_) => Ok(()),
+        Err(e) if tell => {
+            ctx.out.warn(
+                "kubelet-start",
+                &format!(
+                    "could not restart the kubelet through systemd ({e:#}); start it yourself if nothing else supervises it, kubestrap goes on and waits for it"
+                ),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            ctx.out.detail(&format!("kubelet not restarted: {e:#}"));
+            Ok(())
+        }
+    }
+}
+
+/// Rewrites the user of kubelet.conf to read the rotated certificate from disk; `None` when it
+/// already does. Returns the new text.
+pub fn rotatable(kubeconfig: &str, node: &str) -> Result<Option<String>> {
+    let mut doc: Value = serde_yaml::from_str(kubeconfig).context("kubelet.conf is not YAML")?;
+    let user_name = format!("system:node:{node}");
+    let Some(users) = doc.get_mut("users").and_then(Value::as_sequence_mut) else {
+        anyhow::bail!("kubelet.conf has no users");
+    };
+    let Some(user) = users
+        .iter_mut()
+        .find(|u| u.get("name").and_then(Value::as_str) == Some(&user_name))
+        .and_then(|u| u.get_mut("user"))
+        .and_then(Value::as_mapping_mut)
+    else {
+        anyhow::bail!("kubelet.conf has no user `{user_name}`");
+    };
+    let cert = Value::from(KUBELET_CLIENT_CURRENT);
+    if user.get("client-certificate") == Some(&cert) && user.get("client-key") == Some(&cert) {
+        return Ok(None);
+    }
+    user.remove("client-certificate-data");
+    user.remove("client-key-data");
+    user.insert("client-certificate".into(), cert.clone());
+    user.insert("client-key".into(), cert);
+    Ok(Some(serde_yaml::to_string(&doc)?))
+}
+
+/// `kubelet-finalize`: once the kubelet has rotated its client certificate, kubelet.conf reads
+/// it from disk so later rotations take effect; then the kubelet restarts.
+pub fn finalize(ctx: &mut Context) -> Result<()> {
+    let conf = paths::kubeconfig("kubelet.conf");
+    if !ctx.root.exists(KUBELET_CLIENT_CURRENT) {
+        ctx.out.status(
+            "kubelet-finalize",
+            &format!("`{KUBELET_CLIENT_CURRENT}` does not exist yet: leaving `{conf}` as it is"),
+        );
+        return Ok(());
+    }
+    let text = ctx.root.read_to_string(&conf)?;
+    let Some(new) = rotatable(&text, &ctx.cfg.node_name)? else {
+        return Ok(());
+    };
+    ctx.out.status(
+        "kubelet-finalize",
+        &format!("Updating \"{conf}\" to point to a rotatable kubelet client certificate and key"),
+    );
+    ctx.root.write_secret(&conf, new.as_bytes())?;
+    restart(ctx, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_the_node_user_at_the_rotated_certificate() {
+        let conf = "apiVersion: v1\nkind: Config\nusers:\n- name: system:node:n1\n  user:\n    client-certificate-data: QQ==\n    client-key-data: Qg==\n";
+        let new = rotatable(conf, "n1").unwrap().unwrap();
+        assert!(!new.contains("client-certificate-data"), "{new}");
+        assert!(
+            new.contains(&format!("client-key: {KUBELET_CLIENT_CURRENT}")),
+            "{new}"
+        );
+        assert_eq!(rotatable(&new, "n1").unwrap(), None);
+        assert!(rotatable(conf, "other").is_err());
+    }
+}
