@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod api_tls;
 mod cli;
 mod config;
 mod manifests;

@@ -119,7 +119,21 @@ impl Response {
     }
 }
 
-/// Sends requests to one API server. An `Err` means no HTTP answer arrived (refused, reset, TLS).
+/// The error of a request that got no answer for a reason that may pass (refused, reset, timed
+/// out): [`Api`] retries these, and not TLS failures, which a retry cannot fix.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Sends requests to one API server. An `Err` means no HTTP answer arrived; it is an
+/// [`Unreachable`] when trying again may help.
 pub trait Transport: Send + Sync {
     /// Sends one request.
     fn send(&self, req: &Request) -> Result<Response>;
@@ -311,7 +325,7 @@ impl Api<'_> {
             let outcome = self.client.transport.send(req);
             let transient = match &outcome {
                 Ok(resp) => resp.status >= 500 || resp.status == 429,
-                Err(_) => true,
+                Err(e) => e.downcast_ref::<Unreachable>().is_some(),
             };
             // Without a timeout (scripted transports), a few immediate attempts.
             let out_of_time = if retry.timeout.is_zero() {

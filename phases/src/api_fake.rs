@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::api::{Method, Request, Response, Transport};
+use crate::api::{Method, Request, Response, Transport, Unreachable};
 
 /// A scripted answer for one request.
 #[derive(Debug, Clone)]
@@ -238,7 +238,9 @@ impl Transport for FakeApi {
         };
         match scripted {
             Some(Scripted::Answer(resp)) => Ok(resp),
-            Some(Scripted::Refused) => bail!("connection refused (scripted)"),
+            Some(Scripted::Refused) => {
+                Err(Unreachable("connection refused (scripted)".into()).into())
+            }
             None => Ok(self.answer(req)),
         }
     }

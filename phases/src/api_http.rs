@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use crate::api::{Method, Request, Response, Transport};
+use crate::api::{Method, Request, Response, Transport, Unreachable};
 use crate::root::Root;
 
 /// The parts of a kubeconfig the client needs.
@@ -252,13 +252,33 @@ impl Transport for HttpTransport {
         let resp = rb.send().map_err(|e| {
             // reqwest's top-level message hides the cause (refused, certificate unknown, …).
             let mut msg = e.to_string();
+            let mut passing = e.is_timeout();
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
                 msg.push_str(": ");
                 msg.push_str(&s.to_string());
+                // Refused, reset, timed out: the server may be starting. A certificate the
+                // other side refuses is no I/O error, and trying again cannot fix it.
+                passing |= s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                    use std::io::ErrorKind::*;
+                    matches!(
+                        io.kind(),
+                        ConnectionRefused
+                            | ConnectionReset
+                            | ConnectionAborted
+                            | NotConnected
+                            | BrokenPipe
+                            | TimedOut
+                            | UnexpectedEof
+                    )
+                });
                 src = s.source();
             }
-            anyhow::anyhow!(msg)
+            if passing {
+                Unreachable(msg).into()
+            } else {
+                anyhow::anyhow!(msg)
+            }
         })?;
         let status = resp.status().as_u16();
         let body = resp
