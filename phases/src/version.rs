@@ -87,6 +87,56 @@ pub struct Profile {
     pub show_join_command_phase: bool,
     /// 1.31+: `kubeadm.k8s.io/v1beta4` is what this version prints and uploads.
     pub config_api_v1beta4: bool,
+    /// Tag of `pause`, the sandbox image kubeadm pins for this version.
+    pub pause_image_tag: &'static str,
+    /// Level and wording of the `Swap` preflight check.
+    pub swap_check: SwapCheck,
+    /// ≤1.29: `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables` (and `-ip6tables`).
+    pub bridge_nf_check: bool,
+    /// `FileExisting-crictl`: an error ≤1.30, a warning in 1.31, gone from 1.32.
+    pub crictl_check: Option<CheckLevel>,
+    /// <1.32: `FileExisting-conntrack`.
+    pub conntrack_check: bool,
+    /// The kubelet's cgroup driver when the KubeletConfiguration sets none (`systemd` from 1.22).
+    pub kubelet_cgroup_driver_default: &'static str,
+    /// How many minors older than the control plane the kubelet may be.
+    pub kubelet_min_skew: u32,
+    /// 1.26+: the kubelet speaks CRI `runtime.v1` only (v1alpha2 dropped).
+    pub cri_v1_required: bool,
+    /// Oldest kernel (major, minor) `SystemVerification` accepts.
+    pub min_kernel: (u32, u32),
+}
+
+/// How a preflight check reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckLevel {
+    Error,
+    Warning,
+}
+
+/// The `Swap` check across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapCheck {
+    /// ≤1.27: an error, "running with swap on is not supported".
+    Error,
+    /// 1.28–1.30: a warning naming the NodeSwap feature gate.
+    WarnNodeSwap,
+    /// 1.31+: a warning that swap needs cgroup v2 and kubelet settings.
+    WarnCgroupV2,
+}
+
+fn pause_image_tag(minor: u32) -> &'static str {
+    match minor {
+        ..=20 => "3.2",
+        21 => "3.4.1",
+        22 => "3.5",
+        23 => "3.6",
+        24 => "3.7",
+        25 => "3.8",
+        26..=30 => "3.9",
+        31..=33 => "3.10",
+        _ => "3.10.1",
+    }
 }
 
 impl Profile {
@@ -98,6 +148,29 @@ impl Profile {
             leaf_validity_from_start: v.at_least(31),
             show_join_command_phase: v.at_least(25),
             config_api_v1beta4: v.at_least(31),
+            pause_image_tag: pause_image_tag(v.minor),
+            swap_check: if v.at_least(31) {
+                SwapCheck::WarnCgroupV2
+            } else if v.at_least(28) {
+                SwapCheck::WarnNodeSwap
+            } else {
+                SwapCheck::Error
+            },
+            bridge_nf_check: !v.at_least(30),
+            crictl_check: match v.minor {
+                ..=30 => Some(CheckLevel::Error),
+                31 => Some(CheckLevel::Warning),
+                _ => None,
+            },
+            conntrack_check: !v.at_least(32),
+            kubelet_cgroup_driver_default: if v.at_least(22) {
+                "systemd"
+            } else {
+                "cgroupfs"
+            },
+            kubelet_min_skew: if v.at_least(28) { 3 } else { 1 },
+            cri_v1_required: v.at_least(26),
+            min_kernel: if v.at_least(32) { (4, 19) } else { (3, 10) },
         }
     }
 }

@@ -52,6 +52,7 @@ pub fn run(
             .iter()
             .map(|s| s.to_lowercase())
             .collect(),
+        fix: args.fix,
     };
     if phase.is_none() {
         printer.status(
