@@ -243,7 +243,6 @@ fn cri_disabled_by_dockers_config_names_the_file_and_line() {
         [
             "edit /etc/containerd/config.toml line 15: `disabled_plugins = [\"cri\"]` → `disabled_plugins = []`",
             "restart containerd (systemd does not run here)",
-            "or let kubestrap do both, reversibly: kubestrap preflight --fix",
         ]
     );
 }
@@ -718,7 +717,7 @@ fn ignored_errors_become_warnings_and_warnings_stay() {
         opts(&[]),
         false,
     );
-    assert!(run.lines.contains(&"[ERROR Swap]: running with swap on is not supported. Please disable swap\n\twhy: swap is on (/dev/sda2); the kubelet refuses to start with swap unless its KubeletConfiguration says `failSwapOn: false`\n\tfix: swapoff -a\n\t     comment out /etc/fstab line 3 so swap stays off after a reboot: `UUID=5b1c7d9e-2f2c-4a0e-9d57-3f5a8e1b6c42 none  swap sw 0 0`\n\t     or keep swap: add `failSwapOn: false` to a KubeletConfiguration document of the --config file; kubelet-start writes it".to_string()), "{:#?}", run.lines);
+    assert!(run.lines.contains(&"[ERROR Swap]: running with swap on is not supported. Please disable swap\n\twhy: swap is on (/dev/sda2); the kubelet refuses to start with swap unless its KubeletConfiguration says `failSwapOn: false`\n\tfix: swapoff -a\n\t     comment out /etc/fstab line 3 so swap stays off after a reboot: `UUID=5b1c7d9e-2f2c-4a0e-9d57-3f5a8e1b6c42 none  swap sw 0 0`\n\t     or keep swap: add `failSwapOn: false` to a KubeletConfiguration document of the --config file; kubelet-start writes it\n\tauto: `--fix` does this for you, reversibly (kubestrap preflight --fix)".to_string()), "{:#?}", run.lines);
     let err = run.result.unwrap_err();
     assert!(err.downcast_ref::<preflight::PreflightFailed>().is_some());
 

@@ -526,7 +526,6 @@ fn cri_check(p: &Probe) -> Vec<Issue> {
                     ))
                     .fix(edit_line)
                     .fix(p.restart_hint("containerd"))
-                    .fix("or let kubestrap do both, reversibly: kubestrap preflight --fix")
                     .repair(Repair::Containerd(edits)),
             ]
         }

@@ -239,9 +239,12 @@ pub fn offer(ctx: &Context, plan: &Plan) -> Result<bool> {
         ctx.out.status("fix", "--dry-run: nothing changed");
         return Ok(false);
     }
+    let what = match plan.steps.len() {
+        1 => "this change".to_string(),
+        n => format!("these {n} changes"),
+    };
     if !ctx.out.confirm(&format!(
-        "Apply these {} changes? Each is recorded in {JOURNAL}; `kubestrap preflight --undo-fixes` puts them back",
-        plan.steps.len()
+        "Apply {what}? Each is recorded in {JOURNAL}; `kubestrap preflight --undo-fixes` puts them back"
     )) {
         ctx.out
             .status("fix", "nothing changed (answer yes at the prompt, or pass --yes)");

@@ -83,6 +83,11 @@ impl Finding {
             let label = if i == 0 { "fix:" } else { "    " };
             text.push_str(&format!("\n\t{label} {line}"));
         }
+        if self.issue.repair.is_some() {
+            text.push_str(
+                "\n\tauto: `--fix` does this for you, reversibly (kubestrap preflight --fix)",
+            );
+        }
         text
     }
 }
@@ -118,7 +123,7 @@ impl fmt::Display for PreflightFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "[preflight] Some fatal errors occurred: {}\n\nhint: each error above says how to fix it; `kubestrap preflight --fix` can apply the fixes marked as automatic. If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`",
+            "[preflight] Some fatal errors occurred: {}\n\nhint: each error above says how to fix it; `--fix` applies those marked `auto`. If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`",
             self.checks.join(", ")
         )
     }
