@@ -840,9 +840,13 @@ fn fix_plans_applies_journals_and_undo_restores_every_byte() {
         actions: actions.clone(),
         ..fake_for(root)
     };
-    let out = Arc::new(RecordingReporter::default());
-    let ctx = context(root, "v1.29.0", host, Options::default(), out.clone());
-    let n = fix::undo(&ctx).unwrap();
+    let out = RecordingReporter::default();
+    let n = fix::undo(&fix::Machine {
+        root: &Root::new(root),
+        host: &host,
+        out: &out,
+    })
+    .unwrap();
     assert_eq!(n, 9, "{:#?}", out.lines());
     // `modprobe -r br_netfilter` takes its settings away on a real host; the fake leaves the file.
     fs::remove_dir_all(root.join("proc/sys/net/bridge")).unwrap();
@@ -1138,4 +1142,67 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
     assert_eq!(fs::read(&config).unwrap(), original.as_bytes());
     assert!(!root.join("var/lib/kubestrap").exists());
     drop(containerd);
+}
+
+#[test]
+fn kernel_config_is_read_from_boot() {
+    let r = checks("kernel-config-missing", "v1.31.0");
+    let f = only(&r, "SystemVerification");
+    assert_eq!(f.level, Level::Error);
+    assert_eq!(
+        f.issue.message,
+        "unexpected kernel config: CONFIG_MEMCG CONFIG_NETFILTER_XT_TARGET_REDIRECT"
+    );
+    assert_eq!(
+        f.issue.fix,
+        ["run a distribution kernel, or rebuild this one with those options (y or m)"]
+    );
+    let r = checks("no-kernel-config", "v1.31.0");
+    let f = only(&r, "SystemVerification");
+    assert_eq!(f.level, Level::Warning);
+    assert_eq!(
+        f.issue.message,
+        "failed to parse kernel config: /boot/config-6.1.0-18-amd64 does not exist"
+    );
+}
+
+#[test]
+fn a_guessed_advertise_address_on_a_multi_homed_host_is_named() {
+    let eth1 = ("eth1".to_string(), "192.168.56.10".parse().unwrap());
+    let r = checks_with("healthy", "v1.31.0", |h| {
+        h.addresses.push(eth1.clone());
+        h.addresses
+            .push(("docker0".into(), "172.17.0.1".parse().unwrap()));
+    });
+    let f = only(&r, "AdvertiseAddress");
+    assert_eq!(f.level, Level::Warning);
+    assert_eq!(
+        f.issue.message,
+        "using 10.0.0.10 (the default route's interface) as the advertise address; this host also has 192.168.56.10 (eth1)"
+    );
+    let r = checks_with("healthy", "v1.31.0", |h| {
+        h.default_address = Some("10.0.2.15".parse().unwrap());
+        h.addresses = vec![("eth0".into(), "10.0.2.15".parse().unwrap()), eth1.clone()];
+    });
+    let f = only(&r, "AdvertiseAddress");
+    assert!(
+        f.issue
+            .message
+            .starts_with("the advertise address 10.0.2.15 is VirtualBox's NAT address")
+    );
+    assert_eq!(f.issue.fix, ["--apiserver-advertise-address 192.168.56.10"]);
+    // An address given explicitly is the user's choice.
+    let dir = host_dir("healthy");
+    let mut host = fake_for(dir.path());
+    host.addresses.push(eth1);
+    let root = Root::new(dir.path());
+    let overrides = Overrides {
+        kubernetes_version: Some("v1.31.0".into()),
+        advertise_address: Some("10.0.0.10".into()),
+        ..Overrides::default()
+    };
+    let cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = Context::new(cfg, root, Box::new(host), Box::new(out), Options::default());
+    assert_clean(&preflight::check(&ctx, Role::Init));
 }

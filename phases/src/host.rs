@@ -50,6 +50,8 @@ pub trait Host: Send + Sync {
     fn service_active(&self, unit: &str) -> bool;
     /// Restarts a systemd unit.
     fn restart_service(&self, unit: &str) -> Result<()>;
+    /// The IPv4 addresses of the host's interfaces, as (interface, address).
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
     /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
     fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError>;
 }
@@ -265,6 +267,18 @@ impl Host for LinuxHost {
     fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError> {
         cri::probe(socket, timeout)
     }
+
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return Vec::new();
+        };
+        addrs
+            .filter_map(|a| {
+                let v4 = a.address.as_ref()?.as_sockaddr_in()?.ip();
+                Some((a.interface_name, IpAddr::V4(v4)))
+            })
+            .collect()
+    }
 }
 
 /// The interface of the first default route in `/proc/net/route` text.
@@ -296,6 +310,8 @@ pub struct FakeHost {
     pub active: Vec<String>,
     /// Every `run`, `restart_service` and `write_setting`, in order.
     pub actions: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Interface addresses.
+    pub addresses: Vec<(String, IpAddr)>,
     /// What the CRI socket answers; `None`: nothing listens.
     pub cri: Option<Result<cri::Probe, cri::CallError>>,
 }
@@ -309,6 +325,10 @@ impl FakeHost {
             hostname: "node1".into(),
             default_address: Some(IpAddr::from([10, 0, 0, 10])),
             cpus: 2,
+            addresses: vec![
+                ("lo".into(), IpAddr::from([127, 0, 0, 1])),
+                ("eth0".into(), IpAddr::from([10, 0, 0, 10])),
+            ],
             cri: Some(Ok(cri::Probe {
                 version: cri::Version {
                     api: "runtime.v1".into(),
@@ -406,6 +426,9 @@ impl Host for FakeHost {
     fn restart_service(&self, unit: &str) -> Result<()> {
         self.record(format!("systemctl restart {unit}"));
         Ok(())
+    }
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
+        self.addresses.clone()
     }
     fn cri(&self, socket: &Path, _timeout: Duration) -> Result<cri::Probe, cri::CallError> {
         self.cri.clone().unwrap_or_else(|| {

@@ -16,17 +16,6 @@ use crate::output::Printer;
 /// Runs the checks (or undoes earlier fixes) on the host under `base`.
 pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCode> {
     let printer = printer.assume_yes(args.yes);
-    let docs = match &args.config {
-        Some(path) => config::load_file(path)?,
-        None => Documents::default(),
-    };
-    let overrides = Overrides {
-        bind_port: args.apiserver_bind_port,
-        cri_socket: args.cri_socket.clone(),
-        kubernetes_version: args.kubernetes_version.clone(),
-        ignore_preflight_errors: args.ignore_preflight_errors.clone(),
-        ..Overrides::default()
-    };
     let host = LinuxHost;
     let root = if args.dry_run {
         Root::dry_run(base)?
@@ -40,11 +29,24 @@ pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCo
     };
     if args.undo_fixes {
         // Undo needs no cluster settings: the journal says everything.
-        let cfg = config::resolve(docs, &overrides, &root, &host)?;
-        let ctx = Context::new(cfg, root, Box::new(host), Box::new(printer), opts);
-        fix::undo(&ctx)?;
+        fix::undo(&fix::Machine {
+            root: &root,
+            host: &host,
+            out: &printer,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
+    let docs = match &args.config {
+        Some(path) => config::load_file(path)?,
+        None => Documents::default(),
+    };
+    let overrides = Overrides {
+        bind_port: args.apiserver_bind_port,
+        cri_socket: args.cri_socket.clone(),
+        kubernetes_version: args.kubernetes_version.clone(),
+        ignore_preflight_errors: args.ignore_preflight_errors.clone(),
+        ..Overrides::default()
+    };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
     config::check(&cfg)?;
     let opts = Options {

@@ -103,6 +103,7 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
             }
             let address = cfg.advertise_address;
             t.push(check("HTTPProxy", move |p| http_proxy(p, address)));
+            t.push(check("AdvertiseAddress", advertise_address));
             let mut cidrs = vec![cfg.cluster.networking.service_subnet.clone()];
             cidrs.extend(cfg.cluster.networking.pod_subnet.clone());
             for cidr in cidrs.iter().flat_map(|c| c.split(',')).map(str::trim) {
@@ -200,6 +201,68 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
         }
     }
     t
+}
+
+/// Interfaces of container networks, never a node's address.
+const VIRTUAL_INTERFACES: &[&str] = &[
+    "lo", "docker", "br-", "cni", "flannel", "cali", "veth", "virbr", "kube-", "cilium", "vxlan",
+    "tunl", "weave",
+];
+
+/// VirtualBox's NAT address: the same on every Vagrant VM, unreachable from the others.
+const VIRTUALBOX_NAT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 15));
+
+/// kubestrap's: an advertise address picked from the default route when the host has others (B-16).
+fn advertise_address(p: &Probe) -> Vec<Issue> {
+    let chosen = p.ctx.cfg.advertise_address;
+    let set = p
+        .ctx
+        .cfg
+        .init
+        .local_api_endpoint
+        .advertise_address
+        .as_deref()
+        .and_then(|a| a.parse::<IpAddr>().ok())
+        .is_some_and(|a| !a.is_unspecified());
+    if set {
+        return vec![];
+    }
+    let others: Vec<String> = p
+        .ctx
+        .host
+        .ipv4_addresses()
+        .into_iter()
+        .filter(|(iface, ip)| {
+            *ip != chosen && !VIRTUAL_INTERFACES.iter().any(|v| iface.starts_with(v))
+        })
+        .map(|(iface, ip)| format!("{ip} ({iface})"))
+        .collect();
+    if chosen == VIRTUALBOX_NAT {
+        let mut issue = Issue::warning(format!(
+            "the advertise address {chosen} is VirtualBox's NAT address: every VM has it and the other nodes cannot reach it"
+        ));
+        for other in &others {
+            issue = issue.fix(format!(
+                "--apiserver-advertise-address {}",
+                other.split(' ').next().unwrap_or_default()
+            ));
+        }
+        return vec![
+            issue
+                .why("it was taken from the default route; Vagrant puts that on the NAT interface"),
+        ];
+    }
+    if others.is_empty() {
+        return vec![];
+    }
+    vec![
+        Issue::warning(format!(
+            "using {chosen} (the default route's interface) as the advertise address; this host also has {}",
+            others.join(", ")
+        ))
+        .why("nodes and clients must reach the API server on this address")
+        .fix("if another address is the cluster network's, pass it: --apiserver-advertise-address <address>"),
+    ]
 }
 
 fn is_v4_cidr(cidr: &str) -> bool {
@@ -786,6 +849,7 @@ fn system_verification(p: &Probe) -> Vec<Issue> {
             .fix(format!("run a kernel {min_major}.{min_minor} or newer")),
         ),
     }
+    issues.extend(kernel_config(p, &release));
     let v2 = root.exists("/sys/fs/cgroup/cgroup.controllers");
     let enabled: Vec<String> = if v2 {
         let mut c: Vec<String> = root
@@ -843,6 +907,63 @@ fn system_verification(p: &Probe) -> Vec<Issue> {
         );
     }
     issues
+}
+
+/// Kernel options the node needs (`CONFIG_` omitted), each with an accepted alias.
+const KERNEL_CONFIGS: &[(&str, Option<&str>)] = &[
+    ("NAMESPACES", None),
+    ("NET_NS", None),
+    ("PID_NS", None),
+    ("IPC_NS", None),
+    ("UTS_NS", None),
+    ("CGROUPS", None),
+    ("CGROUP_CPUACCT", None),
+    ("CGROUP_DEVICE", None),
+    ("CGROUP_FREEZER", None),
+    ("CGROUP_SCHED", None),
+    ("CPUSETS", None),
+    ("MEMCG", None),
+    ("INET", None),
+    ("EXT4_FS", None),
+    ("PROC_FS", None),
+    (
+        "NETFILTER_XT_TARGET_REDIRECT",
+        Some("IP_NF_TARGET_REDIRECT"),
+    ),
+    ("NETFILTER_XT_MATCH_COMMENT", None),
+];
+
+/// The required kernel options, from `/boot/config-<release>` (kubestrap does not read `/proc/config.gz`).
+fn kernel_config(p: &Probe, release: &str) -> Vec<Issue> {
+    let path = format!("/boot/config-{release}");
+    let Ok(text) = p.ctx.root.read_to_string(&path) else {
+        return vec![
+            Issue::warning(format!(
+                "failed to parse kernel config: {path} does not exist"
+            ))
+            .why("the kernel's build options cannot be checked without it"),
+        ];
+    };
+    let set = |name: &str| {
+        text.lines().any(|l| {
+            l.strip_prefix("CONFIG_")
+                .and_then(|l| l.strip_prefix(name))
+                .is_some_and(|v| v == "=y" || v == "=m")
+        })
+    };
+    let missing: Vec<String> = KERNEL_CONFIGS
+        .iter()
+        .filter(|(name, alias)| !set(name) && !alias.is_some_and(set))
+        .map(|(name, _)| format!("CONFIG_{name}"))
+        .collect();
+    if missing.is_empty() {
+        return vec![];
+    }
+    vec![
+        Issue::error(format!("unexpected kernel config: {}", missing.join(" ")))
+            .why(format!("{path} does not enable them"))
+            .fix("run a distribution kernel, or rebuild this one with those options (y or m)"),
+    ]
 }
 
 /// DNS-1123 subdomain: lower-case alphanumerics, `-` and `.`, at most 253 characters.

@@ -8,8 +8,10 @@ use super::Report;
 use super::checks::{MODULES, fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
 use super::containerd::{self, Edits};
 use crate::context::Context;
-use crate::host;
+use crate::host::{self, Host};
 use crate::paths;
+use crate::report::Reporter;
+use crate::root::Root;
 
 /// The journal of applied fixes.
 pub const JOURNAL: &str = "/var/lib/kubestrap/fixes.json";
@@ -256,7 +258,7 @@ pub fn offer(ctx: &Context, plan: &Plan) -> Result<bool> {
 
 /// Applies a plan, journaling each change before the next one.
 pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
-    let mut journal = Journal::load(ctx)?;
+    let mut journal = Journal::load(&ctx.root)?;
     for m in &plan.modules {
         if !module_loaded(ctx, m) {
             ctx.host.run("modprobe", &[m])?;
@@ -385,8 +387,8 @@ struct Journal {
 }
 
 impl Journal {
-    fn load(ctx: &Context) -> Result<Self> {
-        let entries = match ctx.root.read_optional(JOURNAL)? {
+    fn load(root: &Root) -> Result<Self> {
+        let entries = match root.read_optional(JOURNAL)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .with_context(|| format!("`{JOURNAL}` is not a kubestrap fix journal"))?,
             None => Vec::new(),
@@ -435,9 +437,16 @@ impl Journal {
     }
 }
 
+/// What undoing needs: the files, the machine and the user; no cluster settings.
+pub struct Machine<'a> {
+    pub root: &'a Root,
+    pub host: &'a dyn Host,
+    pub out: &'a dyn Reporter,
+}
+
 /// Puts back every journaled change, newest first, then restarts the services whose files changed.
-pub fn undo(ctx: &Context) -> Result<usize> {
-    let journal = Journal::load(ctx)?;
+pub fn undo(ctx: &Machine) -> Result<usize> {
+    let journal = Journal::load(ctx.root)?;
     if journal.entries.is_empty() {
         ctx.out.status(
             "fix",
