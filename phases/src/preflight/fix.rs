@@ -495,7 +495,7 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
         }
     }
     for unit in &restarts {
-        if host::systemd_running(&ctx.root) {
+        if host::systemd_running(ctx.root) {
             ctx.host.restart_service(unit)?;
             ctx.out.status("fix", &format!("restarted {unit}"));
         } else {
