@@ -926,6 +926,13 @@ fn command_exit_codes_and_ignore_flags() {
     );
 
     let mut args = base.to_vec();
+    args.push("--ignore-preflight-errors=all,Swap");
+    let out = kubestrap(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("ignore-preflight-errors: Invalid value: \"all,swap\": don't specify individual checks if 'all' is used"), "{stderr}");
+
+    let mut args = base.to_vec();
     args.push("--ignore-preflight-errors=all");
     let out = kubestrap(&args);
     let (_, stderr) = text(&out);

@@ -363,6 +363,77 @@ mod tests {
         );
     }
 
+    /// A CRI server that only knows v1alpha2, as containerd before 1.6 did.
+    async fn serve_v1alpha2(listener: tokio::net::UnixListener) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::handshake(stream).await.unwrap();
+        while let Some(Ok((request, mut respond))) = conn.accept().await {
+            let path = request.uri().path().to_string();
+            let mut headers = http::HeaderMap::new();
+            let body = if path.starts_with("/runtime.v1alpha2.") {
+                headers.insert("grpc-status", "0".parse().unwrap());
+                let mut msg = Vec::new();
+                if path.ends_with("/Version") {
+                    msg.extend(string_field(2, "containerd"));
+                    msg.extend(string_field(3, "1.5.9"));
+                } else {
+                    let mut cond = string_field(1, "RuntimeReady");
+                    cond.extend(string_field(3, "Broken"));
+                    let status = [vec![1 << 3 | 2, cond.len() as u8], cond].concat();
+                    msg.extend([1 << 3 | 2, status.len() as u8]);
+                    msg.extend(status);
+                }
+                let mut framed = vec![0];
+                framed.extend((msg.len() as u32).to_be_bytes());
+                framed.extend(msg);
+                Some(framed)
+            } else {
+                headers.insert("grpc-status", "12".parse().unwrap());
+                headers.insert(
+                    "grpc-message",
+                    "unknown%20service%20runtime.v1.RuntimeService"
+                        .parse()
+                        .unwrap(),
+                );
+                None
+            };
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let mut send = respond.send_response(response, false).unwrap();
+            if let Some(body) = body {
+                send.send_data(Bytes::from(body), false).unwrap();
+            }
+            send.send_trailers(headers).unwrap();
+        }
+    }
+
+    #[test]
+    fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+                serve_v1alpha2(listener).await;
+            });
+        });
+        let found = probe(&socket, Duration::from_secs(10)).unwrap();
+        assert_eq!(found.version.api, "runtime.v1alpha2");
+        assert_eq!(found.version.runtime_version, "1.5.9");
+        assert_eq!(found.conditions.len(), 1);
+        assert!(!found.conditions[0].status);
+        assert_eq!(found.conditions[0].reason, "Broken");
+        server.join().unwrap();
+    }
+
     #[test]
     fn a_missing_socket_is_a_connect_error() {
         let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ use std::fmt;
 
 use anyhow::Result;
 
+use crate::config::InvalidConfig;
 use crate::context::Context;
 pub use crate::version::CheckLevel as Level;
 
@@ -167,6 +168,14 @@ pub fn run_join(ctx: &mut Context) -> Result<()> {
 
 /// Runs the checks, offers the fixes when asked, and fails with [`PreflightFailed`] on errors.
 pub fn run(ctx: &mut Context, role: Role) -> Result<()> {
+    let ignore = &ctx.opts.ignore_preflight_errors;
+    if ignore.iter().any(|i| i == "all") && ignore.len() > 1 {
+        return Err(InvalidConfig(vec![format!(
+            "ignore-preflight-errors: Invalid value: {:?}: don't specify individual checks if 'all' is used",
+            ignore.join(",")
+        )])
+        .into());
+    }
     ctx.out.status("preflight", "Running pre-flight checks");
     let mut report = check(ctx, role);
     print(ctx, &report);
