@@ -166,7 +166,9 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
             Some(t) => containerd::parse(t)?,
             None => containerd::Settings::defaults(),
         };
-        let after_settings = containerd::parse(&after)?;
+        containerd::parse(&after).with_context(|| {
+            format!("the edited `{}` would not be valid", containerd::CONFIG)
+        })?;
         let mut diff = Vec::new();
         if edits.enable_cri
             && let Some((entry, line, _)) = &before_settings.cri_disabled
@@ -195,7 +197,6 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
                 image.clone(),
             ));
         }
-        debug_assert!(after_settings.cri_disabled.is_none() || !edits.enable_cri);
         for (what, before, after) in diff {
             plan.steps.push(Step {
                 what: format!("{} {what}", containerd::CONFIG),
