@@ -166,9 +166,8 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
             Some(t) => containerd::parse(t)?,
             None => containerd::Settings::defaults(),
         };
-        containerd::parse(&after).with_context(|| {
-            format!("the edited `{}` would not be valid", containerd::CONFIG)
-        })?;
+        containerd::parse(&after)
+            .with_context(|| format!("the edited `{}` would not be valid", containerd::CONFIG))?;
         let mut diff = Vec::new();
         if edits.enable_cri
             && let Some((entry, line, _)) = &before_settings.cri_disabled
