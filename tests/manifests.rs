@@ -31,7 +31,7 @@ fn host() -> FakeHost {
         root: true,
         hostname: "node1".into(),
         default_address: Some("192.168.0.10".parse().unwrap()),
-        outputs: [("systemctl restart kubelet".to_string(), String::new())].into(),
+        ..FakeHost::default()
     }
 }
 
@@ -155,6 +155,7 @@ fn writes_with_kubeadm_modes_and_console_lines() {
             "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"",
             "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"",
             "[kubelet-start] Starting the kubelet",
+            "[kubelet-start] systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
             "[control-plane] Using manifest folder \"/etc/kubernetes/manifests\"",
             "[control-plane] Creating static Pod manifest for \"kube-apiserver\"",
             "[control-plane] Creating static Pod manifest for \"kube-controller-manager\"",

@@ -6,4 +6,5 @@ mod api_tls;
 mod cli;
 mod config;
 mod manifests;
+mod preflight;
 mod support;

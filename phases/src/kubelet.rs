@@ -118,6 +118,8 @@ pub fn kubelet_config(cfg: &Config) -> Result<String> {
                 "clientCAFile",
                 scalar(&format!("{}/ca.crt", cfg.cluster.certificates_dir)),
             ),
+            // kubeadm defaults the driver to systemd from 1.22; before, the kubelet's cgroupfs applied.
+            ("cgroupDriver", scalar(p.kubelet_cgroup_driver_default)),
             ("clusterDNS", scalar(&dns.to_string())),
             ("clusterDomain", scalar(&cfg.cluster.networking.dns_domain)),
         ],

@@ -1,8 +1,6 @@
 //! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
 //! which points kubelet.conf at the rotated client certificate once the kubelet has one.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
 use serde_yaml::Value;
 
@@ -19,33 +17,32 @@ pub fn start(ctx: &mut Context) -> Result<()> {
     restart(ctx, true)
 }
 
-/// Restarts the kubelet with `systemctl restart kubelet`. Without systemd (or a stand-in for
-/// it) the kubelet is left to whatever supervises it: said once (`tell`), then kubestrap goes on.
+/// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
+/// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
 fn restart(ctx: &Context, tell: bool) -> Result<()> {
     if ctx.opts.dry_run {
         ctx.out
             .status("dryrun", "would run `systemctl restart kubelet`");
         return Ok(());
     }
-    match ctx
-        .host
-        .output(Path::new("systemctl"), &["restart", "kubelet"])
-    {
-        Ok(_) => Ok(()),
-        Err(e) if tell => {
-            ctx.out.warn(
+    if !crate::host::systemd_running(&ctx.root) {
+        if tell {
+            ctx.out.status(
                 "kubelet-start",
-                &format!(
-                    "could not restart the kubelet through systemd ({e:#}); start it yourself if nothing else supervises it, kubestrap goes on and waits for it"
-                ),
+                "systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
             );
-            Ok(())
         }
-        Err(e) => {
-            ctx.out.detail(&format!("kubelet not restarted: {e:#}"));
-            Ok(())
-        }
+        return Ok(());
     }
+    if let Err(e) = ctx.host.restart_service("kubelet") {
+        ctx.out.warn(
+            "kubelet-start",
+            &format!(
+                "the kubelet service could not be restarted ({e:#}); run `systemctl restart kubelet`"
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Rewrites the user of kubelet.conf to read the rotated certificate from disk; `None` when it

@@ -10,6 +10,14 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, tag: &str, msg: &str);
     /// Extra detail shown with `-v` only.
     fn detail(&self, msg: &str);
+    /// An error line: `[ERROR tag]: msg`.
+    fn error(&self, tag: &str, msg: &str) {
+        self.warn(tag, msg);
+    }
+    /// Asks the user to agree to a change; `false` when nobody can answer (no terminal, no `--yes`).
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
     /// Starts showing a wait (`msg`); the handle updates it and ends it. Without an override,
     /// `msg` and the end are plain detail lines.
     fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
@@ -40,6 +48,8 @@ impl<R: Reporter + ?Sized> Progress for PlainProgress<'_, R> {
 #[derive(Debug, Default)]
 pub struct RecordingReporter {
     pub lines: std::sync::Mutex<Vec<String>>,
+    /// What `confirm` answers.
+    pub yes: bool,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -69,6 +79,13 @@ impl Reporter for RecordingReporter {
     fn detail(&self, msg: &str) {
         self.push(format!("detail {msg}"));
     }
+    fn error(&self, tag: &str, msg: &str) {
+        self.push(format!("[ERROR {tag}]: {msg}"));
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.push(format!("confirm {question}"));
+        self.yes
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -84,5 +101,11 @@ impl Reporter for std::sync::Arc<RecordingReporter> {
     }
     fn detail(&self, msg: &str) {
         self.as_ref().detail(msg)
+    }
+    fn error(&self, tag: &str, msg: &str) {
+        self.as_ref().error(tag, msg)
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.as_ref().confirm(question)
     }
 }

@@ -128,12 +128,46 @@ pub struct Profile {
     pub dockershim: bool,
     /// Version-specific fields of the KubeletConfiguration kubeadm writes.
     pub kubelet_config: KubeletConfigFields,
+    /// Level and wording of the `Swap` preflight check.
+    pub swap_check: SwapCheck,
+    /// ≤1.29: `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables` (and `-ip6tables`).
+    pub bridge_nf_check: bool,
+    /// `FileExisting-crictl`: an error ≤1.30, a warning in 1.31, gone from 1.32.
+    pub crictl_check: Option<CheckLevel>,
+    /// <1.32: `FileExisting-conntrack`.
+    pub conntrack_check: bool,
+    /// The kubelet's cgroup driver when the KubeletConfiguration sets none (`systemd` from 1.22).
+    pub kubelet_cgroup_driver_default: &'static str,
+    /// How many minors older than the control plane the kubelet may be.
+    pub kubelet_min_skew: u32,
+    /// 1.26+: the kubelet speaks CRI `runtime.v1` only (v1alpha2 dropped).
+    pub cri_v1_required: bool,
+    /// Oldest kernel (major, minor) `SystemVerification` accepts.
+    pub min_kernel: (u32, u32),
     /// Labels mark-control-plane puts on the node (1.20–1.23 also the legacy `master` label;
     /// 1.21+ `exclude-from-external-load-balancers`).
     pub control_plane_labels: &'static [&'static str],
     /// Keys of the default NoSchedule taints of a control-plane node (≤1.23 `master`, 1.24 both,
     /// 1.25+ `control-plane`).
     pub control_plane_taints: &'static [&'static str],
+}
+
+/// How a preflight check reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckLevel {
+    Error,
+    Warning,
+}
+
+/// The `Swap` check across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapCheck {
+    /// ≤1.27: an error, "running with swap on is not supported".
+    Error,
+    /// 1.28–1.30: a warning naming the NodeSwap feature gate.
+    WarnNodeSwap,
+    /// 1.31+: a warning that swap needs cgroup v2 and kubelet settings.
+    WarnCgroupV2,
 }
 
 const LABEL_MASTER: &str = "node-role.kubernetes.io/master";
@@ -258,6 +292,28 @@ impl Profile {
                 image_maximum_gc_age: v.at_least(29),
                 crash_loop_back_off: v.at_least(32),
             },
+            swap_check: if v.at_least(31) {
+                SwapCheck::WarnCgroupV2
+            } else if v.at_least(28) {
+                SwapCheck::WarnNodeSwap
+            } else {
+                SwapCheck::Error
+            },
+            bridge_nf_check: !v.at_least(30),
+            crictl_check: match v.minor {
+                ..=30 => Some(CheckLevel::Error),
+                31 => Some(CheckLevel::Warning),
+                _ => None,
+            },
+            conntrack_check: !v.at_least(32),
+            kubelet_cgroup_driver_default: if v.at_least(22) {
+                "systemd"
+            } else {
+                "cgroupfs"
+            },
+            kubelet_min_skew: if v.at_least(28) { 3 } else { 1 },
+            cri_v1_required: v.at_least(26),
+            min_kernel: if v.at_least(32) { (4, 19) } else { (3, 10) },
             control_plane_labels: if v.at_least(24) {
                 &[LABEL_CONTROL_PLANE, LABEL_EXCLUDE_LB]
             } else if v.at_least(21) {
