@@ -457,3 +457,41 @@ fn token_create_refuses_a_bad_token_before_connecting() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_crash_looping_component_is_named_with_its_last_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let fake = FakeApi::new();
+    let (mut ctx, _) = context("v1.20.2", dir.path(), &fake);
+    // No runtime to ask here: the logs under /var/log/pods tell the restarts.
+    ctx.cfg.cri_socket = format!("unix://{}/no-runtime.sock", dir.path().display());
+    let logs = dir.path().join(
+        "var/log/pods/kube-system_kube-controller-manager-node1_0123/kube-controller-manager",
+    );
+    std::fs::create_dir_all(&logs).unwrap();
+    for n in 0..3 {
+        std::fs::write(
+            logs.join(format!("{n}.log")),
+            format!("2026-01-01T00:00:0{n}.000000000Z stderr F Error: unknown flag: --bogus-flag\n2026-01-01T00:00:0{n}.100000000Z stderr F attempt {n}\n"),
+        )
+        .unwrap();
+    }
+    let err = kubestrap_phases::wait::diagnose(&ctx, &["kube-controller-manager"], "crash-looping")
+        .to_string();
+    assert!(
+        err.contains("failing: kube-controller-manager (restarted 2 times)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("    Error: unknown flag: --bogus-flag\n    attempt 2\n"),
+        "{err}"
+    );
+    // A component that never started is named as such.
+    let err = kubestrap_phases::wait::diagnose(&ctx, &["kube-scheduler"], "not healthy after 4m0s")
+        .to_string();
+    assert!(
+        err.contains("kube-scheduler: no container has started"),
+        "{err}"
+    );
+}

@@ -231,13 +231,35 @@ fn strip_cri_prefix(line: &str) -> &str {
     }
 }
 
+/// What the runtime says about a control-plane component's container on this node (over CRI);
+/// `None` when the runtime cannot be asked or has no such container.
+pub fn runtime_state(ctx: &Context, component: &str) -> Option<crate::preflight::cri::Container> {
+    let socket = ctx
+        .cfg
+        .cri_socket
+        .strip_prefix("unix://")
+        .unwrap_or(&ctx.cfg.cri_socket);
+    let pod = format!("{component}-{}", ctx.cfg.node_name);
+    crate::preflight::cri::containers(std::path::Path::new(socket), Duration::from_secs(5))
+        .ok()?
+        .into_iter()
+        .filter(|c| c.name == component && c.pod == pod && c.namespace == "kube-system")
+        .max_by_key(|c| c.attempt)
+}
+
+/// How often a component's container restarted: the runtime's count, or the logs'.
+fn restarts(ctx: &Context, component: &str) -> Option<u32> {
+    runtime_state(ctx, component)
+        .map(|c| c.attempt as u32)
+        .or_else(|| container_logs(ctx, component).map(|l| l.restarts))
+}
+
 /// The unhealthy components whose container restarted at least twice.
 fn crash_looping(ctx: &Context, pending: &[&str]) -> Vec<String> {
     pending
         .iter()
-        .filter_map(|c| container_logs(ctx, c))
-        .filter(|l| l.restarts >= CRASH_LOOP_RESTARTS)
-        .map(|l| l.component)
+        .filter(|c| restarts(ctx, c).is_some_and(|r| r >= CRASH_LOOP_RESTARTS))
+        .map(|c| c.to_string())
         .collect()
 }
 
@@ -245,31 +267,55 @@ fn crash_looping(ctx: &Context, pending: &[&str]) -> Vec<String> {
 pub fn diagnose(ctx: &Context, pending: &[&str], why: &str) -> anyhow::Error {
     let mut culprits = Vec::new();
     let mut text = String::new();
-    // etcd failing takes the API server down with it: look at both.
+    // etcd failing takes the API server down with it: look at etcd too.
     let mut candidates: Vec<&str> = pending.to_vec();
     if pending.contains(&"kube-apiserver") {
         candidates.insert(0, "etcd");
     }
     for c in candidates {
-        match container_logs(ctx, c) {
-            None => {
+        let state = runtime_state(ctx, c);
+        let logs = container_logs(ctx, c);
+        let restarts = state
+            .as_ref()
+            .map(|s| s.attempt as u32)
+            .or(logs.as_ref().map(|l| l.restarts));
+        let running = state
+            .as_ref()
+            .is_some_and(|s| s.state == "CONTAINER_RUNNING");
+        if c == "etcd"
+            && !pending.contains(&"etcd")
+            && restarts == Some(0)
+            && (running || state.is_none())
+        {
+            continue;
+        }
+        match (&state, &logs) {
+            (None, None) => {
                 culprits.push(c.to_string());
                 text.push_str(&format!(
-                    "\n{c}: no container has started (nothing under /var/log/pods): the kubelet did not run `{}`, or its image cannot be pulled",
+                    "\n{c}: no container has started (none known to the runtime or under /var/log/pods): the kubelet did not run `{}`, or its image cannot be pulled",
                     crate::paths::manifest(c)
                 ));
+                continue;
             }
-            Some(logs) => {
-                if logs.restarts == 0 && c == "etcd" && !pending.contains(&"etcd") {
-                    continue;
-                }
-                culprits.push(format!("{c} (restarted {} times)", logs.restarts));
-                text.push_str(&format!("\n{c}: last lines of its log:\n"));
-                for l in &logs.tail {
-                    text.push_str("    ");
-                    text.push_str(l);
-                    text.push('\n');
-                }
+            (Some(st), _) => {
+                culprits.push(format!("{c} (restarted {} times)", st.attempt));
+                text.push_str(&format!(
+                    "\n{c}: its container is {}{}",
+                    st.state.trim_start_matches("CONTAINER_").to_lowercase(),
+                    st.exit_code
+                        .map(|code| format!(", exit code {code} ({})", st.reason))
+                        .unwrap_or_default()
+                ));
+            }
+            (None, Some(l)) => culprits.push(format!("{c} (restarted {} times)", l.restarts)),
+        }
+        if let Some(logs) = logs {
+            text.push_str(&format!("\n{c}: last lines of its log:\n"));
+            for l in &logs.tail {
+                text.push_str("    ");
+                text.push_str(l);
+                text.push('\n');
             }
         }
     }

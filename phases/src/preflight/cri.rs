@@ -322,6 +322,172 @@ fn decode_status(body: &Bytes) -> Result<Vec<Condition>> {
     Ok(out)
 }
 
+/// A container as `ListContainers` and `ContainerStatus` describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Container {
+    pub id: String,
+    /// `metadata.name`: the container's name in its pod.
+    pub name: String,
+    /// `metadata.attempt`: how often the kubelet restarted it.
+    pub attempt: u64,
+    /// `CONTAINER_CREATED`, `CONTAINER_RUNNING`, `CONTAINER_EXITED` or `CONTAINER_UNKNOWN`.
+    pub state: &'static str,
+    /// The pod (`io.kubernetes.pod.name` label) and its namespace.
+    pub pod: String,
+    pub namespace: String,
+    /// Exit code and reason of an exited container.
+    pub exit_code: Option<i32>,
+    pub reason: String,
+}
+
+/// Every container of the runtime on `socket`, with the exit code of those that exited
+/// (`ListContainers`, then `ContainerStatus` per exited container); bounded by `timeout`.
+pub fn containers(socket: &Path, timeout: Duration) -> Result<Vec<Container>, CallError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| CallError::Other(format!("failed to start the CRI client: {e}")))?;
+    rt.block_on(async {
+        match tokio::time::timeout(timeout, containers_async(socket)).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout),
+        }
+    })
+}
+
+async fn containers_async(socket: &Path) -> Result<Vec<Container>, CallError> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| CallError::Connect(format!("dial unix {}: {e}", socket.display())))?;
+    let (client, conn) = h2::client::handshake(stream)
+        .await
+        .map_err(|e| CallError::Other(format!("HTTP/2 handshake failed: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let bad = |e: anyhow::Error| CallError::Other(format!("{e:#}"));
+    let mut last = None;
+    for api in APIS {
+        // ListContainersRequest {} lists every container.
+        let body = match call(
+            client.clone(),
+            &format!("/{api}.RuntimeService/ListContainers"),
+            &[],
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
+                last = Some(CallError::Status { code, message });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut list = decode_containers(&body).map_err(bad)?;
+        for c in list.iter_mut().filter(|c| c.state == "CONTAINER_EXITED") {
+            // ContainerStatusRequest { container_id = 1 }.
+            let mut req = vec![0x0a];
+            push_varint(&mut req, c.id.len() as u64);
+            req.extend_from_slice(c.id.as_bytes());
+            let status = call(
+                client.clone(),
+                &format!("/{api}.RuntimeService/ContainerStatus"),
+                &req,
+            )
+            .await?;
+            let (code, reason) = decode_exit(&status).map_err(bad)?;
+            c.exit_code = Some(code);
+            c.reason = reason;
+        }
+        return Ok(list);
+    }
+    Err(last.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+const STATES: [&str; 4] = [
+    "CONTAINER_CREATED",
+    "CONTAINER_RUNNING",
+    "CONTAINER_EXITED",
+    "CONTAINER_UNKNOWN",
+];
+
+/// `ListContainersResponse { repeated Container containers = 1 }`, `Container { id = 1;
+/// ContainerMetadata metadata = 3; ContainerState state = 6; map<string,string> labels = 8 }`,
+/// `ContainerMetadata { name = 1; uint32 attempt = 2 }`.
+fn decode_containers(body: &Bytes) -> Result<Vec<Container>> {
+    let mut out = Vec::new();
+    for (number, field) in fields(body.clone())? {
+        let (1, Field::Bytes(msg)) = (number, field) else {
+            continue;
+        };
+        let mut c = Container {
+            state: STATES[3],
+            ..Container::default()
+        };
+        for (number, field) in fields(msg)? {
+            match (number, field) {
+                (1, Field::Bytes(b)) => c.id = text(&b)?,
+                (3, Field::Bytes(meta)) => {
+                    for (n, f) in fields(meta)? {
+                        match (n, f) {
+                            (1, Field::Bytes(b)) => c.name = text(&b)?,
+                            (2, Field::Varint(v)) => c.attempt = v,
+                            _ => {}
+                        }
+                    }
+                }
+                (6, Field::Varint(v)) => c.state = STATES[(v as usize).min(3)],
+                (8, Field::Bytes(entry)) => {
+                    let (mut key, mut value) = (String::new(), String::new());
+                    for (n, f) in fields(entry)? {
+                        match (n, f) {
+                            (1, Field::Bytes(b)) => key = text(&b)?,
+                            (2, Field::Bytes(b)) => value = text(&b)?,
+                            _ => {}
+                        }
+                    }
+                    match key.as_str() {
+                        "io.kubernetes.pod.name" => c.pod = value,
+                        "io.kubernetes.pod.namespace" => c.namespace = value,
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// `ContainerStatusResponse { ContainerStatus status = 1 }`, `ContainerStatus { int32 exit_code = 7;
+/// string reason = 11 }`.
+fn decode_exit(body: &Bytes) -> Result<(i32, String)> {
+    let (mut code, mut reason) = (0, String::new());
+    for (number, field) in fields(body.clone())? {
+        let (1, Field::Bytes(status)) = (number, field) else {
+            continue;
+        };
+        for (n, f) in fields(status)? {
+            match (n, f) {
+                (7, Field::Varint(v)) => code = v as i32,
+                (11, Field::Bytes(b)) => reason = text(&b)?,
+                _ => {}
+            }
+        }
+    }
+    Ok((code, reason))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +496,38 @@ mod tests {
         let mut v = vec![number << 3 | 2, s.len() as u8];
         v.extend_from_slice(s.as_bytes());
         v
+    }
+
+    #[test]
+    fn decodes_containers_and_exit_codes() {
+        let mut meta = string_field(1, "kube-controller-manager");
+        meta.extend_from_slice(&[2 << 3, 3]);
+        let mut label = string_field(1, "io.kubernetes.pod.name");
+        label.extend(string_field(2, "kube-controller-manager-node1"));
+        let mut c = string_field(1, "abc");
+        c.extend_from_slice(&[3 << 3 | 2, meta.len() as u8]);
+        c.extend(meta);
+        c.extend_from_slice(&[6 << 3, 2]);
+        c.extend_from_slice(&[8 << 3 | 2, label.len() as u8]);
+        c.extend(label);
+        let mut list = vec![1 << 3 | 2, c.len() as u8];
+        list.extend(c);
+        let got = decode_containers(&Bytes::from(list)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].id.as_str(), got[0].name.as_str()),
+            ("abc", "kube-controller-manager")
+        );
+        assert_eq!((got[0].attempt, got[0].state), (3, "CONTAINER_EXITED"));
+        assert_eq!(got[0].pod, "kube-controller-manager-node1");
+        let mut status = vec![7 << 3, 1];
+        status.extend(string_field(11, "Error"));
+        let mut resp = vec![1 << 3 | 2, status.len() as u8];
+        resp.extend(status);
+        assert_eq!(
+            decode_exit(&Bytes::from(resp)).unwrap(),
+            (1, "Error".to_string())
+        );
     }
 
     #[test]
