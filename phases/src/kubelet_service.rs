@@ -17,6 +17,17 @@ pub fn start(ctx: &mut Context) -> Result<()> {
     restart(ctx, true)
 }
 
+/// Whether a service manager answers `systemctl`: systemd runs, or (like kubeadm's init-system
+/// detection) a `systemctl` is on the PATH, as a stand-in that supervises the kubelet provides.
+fn has_systemctl(ctx: &Context) -> bool {
+    crate::host::systemd_running(&ctx.root)
+        || ctx.host.env("PATH").is_some_and(|path| {
+            path.split(':')
+                .filter(|d| d.starts_with('/'))
+                .any(|d| ctx.root.exists(format!("{d}/systemctl")))
+        })
+}
+
 /// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
 /// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
 fn restart(ctx: &Context, tell: bool) -> Result<()> {
@@ -25,7 +36,7 @@ fn restart(ctx: &Context, tell: bool) -> Result<()> {
             .status("dryrun", "would run `systemctl restart kubelet`");
         return Ok(());
     }
-    if !crate::host::systemd_running(&ctx.root) {
+    if !has_systemctl(ctx) {
         if tell {
             ctx.out.status(
                 "kubelet-start",

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# `kubestrap init` on the testbed's real v1.20.2 node (run as root after `testbed setup`),
+# checked with kubectl, crictl, curl and openssl:
+#   - the control plane comes up under the real kubelet; the node is Ready, labelled and tainted;
+#     `kubestrap taint remove` removes the taint;
+#   - the token Secret and RBAC; cluster-info readable anonymously, its jws-kubeconfig-<id>
+#     signature appears and verifies with the token secret; token create/list/delete; -o json;
+#   - the kube-proxy pod runs; the CoreDNS objects exist (its image does not exist here);
+#   - each API phase run alone again changes nothing;
+#   - a crash-looping kube-controller-manager makes wait-control-plane fail naming it, with its log.
+# Everything it starts is torn down; `testbed down` fails when anything left the machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TB=tests/testbed/testbed
+KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
+[ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
+WORK=$(mktemp -d)
+eval "$($TB facts)"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+k() { kubectl --kubeconfig /etc/kubernetes/admin.conf --cache-dir "$WORK/kubectl-cache" "$@"; }
+# until SECONDS CMD...: retry CMD every second.
+until_ok() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 1
+	done
+}
+
+finish() {
+	local rc=$?
+	if [ $rc != 0 ]; then
+		k get nodes -o wide >&2 || true
+		k get pods -A -o wide >&2 || true
+	fi
+	say "down"
+	$TB stop-kubelet node1 >/dev/null 2>&1 || true
+	$TB exec node1 kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1 || true
+	$TB down || rc=1
+	rm -rf "$WORK"
+	[ $rc = 0 ] && echo "testbed init checks: 1 passed, 0 failed" || echo "testbed init checks: 0 passed, 1 failed"
+	exit $rc
+}
+trap finish EXIT
+
+# config NAME [EXTRA_CLUSTER_YAML]: a v1beta3 config for the testbed.
+config() {
+	cat >"$WORK/$1.yaml" <<EOF
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: InitConfiguration
+localAPIEndpoint:
+  advertiseAddress: $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
+nodeRegistration:
+  criSocket: unix://$KUBESTRAP_TESTBED_CRI_SOCKET
+  ignorePreflightErrors: [ImagePull]
+---
+apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+kubernetesVersion: $KUBESTRAP_TESTBED_KUBERNETES_VERSION
+imageRepository: $KUBESTRAP_TESTBED_IMAGE_REPOSITORY
+networking:
+  podSubnet: $KUBESTRAP_TESTBED_POD_SUBNET
+  serviceSubnet: $KUBESTRAP_TESTBED_SERVICE_SUBNET
+${2:-}
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: $KUBESTRAP_TESTBED_CGROUP_DRIVER
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+conntrack:
+  maxPerCore: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
+	echo "$WORK/$1.yaml"
+}
+
+say "kubestrap init"
+cfg=$(config init)
+$TB up -- "$KS" init --config "$cfg" -o json >"$WORK/init.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tokens"] and d["caCertHashes"] and d["joinEndpoint"] and d["phases"], d' "$WORK/init.json" ||
+	fail "init -o json"
+token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][0])' "$WORK/init.json")
+id=${token%%.*}
+secret=${token#*.}
+node=$(hostname | tr '[:upper:]' '[:lower:]')
+
+say "node Ready, control plane containers running (CRI)"
+node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+until_ok 180 node_ready || fail "node $node is not Ready"
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+	$TB exec node1 crictl ps --name "^$c\$" --state running -q | grep -q . || fail "$c is not running"
+done
+
+say "labels and taint (v1.20: master and control-plane labels, master taint)"
+k get node "$node" -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/master":""' || fail "master label"
+k get node "$node" -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/control-plane":""' || fail "control-plane label"
+k get node "$node" -o jsonpath='{.spec.taints[*].key}' | grep -q 'node-role.kubernetes.io/master' || fail "master taint"
+k get node "$node" -o jsonpath='{.metadata.annotations}' | grep -q 'kubeadm.alpha.kubernetes.io/cri-socket' || fail "cri-socket annotation"
+
+say "token Secret and RBAC"
+sec() { k -n kube-system get secret "bootstrap-token-$id" -o jsonpath="{.data.$1}" | base64 -d; }
+[ "$(k -n kube-system get secret "bootstrap-token-$id" -o jsonpath='{.type}')" = bootstrap.kubernetes.io/token ] || fail "secret type"
+[ "$(sec token-id)" = "$id" ] && [ "$(sec token-secret)" = "$secret" ] || fail "secret token"
+[ "$(sec usage-bootstrap-signing)" = true ] && [ "$(sec usage-bootstrap-authentication)" = true ] || fail "secret usages"
+[ "$(sec auth-extra-groups)" = system:bootstrappers:kubeadm:default-node-token ] || fail "secret groups"
+sec expiration | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' || fail "secret expiration"
+for crb in kubeadm:get-nodes kubeadm:kubelet-bootstrap kubeadm:node-autoapprove-bootstrap kubeadm:node-autoapprove-certificate-rotation kubeadm:node-proxier system:coredns; do
+	k get clusterrolebinding "$crb" >/dev/null || fail "ClusterRoleBinding $crb"
+done
+k -n kube-system get role,rolebinding kubeadm:nodes-kubeadm-config kubeadm:kubelet-config-1.20 kube-proxy >/dev/null || fail "kube-system Roles"
+k -n kube-system get configmap kubeadm-config kubelet-config-1.20 kube-proxy coredns >/dev/null || fail "ConfigMaps"
+
+say "cluster-info anonymously, and its signature"
+curl -sk "https://$KUBESTRAP_TESTBED_API_ENDPOINT/api/v1/namespaces/kube-public/configmaps/cluster-info" >"$WORK/ci.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "kubeconfig" in d["data"], d' "$WORK/ci.json" || fail "anonymous cluster-info"
+signed() { k -n kube-public get configmap cluster-info -o jsonpath="{.data.jws-kubeconfig-$id}" | grep -q .; }
+until_ok 60 signed || fail "no jws-kubeconfig-$id from the controller-manager"
+k -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' >"$WORK/kubeconfig"
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+header=$(printf '{"alg":"HS256","kid":"%s"}' "$id" | b64url)
+payload=$(b64url <"$WORK/kubeconfig")
+sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$secret" -binary | b64url)
+[ "$(k -n kube-public get configmap cluster-info -o jsonpath="{.data.jws-kubeconfig-$id}")" = "$header..$sig" ] ||
+	fail "jws-kubeconfig-$id does not verify with the token secret"
+
+say "token create, list, delete, -o json"
+new=$("$KS" token create --ttl 1h --description e2e)
+"$KS" token list | grep -q "^$new " || fail "token list misses $new"
+"$KS" token list -o json | python3 -c 'import json,sys; assert any(t["token"]==sys.argv[1] for t in json.load(sys.stdin))' "$new" ||
+	fail "token list -o json"
+"$KS" token create --print-join-command | grep -q "^kubestrap join $KUBESTRAP_TESTBED_API_ENDPOINT --token " || fail "print-join-command"
+"$KS" token create -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["caCertHashes"][0].startswith("sha256:")' ||
+	fail "token create -o json"
+"$KS" token create "$new" 2>&1 | grep -q "already exists" || fail "duplicate token accepted"
+"$KS" token delete "$new" | grep -q "deleted" || fail "token delete"
+! k -n kube-system get secret "bootstrap-token-${new%%.*}" >/dev/null 2>&1 || fail "token still there"
+
+say "kube-proxy runs, CoreDNS objects exist"
+proxy_running() { k -n kube-system get pods -l k8s-app=kube-proxy -o jsonpath='{.items[*].status.phase}' | grep -qx Running; }
+until_ok 120 proxy_running || fail "kube-proxy pod not Running"
+k -n kube-system get deployment coredns >/dev/null && k -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}' | grep -qx 10.96.0.10 ||
+	fail "CoreDNS objects"
+
+say "each API phase alone again changes nothing"
+state() {
+	k get -A configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings \
+		-o jsonpath='{range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' |
+		grep -v -e '/kube-system/.*-token-' -e 'ConfigMap/kube-system/.*leader' -e 'extension-apiserver-authentication' | sort
+	k get -A daemonsets,deployments,services -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.generation}{.spec.clusterIP}{"\n"}{end}' | sort
+	k get node "$node" -o jsonpath='{.metadata.labels}{.spec.taints}{.metadata.annotations.kubeadm\.alpha\.kubernetes\.io/cri-socket}{"\n"}'
+}
+state >"$WORK/before"
+for phase in upload-config/kubeadm upload-config/kubelet mark-control-plane bootstrap-token addon/coredns addon/kube-proxy show-join-command; do
+	# shellcheck disable=SC2086 # a phase path becomes subcommand words
+	"$KS" init phase ${phase//\// } --config "$cfg" >/dev/null 2>"$WORK/phase.err" || { cat "$WORK/phase.err" >&2; fail "phase $phase again"; }
+done
+state >"$WORK/after"
+diff "$WORK/before" "$WORK/after" >&2 || fail "running the API phases again changed objects"
+
+say "taint remove, taint add"
+"$KS" taint remove --node "$node"
+! k get node "$node" -o jsonpath='{.spec.taints[*].key}' | grep -q node-role.kubernetes.io || fail "taint still there"
+"$KS" taint add --node "$node"
+k get node "$node" -o jsonpath='{.spec.taints[*].key}' | grep -q node-role.kubernetes.io/master || fail "taint not back"
+
+say "a crash-looping kube-controller-manager fails wait-control-plane naming it"
+$TB stop-kubelet node1
+$TB exec node1 kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1
+bad=$(config bad "controllerManager:
+  extraArgs:
+    bogus-flag: \"1\"")
+if $TB exec node1 "$KS" init --config "$bad" 2>"$WORK/bad.err" >/dev/null; then
+	fail "init with a broken controller-manager succeeded"
+fi
+grep -q "failing: kube-controller-manager" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "the failing component is not named"; }
+grep -q "bogus-flag" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "its log lines are not shown"; }
+sed -n '/failing:/,$p' "$WORK/bad.err" | head -20 >&2
