@@ -16,6 +16,8 @@ KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
 [ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
 WORK=$(mktemp -d)
 eval "$($TB facts)"
+# shellcheck source=tests/e2e/lib.sh
+. tests/e2e/lib.sh
 
 say() { printf '\n== %s\n' "$*" >&2; }
 fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
@@ -46,41 +48,6 @@ finish() {
 }
 trap finish EXIT
 
-# config NAME [EXTRA_CLUSTER_YAML]: a v1beta3 config for the testbed.
-config() {
-	cat >"$WORK/$1.yaml" <<EOF
-apiVersion: kubeadm.k8s.io/v1beta3
-kind: InitConfiguration
-localAPIEndpoint:
-  advertiseAddress: $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
-nodeRegistration:
-  criSocket: unix://$KUBESTRAP_TESTBED_CRI_SOCKET
-  ignorePreflightErrors: [ImagePull]
----
-apiVersion: kubeadm.k8s.io/v1beta3
-kind: ClusterConfiguration
-kubernetesVersion: $KUBESTRAP_TESTBED_KUBERNETES_VERSION
-imageRepository: $KUBESTRAP_TESTBED_IMAGE_REPOSITORY
-networking:
-  podSubnet: $KUBESTRAP_TESTBED_POD_SUBNET
-  serviceSubnet: $KUBESTRAP_TESTBED_SERVICE_SUBNET
-${2:-}
----
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: $KUBESTRAP_TESTBED_CGROUP_DRIVER
----
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOF
-	echo "$WORK/$1.yaml"
-}
-
 say "kubestrap init"
 cfg=$(config init)
 $TB up -- "$KS" init --config "$cfg" -o json >"$WORK/init.json"
@@ -107,8 +74,10 @@ k get node "$node" -o jsonpath='{.metadata.annotations}' | grep -q 'kubeadm.alph
 say "token Secret and RBAC"
 sec() { k -n kube-system get secret "bootstrap-token-$id" -o jsonpath="{.data.$1}" | base64 -d; }
 [ "$(k -n kube-system get secret "bootstrap-token-$id" -o jsonpath='{.type}')" = bootstrap.kubernetes.io/token ] || fail "secret type"
-[ "$(sec token-id)" = "$id" ] && [ "$(sec token-secret)" = "$secret" ] || fail "secret token"
-[ "$(sec usage-bootstrap-signing)" = true ] && [ "$(sec usage-bootstrap-authentication)" = true ] || fail "secret usages"
+[ "$(sec token-id)" = "$id" ] || fail "secret token-id"
+[ "$(sec token-secret)" = "$secret" ] || fail "secret token-secret"
+[ "$(sec usage-bootstrap-signing)" = true ] || fail "secret usage signing"
+[ "$(sec usage-bootstrap-authentication)" = true ] || fail "secret usage authentication"
 [ "$(sec auth-extra-groups)" = system:bootstrappers:kubeadm:default-node-token ] || fail "secret groups"
 sec expiration | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' || fail "secret expiration"
 for crb in kubeadm:get-nodes kubeadm:kubelet-bootstrap kubeadm:node-autoapprove-bootstrap kubeadm:node-autoapprove-certificate-rotation kubeadm:node-proxier system:coredns; do
@@ -145,8 +114,8 @@ new=$("$KS" token create --ttl 1h --description e2e)
 say "kube-proxy runs, CoreDNS objects exist"
 proxy_running() { k -n kube-system get pods -l k8s-app=kube-proxy -o jsonpath='{.items[*].status.phase}' | grep -qx Running; }
 until_ok 120 proxy_running || fail "kube-proxy pod not Running"
-k -n kube-system get deployment coredns >/dev/null && k -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}' | grep -qx 10.96.0.10 ||
-	fail "CoreDNS objects"
+k -n kube-system get deployment coredns >/dev/null || fail "CoreDNS Deployment"
+k -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}' | grep -qx 10.96.0.10 || fail "kube-dns Service"
 
 say "each API phase alone again changes nothing"
 state() {
