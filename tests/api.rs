@@ -303,7 +303,7 @@ fn objects_hold_what_kubeadm_writes() {
     assert_eq!(
         ctx.outputs.join_commands,
         [format!(
-            "kubestrap join 192.168.0.10:6443 --token {TOKEN} \\\n\t--discovery-token-ca-cert-hash {hash} "
+            "kubestrap join 192.168.0.10:6443 --token {TOKEN} --discovery-token-ca-cert-hash {hash} "
         )]
     );
 }

@@ -15,10 +15,10 @@ pub struct Outputs {
     /// `sha256:<hex>` of each cluster CA's public key.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ca_cert_hashes: Vec<String>,
-    /// The worker join command, one per token.
+    /// The worker join command, one per token, on one line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub join_commands: Vec<String>,
-    /// The control-plane join command, when `controlPlaneEndpoint` is set.
+    /// The control-plane join command, when `controlPlaneEndpoint` is set, on one line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub control_plane_join_commands: Vec<String>,
     /// What happened to the invoking user's kubeconfig.

@@ -30,14 +30,16 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         .outputs
         .tokens
         .iter()
-        .map(|t| join_command::command(&endpoint, t, &hashes, None))
+        .map(|t| join_command::one_line(&join_command::command(&endpoint, t, &hashes, None)))
         .collect();
     if ctx.cfg.cluster.control_plane_endpoint.is_some() {
         ctx.outputs.control_plane_join_commands = ctx
             .outputs
             .tokens
             .iter()
-            .map(|t| join_command::command(&endpoint, t, &hashes, Some(None)))
+            .map(|t| {
+                join_command::one_line(&join_command::command(&endpoint, t, &hashes, Some(None)))
+            })
             .collect();
     }
     ctx.outputs.join_endpoint = Some(endpoint);

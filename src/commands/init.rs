@@ -69,7 +69,8 @@ pub fn run(
             break;
         }
     }
-    if ctx.root.is_dry_run() {
+    // With -o json|yaml, stdout holds the one document only.
+    if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
         printer.journal(&ctx.root.changes());
     }
     result?;
@@ -142,15 +143,24 @@ fn success_text(ctx: &Context) -> String {
     {
         t.push_str("To run workloads on this node alone, remove the control-plane taint:\n\n  kubestrap taint remove\n\n");
     }
-    for cmd in &ctx.outputs.control_plane_join_commands {
+    // kubeadm's layout: continuation lines start with a TAB.
+    let layout = |cmd: &String| {
+        cmd.replacen(
+            " --discovery-token-ca-cert-hash",
+            " \\\n\t--discovery-token-ca-cert-hash",
+            1,
+        )
+        .replacen(" --control-plane", " \\\n\t--control-plane", 1)
+    };
+    for cmd in ctx.outputs.control_plane_join_commands.iter().map(layout) {
         t.push_str(&format!("You can now join any number of control-plane nodes by copying certificate authorities\nand service account keys on each node and then running the following as root:\n\n  {cmd}\n\n"));
     }
     t.push_str(
         "Then you can join any number of worker nodes by running the following on each as root:\n",
     );
-    for cmd in &ctx.outputs.join_commands {
+    for cmd in ctx.outputs.join_commands.iter().map(layout) {
         t.push('\n');
-        t.push_str(cmd);
+        t.push_str(&cmd);
         t.push('\n');
     }
     t
