@@ -296,6 +296,12 @@ fn objects_hold_what_kubeadm_writes() {
         .unwrap();
     assert_eq!(svc["spec"]["clusterIP"], "10.96.0.10");
 
+    // A node without a Ready condition is reported, not hidden.
+    assert_eq!(
+        ctx.outputs.node_not_ready.as_deref(),
+        Some("the kubelet has not reported its status yet")
+    );
+
     // The join command pins the CA that openssl made.
     let hash = ctx.outputs.ca_cert_hashes[0].clone();
     let want = openssl_pubkey_hash(&dir.path().join("etc/kubernetes/pki/ca.crt"));

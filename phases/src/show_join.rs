@@ -44,7 +44,31 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     }
     ctx.outputs.join_endpoint = Some(endpoint);
     ctx.outputs.ca_cert_hashes = hashes;
+    if !ctx.opts.dry_run {
+        ctx.outputs.node_not_ready = not_ready(ctx)?;
+    }
     Ok(())
+}
+
+/// The node's Ready condition, when it is not True: init succeeds without a pod network, and
+/// the user should learn why the node is NotReady from kubestrap rather than from kubectl.
+fn not_ready(ctx: &Context) -> Result<Option<String>> {
+    let api = ctx.api()?;
+    let target = crate::mark_control_plane::node_ref(&ctx.cfg.node_name)?;
+    let Some(node) = api.get::<crate::objects::Node>(&target)? else {
+        return Ok(Some("the node has not registered".into()));
+    };
+    let ready = node.status.conditions.iter().find(|c| c.kind == "Ready");
+    Ok(match ready {
+        Some(c) if c.status == "True" => None,
+        Some(c) => Some(
+            c.message
+                .clone()
+                .or_else(|| c.reason.clone())
+                .unwrap_or_else(|| "no reason given".into()),
+        ),
+        None => Some("the kubelet has not reported its status yet".into()),
+    })
 }
 
 /// The user who ran kubestrap through sudo.

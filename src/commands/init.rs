@@ -132,6 +132,13 @@ fn success_text(ctx: &Context) -> String {
             "To start using your cluster, you need to run the following as a regular user:\n\n  mkdir -p $HOME/.kube\n  sudo cp -i {admin} $HOME/.kube/config\n  sudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nAlternatively, if you are the root user, you can run:\n\n  export KUBECONFIG={admin}\n\n"
         ));
     }
+    if let Some(why) = &ctx.outputs.node_not_ready {
+        t.push_str(&format!("Node {} is NotReady: {why}\n", ctx.cfg.node_name));
+        if why.to_lowercase().contains("cni") || why.contains("network plugin") {
+            t.push_str("That is expected until a pod network is installed (below); pods other than the control plane stay Pending until then.\n");
+        }
+        t.push('\n');
+    }
     t.push_str("You should now deploy a pod network to the cluster.\nRun \"kubectl apply -f [podnetwork].yaml\" with one of the options listed at:\n  https://kubernetes.io/docs/concepts/cluster-administration/addons/\n\n");
     if ctx
         .cfg
