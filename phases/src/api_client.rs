@@ -33,20 +33,26 @@ pub fn build(ctx: &Context) -> Result<Client> {
         );
         return Ok(Client::dry_run(DryRun::new(endpoint, &ctx.cfg.node_name)));
     }
+    let client = admin_client(ctx)?;
+    if ctx.profile().super_admin {
+        ensure_cluster_admins(ctx, &client)?;
+    }
+    Ok(client)
+}
+
+/// A client with admin.conf as it is, for health checks while the API server starts (the
+/// `kubeadm:cluster-admins` binding can only be made once it answers).
+pub fn admin_client(ctx: &Context) -> Result<Client> {
     let admin = paths::kubeconfig("admin.conf");
     if !ctx.root.exists(&admin) {
         anyhow::bail!(
             "`{admin}` does not exist, so kubestrap cannot reach the API server\n\nhint: run `kubestrap init phase kubeconfig admin` first"
         );
     }
-    let client = Client::new(
+    Ok(Client::new(
         Box::new(HttpTransport::from_kubeconfig(&ctx.root, &admin)?),
         retry(ctx),
-    );
-    if ctx.profile().super_admin {
-        ensure_cluster_admins(ctx, &client)?;
-    }
-    Ok(client)
+    ))
 }
 
 /// 1.29+: admin.conf is in `kubeadm:cluster-admins`, which has rights only once the binding to

@@ -115,7 +115,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             locals.push((*name, HttpTransport::local_insecure(url)?));
         }
     }
-    let api = ctx.api()?;
+    let client = crate::api_client::admin_client(ctx)?;
+    let api = client.with(ctx.out.as_ref());
     let started = Instant::now();
     let progress = ctx.out.progress("waiting for the control plane");
     let mut checks = 0u32;
