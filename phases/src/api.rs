@@ -431,14 +431,14 @@ impl Api<'_> {
         if resp.is_success() {
             return Ok(Applied::Created);
         }
-        if resp.status != 409 {
+        // A Service with a fixed clusterIP that exists is refused as invalid (the IP is taken)
+        // before the name is checked: like kubeadm, look whether it is ours.
+        let maybe_exists = resp.status == 409 || (target.kind == "Service" && resp.status == 422);
+        if !maybe_exists {
             return Err(self.fail("create", &target, &resp));
         }
         let Some(existing) = self.get_value(&target.path(), &target)? else {
-            bail!(
-                "{target} at {} was reported to exist but cannot be read",
-                self.endpoint()
-            );
+            return Err(self.fail("create", &target, &resp));
         };
         if contains(&existing, obj) {
             return Ok(Applied::Unchanged);

@@ -143,6 +143,13 @@ impl FakeApi {
                     .to_string();
                 let key = format!("{path}/{name}");
                 if s.objects.contains_key(&key) {
+                    // As the real server: a taken clusterIP is found before the taken name.
+                    if obj
+                        .pointer("/spec/clusterIP")
+                        .is_some_and(|ip| ip.is_string())
+                    {
+                        return status(422, "spec.clusterIPs: provided IP is already allocated");
+                    }
                     return status(409, &format!("{name} already exists"));
                 }
                 s.version += 1;
