@@ -49,6 +49,7 @@ finish() {
 trap finish EXIT
 
 say "kubestrap init"
+TOKEN=$("$KS" token generate)
 cfg=$(config init)
 $TB up -- "$KS" init --config "$cfg" -o json >"$WORK/init.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tokens"] and d["caCertHashes"] and d["joinEndpoint"] and d["phases"], d' "$WORK/init.json" ||

@@ -2,11 +2,13 @@
 # Shared by the testbed scripts of kubestrap. Sourced; needs the testbed's facts and WORK.
 
 # config NAME [EXTRA_CLUSTER_YAML]: writes a v1beta3 config for the testbed to $WORK/NAME.yaml
-# and prints its path.
+# and prints its path. With TOKEN set, that is the bootstrap token (so phases can run again).
 config() {
 	cat >"$WORK/$1.yaml" <<EOF
 apiVersion: kubeadm.k8s.io/v1beta3
 kind: InitConfiguration
+${TOKEN:+bootstrapTokens:
+- token: $TOKEN}
 localAPIEndpoint:
   advertiseAddress: $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
 nodeRegistration:
