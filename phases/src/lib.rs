@@ -15,6 +15,7 @@ pub mod init;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod paths;
+pub mod pki;
 pub mod preflight;
 pub mod report;
 pub mod root;
