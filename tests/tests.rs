@@ -2,4 +2,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod pki;
 mod support;

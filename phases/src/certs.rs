@@ -74,11 +74,16 @@ impl Cert {
         }
     }
 
-    /// Whether kubeadm skips this certificate with an external etcd.
+    /// Whether kubeadm skips this certificate with an external etcd (whose client
+    /// certificate the user provides).
     fn is_etcd(self) -> bool {
         matches!(
             self,
-            Cert::EtcdCa | Cert::EtcdServer | Cert::EtcdPeer | Cert::EtcdHealthcheckClient
+            Cert::EtcdCa
+                | Cert::EtcdServer
+                | Cert::EtcdPeer
+                | Cert::EtcdHealthcheckClient
+                | Cert::ApiserverEtcdClient
         )
     }
 
@@ -454,9 +459,25 @@ pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNam
 /// Loads the CA that signs `cert`, naming the phase that makes it when it is missing.
 fn signer(ctx: &Context, cert: Cert) -> Result<(Cert, Authority)> {
     let ca = cert.signer().context("a CA has no signer")?;
+    let (crt, _) = pki::pair_paths(ctx.cert_dir(), ca.base());
+    if !ctx.root.exists(&crt) {
+        bail!(
+            "`{crt}` does not exist to sign the {} certificate\n\nhint: run `kubestrap init phase certs {}` first, or pass --root to the folder that holds it",
+            cert.base(),
+            phase_name(ca)
+        );
+    }
     let authority = pki::load_ca(&ctx.root, ctx.cert_dir(), ca.base())
         .with_context(|| format!("failure loading {} certificate authority", ca.base()))?;
     Ok((ca, authority))
+}
+
+/// The phase that makes a CA.
+fn phase_name(ca: Cert) -> &'static str {
+    match ca {
+        Cert::EtcdCa => "etcd-ca",
+        other => other.base(),
+    }
 }
 
 /// Creates or reuses a leaf certificate.
@@ -577,9 +598,9 @@ fn sa(ctx: &mut Context) -> Result<()> {
 
 const NEEDS_CA: &[(&str, &str)] = &[("pki/ca.crt", "certs/ca")];
 const NEEDS_FRONT_PROXY_CA: &[(&str, &str)] = &[("pki/front-proxy-ca.crt", "certs/front-proxy-ca")];
-const NEEDS_ETCD_CA: &[(&str, &str)] = &[("pki/etcd/ca.crt", "certs/etcd-ca")];
 
-/// The sub-phases of `certs`, in kubeadm's order.
+/// The sub-phases of `certs`, in kubeadm's order. The etcd leaves declare no required file: with
+/// an external etcd they are skipped and their CA never exists; [`signer`] names the missing CA.
 pub static PHASES: &[Phase] = &[
     Phase::leaf(
         "ca",
@@ -618,26 +639,22 @@ pub static PHASES: &[Phase] = &[
         "etcd-server",
         "Generate the certificate for serving etcd",
         etcd_server,
-    )
-    .requires(NEEDS_ETCD_CA),
+    ),
     Phase::leaf(
         "etcd-peer",
         "Generate the certificate for etcd nodes to communicate with each other",
         etcd_peer,
-    )
-    .requires(NEEDS_ETCD_CA),
+    ),
     Phase::leaf(
         "etcd-healthcheck-client",
         "Generate the certificate for liveness probes to healthcheck etcd",
         etcd_healthcheck_client,
-    )
-    .requires(NEEDS_ETCD_CA),
+    ),
     Phase::leaf(
         "apiserver-etcd-client",
         "Generate the certificate the apiserver uses to access etcd",
         apiserver_etcd_client,
-    )
-    .requires(NEEDS_ETCD_CA),
+    ),
     Phase::leaf(
         "sa",
         "Generate a private key for signing service account tokens along with its public key",
