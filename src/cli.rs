@@ -171,7 +171,11 @@ fn phase_command(mut cmd: Command, phases: &'static [workflow::Phase]) -> Comman
     for phase in phases {
         let mut sub = InitArgs::augment_args(Command::new(phase.name).about(phase.about));
         if !phase.children.is_empty() {
-            sub = phase_command(sub, phase.children);
+            // kubeadm spells "run every sub-phase" as `all`; running the group does the same.
+            let all = InitArgs::augment_args(
+                Command::new("all").about("Run every sub-phase of this phase"),
+            );
+            sub = phase_command(sub.subcommand(all), phase.children);
         }
         cmd = cmd.subcommand(sub);
     }
@@ -192,7 +196,9 @@ fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
     {
         let mut path = Vec::new();
         while let Some((name, sub)) = m.subcommand() {
-            path.push(name);
+            if name != "all" {
+                path.push(name);
+            }
             m = sub;
         }
         cli.command = Cmd::Init(Box::new(InitArgs::from_arg_matches(m)?));
@@ -233,6 +239,12 @@ mod tests {
             panic!("not init")
         };
         assert!(args.dry_run);
+    }
+
+    #[test]
+    fn all_runs_the_whole_group() {
+        let inv = parse_from(&["kubestrap", "init", "phase", "certs", "all"]);
+        assert_eq!(inv.init_phase.as_deref(), Some("certs"));
     }
 
     #[test]

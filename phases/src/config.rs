@@ -545,7 +545,7 @@ impl Default for InitConfiguration {
 
 /// Everything an init run works from: the two kubeadm documents, the component configs passed
 /// through, and the values resolved on this host.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The API version of the file read (v1beta4 when there was none).
     pub api_version: ApiVersion,
@@ -565,6 +565,8 @@ pub struct Config {
     pub bind_port: u16,
     /// `nodeRegistration.criSocket`, or the detected runtime's socket.
     pub cri_socket: String,
+    /// The file the configuration came from, to point at fields in problems.
+    pub source: Option<std::sync::Arc<Source>>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -633,6 +635,11 @@ mod resolve;
 
 pub use resolve::{CRI_SOCKETS, Documents, Overrides, PATH_DIRS, detect_cri_socket, resolve};
 
+mod defaults;
 mod load;
+mod locate;
+mod validate;
 
-pub use load::{InvalidConfig, check, load_file, print_init_defaults, validate_file};
+pub use defaults::print_init_defaults;
+pub use load::{InvalidConfig, Source, check, load_file, parse, validate_file};
+pub use validate::{Problem, is_dns_subdomain, parse_cidr, validate};

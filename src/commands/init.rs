@@ -40,7 +40,6 @@ pub fn run(
         Root::new(base)
     };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
-    config::check(&cfg)?;
     let table = init::phases(cfg.version);
     let steps = workflow::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {

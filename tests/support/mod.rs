@@ -40,3 +40,11 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Fails the test, naming the Debian package, when a real component is missing.
+pub fn require_binary(name: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{name}` is not installed: run `apt-get install {package}` (or `.ci/run`, which installs it)");
+}

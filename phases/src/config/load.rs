@@ -1,11 +1,16 @@
-//! Reading kubeadm config files: multi-document YAML, strict fields, every problem at once.
+//! Reading kubeadm config files: multi-document YAML, strict fields, every problem at once, each
+//! named by file, line and column.
 
 use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
 
-use super::{ApiVersion, Config, Documents};
+use super::locate;
+use super::validate::validate;
+use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 
 /// A configuration (file or flags) that kubestrap refuses; each entry says where and why.
 #[derive(Debug)]
@@ -28,26 +33,515 @@ impl fmt::Display for InvalidConfig {
 
 impl std::error::Error for InvalidConfig {}
 
-/// Reads a config file; any problem fails with [`InvalidConfig`].
+/// Fields that only `kubeadm.k8s.io/v1beta4` has, by kind.
+pub(super) const V1BETA4_ONLY: &[(&str, &[&str])] = &[
+    (
+        "InitConfiguration",
+        &["dryRun", "timeouts", "nodeRegistration.imagePullSerial"],
+    ),
+    (
+        "ClusterConfiguration",
+        &[
+            "encryptionAlgorithm",
+            "certificateValidityPeriod",
+            "caCertificateValidityPeriod",
+            "proxy",
+            "dns.disabled",
+            "apiServer.extraEnvs",
+            "controllerManager.extraEnvs",
+            "scheduler.extraEnvs",
+            "etcd.local.extraEnvs",
+        ],
+    ),
+];
+
+/// Fields that `kubeadm.k8s.io/v1beta4` dropped, with their replacement.
+const V1BETA3_ONLY: &[(&str, &str, &str)] = &[(
+    "ClusterConfiguration",
+    "apiServer.timeoutForControlPlane",
+    "InitConfiguration `timeouts.controlPlaneComponentHealthCheck`",
+)];
+
+/// extraArgs fields: a map in v1beta3, a list of {name, value} in v1beta4.
+pub(super) const EXTRA_ARGS: &[(&str, &str)] = &[
+    ("InitConfiguration", "nodeRegistration.kubeletExtraArgs"),
+    ("ClusterConfiguration", "apiServer.extraArgs"),
+    ("ClusterConfiguration", "controllerManager.extraArgs"),
+    ("ClusterConfiguration", "scheduler.extraArgs"),
+    ("ClusterConfiguration", "etcd.local.extraArgs"),
+];
+
+/// One `---` document of a file: its text and the line it starts at (1-based).
+struct Doc<'a> {
+    text: &'a str,
+    first_line: usize,
+}
+
+/// A parsed file plus the means to point at any field in it.
+#[derive(Debug)]
+pub struct Source {
+    name: String,
+    /// (kind, first line, text) of each kubeadm document.
+    kinds: Vec<(String, usize, String)>,
+}
+
+impl Source {
+    /// `file:line:column` of a field path (`apiServer.extraArgs`) in the document of that kind.
+    pub fn position(&self, kind: &str, path: &str) -> String {
+        let found = self
+            .kinds
+            .iter()
+            .find(|(k, _, _)| k == kind)
+            .and_then(|(_, first, text)| {
+                locate::locate(text, path).map(|(line, col)| (line + first - 1, col))
+            });
+        match found {
+            Some((line, col)) => format!("{}:{line}:{col}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Reads a config file; any problem fails with [`InvalidConfig`] listing them all.
 pub fn load_file(path: &Path) -> Result<Documents> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-    let docs: Documents = Documents::default();
-    let _ = text;
+        .with_context(|| format!("failed to read config file `{}`", path.display()))?;
+    let (docs, problems) = parse(&text, &path.display().to_string());
+    if !problems.is_empty() {
+        return Err(InvalidConfig(problems).into());
+    }
     Ok(docs)
 }
 
-/// Every problem of a config file, empty when it is valid.
+/// Every problem of a config file (syntax, fields, values), empty when it is valid.
 pub fn validate_file(path: &Path) -> Result<Vec<String>> {
-    load_file(path).map(|_| Vec::new())
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config file `{}`", path.display()))?;
+    let (docs, problems) = parse(&text, &path.display().to_string());
+    Ok(if problems.is_empty() {
+        let source = docs.source.as_deref();
+        validate(&docs.init, &docs.cluster)
+            .into_iter()
+            .map(|p| p.render(source))
+            .collect()
+    } else {
+        problems
+    })
 }
 
-/// Checks a resolved configuration (flags applied).
-pub fn check(_cfg: &Config) -> Result<()> {
-    Ok(())
+/// Fails with every problem of the documents (flags already applied), pointing into the file.
+pub fn check(docs: &Documents) -> Result<()> {
+    let problems: Vec<String> = validate(&docs.init, &docs.cluster)
+        .into_iter()
+        .map(|p| p.render(docs.source.as_deref()))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(InvalidConfig(problems).into())
+    }
 }
 
-/// `kubestrap config print init-defaults`.
-pub fn print_init_defaults(_version: ApiVersion) -> Result<String> {
-    Ok(String::new())
+/// Parses a whole file: the documents, or every problem found.
+pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
+    let mut docs = Documents::default();
+    let mut problems = Vec::new();
+    let mut source = Source {
+        name: name.to_string(),
+        kinds: Vec::new(),
+    };
+    let mut found_kubeadm = false;
+    for doc in split(text) {
+        let value: Value = match serde_yaml::from_str(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                let at = e
+                    .location()
+                    .map(|l| format!("{name}:{}:{}", l.line() + doc.first_line - 1, l.column()))
+                    .unwrap_or_else(|| name.to_string());
+                problems.push(format!(
+                    "{at}: not valid YAML: {}",
+                    strip_location(&e.to_string())
+                ));
+                continue;
+            }
+        };
+        let Value::Mapping(mut map) = value else {
+            if !value.is_null() {
+                problems.push(format!(
+                    "{name}:{}:1: a document must be a mapping with `apiVersion` and `kind`",
+                    doc.first_line
+                ));
+            }
+            continue;
+        };
+        let field = |m: &Mapping, key: &str| m.get(key).and_then(Value::as_str).map(str::to_string);
+        let (Some(api_version), Some(kind)) = (field(&map, "apiVersion"), field(&map, "kind"))
+        else {
+            problems.push(format!(
+                "{name}:{}:1: a document lacks `apiVersion` or `kind`",
+                doc.first_line
+            ));
+            continue;
+        };
+        let here = |path: &str| match locate::locate(doc.text, path) {
+            Some((line, col)) => format!("{name}:{}:{col}", line + doc.first_line - 1),
+            None => format!("{name}:{}:1", doc.first_line),
+        };
+        match kind.as_str() {
+            "InitConfiguration" | "ClusterConfiguration" => {
+                found_kubeadm = true;
+                let Some(version) = ApiVersion::parse(&api_version) else {
+                    problems.push(unsupported_api_version(&here("apiVersion"), &api_version));
+                    continue;
+                };
+                if docs.api_version.is_some_and(|v| v != version) {
+                    problems.push(format!(
+                        "{}: `{api_version}` differs from the other documents' API version; use one version in a file",
+                        here("apiVersion")
+                    ));
+                }
+                docs.api_version = Some(version);
+                check_version_fields(&mut map, &kind, version, &here, &mut problems);
+                source.kinds.push((kind.clone(), doc.first_line, doc.text.to_string()));
+                if kind == "InitConfiguration" {
+                    if let Some(v) = typed::<InitConfiguration>(map, &kind, &here, &mut problems) {
+                        docs.init = v;
+                    }
+                } else if let Some(v) = typed::<ClusterConfiguration>(map, &kind, &here, &mut problems) {
+                    docs.cluster = v;
+                }
+            }
+            "KubeletConfiguration" => docs.kubelet = Some(map),
+            "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
+            "JoinConfiguration" | "ResetConfiguration" | "UpgradeConfiguration" => {
+                docs.ignored.push(kind.clone());
+            }
+            other => problems.push(format!(
+                "{}: unknown kind `{other}`; kubestrap reads InitConfiguration, ClusterConfiguration, KubeletConfiguration and KubeProxyConfiguration",
+                here("kind")
+            )),
+        }
+    }
+    if !found_kubeadm && problems.is_empty() {
+        problems.push(format!(
+            "{name}: no InitConfiguration or ClusterConfiguration kind was found in the YAML file"
+        ));
+    }
+    docs.source = Some(std::sync::Arc::new(source));
+    (docs, problems)
+}
+
+fn unsupported_api_version(at: &str, api_version: &str) -> String {
+    let hint = if api_version.starts_with("kubeadm.k8s.io/") {
+        "; convert it with `kubeadm config migrate --old-config old.yaml --new-config new.yaml` (kubeadm 1.26 or older reads v1beta2)"
+    } else {
+        ""
+    };
+    format!(
+        "{at}: unsupported apiVersion `{api_version}`: kubestrap reads kubeadm.k8s.io/v1beta3 and kubeadm.k8s.io/v1beta4{hint}"
+    )
+}
+
+/// Refuses fields of the other API version and extraArgs in the other version's shape.
+fn check_version_fields(
+    map: &mut Mapping,
+    kind: &str,
+    version: ApiVersion,
+    here: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) {
+    if version == ApiVersion::V1Beta3 {
+        for (k, paths) in V1BETA4_ONLY {
+            for path in paths.iter().filter(|_| k == &kind) {
+                if remove_path(map, path) {
+                    problems.push(format!(
+                        "{}: unknown field `{path}` in {kind}: it is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4 to use it",
+                        here(path)
+                    ));
+                }
+            }
+        }
+    } else {
+        for (k, path, instead) in V1BETA3_ONLY.iter().filter(|(k, _, _)| k == &kind) {
+            if remove_path(map, path) {
+                problems.push(format!(
+                    "{}: unknown field `{path}` in {k}: kubeadm.k8s.io/v1beta4 replaced it with {instead}",
+                    here(path)
+                ));
+            }
+        }
+    }
+    for (_, path) in EXTRA_ARGS.iter().filter(|(k, _)| k == &kind) {
+        let shape = get_path(map, path).map(|v| (v.is_mapping(), v.is_sequence()));
+        let wrong = match (version, shape) {
+            (ApiVersion::V1Beta3, Some((_, true))) => Some(
+                "is a list of {name, value}, the kubeadm.k8s.io/v1beta4 form; in v1beta3 write a map of flag: value",
+            ),
+            (ApiVersion::V1Beta4, Some((true, _))) => Some(
+                "is a map, the kubeadm.k8s.io/v1beta3 form; in v1beta4 write a list of `- name: FLAG` / `  value: VALUE` entries",
+            ),
+            _ => None,
+        };
+        if let Some(why) = wrong {
+            remove_path(map, path);
+            problems.push(format!("{}: `{path}` {why}", here(path)));
+        }
+    }
+}
+
+/// Deserializes strictly; every unknown field and bad value is reported, not just the first.
+fn typed<T: DeserializeOwned>(
+    map: Mapping,
+    kind: &str,
+    here: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    // `apiServer:` with nothing under it is null in YAML; kubeadm reads it as absent.
+    let mut value = drop_nulls(Value::Mapping(map));
+    let before = problems.len();
+    // Each round removes the offending field, so the loop ends; the bound is a safety net.
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => return (problems.len() == before).then_some(v),
+            Err(err) => {
+                let path = err.path().to_string();
+                let inner = err.inner().to_string();
+                let (field, message) = describe(&path, &inner, kind);
+                problems.push(format!("{}: {message}", here(&field)));
+                if !remove_path_value(&mut value, &field) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+fn drop_nulls(value: Value) -> Value {
+    match value {
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, drop_nulls(v)))
+                .collect(),
+        ),
+        Value::Sequence(seq) => Value::Sequence(seq.into_iter().map(drop_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Fields that belong one level down: a wrongly indented line lands them at the top.
+const NESTED: &[(&str, &str)] = &[
+    (
+        "extraArgs",
+        "apiServer.extraArgs (or controllerManager/scheduler)",
+    ),
+    (
+        "extraVolumes",
+        "apiServer.extraVolumes (or controllerManager/scheduler)",
+    ),
+    ("certSANs", "apiServer.certSANs"),
+    ("podSubnet", "networking.podSubnet"),
+    ("serviceSubnet", "networking.serviceSubnet"),
+    ("dnsDomain", "networking.dnsDomain"),
+    ("advertiseAddress", "localAPIEndpoint.advertiseAddress"),
+    ("bindPort", "localAPIEndpoint.bindPort"),
+    ("criSocket", "nodeRegistration.criSocket"),
+    ("kubeletExtraArgs", "nodeRegistration.kubeletExtraArgs"),
+    ("taints", "nodeRegistration.taints"),
+    ("dataDir", "etcd.local.dataDir"),
+];
+
+/// The field path an error is about and its message (with a close-match suggestion).
+fn describe(path: &str, inner: &str, kind: &str) -> (String, String) {
+    let path = if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
+    if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        // The error's path already ends with the unknown name.
+        let field = path.clone();
+        let path = path
+            .strip_suffix(name)
+            .map(|p| p.trim_end_matches('.').to_string())
+            .unwrap_or_default();
+        let expected: Vec<&str> = rest
+            .split('`')
+            .skip(1)
+            .filter(|s| !s.contains(',') && !s.trim().is_empty() && !s.contains(' '))
+            .collect();
+        let nested = NESTED
+            .iter()
+            .find(|(n, _)| path.is_empty() && *n == name)
+            .map(|(_, home)| format!("; it belongs under {home}: indent it below its section"));
+        let hint = nested
+            .or_else(|| {
+                suggest(name, &expected).map(|s| format!("; did you mean `{}`?", join(&path, s)))
+            })
+            .unwrap_or_default();
+        return (
+            field.clone(),
+            format!("unknown field `{field}` in {kind}{hint}"),
+        );
+    }
+    (
+        path.clone(),
+        format!("`{path}` in {kind}: {}", strip_location(inner)),
+    )
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// The closest known name, if close enough to be a typo.
+fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Splits a multi-document YAML text on `---` lines.
+fn split(text: &str) -> Vec<Doc<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            docs.push(Doc {
+                text: &text[start..offset],
+                first_line,
+            });
+            start = offset + line.len();
+            first_line = i + 2;
+        }
+        offset += line.len();
+    }
+    docs.push(Doc {
+        text: &text[start..],
+        first_line,
+    });
+    docs
+}
+
+fn segments(path: &str) -> Vec<String> {
+    locate::segments(path)
+}
+
+pub(super) fn get_path<'a>(map: &'a Mapping, path: &str) -> Option<&'a Value> {
+    let mut cur: Option<&Value> = None;
+    for (i, seg) in segments(path).iter().enumerate() {
+        let next = if i == 0 {
+            map.get(seg.as_str())
+        } else {
+            cur?.get(seg.as_str())
+        };
+        cur = next;
+    }
+    cur
+}
+
+pub(super) fn remove_path(map: &mut Mapping, path: &str) -> bool {
+    let mut value = Value::Mapping(std::mem::take(map));
+    let removed = remove_path_value(&mut value, path);
+    if let Value::Mapping(m) = value {
+        *map = m;
+    }
+    removed
+}
+
+/// Removes the field at a path (`a.b[2].c`), so strict decoding can go on past it.
+fn remove_path_value(value: &mut Value, path: &str) -> bool {
+    let segs = segments(path);
+    let Some((last, parents)) = segs.split_last() else {
+        return false;
+    };
+    let mut cur = value;
+    for seg in parents {
+        let next = match seg.parse::<usize>() {
+            Ok(i) if cur.is_sequence() => cur.get_mut(i),
+            _ => cur.get_mut(seg.as_str()),
+        };
+        match next {
+            Some(v) => cur = v,
+            None => return false,
+        }
+    }
+    match (cur, last.parse::<usize>()) {
+        (Value::Sequence(seq), Ok(i)) if i < seq.len() => {
+            seq.remove(i);
+            true
+        }
+        (Value::Mapping(m), _) => m.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(
+            suggest("extraArg", &["extraArgs", "extraVolumes"]),
+            Some("extraArgs")
+        );
+        assert_eq!(
+            suggest("certSans", &["certSANs", "extraArgs"]),
+            Some("certSANs")
+        );
+        assert_eq!(suggest("zzz", &["extraArgs"]), None);
+    }
+
+    #[test]
+    fn splits_documents_with_their_first_line() {
+        let docs = split("a: 1\n---\nb: 2\nc: 3\n--- \nd: 4\n");
+        let firsts: Vec<usize> = docs.iter().map(|d| d.first_line).collect();
+        assert_eq!(firsts, [1, 3, 6]);
+        assert_eq!(docs[1].text, "b: 2\nc: 3\n");
+    }
+
+    #[test]
+    fn removes_nested_fields() {
+        let mut v: Value = serde_yaml::from_str("a:\n  b:\n  - x: 1\n    y: 2\n").unwrap();
+        assert!(remove_path_value(&mut v, "a.b[0].y"));
+        assert_eq!(serde_yaml::to_string(&v).unwrap(), "a:\n  b:\n  - x: 1\n");
+        assert!(!remove_path_value(&mut v, "a.zz"));
+    }
 }

@@ -20,6 +20,10 @@ pub struct Documents {
     pub cluster: ClusterConfiguration,
     pub kubelet: Option<serde_yaml::Mapping>,
     pub kube_proxy: Option<serde_yaml::Mapping>,
+    /// Kinds in the file that init does not use (JoinConfiguration, …).
+    pub ignored: Vec<String>,
+    /// The file the documents came from.
+    pub source: Option<std::sync::Arc<super::Source>>,
 }
 
 /// `kubestrap init` flags that override the config file (kubeadm's init flags).
@@ -66,7 +70,8 @@ pub const PATH_DIRS: &[&str] = &[
     "/bin",
 ];
 
-/// Applies the flags over the documents and resolves what the host decides.
+/// Applies the flags over the documents, validates the result (every problem at once, as
+/// [`super::InvalidConfig`]) and resolves what the host decides.
 pub fn resolve(
     mut docs: Documents,
     flags: &Overrides,
@@ -74,6 +79,7 @@ pub fn resolve(
     host: &dyn Host,
 ) -> Result<Config> {
     apply(&mut docs, flags);
+    super::check(&docs)?;
     let init = &docs.init;
     let version = match &docs.cluster.kubernetes_version {
         Some(v) => KubeVersion::parse(v).context("invalid `kubernetesVersion`")?,
@@ -121,6 +127,7 @@ pub fn resolve(
         advertise_address,
         bind_port,
         cri_socket,
+        source: docs.source,
     })
 }
 

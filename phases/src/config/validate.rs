@@ -1,0 +1,590 @@
+//! Semantic checks of a configuration, kubeadm's rules with kubeadm's field paths; every
+//! problem at once.
+
+use std::net::IpAddr;
+
+use super::{ClusterConfiguration, ExtraArgs, InitConfiguration, load::Source};
+use crate::duration;
+use crate::version::KubeVersion;
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `InitConfiguration` or `ClusterConfiguration`.
+    pub kind: &'static str,
+    /// The field path, e.g. `networking.podSubnet`.
+    pub path: String,
+    /// The rule that was broken.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            kind,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `file:line:column: `path`: message` when the file is known.
+    pub fn render(&self, source: Option<&Source>) -> String {
+        match source {
+            Some(src) => format!(
+                "{}: `{}`: {}",
+                src.position(self.kind, &self.path),
+                self.path,
+                self.message
+            ),
+            None => format!("`{}`: {}", self.path, self.message),
+        }
+    }
+}
+
+const INIT: &str = "InitConfiguration";
+const CLUSTER: &str = "ClusterConfiguration";
+
+/// kubeadm feature gates known in v1.20–v1.36.
+const FEATURE_GATES: &[&str] = &[
+    "ControlPlaneKubeletLocalMode",
+    "EtcdLearnerMode",
+    "IPv6DualStack",
+    "NodeLocalCRISocket",
+    "PublicKeysECDSA",
+    "RootlessControlPlane",
+    "UnversionedKubeletConfigMap",
+    "UpgradeAddonsBeforeControlPlane",
+    "WaitForAllControlPlaneComponents",
+];
+
+/// Every problem of the two kubeadm documents.
+pub fn validate(init: &InitConfiguration, cluster: &ClusterConfiguration) -> Vec<Problem> {
+    let mut p = Vec::new();
+    validate_init(init, &mut p);
+    validate_cluster(cluster, &mut p);
+    p
+}
+
+fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
+    for (i, token) in init.bootstrap_tokens.iter().enumerate() {
+        let at = |f: &str| format!("bootstrapTokens[{i}].{f}");
+        if let Some(t) = &token.token
+            && !is_token(t)
+        {
+            p.push(Problem::new(
+                INIT,
+                at("token"),
+                format!("the bootstrap token {t:?} is invalid: it must match [a-z0-9]{{6}}.[a-z0-9]{{16}}, e.g. abcdef.0123456789abcdef (`kubestrap token generate` makes one)"),
+            ));
+        }
+        if token.expires.is_some() && token.ttl.is_some() {
+            p.push(Problem::new(
+                INIT,
+                at("ttl"),
+                "the BootstrapToken .TTL and .Expires fields are mutually exclusive",
+            ));
+        }
+        if let Some(ttl) = &token.ttl
+            && let Err(e) = duration::parse(ttl)
+        {
+            p.push(Problem::new(INIT, at("ttl"), e.to_string()));
+        }
+        for usage in &token.usages {
+            if usage != "signing" && usage != "authentication" {
+                p.push(Problem::new(
+                    INIT,
+                    at("usages"),
+                    format!("unknown usage {usage:?}; valid usages are signing and authentication"),
+                ));
+            }
+        }
+        if !token.groups.is_empty() && !token.usages.iter().any(|u| u == "authentication") {
+            p.push(Problem::new(
+                INIT,
+                at("groups"),
+                "token groups cannot be specified unless usages includes \"authentication\"",
+            ));
+        }
+        for group in &token.groups {
+            if !is_bootstrap_group(group) {
+                p.push(Problem::new(
+                    INIT,
+                    at("groups"),
+                    format!("group {group:?} is not valid: it must start with system:bootstrappers: and then use only a-z, 0-9, : and -"),
+                ));
+            }
+        }
+    }
+    let reg = &init.node_registration;
+    if let Some(name) = &reg.name
+        && !is_dns_subdomain(name)
+    {
+        p.push(Problem::new(
+            INIT,
+            "nodeRegistration.name",
+            format!("{name:?} is not a valid node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"),
+        ));
+    }
+    if let Some(socket) = &reg.cri_socket {
+        match socket.split_once("://") {
+            Some(("unix", path)) if path.starts_with('/') => {}
+            Some(("unix", path)) => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("path is not absolute: {path}"))),
+            Some((scheme, _)) => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("URL scheme {scheme} is not supported; use unix:///path/to/socket"))),
+            None if socket.starts_with('/') => {}
+            None => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("{socket:?} is not a socket URL; use e.g. unix:///var/run/containerd/containerd.sock"))),
+        }
+    }
+    if !["Always", "IfNotPresent", "Never"].contains(&reg.image_pull_policy.as_str()) {
+        p.push(Problem::new(
+            INIT,
+            "nodeRegistration.imagePullPolicy",
+            format!(
+                "{:?} is not one of Always, IfNotPresent, Never",
+                reg.image_pull_policy
+            ),
+        ));
+    }
+    for (i, taint) in reg.taints.iter().flatten().enumerate() {
+        if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&taint.effect.as_str()) {
+            p.push(Problem::new(
+                INIT,
+                format!("nodeRegistration.taints[{i}].effect"),
+                format!(
+                    "{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute",
+                    taint.effect
+                ),
+            ));
+        }
+    }
+    let ignored = &reg.ignore_preflight_errors;
+    if ignored.len() > 1 && ignored.iter().any(|c| c.eq_ignore_ascii_case("all")) {
+        p.push(Problem::new(
+            INIT,
+            "nodeRegistration.ignorePreflightErrors",
+            "don't specify individual checks if 'all' is used",
+        ));
+    }
+    extra_args(
+        INIT,
+        "nodeRegistration.kubeletExtraArgs",
+        &reg.kubelet_extra_args,
+        p,
+    );
+    let endpoint = &init.local_api_endpoint;
+    if let Some(addr) = &endpoint.advertise_address
+        && addr.parse::<IpAddr>().is_err()
+    {
+        p.push(Problem::new(
+            INIT,
+            "localAPIEndpoint.advertiseAddress",
+            format!("ip address {addr:?} is not valid"),
+        ));
+    }
+    if !(1..=65535).contains(&endpoint.bind_port) {
+        p.push(Problem::new(
+            INIT,
+            "localAPIEndpoint.bindPort",
+            format!("port number {} is not valid (1-65535)", endpoint.bind_port),
+        ));
+    }
+    let t = &init.timeouts;
+    for (name, value) in [
+        (
+            "controlPlaneComponentHealthCheck",
+            &t.control_plane_component_health_check,
+        ),
+        ("discovery", &t.discovery),
+        ("etcdAPICall", &t.etcd_api_call),
+        ("kubeletHealthCheck", &t.kubelet_health_check),
+        ("kubernetesAPICall", &t.kubernetes_api_call),
+        ("tlsBootstrap", &t.tls_bootstrap),
+        ("upgradeManifests", &t.upgrade_manifests),
+    ] {
+        if let Err(e) = duration::parse(value) {
+            p.push(Problem::new(
+                INIT,
+                format!("timeouts.{name}"),
+                e.to_string(),
+            ));
+        }
+    }
+}
+
+fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
+    if let Some(v) = &c.kubernetes_version
+        && let Err(e) = KubeVersion::parse(v)
+    {
+        p.push(Problem::new(CLUSTER, "kubernetesVersion", e.to_string()));
+    }
+    subnets(
+        &c.networking.service_subnet,
+        "networking.serviceSubnet",
+        true,
+        p,
+    );
+    if let Some(pods) = &c.networking.pod_subnet {
+        subnets(pods, "networking.podSubnet", false, p);
+    }
+    if !is_dns_subdomain(&c.networking.dns_domain) {
+        p.push(Problem::new(
+            CLUSTER,
+            "networking.dnsDomain",
+            format!("{:?} is not a valid DNS domain", c.networking.dns_domain),
+        ));
+    }
+    if let Some(endpoint) = &c.control_plane_endpoint
+        && !is_endpoint(endpoint)
+    {
+        p.push(Problem::new(CLUSTER, "controlPlaneEndpoint", format!("endpoint {endpoint:?} is not valid: use an IP address or DNS name, with an optional :port")));
+    }
+    sans(&c.api_server.cert_sans, "apiServer.certSANs", p);
+    extra_args(CLUSTER, "apiServer.extraArgs", &c.api_server.extra_args, p);
+    extra_args(
+        CLUSTER,
+        "controllerManager.extraArgs",
+        &c.controller_manager.extra_args,
+        p,
+    );
+    extra_args(CLUSTER, "scheduler.extraArgs", &c.scheduler.extra_args, p);
+    for (section, volumes) in [
+        ("apiServer", &c.api_server.extra_volumes),
+        ("controllerManager", &c.controller_manager.extra_volumes),
+        ("scheduler", &c.scheduler.extra_volumes),
+    ] {
+        for (i, v) in volumes.iter().enumerate() {
+            for (field, path) in [("hostPath", &v.host_path), ("mountPath", &v.mount_path)] {
+                if !path.starts_with('/') {
+                    p.push(Problem::new(
+                        CLUSTER,
+                        format!("{section}.extraVolumes[{i}].{field}"),
+                        format!("path {path:?} is not absolute"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(t) = &c.api_server.timeout_for_control_plane
+        && let Err(e) = duration::parse(t)
+    {
+        p.push(Problem::new(
+            CLUSTER,
+            "apiServer.timeoutForControlPlane",
+            e.to_string(),
+        ));
+    }
+    match (&c.etcd.local, &c.etcd.external) {
+        (Some(_), Some(_)) => p.push(Problem::new(
+            CLUSTER,
+            "etcd",
+            ".Etcd.Local and .Etcd.External are mutually exclusive",
+        )),
+        (None, None) => p.push(Problem::new(
+            CLUSTER,
+            "etcd",
+            "either .Etcd.Local or .Etcd.External is required",
+        )),
+        (Some(local), None) => {
+            if !local.data_dir.starts_with('/') {
+                p.push(Problem::new(
+                    CLUSTER,
+                    "etcd.local.dataDir",
+                    format!("path {:?} is not absolute", local.data_dir),
+                ));
+            }
+            sans(&local.server_cert_sans, "etcd.local.serverCertSANs", p);
+            sans(&local.peer_cert_sans, "etcd.local.peerCertSANs", p);
+            extra_args(CLUSTER, "etcd.local.extraArgs", &local.extra_args, p);
+        }
+        (None, Some(ext)) => {
+            for (i, url) in ext.endpoints.iter().enumerate() {
+                let at = format!("etcd.external.endpoints[{i}]");
+                if !url.contains("://") {
+                    p.push(Problem::new(
+                        CLUSTER,
+                        at,
+                        format!("{url:?}: the URL without scheme is not allowed"),
+                    ));
+                } else if !url.starts_with("https://") && !ext.cert_file.is_empty() {
+                    p.push(Problem::new(
+                        CLUSTER,
+                        at,
+                        format!("{url:?}: the URL must be using the HTTPS scheme"),
+                    ));
+                }
+            }
+            if ext.cert_file.is_empty() != ext.key_file.is_empty() {
+                p.push(Problem::new(CLUSTER, "etcd.external", "either both or none of .Etcd.External.CertFile and .Etcd.External.KeyFile must be set"));
+            }
+            if !ext.cert_file.is_empty() && ext.ca_file.is_empty() {
+                p.push(Problem::new(CLUSTER, "etcd.external.caFile", "setting .Etcd.External.CertFile and .Etcd.External.KeyFile requires .Etcd.External.CAFile"));
+            }
+        }
+    }
+    if !c.certificates_dir.starts_with('/') {
+        p.push(Problem::new(
+            CLUSTER,
+            "certificatesDir",
+            format!("path {:?} is not absolute", c.certificates_dir),
+        ));
+    }
+    let repo = &c.image_repository;
+    if repo.is_empty()
+        || repo.contains("://")
+        || repo.chars().any(char::is_whitespace)
+        || repo.ends_with('/')
+    {
+        p.push(Problem::new(CLUSTER, "imageRepository", format!("invalid image repository format {repo:?}: use e.g. registry.k8s.io or my.registry:5000/k8s")));
+    }
+    if !["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256"]
+        .contains(&c.encryption_algorithm.as_str())
+    {
+        p.push(Problem::new(
+            CLUSTER,
+            "encryptionAlgorithm",
+            format!(
+                "{:?} is not one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256",
+                c.encryption_algorithm
+            ),
+        ));
+    }
+    for (field, value) in [
+        ("certificateValidityPeriod", &c.certificate_validity_period),
+        (
+            "caCertificateValidityPeriod",
+            &c.ca_certificate_validity_period,
+        ),
+    ] {
+        match duration::parse(value) {
+            Ok(d) if d.is_zero() => p.push(Problem::new(CLUSTER, field, "must be longer than 0")),
+            Ok(_) => {}
+            Err(e) => p.push(Problem::new(CLUSTER, field, e.to_string())),
+        }
+    }
+    for gate in c.feature_gates.keys() {
+        if !FEATURE_GATES.contains(&gate.as_str()) {
+            p.push(Problem::new(
+                CLUSTER,
+                format!("featureGates.{gate}"),
+                format!("unrecognized feature-gate key: {gate}"),
+            ));
+        }
+    }
+}
+
+fn extra_args(kind: &'static str, path: &str, args: &ExtraArgs, p: &mut Vec<Problem>) {
+    for (i, arg) in args.args.iter().enumerate() {
+        if arg.name.is_empty() {
+            p.push(Problem::new(
+                kind,
+                path,
+                format!("Invalid value: \"index {i}\": argument has no name"),
+            ));
+        } else if arg.name.starts_with('-') {
+            p.push(Problem::new(
+                kind,
+                path,
+                format!(
+                    "argument {:?} must be given without leading dashes (write {:?})",
+                    arg.name,
+                    arg.name.trim_start_matches('-')
+                ),
+            ));
+        }
+    }
+}
+
+fn sans(list: &[String], path: &str, p: &mut Vec<Problem>) {
+    for (i, san) in list.iter().enumerate() {
+        let wildcard = san.strip_prefix("*.").is_some_and(is_dns_subdomain);
+        if san.parse::<IpAddr>().is_err() && !is_dns_subdomain(san) && !wildcard {
+            p.push(Problem::new(CLUSTER, format!("{path}[{i}]"), format!("altname {san:?} is not a valid IP address, DNS label or a DNS label with subdomain wildcards")));
+        }
+    }
+}
+
+/// A CIDR `a.b.c.d/n` or `v6/n`.
+pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, bits) = text.trim().split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((ip, bits))
+}
+
+fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
+    let parts: Vec<&str> = text.split(',').collect();
+    let mut parsed = Vec::new();
+    for part in &parts {
+        match parse_cidr(part) {
+            Some(c) => parsed.push(c),
+            None => {
+                p.push(Problem::new(
+                    CLUSTER,
+                    path,
+                    format!(
+                        "couldn't parse subnet {:?}: expected a CIDR such as 10.96.0.0/12",
+                        part.trim()
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    let dual = parsed.len() == 2 && parsed[0].0.is_ipv4() != parsed[1].0.is_ipv4();
+    if parsed.len() > 2 || (parsed.len() == 2 && !dual) {
+        p.push(Problem::new(CLUSTER, path, "expected one (IPv4 or IPv6) CIDR or two CIDRs from each family for dual-stack networking"));
+        return;
+    }
+    for (ip, bits) in parsed {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let host_bits = max - u32::from(bits);
+        let (min_addresses, label) = if service {
+            (10u32, "service")
+        } else {
+            (14, "pod")
+        };
+        if host_bits < 32 && (1u64 << host_bits) < u64::from(min_addresses) {
+            p.push(Problem::new(CLUSTER, path, format!("{label} subnet {ip}/{bits} is too small: it needs at least {min_addresses} addresses")));
+        }
+        if service && host_bits > 20 {
+            let min_mask = max - 20;
+            p.push(Problem::new(CLUSTER, path, format!("specified service subnet {ip}/{bits} is too large; for {max}-bit addresses, the mask must be >= {min_mask}")));
+        }
+    }
+}
+
+fn is_token(t: &str) -> bool {
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    t.split_once('.')
+        .is_some_and(|(id, secret)| ok(id, 6) && ok(secret, 16))
+}
+
+fn is_bootstrap_group(g: &str) -> bool {
+    g.strip_prefix("system:bootstrappers:").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 256
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-')
+            && rest
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// RFC 1123 subdomain, as Kubernetes checks names.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn is_endpoint(e: &str) -> bool {
+    if e.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let (host, port) = match e.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+            (h.trim_start_matches('[').trim_end_matches(']'), Some(p))
+        }
+        _ => (e, None),
+    };
+    let host_ok = host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase());
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    host_ok && port_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(init: &InitConfiguration, cluster: &ClusterConfiguration) -> Vec<String> {
+        validate(init, cluster)
+            .into_iter()
+            .map(|p| p.path)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(
+            validate(
+                &InitConfiguration::default(),
+                &ClusterConfiguration::default()
+            ),
+            []
+        );
+    }
+
+    #[test]
+    fn bad_networking_is_reported_with_the_rule() {
+        let mut c = ClusterConfiguration::default();
+        c.networking.service_subnet = "10.96.0.0/8".into();
+        c.networking.pod_subnet = Some("10.244.0.0".into());
+        let problems = validate(&InitConfiguration::default(), &c);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].message.contains("the mask must be >= 12"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].message.contains("couldn't parse subnet"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut init = InitConfiguration::default();
+        init.bootstrap_tokens[0].token = Some("abc.def".into());
+        init.local_api_endpoint.advertise_address = Some("10.0.0.300".into());
+        init.local_api_endpoint.bind_port = 70000;
+        let mut c = ClusterConfiguration::default();
+        c.kubernetes_version = Some("v1.19.0".into());
+        c.certificates_dir = "pki".into();
+        c.encryption_algorithm = "RSA-1024".into();
+        c.api_server.cert_sans = vec!["bad_name".into(), "*.ok.example".into(), "10.0.0.1".into()];
+        assert_eq!(
+            paths(&init, &c),
+            [
+                "bootstrapTokens[0].token",
+                "localAPIEndpoint.advertiseAddress",
+                "localAPIEndpoint.bindPort",
+                "kubernetesVersion",
+                "apiServer.certSANs[0]",
+                "certificatesDir",
+                "encryptionAlgorithm",
+            ]
+        );
+    }
+
+    #[test]
+    fn dual_stack_and_endpoints() {
+        let mut c = ClusterConfiguration::default();
+        c.networking.pod_subnet = Some("10.244.0.0/16,fd00::/56".into());
+        c.control_plane_endpoint = Some("cp.example:6443".into());
+        assert_eq!(
+            paths(&InitConfiguration::default(), &c),
+            Vec::<String>::new()
+        );
+        c.control_plane_endpoint = Some("cp.example:http".into());
+        c.networking.pod_subnet = Some("10.244.0.0/16,10.245.0.0/16".into());
+        assert_eq!(
+            paths(&InitConfiguration::default(), &c),
+            ["networking.podSubnet", "controlPlaneEndpoint"]
+        );
+    }
+}

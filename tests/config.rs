@@ -1,0 +1,182 @@
+//! Config files: kubeadm's v1beta3/v1beta4 files load; every problem is reported at once, with
+//! file:line:column, and a refused file changes nothing.
+
+use std::path::PathBuf;
+
+use crate::support::{kubestrap, text, tree};
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/config")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `config validate` on a fixture: exit code and stderr.
+fn validate(name: &str) -> (Option<i32>, String) {
+    let out = kubestrap(&["config", "validate", "--config", &fixture(name)]);
+    (out.status.code(), text(&out).1)
+}
+
+#[test]
+fn valid_files_pass() {
+    for name in ["tutorial-v1.25.yaml", "full-v1beta4.yaml"] {
+        let out = kubestrap(&["config", "validate", "--config", &fixture(name)]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(stdout.contains("is a valid configuration"), "{stdout}");
+    }
+}
+
+#[test]
+fn unknown_field_names_line_column_path_and_suggestion() {
+    let (code, stderr) = validate("invalid-unknown-field.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("invalid-unknown-field.yaml:5:3: unknown field `apiServer.certSans` in ClusterConfiguration; did you mean `apiServer.certSANs`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_line_not_indented_under_its_section_is_explained() {
+    let (code, stderr) = validate("invalid-indentation.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("invalid-indentation.yaml:5:1: unknown field `extraArgs` in ClusterConfiguration; it belongs under apiServer.extraArgs"), "{stderr}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let (code, stderr) = validate("invalid-many.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    for expected in [
+        "invalid configuration (5 problems):",
+        "invalid-many.yaml:5:3: `bootstrapTokens[0].ttl`: invalid duration \"24x\": unknown unit \"x\"",
+        "invalid-many.yaml:7:3: `localAPIEndpoint.advertiseAddress`: ip address \"10.0.0.300\" is not valid",
+        "invalid-many.yaml:11:1: `kubernetesVersion`: Kubernetes v1.40.0 is not supported: kubestrap deploys v1.20.0 to v1.36.x",
+        "invalid-many.yaml:13:3: `networking.podSubnet`: couldn't parse subnet \"10.244.0.0\"",
+        "invalid-many.yaml:15:1: `encryptionAlgorithm`: \"RSA-1024\" is not one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn api_version_shapes_are_enforced() {
+    let (code, stderr) = validate("invalid-v1beta4-map-args.yaml");
+    assert_eq!(code, Some(3));
+    assert!(stderr.contains("invalid-v1beta4-map-args.yaml:5:3: `apiServer.extraArgs` is a map, the kubeadm.k8s.io/v1beta3 form"), "{stderr}");
+    let (code, stderr) = validate("invalid-v1beta3-new-field.yaml");
+    assert_eq!(code, Some(3));
+    assert!(stderr.contains("invalid-v1beta3-new-field.yaml:4:1: unknown field `encryptionAlgorithm` in ClusterConfiguration: it is new in kubeadm.k8s.io/v1beta4"), "{stderr}");
+    let (code, stderr) = validate("invalid-old-api.yaml");
+    assert_eq!(code, Some(3));
+    assert!(
+        stderr
+            .contains("invalid-old-api.yaml:1:1: unsupported apiVersion `kubeadm.k8s.io/v1beta2`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_point_at_their_place() {
+    let (code, stderr) = validate("invalid-yaml.yaml");
+    assert_eq!(code, Some(3));
+    assert!(
+        stderr.contains("invalid-yaml.yaml:5:1: not valid YAML"),
+        "{stderr}"
+    );
+    let (code, stderr) = validate("invalid-type.yaml");
+    assert_eq!(code, Some(3));
+    assert!(stderr.contains("invalid-type.yaml:4:3: `localAPIEndpoint.bindPort` in InitConfiguration: invalid type: string \"https\", expected i64"), "{stderr}");
+}
+
+#[test]
+fn a_refused_config_writes_nothing() {
+    for name in [
+        "invalid-many.yaml",
+        "invalid-indentation.yaml",
+        "invalid-yaml.yaml",
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let out = kubestrap(&[
+            "init",
+            "--config",
+            &fixture(name),
+            "--root",
+            root.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out).1);
+        assert_eq!(tree(root.path()), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn flags_are_validated_like_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let out = kubestrap(&[
+        "init",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--node-name",
+        "n1",
+        "--apiserver-advertise-address",
+        "10.0.0.1",
+        "--pod-network-cidr",
+        "10.244.0.0/33",
+        "--token",
+        "short.token",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr
+            .contains("`bootstrapTokens[0].token`: the bootstrap token \"short.token\" is invalid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`networking.podSubnet`: couldn't parse subnet \"10.244.0.0/33\""),
+        "{stderr}"
+    );
+    assert_eq!(tree(root.path()), Vec::<String>::new());
+}
+
+#[test]
+fn config_cannot_be_mixed_with_flags() {
+    let out = kubestrap(&[
+        "init",
+        "--config",
+        &fixture("tutorial-v1.25.yaml"),
+        "--pod-network-cidr",
+        "10.244.0.0/16",
+        "--dry-run",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("can not mix '--config' with arguments [pod-network-cidr]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn print_init_defaults_round_trips_through_validate() {
+    for version in ["kubeadm.k8s.io/v1beta4", "v1beta3"] {
+        let out = kubestrap(&["config", "print", "init-defaults", "--api-version", version]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("defaults.yaml");
+        std::fs::write(&file, &stdout).unwrap();
+        let out = kubestrap(&["config", "validate", "--config", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{version}: {}\n{stdout}",
+            text(&out).1
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Real etcd (Debian `etcd-server`) started with the command line of the generated `etcd.yaml`,
+//! on loopback ports, serving with the generated certificates.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{kubestrap, require_binary, text};
+
+/// Stops etcd even when an assertion fails.
+struct Etcd(Child);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The etcd command line of a generated manifest, with paths mapped under the root and the
+/// listeners moved to free loopback ports.
+fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
+    let pod: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
+    let command = pod["spec"]["containers"][0]["command"].as_sequence().unwrap();
+    assert_eq!(command[0].as_str(), Some("etcd"));
+    let under_root = |v: &str| format!("{}{v}", root.display());
+    command[1..]
+        .iter()
+        .map(|arg| {
+            let arg = arg.as_str().unwrap();
+            let (name, value) = arg.split_once('=').unwrap();
+            let value = match name {
+                "--cert-file" | "--key-file" | "--peer-cert-file" | "--peer-key-file"
+                | "--trusted-ca-file" | "--peer-trusted-ca-file" | "--data-dir" => under_root(value),
+                "--listen-client-urls" | "--advertise-client-urls" => format!("https://127.0.0.1:{client}"),
+                "--listen-peer-urls" | "--initial-advertise-peer-urls" => format!("https://127.0.0.1:{peer}"),
+                "--initial-cluster" => {
+                    let member = value.split_once('=').unwrap().0;
+                    format!("{member}=https://127.0.0.1:{peer}")
+                }
+                "--listen-metrics-urls" => format!("http://127.0.0.1:{metrics}"),
+                _ => value.to_string(),
+            };
+            format!("{name}={value}")
+        })
+        .collect()
+}
+
+fn etcdctl(root: &Path, client: u16, identity: &str, args: &[&str]) -> std::process::Output {
+    let pki = root.join("etc/kubernetes/pki");
+    Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints=https://127.0.0.1:{client}"))
+        .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
+        .arg(format!("--cert={}", pki.join(format!("{identity}.crt")).display()))
+        .arg(format!("--key={}", pki.join(format!("{identity}.key")).display()))
+        .arg("--dial-timeout=2s")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn etcd_serves_with_the_generated_certificates_and_manifest() {
+    require_binary("etcd", "etcd-server");
+    require_binary("etcdctl", "etcd-client");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let base = [
+        "--root",
+        root.to_str().unwrap(),
+        "--node-name",
+        "etcd-test",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--kubernetes-version",
+        "v1.20.2",
+    ];
+    for phase in [&["init", "phase", "certs"][..], &["init", "phase", "etcd", "local"][..]] {
+        let out = kubestrap(&[phase, &base[..]].concat());
+        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
+    }
+    let (client, peer, metrics) = (free_port(), free_port(), free_port());
+    let args = etcd_args(root, client, peer, metrics);
+    let log = std::fs::File::create(root.join("etcd.log")).unwrap();
+    let _etcd = Etcd(
+        Command::new("etcd")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // etcd needs a moment to elect itself; poll health with the healthcheck client certificate.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let out = etcdctl(root, client, "etcd/healthcheck-client", &["endpoint", "health"]);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let etcd_log = std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default();
+    assert!(health.status.success(), "etcdctl endpoint health: {}\netcd log:\n{etcd_log}", text(&health).1);
+    assert!(text(&health).0.contains("is healthy") || text(&health).1.contains("is healthy"));
+
+    let put = etcdctl(root, client, "apiserver-etcd-client", &["put", "/registry/kubestrap", "works"]);
+    assert!(put.status.success(), "put: {}", text(&put).1);
+    let get = etcdctl(root, client, "apiserver-etcd-client", &["get", "/registry/kubestrap", "--print-value-only"]);
+    assert_eq!(text(&get).0.trim(), "works", "get: {}", text(&get).1);
+
+    // A client certificate from another CA is refused.
+    let wrong = etcdctl(root, client, "front-proxy-client", &["get", "/registry/kubestrap"]);
+    assert!(!wrong.status.success(), "a front-proxy certificate must not be accepted by etcd");
+}
