@@ -163,5 +163,12 @@ mod tests {
         assert!(!p.super_admin && !p.kubelet_start_after_manifests);
         let p = KubeVersion::parse("v1.29.0").unwrap().profile();
         assert!(p.super_admin && p.kubelet_start_after_manifests);
+        assert_eq!(p.admin_group, "kubeadm:cluster-admins");
+        assert!(!p.etcd_clients_in_masters);
+        let p = KubeVersion::parse("v1.20.2").unwrap().profile();
+        assert_eq!(p.admin_group, "system:masters");
+        assert!(p.etcd_clients_in_masters && !p.leaf_basic_constraints && !p.ca_backdate);
+        let p = KubeVersion::parse("v1.28.0").unwrap().profile();
+        assert!(p.ca_backdate && p.leaf_basic_constraints && !p.leaf_validity_from_start);
     }
 }

@@ -46,5 +46,8 @@ pub fn require_binary(name: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{name}` is not installed: run `apt-get install {package}` (or `.ci/run`, which installs it)");
+    assert!(
+        found,
+        "`{name}` is not installed: run `apt-get install {package}` (or `.ci/run`, which installs it)"
+    );
 }
