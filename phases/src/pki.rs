@@ -615,13 +615,14 @@ fn key_worker() {
                 }
             }
         };
-        let key = PrivateKey::generate(alg);
+        // A panic must still count the key as done, or a taker would wait for it forever.
+        let key = std::panic::catch_unwind(|| PrivateKey::generate(alg));
         let mut state = pool_state();
         if let Some(n) = state.pending.get_mut(&alg) {
             *n = n.saturating_sub(1);
         }
         // A failed generation is retried by the taker, which reports the error.
-        if let Ok(key) = key {
+        if let Ok(Ok(key)) = key {
             state.keys.entry(alg).or_default().push(key);
         }
         POOL.ready.notify_all();
@@ -690,6 +691,7 @@ mod tests {
     fn keys_are_written_as_kubeadm_writes_them_and_read_back() {
         for (alg, tag) in [
             (KeyAlgorithm::Rsa2048, "RSA PRIVATE KEY"),
+            (KeyAlgorithm::Rsa3072, "RSA PRIVATE KEY"),
             (KeyAlgorithm::EcdsaP256, "EC PRIVATE KEY"),
         ] {
             let key = PrivateKey::generate(alg).unwrap();
