@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kubestrap_phases::config::{
-    self, ClusterConfiguration, Documents, Etcd, ExternalEtcd, Overrides,
+    self, ApiServer, ClusterConfiguration, Documents, Etcd, ExternalEtcd, Overrides,
 };
 use kubestrap_phases::context::{Context, Options};
 use kubestrap_phases::host::FakeHost;
@@ -181,10 +181,7 @@ fn v1_20_tree_matches_kubeadm_and_verifies_with_openssl_and_kubectl() {
         root,
         "certs",
         "v1.20.2",
-        &[
-            "--apiserver-cert-extra-sans",
-            "lb.example.com,10.0.0.100",
-        ],
+        &["--apiserver-cert-extra-sans", "lb.example.com,10.0.0.100"],
     ));
     assert!(
         out.contains("[certs] Generating \"ca\" certificate and key"),
@@ -661,12 +658,17 @@ fn ecdsa_p256_tree_verifies_with_openssl() {
         root,
         ClusterConfiguration {
             encryption_algorithm: "ECDSA-P256".into(),
+            api_server: ApiServer {
+                cert_sans: vec!["*.apps.example.com".into()],
+                ..ApiServer::default()
+            },
             certificate_validity_period: "48h0m0s".into(),
             ca_certificate_validity_period: "8760h0m0s".into(),
             ..ClusterConfiguration::default()
         },
     );
     verify_tree(root);
+    assert!(x509_text(root, "apiserver").contains("DNS:*.apps.example.com"));
     for (base, _) in LEAVES.iter().chain([("ca", "")].iter()) {
         let t = x509_text(root, base);
         assert!(

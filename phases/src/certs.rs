@@ -136,12 +136,8 @@ impl Cert {
                 ips: Vec::new(),
             },
             Cert::Apiserver => apiserver_alt_names(ctx)?,
-            Cert::EtcdServer => {
-                etcd_alt_names(ctx, local.map_or(&[][..], |l| &l.server_cert_sans), self)
-            }
-            Cert::EtcdPeer => {
-                etcd_alt_names(ctx, local.map_or(&[][..], |l| &l.peer_cert_sans), self)
-            }
+            Cert::EtcdServer => etcd_alt_names(ctx, local.map_or(&[][..], |l| &l.server_cert_sans)),
+            Cert::EtcdPeer => etcd_alt_names(ctx, local.map_or(&[][..], |l| &l.peer_cert_sans)),
             _ => AltNames::default(),
         })
     }
@@ -283,21 +279,13 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
         })
 }
 
-fn append_sans(ctx: &Context, alt: &mut AltNames, sans: &[String], cert: &str) {
+/// Adds user SANs: an IP address is an IP SAN, anything else a DNS SAN (the config validation
+/// already refused what is neither).
+fn append_sans(alt: &mut AltNames, sans: &[String]) {
     for san in sans {
-        if let Ok(ip) = san.parse::<IpAddr>() {
-            alt.ips.push(ip);
-        } else if is_dns1123_subdomain(san)
-            || san.strip_prefix("*.").is_some_and(is_dns1123_subdomain)
-        {
-            alt.dns.push(san.clone());
-        } else {
-            ctx.out.warn(
-                "certificates",
-                &format!(
-                    "'{san}' was not added to the '{cert}' SAN, because it is not a valid IP or RFC-1123 compliant DNS entry"
-                ),
-            );
+        match san.parse::<IpAddr>() {
+            Ok(ip) => alt.ips.push(ip),
+            Err(_) => alt.dns.push(san.clone()),
         }
     }
 }
@@ -331,16 +319,11 @@ pub fn apiserver_alt_names(ctx: &Context) -> Result<AltNames> {
             Err(_) => alt.dns.push(host),
         }
     }
-    append_sans(
-        ctx,
-        &mut alt,
-        &cfg.cluster.api_server.cert_sans,
-        "apiserver",
-    );
+    append_sans(&mut alt, &cfg.cluster.api_server.cert_sans);
     Ok(alt.normalized())
 }
 
-fn etcd_alt_names(ctx: &Context, extra: &[String], cert: Cert) -> AltNames {
+fn etcd_alt_names(ctx: &Context, extra: &[String]) -> AltNames {
     let mut alt = AltNames {
         dns: vec![ctx.cfg.node_name.clone(), "localhost".into()],
         ips: vec![
@@ -349,7 +332,7 @@ fn etcd_alt_names(ctx: &Context, extra: &[String], cert: Cert) -> AltNames {
             IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
         ],
     };
-    append_sans(ctx, &mut alt, extra, cert.base());
+    append_sans(&mut alt, extra);
     alt.normalized()
 }
 
