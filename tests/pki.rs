@@ -63,6 +63,24 @@ fn kubectl(kubeconfig: &Path, jsonpath: &str) -> String {
     stdout
 }
 
+/// Checks a certificates folder with Go's crypto/x509 and crypto/tls (what Kubernetes runs).
+fn go_verify(root: &Path, name: &str, ip: &str) {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pki/verify.go");
+    let cache = std::env::temp_dir().join("kubestrap-go-cache");
+    let out = Command::new("go")
+        .env("GOCACHE", &cache)
+        .args(["run", program.to_str().unwrap()])
+        .arg(pki(root))
+        .args([name, ip])
+        .output()
+        .unwrap_or_else(|e| panic!("`go` is needed (Debian package `golang-go`): {e}"));
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "Go refused the tree: {stdout}{stderr}"
+    );
+}
+
 fn pki(root: &Path) -> PathBuf {
     root.join("etc/kubernetes/pki")
 }
@@ -197,6 +215,7 @@ fn v1_20_tree_matches_kubeadm_and_verifies_with_openssl_and_kubectl() {
         "{out}"
     );
     verify_tree(root);
+    go_verify(root, "n1", "10.20.0.1");
     let files = tree(&pki(root));
     assert_eq!(files.len(), 22, "{files:?}");
     for key in ["ca.key", "sa.key", "etcd/peer.key"] {
@@ -383,6 +402,7 @@ fn v1_31_backdates_and_uses_the_new_groups_and_super_admin() {
         &["--control-plane-endpoint", "lb.example.com"],
     ));
     verify_tree(root);
+    go_verify(root, "n1", "10.20.0.1");
     let ca_start = date(root, "ca", "-startdate");
     assert!(
         ca_start + 300 + 2 >= before && ca_start + 300 <= now(),
@@ -584,6 +604,7 @@ fn a_user_ca_signs_the_rest_and_a_keyless_ca_requires_every_file() {
     );
     assert_eq!(fs::read(&ca_crt).unwrap(), user_ca);
     verify_tree(root);
+    go_verify(root, "n1", "10.20.0.1");
     ok(&phase(root, "kubeconfig", "v1.25.0", &[]));
     check_kubeconfig(
         root,
@@ -668,6 +689,7 @@ fn ecdsa_p256_tree_verifies_with_openssl() {
         },
     );
     verify_tree(root);
+    go_verify(root, "n1", "10.20.0.1");
     assert!(x509_text(root, "apiserver").contains("DNS:*.apps.example.com"));
     for (base, _) in LEAVES.iter().chain([("ca", "")].iter()) {
         let t = x509_text(root, base);
