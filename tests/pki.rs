@@ -500,6 +500,18 @@ fn a_second_run_reuses_everything() {
         ),
         "{kubeconfigs}"
     );
+    // Another API server address only warns, as in kubeadm.
+    let moved = ok(&phase(
+        root,
+        "kubeconfig",
+        "v1.25.0",
+        &["admin", "--apiserver-advertise-address", "10.20.0.2"],
+    ));
+    assert!(
+        moved.contains("exists already but has an unexpected API Server URL: expected: https://10.20.0.2:6443, got: https://10.20.0.1:6443"),
+        "{moved}"
+    );
+    assert_eq!(files_with_contents(root), first);
 }
 
 #[test]
