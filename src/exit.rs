@@ -4,9 +4,12 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::InvalidConfig;
+use kubestrap_phases::preflight::PreflightFailed;
 
 /// Exit code of a general failure.
 pub const FAILURE: u8 = 1;
+/// Exit code of failed pre-flight checks (kubeadm's).
+pub const PREFLIGHT_FAILED: u8 = 2;
 /// Exit code of an invalid configuration or flag (kubeadm's).
 pub const INVALID_CONFIG: u8 = 3;
 
@@ -40,6 +43,11 @@ fn code(err: &anyhow::Error) -> u8 {
         .any(|c| c.downcast_ref::<InvalidConfig>().is_some())
     {
         INVALID_CONFIG
+    } else if err
+        .chain()
+        .any(|c| c.downcast_ref::<PreflightFailed>().is_some())
+    {
+        PREFLIGHT_FAILED
     } else {
         FAILURE
     }

@@ -8,12 +8,22 @@ use kubestrap_phases::root::Change;
 #[derive(Debug, Clone)]
 pub struct Printer {
     verbose: bool,
+    yes: bool,
 }
 
 impl Printer {
     /// A printer; `verbose` shows phase names and dry-run file contents.
     pub fn new(verbose: bool) -> Self {
-        Printer { verbose }
+        Printer {
+            verbose,
+            yes: false,
+        }
+    }
+
+    /// A printer that answers yes to every confirmation (`--yes`).
+    pub fn assume_yes(mut self, yes: bool) -> Self {
+        self.yes = yes;
+        self
     }
 
     /// A line of data for scripts, on stdout.
@@ -79,5 +89,25 @@ impl Reporter for Printer {
         if self.verbose {
             eprintln!("{msg}");
         }
+    }
+    fn error(&self, tag: &str, msg: &str) {
+        eprintln!("[ERROR {tag}]: {msg}");
+    }
+    fn confirm(&self, question: &str) -> bool {
+        use std::io::{BufRead, IsTerminal};
+        if self.yes {
+            eprintln!("{question}: yes (--yes)");
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            eprintln!("{question}: no terminal to ask; nothing applied (pass --yes to apply)");
+            return false;
+        }
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
     }
 }

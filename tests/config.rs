@@ -180,3 +180,28 @@ fn print_init_defaults_round_trips_through_validate() {
         );
     }
 }
+
+#[test]
+fn a_flag_the_version_no_longer_has_is_refused_before_anything_is_written() {
+    let (code, stderr) = validate("invalid-removed-flag.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("invalid-removed-flag.yaml:6:5: `controllerManager.extraArgs.horizontal-pod-autoscaler-use-rest-clients`: flag `--horizontal-pod-autoscaler-use-rest-clients` was removed from kube-controller-manager in v1.21"),
+        "{stderr}"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let out = kubestrap(&[
+        "init",
+        "--config",
+        &fixture("invalid-removed-flag.yaml"),
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    let (_, init_stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{init_stderr}");
+    assert!(
+        init_stderr.contains("horizontal-pod-autoscaler-use-rest-clients"),
+        "{init_stderr}"
+    );
+    assert_eq!(tree(root.path()), Vec::<String>::new());
+}

@@ -3,5 +3,7 @@
 
 mod cli;
 mod config;
+mod manifests;
 mod pki;
+mod preflight;
 mod support;

@@ -569,6 +569,18 @@ pub struct Config {
     pub source: Option<std::sync::Arc<Source>>,
 }
 
+impl Config {
+    /// The preflight checks whose errors are only warnings, lower-cased (`all` for every check).
+    pub fn ignored_preflight_errors(&self) -> Vec<String> {
+        self.init
+            .node_registration
+            .ignore_preflight_errors
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect()
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }

@@ -15,6 +15,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Preflight checks whose errors become warnings (lower case; `all` for every check).
     pub ignore_preflight_errors: Vec<String>,
+    /// Offer to repair what preflight finds (`--fix`); applied only after the reporter confirms.
+    pub fix: bool,
 }
 
 /// The state of one workflow run.

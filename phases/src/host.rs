@@ -1,10 +1,26 @@
 //! `Host`: everything that touches the machine other than files under the root.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::path::Path;
 use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+
+use crate::preflight::cri;
+use crate::root::Root;
+
+/// How long a host-name lookup may take before the Hostname check gives up on it.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the init system says about a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceState {
+    Enabled,
+    Disabled,
+    Missing,
+}
 
 /// The machine a workflow runs on.
 pub trait Host: Send + Sync {
@@ -16,6 +32,117 @@ pub trait Host: Send + Sync {
     fn output(&self, program: &Path, args: &[&str]) -> Result<String>;
     /// The IPv4 address of the interface that holds the default route (kubeadm's advertise address).
     fn default_address(&self) -> Result<IpAddr>;
+    /// Whether a TCP port can be bound on every address, as kubeadm's `net.Listen("tcp", ":port")`.
+    fn port_free(&self, port: u16) -> bool;
+    /// CPUs this process may run on.
+    fn cpus(&self) -> usize;
+    /// An environment variable of this process.
+    fn env(&self, name: &str) -> Option<String>;
+    /// Whether a host name resolves (bounded by a timeout of its own).
+    fn resolves(&self, name: &str) -> bool;
+    /// Runs a program for its effect (modprobe, swapoff, swapon); fails on a non-zero exit.
+    fn run(&self, program: &str, args: &[&str]) -> Result<()>;
+    /// Writes a kernel setting such as `/proc/sys/net/ipv4/ip_forward` in place (no atomic rename).
+    fn write_setting(&self, physical: &Path, value: &str) -> Result<()>;
+    /// Whether systemd knows the unit and has it enabled (only asked when systemd runs).
+    fn service_state(&self, unit: &str) -> ServiceState;
+    /// Whether the unit is active (only asked when systemd runs).
+    fn service_active(&self, unit: &str) -> bool;
+    /// Restarts a systemd unit.
+    fn restart_service(&self, unit: &str) -> Result<()>;
+    /// The IPv4 addresses of the host's interfaces, as (interface, address).
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
+    /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
+    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError>;
+}
+
+/// Whether systemd manages the host under `root` (its runtime folder exists).
+pub fn systemd_running(root: &Root) -> bool {
+    root.exists("/run/systemd/system")
+}
+
+/// A process, as /proc tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    /// `comm`: the short command name.
+    pub name: String,
+    /// The full command line, arguments joined by spaces.
+    pub cmdline: String,
+}
+
+/// Whether `/proc/net/tcp{,6}` under the root shows a socket listening on `port` (a bind probe
+/// alone misses listeners on one address that set SO_REUSEADDR).
+pub fn port_listening(root: &Root, port: u16) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| root.read_to_string(f).ok())
+        .any(|table| !listening_inodes(&table, port).is_empty())
+}
+
+/// The process holding a listening TCP socket on `port`, from `/proc/net/tcp{,6}` and `/proc/<pid>/fd`
+/// under the root; `None` when /proc does not tell (another namespace, no permission).
+pub fn port_owner(root: &Root, port: u16) -> Option<Process> {
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| root.read_to_string(f).ok())
+        .flat_map(|table| listening_inodes(&table, port))
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let mut pids: Vec<u32> = root
+        .list("/proc")
+        .ok()?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let fd_dir = format!("/proc/{pid}/fd");
+        let Ok(fds) = root.list(&fd_dir) else {
+            continue;
+        };
+        let holds = fds.iter().any(|fd| {
+            root.physical(format!("{fd_dir}/{fd}"))
+                .ok()
+                .and_then(|p| std::fs::read_link(p).ok())
+                .is_some_and(|target| wanted.iter().any(|w| target.as_os_str() == w.as_str()))
+        });
+        if holds {
+            let name = root
+                .read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default();
+            let cmdline = root
+                .read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    c.split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            return Some(Process { pid, name, cmdline });
+        }
+    }
+    None
+}
+
+/// Inodes of sockets listening on `port` in a `/proc/net/tcp` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            (f.len() > 9 && f[1].ends_with(&want) && f[3] == "0A").then(|| f[9].to_string())
+        })
+        .collect()
 }
 
 /// The real machine.
@@ -68,6 +195,90 @@ impl Host for LinuxHost {
             "interface `{interface}` (default route) has no IPv4 address; set --apiserver-advertise-address"
         )
     }
+
+    fn port_free(&self, port: u16) -> bool {
+        // `[::]` takes IPv4 too on a dual-stack host; fall back to IPv4 where IPv6 is off.
+        match TcpListener::bind(("::", port)) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => false,
+            Err(_) => TcpListener::bind(("0.0.0.0", port)).is_ok(),
+        }
+    }
+
+    fn cpus(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    fn resolves(&self, name: &str) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            let found = (name.as_str(), 0)
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some());
+            let _ = tx.send(found);
+        });
+        rx.recv_timeout(LOOKUP_TIMEOUT).unwrap_or(false)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<()> {
+        self.output(Path::new(program), args).map(|_| ())
+    }
+
+    fn write_setting(&self, physical: &Path, value: &str) -> Result<()> {
+        std::fs::write(physical, format!("{value}\n"))
+            .with_context(|| format!("failed to write `{}`", physical.display()))
+    }
+
+    fn service_state(&self, unit: &str) -> ServiceState {
+        let out = Command::new("systemctl")
+            .args(["is-enabled", unit])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => ServiceState::Enabled,
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout).to_string()
+                    + &String::from_utf8_lossy(&o.stderr);
+                if text.contains("not-found") || text.contains("No such file") {
+                    ServiceState::Missing
+                } else {
+                    ServiceState::Disabled
+                }
+            }
+            Err(_) => ServiceState::Missing,
+        }
+    }
+
+    fn service_active(&self, unit: &str) -> bool {
+        Command::new("systemctl")
+            .args(["is-active", "--quiet", unit])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn restart_service(&self, unit: &str) -> Result<()> {
+        self.run("systemctl", &["restart", unit])
+    }
+
+    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError> {
+        cri::probe(socket, timeout)
+    }
+
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return Vec::new();
+        };
+        addrs
+            .filter_map(|a| {
+                let v4 = a.address.as_ref()?.as_sockaddr_in()?.ip();
+                Some((a.interface_name, IpAddr::V4(v4)))
+            })
+            .collect()
+    }
 }
 
 /// The interface of the first default route in `/proc/net/route` text.
@@ -85,8 +296,66 @@ pub struct FakeHost {
     pub root: bool,
     pub hostname: String,
     pub default_address: Option<IpAddr>,
-    /// Answers to `output`, keyed by `program arg…`.
+    /// Answers to `output`, keyed by `program arg…` (or the program's file name and args).
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// Ports something listens on.
+    pub busy_ports: Vec<u16>,
+    pub cpus: usize,
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Host names that resolve.
+    pub resolvable: Vec<String>,
+    /// Units systemd knows, with whether each is enabled.
+    pub services: std::collections::BTreeMap<String, bool>,
+    /// Units that are active.
+    pub active: Vec<String>,
+    /// Every `run`, `restart_service` and `write_setting`, in order.
+    pub actions: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Interface addresses.
+    pub addresses: Vec<(String, IpAddr)>,
+    /// What the CRI socket answers; `None`: nothing listens.
+    pub cri: Option<Result<cri::Probe, cri::CallError>>,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl FakeHost {
+    /// A healthy root machine named `node1` at 10.0.0.10 with 2 CPUs.
+    pub fn healthy() -> Self {
+        FakeHost {
+            root: true,
+            hostname: "node1".into(),
+            default_address: Some(IpAddr::from([10, 0, 0, 10])),
+            cpus: 2,
+            addresses: vec![
+                ("lo".into(), IpAddr::from([127, 0, 0, 1])),
+                ("eth0".into(), IpAddr::from([10, 0, 0, 10])),
+            ],
+            cri: Some(Ok(cri::Probe {
+                version: cri::Version {
+                    api: "runtime.v1".into(),
+                    runtime_name: "containerd".into(),
+                    runtime_version: "1.7.24".into(),
+                    runtime_api_version: "v1".into(),
+                },
+                conditions: vec![cri::Condition {
+                    kind: "RuntimeReady".into(),
+                    status: true,
+                    ..cri::Condition::default()
+                }],
+            })),
+            ..FakeHost::default()
+        }
+    }
+
+    /// What the fake was asked to do.
+    pub fn actions(&self) -> Vec<String> {
+        self.actions.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, action: String) {
+        if let Ok(mut a) = self.actions.lock() {
+            a.push(action);
+        }
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -98,18 +367,76 @@ impl Host for FakeHost {
         Ok(self.hostname.clone())
     }
     fn output(&self, program: &Path, args: &[&str]) -> Result<String> {
-        let key = std::iter::once(program.display().to_string())
-            .chain(args.iter().map(|a| a.to_string()))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let key = |p: String| {
+            std::iter::once(p)
+                .chain(args.iter().map(|a| a.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let full = key(program.display().to_string());
+        let short = key(program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default());
         self.outputs
-            .get(&key)
+            .get(&full)
+            .or_else(|| self.outputs.get(&short))
             .cloned()
-            .with_context(|| format!("FakeHost has no answer for `{key}`"))
+            .with_context(|| format!("FakeHost has no answer for `{full}`"))
     }
     fn default_address(&self) -> Result<IpAddr> {
         self.default_address
             .context("FakeHost has no default route")
+    }
+    fn port_free(&self, port: u16) -> bool {
+        !self.busy_ports.contains(&port)
+    }
+    fn cpus(&self) -> usize {
+        self.cpus
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn resolves(&self, name: &str) -> bool {
+        self.resolvable.iter().any(|n| n == name)
+    }
+    fn run(&self, program: &str, args: &[&str]) -> Result<()> {
+        self.record(format!("{program} {}", args.join(" ")));
+        Ok(())
+    }
+    fn write_setting(&self, physical: &Path, value: &str) -> Result<()> {
+        self.record(format!("write {value}"));
+        // A real modprobe makes the module's settings appear; the fake lets the write create them.
+        if let Some(dir) = physical.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(physical, format!("{value}\n"))
+            .with_context(|| format!("failed to write `{}`", physical.display()))
+    }
+    fn service_state(&self, unit: &str) -> ServiceState {
+        match self.services.get(unit) {
+            Some(true) => ServiceState::Enabled,
+            Some(false) => ServiceState::Disabled,
+            None => ServiceState::Missing,
+        }
+    }
+    fn service_active(&self, unit: &str) -> bool {
+        self.active.iter().any(|u| u == unit)
+    }
+    fn restart_service(&self, unit: &str) -> Result<()> {
+        self.record(format!("systemctl restart {unit}"));
+        Ok(())
+    }
+    fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
+        self.addresses.clone()
+    }
+    fn cri(&self, socket: &Path, _timeout: Duration) -> Result<cri::Probe, cri::CallError> {
+        self.cri.clone().unwrap_or_else(|| {
+            Err(cri::CallError::Connect(format!(
+                "dial unix {}: connect: no such file or directory",
+                socket.display()
+            )))
+        })
     }
 }
 
@@ -124,5 +451,12 @@ mod tests {
             Some("eth0")
         );
         assert_eq!(super::default_route_interface("Iface\n"), None);
+    }
+
+    #[test]
+    fn finds_listening_sockets_by_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:192B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1\n   1: 0100007F:192B 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1\n";
+        assert_eq!(super::listening_inodes(table, 6443), ["4242"]);
+        assert!(super::listening_inodes(table, 2379).is_empty());
     }
 }

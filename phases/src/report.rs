@@ -10,6 +10,14 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, tag: &str, msg: &str);
     /// Extra detail shown with `-v` only.
     fn detail(&self, msg: &str);
+    /// An error line: `[ERROR tag]: msg`.
+    fn error(&self, tag: &str, msg: &str) {
+        self.warn(tag, msg);
+    }
+    /// Asks the user to agree to a change; `false` when nobody can answer (no terminal, no `--yes`).
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
 }
 
 /// A reporter that keeps every line, for tests.
@@ -17,6 +25,8 @@ pub trait Reporter: Send + Sync {
 #[derive(Debug, Default)]
 pub struct RecordingReporter {
     pub lines: std::sync::Mutex<Vec<String>>,
+    /// What `confirm` answers.
+    pub yes: bool,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -46,6 +56,13 @@ impl Reporter for RecordingReporter {
     fn detail(&self, msg: &str) {
         self.push(format!("detail {msg}"));
     }
+    fn error(&self, tag: &str, msg: &str) {
+        self.push(format!("[ERROR {tag}]: {msg}"));
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.push(format!("confirm {question}"));
+        self.yes
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -61,5 +78,11 @@ impl Reporter for std::sync::Arc<RecordingReporter> {
     }
     fn detail(&self, msg: &str) {
         self.as_ref().detail(msg)
+    }
+    fn error(&self, tag: &str, msg: &str) {
+        self.as_ref().error(tag, msg)
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.as_ref().confirm(question)
     }
 }

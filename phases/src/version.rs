@@ -97,10 +97,153 @@ pub struct Profile {
     /// Until 1.28: apiserver-etcd-client and etcd/healthcheck-client are in `system:masters`
     /// (PR #119859, #120521).
     pub etcd_clients_in_masters: bool,
+    /// Tag of `registry.k8s.io/etcd` kubeadm of this minor deploys (`SupportedEtcdVersion`).
+    pub etcd_image_tag: &'static str,
+    /// Tag of `registry.k8s.io/pause` (`PauseVersion`).
+    pub pause_image_tag: &'static str,
+    /// Tag of the CoreDNS image (`CoreDNSVersion`).
+    pub coredns_image_tag: &'static str,
+    /// ≥1.21: CoreDNS lives at `<registry>/coredns/coredns` (1.20: `<registry>/coredns`).
+    pub coredns_in_subpath: bool,
+    /// ≤1.21: kube-apiserver gets `--insecure-port=0` (dropped in 1.22, PR #102121).
+    pub apiserver_insecure_port_zero: bool,
+    /// ≤1.22: kube-controller-manager and kube-scheduler get `--port=0` (dropped in 1.23, PRs #104157, #105034).
+    pub component_port_zero: bool,
+    /// ≥1.22: pod `securityContext.seccompProfile.type: RuntimeDefault` (PR #100234).
+    pub seccomp_runtime_default: bool,
+    /// `priority: 2000001000` next to the priority class (1.27, PR #114338; 1.26.7+ and 1.25.12+ by cherry-pick).
+    pub static_pod_priority: bool,
+    /// Which endpoints the etcd probes use.
+    pub etcd_probes: EtcdProbes,
+    /// ≤1.21: etcd also requests `ephemeral-storage: 100Mi` (dropped in 1.22, PR #102673).
+    pub etcd_ephemeral_storage_request: bool,
+    /// ≥1.24: etcd runs the initial corruption check (PR #109074).
+    pub etcd_initial_corrupt_check: bool,
+    /// ≥1.25: etcd `watch-progress-notify-interval=5s` (PR #111383).
+    pub etcd_watch_progress_notify: bool,
+    /// ≥1.34: every probe targets a named container port `probe-port` (PR #132776).
+    pub named_probe_port: bool,
+    /// ≥1.32: kube-scheduler probes `/livez` and `/readyz` instead of `/healthz` (PR #126945).
+    pub scheduler_livez_readyz: bool,
+    /// ≥1.31: the `/etc/pki` CA volume is split into `/etc/pki/ca-trust` and `/etc/pki/tls/certs` (PR #124361).
+    pub split_etc_pki_volume: bool,
+    /// ≤1.26: kubeadm-flags.env has `--container-runtime=remote` (the kubelet dropped it in 1.27).
+    pub kubelet_container_runtime_remote: bool,
+    /// When kubeadm-flags.env carries `--pod-infra-container-image`.
+    pub kubelet_pause_flag: PauseFlag,
+    /// ≥1.34 (`NodeLocalCRISocket` on by default): the CRI socket goes to
+    /// `/var/lib/kubelet/instance-config.yaml` instead of `--container-runtime-endpoint`.
+    pub node_local_cri_socket: bool,
+    /// ≤1.23: the dockershim exists, so a Docker socket means `--network-plugin=cni`.
+    pub dockershim: bool,
+    /// Version-specific fields of the KubeletConfiguration kubeadm writes.
+    pub kubelet_config: KubeletConfigFields,
+    /// Level and wording of the `Swap` preflight check.
+    pub swap_check: SwapCheck,
+    /// ≤1.29: `FileContent--proc-sys-net-bridge-bridge-nf-call-iptables` (and `-ip6tables`).
+    pub bridge_nf_check: bool,
+    /// `FileExisting-crictl`: an error ≤1.30, a warning in 1.31, gone from 1.32.
+    pub crictl_check: Option<CheckLevel>,
+    /// <1.32: `FileExisting-conntrack`.
+    pub conntrack_check: bool,
+    /// The kubelet's cgroup driver when the KubeletConfiguration sets none (`systemd` from 1.22).
+    pub kubelet_cgroup_driver_default: &'static str,
+    /// How many minors older than the control plane the kubelet may be.
+    pub kubelet_min_skew: u32,
+    /// 1.26+: the kubelet speaks CRI `runtime.v1` only (v1alpha2 dropped).
+    pub cri_v1_required: bool,
+    /// Oldest kernel (major, minor) `SystemVerification` accepts.
+    pub min_kernel: (u32, u32),
 }
+
+/// How a preflight check reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckLevel {
+    Error,
+    Warning,
+}
+
+/// The `Swap` check across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapCheck {
+    /// ≤1.27: an error, "running with swap on is not supported".
+    Error,
+    /// 1.28–1.30: a warning naming the NodeSwap feature gate.
+    WarnNodeSwap,
+    /// 1.31+: a warning that swap needs cgroup v2 and kubelet settings.
+    WarnCgroupV2,
+}
+
+/// The etcd probe endpoints of a kubeadm release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdProbes {
+    /// ≤1.24: liveness and startup `GET /health`.
+    Health,
+    /// 1.25–1.30: liveness `/health?exclude=NOSPACE&serializable=true`, startup
+    /// `/health?serializable=false` (PRs #110072, #110744).
+    SerializableHealth,
+    /// ≥1.31: liveness `/livez`, readiness and startup `/readyz` (PR #124465).
+    LivezReadyz,
+}
+
+/// When kubeadm passes the pause image to the kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseFlag {
+    /// 1.20: only with the Docker runtime.
+    DockerOnly,
+    /// 1.21–1.34: for every runtime (PR #99476).
+    Always,
+    /// ≥1.35: never; the flag left the kubelet (PR #133778).
+    Never,
+}
+
+/// Fields of the kubelet's `v1beta1` config type that appear in the written file as zero values,
+/// which depends on the kubelet API vendored by that kubeadm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeletConfigFields {
+    /// ≥1.23: `logging` with `flushFrequency`, `options.json.infoBufferSize` and `verbosity`
+    /// (1.20–1.22: `logging: {}`).
+    pub logging_options: bool,
+    /// ≥1.30: `logging.options.text.infoBufferSize`.
+    pub logging_text_options: bool,
+    /// ≥1.22: `memorySwap: {}`.
+    pub memory_swap: bool,
+    /// ≥1.27: `containerRuntimeEndpoint` (empty unless the instance config fills it).
+    pub container_runtime_endpoint: bool,
+    /// ≥1.29: `imageMaximumGCAge: 0s`.
+    pub image_maximum_gc_age: bool,
+    /// ≥1.32: `crashLoopBackOff: {}`.
+    pub crash_loop_back_off: bool,
+}
+
+/// Per-minor image tags: (minor, etcd, pause, coredns), as each kubeadm release's constants set them.
+const IMAGE_TAGS: &[(u32, &str, &str, &str)] = &[
+    (20, "3.4.13-0", "3.2", "1.7.0"),
+    (21, "3.4.13-0", "3.4.1", "v1.8.0"),
+    (22, "3.5.0-0", "3.5", "v1.8.4"),
+    (23, "3.5.1-0", "3.6", "v1.8.6"),
+    (24, "3.5.3-0", "3.7", "v1.8.6"),
+    (25, "3.5.4-0", "3.8", "v1.9.3"),
+    (26, "3.5.6-0", "3.9", "v1.9.3"),
+    (27, "3.5.7-0", "3.9", "v1.10.1"),
+    (28, "3.5.9-0", "3.9", "v1.10.1"),
+    (29, "3.5.10-0", "3.9", "v1.11.1"),
+    (30, "3.5.12-0", "3.9", "v1.11.1"),
+    (31, "3.5.15-0", "3.10", "v1.11.1"),
+    (32, "3.5.16-0", "3.10", "v1.11.3"),
+    (33, "3.5.21-0", "3.10", "v1.12.0"),
+    (34, "3.6.4-0", "3.10.1", "v1.12.1"),
+    (35, "3.6.5-0", "3.10.1", "v1.13.1"),
+    (36, "3.6.8-0", "3.10.1", "v1.13.1"),
+];
 
 impl Profile {
     fn for_version(v: KubeVersion) -> Self {
+        let tags = IMAGE_TAGS
+            .iter()
+            .copied()
+            .find(|t| t.0 == v.minor)
+            .unwrap_or(IMAGE_TAGS[IMAGE_TAGS.len() - 1]);
         Profile {
             version: v,
             kubelet_start_after_manifests: v.at_least(29),
@@ -116,6 +259,79 @@ impl Profile {
                 "system:masters"
             },
             etcd_clients_in_masters: !v.at_least(29),
+            etcd_image_tag: tags.1,
+            pause_image_tag: tags.2,
+            coredns_image_tag: tags.3,
+            coredns_in_subpath: v.at_least(21),
+            apiserver_insecure_port_zero: !v.at_least(22),
+            component_port_zero: !v.at_least(23),
+            seccomp_runtime_default: v.at_least(22),
+            static_pod_priority: v.at_least(27)
+                || (v.minor == 26 && v.patch >= 7)
+                || (v.minor == 25 && v.patch >= 12),
+            etcd_probes: if v.at_least(31) {
+                EtcdProbes::LivezReadyz
+            } else if v.at_least(25) {
+                EtcdProbes::SerializableHealth
+            } else {
+                EtcdProbes::Health
+            },
+            etcd_ephemeral_storage_request: !v.at_least(22),
+            etcd_initial_corrupt_check: v.at_least(24),
+            etcd_watch_progress_notify: v.at_least(25),
+            named_probe_port: v.at_least(34),
+            scheduler_livez_readyz: v.at_least(32),
+            split_etc_pki_volume: v.at_least(31),
+            kubelet_container_runtime_remote: !v.at_least(27),
+            kubelet_pause_flag: if v.at_least(35) {
+                PauseFlag::Never
+            } else if v.at_least(21) {
+                PauseFlag::Always
+            } else {
+                PauseFlag::DockerOnly
+            },
+            node_local_cri_socket: v.at_least(34),
+            dockershim: !v.at_least(24),
+            kubelet_config: KubeletConfigFields {
+                logging_options: v.at_least(23),
+                logging_text_options: v.at_least(30),
+                memory_swap: v.at_least(22),
+                container_runtime_endpoint: v.at_least(27),
+                image_maximum_gc_age: v.at_least(29),
+                crash_loop_back_off: v.at_least(32),
+            },
+            swap_check: if v.at_least(31) {
+                SwapCheck::WarnCgroupV2
+            } else if v.at_least(28) {
+                SwapCheck::WarnNodeSwap
+            } else {
+                SwapCheck::Error
+            },
+            bridge_nf_check: !v.at_least(30),
+            crictl_check: match v.minor {
+                ..=30 => Some(CheckLevel::Error),
+                31 => Some(CheckLevel::Warning),
+                _ => None,
+            },
+            conntrack_check: !v.at_least(32),
+            kubelet_cgroup_driver_default: if v.at_least(22) {
+                "systemd"
+            } else {
+                "cgroupfs"
+            },
+            kubelet_min_skew: if v.at_least(28) { 3 } else { 1 },
+            cri_v1_required: v.at_least(26),
+            min_kernel: if v.at_least(32) { (4, 19) } else { (3, 10) },
+        }
+    }
+
+    /// Name of the ConfigMap holding the cluster's KubeletConfiguration
+    /// (`kubelet-config-1.<minor>` before 1.24, `kubelet-config` since).
+    pub fn kubelet_config_map(&self) -> String {
+        if self.version.at_least(24) {
+            "kubelet-config".to_string()
+        } else {
+            format!("kubelet-config-1.{}", self.version.minor)
         }
     }
 }
@@ -155,6 +371,26 @@ mod tests {
                 .to_string()
                 .contains("invalid")
         );
+    }
+
+    #[test]
+    fn every_supported_minor_has_image_tags() {
+        for minor in OLDEST_MINOR..=NEWEST_MINOR {
+            assert!(IMAGE_TAGS.iter().any(|t| t.0 == minor), "v1.{minor}");
+        }
+        let p = KubeVersion::parse("v1.20.2").unwrap().profile();
+        assert_eq!((p.etcd_image_tag, p.pause_image_tag), ("3.4.13-0", "3.2"));
+        assert_eq!(p.kubelet_config_map(), "kubelet-config-1.20");
+        assert!(p.apiserver_insecure_port_zero && !p.seccomp_runtime_default);
+        let p = KubeVersion::parse("v1.25.0").unwrap().profile();
+        assert!(!p.static_pod_priority && p.etcd_probes == EtcdProbes::SerializableHealth);
+        assert!(
+            KubeVersion::parse("v1.25.12")
+                .unwrap()
+                .profile()
+                .static_pod_priority
+        );
+        assert_eq!(p.kubelet_config_map(), "kubelet-config");
     }
 
     #[test]

@@ -44,13 +44,8 @@ pub fn run(
     let steps = workflow::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {
         dry_run: root.is_dry_run(),
-        ignore_preflight_errors: cfg
-            .init
-            .node_registration
-            .ignore_preflight_errors
-            .iter()
-            .map(|s| s.to_lowercase())
-            .collect(),
+        ignore_preflight_errors: cfg.ignored_preflight_errors(),
+        fix: args.fix,
     };
     if phase.is_none() {
         printer.status(

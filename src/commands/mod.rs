@@ -2,6 +2,7 @@
 
 mod config;
 mod init;
+mod preflight;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,11 @@ use crate::output::Printer;
 pub fn run(inv: Invocation) -> Result<ExitCode> {
     let printer = Printer::new(inv.cli.verbose);
     match inv.cli.command {
-        Cmd::Init(args) => init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Init(args) => {
+            let printer = printer.assume_yes(args.yes);
+            init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer)
+        }
         Cmd::Config(cmd) => config::run(cmd, &printer),
+        Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
     }
 }

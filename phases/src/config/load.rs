@@ -11,6 +11,7 @@ use serde_yaml::{Mapping, Value};
 use super::locate;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
+use crate::version::{self, KubeVersion};
 
 /// A configuration (file or flags) that kubestrap refuses; each entry says where and why.
 #[derive(Debug)]
@@ -118,15 +119,22 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config file `{}`", path.display()))?;
     let (docs, problems) = parse(&text, &path.display().to_string());
-    Ok(if problems.is_empty() {
-        let source = docs.source.as_deref();
-        validate(&docs.init, &docs.cluster)
-            .into_iter()
-            .map(|p| p.render(source))
-            .collect()
-    } else {
-        problems
-    })
+    if !problems.is_empty() {
+        return Ok(problems);
+    }
+    let mut found = validate(&docs.init, &docs.cluster);
+    if found.is_empty() {
+        // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
+        let version = docs
+            .cluster
+            .kubernetes_version
+            .as_deref()
+            .and_then(|v| KubeVersion::parse(v).ok())
+            .unwrap_or(version::NEWEST);
+        found = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    }
+    let source = docs.source.as_deref();
+    Ok(found.into_iter().map(|p| p.render(source)).collect())
 }
 
 /// Fails with every problem of the documents (flags already applied), pointing into the file.

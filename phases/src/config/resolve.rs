@@ -86,6 +86,13 @@ pub fn resolve(
         None => kubelet_version(root, host).unwrap_or(version::NEWEST),
     };
     docs.cluster.kubernetes_version = Some(version.to_string());
+    let removed = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    if !removed.is_empty() {
+        let source = docs.source.as_deref();
+        return Err(
+            super::InvalidConfig(removed.iter().map(|p| p.render(source)).collect()).into(),
+        );
+    }
     let node_name = match &init.node_registration.name {
         Some(name) => name.clone(),
         None => host.hostname()?.to_lowercase(),

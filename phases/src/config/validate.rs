@@ -19,7 +19,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A problem of the field at `path` in the document of `kind`.
+    pub fn new(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {
             kind,
             path: path.into(),

@@ -1,0 +1,443 @@
+//! A small CRI client: `RuntimeService/Version` and `Status` over gRPC on a unix socket.
+//!
+//! The messages are tiny, so they are encoded and decoded by hand (protobuf wire format) rather
+//! than generated; HTTP/2 comes from `h2` on a current-thread tokio runtime.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// The CRI API versions tried, newest first.
+pub const APIS: [&str; 2] = ["runtime.v1", "runtime.v1alpha2"];
+
+/// gRPC status `UNIMPLEMENTED`: the service or method is unknown to the server.
+pub const UNIMPLEMENTED: u32 = 12;
+
+/// What `Version` answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Version {
+    /// The CRI API package that answered (`runtime.v1` or `runtime.v1alpha2`).
+    pub api: String,
+    pub runtime_name: String,
+    pub runtime_version: String,
+    pub runtime_api_version: String,
+}
+
+/// One `RuntimeCondition` of `Status`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Condition {
+    pub kind: String,
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// Nothing answered on the socket (missing, refused, not a socket).
+    Connect(String),
+    /// The server answered with a gRPC error status.
+    Status { code: u32, message: String },
+    /// The call did not finish in time.
+    Timeout,
+    /// Anything else (protocol errors).
+    Other(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Connect(e) => write!(f, "{e}"),
+            CallError::Status { code, message } => {
+                write!(f, "rpc error: code = {} desc = {message}", code_name(*code))
+            }
+            CallError::Timeout => write!(f, "no answer within the timeout"),
+            CallError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn code_name(code: u32) -> String {
+    match code {
+        4 => "DeadlineExceeded".into(),
+        12 => "Unimplemented".into(),
+        13 => "Internal".into(),
+        14 => "Unavailable".into(),
+        c => c.to_string(),
+    }
+}
+
+/// The answers of one runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub version: Version,
+    pub conditions: Vec<Condition>,
+}
+
+/// Asks the runtime on `socket` for its version and status, v1 first and v1alpha2 when v1 is
+/// unimplemented; each call is bounded by `timeout`.
+pub fn probe(socket: &Path, timeout: Duration) -> Result<Probe, CallError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| CallError::Other(format!("failed to start the CRI client: {e}")))?;
+    rt.block_on(async {
+        match tokio::time::timeout(timeout, probe_async(socket)).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout),
+        }
+    })
+}
+
+async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| CallError::Connect(format!("dial unix {}: {e}", socket.display())))?;
+    let (client, conn) = h2::client::handshake(stream)
+        .await
+        .map_err(|e| CallError::Other(format!("HTTP/2 handshake failed: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut first_err = None;
+    for api in APIS {
+        let body = match call(
+            client.clone(),
+            &format!("/{api}.RuntimeService/Version"),
+            &[],
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
+                first_err.get_or_insert(CallError::Status { code, message });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut version = decode_version(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
+        version.api = api.to_string();
+        // StatusRequest { verbose: false } is the empty message.
+        let status = call(
+            client.clone(),
+            &format!("/{api}.RuntimeService/Status"),
+            &[],
+        )
+        .await?;
+        let conditions = decode_status(&status).map_err(|e| CallError::Other(format!("{e:#}")))?;
+        return Ok(Probe {
+            version,
+            conditions,
+        });
+    }
+    Err(first_err.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
+}
+
+/// One unary gRPC call; returns the response message bytes.
+async fn call(
+    client: h2::client::SendRequest<Bytes>,
+    path: &str,
+    message: &[u8],
+) -> Result<Bytes, CallError> {
+    let other = |e: h2::Error| CallError::Other(format!("gRPC call {path} failed: {e}"));
+    let mut client = client.ready().await.map_err(other)?;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .map_err(|e| CallError::Other(e.to_string()))?;
+    let (response, mut send) = client.send_request(request, false).map_err(other)?;
+    let mut frame = BytesMut::with_capacity(5 + message.len());
+    frame.extend_from_slice(&[0]);
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    send.send_data(frame.freeze(), true).map_err(other)?;
+    let response = response.await.map_err(other)?;
+    // A trailers-only answer carries the status in the headers.
+    if let Some(err) = grpc_error(response.headers()) {
+        return Err(err);
+    }
+    let mut body = response.into_body();
+    let mut data = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(other)?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    if let Some(trailers) = body.trailers().await.map_err(other)?
+        && let Some(err) = grpc_error(&trailers)
+    {
+        return Err(err);
+    }
+    let mut data = data.freeze();
+    if data.len() < 5 {
+        return Err(CallError::Other(format!("gRPC call {path}: empty answer")));
+    }
+    data.advance(1);
+    let len = data.get_u32() as usize;
+    if data.len() < len {
+        return Err(CallError::Other(format!(
+            "gRPC call {path}: truncated answer"
+        )));
+    }
+    Ok(data.slice(..len))
+}
+
+fn grpc_error(headers: &http::HeaderMap) -> Option<CallError> {
+    let code: u32 = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+    if code == 0 {
+        return None;
+    }
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .map(percent_decode)
+        .unwrap_or_default();
+    Some(CallError::Status { code, message })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The fields of a protobuf message: (field number, value) where value is varint or bytes.
+enum Field {
+    Varint(u64),
+    Bytes(Bytes),
+}
+
+fn fields(mut buf: Bytes) -> Result<Vec<(u64, Field)>> {
+    let mut out = Vec::new();
+    while buf.has_remaining() {
+        let key = varint(&mut buf)?;
+        let number = key >> 3;
+        match key & 7 {
+            0 => out.push((number, Field::Varint(varint(&mut buf)?))),
+            2 => {
+                let len = varint(&mut buf)? as usize;
+                if buf.remaining() < len {
+                    bail!("truncated protobuf field {number}");
+                }
+                out.push((number, Field::Bytes(buf.split_to(len))));
+            }
+            1 => {
+                if buf.remaining() < 8 {
+                    bail!("truncated protobuf field {number}");
+                }
+                buf.advance(8);
+            }
+            5 => {
+                if buf.remaining() < 4 {
+                    bail!("truncated protobuf field {number}");
+                }
+                buf.advance(4);
+            }
+            t => bail!("unsupported protobuf wire type {t}"),
+        }
+    }
+    Ok(out)
+}
+
+fn varint(buf: &mut Bytes) -> Result<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        if !buf.has_remaining() {
+            break;
+        }
+        let b = buf.get_u8();
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(anyhow!("bad protobuf varint"))
+}
+
+fn text(bytes: &Bytes) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).context("protobuf string is not UTF-8")
+}
+
+/// `VersionResponse { version = 1; runtime_name = 2; runtime_version = 3; runtime_api_version = 4 }`.
+fn decode_version(body: &Bytes) -> Result<Version> {
+    let mut v = Version::default();
+    for (number, field) in fields(body.clone())? {
+        if let Field::Bytes(b) = field {
+            match number {
+                2 => v.runtime_name = text(&b)?,
+                3 => v.runtime_version = text(&b)?,
+                4 => v.runtime_api_version = text(&b)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// `StatusResponse { RuntimeStatus status = 1 }`, `RuntimeStatus { repeated RuntimeCondition conditions = 1 }`,
+/// `RuntimeCondition { type = 1; bool status = 2; reason = 3; message = 4 }`.
+fn decode_status(body: &Bytes) -> Result<Vec<Condition>> {
+    let mut out = Vec::new();
+    for (number, field) in fields(body.clone())? {
+        let (1, Field::Bytes(status)) = (number, field) else {
+            continue;
+        };
+        for (number, field) in fields(status)? {
+            let (1, Field::Bytes(cond)) = (number, field) else {
+                continue;
+            };
+            let mut c = Condition::default();
+            for (number, field) in fields(cond)? {
+                match (number, field) {
+                    (1, Field::Bytes(b)) => c.kind = text(&b)?,
+                    (2, Field::Varint(v)) => c.status = v != 0,
+                    (3, Field::Bytes(b)) => c.reason = text(&b)?,
+                    (4, Field::Bytes(b)) => c.message = text(&b)?,
+                    _ => {}
+                }
+            }
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string_field(number: u8, s: &str) -> Vec<u8> {
+        let mut v = vec![number << 3 | 2, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    #[test]
+    fn decodes_version_and_status() {
+        let mut body = string_field(1, "0.1.0");
+        body.extend(string_field(2, "containerd"));
+        body.extend(string_field(3, "1.6.20"));
+        body.extend(string_field(4, "v1"));
+        let v = decode_version(&Bytes::from(body)).unwrap();
+        assert_eq!(
+            (v.runtime_name.as_str(), v.runtime_version.as_str()),
+            ("containerd", "1.6.20")
+        );
+
+        let mut cond = string_field(1, "RuntimeReady");
+        cond.extend([2 << 3, 1]);
+        let mut status = vec![1 << 3 | 2, cond.len() as u8];
+        status.extend(cond);
+        let mut body = vec![1 << 3 | 2, status.len() as u8];
+        body.extend(status);
+        let c = decode_status(&Bytes::from(body)).unwrap();
+        assert_eq!(c.len(), 1);
+        assert!(c[0].status && c[0].kind == "RuntimeReady");
+    }
+
+    #[test]
+    fn decodes_grpc_messages() {
+        assert_eq!(
+            percent_decode("unknown service runtime.v1.RuntimeService%20x"),
+            "unknown service runtime.v1.RuntimeService x"
+        );
+    }
+
+    /// A CRI server that only knows v1alpha2, as containerd before 1.6 did.
+    async fn serve_v1alpha2(listener: tokio::net::UnixListener) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut conn = h2::server::handshake(stream).await.unwrap();
+        while let Some(Ok((request, mut respond))) = conn.accept().await {
+            let path = request.uri().path().to_string();
+            let mut headers = http::HeaderMap::new();
+            let body = if path.starts_with("/runtime.v1alpha2.") {
+                headers.insert("grpc-status", "0".parse().unwrap());
+                let mut msg = Vec::new();
+                if path.ends_with("/Version") {
+                    msg.extend(string_field(2, "containerd"));
+                    msg.extend(string_field(3, "1.5.9"));
+                } else {
+                    let mut cond = string_field(1, "RuntimeReady");
+                    cond.extend(string_field(3, "Broken"));
+                    let status = [vec![1 << 3 | 2, cond.len() as u8], cond].concat();
+                    msg.extend([1 << 3 | 2, status.len() as u8]);
+                    msg.extend(status);
+                }
+                let mut framed = vec![0];
+                framed.extend((msg.len() as u32).to_be_bytes());
+                framed.extend(msg);
+                Some(framed)
+            } else {
+                headers.insert("grpc-status", "12".parse().unwrap());
+                headers.insert(
+                    "grpc-message",
+                    "unknown%20service%20runtime.v1.RuntimeService"
+                        .parse()
+                        .unwrap(),
+                );
+                None
+            };
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let mut send = respond.send_response(response, false).unwrap();
+            if let Some(body) = body {
+                send.send_data(Bytes::from(body), false).unwrap();
+            }
+            send.send_trailers(headers).unwrap();
+        }
+    }
+
+    #[test]
+    fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+                serve_v1alpha2(listener).await;
+            });
+        });
+        let found = probe(&socket, Duration::from_secs(10)).unwrap();
+        assert_eq!(found.version.api, "runtime.v1alpha2");
+        assert_eq!(found.version.runtime_version, "1.5.9");
+        assert_eq!(found.conditions.len(), 1);
+        assert!(!found.conditions[0].status);
+        assert_eq!(found.conditions[0].reason, "Broken");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_missing_socket_is_a_connect_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = probe(&dir.path().join("none.sock"), Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, CallError::Connect(_)), "{err:?}");
+    }
+}

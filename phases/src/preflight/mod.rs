@@ -1,0 +1,237 @@
+//! The `preflight` phase: kubeadm's checks with kubeadm's names and levels for the target version,
+//! each failure explained with the fix for this host, and a reviewable, reversible `--fix`.
+//!
+//! [`checks`] holds the check table, [`cri`] the CRI client, [`containerd`] the reading and editing
+//! of containerd's config, [`fix`] the plan, the journal and `--undo-fixes`.
+
+mod checks;
+pub mod containerd;
+pub mod cri;
+pub mod fix;
+
+use std::cell::OnceCell;
+use std::fmt;
+
+use anyhow::Result;
+
+use crate::context::Context;
+pub use crate::version::CheckLevel as Level;
+
+/// What one check found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The level kubeadm gives it.
+    pub level: Level,
+    /// kubeadm's message.
+    pub message: String,
+    /// Why it happens on this host, when kubestrap can tell.
+    pub why: Option<String>,
+    /// What to run or change on this host, one line each.
+    pub fix: Vec<String>,
+    /// What `--fix` can do about it.
+    pub repair: Option<fix::Repair>,
+}
+
+impl Issue {
+    fn new(level: Level, message: impl Into<String>) -> Self {
+        Issue {
+            level,
+            message: message.into(),
+            why: None,
+            fix: Vec::new(),
+            repair: None,
+        }
+    }
+    fn error(message: impl Into<String>) -> Self {
+        Issue::new(Level::Error, message)
+    }
+    fn warning(message: impl Into<String>) -> Self {
+        Issue::new(Level::Warning, message)
+    }
+    fn why(mut self, why: impl Into<String>) -> Self {
+        self.why = Some(why.into());
+        self
+    }
+    fn fix(mut self, line: impl Into<String>) -> Self {
+        self.fix.push(line.into());
+        self
+    }
+    fn repair(mut self, repair: fix::Repair) -> Self {
+        self.repair = Some(repair);
+        self
+    }
+}
+
+/// One issue as reported: the check's name and the level after `--ignore-preflight-errors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub check: String,
+    pub level: Level,
+    /// An error demoted to a warning by `--ignore-preflight-errors`.
+    pub ignored: bool,
+    pub issue: Issue,
+}
+
+impl Finding {
+    /// The text after `[ERROR Name]: `: kubeadm's message, then why and the fix, indented.
+    pub fn text(&self) -> String {
+        let mut text = self.issue.message.clone();
+        if let Some(why) = &self.issue.why {
+            text.push_str(&format!("\n\twhy: {why}"));
+        }
+        for (i, line) in self.issue.fix.iter().enumerate() {
+            let label = if i == 0 { "fix:" } else { "    " };
+            text.push_str(&format!("\n\t{label} {line}"));
+        }
+        if self.issue.repair.is_some() {
+            text.push_str(
+                "\n\tauto: `--fix` does this for you, reversibly (kubestrap preflight --fix)",
+            );
+        }
+        text
+    }
+}
+
+/// Everything one run of the checks found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// The findings that stop the run.
+    pub fn errors(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .collect()
+    }
+
+    /// The finding of a check, by name.
+    pub fn get(&self, check: &str) -> Option<&Finding> {
+        self.findings.iter().find(|f| f.check == check)
+    }
+}
+
+/// Preflight found errors; the binary exits with kubeadm's preflight code (2).
+#[derive(Debug)]
+pub struct PreflightFailed {
+    pub checks: Vec<String>,
+}
+
+impl fmt::Display for PreflightFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[preflight] Some fatal errors occurred: {}\n\nhint: each error above says how to fix it; `--fix` applies those marked `auto`. If you know what you are doing, you can make a check non-fatal with `--ignore-preflight-errors=...`",
+            self.checks.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for PreflightFailed {}
+
+/// Which node the checks are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Init,
+    Join,
+}
+
+/// Facts several checks share, each found once.
+pub(crate) struct Probe<'a> {
+    pub ctx: &'a Context,
+    containerd: OnceCell<Option<Result<(containerd::Settings, String), String>>>,
+    cri: OnceCell<Result<cri::Probe, cri::CallError>>,
+}
+
+impl<'a> Probe<'a> {
+    fn new(ctx: &'a Context) -> Self {
+        Probe {
+            ctx,
+            containerd: OnceCell::new(),
+            cri: OnceCell::new(),
+        }
+    }
+}
+
+/// Runs the init checks; a `phase` of the init workflow.
+pub fn run_init(ctx: &mut Context) -> Result<()> {
+    run(ctx, Role::Init)
+}
+
+/// Runs the join checks.
+pub fn run_join(ctx: &mut Context) -> Result<()> {
+    run(ctx, Role::Join)
+}
+
+/// Runs the checks, offers the fixes when asked, and fails with [`PreflightFailed`] on errors.
+pub fn run(ctx: &mut Context, role: Role) -> Result<()> {
+    ctx.out.status("preflight", "Running pre-flight checks");
+    let mut report = check(ctx, role);
+    print(ctx, &report);
+    if ctx.opts.fix && report.findings.iter().any(|f| f.issue.repair.is_some()) {
+        let plan = fix::plan(ctx, &report)?;
+        if fix::offer(ctx, &plan)? {
+            ctx.out.status(
+                "preflight",
+                "Running pre-flight checks again after the fixes",
+            );
+            report = check(ctx, role);
+            print(ctx, &report);
+        }
+    }
+    let errors = report.errors();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(PreflightFailed {
+        checks: errors.iter().map(|f| f.check.clone()).collect(),
+    }
+    .into())
+}
+
+/// Runs every check for the role without printing: the root check first and alone, as kubeadm does.
+pub fn check(ctx: &Context, role: Role) -> Report {
+    let mut probe = Probe::new(ctx);
+    let mut report = Report::default();
+    let root_check = checks::privileged_user(&probe);
+    collect(ctx, &mut report, root_check);
+    if !report.errors().is_empty() {
+        return report;
+    }
+    for check in checks::table(ctx, role) {
+        let issues = (check.run)(&mut probe);
+        collect(ctx, &mut report, (check.name, issues));
+    }
+    report
+}
+
+fn collect(ctx: &Context, report: &mut Report, (name, issues): (String, Vec<Issue>)) {
+    let ignored = ignores(&ctx.opts.ignore_preflight_errors, &name);
+    for issue in issues {
+        let demote = ignored && issue.level == Level::Error;
+        report.findings.push(Finding {
+            check: name.clone(),
+            level: if demote { Level::Warning } else { issue.level },
+            ignored: demote,
+            issue,
+        });
+    }
+}
+
+/// Whether `--ignore-preflight-errors` (lower-cased) names the check or says `all`.
+pub fn ignores(list: &[String], check: &str) -> bool {
+    let name = check.to_lowercase();
+    list.iter().any(|i| i == "all" || *i == name)
+}
+
+/// Prints the warnings, then the errors, as kubeadm orders them.
+pub fn print(ctx: &Context, report: &Report) {
+    for f in report.findings.iter().filter(|f| f.level == Level::Warning) {
+        ctx.out.warn(&f.check, &f.text());
+    }
+    for f in report.errors() {
+        ctx.out.error(&f.check, &f.text());
+    }
+}

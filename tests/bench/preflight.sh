@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Wall time of `kubestrap preflight` (every init check) as a whole process, on the healthy fixture
+# host with a real containerd answering CRI on the host's socket. Target: <= 150 ms.
+# Usage: tests/bench/preflight.sh [runs]   (KUBESTRAP=path/to/binary to skip the release build)
+set -euo pipefail
+runs=${1:-20}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${KUBESTRAP:-$repo/target/release/kubestrap}
+if [[ -z ${KUBESTRAP:-} ]]; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+fi
+command -v containerd >/dev/null || { echo "containerd is missing: apt-get install containerd runc" >&2; exit 1; }
+
+work=$(mktemp -d)
+root=$work/host
+cp -a "$repo/fixtures/hosts/healthy" "$root"
+mkdir -p "$root/var/run/containerd" "$work/state"
+sock=$root/var/run/containerd/containerd.sock
+config=$root/etc/containerd/config.toml
+{
+    echo 'version = 2'
+    echo "root = \"$work/state/root\""
+    echo "state = \"$work/state/run\""
+    tail -n +2 "$repo/fixtures/hosts/healthy/etc/containerd/config.toml"
+    printf '\n[grpc]\n  address = "%s"\n[ttrpc]\n  address = "%s.ttrpc"\n' "$sock" "$sock"
+    printf '[debug]\n  address = ""\n[metrics]\n  address = ""\n'
+} > "$config"
+containerd --config "$config" 2>"$work/containerd.log" &
+ctd=$!
+trap 'kill $ctd 2>/dev/null; wait $ctd 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 200); do [[ -S $sock ]] && break; sleep 0.05; done
+[[ -S $sock ]] || { echo "containerd did not start:" >&2; cat "$work/containerd.log" >&2; exit 1; }
+
+# Ports in use on this machine are errors, not slowness: ignore them so every run does all checks.
+args=(preflight --root "$root" --kubernetes-version v1.31.0 --ignore-preflight-errors=all)
+"$bin" "${args[@]}" -v 2>&1 | grep -E 'CRI:|ERROR|WARNING' || true
+times=()
+for _ in $(seq "$runs"); do
+    start=$(date +%s%N)
+    "$bin" "${args[@]}" >/dev/null 2>&1
+    end=$(date +%s%N)
+    times+=($(( (end - start) / 1000000 )))
+done
+sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+echo "kubestrap preflight, all init checks, $runs runs: min ${sorted[0]} ms, median ${sorted[$((runs / 2))]} ms, max ${sorted[$((runs - 1))]} ms (target <= 150 ms)"
