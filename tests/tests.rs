@@ -6,5 +6,6 @@ mod api_tls;
 mod cli;
 mod config;
 mod manifests;
+mod pki;
 mod preflight;
 mod support;

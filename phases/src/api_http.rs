@@ -4,62 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
 
 use crate::api::{Method, Request, Response, Transport, Unreachable};
+use crate::kubeconfig::{Kubeconfig, decode_data};
 use crate::root::Root;
-
-/// The parts of a kubeconfig the client needs.
-#[derive(Debug, Clone, Deserialize)]
-struct Kubeconfig {
-    #[serde(default)]
-    clusters: Vec<Named<Cluster>>,
-    #[serde(default)]
-    users: Vec<Named<User>>,
-    #[serde(default)]
-    contexts: Vec<Named<ContextEntry>>,
-    #[serde(default, rename = "current-context")]
-    current_context: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Named<T> {
-    name: String,
-    #[serde(alias = "cluster", alias = "user", alias = "context")]
-    value: T,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Cluster {
-    server: String,
-    #[serde(default, rename = "certificate-authority-data")]
-    ca_data: Option<String>,
-    #[serde(default, rename = "certificate-authority")]
-    ca_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct User {
-    #[serde(default, rename = "client-certificate-data")]
-    cert_data: Option<String>,
-    #[serde(default, rename = "client-key-data")]
-    key_data: Option<String>,
-    #[serde(default, rename = "client-certificate")]
-    cert_file: Option<String>,
-    #[serde(default, rename = "client-key")]
-    key_file: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ContextEntry {
-    cluster: String,
-    #[serde(default)]
-    user: String,
-}
 
 /// What a kubeconfig says about how to reach and authenticate to its current cluster.
 #[derive(Debug, Clone)]
@@ -76,13 +24,9 @@ fn data_or_file(
     root: &Root,
     data: &Option<String>,
     file: &Option<String>,
-    what: &str,
 ) -> Result<Option<Vec<u8>>> {
     if let Some(d) = data {
-        return STANDARD
-            .decode(d.trim())
-            .map(Some)
-            .with_context(|| format!("`{what}` is not valid base64"));
+        return decode_data(d).map(Some);
     }
     match file {
         Some(f) => root.read(f).map(Some),
@@ -99,40 +43,28 @@ impl Credentials {
 
     /// Reads the current context of a kubeconfig's text; file references resolve under the root.
     pub fn parse_text(root: &Root, text: &str) -> Result<Self> {
-        let kc: Kubeconfig = serde_yaml::from_str(text).context("not a kubeconfig")?;
-        let ctx = kc
-            .contexts
-            .iter()
-            .find(|c| c.name == kc.current_context)
-            .map(|c| c.value.clone());
-        let cluster = match &ctx {
-            Some(c) => kc.clusters.iter().find(|n| n.name == c.cluster),
-            None => kc.clusters.first(),
-        }
-        .context("it names no cluster")?;
-        let user = match &ctx {
-            Some(c) => kc
-                .users
-                .iter()
-                .find(|n| n.name == c.user)
-                .map(|u| u.value.clone()),
-            None => kc.users.first().map(|u| u.value.clone()),
-        }
-        .unwrap_or_default();
+        let kc = Kubeconfig::parse(text).context("not a kubeconfig")?;
+        let cluster = kc
+            .current_cluster()
+            .or_else(|| kc.clusters.first().map(|c| &c.cluster))
+            .context("it names no cluster")?;
+        let user = kc
+            .current_user()
+            .or_else(|| kc.users.first().map(|u| &u.user))
+            .cloned()
+            .unwrap_or_default();
         let ca_pem = data_or_file(
             root,
-            &cluster.value.ca_data,
-            &cluster.value.ca_file,
-            "certificate-authority-data",
+            &cluster.certificate_authority_data,
+            &cluster.certificate_authority,
         )?
         .context("its cluster has no certificate authority")?;
         let cert = data_or_file(
             root,
-            &user.cert_data,
-            &user.cert_file,
-            "client-certificate-data",
+            &user.client_certificate_data,
+            &user.client_certificate,
         )?;
-        let key = data_or_file(root, &user.key_data, &user.key_file, "client-key-data")?;
+        let key = data_or_file(root, &user.client_key_data, &user.client_key)?;
         let identity_pem = match (cert, key) {
             (Some(mut c), Some(k)) => {
                 c.push(b'\n');
@@ -145,7 +77,7 @@ impl Credentials {
             ),
         };
         Ok(Credentials {
-            server: cluster.value.server.trim_end_matches('/').to_string(),
+            server: cluster.server.trim_end_matches('/').to_string(),
             ca_pem,
             identity_pem,
             token: user.token,

@@ -3,18 +3,18 @@
 
 use anyhow::{Context as _, Result};
 
-/// `sha256:<hex>` of the DER SubjectPublicKeyInfo of each certificate in a PEM bundle.
+use crate::pki::{Certificate, discovery_hash};
+
+/// `sha256:<hex>` of the public key of each certificate in a PEM bundle (kubeadm pins every CA
+/// of the cluster entry).
 pub fn ca_cert_hashes(ca_pem: &[u8]) -> Result<Vec<String>> {
-    let mut hashes = Vec::new();
-    for pem in x509_parser::pem::Pem::iter_from_buffer(ca_pem) {
-        let pem = pem.context("the cluster CA is not valid PEM")?;
-        let cert = pem
-            .parse_x509()
-            .context("the cluster CA is not a valid certificate")?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, cert.public_key().raw);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        hashes.push(format!("sha256:{hex}"));
-    }
+    let text = std::str::from_utf8(ca_pem).context("the cluster CA is not PEM text")?;
+    let blocks = pem::parse_many(text).context("the cluster CA is not valid PEM")?;
+    let hashes: Vec<String> = blocks
+        .iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .map(|b| Certificate::from_der(b.contents()).map(|c| discovery_hash(&c)))
+        .collect::<Result<_>>()?;
     anyhow::ensure!(
         !hashes.is_empty(),
         "the cluster CA bundle holds no certificate"

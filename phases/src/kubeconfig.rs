@@ -1,19 +1,533 @@
-//! The `kubeconfig` phases: admin, super-admin (1.29+), kubelet, controller-manager, scheduler.
+//! The `kubeconfig` phases: admin, super-admin (1.29+), kubelet, controller-manager, scheduler;
+//! and [`Kubeconfig`], the file format, also used by the API client.
 
-use anyhow::{Result, bail};
+use std::net::IpAddr;
 
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+use crate::certs::{self, Cert};
 use crate::context::Context;
+use crate::paths;
+use crate::pki::{self, AltNames, CertRequest, Certificate, Usage};
 use crate::workflow::Phase;
 
-fn not_built(_: &mut Context) -> Result<()> {
-    bail!("the kubeconfig phases are not built yet")
+/// A kubeconfig file (`apiVersion: v1`, `kind: Config`), fields in client-go's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kubeconfig {
+    #[serde(rename = "apiVersion", default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub clusters: Vec<NamedCluster>,
+    #[serde(default)]
+    pub contexts: Vec<NamedContext>,
+    #[serde(rename = "current-context", default)]
+    pub current_context: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub preferences: serde_yaml::Mapping,
+    #[serde(default)]
+    pub users: Vec<NamedUser>,
 }
 
-/// The sub-phases of `kubeconfig` for v1.29 and newer.
-pub static PHASES: &[Phase] = &[Phase::leaf(
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedCluster {
+    pub cluster: Cluster,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Base64 of the CA certificate PEM.
+    #[serde(
+        rename = "certificate-authority-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority_data: Option<String>,
+    #[serde(
+        rename = "certificate-authority",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_authority: Option<String>,
+    pub server: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedContext {
+    pub context: ContextRef,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextRef {
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedUser {
+    pub name: String,
+    pub user: User,
+}
+
+/// Credentials: embedded (`…-data`), files, or a bearer token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(
+        rename = "client-certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate: Option<String>,
+    #[serde(
+        rename = "client-certificate-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_certificate_data: Option<String>,
+    #[serde(
+        rename = "client-key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key: Option<String>,
+    #[serde(
+        rename = "client-key-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_key_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Kubeconfig {
+    /// One cluster, one user and their context `<user>@<cluster>`, as kubeadm writes them.
+    pub fn new(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: &str,
+        user_name: &str,
+        user: User,
+    ) -> Self {
+        let context = format!("{user_name}@{cluster_name}");
+        Kubeconfig {
+            api_version: "v1".into(),
+            clusters: vec![NamedCluster {
+                cluster: Cluster {
+                    certificate_authority_data: Some(BASE64.encode(ca_pem)),
+                    certificate_authority: None,
+                    server: server.into(),
+                },
+                name: cluster_name.into(),
+            }],
+            contexts: vec![NamedContext {
+                context: ContextRef {
+                    cluster: cluster_name.into(),
+                    namespace: None,
+                    user: user_name.into(),
+                },
+                name: context.clone(),
+            }],
+            current_context: context,
+            kind: "Config".into(),
+            preferences: serde_yaml::Mapping::new(),
+            users: vec![NamedUser {
+                name: user_name.into(),
+                user,
+            }],
+        }
+    }
+
+    /// Client-certificate credentials embedded as data.
+    pub fn client_cert_user(cert_pem: &str, key_pem: &str) -> User {
+        User {
+            client_certificate_data: Some(BASE64.encode(cert_pem)),
+            client_key_data: Some(BASE64.encode(key_pem)),
+            ..User::default()
+        }
+    }
+
+    /// Parses kubeconfig YAML.
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(serde_yaml::from_str(text)?)
+    }
+
+    /// The YAML text.
+    pub fn to_yaml(&self) -> Result<String> {
+        Ok(serde_yaml::to_string(self)?)
+    }
+
+    fn current(&self) -> Option<&ContextRef> {
+        self.contexts
+            .iter()
+            .find(|c| c.name == self.current_context)
+            .map(|c| &c.context)
+    }
+
+    /// The cluster of the current context.
+    pub fn current_cluster(&self) -> Option<&Cluster> {
+        let name = &self.current()?.cluster;
+        self.clusters
+            .iter()
+            .find(|c| &c.name == name)
+            .map(|c| &c.cluster)
+    }
+
+    /// The user of the current context.
+    pub fn current_user(&self) -> Option<&User> {
+        let name = &self.current()?.user;
+        self.users.iter().find(|u| &u.name == name).map(|u| &u.user)
+    }
+}
+
+/// Decodes a `…-data` field.
+pub fn decode_data(data: &str) -> Result<Vec<u8>> {
+    BASE64
+        .decode(data.trim())
+        .context("invalid base64 in kubeconfig data")
+}
+
+/// `https://host:port`, with IPv6 hosts bracketed.
+fn url(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
+        _ => format!("https://{host}:{port}"),
+    }
+}
+
+/// This node's API server: `https://<advertiseAddress>:<bindPort>`.
+pub fn local_endpoint(ctx: &Context) -> String {
+    url(&ctx.cfg.advertise_address.to_string(), ctx.cfg.bind_port)
+}
+
+/// The cluster's API server: `controlPlaneEndpoint` (its port, else bindPort) or the local one.
+pub fn control_plane_endpoint(ctx: &Context) -> Result<String> {
+    match ctx
+        .cfg
+        .cluster
+        .control_plane_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+    {
+        None => Ok(local_endpoint(ctx)),
+        Some(endpoint) => {
+            let (host, port) = certs::parse_host_port(endpoint)?;
+            if port.is_some_and(|p| p != ctx.cfg.bind_port) {
+                ctx.out.warn(
+                    "endpoint",
+                    "port specified in controlPlaneEndpoint overrides bindPort in the controlplane address",
+                );
+            }
+            Ok(url(&host, port.unwrap_or(ctx.cfg.bind_port)))
+        }
+    }
+}
+
+/// The kubeconfig files of init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum File {
+    Admin,
+    SuperAdmin,
+    Kubelet,
+    ControllerManager,
+    Scheduler,
+}
+
+impl File {
+    /// The file name under `/etc/kubernetes`.
+    pub fn name(self) -> &'static str {
+        match self {
+            File::Admin => "admin.conf",
+            File::SuperAdmin => "super-admin.conf",
+            File::Kubelet => "kubelet.conf",
+            File::ControllerManager => "controller-manager.conf",
+            File::Scheduler => "scheduler.conf",
+        }
+    }
+
+    /// The user (client certificate CN) and its group.
+    fn identity(self, ctx: &Context) -> (String, Option<&'static str>) {
+        match self {
+            File::Admin => ("kubernetes-admin".into(), Some(ctx.profile().admin_group)),
+            File::SuperAdmin => ("kubernetes-super-admin".into(), Some("system:masters")),
+            File::Kubelet => (
+                format!("system:node:{}", ctx.cfg.node_name),
+                Some("system:nodes"),
+            ),
+            File::ControllerManager => ("system:kube-controller-manager".into(), None),
+            File::Scheduler => ("system:kube-scheduler".into(), None),
+        }
+    }
+
+    /// controller-manager and scheduler talk to this node's API server; the others to the cluster's.
+    fn server(self, ctx: &Context) -> Result<String> {
+        match self {
+            File::ControllerManager | File::Scheduler => Ok(local_endpoint(ctx)),
+            _ => control_plane_endpoint(ctx),
+        }
+    }
+
+    fn files(ctx: &Context) -> &'static [File] {
+        if ctx.profile().super_admin {
+            &[
+                File::Admin,
+                File::SuperAdmin,
+                File::Kubelet,
+                File::ControllerManager,
+                File::Scheduler,
+            ]
+        } else {
+            &[
+                File::Admin,
+                File::Kubelet,
+                File::ControllerManager,
+                File::Scheduler,
+            ]
+        }
+    }
+}
+
+/// Checks an existing kubeconfig against the CA (and the client certificate against it too).
+fn check_existing(ctx: &Context, path: &str, ca: &Certificate, server: &str) -> Result<()> {
+    let hint = format!(
+        "\n\nhint: remove `{path}` so kubestrap writes a new one, or run `kubestrap reset` to start over"
+    );
+    let text = ctx.root.read_to_string(path)?;
+    let config =
+        Kubeconfig::parse(&text).with_context(|| format!("failed to parse `{path}`{hint}"))?;
+    let cluster = config.current_cluster().with_context(|| {
+        format!("a kubeconfig file {path:?} exists already but its current context names no cluster{hint}")
+    })?;
+    let ca_matches = cluster
+        .certificate_authority_data
+        .as_deref()
+        .and_then(|d| decode_data(d).ok())
+        .and_then(|pem| Certificate::from_pem(&String::from_utf8_lossy(&pem)).ok())
+        .is_some_and(|c| c.der == ca.der);
+    if !ca_matches {
+        bail!("a kubeconfig file {path:?} exists already but has got the wrong CA cert{hint}");
+    }
+    if let Some(cert) = config
+        .current_user()
+        .and_then(|u| u.client_certificate_data.as_deref())
+        .and_then(|d| decode_data(d).ok())
+        .and_then(|pem| Certificate::from_pem(&String::from_utf8_lossy(&pem)).ok())
+    {
+        if !cert.is_signed_by(ca) {
+            bail!(
+                "a kubeconfig file {path:?} exists already but its client certificate is not signed by the cluster CA{hint}"
+            );
+        }
+    }
+    if cluster.server != server {
+        ctx.out.warn(
+            "kubeconfig",
+            &format!(
+                "a kubeconfig file {path:?} exists already but has an unexpected API Server URL: expected: {server}, got: {}",
+                cluster.server
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Starts generating, in the background, the keys for the kubeconfigs still missing.
+fn prefetch(ctx: &Context) -> Result<()> {
+    let count = File::files(ctx)
+        .iter()
+        .filter(|f| !ctx.root.exists(paths::kubeconfig(f.name())))
+        .count();
+    pki::prefetch_keys(certs::key_algorithm(ctx)?, count);
+    Ok(())
+}
+
+fn ensure(ctx: &Context, file: File) -> Result<()> {
+    let path = paths::kubeconfig(file.name());
+    let ca = pki::load_ca(&ctx.root, ctx.cert_dir(), Cert::Ca.base())
+        .context("failure loading ca certificate authority")?;
+    let server = file.server(ctx)?;
+    if ctx.root.exists(&path) {
+        check_existing(ctx, &path, &ca.cert, &server)?;
+        ctx.out.status(
+            "kubeconfig",
+            &format!("Using existing kubeconfig file: {path:?}"),
+        );
+        return Ok(());
+    }
+    let Some(ca_key) = &ca.key else {
+        let (_, key) = pki::pair_paths(ctx.cert_dir(), Cert::Ca.base());
+        bail!(
+            "`{path}` does not exist and `{key}` is not there to sign its client certificate (external CA mode: every kubeconfig must be provided)\n\nhint: create `{path}` with a client certificate from your CA, or place `{key}` next to `ca.crt`"
+        );
+    };
+    ctx.out.status(
+        "kubeconfig",
+        &format!("Writing {:?} kubeconfig file", file.name()),
+    );
+    let (user, group) = file.identity(ctx);
+    let (not_before, not_after) = certs::leaf_validity(ctx, &ca.cert)?;
+    let req = CertRequest {
+        common_name: user.clone(),
+        organizations: group.map(str::to_string).into_iter().collect(),
+        alt_names: AltNames::default(),
+        usages: vec![Usage::ClientAuth],
+        is_ca: false,
+        leaf_basic_constraints: ctx.profile().leaf_basic_constraints,
+        not_before,
+        not_after,
+    };
+    let key = pki::new_key(certs::key_algorithm(ctx)?)?;
+    let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key))).with_context(|| {
+        format!(
+            "failure while creating the client certificate for {}",
+            file.name()
+        )
+    })?;
+    let config = Kubeconfig::new(
+        &ctx.cfg.cluster.cluster_name,
+        &server,
+        &ca.cert.pem(),
+        &user,
+        Kubeconfig::client_cert_user(&cert.pem(), key.pem()),
+    );
+    ctx.root.write_secret(&path, config.to_yaml()?.as_bytes())
+}
+
+fn admin(ctx: &mut Context) -> Result<()> {
+    ctx.out.status(
+        "kubeconfig",
+        &format!("Using kubeconfig folder {:?}", paths::KUBERNETES_DIR),
+    );
+    prefetch(ctx)?;
+    ensure(ctx, File::Admin)
+}
+
+fn super_admin(ctx: &mut Context) -> Result<()> {
+    ensure(ctx, File::SuperAdmin)
+}
+
+fn kubelet(ctx: &mut Context) -> Result<()> {
+    ensure(ctx, File::Kubelet)
+}
+
+fn controller_manager(ctx: &mut Context) -> Result<()> {
+    ensure(ctx, File::ControllerManager)
+}
+
+fn scheduler(ctx: &mut Context) -> Result<()> {
+    ensure(ctx, File::Scheduler)
+}
+
+const NEEDS_CA: &[(&str, &str)] = &[("pki/ca.crt", "certs/ca")];
+
+const ADMIN: Phase = Phase::leaf(
     "admin",
     "Generate a kubeconfig file for the admin to use and for kubeadm itself",
-    not_built,
-)];
+    admin,
+)
+.requires(NEEDS_CA);
+const KUBELET: Phase = Phase::leaf(
+    "kubelet",
+    "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes",
+    kubelet,
+)
+.requires(NEEDS_CA);
+const CONTROLLER_MANAGER: Phase = Phase::leaf(
+    "controller-manager",
+    "Generate a kubeconfig file for the controller manager to use",
+    controller_manager,
+)
+.requires(NEEDS_CA);
+const SCHEDULER: Phase = Phase::leaf(
+    "scheduler",
+    "Generate a kubeconfig file for the scheduler to use",
+    scheduler,
+)
+.requires(NEEDS_CA);
+
+/// The sub-phases of `kubeconfig` for v1.29 and newer.
+pub static PHASES: &[Phase] = &[
+    ADMIN,
+    Phase::leaf(
+        "super-admin",
+        "Generate a kubeconfig file for the super-admin",
+        super_admin,
+    )
+    .requires(NEEDS_CA),
+    KUBELET,
+    CONTROLLER_MANAGER,
+    SCHEDULER,
+];
+
 /// The sub-phases of `kubeconfig` before v1.29 (no super-admin).
-pub static PHASES_BEFORE_1_29: &[Phase] = PHASES;
+pub static PHASES_BEFORE_1_29: &[Phase] = &[ADMIN, KUBELET, CONTROLLER_MANAGER, SCHEDULER];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_client_go_layout_and_reads_it_back() {
+        let config = Kubeconfig::new(
+            "kubernetes",
+            "https://10.0.0.1:6443",
+            "CA",
+            "kubernetes-admin",
+            Kubeconfig::client_cert_user("CERT", "KEY"),
+        );
+        let yaml = config.to_yaml().unwrap();
+        let expected = "apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0E=
+    server: https://10.0.0.1:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZ
+";
+        assert_eq!(yaml, expected);
+        let back = Kubeconfig::parse(&yaml).unwrap();
+        assert_eq!(back, config);
+        assert_eq!(
+            back.current_cluster().unwrap().server,
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            decode_data(
+                back.current_user()
+                    .unwrap()
+                    .client_key_data
+                    .as_deref()
+                    .unwrap()
+            )
+            .unwrap(),
+            b"KEY"
+        );
+    }
+
+    #[test]
+    fn urls_bracket_ipv6() {
+        assert_eq!(url("10.0.0.1", 6443), "https://10.0.0.1:6443");
+        assert_eq!(url("fd00::1", 6443), "https://[fd00::1]:6443");
+        assert_eq!(url("lb.example.com", 443), "https://lb.example.com:443");
+    }
+}

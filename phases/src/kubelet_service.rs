@@ -1,8 +1,8 @@
 //! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
 //! which points kubelet.conf at the rotated client certificate once the kubelet has one.
 
+use crate::kubeconfig::Kubeconfig;
 use anyhow::{Context as _, Result};
-use serde_yaml::Value;
 
 use crate::context::Context;
 use crate::paths;
@@ -59,28 +59,25 @@ fn restart(ctx: &Context, tell: bool) -> Result<()> {
 /// Rewrites the user of kubelet.conf to read the rotated certificate from disk; `None` when it
 /// already does. Returns the new text.
 pub fn rotatable(kubeconfig: &str, node: &str) -> Result<Option<String>> {
-    let mut doc: Value = serde_yaml::from_str(kubeconfig).context("kubelet.conf is not YAML")?;
-    let user_name = format!("system:node:{node}");
-    let Some(users) = doc.get_mut("users").and_then(Value::as_sequence_mut) else {
-        anyhow::bail!("kubelet.conf has no users");
-    };
-    let Some(user) = users
+    let mut kc = Kubeconfig::parse(kubeconfig).context("kubelet.conf is not a kubeconfig")?;
+    let name = format!("system:node:{node}");
+    let Some(user) = kc
+        .users
         .iter_mut()
-        .find(|u| u.get("name").and_then(Value::as_str) == Some(&user_name))
-        .and_then(|u| u.get_mut("user"))
-        .and_then(Value::as_mapping_mut)
+        .find(|u| u.name == name)
+        .map(|u| &mut u.user)
     else {
-        anyhow::bail!("kubelet.conf has no user `{user_name}`");
+        anyhow::bail!("kubelet.conf has no user `{name}`");
     };
-    let cert = Value::from(KUBELET_CLIENT_CURRENT);
-    if user.get("client-certificate") == Some(&cert) && user.get("client-key") == Some(&cert) {
+    let path = Some(KUBELET_CLIENT_CURRENT.to_string());
+    if user.client_certificate == path && user.client_key == path {
         return Ok(None);
     }
-    user.remove("client-certificate-data");
-    user.remove("client-key-data");
-    user.insert("client-certificate".into(), cert.clone());
-    user.insert("client-key".into(), cert);
-    Ok(Some(serde_yaml::to_string(&doc)?))
+    user.client_certificate_data = None;
+    user.client_key_data = None;
+    user.client_certificate = path.clone();
+    user.client_key = path;
+    kc.to_yaml().map(Some)
 }
 
 /// `kubelet-finalize`: once the kubelet has rotated its client certificate, kubelet.conf reads

@@ -29,6 +29,7 @@ pub mod mark_control_plane;
 pub mod objects;
 pub mod outputs;
 pub mod paths;
+pub mod pki;
 pub mod preflight;
 pub mod report;
 pub mod root;

@@ -87,6 +87,16 @@ pub struct Profile {
     pub show_join_command_phase: bool,
     /// 1.31+: `kubeadm.k8s.io/v1beta4` is what this version prints and uploads.
     pub config_api_v1beta4: bool,
+    /// 1.28+: CA certificates start 5 minutes before they are made (PR #118922).
+    pub ca_backdate: bool,
+    /// 1.21+: leaf certificates carry `basicConstraints CA:FALSE` (PR #97266).
+    pub leaf_basic_constraints: bool,
+    /// The group of admin.conf and apiserver-kubelet-client: `system:masters` until 1.28,
+    /// `kubeadm:cluster-admins` from 1.29 (PR #121837).
+    pub admin_group: &'static str,
+    /// Until 1.28: apiserver-etcd-client and etcd/healthcheck-client are in `system:masters`
+    /// (PR #119859, #120521).
+    pub etcd_clients_in_masters: bool,
     /// Tag of `registry.k8s.io/etcd` kubeadm of this minor deploys (`SupportedEtcdVersion`).
     pub etcd_image_tag: &'static str,
     /// Tag of `registry.k8s.io/pause` (`PauseVersion`).
@@ -251,6 +261,14 @@ impl Profile {
             leaf_validity_from_start: v.at_least(31),
             show_join_command_phase: v.at_least(25),
             config_api_v1beta4: v.at_least(31),
+            ca_backdate: v.at_least(28),
+            leaf_basic_constraints: v.at_least(21),
+            admin_group: if v.at_least(29) {
+                "kubeadm:cluster-admins"
+            } else {
+                "system:masters"
+            },
+            etcd_clients_in_masters: !v.at_least(29),
             etcd_image_tag: tags.1,
             pause_image_tag: tags.2,
             coredns_image_tag: tags.3,
@@ -405,5 +423,12 @@ mod tests {
         assert!(!p.super_admin && !p.kubelet_start_after_manifests);
         let p = KubeVersion::parse("v1.29.0").unwrap().profile();
         assert!(p.super_admin && p.kubelet_start_after_manifests);
+        assert_eq!(p.admin_group, "kubeadm:cluster-admins");
+        assert!(!p.etcd_clients_in_masters);
+        let p = KubeVersion::parse("v1.20.2").unwrap().profile();
+        assert_eq!(p.admin_group, "system:masters");
+        assert!(p.etcd_clients_in_masters && !p.leaf_basic_constraints && !p.ca_backdate);
+        let p = KubeVersion::parse("v1.28.0").unwrap().profile();
+        assert!(p.ca_backdate && p.leaf_basic_constraints && !p.leaf_validity_from_start);
     }
 }
