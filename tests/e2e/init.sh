@@ -108,7 +108,8 @@ new=$("$KS" token create --ttl 1h --description e2e)
 "$KS" token create --print-join-command | grep -q "^kubestrap join $KUBESTRAP_TESTBED_API_ENDPOINT --token " || fail "print-join-command"
 "$KS" token create -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["caCertHashes"][0].startswith("sha256:")' ||
 	fail "token create -o json"
-"$KS" token create "$new" 2>&1 | grep -q "already exists" || fail "duplicate token accepted"
+dup=$("$KS" token create "$new" 2>&1 || true)
+grep -q "already exists" <<<"$dup" || fail "duplicate token accepted: $dup"
 "$KS" token delete "$new" | grep -q "deleted" || fail "token delete"
 ! k -n kube-system get secret "bootstrap-token-${new%%.*}" >/dev/null 2>&1 || fail "token still there"
 
