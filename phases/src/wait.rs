@@ -176,8 +176,28 @@ pub struct ContainerLogs {
     pub component: String,
     /// Restarts seen (the highest `<n>.log`).
     pub restarts: u32,
-    /// The last lines of the newest log, without the CRI prefix.
+    /// The lines that tell why it failed: the first error lines of the newest log (a bad flag
+    /// is reported before a long usage text), then its last lines; without the CRI prefix.
     pub tail: Vec<String>,
+}
+
+/// Error lines: Go's `Error: …`, klog's `E…`/`F…` lines, panics.
+fn is_error_line(line: &str) -> bool {
+    let b = line.as_bytes();
+    let klog =
+        b.len() > 5 && (b[0] == b'E' || b[0] == b'F') && b[1..5].iter().all(u8::is_ascii_digit);
+    klog || line.starts_with("Error") || line.starts_with("panic:") || line.contains("error:")
+}
+
+/// The error lines (at most 5) and the last lines of a log, in order, each once.
+fn telling_lines(lines: &[&str]) -> Vec<String> {
+    let start = lines.len().saturating_sub(LOG_LINES);
+    let mut picked: Vec<usize> = (0..start)
+        .filter(|i| is_error_line(lines[*i]))
+        .take(5)
+        .collect();
+    picked.extend(start..lines.len());
+    picked.iter().map(|i| lines[*i].to_string()).collect()
 }
 
 /// The newest logs of a control-plane component on this node; `None` when it never started.
@@ -206,10 +226,8 @@ pub fn container_logs(ctx: &Context, component: &str) -> Option<ContainerLogs> {
         let newest = lines
             .last()
             .map(|l| l.split(' ').next().unwrap_or_default().to_string());
-        let tail = lines[lines.len().saturating_sub(LOG_LINES)..]
-            .iter()
-            .map(|l| strip_cri_prefix(l).to_string())
-            .collect();
+        let messages: Vec<&str> = lines.iter().map(|l| strip_cri_prefix(l)).collect();
+        let tail = telling_lines(&messages);
         let logs = ContainerLogs {
             component: component.to_string(),
             restarts,
@@ -305,7 +323,10 @@ pub fn diagnose(ctx: &Context, pending: &[&str], why: &str) -> anyhow::Error {
                     "\n{c}: its container is {}{}",
                     st.state.trim_start_matches("CONTAINER_").to_lowercase(),
                     st.exit_code
-                        .map(|code| format!(", exit code {code} ({})", st.reason))
+                        .map(|code| match st.reason.as_str() {
+                            "" => format!(", exit code {code}"),
+                            reason => format!(", exit code {code} ({reason})"),
+                        })
                         .unwrap_or_default()
                 ));
             }
@@ -341,5 +362,20 @@ mod tests {
             "Error: unknown flag: --bogus"
         );
         assert_eq!(strip_cri_prefix("plain"), "plain");
+    }
+
+    #[test]
+    fn the_error_before_a_long_usage_text_is_kept() {
+        let mut lines = vec!["Error: unknown flag: --bogus-flag", "Usage:"];
+        lines.extend(std::iter::repeat_n("      --flag   help text", 40));
+        let picked = telling_lines(&lines);
+        assert_eq!(picked[0], "Error: unknown flag: --bogus-flag");
+        assert_eq!(picked.len(), 1 + LOG_LINES);
+        assert!(is_error_line(
+            "E1128 03:06:44.220815   15960 server.go:1] boom"
+        ));
+        assert!(!is_error_line(
+            "I1128 03:06:44.220815   15960 serving.go:331] fine"
+        ));
     }
 }

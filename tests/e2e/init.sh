@@ -51,7 +51,11 @@ trap finish EXIT
 say "kubestrap init"
 TOKEN=$("$KS" token generate)
 cfg=$(config init)
-$TB up -- "$KS" init --config "$cfg" -o json >"$WORK/init.json"
+$TB up
+# What an earlier run may have left.
+$TB stop-kubelet node1 >/dev/null 2>&1 || true
+$TB exec node1 kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1 || true
+$TB exec node1 "$KS" init --config "$cfg" -o json >"$WORK/init.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tokens"] and d["caCertHashes"] and d["joinEndpoint"] and d["phases"], d' "$WORK/init.json" ||
 	fail "init -o json"
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][0])' "$WORK/init.json")
@@ -62,8 +66,9 @@ node=$(hostname | tr '[:upper:]' '[:lower:]')
 say "node Ready, control plane containers running (CRI)"
 node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 until_ok 180 node_ready || fail "node $node is not Ready"
+running() { [ -n "$($TB exec node1 crictl ps --name "^$1\$" --state running -q)" ]; }
 for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
-	$TB exec node1 crictl ps --name "^$c\$" --state running -q | grep -q . || fail "$c is not running"
+	until_ok 60 running "$c" || { $TB exec node1 crictl ps -a >&2; fail "$c is not running"; }
 done
 
 say "labels and taint (v1.20: master and control-plane labels, master taint)"
@@ -142,8 +147,9 @@ say "taint remove, taint add"
 k get node "$node" -o jsonpath='{.spec.taints[*].key}' | grep -q node-role.kubernetes.io/master || fail "taint not back"
 
 say "a crash-looping kube-controller-manager fails wait-control-plane naming it"
-$TB stop-kubelet node1
-$TB exec node1 kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1
+$TB stop-kubelet node1 || true
+$TB exec node1 kubeadm reset -f --skip-phases=update-cluster-status --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >"$WORK/reset.out" 2>&1 || cat "$WORK/reset.out" >&2
+[ -z "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ] || fail "kubeadm reset left static Pod manifests"
 bad=$(config bad "controllerManager:
   extraArgs:
     bogus-flag: \"1\"")

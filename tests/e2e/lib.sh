@@ -13,7 +13,9 @@ localAPIEndpoint:
   advertiseAddress: $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
 nodeRegistration:
   criSocket: unix://$KUBESTRAP_TESTBED_CRI_SOCKET
-  ignorePreflightErrors: [ImagePull]
+  # The CoreDNS image does not exist here. The testbed's crictl and kubelet are on the PATH,
+  # not in the folders preflight searches.
+  ignorePreflightErrors: [ImagePull, FileExisting-crictl, KubeletVersion]
 ---
 apiVersion: kubeadm.k8s.io/v1beta3
 kind: ClusterConfiguration
