@@ -108,11 +108,7 @@ impl FakeApi {
         match req.method {
             Method::Get => {
                 if let Some(obj) = s.objects.get(&path) {
-                    let mut obj = obj.clone();
-                    if path == CLUSTER_INFO {
-                        sign(&s.objects, &mut obj);
-                    }
-                    return Response::json(200, &obj);
+                    return Response::json(200, obj);
                 }
                 if ["/healthz", "/livez", "/readyz"].contains(&path.as_str()) {
                     return Response {
@@ -202,46 +198,6 @@ impl FakeApi {
                 None => status(404, &format!("{path} not found")),
             },
         }
-    }
-}
-
-const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
-
-/// What kube-controller-manager's bootstrap signer does: a `jws-kubeconfig-<id>` key in
-/// cluster-info for every bootstrap token Secret that may sign.
-fn sign(objects: &BTreeMap<String, Value>, cluster_info: &mut Value) {
-    use base64::Engine as _;
-    let decode = |v: &Value| {
-        base64::engine::general_purpose::STANDARD
-            .decode(v.as_str()?)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-    };
-    let Some(kubeconfig) = cluster_info
-        .pointer("/data/kubeconfig")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    else {
-        return;
-    };
-    for (path, secret) in objects {
-        if !path.starts_with("/api/v1/namespaces/kube-system/secrets/bootstrap-token-") {
-            continue;
-        }
-        let field = |k: &str| secret.pointer(&format!("/data/{k}")).and_then(decode);
-        if field("usage-bootstrap-signing").as_deref() != Some("true") {
-            continue;
-        }
-        let (Some(id), Some(secret)) = (field("token-id"), field("token-secret")) else {
-            continue;
-        };
-        let token = crate::bootstrap_token::Token {
-            id: id.clone(),
-            secret,
-        };
-        cluster_info["data"][format!("jws-kubeconfig-{id}")] = json!(
-            crate::bootstrap_token::detached_signature(&kubeconfig, &token)
-        );
     }
 }
 

@@ -383,7 +383,9 @@ pub fn cluster_info_kubeconfig(server: &str, ca_pem: &[u8]) -> String {
     )
 }
 
-/// `jws-kubeconfig-<id>`: the detached HS256 JWS the controller-manager's bootstrap signer writes.
+/// `jws-kubeconfig-<id>`: the detached HS256 JWS the controller-manager's bootstrap signer writes
+/// (and joining nodes check). init does not wait for it: like kubeadm, it leaves joining nodes
+/// to poll until the signature is there.
 pub fn detached_signature(content: &str, token: &Token) -> String {
     let header = format!(r#"{{"alg":"HS256","kid":"{}"}}"#, token.id);
     let h = URL_SAFE_NO_PAD.encode(header);
@@ -482,70 +484,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         api_objects::RBAC_CLUSTER_INFO,
         &[],
     )?;
-    if !ctx.opts.dry_run {
-        wait_for_signatures(ctx, &api, &specs, &kubeconfig)?;
-    }
     ctx.outputs.tokens = tokens;
     Ok(())
-}
-
-/// How long the controller-manager gets to sign cluster-info for the new tokens.
-const SIGNATURE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Waits for the controller-manager's bootstrap signer to add `jws-kubeconfig-<id>` for each
-/// signing token, and checks each signature with the token secret. A signature that does not
-/// come is a warning (joining nodes wait for it); a wrong one is an error.
-fn wait_for_signatures(
-    ctx: &Context,
-    api: &Api<'_>,
-    specs: &[Spec],
-    kubeconfig: &str,
-) -> Result<()> {
-    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-public"), "cluster-info")?;
-    let signing: Vec<&Spec> = specs
-        .iter()
-        .filter(|s| s.usages.iter().any(|u| u == "signing"))
-        .collect();
-    let started = std::time::Instant::now();
-    let progress = ctx
-        .out
-        .progress("Waiting for kube-controller-manager to sign cluster-info");
-    loop {
-        let cm = api
-            .get::<crate::objects::ConfigMap>(&target)?
-            .unwrap_or_default();
-        let mut missing = Vec::new();
-        for spec in &signing {
-            let key = format!("jws-kubeconfig-{}", spec.token.id);
-            match cm.data.get(&key) {
-                Some(sig) if *sig == detached_signature(kubeconfig, &spec.token) => {}
-                Some(_) if cm.data.get("kubeconfig").map(String::as_str) == Some(kubeconfig) => {
-                    bail!(
-                        "`{key}` in ConfigMap `kube-public/cluster-info` does not verify with the secret of token {:?}: joining nodes would refuse this cluster",
-                        spec.token.id
-                    )
-                }
-                _ => missing.push(key),
-            }
-        }
-        if missing.is_empty() {
-            progress.finish("signed");
-            return Ok(());
-        }
-        if started.elapsed() > SIGNATURE_WAIT {
-            progress.finish("not signed");
-            ctx.out.warn(
-                "bootstrap-token",
-                &format!(
-                    "kube-controller-manager has not signed cluster-info yet ({} missing): nodes cannot join until it does; check that it runs with the bootstrapsigner controller",
-                    missing.join(", ")
-                ),
-            );
-            return Ok(());
-        }
-        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 /// The server URL and CA of admin.conf (what `cluster-info` publishes).
