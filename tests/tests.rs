@@ -6,4 +6,5 @@ mod config;
 mod manifests;
 mod pki;
 mod preflight;
+mod real_etcd;
 mod support;
