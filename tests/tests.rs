@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod dry_run;
 mod manifests;
 mod pki;
 mod preflight;
