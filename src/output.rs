@@ -56,6 +56,7 @@ impl Printer {
 
     /// What a dry run would have changed.
     pub fn journal(&self, changes: &[Change]) {
+        let mut folders = std::collections::HashSet::new();
         for change in changes {
             match change {
                 Change::Wrote {
@@ -75,7 +76,10 @@ impl Printer {
                     }
                 }
                 Change::CreatedDir { path, mode } => {
-                    println!("[dryrun] would create folder {path} ({mode:04o})");
+                    // Several phases make sure of the same folder; say it once.
+                    if folders.insert(path) {
+                        println!("[dryrun] would create folder {path} ({mode:04o})");
+                    }
                 }
                 Change::Removed { path } => println!("[dryrun] would remove {path}"),
             }

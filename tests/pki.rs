@@ -519,7 +519,7 @@ fn a_leaf_alone_on_an_empty_root_names_the_ca_phase() {
     let dir = tempfile::tempdir().unwrap();
     let stderr = failed(&phase(dir.path(), "certs", "v1.25.0", &["apiserver"]));
     assert!(
-        stderr.contains("run `kubestrap init phase certs/ca` first"),
+        stderr.contains("run `kubestrap init phase certs ca` first"),
         "{stderr}"
     );
     assert!(tree(dir.path()).is_empty());

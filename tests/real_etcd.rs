@@ -19,15 +19,22 @@ impl Drop for Etcd {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The etcd command line of a generated manifest, with paths mapped under the root and the
 /// listeners moved to free loopback ports.
 fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
-    let manifest = std::fs::read_to_string(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
     let pod: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
-    let command = pod["spec"]["containers"][0]["command"].as_sequence().unwrap();
+    let command = pod["spec"]["containers"][0]["command"]
+        .as_sequence()
+        .unwrap();
     assert_eq!(command[0].as_str(), Some("etcd"));
     let under_root = |v: &str| format!("{}{v}", root.display());
     command[1..]
@@ -36,10 +43,19 @@ fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
             let arg = arg.as_str().unwrap();
             let (name, value) = arg.split_once('=').unwrap();
             let value = match name {
-                "--cert-file" | "--key-file" | "--peer-cert-file" | "--peer-key-file"
-                | "--trusted-ca-file" | "--peer-trusted-ca-file" | "--data-dir" => under_root(value),
-                "--listen-client-urls" | "--advertise-client-urls" => format!("https://127.0.0.1:{client}"),
-                "--listen-peer-urls" | "--initial-advertise-peer-urls" => format!("https://127.0.0.1:{peer}"),
+                "--cert-file"
+                | "--key-file"
+                | "--peer-cert-file"
+                | "--peer-key-file"
+                | "--trusted-ca-file"
+                | "--peer-trusted-ca-file"
+                | "--data-dir" => under_root(value),
+                "--listen-client-urls" | "--advertise-client-urls" => {
+                    format!("https://127.0.0.1:{client}")
+                }
+                "--listen-peer-urls" | "--initial-advertise-peer-urls" => {
+                    format!("https://127.0.0.1:{peer}")
+                }
                 "--initial-cluster" => {
                     let member = value.split_once('=').unwrap().0;
                     format!("{member}=https://127.0.0.1:{peer}")
@@ -58,8 +74,14 @@ fn etcdctl(root: &Path, client: u16, identity: &str, args: &[&str]) -> std::proc
         .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints=https://127.0.0.1:{client}"))
         .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
-        .arg(format!("--cert={}", pki.join(format!("{identity}.crt")).display()))
-        .arg(format!("--key={}", pki.join(format!("{identity}.key")).display()))
+        .arg(format!(
+            "--cert={}",
+            pki.join(format!("{identity}.crt")).display()
+        ))
+        .arg(format!(
+            "--key={}",
+            pki.join(format!("{identity}.key")).display()
+        ))
         .arg("--dial-timeout=2s")
         .args(args)
         .output()
@@ -70,6 +92,13 @@ fn etcdctl(root: &Path, client: u16, identity: &str, args: &[&str]) -> std::proc
 fn etcd_serves_with_the_generated_certificates_and_manifest() {
     require_binary("etcd", "etcd-server");
     require_binary("etcdctl", "etcd-client");
+    // Debian's etcd is 3.4: it takes the flags of the manifests kubeadm writes up to v1.33.
+    for version in ["v1.20.2", "v1.25.0"] {
+        serves(version);
+    }
+}
+
+fn serves(version: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let base = [
@@ -80,9 +109,12 @@ fn etcd_serves_with_the_generated_certificates_and_manifest() {
         "--apiserver-advertise-address",
         "127.0.0.1",
         "--kubernetes-version",
-        "v1.20.2",
+        version,
     ];
-    for phase in [&["init", "phase", "certs"][..], &["init", "phase", "etcd", "local"][..]] {
+    for phase in [
+        &["init", "phase", "certs"][..],
+        &["init", "phase", "etcd", "local"][..],
+    ] {
         let out = kubestrap(&[phase, &base[..]].concat());
         assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
     }
@@ -101,22 +133,49 @@ fn etcd_serves_with_the_generated_certificates_and_manifest() {
     // etcd needs a moment to elect itself; poll health with the healthcheck client certificate.
     let deadline = Instant::now() + Duration::from_secs(30);
     let health = loop {
-        let out = etcdctl(root, client, "etcd/healthcheck-client", &["endpoint", "health"]);
+        let out = etcdctl(
+            root,
+            client,
+            "etcd/healthcheck-client",
+            &["endpoint", "health"],
+        );
         if out.status.success() || Instant::now() > deadline {
             break out;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     let etcd_log = std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default();
-    assert!(health.status.success(), "etcdctl endpoint health: {}\netcd log:\n{etcd_log}", text(&health).1);
+    assert!(
+        health.status.success(),
+        "etcdctl endpoint health: {}\netcd log:\n{etcd_log}",
+        text(&health).1
+    );
     assert!(text(&health).0.contains("is healthy") || text(&health).1.contains("is healthy"));
 
-    let put = etcdctl(root, client, "apiserver-etcd-client", &["put", "/registry/kubestrap", "works"]);
+    let put = etcdctl(
+        root,
+        client,
+        "apiserver-etcd-client",
+        &["put", "/registry/kubestrap", "works"],
+    );
     assert!(put.status.success(), "put: {}", text(&put).1);
-    let get = etcdctl(root, client, "apiserver-etcd-client", &["get", "/registry/kubestrap", "--print-value-only"]);
+    let get = etcdctl(
+        root,
+        client,
+        "apiserver-etcd-client",
+        &["get", "/registry/kubestrap", "--print-value-only"],
+    );
     assert_eq!(text(&get).0.trim(), "works", "get: {}", text(&get).1);
 
     // A client certificate from another CA is refused.
-    let wrong = etcdctl(root, client, "front-proxy-client", &["get", "/registry/kubestrap"]);
-    assert!(!wrong.status.success(), "a front-proxy certificate must not be accepted by etcd");
+    let wrong = etcdctl(
+        root,
+        client,
+        "front-proxy-client",
+        &["get", "/registry/kubestrap"],
+    );
+    assert!(
+        !wrong.status.success(),
+        "a front-proxy certificate must not be accepted by etcd"
+    );
 }

@@ -132,7 +132,8 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
                 if !ctx.root.exists(&file) {
                     bail!(
                         "phase `{}` needs `{file}`, which does not exist\n\nhint: run `kubestrap init phase {producer}` first, or pass --root to the folder that holds it",
-                        step.path
+                        step.path,
+                        producer = producer.replace('/', " "),
                     );
                 }
             }

@@ -1,0 +1,80 @@
+//! `--dry-run`: nothing is written anywhere, also for a user who is not root; the journal says
+//! what would have been written.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::support::{text, tree};
+
+/// The uid and gid of `nobody`.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn dry_run_as_a_normal_user_writes_nothing_and_lists_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("marker"), "kept").unwrap();
+    for p in [dir.path(), root.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
+    cmd.args([
+        "init",
+        "--dry-run",
+        "-v",
+        "--root",
+        root.to_str().unwrap(),
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "10.20.0.1",
+        "--kubernetes-version",
+        "v1.25.0",
+        "--ignore-preflight-errors",
+        "all",
+    ]);
+    // As root, drop to `nobody` so the run proves it needs no privilege.
+    if running_as_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[WARNING IsPrivilegedUser]"), "{stderr}");
+    for line in [
+        "[dryrun] would write /etc/kubernetes/pki/ca.key (0600, ",
+        "[dryrun] would write /etc/kubernetes/pki/ca.crt (0644, ",
+        "[dryrun] would write /etc/kubernetes/admin.conf (0600, ",
+        "[dryrun] would write /etc/kubernetes/manifests/kube-apiserver.yaml (0600, ",
+        "[dryrun] would write /etc/kubernetes/manifests/etcd.yaml (0600, ",
+        "[dryrun] would write /var/lib/kubelet/config.yaml (0644, ",
+        "[dryrun] would create folder /etc/kubernetes/manifests (0700)",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert_eq!(
+        stdout
+            .matches("would create folder /etc/kubernetes/manifests")
+            .count(),
+        1
+    );
+    // -v shows contents, except secrets.
+    assert!(
+        stdout.contains("    - --advertise-address=10.20.0.1"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("PRIVATE KEY"),
+        "a key was printed:\n{stdout}"
+    );
+    assert_eq!(tree(&root), ["marker"]);
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
