@@ -501,3 +501,59 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         "{err}"
     );
 }
+
+#[test]
+fn init_dry_run_prints_one_json_document_and_the_api_calls_it_would_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::kubestrap(&[
+        "init",
+        "--dry-run",
+        "-o",
+        "json",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "10.20.0.1",
+        "--kubernetes-version",
+        "v1.20.2",
+        "--token",
+        TOKEN,
+        "--ignore-preflight-errors",
+        "all",
+    ]);
+    let (stdout, stderr) = support::text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(doc["joinEndpoint"], "10.20.0.1:6443");
+    assert_eq!(doc["tokens"], json!([TOKEN]));
+    assert!(
+        doc["caCertHashes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        doc["joinCommands"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("kubestrap join 10.20.0.1:6443 --token {TOKEN} --discovery-token-ca-cert-hash sha256:"))
+    );
+    let phases: Vec<&str> = doc["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert!(
+        phases.contains(&"bootstrap-token") && phases.contains(&"addon/kube-proxy"),
+        "{phases:?}"
+    );
+    assert!(
+        stderr.contains("[dryrun] would POST /api/v1/namespaces/kube-system/secrets (Secret bootstrap-token-abcdef)"),
+        "{stderr}"
+    );
+    // Nothing was written under the root.
+    assert!(support::tree(dir.path()).is_empty());
+}

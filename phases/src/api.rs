@@ -314,8 +314,22 @@ impl Api<'_> {
         let mut delay = retry.first_delay;
         let mut attempts = 0u32;
         if self.client.dry_run && req.method.mutates() {
-            self.out
-                .status("dryrun", &format!("would {} {}", req.method, req.path));
+            let name = req
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                .and_then(|v| {
+                    let kind = v.get("kind")?.as_str()?.to_string();
+                    Some(format!(
+                        " ({kind} {})",
+                        v.pointer("/metadata/name")?.as_str()?
+                    ))
+                })
+                .unwrap_or_default();
+            self.out.status(
+                "dryrun",
+                &format!("would {} {}{name}", req.method, req.path),
+            );
             if let Some(body) = &req.body {
                 self.out.detail(&String::from_utf8_lossy(body));
             }
