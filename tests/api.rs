@@ -557,3 +557,72 @@ fn init_dry_run_prints_one_json_document_and_the_api_calls_it_would_make() {
     // Nothing was written under the root.
     assert!(support::tree(dir.path()).is_empty());
 }
+
+#[test]
+fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left() {
+    use kubestrap_phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let fake = FakeApi::new();
+    let (ctx, _) = context("v1.25.0", dir.path(), &fake);
+    use std::os::unix::fs::MetadataExt;
+    // As root, give the files to `nobody` to see the owner change; otherwise to ourselves.
+    let me = std::fs::metadata(dir.path()).unwrap();
+    let (uid, gid) = if me.uid() == 0 {
+        (65534, 65534)
+    } else {
+        (me.uid(), me.gid())
+    };
+    let user = SudoUser {
+        name: "alice".into(),
+        home: "/home/alice".into(),
+        uid,
+        gid,
+    };
+    let config = dir.path().join("home/alice/.kube/config");
+    let admin = std::fs::read(dir.path().join("etc/kubernetes/admin.conf")).unwrap();
+
+    // Absent: written, 0600.
+    let got = install_user_kubeconfig(&ctx, &user).unwrap();
+    assert_eq!(
+        got,
+        UserKubeconfig::Written("/home/alice/.kube/config".into())
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), admin);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Present and current: left alone.
+    let got = install_user_kubeconfig(&ctx, &user).unwrap();
+    assert_eq!(got, UserKubeconfig::Left("/home/alice/.kube/config".into()));
+
+    // Same endpoint, the CA of an earlier cluster: backed up and replaced.
+    let stale = String::from_utf8(admin.clone()).unwrap().replace(
+        "certificate-authority-data: ",
+        "certificate-authority-data: QUJD",
+    );
+    std::fs::write(&config, &stale).unwrap();
+    let UserKubeconfig::Replaced { backup, .. } = install_user_kubeconfig(&ctx, &user).unwrap()
+    else {
+        panic!("a stale kubeconfig was not replaced")
+    };
+    assert_eq!(std::fs::read(&config).unwrap(), admin);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(backup.trim_start_matches('/'))).unwrap(),
+        stale
+    );
+
+    // Another cluster's endpoint: left alone.
+    let other = String::from_utf8(admin.clone())
+        .unwrap()
+        .replace("https://192.168.0.10:6443", "https://10.9.9.9:6443");
+    std::fs::write(&config, &other).unwrap();
+    assert!(matches!(
+        install_user_kubeconfig(&ctx, &user).unwrap(),
+        UserKubeconfig::Left(_)
+    ));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), other);
+}
