@@ -4,7 +4,7 @@
 # prints the wall time and the tool's own time: the wall time minus the span from the first
 # static Pod manifest written to the API server's first healthy /healthz (the kubelet's part).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 TB=tests/testbed/testbed
 KS=${KUBESTRAP:-$PWD/target/release/kubestrap}
 [ -x "$KS" ] || { echo "build kubestrap first (cargo build --release), or set KUBESTRAP" >&2; exit 1; }
