@@ -138,14 +138,14 @@ start_node() {
 	fi
 	timed "$node: import images" import_images "$node"
 	if ! alive "$d/kubelet-supervisor.pid"; then
-		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$BIN_DIR/kubelet" --node-ip="$node_ip" "$@"
+		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d" "$BIN_DIR/kubelet" --node-ip="$node_ip" "$@"
 	fi
 }
 
 import_images() {
 	local node=$1 f
 	for f in "$IMAGE_DIR"/*.tar; do
-		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import --no-unpack=false "$f" >/dev/null ||
+		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import "$f" >/dev/null ||
 			die "$node: import of $f failed"
 	done
 }
@@ -170,16 +170,24 @@ check_setup() {
 	[ -x "$BIN_DIR/kubelet" ] && [ -s "$IMAGE_DIR/pause.tar" ] || die "run \`$0 setup\` first"
 }
 
-# run_tool NODE NAME CMD...: the tool's command, with the built binaries first in PATH
-# and the facts in the environment; prints its wall time.
+# node_env NODE: the environment of commands run on a node: the testbed's systemctl and
+# the built binaries first in PATH, the facts.
+node_env() {
+	echo "PATH=$HERE/bin:$BIN_DIR:$PATH" "KUBESTRAP_TESTBED_NODE_DIR=$RUN/$1"
+	facts
+}
+
+# run_tool NODE NAME CMD...: the tool's command on NODE; prints its wall time.
 run_tool() {
 	local node=$1 name=$2 start rc=0
 	shift 2
 	[ $# -gt 0 ] || return 0
 	log "$node: running: $*"
 	start=$(date +%s%N)
-	in_node "$node" env PATH="$BIN_DIR:$PATH" $(facts) "$@" || rc=$?
-	printf '[testbed] %-28s %6s s%s\n' "$name" "$(fmt_secs $((($(date +%s%N) - start) / 100000000)))" \
+	# shellcheck disable=SC2046 # one word per variable
+	in_node "$node" env $(node_env "$node") "$@" || rc=$?
+	TOOL_TENTHS=$((($(date +%s%N) - start) / 100000000))
+	printf '[testbed] %-28s %6s s%s\n' "$name" "$(fmt_secs "$TOOL_TENTHS")" \
 		"$([ $rc = 0 ] || echo " (failed, exit $rc)")" >&2
 	return $rc
 }
@@ -269,16 +277,17 @@ cmd_join() {
 	run_tool node2 "node2: tool command" "$@"
 }
 
-# stop-kubelet NODE: what `systemctl stop kubelet` does, e.g. before `kubeadm reset`.
+# stop-kubelet NODE: `systemctl stop kubelet`, e.g. before `kubeadm reset`.
 cmd_stop_kubelet() {
-	stop_pid "$RUN/${1:-node1}/kubelet-supervisor.pid"
+	cmd_exec "${1:-node1}" systemctl stop kubelet
 }
 
 # exec NODE CMD...: run a command on a node (node2: in its namespaces).
 cmd_exec() {
 	local node=${1:?node1 or node2}
 	shift
-	in_node "$node" env PATH="$BIN_DIR:$PATH" "$@"
+	# shellcheck disable=SC2046 # one word per variable
+	in_node "$node" env $(node_env "$node") "$@"
 }
 
 # --- down ----------------------------------------------------------------------------------

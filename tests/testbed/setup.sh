@@ -116,11 +116,12 @@ make_image() {
 	w=$(mktemp -d)
 	# Fixed owner and mtime: the same inputs give the same layer digest.
 	tar -C "$root" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$w/layer.tar" .
-	local diff
+	local diff ep=""
 	diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
+	[ -n "$entry" ] && ep=",\"Entrypoint\":[\"$entry\"]"
 	cat >"$w/config.json" <<JSON
 {"architecture":"amd64","os":"linux",
- "config":{"Env":["PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"]${entry:+,"Entrypoint":["$entry"]}},
+ "config":{"Env":["PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"]$ep},
  "rootfs":{"type":"layers","diff_ids":["sha256:$diff"]}}
 JSON
 	printf '[{"Config":"config.json","RepoTags":["%s"],"Layers":["layer.tar"]}]\n' "$ref" >"$w/manifest.json"
@@ -142,6 +143,7 @@ image_refs() {
 build_image() {
 	local name=$1 ref=$2 root
 	root=$(mktemp -d)
+	chmod 755 "$root" # mktemp made it 0700
 	mkdir -p "$root/tmp" "$root/etc" && chmod 1777 "$root/tmp"
 	case $name in
 	pause)
