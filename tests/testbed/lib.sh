@@ -2,9 +2,10 @@
 # Every address, name and path the testbed uses is set here, once.
 
 # Where the source, the build, the binaries and the image tarballs are kept between runs.
-CACHE=${KUBESTRAP_TESTBED_CACHE:-/var/cache/kubestrap-testbed}
+# (Canonical paths: they are compared with /proc/self/mounts.)
+CACHE=$(readlink -m "${KUBESTRAP_TESTBED_CACHE:-/var/cache/kubestrap-testbed}")
 # Where a run keeps its logs, pid files, configs and node2's directories.
-RUN=${KUBESTRAP_TESTBED_RUN:-/var/run/kubestrap-testbed}
+RUN=$(readlink -m "${KUBESTRAP_TESTBED_RUN:-/run/kubestrap-testbed}")
 
 K8S_VERSION=v1.20.2          # what Debian's 1.20.5+really1.20.2 source really is
 K8S_SRC_VERSION=1.20.5+really1.20.2

@@ -13,8 +13,8 @@ SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
   kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max
   net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait"
 # The host paths the cluster writes; removed by `down` when they did not exist before.
-HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /var/lib/cni /var/log/pods
-  /var/log/containers /run/containerd /var/lib/containerd /lib/modules"
+HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
+  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns"
 
 node_dir() { echo "$RUN/$1"; }
 node_sock() { echo "$CRI_SOCKET"; } # the same path on both nodes: node2 has its own /run/containerd
@@ -92,6 +92,7 @@ egress_guard() {
 	iptables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
 	iptables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
 	iptables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
+	iptables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
 	# No IPv6 at all from the testbed.
 	ip6tables -w -N "$EGRESS_CHAIN"
 	ip6tables -w -A "$EGRESS_CHAIN" -d ::1/128 -j RETURN
@@ -100,6 +101,7 @@ egress_guard() {
 	ip6tables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
 	ip6tables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
 	ip6tables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
+	ip6tables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
 }
 
 # The number of new connections the guard dropped (IPv4 + IPv6).
@@ -200,10 +202,12 @@ cmd_up() {
 	check_setup
 	mkdir -p "$RUN" "$LOGS"
 	save_machine_state
-	mkdir -p "$CGROUP_V2"
+	# runc also puts the host's pods (host network: the control plane, kube-proxy) into
+	# kubepods in the v2 tree; the egress guard matches both trees.
+	mkdir -p "$CGROUP_V2" /sys/fs/cgroup/unified/kubepods
 	hosts_add "127.0.0.1 $REGISTRY"
 	hosts_add "$NODE2_IP $NODE2_NAME"
-	ip addr show dev lo | grep -q " $ADVERTISE_IP/32" || ip addr add "$ADVERTISE_IP/32" dev lo
+	[ -n "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr add "$ADVERTISE_IP/32" dev lo
 	sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 	egress_guard
 	# kube-proxy's DaemonSet mounts /lib/modules from the host; these VMs have none.
@@ -247,6 +251,9 @@ node2_up() {
 			# Its images are kept between runs, like node1's.
 			[ "$p" = /var/lib/containerd ] && src="$CACHE/containerd/node2"
 			mkdir -p "$src"
+			# The new namespace starts with copies of the host's mounts below $p (pod
+			# volumes, container rootfs): drop them there (only there) first.
+			binds="$binds { grep -o \" $p/[^ ]*\" /proc/self/mounts | sort -r | xargs -r -n1 umount -l || true; } &&"
 			binds="$binds mkdir -p $p && mount --bind $src $p &&"
 		done
 		unshare --mount="$d/ns/mnt" --uts="$d/ns/uts" --propagation private \
@@ -324,7 +331,7 @@ rmdir_tree() { [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/n
 unmount_under() {
 	local p m
 	for p in "$@"; do
-		awk '{print $2}' /proc/self/mounts | grep -E "^${p}(/|$)" | sort -r | while read -r m; do
+		awk '{print $2}' /proc/self/mounts | { grep -E "^${p}(/|$)" || true; } | sort -r | while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 		done
 	done
@@ -397,7 +404,8 @@ cmd_down() {
 		rmdir_tree "$h${NODE2_CGROUP_ROOT#/}"
 	done
 	rmdir_tree "$CGROUP_V2"
-	ip addr show dev lo | grep -q " $ADVERTISE_IP/32" && ip addr del "$ADVERTISE_IP/32" dev lo
+	rmdir_tree /sys/fs/cgroup/unified/kubepods
+	[ -z "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr del "$ADVERTISE_IP/32" dev lo
 	if grep -q "$HOSTS_MARK\$" /etc/hosts; then
 		# Rewrite in place: /etc/hosts may be a bind mount, which a rename would break.
 		grep -v "$HOSTS_MARK\$" /etc/hosts >"/etc/hosts.kubestrap-testbed" || true
@@ -409,7 +417,11 @@ cmd_down() {
 		local kv
 		while read -r kv; do sysctl -qw "$kv" 2>/dev/null || true; done <"$SAVED/sysctl"
 		local p
-		while read -r p; do [ -n "$p" ] && rm -rf --one-file-system "$p"; done <"$SAVED/created"
+		while read -r p; do
+			[ -n "$p" ] || continue
+			unmount_under "$p" # /run/netns: `ip netns add` mounted it on itself
+			rm -rf --one-file-system "$p"
+		done <"$SAVED/created"
 	fi
 	rm -rf --one-file-system "$RUN"
 	if [ "$egress" != 0 ]; then

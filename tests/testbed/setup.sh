@@ -12,7 +12,7 @@ PACKAGES="containerd runc etcd-server etcd-client golang-go gcc libc6-dev busybo
 install_packages() {
 	local missing=()
 	for p in $PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 	done
 	[ ${#missing[@]} = 0 ] && { log "packages: all installed"; return 0; }
 	log "packages: installing ${missing[*]}"
@@ -86,7 +86,19 @@ build_binaries() {
 	mkdir -p "$BIN_DIR.tmp"
 	for b in $K8S_BINARIES; do cp "$SRC/_output/bin/$b" "$BIN_DIR.tmp/"; done
 	rm -rf "$BIN_DIR" && mv "$BIN_DIR.tmp" "$BIN_DIR"
-	"$BIN_DIR/kubeadm" version -o short | grep -qx "$K8S_VERSION" || die "built kubeadm is not $K8S_VERSION"
+	[ "$("$BIN_DIR/kubeadm" version -o short)" = "$K8S_VERSION" ] || die "built kubeadm is not $K8S_VERSION"
+}
+
+# kubeadm v1.20 needs crictl (cri-tools, not packaged by Debian) for its runtime checks,
+# the image check and removing pods on reset: build the small stand-in in crictl/ inside
+# the Kubernetes tree, which vendors the CRI API and gRPC.
+build_crictl() {
+	local out="$BIN_DIR/crictl" gopath="$SRC/_output/local/go"
+	[ -x "$out" ] && [ "$out" -nt "$HERE/crictl/main.go" ] && { log "crictl: cached"; return 0; }
+	mkdir -p "$SRC/cmd/testbed-crictl"
+	cp "$HERE/crictl/main.go" "$SRC/cmd/testbed-crictl/"
+	(cd "$gopath/src/k8s.io/kubernetes" && GOPATH="$gopath" GOCACHE="$gopath/cache" GO111MODULE=off \
+		CGO_ENABLED=0 go build -ldflags=-s -o "$out" ./cmd/testbed-crictl)
 }
 
 # --- images -------------------------------------------------------------------------
@@ -165,7 +177,7 @@ build_image() {
 			/usr/lib/x86_64-linux-gnu/xtables/*.so
 		# The same backend (nft or legacy) as the host's own iptables, or rules get split.
 		local mode=nft t s
-		readlink -f /usr/sbin/iptables | grep -q legacy && mode=legacy
+		case $(readlink -f /usr/sbin/iptables) in *legacy*) mode=legacy ;; esac
 		for t in iptables ip6tables; do
 			for s in "" -save -restore; do
 				ln -sf xtables-nft-multi "$root/usr/sbin/$t-nft$s"
@@ -202,6 +214,7 @@ main() {
 	timed "install packages" install_packages
 	timed "fetch kubernetes source" fetch_source
 	timed "build kubernetes binaries" build_binaries
+	timed "build crictl stand-in" build_crictl
 	timed "build images" build_images
 }
 
