@@ -14,7 +14,7 @@ SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
   net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait"
 # The host paths the cluster writes; removed by `down` when they did not exist before.
 HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
-  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns"
+  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock"
 
 node_dir() { echo "$RUN/$1"; }
 node_sock() { echo "$CRI_SOCKET"; } # the same path on both nodes: node2 has its own /run/containerd
@@ -70,6 +70,10 @@ save_machine_state() {
 		[ -e "/proc/sys/${s//.//}" ] && echo "$s=$(sysctl -n "$s")"
 	done >"$SAVED/sysctl.tmp"
 	for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p"; done >"$SAVED/created"
+	# Empty directories (e.g. /var/lib/etcd from Debian's etcd package) are emptied again.
+	for p in $HOST_PATHS; do [ -d "$p" ] && [ -z "$(ls -A "$p")" ] && echo "$p"; done >"$SAVED/empty" || true
+	# iptables (nft) tables that do not exist yet: `down` deletes them again if empty.
+	if command -v nft >/dev/null; then nft list tables >"$SAVED/nft-tables"; fi
 	ls /run/netns 2>/dev/null >"$SAVED/netns" || true
 	mv "$SAVED/sysctl.tmp" "$SAVED/sysctl"
 }
@@ -359,6 +363,42 @@ clean_iptables() {
 	true
 }
 
+# The ip/ip6 tables iptables-nft made for the cluster, if they were not there before and
+# hold no rule any more.
+drop_new_nft_tables() {
+	local fam t ipt
+	nft list tables | while read -r _ fam t; do
+		grep -qx "table $fam $t" "$SAVED/nft-tables" && continue
+		case $fam in ip) ipt=iptables ;; ip6) ipt=ip6tables ;; *) continue ;; esac
+		case $t in filter | nat | mangle | raw | security) ;; *) continue ;; esac
+		# Any rule or chain of its own left (by someone else) keeps the table.
+		[ "$("$ipt-save" -t "$t" | awk '/^-A / { n++ }
+			/^:/ && $1 !~ /^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)$/ { n++ }
+			END { print n + 0 }')" = 0 ] || continue
+		nft delete table "$fam" "$t"
+	done
+}
+
+# What `down` should have removed but did not (empty when the machine is restored).
+leftovers() {
+	local p out=""
+	[ -z "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || out="$out lo:$ADVERTISE_IP"
+	[ ! -e "/run/netns/$NODE2_NETNS" ] || out="$out netns:$NODE2_NETNS"
+	! ip link show "$VETH_HOST" >/dev/null 2>&1 || out="$out link:$VETH_HOST"
+	! ip link show ktb-cni0 >/dev/null 2>&1 || out="$out link:ktb-cni0"
+	[ "$(iptables-save | grep -cE 'KUBE-|CNI-|KUBESTRAP-' || true)" = 0 ] || out="$out iptables-rules"
+	! grep -q "$HOSTS_MARK\$" /etc/hosts || out="$out /etc/hosts"
+	[ -z "$(awk '{print $2}' /proc/self/mounts | grep -E "^(/var/lib/kubelet|/run/containerd|$RUN|$CACHE)(/|$)" || true)" ] ||
+		out="$out mounts"
+	if [ -f "$SAVED/created" ]; then
+		while read -r p; do [ -z "$p" ] || [ ! -e "$p" ] || out="$out $p"; done <"$SAVED/created"
+	fi
+	for p in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/"${NODE2_CGROUP_ROOT#/}" "$CGROUP_V2"; do
+		[ ! -e "$p" ] || out="$out $p"
+	done
+	echo "${out# }"
+}
+
 cmd_down() {
 	require_root
 	local egress=0 node
@@ -422,8 +462,20 @@ cmd_down() {
 			unmount_under "$p" # /run/netns: `ip netns add` mounted it on itself
 			rm -rf --one-file-system "$p"
 		done <"$SAVED/created"
+		while read -r p; do
+			[ -d "$p" ] || continue
+			unmount_under "$p"
+			find "$p" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +
+		done <"$SAVED/empty"
+		[ -f "$SAVED/nft-tables" ] && drop_new_nft_tables
 	fi
+	local left
+	left=$(leftovers)
 	rm -rf --one-file-system "$RUN"
+	if [ -n "$left" ]; then
+		log "down: not restored: $left"
+		return 1
+	fi
 	if [ "$egress" != 0 ]; then
 		log "EGRESS: $egress new connection(s) to addresses outside the testbed were dropped"
 		return 1
