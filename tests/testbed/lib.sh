@@ -1,4 +1,5 @@
 # Shared constants and helpers for the testbed scripts. Sourced, not run.
+# shellcheck disable=SC2034 # the constants are used by the scripts that source this
 # Every address, name and path the testbed uses is set here, once.
 
 # Where the source, the build, the binaries and the image tarballs are kept between runs.

@@ -16,9 +16,6 @@ SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
 HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
   /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock"
 
-node_dir() { echo "$RUN/$1"; }
-node_sock() { echo "$CRI_SOCKET"; } # the same path on both nodes: node2 has its own /run/containerd
-
 # in_node NODE CMD...: run CMD in NODE's namespaces.
 in_node() {
 	local node=$1
@@ -49,11 +46,11 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # stop_pid PIDFILE: TERM, wait up to 10 s, then KILL.
 stop_pid() {
-	local f=$1 pid i
+	local f=$1 pid
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f")
 	if kill -TERM "$pid" 2>/dev/null; then
-		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -f "$f"
@@ -137,8 +134,7 @@ start_node() {
 		>"$d/containerd.toml"
 	if ! alive "$d/containerd.pid"; then
 		start_bg "$node" containerd containerd --config "$d/containerd.toml"
-		local i
-		for i in $(seq 100); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
+		for _ in $(seq 100); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
 		in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 ||
 			{ show_log "$LOGS/$node-containerd.log"; die "$node: containerd did not start"; }
 	fi
@@ -160,6 +156,7 @@ import_images() {
 facts() {
 	cat <<EOF
 KUBESTRAP_TESTBED_ADVERTISE_ADDRESS=$ADVERTISE_IP
+KUBESTRAP_TESTBED_API_ENDPOINT=$ADVERTISE_IP:6443
 KUBESTRAP_TESTBED_IMAGE_REPOSITORY=$REGISTRY
 KUBESTRAP_TESTBED_KUBERNETES_VERSION=$K8S_VERSION
 KUBESTRAP_TESTBED_CGROUP_DRIVER=$CGROUP_DRIVER
@@ -246,7 +243,7 @@ node2_up() {
 	fi
 	# Mount + UTS namespaces, kept alive by bind mounts of their files: node2's own copies
 	# of the directories a node writes.
-	if [ ! -s "$d/ns/uts.done" ]; then
+	if [ ! -s "$d/ns/ready" ]; then
 		mountpoint -q "$d/ns" || { mount --bind "$d/ns" "$d/ns" && mount --make-private "$d/ns"; }
 		touch "$d/ns/mnt" "$d/ns/uts"
 		local p src binds=""
@@ -262,7 +259,7 @@ node2_up() {
 		done
 		unshare --mount="$d/ns/mnt" --uts="$d/ns/uts" --propagation private \
 			sh -c "hostname $NODE2_NAME && $binds true"
-		echo done >"$d/ns/uts.done"
+		echo yes >"$d/ns/ready"
 	fi
 	# Its own kubepods tree: --cgroup-root=/node2 in every hierarchy (two kubelets
 	# sharing /kubepods kill each other's pods).
@@ -411,7 +408,7 @@ cmd_down() {
 		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN_DIR/kubelet" ] && kill -KILL "$pid" 2>/dev/null
 	done
 	for node in node2 node1; do
-		[ "$node" = node2 ] && [ ! -s "$RUN/node2/ns/uts.done" ] && continue
+		[ "$node" = node2 ] && [ ! -s "$RUN/node2/ns/ready" ] && continue
 		remove_containers "$node"
 		stop_pid "$RUN/$node/containerd.pid"
 	done
@@ -430,8 +427,9 @@ cmd_down() {
 	ip link show "$VETH_HOST" >/dev/null 2>&1 && ip link delete "$VETH_HOST"
 	# Pod network namespaces containerd made, and the CNI bridge.
 	local ns
-	for ns in $(ls /run/netns 2>/dev/null); do
-		grep -qxF "$ns" "$SAVED/netns" 2>/dev/null || { umount "/run/netns/$ns" 2>/dev/null; rm -f "/run/netns/$ns"; }
+	for ns in /run/netns/cni-*; do
+		[ -e "$ns" ] && [ -f "$SAVED/netns" ] || continue
+		grep -qxF "${ns#/run/netns/}" "$SAVED/netns" || { umount "$ns" 2>/dev/null; rm -f "$ns"; }
 	done
 	ip link show ktb-cni0 >/dev/null 2>&1 && ip link delete ktb-cni0
 	# Mounts the kubelet and containerd left (volumes, rootfs, shm).

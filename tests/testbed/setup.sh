@@ -38,7 +38,8 @@ apt_src() {
 	done
 	local opts=(-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/sources.list.d"
 		-o "Dir::State::Lists=$d/lists" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=")
-	apt-get "${opts[@]}" update -qq
+	# A third-party repository without source indices must not stop us: Debian's is the one needed.
+	apt-get "${opts[@]}" update -qq || log "apt-get update (deb-src) reported errors; trying anyway"
 	apt-get "${opts[@]}" source -qq "$@"
 }
 
@@ -70,9 +71,9 @@ swap_reflect2() {
 # The make also generates the OpenAPI code kube-apiserver needs. Binaries are kept in
 # $BIN_DIR, keyed by the source version, and reused.
 build_binaries() {
-	local b missing=0
-	for b in $K8S_BINARIES; do [ -x "$BIN_DIR/$b" ] || missing=1; done
-	if [ "$missing" = 0 ]; then log "binaries: cached in $BIN_DIR"; return 0; fi
+	local b need=0
+	for b in $K8S_BINARIES; do [ -x "$BIN_DIR/$b" ] || need=1; done
+	if [ "$need" = 0 ]; then log "binaries: cached in $BIN_DIR"; return 0; fi
 	swap_reflect2
 	local whats="" log_file="$CACHE/build.log"
 	for b in $K8S_BINARIES; do whats="$whats cmd/$b"; done
@@ -93,12 +94,14 @@ build_binaries() {
 # the image check and removing pods on reset: build the small stand-in in crictl/ inside
 # the Kubernetes tree, which vendors the CRI API and gRPC.
 build_crictl() {
-	local out="$BIN_DIR/crictl" gopath="$SRC/_output/local/go"
+	local out="$BIN_DIR/crictl" gopath="$CACHE/gopath"
 	[ -x "$out" ] && [ "$out" -nt "$HERE/crictl/main.go" ] && { log "crictl: cached"; return 0; }
-	mkdir -p "$SRC/cmd/testbed-crictl"
+	mkdir -p "$SRC/cmd/testbed-crictl" "$gopath/src/k8s.io"
 	cp "$HERE/crictl/main.go" "$SRC/cmd/testbed-crictl/"
-	(cd "$gopath/src/k8s.io/kubernetes" && GOPATH="$gopath" GOCACHE="$gopath/cache" GO111MODULE=off \
-		CGO_ENABLED=0 go build -ldflags=-s -o "$out" ./cmd/testbed-crictl)
+	ln -sfn "$SRC" "$gopath/src/k8s.io/kubernetes"
+	# GOPATH mode, so that the tree's vendor/ is used; the make's Go build cache is reused.
+	(cd "$gopath/src/k8s.io/kubernetes" && GOPATH="$gopath" GOCACHE="$SRC/_output/local/go/cache" \
+		GO111MODULE=off CGO_ENABLED=0 go build -ldflags=-s -o "$out" ./cmd/testbed-crictl)
 }
 
 # --- images -------------------------------------------------------------------------
