@@ -396,6 +396,8 @@ leftovers() {
 	echo "${out# }"
 }
 
+# Best effort: every step runs even if one fails (call it as `cmd_down || ...`, which
+# turns errexit off inside); what was not restored is found by leftovers() at the end.
 cmd_down() {
 	require_root
 	local egress=0 node
@@ -423,15 +425,16 @@ cmd_down() {
 		umount "$RUN/node2/ns/mnt" "$RUN/node2/ns/uts" 2>/dev/null || true
 		umount "$RUN/node2/ns" 2>/dev/null || true
 	fi
-	[ -e "/run/netns/$NODE2_NETNS" ] && ip netns delete "$NODE2_NETNS"
-	ip link show "$VETH_HOST" >/dev/null 2>&1 && ip link delete "$VETH_HOST"
+	# (The kernel removes the veth with the netns, asynchronously: no error is an error here.)
+	ip netns delete "$NODE2_NETNS" 2>/dev/null
+	ip link delete "$VETH_HOST" 2>/dev/null
 	# Pod network namespaces containerd made, and the CNI bridge.
 	local ns
 	for ns in /run/netns/cni-*; do
 		[ -e "$ns" ] && [ -f "$SAVED/netns" ] || continue
 		grep -qxF "${ns#/run/netns/}" "$SAVED/netns" || { umount "$ns" 2>/dev/null; rm -f "$ns"; }
 	done
-	ip link show ktb-cni0 >/dev/null 2>&1 && ip link delete ktb-cni0
+	ip link delete ktb-cni0 2>/dev/null
 	# Mounts the kubelet and containerd left (volumes, rootfs, shm).
 	unmount_under /var/lib/kubelet /run/containerd "$CACHE/containerd" "$RUN"
 	# Firewall, cgroups, addresses, names, kernel settings.
