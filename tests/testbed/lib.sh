@@ -39,7 +39,8 @@ CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
 NODE2_DIRS="/etc/kubernetes /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
 
 BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
-IMAGE_DIR="$CACHE/images/$K8S_SRC_VERSION"
+# Images are also keyed by their recipe (setup.sh): a changed recipe builds them anew.
+IMAGE_DIR="$CACHE/images/$K8S_SRC_VERSION-$(sha256sum "$HERE/setup.sh" | cut -c1-12)"
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

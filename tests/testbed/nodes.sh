@@ -105,7 +105,29 @@ egress_guard() {
 	ip6tables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
 }
 
-# The number of new connections the guard dropped (IPv4 + IPv6).
+# The guard's own check, in two throwaway namespaces joined by a veth (nothing else is
+# reachable from them): a connection from the testbed's cgroup to an address outside
+# its ranges must be dropped and counted.
+egress_selftest() {
+	local t=ktb-egtest p=ktb-egpeer n lib=". '$HERE/lib.sh'; . '$HERE/nodes.sh'"
+	ip netns add "$t"
+	ip netns add "$p"
+	ip link add ktb-eg0 netns "$t" type veth peer name ktb-eg1 netns "$p"
+	ip -n "$t" addr add 10.200.0.1/24 dev ktb-eg0
+	ip -n "$t" link set ktb-eg0 up
+	ip -n "$p" addr add 10.200.0.2/24 dev ktb-eg1
+	ip -n "$p" link set ktb-eg1 up
+	ip netns exec "$t" bash -c "$lib; egress_guard"
+	# (`ip netns exec` remounts /sys: join the cgroup before entering.)
+	bash -c "echo \$\$ >'$CGROUP_V2/cgroup.procs'
+		exec ip netns exec $t timeout 1 bash -c 'echo >/dev/tcp/10.200.0.2/80'" 2>/dev/null || true
+	n=$(ip netns exec "$t" bash -c "$lib; egress_count")
+	ip netns delete "$t"
+	ip netns delete "$p"
+	[ "$n" -gt 0 ] || die "egress guard self-test: a dropped connection was not counted"
+}
+
+# The number of new-connection packets the guard dropped (IPv4 + IPv6).
 egress_count() {
 	local n4 n6
 	n4=$(iptables -w -n -v -x -L "$EGRESS_CHAIN" 2>/dev/null | awk '/kubestrap-testbed egress/ {print $1}')
@@ -202,6 +224,8 @@ cmd_up() {
 	require_root
 	check_setup
 	mkdir -p "$RUN" "$LOGS"
+	# A new run (nothing saved yet) starts new logs.
+	[ -f "$SAVED/sysctl" ] || rm -f "$LOGS"/*.log
 	save_machine_state
 	# runc also puts the host's pods (host network: the control plane, kube-proxy) into
 	# kubepods in the v2 tree; the egress guard matches both trees.
@@ -211,6 +235,7 @@ cmd_up() {
 	[ -n "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr add "$ADVERTISE_IP/32" dev lo
 	sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 	egress_guard
+	timed "egress guard self-test" egress_selftest
 	# kube-proxy's DaemonSet mounts /lib/modules from the host; these VMs have none.
 	mkdir -p /lib/modules /var/log/pods /var/log/containers
 	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"

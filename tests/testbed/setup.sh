@@ -202,7 +202,9 @@ build_image() {
 }
 
 build_images() {
+	# Tarballs of older recipes are of no more use.
 	mkdir -p "$IMAGE_DIR"
+	find "$CACHE/images" -mindepth 1 -maxdepth 1 ! -path "$IMAGE_DIR" -exec rm -rf {} +
 	local name ref built=""
 	while read -r name ref; do
 		[ -s "$IMAGE_DIR/$name.tar" ] && continue
