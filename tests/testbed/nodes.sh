@@ -160,18 +160,26 @@ start_node() {
 		in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 ||
 			{ show_log "$LOGS/$node-containerd.log"; die "$node: containerd did not start"; }
 	fi
-	timed "$node: import images" import_images "$node"
+	timed "$node: import images" import_images "$node" "$CACHE/containerd/$node"
 	if ! alive "$d/kubelet-supervisor.pid"; then
 		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d" "$BIN_DIR/kubelet" --node-ip="$node_ip" "$@"
 	fi
 }
 
+# import_images NODE STORE: STORE is the node's containerd root as seen from the host; a
+# stamp there says which image set it already holds.
 import_images() {
-	local node=$1 f
+	local node=$1 stamp=$2/.testbed-images f
+	if [ "$(cat "$stamp" 2>/dev/null)" = "$IMAGE_DIR" ] &&
+		[ "$(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images ls -q | grep -c "^$REGISTRY/" || true)" -ge 6 ]; then
+		return 0
+	fi
+	rm -f "$stamp"
 	for f in "$IMAGE_DIR"/*.tar; do
 		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import "$f" >/dev/null ||
 			die "$node: import of $f failed"
 	done
+	echo "$IMAGE_DIR" >"$stamp"
 }
 
 # Facts a tool needs to bring this testbed up; also in $RUN/facts.env.
