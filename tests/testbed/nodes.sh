@@ -44,6 +44,14 @@ start_bg() {
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Whether a testbed run is up on this machine (one of its daemons is alive). There is one
+# testbed per machine: the host's ports, /etc/kubernetes, the kubelet's cgroups.
+in_use() {
+	local f
+	for f in "$RUN"/node*/*.pid; do alive "$f" && return 0; done
+	return 1
+}
+
 # stop_pid PIDFILE: TERM, wait up to 10 s, then KILL.
 stop_pid() {
 	local f=$1 pid
