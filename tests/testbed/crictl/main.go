@@ -1,6 +1,6 @@
 // A small stand-in for crictl (cri-tools), which Debian does not package: the commands
 // kubeadm v1.20 runs (info, pods -q, stopp, rmp, inspecti, pull) and a few for people
-// (ps, images, version), over the real CRI API (v1alpha2, as kubelet 1.20 speaks).
+// (ps, images, version; ps and pods filter with --name REGEX and --state), over the real CRI API (v1alpha2, as kubelet 1.20 speaks).
 // Built by the testbed's setup inside the Kubernetes tree, with its vendored packages.
 package main
 
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 func main() {
 	endpoint := "/run/containerd/containerd.sock"
 	quiet, all := false, false
+	name, state := regexp.MustCompile(""), ""
 	var rest []string
 	args := os.Args[1:]
 	for i := 0; i < len(args); i++ {
@@ -29,6 +31,13 @@ func main() {
 			endpoint = args[i]
 		case strings.HasPrefix(a, "--runtime-endpoint="), strings.HasPrefix(a, "--image-endpoint="):
 			endpoint = a[strings.Index(a, "=")+1:]
+		case a == "--name" && i+1 < len(args):
+			i++
+			name = regexp.MustCompile(args[i])
+		case a == "--state" && i+1 < len(args):
+			i++
+			state = strings.ToUpper(args[i])
+			all = true
 		case a == "-q" || a == "--quiet":
 			quiet = true
 		case a == "-a" || a == "--all":
@@ -70,6 +79,9 @@ func main() {
 		r, err := rt.ListPodSandbox(ctx, &pb.ListPodSandboxRequest{})
 		check(err)
 		for _, p := range r.Items {
+			if !name.MatchString(p.Metadata.Name) || (state != "" && !strings.HasSuffix(p.State.String(), "_"+state)) {
+				continue
+			}
 			if quiet {
 				fmt.Println(p.Id)
 			} else {
@@ -92,7 +104,8 @@ func main() {
 		r, err := rt.ListContainers(ctx, &pb.ListContainersRequest{})
 		check(err)
 		for _, c := range r.Containers {
-			if !all && c.State != pb.ContainerState_CONTAINER_RUNNING {
+			if (!all && c.State != pb.ContainerState_CONTAINER_RUNNING) || !name.MatchString(c.Metadata.Name) ||
+				(state != "" && c.State.String() != "CONTAINER_"+state) {
 				continue
 			}
 			if quiet {
