@@ -37,6 +37,7 @@ start_bg() {
 	mkdir -p "$LOGS" "$RUN/$node"
 	(
 		echo "$BASHPID" >"$CGROUP_V2/cgroup.procs"
+		exec 9>&- # the testbed's lock is for commands, not daemons
 		exec setsid "${pre[@]}" "$@"
 	) >>"$LOGS/$node-$name.log" 2>&1 </dev/null &
 	echo $! >"$RUN/$node/$name.pid"
