@@ -1,0 +1,68 @@
+# Shared constants and helpers for the testbed scripts. Sourced, not run.
+# shellcheck disable=SC2034 # the constants are used by the scripts that source this
+# Every address, name and path the testbed uses is set here, once.
+
+# Where the source, the build, the binaries and the image tarballs are kept between runs.
+# (Canonical paths: they are compared with /proc/self/mounts.)
+CACHE=$(readlink -m "${KUBESTRAP_TESTBED_CACHE:-/var/cache/kubestrap-testbed}")
+# Where a run keeps its logs, pid files, configs and node2's directories.
+RUN=$(readlink -m "${KUBESTRAP_TESTBED_RUN:-/run/kubestrap-testbed}")
+
+K8S_VERSION=v1.20.2          # what Debian's 1.20.5+really1.20.2 source really is
+K8S_SRC_VERSION=1.20.5+really1.20.2
+PAUSE_TAG=3.2                # the tags kubeadm v1.20.2 asks for
+ETCD_TAG=3.4.13-0
+# The image repository: a name that resolves to 127.0.0.1 (via /etc/hosts) so that
+# a pull of an image we did not build fails at once and locally.
+REGISTRY=registry.kubestrap.test
+K8S_BINARIES="kubelet kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm"
+
+# Addresses. The control-plane host advertises ADVERTISE_IP (on lo: no dummy module here);
+# node2 lives in a netns behind a veth pair. Everything stays in TESTBED_RANGES.
+ADVERTISE_IP=10.20.0.1
+NODE2_HOST_IP=10.20.1.1      # host end of the veth
+NODE2_IP=10.20.1.2           # node2's end
+NODE2_NAME=testbed-node2     # node2's hostname (UTS namespace) and node name
+NODE2_NETNS=kubestrap-node2
+VETH_HOST=ktb-veth0
+VETH_NODE=ktb-veth1
+POD_SUBNET=10.244.0.0/16
+SERVICE_SUBNET=10.96.0.0/12
+TESTBED_RANGES="127.0.0.0/8 10.20.0.0/16 $POD_SUBNET $SERVICE_SUBNET"
+CRI_SOCKET=/run/containerd/containerd.sock
+CGROUP_DRIVER=cgroupfs
+NODE2_CGROUP_ROOT=/node2
+HOSTS_MARK="# kubestrap-testbed"   # suffix of every /etc/hosts line we add
+CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
+
+# The directories node2 gets its own copy of (bind mounts in its mount namespace).
+NODE2_DIRS="/etc/kubernetes /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
+
+BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
+# Images are also keyed by their recipe (setup.sh): a changed recipe builds them anew.
+IMAGE_DIR="$CACHE/images/$K8S_SRC_VERSION-$(sha256sum "$HERE/setup.sh" | cut -c1-12)"
+
+log() { printf '[testbed] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# fmt_secs TENTHS: 123 -> 12.3
+fmt_secs() { printf '%d.%d' $(($1 / 10)) $(($1 % 10)); }
+
+# timed NAME CMD...: runs CMD and prints how long it took. A failure ends the script
+# there (set -e; a `||` here would switch errexit off inside CMD's functions).
+timed() {
+	local name=$1 start
+	shift
+	start=$(date +%s%N)
+	"$@"
+	printf '[testbed] %-28s %6s s\n' "$name" "$(fmt_secs $((($(date +%s%N) - start) / 100000000)))" >&2
+}
+
+# show_log FILE [LINES]: the tail of a log, for failures.
+show_log() {
+	[ -f "$1" ] || return 0
+	echo "----- tail of $1 -----" >&2
+	tail -n "${2:-40}" "$1" >&2
+}
+
+require_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }

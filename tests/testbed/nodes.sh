@@ -1,0 +1,527 @@
+# Bringing testbed nodes up and tearing them down. Sourced by `testbed`.
+# node1 is the machine itself (the control-plane host); node2 lives in its own network,
+# mount and UTS namespaces. Everything the testbed changes is recorded under $RUN/saved
+# so that `down` can undo exactly that.
+
+SAVED="$RUN/saved"
+LOGS="$CACHE/logs"           # kept after `down`, overwritten by the next run
+CGROUP_V2=/sys/fs/cgroup/unified/kubestrap-testbed # every process we start lives in here
+EGRESS_CHAIN=KUBESTRAP-EGRESS
+# Kernel settings the testbed, the kubelet or kube-proxy change: restored by `down`.
+SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
+  vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
+  kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max
+  net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait"
+# The host paths the cluster writes; removed by `down` when they did not exist before.
+HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
+  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock"
+
+# in_node NODE CMD...: run CMD in NODE's namespaces.
+in_node() {
+	local node=$1
+	shift
+	if [ "$node" = node1 ]; then
+		"$@"
+	else
+		nsenter --net="/run/netns/$NODE2_NETNS" --mount="$RUN/node2/ns/mnt" --uts="$RUN/node2/ns/uts" -- "$@"
+	fi
+}
+
+# start_bg NODE NAME CMD...: start CMD as a daemon in NODE, inside the testbed's cgroup,
+# log in $LOGS/NODE-NAME.log, pid in $RUN/NODE/NAME.pid.
+start_bg() {
+	local node=$1 name=$2 pre=()
+	shift 2
+	[ "$node" = node2 ] &&
+		pre=(nsenter --net="/run/netns/$NODE2_NETNS" --mount="$RUN/node2/ns/mnt" --uts="$RUN/node2/ns/uts" --)
+	mkdir -p "$LOGS" "$RUN/$node"
+	(
+		echo "$BASHPID" >"$CGROUP_V2/cgroup.procs"
+		exec 9>&- # the testbed's lock is for commands, not daemons
+		exec setsid "${pre[@]}" "$@"
+	) >>"$LOGS/$node-$name.log" 2>&1 </dev/null &
+	echo $! >"$RUN/$node/$name.pid"
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Whether a testbed run is up on this machine (one of its daemons is alive). There is one
+# testbed per machine: the host's ports, /etc/kubernetes, the kubelet's cgroups.
+in_use() {
+	local f
+	for f in "$RUN"/node*/*.pid; do alive "$f" && return 0; done
+	return 1
+}
+
+# stop_pid PIDFILE: TERM, wait up to 10 s, then KILL.
+stop_pid() {
+	local f=$1 pid
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -TERM "$pid" 2>/dev/null; then
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$f"
+}
+
+# --- machine state ---------------------------------------------------------------------
+
+# Recorded once, at the first `up`, and used by `down` to put the machine back.
+save_machine_state() {
+	[ -f "$SAVED/sysctl" ] && return 0
+	mkdir -p "$SAVED"
+	local s p
+	for s in $SYSCTLS; do
+		[ -e "/proc/sys/${s//.//}" ] && echo "$s=$(sysctl -n "$s")"
+	done >"$SAVED/sysctl.tmp"
+	for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p"; done >"$SAVED/created"
+	# Empty directories (e.g. /var/lib/etcd from Debian's etcd package) are emptied again.
+	for p in $HOST_PATHS; do [ -d "$p" ] && [ -z "$(ls -A "$p")" ] && echo "$p"; done >"$SAVED/empty" || true
+	# iptables (nft) tables that do not exist yet: `down` deletes them again if empty.
+	if command -v nft >/dev/null; then nft list tables >"$SAVED/nft-tables"; fi
+	ls /run/netns 2>/dev/null >"$SAVED/netns" || true
+	mv "$SAVED/sysctl.tmp" "$SAVED/sysctl"
+}
+
+hosts_add() {
+	local line=$1
+	grep -qxF "$line $HOSTS_MARK" /etc/hosts || echo "$line $HOSTS_MARK" >>/etc/hosts
+}
+
+# The egress guard: traffic from the testbed to anything outside its own ranges is
+# counted and dropped. Forwarded traffic from the pod bridge and node2's veth, and new
+# connections made by the testbed's processes (the cgroup) on the host itself.
+egress_guard() {
+	iptables -w -n -L "$EGRESS_CHAIN" >/dev/null 2>&1 && return 0
+	iptables -w -N "$EGRESS_CHAIN"
+	local r
+	for r in $TESTBED_RANGES; do iptables -w -A "$EGRESS_CHAIN" -d "$r" -j RETURN; done
+	iptables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate NEW -m comment --comment "kubestrap-testbed egress" -j DROP
+	iptables -w -A "$EGRESS_CHAIN" -j DROP
+	iptables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
+	iptables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
+	iptables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
+	iptables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
+	# No IPv6 at all from the testbed.
+	ip6tables -w -N "$EGRESS_CHAIN"
+	ip6tables -w -A "$EGRESS_CHAIN" -d ::1/128 -j RETURN
+	ip6tables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate NEW -m comment --comment "kubestrap-testbed egress" -j DROP
+	ip6tables -w -A "$EGRESS_CHAIN" -j DROP
+	ip6tables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
+	ip6tables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
+	ip6tables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
+	ip6tables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
+}
+
+# The guard's own check, in two throwaway namespaces joined by a veth (nothing else is
+# reachable from them): a connection from the testbed's cgroup to an address outside
+# its ranges must be dropped and counted.
+egress_selftest() {
+	local t=ktb-egtest p=ktb-egpeer n lib=". '$HERE/lib.sh'; . '$HERE/nodes.sh'"
+	ip netns add "$t"
+	ip netns add "$p"
+	ip link add ktb-eg0 netns "$t" type veth peer name ktb-eg1 netns "$p"
+	ip -n "$t" addr add 10.200.0.1/24 dev ktb-eg0
+	ip -n "$t" link set ktb-eg0 up
+	ip -n "$p" addr add 10.200.0.2/24 dev ktb-eg1
+	ip -n "$p" link set ktb-eg1 up
+	ip netns exec "$t" bash -c "$lib; egress_guard"
+	# (`ip netns exec` remounts /sys: join the cgroup before entering.)
+	bash -c "echo \$\$ >'$CGROUP_V2/cgroup.procs'
+		exec ip netns exec $t timeout 1 bash -c 'echo >/dev/tcp/10.200.0.2/80'" 2>/dev/null || true
+	n=$(ip netns exec "$t" bash -c "$lib; egress_count")
+	ip netns delete "$t"
+	ip netns delete "$p"
+	[ "$n" -gt 0 ] || die "egress guard self-test: a dropped connection was not counted"
+}
+
+# The number of new-connection packets the guard dropped (IPv4 + IPv6).
+egress_count() {
+	local n4 n6
+	n4=$(iptables -w -n -v -x -L "$EGRESS_CHAIN" 2>/dev/null | awk '/kubestrap-testbed egress/ {print $1}')
+	n6=$(ip6tables -w -n -v -x -L "$EGRESS_CHAIN" 2>/dev/null | awk '/kubestrap-testbed egress/ {print $1}')
+	echo $((${n4:-0} + ${n6:-0}))
+}
+
+# render TEMPLATE KEY=VALUE...: the template with @KEY@ replaced.
+render() {
+	local f=$1 kv args=()
+	shift
+	for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
+	sed "${args[@]}" "$HERE/$f"
+}
+
+# Common to both nodes: the CNI config, containerd, the images, the kubelet supervisor.
+# CNI_DIR is where the node's /etc/cni/net.d is on the host.
+start_node() {
+	local node=$1 cni_dir=$2 subnet=$3 root=$4 node_ip=$5
+	shift 5
+	local d="$RUN/$node"
+	mkdir -p "$d" "$cni_dir"
+	render cni.conflist.in SUBNET="$subnet" POD_SUBNET="$POD_SUBNET" SERVICE_SUBNET="$SERVICE_SUBNET" \
+		>"$cni_dir/$(basename "$CNI_CONFLIST")"
+	render containerd.toml.in ROOT="$root" SOCKET="$CRI_SOCKET" REGISTRY="$REGISTRY" PAUSE_TAG="$PAUSE_TAG" \
+		>"$d/containerd.toml"
+	if ! alive "$d/containerd.pid"; then
+		start_bg "$node" containerd containerd --config "$d/containerd.toml"
+		for _ in $(seq 100); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
+		in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 ||
+			{ show_log "$LOGS/$node-containerd.log"; die "$node: containerd did not start"; }
+	fi
+	timed "$node: import images" import_images "$node" "$CACHE/containerd/$node"
+	if ! alive "$d/kubelet-supervisor.pid"; then
+		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d" "$BIN_DIR/kubelet" --node-ip="$node_ip" "$@"
+	fi
+}
+
+# import_images NODE STORE: STORE is the node's containerd root as seen from the host; a
+# stamp there says which image set it already holds.
+import_images() {
+	local node=$1 stamp=$2/.testbed-images f
+	if [ "$(cat "$stamp" 2>/dev/null)" = "$IMAGE_DIR" ] &&
+		[ "$(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images ls -q | grep -c "^$REGISTRY/" || true)" -ge 6 ]; then
+		return 0
+	fi
+	rm -f "$stamp"
+	for f in "$IMAGE_DIR"/*.tar; do
+		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import "$f" >/dev/null ||
+			die "$node: import of $f failed"
+	done
+	echo "$IMAGE_DIR" >"$stamp"
+}
+
+# Facts a tool needs to bring this testbed up; also in $RUN/facts.env.
+facts() {
+	cat <<EOF
+KUBESTRAP_TESTBED_ADVERTISE_ADDRESS=$ADVERTISE_IP
+KUBESTRAP_TESTBED_API_ENDPOINT=$ADVERTISE_IP:6443
+KUBESTRAP_TESTBED_IMAGE_REPOSITORY=$REGISTRY
+KUBESTRAP_TESTBED_KUBERNETES_VERSION=$K8S_VERSION
+KUBESTRAP_TESTBED_CGROUP_DRIVER=$CGROUP_DRIVER
+KUBESTRAP_TESTBED_CRI_SOCKET=$CRI_SOCKET
+KUBESTRAP_TESTBED_POD_SUBNET=$POD_SUBNET
+KUBESTRAP_TESTBED_SERVICE_SUBNET=$SERVICE_SUBNET
+KUBESTRAP_TESTBED_NODE2_NAME=$NODE2_NAME
+KUBESTRAP_TESTBED_NODE2_IP=$NODE2_IP
+KUBESTRAP_TESTBED_BIN_DIR=$BIN_DIR
+EOF
+}
+
+check_setup() {
+	[ -x "$BIN_DIR/kubelet" ] && [ -s "$IMAGE_DIR/pause.tar" ] || die "run \`$0 setup\` first"
+}
+
+# node_env NODE: the environment of commands run on a node: the testbed's systemctl and
+# the built binaries first in PATH, the facts.
+node_env() {
+	echo "PATH=$HERE/bin:$BIN_DIR:$PATH" "KUBESTRAP_TESTBED_NODE_DIR=$RUN/$1"
+	facts
+}
+
+# run_tool NODE NAME CMD...: the tool's command on NODE; prints its wall time.
+run_tool() {
+	local node=$1 name=$2 start rc=0
+	shift 2
+	[ $# -gt 0 ] || return 0
+	log "$node: running: $*"
+	start=$(date +%s%N)
+	# shellcheck disable=SC2046 # one word per variable
+	in_node "$node" env $(node_env "$node") "$@" || rc=$?
+	TOOL_TENTHS=$((($(date +%s%N) - start) / 100000000))
+	printf '[testbed] %-28s %6s s%s\n' "$name" "$(fmt_secs "$TOOL_TENTHS")" \
+		"$([ $rc = 0 ] || echo " (failed, exit $rc)")" >&2
+	return $rc
+}
+
+# --- up: the control-plane host ------------------------------------------------------------
+
+cmd_up() {
+	[ "${1:-}" = -- ] && shift
+	require_root
+	check_setup
+	mkdir -p "$RUN" "$LOGS"
+	# A new run (nothing saved yet) starts new logs.
+	[ -f "$SAVED/sysctl" ] || rm -f "$LOGS"/*.log
+	save_machine_state
+	# runc also puts the host's pods (host network: the control plane, kube-proxy) into
+	# kubepods in the v2 tree; the egress guard matches both trees.
+	mkdir -p "$CGROUP_V2" /sys/fs/cgroup/unified/kubepods
+	hosts_add "127.0.0.1 $REGISTRY"
+	hosts_add "$NODE2_IP $NODE2_NAME"
+	[ -n "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr add "$ADVERTISE_IP/32" dev lo
+	sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
+	egress_guard
+	timed "egress guard self-test" egress_selftest
+	# kube-proxy's DaemonSet mounts /lib/modules from the host; these VMs have none.
+	mkdir -p /lib/modules /var/log/pods /var/log/containers
+	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"
+	facts >"$RUN/facts.env"
+	facts | sed 's/^/[testbed] /' >&2
+	run_tool node1 "node1: tool command" "$@"
+}
+
+# --- join: node2 ---------------------------------------------------------------------------
+
+node2_up() {
+	local d="$RUN/node2"
+	mkdir -p "$d/ns"
+	# Network: a netns, a veth pair, routes to the testbed's ranges only (no default route).
+	if [ ! -e "/run/netns/$NODE2_NETNS" ]; then
+		ip netns add "$NODE2_NETNS"
+		ip link add "$VETH_HOST" type veth peer name "$VETH_NODE" netns "$NODE2_NETNS"
+		ip addr add "$NODE2_HOST_IP/24" dev "$VETH_HOST"
+		ip link set "$VETH_HOST" up
+		ip -n "$NODE2_NETNS" link set lo up
+		ip -n "$NODE2_NETNS" addr add "$NODE2_IP/24" dev "$VETH_NODE"
+		ip -n "$NODE2_NETNS" link set "$VETH_NODE" up
+		local r
+		for r in 10.20.0.0/16 10.244.0.0/24 "$SERVICE_SUBNET"; do
+			ip -n "$NODE2_NETNS" route add "$r" via "$NODE2_HOST_IP"
+		done
+		ip route add 10.244.1.0/24 via "$NODE2_IP"
+		ip netns exec "$NODE2_NETNS" sysctl -qw net.ipv4.ip_forward=1 \
+			net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+	fi
+	# Mount + UTS namespaces, kept alive by bind mounts of their files: node2's own copies
+	# of the directories a node writes.
+	if [ ! -s "$d/ns/ready" ]; then
+		mountpoint -q "$d/ns" || { mount --bind "$d/ns" "$d/ns" && mount --make-private "$d/ns"; }
+		touch "$d/ns/mnt" "$d/ns/uts"
+		local p src binds=""
+		for p in $NODE2_DIRS; do
+			src="$d/root$p"
+			# Its images are kept between runs, like node1's.
+			[ "$p" = /var/lib/containerd ] && src="$CACHE/containerd/node2"
+			mkdir -p "$src"
+			# The new namespace starts with copies of the host's mounts below $p (pod
+			# volumes, container rootfs): drop them there (only there) first.
+			binds="$binds { grep -o \" $p/[^ ]*\" /proc/self/mounts | sort -r | xargs -r -n1 umount -l || true; } &&"
+			binds="$binds mkdir -p $p && mount --bind $src $p &&"
+		done
+		unshare --mount="$d/ns/mnt" --uts="$d/ns/uts" --propagation private \
+			sh -c "hostname $NODE2_NAME && $binds true"
+		echo yes >"$d/ns/ready"
+	fi
+	# Its own kubepods tree: --cgroup-root=/node2 in every hierarchy (two kubelets
+	# sharing /kubepods kill each other's pods).
+	local h
+	for h in /sys/fs/cgroup/*/; do
+		[ -f "$h/cgroup.procs" ] && [ "$h" != /sys/fs/cgroup/unified/ ] || continue
+		mkdir -p "$h$NODE2_CGROUP_ROOT"
+		if [ -f "$h/cpuset.cpus" ]; then
+			cat "$h/cpuset.cpus" >"$h$NODE2_CGROUP_ROOT/cpuset.cpus"
+			cat "$h/cpuset.mems" >"$h$NODE2_CGROUP_ROOT/cpuset.mems"
+		fi
+	done
+	start_node node2 "$d/root/etc/cni/net.d" 10.244.1.0/24 /var/lib/containerd "$NODE2_IP" \
+		--cgroup-root="$NODE2_CGROUP_ROOT"
+}
+
+cmd_join() {
+	[ "${1:-}" = -- ] && shift
+	require_root
+	check_setup
+	[ -f "$SAVED/sysctl" ] || die "run \`$0 up\` first"
+	timed "node2: start" node2_up
+	run_tool node2 "node2: tool command" "$@"
+}
+
+# stop-kubelet NODE: `systemctl stop kubelet`, e.g. before `kubeadm reset`.
+cmd_stop_kubelet() {
+	cmd_exec "${1:-node1}" systemctl stop kubelet
+}
+
+# exec NODE CMD...: run a command on a node (node2: in its namespaces).
+cmd_exec() {
+	local node=${1:?node1 or node2}
+	shift
+	# shellcheck disable=SC2046 # one word per variable
+	in_node "$node" env $(node_env "$node") "$@"
+}
+
+# --- down ----------------------------------------------------------------------------------
+
+# Containers are removed through containerd (kubeadm v1.20's reset needs crictl for that).
+remove_containers() {
+	local node=$1 c
+	alive "$RUN/$node/containerd.pid" || return 0
+	for c in $(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io tasks ls -q 2>/dev/null); do
+		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true
+	done
+	for c in $(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io tasks ls -q 2>/dev/null); do
+		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io tasks delete -f "$c" >/dev/null 2>&1 || true
+	done
+	for c in $(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io containers ls -q 2>/dev/null); do
+		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io containers delete "$c" >/dev/null 2>&1 || true
+	done
+}
+
+# kill_cgroup DIR: KILL every process in a cgroup tree.
+kill_cgroup() {
+	[ -d "$1" ] || return 0
+	local pids
+	pids=$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+	[ -z "$pids" ] && return 0
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null || true
+	sleep 0.5
+}
+
+rmdir_tree() { [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; true; }
+
+# unmount_under PREFIX...: everything mounted at or below each PREFIX, deepest first.
+unmount_under() {
+	local p m
+	for p in "$@"; do
+		awk '{print $2}' /proc/self/mounts | { grep -E "^${p}(/|$)" || true; } | sort -r | while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		done
+	done
+}
+
+# Rules the testbed, the kubelet, kube-proxy and CNI added (chains KUBE-*, CNI-*,
+# KUBESTRAP-* and the jumps to them), removed table by table.
+clean_iptables() {
+	local ipt=$1 t script
+	for t in filter nat mangle raw; do
+		script=$("$ipt-save" -t "$t" 2>/dev/null | awk -v t="$t" '
+			/^:(KUBE-|CNI-|KUBESTRAP-)/ { chains[++n] = substr($1, 2) }
+			/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) / && / -j (KUBE-|CNI-|KUBESTRAP-)/ {
+				sub(/^-A/, "-D"); del[++m] = $0 }
+			END {
+				if (n + m == 0) exit
+				print "*" t
+				for (i = 1; i <= m; i++) print del[i]
+				for (i = 1; i <= n; i++) print "-F " chains[i]
+				for (i = 1; i <= n; i++) print "-X " chains[i]
+				print "COMMIT"
+			}')
+		[ -n "$script" ] && echo "$script" | "$ipt-restore" -w --noflush
+	done
+	true
+}
+
+# The ip/ip6 tables iptables-nft made for the cluster, if they were not there before and
+# hold no rule any more.
+drop_new_nft_tables() {
+	local fam t ipt
+	nft list tables | while read -r _ fam t; do
+		grep -qx "table $fam $t" "$SAVED/nft-tables" && continue
+		case $fam in ip) ipt=iptables ;; ip6) ipt=ip6tables ;; *) continue ;; esac
+		case $t in filter | nat | mangle | raw | security) ;; *) continue ;; esac
+		# Any rule or chain of its own left (by someone else) keeps the table.
+		[ "$("$ipt-save" -t "$t" | awk '/^-A / { n++ }
+			/^:/ && $1 !~ /^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)$/ { n++ }
+			END { print n + 0 }')" = 0 ] || continue
+		nft delete table "$fam" "$t"
+	done
+}
+
+# What `down` should have removed but did not (empty when the machine is restored).
+leftovers() {
+	local p out=""
+	[ -z "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || out="$out lo:$ADVERTISE_IP"
+	[ ! -e "/run/netns/$NODE2_NETNS" ] || out="$out netns:$NODE2_NETNS"
+	! ip link show "$VETH_HOST" >/dev/null 2>&1 || out="$out link:$VETH_HOST"
+	! ip link show ktb-cni0 >/dev/null 2>&1 || out="$out link:ktb-cni0"
+	[ "$(iptables-save | grep -cE 'KUBE-|CNI-|KUBESTRAP-' || true)" = 0 ] || out="$out iptables-rules"
+	! grep -q "$HOSTS_MARK\$" /etc/hosts || out="$out /etc/hosts"
+	[ -z "$(awk '{print $2}' /proc/self/mounts | grep -E "^(/var/lib/kubelet|/run/containerd|$RUN|$CACHE)(/|$)" || true)" ] ||
+		out="$out mounts"
+	if [ -f "$SAVED/created" ]; then
+		while read -r p; do [ -z "$p" ] || [ ! -e "$p" ] || out="$out $p"; done <"$SAVED/created"
+	fi
+	for p in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/"${NODE2_CGROUP_ROOT#/}" "$CGROUP_V2"; do
+		[ ! -e "$p" ] || out="$out $p"
+	done
+	echo "${out# }"
+}
+
+# Best effort: every step runs even if one fails (call it as `cmd_down || ...`, which
+# turns errexit off inside); what was not restored is found by leftovers() at the end.
+cmd_down() {
+	require_root
+	local egress=0 node
+	if iptables -w -n -L "$EGRESS_CHAIN" >/dev/null 2>&1; then egress=$(egress_count); fi
+	# The kubelets first (they would restart what we remove), then the containers.
+	for node in node2 node1; do stop_pid "$RUN/$node/kubelet-supervisor.pid"; done
+	# A kubelet whose supervisor was killed would go on: find it in our cgroup.
+	local pid
+	for pid in $(cat "$CGROUP_V2/cgroup.procs" 2>/dev/null); do
+		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN_DIR/kubelet" ] && kill -KILL "$pid" 2>/dev/null
+	done
+	for node in node2 node1; do
+		[ "$node" = node2 ] && [ ! -s "$RUN/node2/ns/ready" ] && continue
+		remove_containers "$node"
+		stop_pid "$RUN/$node/containerd.pid"
+	done
+	kill_cgroup "$CGROUP_V2"
+	local h
+	for h in /sys/fs/cgroup/*/; do
+		kill_cgroup "${h}kubepods"
+		kill_cgroup "$h${NODE2_CGROUP_ROOT#/}"
+	done
+	# node2: its namespaces and network.
+	if [ -d "$RUN/node2/ns" ]; then
+		umount "$RUN/node2/ns/mnt" "$RUN/node2/ns/uts" 2>/dev/null || true
+		umount "$RUN/node2/ns" 2>/dev/null || true
+	fi
+	# (The kernel removes the veth with the netns, asynchronously: no error is an error here.)
+	ip netns delete "$NODE2_NETNS" 2>/dev/null
+	ip link delete "$VETH_HOST" 2>/dev/null
+	# Pod network namespaces containerd made, and the CNI bridge.
+	local ns
+	for ns in /run/netns/cni-*; do
+		[ -e "$ns" ] && [ -f "$SAVED/netns" ] || continue
+		grep -qxF "${ns#/run/netns/}" "$SAVED/netns" || { umount "$ns" 2>/dev/null; rm -f "$ns"; }
+	done
+	ip link delete ktb-cni0 2>/dev/null
+	# Mounts the kubelet and containerd left (volumes, rootfs, shm).
+	unmount_under /var/lib/kubelet /run/containerd "$CACHE/containerd" "$RUN"
+	# Firewall, cgroups, addresses, names, kernel settings.
+	clean_iptables iptables
+	clean_iptables ip6tables
+	for h in /sys/fs/cgroup/*/; do
+		rmdir_tree "${h}kubepods"
+		rmdir_tree "$h${NODE2_CGROUP_ROOT#/}"
+	done
+	rmdir_tree "$CGROUP_V2"
+	rmdir_tree /sys/fs/cgroup/unified/kubepods
+	[ -z "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr del "$ADVERTISE_IP/32" dev lo
+	if grep -q "$HOSTS_MARK\$" /etc/hosts; then
+		# Rewrite in place: /etc/hosts may be a bind mount, which a rename would break.
+		grep -v "$HOSTS_MARK\$" /etc/hosts >"/etc/hosts.kubestrap-testbed" || true
+		cat "/etc/hosts.kubestrap-testbed" >/etc/hosts
+		rm -f "/etc/hosts.kubestrap-testbed"
+	fi
+	rm -f "$CNI_CONFLIST"
+	if [ -f "$SAVED/sysctl" ]; then
+		local kv
+		while read -r kv; do sysctl -qw "$kv" 2>/dev/null || true; done <"$SAVED/sysctl"
+		local p
+		while read -r p; do
+			[ -n "$p" ] || continue
+			unmount_under "$p" # /run/netns: `ip netns add` mounted it on itself
+			rm -rf --one-file-system "$p"
+		done <"$SAVED/created"
+		while read -r p; do
+			[ -d "$p" ] || continue
+			unmount_under "$p"
+			find "$p" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +
+		done <"$SAVED/empty"
+		[ -f "$SAVED/nft-tables" ] && drop_new_nft_tables
+	fi
+	local left
+	left=$(leftovers)
+	rm -rf --one-file-system "$RUN"
+	if [ -n "$left" ]; then
+		log "down: not restored: $left"
+		return 1
+	fi
+	if [ "$egress" != 0 ]; then
+		log "EGRESS: $egress new connection(s) to addresses outside the testbed were dropped"
+		return 1
+	fi
+	log "down: machine restored; egress counter 0"
+}
