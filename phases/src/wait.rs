@@ -128,12 +128,30 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         {
             pending.push("kube-apiserver");
         }
+        let api_up = pending.is_empty();
+        let mut starting = Vec::new();
         for (name, t) in &locals {
-            if !healthy(t, "/healthz") {
+            if healthy(t, "/healthz") {
+                continue;
+            }
+            // Once the API server serves, a component whose container runs and never restarted
+            // is on its way (the later phases do not need it yet); one that crashed is not.
+            if api_up
+                && runtime_state(ctx, name)
+                    .is_some_and(|c| c.state == "CONTAINER_RUNNING" && c.attempt == 0)
+            {
+                starting.push(*name);
+            } else {
                 pending.push(name);
             }
         }
         if pending.is_empty() {
+            if !starting.is_empty() {
+                ctx.out.detail(&format!(
+                    "{} running, not serving /healthz yet",
+                    starting.join(", ")
+                ));
+            }
             break;
         }
         checks += 1;
