@@ -626,3 +626,21 @@ fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left()
     ));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), other);
 }
+
+#[test]
+fn running_bootstrap_token_again_keeps_the_first_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let fake = FakeApi::new();
+    let (mut ctx, _) = context("v1.20.2", dir.path(), &fake);
+    kubestrap_phases::bootstrap_token::run(&mut ctx).unwrap();
+    let path = "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef";
+    // As if the first run had been an hour ago.
+    let mut first = fake.object(path).unwrap();
+    first["data"]["expiration"] = json!(STANDARD.encode("2000-01-01T00:00:00Z"));
+    fake.put(path, first);
+    let before = fake.object(path).unwrap();
+    let (mut again, _) = context("v1.20.2", dir.path(), &fake);
+    kubestrap_phases::bootstrap_token::run(&mut again).unwrap();
+    assert_eq!(fake.object(path).unwrap(), before);
+}

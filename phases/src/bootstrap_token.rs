@@ -374,6 +374,25 @@ pub fn delete(api: &Api<'_>, given: &str) -> Result<String> {
     Ok(id)
 }
 
+/// Creates or updates a token Secret. A Secret that differs only in its expiry is left as it is:
+/// running the phase again must not change the cluster (the expiry counts from the first run).
+fn store(api: &Api<'_>, spec: &Spec) -> Result<()> {
+    let desired = spec.secret();
+    let target = secret_ref(&spec.token.id)?;
+    if let Some(existing) = api.get::<Secret>(&target)? {
+        let mut want: std::collections::BTreeMap<String, String> =
+            serde_json::from_value(desired["data"].clone())?;
+        let mut have = existing.data.clone();
+        want.remove("expiration");
+        have.remove("expiration");
+        if want == have && existing.kind == "bootstrap.kubernetes.io/token" {
+            return Ok(());
+        }
+    }
+    api.create_or_update(&desired)?;
+    Ok(())
+}
+
 /// The kubeconfig published in `cluster-info`: the current cluster of admin.conf, nameless, with
 /// its CA embedded.
 pub fn cluster_info_kubeconfig(server: &str, ca_pem: &[u8]) -> String {
@@ -438,7 +457,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     );
     let api = ctx.api()?;
     for spec in &specs {
-        api.create_or_update(&spec.secret())
+        store(&api, spec)
             .with_context(|| format!("failed to store bootstrap token {:?}", spec.token.id))?;
     }
     api_objects::apply(
