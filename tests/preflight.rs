@@ -1527,3 +1527,132 @@ fn real_containerd_pulls_only_what_it_lacks() {
     );
     drop(containerd);
 }
+
+// ---- a real external etcd ----
+
+/// The init checks of a healthy host whose cluster uses the external etcd at `endpoint`, with
+/// `identity` (a certificate under /etc/kubernetes/pki) as its client certificate.
+fn external_etcd_checks(root: &Path, version: &str, endpoint: &str, identity: &str) -> Report {
+    let host = fake_for(root);
+    let rootfs = Root::new(root);
+    let mut docs = Documents::default();
+    docs.cluster.etcd.local = None;
+    docs.cluster.etcd.external = Some(config::ExternalEtcd {
+        endpoints: vec![endpoint.to_string()],
+        ca_file: "/etc/kubernetes/pki/etcd/ca.crt".into(),
+        cert_file: format!("/etc/kubernetes/pki/{identity}.crt"),
+        key_file: format!("/etc/kubernetes/pki/{identity}.key"),
+    });
+    let overrides = Overrides {
+        kubernetes_version: Some(version.into()),
+        ..Overrides::default()
+    };
+    let cfg = config::resolve(docs, &overrides, &rootfs, &host).unwrap();
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = Context::new(
+        cfg,
+        rootfs,
+        Box::new(host),
+        Box::new(out),
+        Options::default(),
+    );
+    preflight::check(&ctx, Role::Init)
+}
+
+#[test]
+fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
+    use crate::real_etcd::{Etcd, etcd_args, free_port};
+    crate::support::require_binary("etcd", "etcd-server");
+    let dir = host_dir_for("healthy", "v1.27.0");
+    let root = dir.path();
+    let base = [
+        "--root",
+        root_arg(root),
+        "--node-name",
+        "etcd-test",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--kubernetes-version",
+        "v1.27.0",
+    ];
+    for phase in [
+        &["init", "phase", "certs"][..],
+        &["init", "phase", "etcd", "local"][..],
+    ] {
+        let out = kubestrap(&[phase, &base[..]].concat());
+        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
+    }
+    // The manifest was only needed for etcd's command line; the checks must not see it.
+    let args = etcd_args(root, free_port(), free_port(), free_port());
+    fs::remove_file(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
+    let client = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--listen-client-urls="))
+        .unwrap()
+        .to_string();
+    let log = fs::File::create(root.join("etcd.log")).unwrap();
+    let _etcd = Etcd(
+        Command::new("etcd")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let port: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "etcd did not listen: {}",
+            fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Debian's etcd (3.4) is new enough for 1.27 (3.2.18)…
+    let r = external_etcd_checks(root, "v1.27.0", &client, "apiserver-etcd-client");
+    assert!(r.get("ExternalEtcdVersion").is_none(), "{:#?}", r.findings);
+    assert!(
+        r.get("ExternalEtcdClientCertificates").is_none(),
+        "{:#?}",
+        r.findings
+    );
+    // …but not for 1.31 (3.5.11-0).
+    let r = external_etcd_checks(root, "v1.31.0", &client, "apiserver-etcd-client");
+    let f = only(&r, "ExternalEtcdVersion");
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.issue.message.starts_with(
+            "this version of kubeadm only supports external etcd version >= 3.5.11-0. Current version: 3.4."
+        ),
+        "{}",
+        f.issue.message
+    );
+    // A client certificate of another CA is refused by etcd's TLS.
+    let r = external_etcd_checks(root, "v1.27.0", &client, "front-proxy-client");
+    let f = only(&r, "ExternalEtcdVersion");
+    assert!(
+        f.issue.message.starts_with(&format!(
+            "failed to get the version of the external etcd at {client}: "
+        )),
+        "{}",
+        f.issue.message
+    );
+    // Missing files: named by ExternalEtcdClientCertificates, the version is not asked.
+    let r = external_etcd_checks(root, "v1.27.0", &client, "no-such-client");
+    assert!(r.get("ExternalEtcdVersion").is_none(), "{:#?}", r.findings);
+    let messages: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.check == "ExternalEtcdClientCertificates")
+        .map(|f| f.issue.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "/etc/kubernetes/pki/no-such-client.crt doesn't exist",
+            "/etc/kubernetes/pki/no-such-client.key doesn't exist"
+        ]
+    );
+}

@@ -170,6 +170,10 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
     if role == Role::Init {
         match (&cfg.cluster.etcd.local, &cfg.cluster.etcd.external) {
             (_, Some(external)) => {
+                let etcd = external.clone();
+                t.push(check("ExternalEtcdVersion", move |p| {
+                    external_etcd_version(p, &etcd)
+                }));
                 let files = [
                     external.ca_file.clone(),
                     external.cert_file.clone(),
@@ -1266,6 +1270,68 @@ pub(crate) fn image_pull(p: &Probe) -> Vec<Issue> {
                     .fix("or pull from a registry it reaches: --image-repository <registry>")
                     .fix(format!("or load it beforehand from a tarball: ctr -n k8s.io images import <file>.tar   (an archive holding {image})")),
             );
+        }
+    }
+    issues
+}
+
+/// The oldest external etcd kubeadm accepts (`MinExternalEtcdVersion`): 3.2.18 until 1.27,
+/// 3.4.13-4 from 1.28 (PR #118733), 3.5.11-0 from 1.31.
+fn min_external_etcd(v: KubeVersion) -> &'static str {
+    if v.at_least(31) {
+        "3.5.11-0"
+    } else if v.at_least(28) {
+        "3.4.13-4"
+    } else {
+        "3.2.18"
+    }
+}
+
+/// How long one endpoint may take to answer `GET /version`.
+const ETCD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// kubeadm's `ExternalEtcdVersion`: every endpoint answers `/version` with a version kubeadm supports.
+fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtcd) -> Vec<Issue> {
+    let min = min_external_etcd(p.ctx.cfg.version);
+    let read = |f: &str| p.ctx.root.read(f).map_err(|e| format!("{e:#}"));
+    let tls = if etcd.ca_file.is_empty() {
+        None
+    } else {
+        let identity = if etcd.cert_file.is_empty() || etcd.key_file.is_empty() {
+            Ok(None)
+        } else {
+            read(&etcd.cert_file).and_then(|c| read(&etcd.key_file).map(|k| Some((c, k))))
+        };
+        match read(&etcd.ca_file).and_then(|ca| identity.map(|identity| (ca, identity))) {
+            Ok((ca, identity)) => Some(super::etcd_version::ClientTls { ca, identity }),
+            // The files' own check names the missing one.
+            Err(_) => return vec![],
+        }
+    };
+    let mut issues = Vec::new();
+    for endpoint in &etcd.endpoints {
+        match super::etcd_version::server_version(endpoint, tls.as_ref(), ETCD_TIMEOUT) {
+            Ok(version) => {
+                let old = match (
+                    super::etcd_version::numeric(&version),
+                    super::etcd_version::numeric(min),
+                ) {
+                    (Some(have), Some(want)) => have < want,
+                    _ => true,
+                };
+                if old {
+                    issues.push(
+                        Issue::error(format!("this version of kubeadm only supports external etcd version >= {min}. Current version: {version}"))
+                            .why(format!("the API server of Kubernetes {} relies on etcd features and fixes of {min}", p.ctx.cfg.version))
+                            .fix(format!("upgrade the etcd cluster at {endpoint} to {min} or newer")),
+                    );
+                }
+            }
+            Err(e) => issues.push(
+                Issue::error(format!("failed to get the version of the external etcd at {endpoint}: {e:#}"))
+                    .why("kubestrap asks each endpoint for GET /version with etcd.external's caFile, certFile and keyFile")
+                    .fix(format!("check that etcd serves clients on {endpoint} and trusts the client certificate (its --trusted-ca-file), and that caFile signed its serving certificate")),
+            ),
         }
     }
     issues

@@ -7,6 +7,7 @@
 mod checks;
 pub mod containerd;
 pub mod cri;
+mod etcd_version;
 pub mod fix;
 
 use std::cell::OnceCell;
