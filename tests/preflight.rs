@@ -1180,6 +1180,26 @@ fn kernel_config_is_read_from_boot() {
         f.issue.message,
         "failed to parse kernel config: /boot/config-6.1.0-18-amd64 does not exist"
     );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("nor does a readable /proc/config.gz: the kernel's build options cannot be checked")
+    );
+}
+
+#[test]
+fn kernel_config_falls_back_to_proc_config_gz() {
+    assert_clean(&checks("proc-config-gz", "v1.31.0"));
+    let r = checks("proc-config-gz-missing", "v1.31.0");
+    let f = only(&r, "SystemVerification");
+    assert_eq!(f.level, Level::Error);
+    assert_eq!(
+        f.issue.message,
+        "unexpected kernel config: CONFIG_MEMCG CONFIG_NETFILTER_XT_TARGET_REDIRECT"
+    );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("/proc/config.gz does not enable them")
+    );
 }
 
 #[test]

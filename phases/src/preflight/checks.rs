@@ -937,16 +937,37 @@ const KERNEL_CONFIGS: &[(&str, Option<&str>)] = &[
     ("NETFILTER_XT_MATCH_COMMENT", None),
 ];
 
-/// The required kernel options, from `/boot/config-<release>` (kubestrap does not read `/proc/config.gz`).
+/// The kernel's build options: `/boot/config-<release>`, else the running kernel's own
+/// `/proc/config.gz` (kernels built with `CONFIG_IKCONFIG_PROC`).
+fn read_kernel_config(p: &Probe, boot: &str) -> Option<(String, &'static str)> {
+    if let Ok(text) = p.ctx.root.read_to_string(boot) {
+        return Some((text, ""));
+    }
+    let gz = p.ctx.root.read_optional(PROC_CONFIG).ok()??;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).ok()?;
+    Some((text, PROC_CONFIG))
+}
+
+const PROC_CONFIG: &str = "/proc/config.gz";
+
+/// The required kernel options, from `/boot/config-<release>` or `/proc/config.gz`.
 fn kernel_config(p: &Probe, release: &str) -> Vec<Issue> {
-    let path = format!("/boot/config-{release}");
-    let Ok(text) = p.ctx.root.read_to_string(&path) else {
+    let boot = format!("/boot/config-{release}");
+    let Some((text, source)) = read_kernel_config(p, &boot) else {
         return vec![
             Issue::warning(format!(
-                "failed to parse kernel config: {path} does not exist"
+                "failed to parse kernel config: {boot} does not exist"
             ))
-            .why("the kernel's build options cannot be checked without it"),
+            .why(format!(
+                "nor does a readable {PROC_CONFIG}: the kernel's build options cannot be checked"
+            )),
         ];
+    };
+    let path = if source.is_empty() {
+        boot
+    } else {
+        source.to_string()
     };
     let set = |name: &str| {
         text.lines().any(|l| {
