@@ -1676,3 +1676,49 @@ fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
         ]
     );
 }
+
+#[test]
+fn all_in_the_config_file_is_refused_before_1_28() {
+    let dir = host_dir("swap-on");
+    let config = dir.path().join("kubeadm.yaml");
+    fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  ignorePreflightErrors:\n  - all\n",
+    )
+    .unwrap();
+    let run = |version: &str, flag: Option<&str>| {
+        let mut args = vec![
+            "preflight",
+            "--root",
+            root_arg(dir.path()),
+            "--kubernetes-version",
+            version,
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        kubestrap(&args)
+    };
+    let out = run("v1.27.0", None);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`nodeRegistration.ignorePreflightErrors`: 'all' cannot be used in configuration file"
+        ),
+        "{stderr}"
+    );
+    let out = run("v1.28.0", None);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[WARNING Swap]"), "{stderr}");
+    // The flag may say `all` in any version.
+    fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n",
+    )
+    .unwrap();
+    let out = run("v1.27.0", Some("--ignore-preflight-errors=all"));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
