@@ -1111,6 +1111,13 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
     let config = root.join("etc/containerd/config.toml");
     fs::write(&config, &original).unwrap();
     let mut containerd = Containerd::start(&config, &socket, &state.path().join("containerd.log"));
+    // Should every check pass, the image run must not reach for a registry.
+    let kubeadm = state.path().join("kubeadm.yaml");
+    fs::write(
+        &kubeadm,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  imagePullPolicy: Never\n",
+    )
+    .unwrap();
 
     let args = [
         "preflight",
@@ -1119,6 +1126,8 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
         root_arg(root),
         "--cri-socket",
         "unix:///var/run/containerd/containerd.sock",
+        "--config",
+        kubeadm.to_str().unwrap(),
     ];
     let out = kubestrap(&args);
     let (_, stderr) = text(&out);
