@@ -1,4 +1,4 @@
-//! A small CRI client: `RuntimeService/Version` and `Status` over gRPC on a unix socket.
+//! A small CRI client: `RuntimeService/Version` and `Status`, `ImageService/ImageStatus` and `PullImage`, over gRPC on a unix socket.
 //!
 //! The messages are tiny, so they are encoded and decoded by hand (protobuf wire format) rather
 //! than generated; HTTP/2 comes from `h2` on a current-thread tokio runtime.
@@ -510,6 +510,43 @@ mod tests {
         assert!(!found.conditions[0].status);
         assert_eq!(found.conditions[0].reason, "Broken");
         server.join().unwrap();
+    }
+
+    #[test]
+    fn image_calls_fall_back_to_v1alpha2() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+                serve_v1alpha2(listener).await;
+            });
+        });
+        // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
+        assert_eq!(
+            image_present(
+                &socket,
+                "registry.k8s.io/pause:3.10",
+                Duration::from_secs(10)
+            ),
+            Ok(true)
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn encodes_image_requests() {
+        let spec = length_delimited(1, b"pause:3.10");
+        assert_eq!(spec[..2], [0x0a, 10]);
+        let long = "r".repeat(200);
+        let field = length_delimited(1, long.as_bytes());
+        assert_eq!(field[..3], [0x0a, 0xc8, 0x01]);
     }
 
     #[test]
