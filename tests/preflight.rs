@@ -950,7 +950,8 @@ fn config_ignore_list_joins_the_flags() {
     docs.init.node_registration.ignore_preflight_errors = vec!["Swap".into()];
     let overrides = Overrides {
         kubernetes_version: Some("v1.27.0".into()),
-        ignore_preflight_errors: vec!["CRI".into()],
+        // With no runtime, the image run fails too (as kubeadm's does).
+        ignore_preflight_errors: vec!["CRI".into(), "ImagePull".into()],
         ..Overrides::default()
     };
     let cfg = config::resolve(docs, &overrides, &root, &host).unwrap();
@@ -978,6 +979,14 @@ fn config_ignore_list_joins_the_flags() {
         lines
             .iter()
             .any(|l| l.starts_with("[WARNING CRI]: container runtime is not running")),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("[WARNING ImagePull]: failed to check if image"))
+            .count(),
+        1,
         "{lines:#?}"
     );
 }
@@ -1102,6 +1111,13 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
     let config = root.join("etc/containerd/config.toml");
     fs::write(&config, &original).unwrap();
     let mut containerd = Containerd::start(&config, &socket, &state.path().join("containerd.log"));
+    // Should every check pass, the image run must not reach for a registry.
+    let kubeadm = state.path().join("kubeadm.yaml");
+    fs::write(
+        &kubeadm,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nnodeRegistration:\n  imagePullPolicy: Never\n",
+    )
+    .unwrap();
 
     let args = [
         "preflight",
@@ -1110,6 +1126,8 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
         root_arg(root),
         "--cri-socket",
         "unix:///var/run/containerd/containerd.sock",
+        "--config",
+        kubeadm.to_str().unwrap(),
     ];
     let out = kubestrap(&args);
     let (_, stderr) = text(&out);
@@ -1171,6 +1189,26 @@ fn kernel_config_is_read_from_boot() {
         f.issue.message,
         "failed to parse kernel config: /boot/config-6.1.0-18-amd64 does not exist"
     );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("nor does a readable /proc/config.gz: the kernel's build options cannot be checked")
+    );
+}
+
+#[test]
+fn kernel_config_falls_back_to_proc_config_gz() {
+    assert_clean(&checks("proc-config-gz", "v1.31.0"));
+    let r = checks("proc-config-gz-missing", "v1.31.0");
+    let f = only(&r, "SystemVerification");
+    assert_eq!(f.level, Level::Error);
+    assert_eq!(
+        f.issue.message,
+        "unexpected kernel config: CONFIG_MEMCG CONFIG_NETFILTER_XT_TARGET_REDIRECT"
+    );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("/proc/config.gz does not enable them")
+    );
 }
 
 #[test]
@@ -1212,4 +1250,484 @@ fn a_guessed_advertise_address_on_a_multi_homed_host_is_named() {
     let out = Arc::new(RecordingReporter::default());
     let ctx = Context::new(cfg, root, Box::new(host), Box::new(out), Options::default());
     assert_clean(&preflight::check(&ctx, Role::Init));
+}
+
+// ---- images ----
+
+/// The init checks plus the image run of a fixture host, on a scripted machine.
+fn images_with(policy: &str, script: impl FnOnce(&mut FakeHost)) -> (Report, Vec<String>) {
+    let dir = host_dir("healthy");
+    let mut host = fake_for(dir.path());
+    script(&mut host);
+    let actions = host.actions.clone();
+    let root = Root::new(dir.path());
+    let overrides = Overrides {
+        kubernetes_version: Some("v1.31.0".into()),
+        ..Overrides::default()
+    };
+    let mut cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
+    cfg.init.node_registration.image_pull_policy = policy.into();
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = Context::new(cfg, root, Box::new(host), Box::new(out), Options::default());
+    let report = preflight::check_images(&ctx);
+    let actions = actions.lock().unwrap().clone();
+    (report, actions)
+}
+
+#[test]
+fn image_pull_follows_the_pull_policy() {
+    // Every image present: nothing pulled.
+    let (r, actions) = images_with("IfNotPresent", |_| {});
+    assert_clean(&r);
+    assert!(actions.is_empty(), "{actions:?}");
+    // One absent: only that one pulled.
+    let coredns = "registry.k8s.io/coredns/coredns:v1.11.1".to_string();
+    let (r, actions) = images_with("IfNotPresent", |h| {
+        h.absent_images.insert(coredns.clone(), Ok(coredns.clone()));
+    });
+    assert_clean(&r);
+    assert_eq!(actions, [format!("pull {coredns}")]);
+    // Always: every image, in kubeadm's order.
+    let (r, actions) = images_with("Always", |_| {});
+    assert_clean(&r);
+    assert_eq!(
+        actions,
+        [
+            "pull registry.k8s.io/kube-apiserver:v1.31.0",
+            "pull registry.k8s.io/kube-controller-manager:v1.31.0",
+            "pull registry.k8s.io/kube-scheduler:v1.31.0",
+            "pull registry.k8s.io/kube-proxy:v1.31.0",
+            "pull registry.k8s.io/coredns/coredns:v1.11.1",
+            "pull registry.k8s.io/pause:3.10",
+            "pull registry.k8s.io/etcd:3.5.15-0",
+        ]
+    );
+    // Never: not even asked.
+    let (r, actions) = images_with("Never", |h| {
+        h.absent_images.insert(coredns.clone(), Ok(coredns.clone()));
+    });
+    assert_clean(&r);
+    assert!(actions.is_empty(), "{actions:?}");
+    let (r, _) = images_with("Sometimes", |_| {});
+    assert_eq!(
+        only(&r, "ImagePull").issue.message,
+        "unsupported pull policy \"Sometimes\""
+    );
+    // A failed pull names the image, the registry and three ways out.
+    let (r, _) = images_with("IfNotPresent", |h| {
+        h.absent_images.insert(
+            coredns.clone(),
+            Err(cri::CallError::Status {
+                code: 2,
+                message: "failed to resolve reference".into(),
+            }),
+        );
+    });
+    let f = only(&r, "ImagePull");
+    assert_eq!(f.level, Level::Error);
+    assert_eq!(
+        f.issue.message,
+        "failed to pull image registry.k8s.io/coredns/coredns:v1.11.1: rpc error: code = Unknown desc = failed to resolve reference"
+    );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("the container runtime could not fetch it from registry.k8s.io")
+    );
+    assert_eq!(f.issue.fix.len(), 3);
+    assert!(f.issue.fix[1].contains("--image-repository"));
+    assert!(f.issue.fix[2].contains("ctr -n k8s.io images import"));
+}
+
+#[test]
+fn image_pull_runs_after_the_checks_and_not_in_dry_run() {
+    let coredns = "registry.k8s.io/coredns/coredns:v1.11.1".to_string();
+    let failing = |h: &mut FakeHost| {
+        h.absent_images.insert(
+            coredns.clone(),
+            Err(cri::CallError::Status {
+                code: 2,
+                message: "no route".into(),
+            }),
+        );
+    };
+    let dir = host_dir("healthy");
+    let mut host = fake_for(dir.path());
+    failing(&mut host);
+    let run = run_on(dir.path(), "v1.31.0", host, Options::default(), false);
+    assert!(run.report.get("ImagePull").is_none());
+    let failed = run.result.unwrap_err();
+    let failed = failed.downcast_ref::<preflight::PreflightFailed>().unwrap();
+    assert_eq!(failed.checks, ["ImagePull"]);
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.contains("Pulling images required for setting up a Kubernetes cluster")),
+        "{:?}",
+        run.lines
+    );
+    // Ignored, it is a warning; in a dry run nothing is pulled.
+    let mut host = fake_for(dir.path());
+    failing(&mut host);
+    let opts = Options {
+        ignore_preflight_errors: vec!["imagepull".into()],
+        ..Options::default()
+    };
+    assert!(
+        run_on(dir.path(), "v1.31.0", host, opts, false)
+            .result
+            .is_ok()
+    );
+    let mut host = fake_for(dir.path());
+    failing(&mut host);
+    let opts = Options {
+        dry_run: true,
+        ..Options::default()
+    };
+    let run = run_on(dir.path(), "v1.31.0", host, opts, false);
+    assert!(run.result.is_ok());
+    assert!(run.actions.is_empty(), "{:?}", run.actions);
+}
+
+#[test]
+fn image_names_follow_the_repository_and_overrides() {
+    let dir = host_dir("healthy");
+    let root = Root::new(dir.path());
+    let host = fake_for(dir.path());
+    let overrides = Overrides {
+        kubernetes_version: Some("v1.31.0".into()),
+        image_repository: Some("mirror.example:5000/k8s".into()),
+        ..Overrides::default()
+    };
+    let mut cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
+    let images = kubestrap_phases::staticpod::images(&cfg);
+    assert_eq!(images[4], "mirror.example:5000/k8s/coredns:v1.11.1");
+    assert_eq!(images[6], "mirror.example:5000/k8s/etcd:3.5.15-0");
+    cfg.cluster.dns.image_repository = Some("dns.example".into());
+    cfg.cluster.dns.image_tag = Some("v9".into());
+    cfg.cluster.etcd.local = None;
+    cfg.cluster.etcd.external = Some(config::ExternalEtcd {
+        endpoints: vec!["https://127.0.0.1:2379".into()],
+        ca_file: String::new(),
+        cert_file: String::new(),
+        key_file: String::new(),
+    });
+    let images = kubestrap_phases::staticpod::images(&cfg);
+    assert_eq!(images.len(), 6);
+    assert_eq!(images[4], "dns.example/coredns:v9");
+    assert_eq!(images[5], "mirror.example:5000/k8s/pause:3.10");
+}
+
+/// A one-layer docker-archive (made with `tar`; `sha256sum` names the layer) holding `tags`.
+fn image_archive(dir: &Path, tags: &[String]) -> PathBuf {
+    let work = dir.join("image");
+    fs::create_dir_all(work.join("rootfs")).unwrap();
+    fs::write(work.join("rootfs/hello"), "hello\n").unwrap();
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(work.join("layer.tar"))
+        .arg("-C")
+        .arg(work.join("rootfs"))
+        .arg("hello")
+        .status()
+        .expect("tar is missing: install the Debian package `tar`");
+    assert!(status.success());
+    let sum = Command::new("sha256sum")
+        .arg(work.join("layer.tar"))
+        .output()
+        .expect("sha256sum is missing: install the Debian package `coreutils`");
+    let digest = String::from_utf8(sum.stdout).unwrap();
+    let digest = digest.split_whitespace().next().unwrap();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    fs::write(
+        work.join("config.json"),
+        format!(
+            r#"{{"architecture":"{arch}","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{digest}"]}}}}"#
+        ),
+    )
+    .unwrap();
+    let tags: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
+    fs::write(
+        work.join("manifest.json"),
+        format!(
+            r#"[{{"Config":"config.json","RepoTags":[{}],"Layers":["layer.tar"]}}]"#,
+            tags.join(",")
+        ),
+    )
+    .unwrap();
+    let archive = dir.join("image.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&work)
+        .args(["manifest.json", "config.json", "layer.tar"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    archive
+}
+
+#[test]
+fn real_containerd_pulls_only_what_it_lacks() {
+    let dir = host_dir("healthy");
+    let root = dir.path();
+    let state = tempfile::tempdir().unwrap();
+    let socket = root.join("var/run/containerd/containerd.sock");
+    fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let config = root.join("etc/containerd/config.toml");
+    let healthy = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        format!(
+            "root = \"{s}/root\"\nstate = \"{s}/state\"\n{healthy}\n[grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n[debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n",
+            s = state.path().display(),
+            sock = socket.display()
+        ),
+    )
+    .unwrap();
+    let containerd = Containerd::start(&config, &socket, &state.path().join("containerd.log"));
+
+    // Nothing listens on 127.0.0.1:1: a pull from there fails at once.
+    let host = fake_for(root);
+    let rootfs = Root::new(root);
+    let overrides = Overrides {
+        kubernetes_version: Some("v1.31.0".into()),
+        image_repository: Some("127.0.0.1:1".into()),
+        cri_socket: Some("unix:///var/run/containerd/containerd.sock".into()),
+        ..Overrides::default()
+    };
+    let cfg = config::resolve(Documents::default(), &overrides, &rootfs, &host).unwrap();
+    let images = kubestrap_phases::staticpod::images(&cfg);
+    let coredns = "127.0.0.1:1/coredns:v1.11.1";
+    assert!(images.iter().any(|i| i == coredns), "{images:?}");
+    let preloaded: Vec<String> = images.iter().filter(|i| *i != coredns).cloned().collect();
+    let archive = image_archive(state.path(), &preloaded);
+    let out = Command::new("ctr")
+        .arg("--address")
+        .arg(&socket)
+        .args(["-n", "k8s.io", "images", "import", "--no-unpack"])
+        .arg(&archive)
+        .output()
+        .expect("ctr is missing: install the Debian package `containerd`");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = Context::new(
+        cfg,
+        rootfs,
+        Box::new(kubestrap_phases::host::LinuxHost),
+        Box::new(out.clone()),
+        Options::default(),
+    );
+    let report = preflight::check_images(&ctx);
+    let f = only(&report, "ImagePull");
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.issue
+            .message
+            .starts_with(&format!("failed to pull image {coredns}: rpc error:")),
+        "{}",
+        f.issue.message
+    );
+    assert_eq!(
+        f.issue.why.as_deref(),
+        Some("the container runtime could not fetch it from 127.0.0.1:1")
+    );
+    // The preloaded images were found, not pulled.
+    let lines = out.lines();
+    for image in &preloaded {
+        assert!(
+            lines.contains(&format!("detail [preflight] image {image} exists")),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("pulling")).count(),
+        1,
+        "{lines:?}"
+    );
+    drop(containerd);
+}
+
+// ---- a real external etcd ----
+
+/// The init checks of a healthy host whose cluster uses the external etcd at `endpoint`, with
+/// `identity` (a certificate under /etc/kubernetes/pki) as its client certificate.
+fn external_etcd_checks(root: &Path, version: &str, endpoint: &str, identity: &str) -> Report {
+    let host = fake_for(root);
+    let rootfs = Root::new(root);
+    let mut docs = Documents::default();
+    docs.cluster.etcd.local = None;
+    docs.cluster.etcd.external = Some(config::ExternalEtcd {
+        endpoints: vec![endpoint.to_string()],
+        ca_file: "/etc/kubernetes/pki/etcd/ca.crt".into(),
+        cert_file: format!("/etc/kubernetes/pki/{identity}.crt"),
+        key_file: format!("/etc/kubernetes/pki/{identity}.key"),
+    });
+    let overrides = Overrides {
+        kubernetes_version: Some(version.into()),
+        ..Overrides::default()
+    };
+    let cfg = config::resolve(docs, &overrides, &rootfs, &host).unwrap();
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = Context::new(
+        cfg,
+        rootfs,
+        Box::new(host),
+        Box::new(out),
+        Options::default(),
+    );
+    preflight::check(&ctx, Role::Init)
+}
+
+#[test]
+fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
+    use crate::real_etcd::{Etcd, etcd_args, free_port};
+    crate::support::require_binary("etcd", "etcd-server");
+    let dir = host_dir_for("healthy", "v1.27.0");
+    let root = dir.path();
+    let base = [
+        "--root",
+        root_arg(root),
+        "--node-name",
+        "etcd-test",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--kubernetes-version",
+        "v1.27.0",
+    ];
+    for phase in [
+        &["init", "phase", "certs"][..],
+        &["init", "phase", "etcd", "local"][..],
+    ] {
+        let out = kubestrap(&[phase, &base[..]].concat());
+        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
+    }
+    // The manifest was only needed for etcd's command line; the checks must not see it.
+    let args = etcd_args(root, free_port(), free_port(), free_port());
+    fs::remove_file(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
+    let client = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--listen-client-urls="))
+        .unwrap()
+        .to_string();
+    let log = fs::File::create(root.join("etcd.log")).unwrap();
+    let _etcd = Etcd(
+        Command::new("etcd")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let port: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "etcd did not listen: {}",
+            fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Debian's etcd (3.4) is new enough for 1.27 (3.2.18)…
+    let r = external_etcd_checks(root, "v1.27.0", &client, "apiserver-etcd-client");
+    assert!(r.get("ExternalEtcdVersion").is_none(), "{:#?}", r.findings);
+    assert!(
+        r.get("ExternalEtcdClientCertificates").is_none(),
+        "{:#?}",
+        r.findings
+    );
+    // …but not for 1.31 (3.5.11-0).
+    let r = external_etcd_checks(root, "v1.31.0", &client, "apiserver-etcd-client");
+    let f = only(&r, "ExternalEtcdVersion");
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.issue.message.starts_with(
+            "this version of kubeadm only supports external etcd version >= 3.5.11-0. Current version: 3.4."
+        ),
+        "{}",
+        f.issue.message
+    );
+    // A client certificate of another CA is refused by etcd's TLS.
+    let r = external_etcd_checks(root, "v1.27.0", &client, "front-proxy-client");
+    let f = only(&r, "ExternalEtcdVersion");
+    assert!(
+        f.issue.message.starts_with(&format!(
+            "failed to get the version of the external etcd at {client}: "
+        )),
+        "{}",
+        f.issue.message
+    );
+    // Missing files: named by ExternalEtcdClientCertificates, the version is not asked.
+    let r = external_etcd_checks(root, "v1.27.0", &client, "no-such-client");
+    assert!(r.get("ExternalEtcdVersion").is_none(), "{:#?}", r.findings);
+    let messages: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.check == "ExternalEtcdClientCertificates")
+        .map(|f| f.issue.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "/etc/kubernetes/pki/no-such-client.crt doesn't exist",
+            "/etc/kubernetes/pki/no-such-client.key doesn't exist"
+        ]
+    );
+}
+
+#[test]
+fn all_in_the_config_file_is_refused_before_1_28() {
+    let dir = host_dir("swap-on");
+    let config = dir.path().join("kubeadm.yaml");
+    fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nnodeRegistration:\n  ignorePreflightErrors:\n  - all\n",
+    )
+    .unwrap();
+    let run = |version: &str, flag: Option<&str>| {
+        let mut args = vec![
+            "preflight",
+            "--root",
+            root_arg(dir.path()),
+            "--kubernetes-version",
+            version,
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        kubestrap(&args)
+    };
+    let out = run("v1.27.0", None);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`nodeRegistration.ignorePreflightErrors`: 'all' cannot be used in configuration file"
+        ),
+        "{stderr}"
+    );
+    let out = run("v1.28.0", None);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[WARNING Swap]"), "{stderr}");
+    // The flag may say `all` in any version.
+    fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n",
+    )
+    .unwrap();
+    let out = run("v1.27.0", Some("--ignore-preflight-errors=all"));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::{kubestrap, require_binary, text};
 
 /// Stops etcd even when an assertion fails.
-struct Etcd(Child);
+pub(crate) struct Etcd(pub(crate) Child);
 
 impl Drop for Etcd {
     fn drop(&mut self) {
@@ -18,7 +18,7 @@ impl Drop for Etcd {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 
 /// The etcd command line of a generated manifest, with paths mapped under the root and the
 /// listeners moved to free loopback ports.
-fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
+pub(crate) fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
     let manifest =
         std::fs::read_to_string(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
     let pod: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();

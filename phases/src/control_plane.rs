@@ -90,7 +90,8 @@ fn host(ip: IpAddr) -> String {
     }
 }
 
-fn image(cfg: &Config, name: &str) -> String {
+/// A control-plane image (`kube-apiserver`, …, `kube-proxy`): `<imageRepository>/<name>:v<version>`.
+pub(crate) fn image(cfg: &Config, name: &str) -> String {
     staticpod::image(
         &cfg.cluster.image_repository,
         name,

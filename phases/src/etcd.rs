@@ -45,6 +45,18 @@ fn image_tag(cfg: &Config) -> String {
         .unwrap_or_else(|| cfg.version.profile().etcd_image_tag.to_string())
 }
 
+/// The local etcd image: `etcd.local.imageRepository` (else `imageRepository`) and tag.
+pub(crate) fn image(cfg: &Config) -> String {
+    let repository = cfg
+        .cluster
+        .etcd
+        .local
+        .as_ref()
+        .and_then(|l| l.image_repository.as_deref())
+        .unwrap_or(&cfg.cluster.image_repository);
+    staticpod::image(repository, "etcd", &image_tag(cfg))
+}
+
 /// Whether an etcd image tag (`3.6.4-0`) is etcd 3.6 or newer, whose flags lost the
 /// `experimental-` prefix; kubeadm decides by the tag too.
 fn at_least_3_6(tag: &str) -> bool {
@@ -188,11 +200,6 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
         data = scalar(&local.data_dir),
         certs = scalar(&certs)
     );
-    let repository = local
-        .image_repository
-        .as_deref()
-        .unwrap_or(&cfg.cluster.image_repository);
-    let tag = image_tag(cfg);
     let threshold = staticpod::startup_failure_threshold(cfg)?;
     templates::render(
         "static-pods/etcd.yaml",
@@ -204,7 +211,7 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
             ),
             ("command", list(&etcd_command(cfg)?)),
             ("env", staticpod::env(&local.extra_envs)),
-            ("image", staticpod::image(repository, "etcd", &tag)),
+            ("image", image(cfg)),
             ("livenessProbe", staticpod::liveness(&target(live))),
             ("ports", staticpod::ports(&target(live))),
             (

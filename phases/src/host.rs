@@ -54,6 +54,20 @@ pub trait Host: Send + Sync {
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
     /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
     fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError>;
+    /// Whether the runtime on a unix socket holds an image (CRI `ImageStatus`).
+    fn image_present(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<bool, cri::CallError>;
+    /// Has the runtime pull an image (CRI `PullImage`); returns its image reference.
+    fn pull_image(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<String, cri::CallError>;
 }
 
 /// Whether systemd manages the host under `root` (its runtime folder exists).
@@ -268,6 +282,24 @@ impl Host for LinuxHost {
         cri::probe(socket, timeout)
     }
 
+    fn image_present(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<bool, cri::CallError> {
+        cri::image_present(socket, image, timeout)
+    }
+
+    fn pull_image(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<String, cri::CallError> {
+        cri::pull_image(socket, image, timeout)
+    }
+
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
         let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
             return Vec::new();
@@ -314,6 +346,8 @@ pub struct FakeHost {
     pub addresses: Vec<(String, IpAddr)>,
     /// What the CRI socket answers; `None`: nothing listens.
     pub cri: Option<Result<cri::Probe, cri::CallError>>,
+    /// Images the runtime lacks, with what pulling each answers; every other image is present.
+    pub absent_images: std::collections::BTreeMap<String, Result<String, cri::CallError>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -437,6 +471,28 @@ impl Host for FakeHost {
                 socket.display()
             )))
         })
+    }
+    fn image_present(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<bool, cri::CallError> {
+        self.cri(socket, timeout)?;
+        Ok(!self.absent_images.contains_key(image))
+    }
+    fn pull_image(
+        &self,
+        socket: &Path,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<String, cri::CallError> {
+        self.cri(socket, timeout)?;
+        self.record(format!("pull {image}"));
+        self.absent_images
+            .get(image)
+            .cloned()
+            .unwrap_or_else(|| Ok(image.to_string()))
     }
 }
 

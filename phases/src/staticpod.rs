@@ -225,6 +225,50 @@ pub fn image(repository: &str, name: &str, tag: &str) -> String {
     format!("{repository}/{name}:{tag}")
 }
 
+/// Every image a control-plane node of this configuration runs, in `kubeadm config images list`
+/// order: apiserver, controller-manager, scheduler, proxy, CoreDNS, pause, etcd (local only).
+pub fn images(cfg: &Config) -> Vec<String> {
+    let profile = cfg.version.profile();
+    let mut out: Vec<String> = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ]
+    .iter()
+    .map(|name| crate::control_plane::image(cfg, name))
+    .collect();
+    if !cfg.cluster.proxy.disabled {
+        out.push(crate::control_plane::image(cfg, "kube-proxy"));
+    }
+    let dns = &cfg.cluster.dns;
+    if !dns.disabled {
+        let tag = dns
+            .image_tag
+            .as_deref()
+            .unwrap_or(profile.coredns_image_tag);
+        // Only kubeadm's own registry keeps CoreDNS under `coredns/`.
+        let image = match &dns.image_repository {
+            Some(repository) => image(repository, "coredns", tag),
+            None if profile.coredns_in_subpath
+                && cfg.cluster.image_repository == crate::config::default_image_repository() =>
+            {
+                image(&cfg.cluster.image_repository, "coredns/coredns", tag)
+            }
+            None => image(&cfg.cluster.image_repository, "coredns", tag),
+        };
+        out.push(image);
+    }
+    out.push(image(
+        &cfg.cluster.image_repository,
+        "pause",
+        profile.pause_image_tag,
+    ));
+    if cfg.cluster.etcd.external.is_none() {
+        out.push(crate::etcd::image(cfg));
+    }
+    out
+}
+
 /// The probe host for a bind address: empty (the pod IP) for a wildcard address.
 pub fn probe_host(addr: &str) -> String {
     if addr == "0.0.0.0" || addr == "::" {

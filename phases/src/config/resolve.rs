@@ -78,6 +78,13 @@ pub fn resolve(
     root: &Root,
     host: &dyn Host,
 ) -> Result<Config> {
+    // Before 1.28 kubeadm refused `all` in the file's list (the flag may still say it).
+    let all_in_file = docs
+        .init
+        .node_registration
+        .ignore_preflight_errors
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("all"));
     apply(&mut docs, flags);
     super::check(&docs)?;
     let init = &docs.init;
@@ -86,7 +93,14 @@ pub fn resolve(
         None => kubelet_version(root, host).unwrap_or(version::NEWEST),
     };
     docs.cluster.kubernetes_version = Some(version.to_string());
-    let removed = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    let mut removed = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    if all_in_file && !version.at_least(28) {
+        removed.push(super::Problem::new(
+            "InitConfiguration",
+            "nodeRegistration.ignorePreflightErrors",
+            format!("'all' cannot be used in configuration file (allowed from Kubernetes 1.28; this is {version}); pass --ignore-preflight-errors=all instead"),
+        ));
+    }
     if !removed.is_empty() {
         let source = docs.source.as_deref();
         return Err(

@@ -170,6 +170,10 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
     if role == Role::Init {
         match (&cfg.cluster.etcd.local, &cfg.cluster.etcd.external) {
             (_, Some(external)) => {
+                let etcd = external.clone();
+                t.push(check("ExternalEtcdVersion", move |p| {
+                    external_etcd_version(p, &etcd)
+                }));
                 let files = [
                     external.ca_file.clone(),
                     external.cert_file.clone(),
@@ -933,16 +937,37 @@ const KERNEL_CONFIGS: &[(&str, Option<&str>)] = &[
     ("NETFILTER_XT_MATCH_COMMENT", None),
 ];
 
-/// The required kernel options, from `/boot/config-<release>` (kubestrap does not read `/proc/config.gz`).
+/// The kernel's build options: `/boot/config-<release>`, else the running kernel's own
+/// `/proc/config.gz` (kernels built with `CONFIG_IKCONFIG_PROC`).
+fn read_kernel_config(p: &Probe, boot: &str) -> Option<(String, &'static str)> {
+    if let Ok(text) = p.ctx.root.read_to_string(boot) {
+        return Some((text, ""));
+    }
+    let gz = p.ctx.root.read_optional(PROC_CONFIG).ok()??;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).ok()?;
+    Some((text, PROC_CONFIG))
+}
+
+const PROC_CONFIG: &str = "/proc/config.gz";
+
+/// The required kernel options, from `/boot/config-<release>` or `/proc/config.gz`.
 fn kernel_config(p: &Probe, release: &str) -> Vec<Issue> {
-    let path = format!("/boot/config-{release}");
-    let Ok(text) = p.ctx.root.read_to_string(&path) else {
+    let boot = format!("/boot/config-{release}");
+    let Some((text, source)) = read_kernel_config(p, &boot) else {
         return vec![
             Issue::warning(format!(
-                "failed to parse kernel config: {path} does not exist"
+                "failed to parse kernel config: {boot} does not exist"
             ))
-            .why("the kernel's build options cannot be checked without it"),
+            .why(format!(
+                "nor does a readable {PROC_CONFIG}: the kernel's build options cannot be checked"
+            )),
         ];
+    };
+    let path = if source.is_empty() {
+        boot
+    } else {
+        source.to_string()
     };
     let set = |name: &str| {
         text.lines().any(|l| {
@@ -1201,4 +1226,134 @@ mod tests {
             Some("registry.k8s.io/pause:3.6")
         );
     }
+}
+
+/// How long one image pull may take; a status question takes [`CRI_TIMEOUT`].
+const PULL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The registry host of an image reference (`docker.io` when it names none).
+fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((host, _)) if host.contains(['.', ':']) || host == "localhost" => host,
+        _ => "docker.io",
+    }
+}
+
+/// kubeadm's `ImagePull`: every image of the control plane present in the runtime, pulled per
+/// `nodeRegistration.imagePullPolicy`.
+pub(crate) fn image_pull(p: &Probe) -> Vec<Issue> {
+    let policy = p.ctx.cfg.init.node_registration.image_pull_policy.as_str();
+    if policy == "Never" {
+        return vec![];
+    }
+    if policy != "IfNotPresent" && policy != "Always" {
+        return vec![
+            Issue::error(format!("unsupported pull policy {policy:?}"))
+                .fix("set nodeRegistration.imagePullPolicy to IfNotPresent, Always or Never"),
+        ];
+    }
+    let socket = match p.ctx.root.physical(p.socket_path()) {
+        Ok(s) => s,
+        Err(e) => return vec![Issue::error(format!("{e:#}"))],
+    };
+    let host = p.ctx.host.as_ref();
+    let mut issues = Vec::new();
+    for image in crate::staticpod::images(&p.ctx.cfg) {
+        if policy == "IfNotPresent" {
+            match host.image_present(&socket, &image, CRI_TIMEOUT) {
+                Ok(true) => {
+                    p.ctx
+                        .out
+                        .detail(&format!("[preflight] image {image} exists"));
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e @ cri::CallError::Connect(_)) => {
+                    // No runtime: every other image would fail the same way.
+                    issues.push(
+                        Issue::error(format!("failed to check if image {image} exists: {e}"))
+                            .why("nothing answers on the CRI socket; see the CRI check"),
+                    );
+                    break;
+                }
+                Err(e) => issues.push(Issue::error(format!(
+                    "failed to check if image {image} exists: {e}"
+                ))),
+            }
+        }
+        p.ctx.out.detail(&format!("[preflight] pulling {image}"));
+        if let Err(e) = host.pull_image(&socket, &image, PULL_TIMEOUT) {
+            let registry = registry_of(&image);
+            issues.push(
+                Issue::error(format!("failed to pull image {image}: {e}"))
+                    .why(format!("the container runtime could not fetch it from {registry}"))
+                    .fix(format!("check that this host reaches {registry} (and the runtime's proxy settings, e.g. HTTPS_PROXY in containerd's systemd unit)"))
+                    .fix("or pull from a registry it reaches: --image-repository <registry>")
+                    .fix(format!("or load it beforehand from a tarball: ctr -n k8s.io images import <file>.tar   (an archive holding {image})")),
+            );
+        }
+    }
+    issues
+}
+
+/// The oldest external etcd kubeadm accepts (`MinExternalEtcdVersion`): 3.2.18 until 1.27,
+/// 3.4.13-4 from 1.28 (PR #118733), 3.5.11-0 from 1.31.
+fn min_external_etcd(v: KubeVersion) -> &'static str {
+    if v.at_least(31) {
+        "3.5.11-0"
+    } else if v.at_least(28) {
+        "3.4.13-4"
+    } else {
+        "3.2.18"
+    }
+}
+
+/// How long one endpoint may take to answer `GET /version`.
+const ETCD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// kubeadm's `ExternalEtcdVersion`: every endpoint answers `/version` with a version kubeadm supports.
+fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtcd) -> Vec<Issue> {
+    let min = min_external_etcd(p.ctx.cfg.version);
+    let read = |f: &str| p.ctx.root.read(f).map_err(|e| format!("{e:#}"));
+    let tls = if etcd.ca_file.is_empty() {
+        None
+    } else {
+        let identity = if etcd.cert_file.is_empty() || etcd.key_file.is_empty() {
+            Ok(None)
+        } else {
+            read(&etcd.cert_file).and_then(|c| read(&etcd.key_file).map(|k| Some((c, k))))
+        };
+        match read(&etcd.ca_file).and_then(|ca| identity.map(|identity| (ca, identity))) {
+            Ok((ca, identity)) => Some(super::etcd_version::ClientTls { ca, identity }),
+            // The files' own check names the missing one.
+            Err(_) => return vec![],
+        }
+    };
+    let mut issues = Vec::new();
+    for endpoint in &etcd.endpoints {
+        match super::etcd_version::server_version(endpoint, tls.as_ref(), ETCD_TIMEOUT) {
+            Ok(version) => {
+                let old = match (
+                    super::etcd_version::numeric(&version),
+                    super::etcd_version::numeric(min),
+                ) {
+                    (Some(have), Some(want)) => have < want,
+                    _ => true,
+                };
+                if old {
+                    issues.push(
+                        Issue::error(format!("this version of kubeadm only supports external etcd version >= {min}. Current version: {version}"))
+                            .why(format!("the API server of Kubernetes {} relies on etcd features and fixes of {min}", p.ctx.cfg.version))
+                            .fix(format!("upgrade the etcd cluster at {endpoint} to {min} or newer")),
+                    );
+                }
+            }
+            Err(e) => issues.push(
+                Issue::error(format!("failed to get the version of the external etcd at {endpoint}: {e:#}"))
+                    .why("kubestrap asks each endpoint for GET /version with etcd.external's caFile, certFile and keyFile")
+                    .fix(format!("check that etcd serves clients on {endpoint} and trusts the client certificate (its --trusted-ca-file), and that caFile signed its serving certificate")),
+            ),
+        }
+    }
+    issues
 }

@@ -1,4 +1,4 @@
-//! A small CRI client: `RuntimeService/Version` and `Status` over gRPC on a unix socket.
+//! A small CRI client: `RuntimeService/Version` and `Status`, `ImageService/ImageStatus` and `PullImage`, over gRPC on a unix socket.
 //!
 //! The messages are tiny, so they are encoded and decoded by hand (protobuf wire format) rather
 //! than generated; HTTP/2 comes from `h2` on a current-thread tokio runtime.
@@ -62,7 +62,9 @@ impl std::fmt::Display for CallError {
 
 fn code_name(code: u32) -> String {
     match code {
+        2 => "Unknown".into(),
         4 => "DeadlineExceeded".into(),
+        5 => "NotFound".into(),
         12 => "Unimplemented".into(),
         13 => "Internal".into(),
         14 => "Unavailable".into(),
@@ -80,20 +82,29 @@ pub struct Probe {
 /// Asks the runtime on `socket` for its version and status, v1 first and v1alpha2 when v1 is
 /// unimplemented; each call is bounded by `timeout`.
 pub fn probe(socket: &Path, timeout: Duration) -> Result<Probe, CallError> {
+    block_on(timeout, probe_async(socket))
+}
+
+/// Runs `fut` on a current-thread runtime, bounded by `timeout`.
+fn block_on<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| CallError::Other(format!("failed to start the CRI client: {e}")))?;
     rt.block_on(async {
-        match tokio::time::timeout(timeout, probe_async(socket)).await {
+        match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout),
         }
     })
 }
 
-async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
+/// An HTTP/2 connection to the runtime; its driver runs on the current runtime.
+async fn connect(socket: &Path) -> Result<h2::client::SendRequest<Bytes>, CallError> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|e| CallError::Connect(format!("dial unix {}: {e}", socket.display())))?;
@@ -103,6 +114,73 @@ async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    Ok(client)
+}
+
+/// Whether the runtime holds `image` (`ImageService/ImageStatus`, v1 then v1alpha2).
+pub fn image_present(socket: &Path, image: &str, timeout: Duration) -> Result<bool, CallError> {
+    let body = block_on(timeout, image_call(socket, "ImageStatus", image))?;
+    // `ImageStatusResponse { Image image = 1 }`: no image, no field.
+    let fields = fields(body).map_err(|e| CallError::Other(format!("{e:#}")))?;
+    Ok(fields
+        .iter()
+        .any(|(n, f)| *n == 1 && matches!(f, Field::Bytes(b) if !b.is_empty())))
+}
+
+/// Pulls `image` (`ImageService/PullImage`, v1 then v1alpha2); returns the runtime's image reference.
+pub fn pull_image(socket: &Path, image: &str, timeout: Duration) -> Result<String, CallError> {
+    let body = block_on(timeout, image_call(socket, "PullImage", image))?;
+    // `PullImageResponse { string image_ref = 1 }`.
+    for (number, field) in fields(body).map_err(|e| CallError::Other(format!("{e:#}")))? {
+        if let (1, Field::Bytes(b)) = (number, field) {
+            return text(&b).map_err(|e| CallError::Other(format!("{e:#}")));
+        }
+    }
+    Ok(String::new())
+}
+
+/// `ImageStatusRequest` and `PullImageRequest` both start with `ImageSpec image = 1 { string image = 1 }`.
+async fn image_call(socket: &Path, method: &str, image: &str) -> Result<Bytes, CallError> {
+    let client = connect(socket).await?;
+    let spec = length_delimited(1, image.as_bytes());
+    let request = length_delimited(1, &spec);
+    let mut first_err = None;
+    for api in APIS {
+        match call(
+            client.clone(),
+            &format!("/{api}.ImageService/{method}"),
+            &request,
+        )
+        .await
+        {
+            Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
+                first_err.get_or_insert(CallError::Status { code, message });
+            }
+            other => return other,
+        }
+    }
+    Err(first_err.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
+}
+
+/// A protobuf length-delimited field.
+fn length_delimited(number: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 6);
+    put_varint(&mut out, (number << 3) | 2);
+    put_varint(&mut out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
+    let client = connect(socket).await?;
     let mut first_err = None;
     for api in APIS {
         let body = match call(
@@ -630,6 +708,43 @@ mod tests {
         assert!(!found.conditions[0].status);
         assert_eq!(found.conditions[0].reason, "Broken");
         server.join().unwrap();
+    }
+
+    #[test]
+    fn image_calls_fall_back_to_v1alpha2() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+                serve_v1alpha2(listener).await;
+            });
+        });
+        // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
+        assert_eq!(
+            image_present(
+                &socket,
+                "registry.k8s.io/pause:3.10",
+                Duration::from_secs(10)
+            ),
+            Ok(true)
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn encodes_image_requests() {
+        let spec = length_delimited(1, b"pause:3.10");
+        assert_eq!(spec[..2], [0x0a, 10]);
+        let long = "r".repeat(200);
+        let field = length_delimited(1, long.as_bytes());
+        assert_eq!(field[..3], [0x0a, 0xc8, 0x01]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod checks;
 pub mod containerd;
 pub mod cri;
+mod etcd_version;
 pub mod fix;
 
 use std::cell::OnceCell;
@@ -181,6 +182,24 @@ pub fn run(ctx: &mut Context, role: Role) -> Result<()> {
             print(ctx, &report);
         }
     }
+    fail_on_errors(&report)?;
+    // kubeadm pulls the images in a run of its own once the checks pass; never in a dry run.
+    if role == Role::Init && !ctx.opts.dry_run {
+        for line in [
+            "Pulling images required for setting up a Kubernetes cluster",
+            "This might take a minute or two, depending on the speed of your internet connection",
+            "You can also perform this action beforehand: `crictl pull <image>` for each image `kubestrap preflight -v` names",
+        ] {
+            ctx.out.status("preflight", line);
+        }
+        let report = check_images(ctx);
+        print(ctx, &report);
+        fail_on_errors(&report)?;
+    }
+    Ok(())
+}
+
+fn fail_on_errors(report: &Report) -> Result<()> {
     let errors = report.errors();
     if errors.is_empty() {
         return Ok(());
@@ -189,6 +208,19 @@ pub fn run(ctx: &mut Context, role: Role) -> Result<()> {
         checks: errors.iter().map(|f| f.check.clone()).collect(),
     }
     .into())
+}
+
+/// The `ImagePull` check alone: every control-plane image present in the runtime, pulling the
+/// missing ones per `nodeRegistration.imagePullPolicy`.
+pub fn check_images(ctx: &Context) -> Report {
+    let probe = Probe::new(ctx);
+    let mut report = Report::default();
+    collect(
+        ctx,
+        &mut report,
+        ("ImagePull".to_string(), checks::image_pull(&probe)),
+    );
+    report
 }
 
 /// Runs every check for the role without printing: the root check first and alone, as kubeadm does.
