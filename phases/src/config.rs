@@ -645,7 +645,7 @@ fn t5m() -> String {
 
 mod resolve;
 
-pub use resolve::{CRI_SOCKETS, Documents, Overrides, PATH_DIRS, detect_cri_socket, resolve};
+pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dirs, resolve};
 
 mod defaults;
 mod load;

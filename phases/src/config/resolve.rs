@@ -60,8 +60,8 @@ pub const CRI_SOCKETS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Folders searched for binaries such as the kubelet.
-pub const PATH_DIRS: &[&str] = &[
+/// Folders searched for binaries such as the kubelet when `PATH` names none of them.
+const STANDARD_PATH_DIRS: &[&str] = &[
     "/usr/local/sbin",
     "/usr/local/bin",
     "/usr/sbin",
@@ -216,9 +216,26 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
     }
 }
 
+/// Folders searched for binaries, as `exec.LookPath` does: the absolute entries of `PATH`, then
+/// the standard folders it lacks. Under `--root` they are looked up below the root.
+pub fn path_dirs() -> Vec<String> {
+    let mut dirs: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| d.starts_with('/'))
+        .map(str::to_string)
+        .collect();
+    for d in STANDARD_PATH_DIRS {
+        if !dirs.iter().any(|x| x == d) {
+            dirs.push((*d).to_string());
+        }
+    }
+    dirs
+}
+
 /// The version printed by `kubelet --version` of the first kubelet on the PATH under the root.
 fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
-    let logical = PATH_DIRS
+    let logical = path_dirs()
         .iter()
         .map(|dir| format!("{dir}/kubelet"))
         .find(|p| root.exists(p))?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::containerd::{self, Edits, Settings};
 use super::fix::Repair;
 use super::{Issue, Level, Probe, Role, cri};
-use crate::config::PATH_DIRS;
+use crate::config::path_dirs;
 use crate::context::Context;
 use crate::host::{self, ServiceState};
 use crate::paths;
@@ -495,7 +495,7 @@ impl Probe<'_> {
     }
 
     fn on_path(&self, bin: &str) -> Option<String> {
-        PATH_DIRS
+        path_dirs()
             .iter()
             .map(|d| format!("{d}/{bin}"))
             .find(|p| self.ctx.root.mode(p).is_ok_and(|m| m & 0o111 != 0))
@@ -828,7 +828,7 @@ fn file_existing(p: &Probe, bin: &str, level: Level) -> Vec<Issue> {
     };
     vec![
         Issue::new(level, format!("{bin} not found in system path"))
-            .why(format!("kubestrap looked in {}", PATH_DIRS.join(":")))
+            .why(format!("kubestrap looked in {}", path_dirs().join(":")))
             .fix(p.install(deb, rpm)),
     ]
 }
@@ -1193,41 +1193,6 @@ fn kernel_modules(p: &Probe) -> Vec<Issue> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_kubeadm() {
-        assert_eq!(
-            path_name(
-                "FileAvailable-",
-                "/etc/kubernetes/manifests/kube-apiserver.yaml"
-            ),
-            "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml"
-        );
-        assert_eq!(
-            path_name("FileContent-", &sysctl_path("net.ipv4.ip_forward")),
-            "FileContent--proc-sys-net-ipv4-ip_forward"
-        );
-    }
-
-    #[test]
-    fn cidrs_and_node_names() {
-        assert!(cidr_contains("10.96.0.0/12", "10.96.0.1".parse().unwrap()));
-        assert!(!cidr_contains(
-            "10.96.0.0/12",
-            "10.112.0.1".parse().unwrap()
-        ));
-        assert!(valid_node_name("node-1.example"));
-        assert!(!valid_node_name("Node_1"));
-        assert_eq!(
-            containerd_default_sandbox("1.6.20~ds1"),
-            Some("registry.k8s.io/pause:3.6")
-        );
-    }
-}
-
 /// How long one image pull may take; a status question takes [`CRI_TIMEOUT`].
 const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -1356,4 +1321,39 @@ fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtcd) -> Vec<I
         }
     }
     issues
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kubeadm() {
+        assert_eq!(
+            path_name(
+                "FileAvailable-",
+                "/etc/kubernetes/manifests/kube-apiserver.yaml"
+            ),
+            "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml"
+        );
+        assert_eq!(
+            path_name("FileContent-", &sysctl_path("net.ipv4.ip_forward")),
+            "FileContent--proc-sys-net-ipv4-ip_forward"
+        );
+    }
+
+    #[test]
+    fn cidrs_and_node_names() {
+        assert!(cidr_contains("10.96.0.0/12", "10.96.0.1".parse().unwrap()));
+        assert!(!cidr_contains(
+            "10.96.0.0/12",
+            "10.112.0.1".parse().unwrap()
+        ));
+        assert!(valid_node_name("node-1.example"));
+        assert!(!valid_node_name("Node_1"));
+        assert_eq!(
+            containerd_default_sandbox("1.6.20~ds1"),
+            Some("registry.k8s.io/pause:3.6")
+        );
+    }
 }
