@@ -37,3 +37,15 @@ fn unknown_skip_phase_fails_listing_valid_phases() {
     assert!(stderr.contains("unknown phase `cert`"), "{stderr}");
     assert!(stderr.contains("certs/ca"), "{stderr}");
 }
+
+#[test]
+fn readme_lists_the_phases_of_init_help() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (help, _) = text(&kubestrap(&["init", "--help"]));
+    let phases = &help[help.find("The \"init\" command executes").unwrap()..];
+    assert!(
+        readme.contains(phases.trim_end()),
+        "README.md's phase list differs from `kubestrap init --help`; paste this into it:\n{phases}"
+    );
+}

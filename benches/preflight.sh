@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Wall time of `kubestrap preflight` (every init check) as a whole process, on the healthy fixture
 # host with a real containerd answering CRI on the host's socket. Target: <= 150 ms.
-# Usage: tests/bench/preflight.sh [runs]   (KUBESTRAP=path/to/binary to skip the release build)
+# Usage: benches/preflight.sh [runs]   (KUBESTRAP=path/to/binary to skip the release build)
 set -euo pipefail
 runs=${1:-20}
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${KUBESTRAP:-$repo/target/release/kubestrap}
 if [[ -z ${KUBESTRAP:-} ]]; then
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
