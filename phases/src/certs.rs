@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::config::is_dns_subdomain;
 use crate::context::Context;
 use crate::pki::{self, AltNames, Authority, CertRequest, Certificate, KeyAlgorithm, Usage};
 use crate::workflow::Phase;
@@ -259,24 +260,10 @@ pub fn parse_host_port(endpoint: &str) -> Result<(String, Option<u16>)> {
         Some(_) => bail!(bad()),
         None => (endpoint, None),
     };
-    if host.is_empty() || !(host.parse::<IpAddr>().is_ok() || is_dns1123_subdomain(host)) {
+    if host.is_empty() || !(host.parse::<IpAddr>().is_ok() || is_dns_subdomain(host)) {
         bail!(bad());
     }
     Ok((host.to_string(), port))
-}
-
-/// RFC 1123 subdomain: lower-case labels of letters, digits and `-`, at most 253 characters.
-pub fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 /// Adds user SANs: an IP address is an IP SAN, anything else a DNS SAN (the config validation
@@ -695,9 +682,9 @@ mod tests {
 
     #[test]
     fn dns_names() {
-        assert!(is_dns1123_subdomain("kubernetes.default.svc.cluster.local"));
-        assert!(!is_dns1123_subdomain("Upper.case"));
-        assert!(!is_dns1123_subdomain("-lead"));
-        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_dns_subdomain("kubernetes.default.svc.cluster.local"));
+        assert!(!is_dns_subdomain("Upper.case"));
+        assert!(!is_dns_subdomain("-lead"));
+        assert!(!is_dns_subdomain("a..b"));
     }
 }
