@@ -60,6 +60,26 @@ const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
 .requires(ADMIN_CONF);
 const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
 const CERT_ROTATION_ABOUT: &str = "Enable kubelet client certificate rotation";
+/// kubeadm ≤ 1.30 names the sub-phase `experimental-cert-rotation`.
+const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
+    "kubelet-finalize",
+    FINALIZE_ABOUT,
+    &[Phase::leaf(
+        "experimental-cert-rotation",
+        CERT_ROTATION_ABOUT,
+        kubelet_service::finalize,
+    )],
+);
+/// kubeadm 1.31+ names it `enable-client-cert-rotation`.
+const FINALIZE: Phase = Phase::group(
+    "kubelet-finalize",
+    FINALIZE_ABOUT,
+    &[Phase::leaf(
+        "enable-client-cert-rotation",
+        CERT_ROTATION_ABOUT,
+        kubelet_service::finalize,
+    )],
+);
 const ADDON: Phase = Phase::group(
     "addon",
     "Install required addons for passing conformance tests",
@@ -95,7 +115,7 @@ const CONTROL_PLANE: Phase = Phase::group(
     control_plane::PHASES,
 );
 
-/// kubeadm 1.29 and newer: etcd and the control plane before kubelet-start.
+/// kubeadm 1.31 and newer: etcd and the control plane before kubelet-start.
 pub static PHASES: &[Phase] = &[
     PREFLIGHT,
     CERTS,
@@ -107,15 +127,24 @@ pub static PHASES: &[Phase] = &[
     UPLOAD_CONFIG,
     MARK_CONTROL_PLANE,
     BOOTSTRAP_TOKEN,
-    Phase::group(
-        "kubelet-finalize",
-        FINALIZE_ABOUT,
-        &[Phase::leaf(
-            "enable-client-cert-rotation",
-            CERT_ROTATION_ABOUT,
-            kubelet_service::finalize,
-        )],
-    ),
+    FINALIZE,
+    ADDON,
+    SHOW_JOIN_COMMAND,
+];
+
+/// kubeadm 1.29 and 1.30: the order of 1.31, the older kubelet-finalize sub-phase.
+pub static PHASES_1_29: &[Phase] = &[
+    PREFLIGHT,
+    CERTS,
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES),
+    ETCD,
+    CONTROL_PLANE,
+    KUBELET_START,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    FINALIZE_EXPERIMENTAL,
     ADDON,
     SHOW_JOIN_COMMAND,
 ];
@@ -136,24 +165,57 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
     UPLOAD_CONFIG,
     MARK_CONTROL_PLANE,
     BOOTSTRAP_TOKEN,
-    Phase::group(
-        "kubelet-finalize",
-        FINALIZE_ABOUT,
-        &[Phase::leaf(
-            "experimental-cert-rotation",
-            CERT_ROTATION_ABOUT,
-            kubelet_service::finalize,
-        )],
-    ),
+    FINALIZE_EXPERIMENTAL,
     ADDON,
     SHOW_JOIN_COMMAND,
 ];
 
 /// The init phase table for a Kubernetes version.
 pub fn phases(version: KubeVersion) -> &'static [Phase] {
-    if version.profile().kubelet_start_after_manifests {
+    if version.at_least(31) {
         PHASES
+    } else if version.profile().kubelet_start_after_manifests {
+        PHASES_1_29
     } else {
         PHASES_BEFORE_1_29
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow;
+
+    fn has(version: &str, path: &str) -> bool {
+        let v = KubeVersion::parse(version).unwrap();
+        workflow::paths(phases(v)).iter().any(|p| p == path)
+    }
+
+    #[test]
+    fn the_finalize_sub_phase_is_named_per_version() {
+        assert!(has(
+            "v1.20.2",
+            "kubelet-finalize/experimental-cert-rotation"
+        ));
+        assert!(has(
+            "v1.30.0",
+            "kubelet-finalize/experimental-cert-rotation"
+        ));
+        assert!(has(
+            "v1.31.0",
+            "kubelet-finalize/enable-client-cert-rotation"
+        ));
+        assert!(!has(
+            "v1.30.0",
+            "kubelet-finalize/enable-client-cert-rotation"
+        ));
+    }
+
+    #[test]
+    fn kubelet_start_moves_after_the_manifests_in_1_29() {
+        let order = |v: &str| workflow::paths(phases(KubeVersion::parse(v).unwrap()));
+        let pos = |v: &str, p: &str| order(v).iter().position(|x| x == p).unwrap();
+        assert!(pos("v1.28.0", "kubelet-start") < pos("v1.28.0", "control-plane"));
+        assert!(pos("v1.29.0", "kubelet-start") > pos("v1.29.0", "etcd"));
     }
 }
