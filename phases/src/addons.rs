@@ -2,27 +2,14 @@
 //! (RBAC, ConfigMap, Deployment, Service) from `templates/addons/`, with the images of the
 //! target version; applied with create-or-update.
 
-use std::net::IpAddr;
-
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
 use crate::api_objects;
 use crate::bootstrap_token::admin_cluster;
 use crate::context::Context;
+use crate::kubelet;
 use crate::templates::scalar;
-
-/// The 10th address of the first service subnet: the cluster DNS Service's IP.
-pub fn dns_ip(service_subnet: &str) -> Result<IpAddr> {
-    let first = service_subnet.split(',').next().unwrap_or_default();
-    let Some((ip, _)) = crate::config::parse_cidr(first) else {
-        bail!("serviceSubnet {service_subnet:?} is not a CIDR");
-    };
-    Ok(match ip {
-        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) + 10).into()),
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + 10).into()),
-    })
-}
 
 /// The CoreDNS image of the target version (`dns.imageRepository`/`imageTag` win).
 pub fn coredns_image(ctx: &Context) -> String {
@@ -119,7 +106,9 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
         ("image", scalar(&coredns_image(ctx))),
         (
             "dnsIP",
-            scalar(&dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string()),
+            scalar(
+                &kubelet::cluster_dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string(),
+            ),
         ),
     ];
     let api = ctx.api()?;
@@ -136,16 +125,6 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dns_ip_is_the_tenth_address() {
-        assert_eq!(dns_ip("10.96.0.0/12").unwrap().to_string(), "10.96.0.10");
-        assert_eq!(
-            dns_ip("fd00::/108,10.1.0.0/16").unwrap().to_string(),
-            "fd00::a"
-        );
-        assert!(dns_ip("nonsense").is_err());
-    }
 
     #[test]
     fn every_template_renders_to_objects() {

@@ -219,24 +219,7 @@ pub fn leaf_validity(ctx: &Context, ca: &Certificate) -> Result<(SystemTime, Sys
 
 /// The first address of the (first) service CIDR: the `kubernetes` service IP.
 pub fn first_service_ip(subnets: &str) -> Result<IpAddr> {
-    let first = subnets.split(',').next().unwrap_or_default().trim();
-    let invalid = || {
-        format!("`networking.serviceSubnet`: {first:?} is not a valid CIDR such as 10.96.0.0/12")
-    };
-    let (addr, bits) = first.split_once('/').with_context(invalid)?;
-    let addr: IpAddr = addr.parse().ok().with_context(invalid)?;
-    let bits: u32 = bits.parse().ok().with_context(invalid)?;
-    Ok(match addr {
-        IpAddr::V4(v4) if bits <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            IpAddr::from((u32::from(v4) & mask).wrapping_add(1).to_be_bytes())
-        }
-        IpAddr::V6(v6) if bits <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            IpAddr::from((u128::from(v6) & mask).wrapping_add(1).to_be_bytes())
-        }
-        _ => bail!(invalid()),
-    })
+    crate::config::service_ip(subnets, 1)
 }
 
 /// Splits `host`, `host:port`, `[v6]:port` or a bare IPv6 address.

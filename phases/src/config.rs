@@ -654,4 +654,4 @@ mod validate;
 
 pub use defaults::{document, print_init_defaults};
 pub use load::{InvalidConfig, Source, check, load_file, parse, validate_file};
-pub use validate::{Problem, is_dns_subdomain, parse_cidr, validate};
+pub use validate::{Problem, is_dns_subdomain, parse_cidr, service_ip, validate};

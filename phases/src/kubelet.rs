@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
 use crate::config::Config;
@@ -19,27 +19,7 @@ pub const KUBELET_INSTANCE_CONFIG: &str = "/var/lib/kubelet/instance-config.yaml
 
 /// The 10th address of the first service CIDR: the cluster DNS service IP.
 pub fn cluster_dns_ip(service_subnet: &str) -> Result<IpAddr> {
-    let first = service_subnet.split(',').next().unwrap_or("").trim();
-    let (base, prefix) = first.split_once('/').with_context(|| {
-        format!("`networking.serviceSubnet`: {first:?} is not a CIDR such as 10.96.0.0/12")
-    })?;
-    let prefix: u32 = prefix
-        .parse()
-        .with_context(|| format!("`networking.serviceSubnet`: bad prefix length in {first:?}"))?;
-    let ip: IpAddr = base
-        .parse()
-        .with_context(|| format!("`networking.serviceSubnet`: bad address in {first:?}"))?;
-    Ok(match ip {
-        IpAddr::V4(v4) if prefix <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).wrapping_add(10).into())
-        }
-        IpAddr::V6(v6) if prefix <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).wrapping_add(10).into())
-        }
-        _ => bail!("`networking.serviceSubnet`: prefix length out of range in {first:?}"),
-    })
+    crate::config::service_ip(service_subnet, 10)
 }
 
 fn is_docker_socket(socket: &str) -> bool {

@@ -412,6 +412,27 @@ pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     (bits <= max).then_some((ip, bits))
 }
 
+/// The `n`th address of the first CIDR of `networking.serviceSubnet`: 1 is the `kubernetes`
+/// Service, 10 the cluster DNS Service.
+pub fn service_ip(service_subnet: &str, n: u32) -> anyhow::Result<IpAddr> {
+    let first = service_subnet.split(',').next().unwrap_or_default().trim();
+    let Some((ip, bits)) = parse_cidr(first) else {
+        anyhow::bail!(
+            "`networking.serviceSubnet`: {first:?} is not a valid CIDR such as 10.96.0.0/12"
+        );
+    };
+    Ok(match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).wrapping_add(n).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).wrapping_add(n.into()).into())
+        }
+    })
+}
+
 fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
     let parts: Vec<&str> = text.split(',').collect();
     let mut parsed = Vec::new();

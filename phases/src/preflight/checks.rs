@@ -402,15 +402,11 @@ fn proxy_for(p: &Probe, ip: IpAddr) -> Option<String> {
     (!exempt && !ip.is_loopback()).then_some(proxy)
 }
 
-fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
-    let (addr, bits) = cidr.split_once('/')?;
-    Some((addr.trim().parse().ok()?, bits.trim().parse().ok()?))
-}
-
 fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
-    let Some((net, bits)) = parse_cidr(cidr) else {
+    let Some((net, bits)) = crate::config::parse_cidr(cidr) else {
         return false;
     };
+    let bits = u32::from(bits);
     let (a, b, width) = match (net, ip) {
         (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
         (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
@@ -434,7 +430,7 @@ fn http_proxy(p: &Probe, address: IpAddr) -> Vec<Issue> {
 }
 
 fn http_proxy_cidr(p: &Probe, cidr: &str) -> Vec<Issue> {
-    let Some((net, _)) = parse_cidr(cidr) else {
+    let Some((net, _)) = crate::config::parse_cidr(cidr) else {
         return vec![];
     };
     let first = match net {
