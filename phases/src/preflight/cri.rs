@@ -685,13 +685,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("cri.sock");
-        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    /// A v1alpha2-only runtime on `socket`, served from its own thread.
+    fn spawn_v1alpha2_server(socket: &Path) -> std::thread::JoinHandle<()> {
+        let std_listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
         std_listener.set_nonblocking(true).unwrap();
-        let server = std::thread::spawn(move || {
+        std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_io()
                 .build()
@@ -700,7 +698,14 @@ mod tests {
                 let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
                 serve_v1alpha2(listener).await;
             });
-        });
+        })
+    }
+
+    #[test]
+    fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let server = spawn_v1alpha2_server(&socket);
         let found = probe(&socket, Duration::from_secs(10)).unwrap();
         assert_eq!(found.version.api, "runtime.v1alpha2");
         assert_eq!(found.version.runtime_version, "1.5.9");
@@ -714,18 +719,7 @@ mod tests {
     fn image_calls_fall_back_to_v1alpha2() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("cri.sock");
-        let std_listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let server = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
-                serve_v1alpha2(listener).await;
-            });
-        });
+        let server = spawn_v1alpha2_server(&socket);
         // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
         assert_eq!(
             image_present(
