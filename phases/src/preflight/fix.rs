@@ -256,6 +256,33 @@ pub fn offer(ctx: &Context, plan: &Plan) -> Result<bool> {
     Ok(true)
 }
 
+/// Adds each `(key, line)` whose key (the text before any `=`) the file lacks, so the setting
+/// survives a reboot; the file is journaled like any other change.
+fn persist(
+    ctx: &Context,
+    journal: &mut Journal,
+    file: &str,
+    what: &str,
+    lines: impl Iterator<Item = (String, String)>,
+) -> Result<()> {
+    let mut text = ctx
+        .root
+        .read_optional(file)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|| {
+            format!("# {what} Kubernetes needs, written by kubestrap preflight --fix\n")
+        });
+    for (key, line) in lines {
+        if !text
+            .lines()
+            .any(|l| l.split('=').next().map(str::trim) == Some(key.as_str()))
+        {
+            text.push_str(&format!("{line}\n"));
+        }
+    }
+    journal.write_file(ctx, file, text.as_bytes(), 0o644)
+}
+
 /// Applies a plan, journaling each change before the next one.
 pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
     let mut journal = Journal::load(&ctx.root)?;
@@ -272,19 +299,8 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
         ctx.out.status("fix", &format!("loaded kernel module {m}"));
     }
     if !plan.modules.is_empty() {
-        let mut text = ctx
-            .root
-            .read_optional(MODULES_FILE)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|| {
-                "# Kernel modules Kubernetes needs, written by kubestrap preflight --fix\n".into()
-            });
-        for m in &plan.modules {
-            if !text.lines().any(|l| l.trim() == *m) {
-                text.push_str(&format!("{m}\n"));
-            }
-        }
-        journal.write_file(ctx, MODULES_FILE, text.as_bytes(), 0o644)?;
+        let lines = plan.modules.iter().map(|m| (m.to_string(), m.to_string()));
+        persist(ctx, &mut journal, MODULES_FILE, "Kernel modules", lines)?;
     }
     for key in &plan.sysctls {
         let path = sysctl_path(key);
@@ -305,22 +321,11 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
         ctx.out.status("fix", &format!("set {key} = 1"));
     }
     if !plan.sysctls.is_empty() {
-        let mut text = ctx
-            .root
-            .read_optional(SYSCTL_FILE)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|| {
-                "# Kernel settings Kubernetes needs, written by kubestrap preflight --fix\n".into()
-            });
-        for key in &plan.sysctls {
-            if !text
-                .lines()
-                .any(|l| l.split('=').next().map(str::trim) == Some(key))
-            {
-                text.push_str(&format!("{key} = 1\n"));
-            }
-        }
-        journal.write_file(ctx, SYSCTL_FILE, text.as_bytes(), 0o644)?;
+        let lines = plan
+            .sysctls
+            .iter()
+            .map(|k| (k.to_string(), format!("{k} = 1")));
+        persist(ctx, &mut journal, SYSCTL_FILE, "Kernel settings", lines)?;
     }
     if plan.swap_off {
         let devices = swap_devices(ctx);
