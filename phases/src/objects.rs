@@ -24,17 +24,8 @@ pub struct ObjectMeta {
     pub creation_timestamp: Option<String>,
 }
 
-/// A node taint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Taint {
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    pub effect: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_added: Option<String>,
-}
+/// A node taint: the same type as `nodeRegistration.taints`.
+pub use crate::config::Taint;
 
 impl Taint {
     /// `key:Effect` (or `key=value:Effect`), as kubeadm prints taints.
