@@ -12,6 +12,7 @@ use kubestrap_phases::config::{
 };
 use kubestrap_phases::context::{Context, Options};
 use kubestrap_phases::host::FakeHost;
+use kubestrap_phases::pki::KeyAlgorithm;
 use kubestrap_phases::report::RecordingReporter;
 use kubestrap_phases::root::Root;
 use kubestrap_phases::{init, workflow};
@@ -652,8 +653,11 @@ fn a_user_ca_signs_the_rest_and_a_keyless_ca_requires_every_file() {
     );
 }
 
-/// Runs `certs` and `kubeconfig` through the library with a configuration the flags cannot express.
-fn run_library(root: &Path, cluster: ClusterConfiguration) -> Vec<String> {
+/// A v1.31 context on `root` with a configuration the flags cannot express.
+fn library_context(
+    root: &Path,
+    cluster: ClusterConfiguration,
+) -> (Context, Arc<RecordingReporter>) {
     let flags = Overrides {
         advertise_address: Some("10.20.0.1".into()),
         node_name: Some("n1".into()),
@@ -667,15 +671,21 @@ fn run_library(root: &Path, cluster: ClusterConfiguration) -> Vec<String> {
     let fs_root = Root::new(root);
     let host = FakeHost::default();
     let cfg = config::resolve(docs, &flags, &fs_root, &host).unwrap();
-    let table = init::phases(cfg.version);
     let reporter = Arc::new(RecordingReporter::default());
-    let mut ctx = Context::new(
+    let ctx = Context::new(
         cfg,
         fs_root,
         Box::new(host),
         Box::new(reporter.clone()),
         Options::default(),
     );
+    (ctx, reporter)
+}
+
+/// Runs `certs` and `kubeconfig` through the library with a configuration the flags cannot express.
+fn run_library(root: &Path, cluster: ClusterConfiguration) -> Vec<String> {
+    let (mut ctx, reporter) = library_context(root, cluster);
+    let table = init::phases(ctx.cfg.version);
     for group in ["certs", "kubeconfig"] {
         let steps = workflow::plan(table, Some(group), &[]).unwrap();
         workflow::run(&steps, &mut ctx, true).unwrap();
@@ -736,6 +746,62 @@ fn ecdsa_p256_tree_verifies_with_openssl() {
     );
 }
 
+/// A cluster with an external etcd.
+fn external_etcd() -> Etcd {
+    Etcd {
+        local: None,
+        external: Some(ExternalEtcd {
+            endpoints: vec!["https://10.0.0.5:2379".into()],
+            ..ExternalEtcd::default()
+        }),
+    }
+}
+
+/// The keys generated ahead are exactly the ones the planned phases will create.
+#[test]
+fn keys_are_ordered_ahead_for_what_is_missing_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let external = ClusterConfiguration {
+        etcd: external_etcd(),
+        ..ClusterConfiguration::default()
+    };
+    let (ctx, _) = library_context(dir.path(), external);
+    let table = init::phases(ctx.cfg.version);
+    let all = workflow::plan(table, None, &[]).unwrap();
+    // ca, apiserver, apiserver-kubelet-client, front-proxy-ca, front-proxy-client, sa, and five
+    // kubeconfigs (with super-admin); no etcd certificates.
+    assert_eq!(
+        workflow::keys_wanted(&all, &ctx),
+        [(KeyAlgorithm::Rsa2048, 11)]
+    );
+    let one = workflow::plan(table, Some("certs/apiserver"), &[]).unwrap();
+    assert_eq!(
+        workflow::keys_wanted(&one, &ctx),
+        [(KeyAlgorithm::Rsa2048, 1)]
+    );
+    let skipped = workflow::plan(table, None, &["kubeconfig".to_string()]).unwrap();
+    assert_eq!(
+        workflow::keys_wanted(&skipped, &ctx),
+        [(KeyAlgorithm::Rsa2048, 6)]
+    );
+
+    let ecdsa = ClusterConfiguration {
+        encryption_algorithm: "ECDSA-P256".into(),
+        ..ClusterConfiguration::default()
+    };
+    run_library(dir.path(), ecdsa.clone());
+    let (ctx, _) = library_context(dir.path(), ecdsa);
+    let all = workflow::plan(table, None, &[]).unwrap();
+    assert_eq!(workflow::keys_wanted(&all, &ctx), []);
+    fs::remove_file(pki(dir.path()).join("etcd/peer.key")).unwrap();
+    fs::remove_file(pki(dir.path()).join("etcd/peer.crt")).unwrap();
+    fs::remove_file(dir.path().join("etc/kubernetes/admin.conf")).unwrap();
+    assert_eq!(
+        workflow::keys_wanted(&all, &ctx),
+        [(KeyAlgorithm::EcdsaP256, 2)]
+    );
+}
+
 #[test]
 fn external_etcd_skips_the_etcd_certificates() {
     let dir = tempfile::tempdir().unwrap();
@@ -744,13 +810,7 @@ fn external_etcd_skips_the_etcd_certificates() {
         root,
         ClusterConfiguration {
             encryption_algorithm: "ECDSA-P256".into(),
-            etcd: Etcd {
-                local: None,
-                external: Some(ExternalEtcd {
-                    endpoints: vec!["https://10.0.0.5:2379".into()],
-                    ..ExternalEtcd::default()
-                }),
-            },
+            etcd: external_etcd(),
             ..ClusterConfiguration::default()
         },
     );

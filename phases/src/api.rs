@@ -139,6 +139,11 @@ pub trait Transport: Send + Sync {
     fn send(&self, req: &Request) -> Result<Response>;
     /// The server URL, for error messages (`https://10.0.0.1:6443`).
     fn endpoint(&self) -> String;
+    /// Whether requests may be sent at the same time. Fakes and dry runs say no, so what they
+    /// record keeps a fixed order.
+    fn concurrent(&self) -> bool {
+        false
+    }
 }
 
 /// How long and how often to retry a request the server could not answer.
@@ -477,6 +482,28 @@ impl Api<'_> {
         }
     }
 
+    /// Creates or updates objects that do not depend on each other: all at once when the transport
+    /// allows it (each write waits on etcd, so together they take about as long as one), else in
+    /// order. Results follow `objs`; the first failure in that order is returned.
+    pub fn create_or_update_all(&self, objs: &[Value]) -> Result<Vec<Applied>> {
+        if objs.len() < 2 || !self.client.transport.concurrent() {
+            return objs.iter().map(|o| self.create_or_update(o)).collect();
+        }
+        std::thread::scope(|s| {
+            let running: Vec<_> = objs
+                .iter()
+                .map(|o| s.spawn(move || self.create_or_update(o)))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(anyhow!("an API request panicked")))
+                })
+                .collect()
+        })
+    }
+
     /// Applies a patch of the given content type to an object; returns the patched object.
     pub fn patch(
         &self,
@@ -640,5 +667,55 @@ mod tests {
         let longer =
             json!({"metadata": {"name": "a"}, "data": {"k": "v"}, "list": [{"a": 1}, {"a": 2}]});
         assert!(!contains(&longer, &want));
+    }
+
+    /// Answers POSTs after a pause, counting how many are in flight at once (and the most seen);
+    /// a ConfigMap named `bad` is refused.
+    struct Slow(std::sync::Arc<Mutex<(usize, usize)>>);
+
+    impl Transport for Slow {
+        fn send(&self, req: &Request) -> Result<Response> {
+            {
+                let mut n = self.0.lock().unwrap();
+                n.0 += 1;
+                n.1 = n.1.max(n.0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            self.0.lock().unwrap().0 -= 1;
+            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}"))?;
+            if body.pointer("/metadata/name") == Some(&json!("bad")) {
+                return Ok(Response::json(422, &json!({"message": "bad name"})));
+            }
+            Ok(Response::json(201, &body))
+        }
+        fn endpoint(&self) -> String {
+            "https://127.0.0.1:6443".into()
+        }
+        fn concurrent(&self) -> bool {
+            true
+        }
+    }
+
+    fn config_map(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
+    }
+
+    #[test]
+    fn independent_objects_are_sent_together_and_reported_in_order() {
+        let counts = std::sync::Arc::new(Mutex::new((0, 0)));
+        let client = Client::new(Box::new(Slow(counts.clone())), Retry::immediate());
+        let out = crate::report::RecordingReporter::default();
+        let api = client.with(&out);
+        let objs: Vec<Value> = ["a", "b", "c", "d"].map(config_map).into();
+        let applied = api.create_or_update_all(&objs).unwrap();
+        assert_eq!(applied, [Applied::Created; 4]);
+        assert_eq!(counts.lock().unwrap().1, 4);
+
+        let objs: Vec<Value> = ["a", "bad", "c"].map(config_map).into();
+        let err = api.create_or_update_all(&objs).unwrap_err().to_string();
+        assert!(
+            err.contains("ConfigMap `default/bad`") && err.contains("bad name"),
+            "{err}"
+        );
     }
 }

@@ -33,11 +33,16 @@ pub fn build(ctx: &Context) -> Result<Client> {
         );
         return Ok(Client::dry_run(DryRun::new(endpoint, &ctx.cfg.node_name)));
     }
-    let client = admin_client(ctx)?;
+    ready(ctx, admin_client(ctx)?)
+}
+
+/// Makes a client from [`admin_client`] ready for the API phases (the binding admin.conf's group
+/// needs on 1.29+), once the API server answers.
+pub fn ready(ctx: &Context, admin: Client) -> Result<Client> {
     if ctx.profile().super_admin {
-        ensure_cluster_admins(ctx, &client)?;
+        ensure_cluster_admins(ctx, &admin)?;
     }
-    Ok(client)
+    Ok(admin)
 }
 
 /// A client with admin.conf as it is, for health checks while the API server starts (the

@@ -223,6 +223,10 @@ impl Transport for HttpTransport {
     fn endpoint(&self) -> String {
         self.server.clone()
     }
+
+    fn concurrent(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

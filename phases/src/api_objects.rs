@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
-use crate::api::{Api, Applied};
+use crate::api::Api;
 
 /// Node-bootstrap RBAC (spec §8.3).
 pub const RBAC_BOOTSTRAP_TOKEN: &str = include_str!("../../templates/rbac/bootstrap-token.yaml");
@@ -42,13 +42,23 @@ pub fn documents(name: &str, text: &str) -> Result<Vec<Value>> {
     Ok(docs)
 }
 
-/// Renders a template and creates or updates each of its objects, in order.
-pub fn apply(
-    api: &Api<'_>,
-    name: &str,
-    src: &str,
-    vars: &[(&str, String)],
-) -> Result<Vec<Applied>> {
-    let docs = documents(name, &crate::templates::render(name, src, vars)?)?;
-    docs.iter().map(|d| api.create_or_update(d)).collect()
+/// A template's objects, rendered.
+pub fn render(name: &str, src: &str, vars: &[(&str, String)]) -> Result<Vec<Value>> {
+    documents(name, &crate::templates::render(name, src, vars)?)
+}
+
+/// Creates or updates objects that belong together. Workloads go last, since their pods need
+/// the ServiceAccounts, ConfigMaps and RBAC beside them; the others do not depend on each other.
+pub fn apply_objects(api: &Api<'_>, objs: Vec<Value>) -> Result<()> {
+    let (workloads, others): (Vec<Value>, Vec<Value>) = objs
+        .into_iter()
+        .partition(|o| matches!(o["kind"].as_str(), Some("DaemonSet" | "Deployment")));
+    api.create_or_update_all(&others)?;
+    api.create_or_update_all(&workloads)?;
+    Ok(())
+}
+
+/// Renders a template and creates or updates its objects.
+pub fn apply(api: &Api<'_>, name: &str, src: &str, vars: &[(&str, String)]) -> Result<()> {
+    apply_objects(api, render(name, src, vars)?)
 }

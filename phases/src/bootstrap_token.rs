@@ -427,12 +427,6 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         store(&api, spec)
             .with_context(|| format!("failed to store bootstrap token {:?}", spec.token.id))?;
     }
-    api_objects::apply(
-        &api,
-        "rbac/bootstrap-token.yaml",
-        api_objects::RBAC_BOOTSTRAP_TOKEN,
-        &[],
-    )?;
     for what in [
         "allow Node Bootstrap tokens to get nodes",
         "allow Node Bootstrap tokens to post CSRs in order for nodes to get long term certificate credentials",
@@ -449,27 +443,26 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         "Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace",
     );
     let (server, ca) = admin_cluster(ctx)?;
-    let kubeconfig = cluster_info_kubeconfig(&server, &ca);
-    let cm = json!({
+    // The RBAC rules and cluster-info go in together. Updating cluster-info drops the
+    // controller-manager's jws-kubeconfig-* keys, so it is updated only when its kubeconfig
+    // changed (and then re-signed); an unchanged one is left as it is.
+    let mut objs = api_objects::render(
+        "rbac/bootstrap-token.yaml",
+        api_objects::RBAC_BOOTSTRAP_TOKEN,
+        &[],
+    )?;
+    objs.push(json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "cluster-info", "namespace": "kube-public"},
-        "data": {"kubeconfig": kubeconfig},
-    });
-    // The controller-manager adds jws-kubeconfig-* keys: keep them when updating.
-    let target = ObjectRef::of(&cm)?;
-    match api.get::<crate::objects::ConfigMap>(&target)? {
-        Some(existing) if existing.data.get("kubeconfig") == Some(&kubeconfig) => {}
-        _ => {
-            api.create_or_update(&cm)?;
-        }
-    }
-    api_objects::apply(
-        &api,
+        "data": {"kubeconfig": cluster_info_kubeconfig(&server, &ca)},
+    }));
+    objs.extend(api_objects::render(
         "rbac/cluster-info.yaml",
         api_objects::RBAC_CLUSTER_INFO,
         &[],
-    )?;
+    )?);
+    api_objects::apply_objects(&api, objs)?;
     ctx.outputs.tokens = tokens;
     Ok(())
 }

@@ -317,23 +317,24 @@ fn replace_hint(crt: &str, key: &str) -> String {
     )
 }
 
-/// Starts generating, in the background, the keys that the certs phases will need.
-fn prefetch(ctx: &Context) -> Result<()> {
+/// The key the certs phase `name` will generate: one for each pair (or `sa` key) not there yet.
+/// A configuration error is left for the phase itself to report.
+fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
     let dir = ctx.cert_dir();
-    let missing = |base: &str| {
-        let (crt, key) = pki::pair_paths(dir, base);
-        !ctx.root.exists(&crt) && !ctx.root.exists(&key)
+    let present = if name == "sa" {
+        ctx.root.exists(format!("{dir}/sa.key"))
+    } else {
+        let cert = Cert::ALL
+            .into_iter()
+            .find(|c| c.base().replace('/', "-") == name)?;
+        let (crt, key) = pki::pair_paths(dir, cert.base());
+        let skipped = cert.is_etcd() && external_etcd(ctx);
+        skipped || ctx.root.exists(&crt) || ctx.root.exists(&key)
     };
-    let mut count = Cert::ALL
-        .iter()
-        .filter(|c| !(c.is_etcd() && external_etcd(ctx)))
-        .filter(|c| missing(c.base()))
-        .count();
-    if !ctx.root.exists(format!("{dir}/sa.key")) {
-        count += 1;
+    if present {
+        return None;
     }
-    pki::prefetch_keys(key_algorithm(ctx)?, count);
-    Ok(())
+    key_algorithm(ctx).ok()
 }
 
 /// Creates or reuses a CA.
@@ -484,7 +485,6 @@ fn ca(ctx: &mut Context) -> Result<()> {
         "certs",
         &format!("Using certificateDir folder {:?}", ctx.cert_dir()),
     );
-    prefetch(ctx)?;
     ensure_ca(ctx, Cert::Ca)
 }
 
@@ -559,60 +559,71 @@ pub static PHASES: &[Phase] = &[
         "ca",
         "Generate the self-signed Kubernetes CA to provision identities for other Kubernetes components",
         ca,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "apiserver",
         "Generate the certificate for serving the Kubernetes API",
         apiserver,
     )
-    .requires(NEEDS_CA),
+    .requires(NEEDS_CA)
+    .new_key(new_key),
     Phase::leaf(
         "apiserver-kubelet-client",
         "Generate the certificate for the API server to connect to kubelet",
         apiserver_kubelet_client,
     )
-    .requires(NEEDS_CA),
+    .requires(NEEDS_CA)
+    .new_key(new_key),
     Phase::leaf(
         "front-proxy-ca",
         "Generate the self-signed CA to provision identities for front proxy",
         front_proxy_ca,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "front-proxy-client",
         "Generate the certificate for the front proxy client",
         front_proxy_client,
     )
-    .requires(NEEDS_FRONT_PROXY_CA),
+    .requires(NEEDS_FRONT_PROXY_CA)
+    .new_key(new_key),
     Phase::leaf(
         "etcd-ca",
         "Generate the self-signed CA to provision identities for etcd",
         etcd_ca,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "etcd-server",
         "Generate the certificate for serving etcd",
         etcd_server,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "etcd-peer",
         "Generate the certificate for etcd nodes to communicate with each other",
         etcd_peer,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "etcd-healthcheck-client",
         "Generate the certificate for liveness probes to healthcheck etcd",
         etcd_healthcheck_client,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "apiserver-etcd-client",
         "Generate the certificate the apiserver uses to access etcd",
         apiserver_etcd_client,
-    ),
+    )
+    .new_key(new_key),
     Phase::leaf(
         "sa",
         "Generate a private key for signing service account tokens along with its public key",
         sa,
-    ),
+    )
+    .new_key(new_key),
 ];
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::certs::{self, Cert};
 use crate::context::Context;
 use crate::paths;
-use crate::pki::{self, AltNames, CertRequest, Certificate, Usage};
+use crate::pki::{self, AltNames, CertRequest, Certificate, KeyAlgorithm, Usage};
 use crate::workflow::Phase;
 
 /// A kubeconfig file (`apiVersion: v1`, `kind: Config`), fields in client-go's order.
@@ -339,14 +339,15 @@ fn check_existing(ctx: &Context, path: &str, ca: &Certificate, server: &str) -> 
     Ok(())
 }
 
-/// Starts generating, in the background, the keys for the kubeconfigs still missing.
-fn prefetch(ctx: &Context) -> Result<()> {
-    let count = File::files(ctx)
+/// The key the kubeconfig phase `name` will generate: one when its file is not there yet.
+fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
+    let file = File::files(ctx)
         .iter()
-        .filter(|f| !ctx.root.exists(paths::kubeconfig(f.name())))
-        .count();
-    pki::prefetch_keys(certs::key_algorithm(ctx)?, count);
-    Ok(())
+        .find(|f| f.name().strip_suffix(".conf") == Some(name))?;
+    if ctx.root.exists(paths::kubeconfig(file.name())) {
+        return None;
+    }
+    certs::key_algorithm(ctx).ok()
 }
 
 fn ensure(ctx: &Context, file: File) -> Result<()> {
@@ -406,7 +407,6 @@ fn admin(ctx: &mut Context) -> Result<()> {
         "kubeconfig",
         &format!("Using kubeconfig folder {:?}", paths::KUBERNETES_DIR),
     );
-    prefetch(ctx)?;
     ensure(ctx, File::Admin)
 }
 
@@ -433,25 +433,29 @@ const ADMIN: Phase = Phase::leaf(
     "Generate a kubeconfig file for the admin to use and for kubeadm itself",
     admin,
 )
-.requires(NEEDS_CA);
+.requires(NEEDS_CA)
+.new_key(new_key);
 const KUBELET: Phase = Phase::leaf(
     "kubelet",
     "Generate a kubeconfig file for the kubelet to use *only* for cluster bootstrapping purposes",
     kubelet,
 )
-.requires(NEEDS_CA);
+.requires(NEEDS_CA)
+.new_key(new_key);
 const CONTROLLER_MANAGER: Phase = Phase::leaf(
     "controller-manager",
     "Generate a kubeconfig file for the controller manager to use",
     controller_manager,
 )
-.requires(NEEDS_CA);
+.requires(NEEDS_CA)
+.new_key(new_key);
 const SCHEDULER: Phase = Phase::leaf(
     "scheduler",
     "Generate a kubeconfig file for the scheduler to use",
     scheduler,
 )
-.requires(NEEDS_CA);
+.requires(NEEDS_CA)
+.new_key(new_key);
 
 /// The sub-phases of `kubeconfig` for v1.29 and newer.
 pub static PHASES: &[Phase] = &[
@@ -461,7 +465,8 @@ pub static PHASES: &[Phase] = &[
         "Generate a kubeconfig file for the super-admin",
         super_admin,
     )
-    .requires(NEEDS_CA),
+    .requires(NEEDS_CA)
+    .new_key(new_key),
     KUBELET,
     CONTROLLER_MANAGER,
     SCHEDULER,

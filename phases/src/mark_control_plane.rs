@@ -102,22 +102,36 @@ pub fn change_node(
     name: &str,
     change: impl Fn(&Node) -> Option<Value>,
 ) -> Result<bool> {
-    let target = node_ref(name)?;
+    change_node_from(api, read_node(api, name)?, change)
+}
+
+/// [`change_node`] starting from a node just read (by [`wait_for_node`]), saving a request.
+pub fn change_node_from(
+    api: &Api<'_>,
+    mut node: Node,
+    change: impl Fn(&Node) -> Option<Value>,
+) -> Result<bool> {
+    let name = node.metadata.name.clone();
+    let target = node_ref(&name)?;
     for _ in 0..5 {
-        let Some(node) = api.get::<Node>(&target)? else {
-            bail!("node `{name}` does not exist at {}", api.endpoint());
-        };
         let Some(patch) = change(&node) else {
             return Ok(false);
         };
         match api.patch(&target, MERGE_PATCH, &patch) {
             Ok(_) => return Ok(true),
             // Someone else updated the node between our GET and PATCH: read again.
-            Err(e) if e.to_string().contains(": 409 ") => continue,
+            Err(e) if e.to_string().contains(": 409 ") => node = read_node(api, &name)?,
             Err(e) => return Err(e),
         }
     }
     bail!("node `{name}` kept changing while kubestrap updated it; try again")
+}
+
+fn read_node(api: &Api<'_>, name: &str) -> Result<Node> {
+    match api.get::<Node>(&node_ref(name)?)? {
+        Some(node) => Ok(node),
+        None => bail!("node `{name}` does not exist at {}", api.endpoint()),
+    }
 }
 
 /// Waits for the kubelet to register the node, showing progress.
@@ -147,7 +161,7 @@ pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -176,9 +190,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             ),
         );
     }
-    wait_for_node(ctx, node_timeout(ctx))?;
-    let api = ctx.api()?;
-    change_node(&api, &name, |node| mark_patch(node, labels, &taints))?;
+    let node = wait_for_node(ctx, node_timeout(ctx))?;
+    change_node_from(&ctx.api()?, node, |node| mark_patch(node, labels, &taints))?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::api_objects;
 use crate::config::ApiVersion;
 use crate::context::Context;
-use crate::mark_control_plane::{change_node, node_timeout, wait_for_node};
+use crate::mark_control_plane::{change_node_from, node_timeout, wait_for_node};
 
 /// The annotation with the node's CRI socket.
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
@@ -49,20 +49,18 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
         "Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace",
     );
     let text = cluster_configuration(ctx)?;
-    let api = ctx.api()?;
-    api.create_or_update(&json!({
+    let mut objs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
         "data": {"ClusterConfiguration": text},
-    }))?;
-    api_objects::apply(
-        &api,
+    })];
+    objs.extend(api_objects::render(
         "rbac/upload-config.yaml",
         api_objects::RBAC_UPLOAD_CONFIG,
         &[],
-    )?;
-    Ok(())
+    )?);
+    api_objects::apply_objects(&ctx.api()?, objs)
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -84,8 +82,7 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         .root
         .read_to_string(crate::paths::KUBELET_CONFIG)
         .context("the kubelet configuration is uploaded from the file kubelet-start writes")?;
-    let api = ctx.api()?;
-    api.create_or_update(&json!({
+    let mut objs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
@@ -94,14 +91,14 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
             "annotations": {HASH_ANNOTATION: format!("sha256:{}", sha256_hex(config.as_bytes()))},
         },
         "data": {"kubelet": config},
-    }))?;
+    })];
     let role = format!("kubeadm:{name}");
-    api_objects::apply(
-        &api,
+    objs.extend(api_objects::render(
         "rbac/kubelet-config.yaml",
         api_objects::RBAC_KUBELET_CONFIG,
         &[("name", role), ("configMap", name)],
-    )?;
+    )?);
+    api_objects::apply_objects(&ctx.api()?, objs)?;
     if !ctx.profile().node_local_cri_socket {
         annotate_cri_socket(ctx)?;
     }
@@ -110,9 +107,8 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
 
 fn annotate_cri_socket(ctx: &Context) -> Result<()> {
     let socket = ctx.cfg.cri_socket.clone();
-    wait_for_node(ctx, node_timeout(ctx))?;
-    let api = ctx.api()?;
-    change_node(&api, &ctx.cfg.node_name, |node| {
+    let node = wait_for_node(ctx, node_timeout(ctx))?;
+    change_node_from(&ctx.api()?, node, |node| {
         (node.metadata.annotations.get(CRI_SOCKET_ANNOTATION) != Some(&socket)).then(|| {
             json!({"metadata": {
                 "annotations": {CRI_SOCKET_ANNOTATION: socket},

@@ -11,8 +11,11 @@ use crate::api::{Method, Request, Transport};
 use crate::api_http::HttpTransport;
 use crate::context::Context;
 
-/// How often each endpoint is polled.
-const POLL: Duration = Duration::from_millis(200);
+/// How often each endpoint is polled: every poll is a loopback request, and each one saved
+/// between "healthy" and "noticed" is time the user waits for nothing.
+const POLL: Duration = Duration::from_millis(50);
+/// How often the runtime is asked for crash-looping control-plane containers while waiting.
+const CRASH_CHECK: Duration = Duration::from_secs(5);
 /// The kubelet's healthz.
 pub const KUBELET_HEALTHZ: &str = "http://127.0.0.1:10248";
 /// Restarts of a control-plane container that count as a crash loop.
@@ -96,6 +99,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         std::thread::sleep(POLL);
     }
     progress.finish("kubelet healthy");
+    drop(progress);
     ctx.out.status(
         "kubelet-check",
         &format!(
@@ -119,7 +123,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     let api = client.with(ctx.out.as_ref());
     let started = Instant::now();
     let progress = ctx.out.progress("waiting for the control plane");
-    let mut checks = 0u32;
+    let mut last_crash_check = Instant::now();
     loop {
         let mut pending = Vec::new();
         if !["/healthz", "/livez", "/readyz"]
@@ -154,9 +158,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             }
             break;
         }
-        checks += 1;
         // Every 5 s, look for crash loops so a broken component fails the wait early.
-        let crashed = if checks % 25 == 0 {
+        let crashed = if last_crash_check.elapsed() >= CRASH_CHECK {
+            last_crash_check = Instant::now();
             crash_looping(ctx, &pending)
         } else {
             Vec::new()
@@ -178,6 +182,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         std::thread::sleep(POLL);
     }
     progress.finish("control plane healthy");
+    drop(progress);
     ctx.out.status(
         "api-check",
         &format!(
@@ -185,6 +190,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             started.elapsed().as_secs_f64()
         ),
     );
+    // The next phases use this client and its open connection.
+    let client = crate::api_client::ready(ctx, client)?;
+    ctx.set_api(client);
     Ok(())
 }
 

@@ -4,9 +4,13 @@
 use anyhow::{Context as _, Result, bail};
 
 use crate::context::Context;
+use crate::pki::{self, KeyAlgorithm};
 
 /// What a phase does when it runs.
 pub type PhaseFn = fn(&mut Context) -> Result<()>;
+
+/// The fresh key a phase (given by name) will generate when it runs now, if any.
+pub type NewKeyFn = fn(&Context, &str) -> Option<KeyAlgorithm>;
 
 /// A node of a workflow's phase tree: a leaf with a function or a group of children.
 #[derive(Debug)]
@@ -17,6 +21,7 @@ pub struct Phase {
     pub children: &'static [Phase],
     /// Files (logical paths) that must exist when this phase runs alone, each with the phase that writes it.
     pub requires: &'static [(&'static str, &'static str)],
+    pub new_key: Option<NewKeyFn>,
 }
 
 impl Phase {
@@ -28,6 +33,7 @@ impl Phase {
             run: Some(run),
             children: &[],
             requires: &[],
+            new_key: None,
         }
     }
 
@@ -43,12 +49,19 @@ impl Phase {
             run: None,
             children,
             requires: &[],
+            new_key: None,
         }
     }
 
     /// Declares the files this phase reads, with the phase that produces each.
     pub const fn requires(mut self, files: &'static [(&'static str, &'static str)]) -> Self {
         self.requires = files;
+        self
+    }
+
+    /// Declares how to tell whether this phase will generate a key.
+    pub const fn new_key(mut self, new_key: NewKeyFn) -> Self {
+        self.new_key = Some(new_key);
         self
     }
 }
@@ -119,6 +132,30 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
         .filter(|s| only.is_none_or(|o| within(&s.path, o)))
         .filter(|s| !skip.iter().any(|k| within(&s.path, k)))
         .collect())
+}
+
+/// The fresh keys the planned steps will generate, per algorithm.
+pub fn keys_wanted(steps: &[Step], ctx: &Context) -> Vec<(KeyAlgorithm, usize)> {
+    let mut wanted: Vec<(KeyAlgorithm, usize)> = Vec::new();
+    for step in steps {
+        let Some(alg) = step.phase.new_key.and_then(|f| f(ctx, step.phase.name)) else {
+            continue;
+        };
+        match wanted.iter_mut().find(|(a, _)| *a == alg) {
+            Some((_, n)) => *n += 1,
+            None => wanted.push((alg, 1)),
+        }
+    }
+    wanted
+}
+
+/// Starts generating, in the background, every key the planned steps will need, so the CPU-bound
+/// key generation runs on every core and alongside the steps before them (preflight) instead of
+/// one key at a time. Call once per plan, before [`run`].
+pub fn prefetch_keys(steps: &[Step], ctx: &Context) {
+    for (alg, count) in keys_wanted(steps, ctx) {
+        pki::prefetch_keys(alg, count);
+    }
 }
 
 /// Runs the planned steps in order. When `alone` (a single `phase` subcommand), each step's required

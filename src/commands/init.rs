@@ -57,6 +57,7 @@ pub fn run(
         );
     }
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    workflow::prefetch_keys(&steps, &ctx);
     let mut result = Ok(());
     for step in &steps {
         let started = Instant::now();

@@ -118,7 +118,7 @@ egress_guard() {
 # reachable from them): a connection from the testbed's cgroup to an address outside
 # its ranges must be dropped and counted.
 egress_selftest() {
-	local t=ktb-egtest p=ktb-egpeer n lib=". '$HERE/lib.sh'; . '$HERE/nodes.sh'"
+	local t=ktb-egtest p=ktb-egpeer n lib="HERE='$HERE'; . '$HERE/lib.sh'; . '$HERE/nodes.sh'"
 	ip netns add "$t"
 	ip netns add "$p"
 	ip link add ktb-eg0 netns "$t" type veth peer name ktb-eg1 netns "$p"
