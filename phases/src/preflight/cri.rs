@@ -144,19 +144,25 @@ async fn image_call(socket: &Path, method: &str, image: &str) -> Result<Bytes, C
     let client = connect(socket).await?;
     let spec = length_delimited(1, image.as_bytes());
     let request = length_delimited(1, &spec);
+    let (_, body) = call_newest(&client, &format!("ImageService/{method}"), &request).await?;
+    Ok(body)
+}
+
+/// Calls `/{api}.{method}` with each of `APIS` until one is implemented; returns that API and
+/// its answer, so later calls can stay on the same API.
+async fn call_newest(
+    client: &h2::client::SendRequest<Bytes>,
+    method: &str,
+    message: &[u8],
+) -> Result<(&'static str, Bytes), CallError> {
     let mut first_err = None;
     for api in APIS {
-        match call(
-            client.clone(),
-            &format!("/{api}.ImageService/{method}"),
-            &request,
-        )
-        .await
-        {
+        match call(client.clone(), &format!("/{api}.{method}"), message).await {
+            Ok(body) => return Ok((api, body)),
             Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
                 first_err.get_or_insert(CallError::Status { code, message });
             }
-            other => return other,
+            Err(e) => return Err(e),
         }
     }
     Err(first_err.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
@@ -181,38 +187,16 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 
 async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
     let client = connect(socket).await?;
-    let mut first_err = None;
-    for api in APIS {
-        let body = match call(
-            client.clone(),
-            &format!("/{api}.RuntimeService/Version"),
-            &[],
-        )
-        .await
-        {
-            Ok(body) => body,
-            Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
-                first_err.get_or_insert(CallError::Status { code, message });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let mut version = decode_version(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
-        version.api = api.to_string();
-        // StatusRequest { verbose: false } is the empty message.
-        let status = call(
-            client.clone(),
-            &format!("/{api}.RuntimeService/Status"),
-            &[],
-        )
-        .await?;
-        let conditions = decode_status(&status).map_err(|e| CallError::Other(format!("{e:#}")))?;
-        return Ok(Probe {
-            version,
-            conditions,
-        });
-    }
-    Err(first_err.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
+    let (api, body) = call_newest(&client, "RuntimeService/Version", &[]).await?;
+    let mut version = decode_version(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
+    version.api = api.to_string();
+    // StatusRequest { verbose: false } is the empty message.
+    let status = call(client, &format!("/{api}.RuntimeService/Status"), &[]).await?;
+    let conditions = decode_status(&status).map_err(|e| CallError::Other(format!("{e:#}")))?;
+    Ok(Probe {
+        version,
+        conditions,
+    })
 }
 
 /// One unary gRPC call; returns the response message bytes.
@@ -421,74 +405,28 @@ pub struct Container {
 /// Every container of the runtime on `socket`, with the exit code of those that exited
 /// (`ListContainers`, then `ContainerStatus` per exited container); bounded by `timeout`.
 pub fn containers(socket: &Path, timeout: Duration) -> Result<Vec<Container>, CallError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| CallError::Other(format!("failed to start the CRI client: {e}")))?;
-    rt.block_on(async {
-        match tokio::time::timeout(timeout, containers_async(socket)).await {
-            Ok(r) => r,
-            Err(_) => Err(CallError::Timeout),
-        }
-    })
+    block_on(timeout, containers_async(socket))
 }
 
 async fn containers_async(socket: &Path) -> Result<Vec<Container>, CallError> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| CallError::Connect(format!("dial unix {}: {e}", socket.display())))?;
-    let (client, conn) = h2::client::handshake(stream)
-        .await
-        .map_err(|e| CallError::Other(format!("HTTP/2 handshake failed: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let client = connect(socket).await?;
     let bad = |e: anyhow::Error| CallError::Other(format!("{e:#}"));
-    let mut last = None;
-    for api in APIS {
-        // ListContainersRequest {} lists every container.
-        let body = match call(
+    // ListContainersRequest {} lists every container.
+    let (api, body) = call_newest(&client, "RuntimeService/ListContainers", &[]).await?;
+    let mut list = decode_containers(&body).map_err(bad)?;
+    for c in list.iter_mut().filter(|c| c.state == "CONTAINER_EXITED") {
+        // ContainerStatusRequest { container_id = 1 }.
+        let status = call(
             client.clone(),
-            &format!("/{api}.RuntimeService/ListContainers"),
-            &[],
+            &format!("/{api}.RuntimeService/ContainerStatus"),
+            &length_delimited(1, c.id.as_bytes()),
         )
-        .await
-        {
-            Ok(body) => body,
-            Err(CallError::Status { code, message }) if code == UNIMPLEMENTED => {
-                last = Some(CallError::Status { code, message });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let mut list = decode_containers(&body).map_err(bad)?;
-        for c in list.iter_mut().filter(|c| c.state == "CONTAINER_EXITED") {
-            // ContainerStatusRequest { container_id = 1 }.
-            let mut req = vec![0x0a];
-            push_varint(&mut req, c.id.len() as u64);
-            req.extend_from_slice(c.id.as_bytes());
-            let status = call(
-                client.clone(),
-                &format!("/{api}.RuntimeService/ContainerStatus"),
-                &req,
-            )
-            .await?;
-            let (code, reason) = decode_exit(&status).map_err(bad)?;
-            c.exit_code = Some(code);
-            c.reason = reason;
-        }
-        return Ok(list);
+        .await?;
+        let (code, reason) = decode_exit(&status).map_err(bad)?;
+        c.exit_code = Some(code);
+        c.reason = reason;
     }
-    Err(last.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
-}
-
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+    Ok(list)
 }
 
 const STATES: [&str; 4] = [
