@@ -1,4 +1,5 @@
-//! A small CRI client: `RuntimeService/Version` and `Status`, `ImageService/ImageStatus` and `PullImage`, over gRPC on a unix socket.
+//! A small CRI client: `RuntimeService/Version` and `Status`, containers, pod sandboxes,
+//! `ImageService/ImageStatus` and `PullImage`, over gRPC on a unix socket.
 //!
 //! The messages are tiny, so they are encoded and decoded by hand (protobuf wire format) rather
 //! than generated; HTTP/2 comes from `h2` on a current-thread tokio runtime.
@@ -14,6 +15,9 @@ pub const APIS: [&str; 2] = ["runtime.v1", "runtime.v1alpha2"];
 
 /// gRPC status `UNIMPLEMENTED`: the service or method is unknown to the server.
 pub const UNIMPLEMENTED: u32 = 12;
+
+/// gRPC status `NOT_FOUND`.
+const NOT_FOUND: u32 = 5;
 
 /// What `Version` answered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -504,6 +508,75 @@ fn decode_exit(body: &Bytes) -> Result<(i32, String)> {
     Ok((code, reason))
 }
 
+/// A pod sandbox as `ListPodSandbox` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sandbox {
+    pub id: String,
+    /// `metadata.name` and `metadata.namespace`: the pod.
+    pub name: String,
+    pub namespace: String,
+}
+
+/// Stops and removes every pod sandbox the runtime has (kubeadm reset's "remove Kubernetes-managed containers"): returns the sandboxes removed.
+///
+/// Like kubeadm, each sandbox is stopped and then removed before the next one; the whole call
+/// is bounded by `timeout`.
+pub fn remove_pod_sandboxes(socket: &Path, timeout: Duration) -> Result<Vec<Sandbox>, CallError> {
+    block_on(timeout, remove_pod_sandboxes_async(socket))
+}
+
+async fn remove_pod_sandboxes_async(socket: &Path) -> Result<Vec<Sandbox>, CallError> {
+    let client = connect(socket).await?;
+    // ListPodSandboxRequest {} lists every sandbox.
+    let (api, body) = call_newest(&client, "RuntimeService/ListPodSandbox", &[]).await?;
+    let sandboxes = decode_sandboxes(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
+    for sandbox in &sandboxes {
+        // Stop- and RemovePodSandboxRequest { pod_sandbox_id = 1 }.
+        let request = length_delimited(1, sandbox.id.as_bytes());
+        for method in ["StopPodSandbox", "RemovePodSandbox"] {
+            let path = format!("/{api}.RuntimeService/{method}");
+            match call(client.clone(), &path, &request).await {
+                // Gone since it was listed (the kubelet may still be running): nothing to do.
+                Ok(_)
+                | Err(CallError::Status {
+                    code: NOT_FOUND, ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(sandboxes)
+}
+
+/// `ListPodSandboxResponse { repeated PodSandbox items = 1 }`, `PodSandbox { id = 1;
+/// PodSandboxMetadata metadata = 2 }`, `PodSandboxMetadata { name = 1; uid = 2; namespace = 3 }`.
+fn decode_sandboxes(body: &Bytes) -> Result<Vec<Sandbox>> {
+    let mut out = Vec::new();
+    for (number, field) in fields(body.clone())? {
+        let (1, Field::Bytes(msg)) = (number, field) else {
+            continue;
+        };
+        let mut sandbox = Sandbox::default();
+        for (number, field) in fields(msg)? {
+            match (number, field) {
+                (1, Field::Bytes(b)) => sandbox.id = text(&b)?,
+                (2, Field::Bytes(meta)) => {
+                    for (n, f) in fields(meta)? {
+                        match (n, f) {
+                            (1, Field::Bytes(b)) => sandbox.name = text(&b)?,
+                            (3, Field::Bytes(b)) => sandbox.namespace = text(&b)?,
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(sandbox);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,31 +650,54 @@ mod tests {
         );
     }
 
-    /// A CRI server that only knows v1alpha2, as containerd before 1.6 did.
-    async fn serve_v1alpha2(listener: tokio::net::UnixListener) {
+    /// A `PodSandbox { id = 1; metadata = 2 { name = 1; uid = 2; namespace = 3 } }`.
+    fn pod_sandbox(id: &str, name: &str, namespace: &str) -> Vec<u8> {
+        let mut meta = string_field(1, name);
+        meta.extend(string_field(2, "uid"));
+        meta.extend(string_field(3, namespace));
+        let mut sandbox = string_field(1, id);
+        sandbox.extend(length_delimited(2, &meta));
+        sandbox.extend([3 << 3, 1]);
+        sandbox
+    }
+
+    /// The sandboxes the fake runtime lists.
+    const SANDBOXES: [(&str, &str, &str); 2] =
+        [("a", "etcd-node1", "kube-system"), ("b", "web", "default")];
+
+    /// A CRI server that only knows v1alpha2, as containerd before 1.6 did. `StopPodSandbox` of
+    /// the ids in `stop_not_found` answers NotFound. Returns the calls it answered, as
+    /// "Method" or "Method id" with the id decoded from the request.
+    async fn serve_v1alpha2(
+        listener: tokio::net::UnixListener,
+        stop_not_found: &[&str],
+    ) -> Vec<String> {
+        let mut calls = Vec::new();
         let (stream, _) = listener.accept().await.unwrap();
         let mut conn = h2::server::handshake(stream).await.unwrap();
         while let Some(Ok((request, mut respond))) = conn.accept().await {
             let path = request.uri().path().to_string();
-            let mut headers = http::HeaderMap::new();
-            let body = if path.starts_with("/runtime.v1alpha2.") {
-                headers.insert("grpc-status", "0".parse().unwrap());
-                let mut msg = Vec::new();
-                if path.ends_with("/Version") {
-                    msg.extend(string_field(2, "containerd"));
-                    msg.extend(string_field(3, "1.5.9"));
-                } else {
-                    let mut cond = string_field(1, "RuntimeReady");
-                    cond.extend(string_field(3, "Broken"));
-                    let status = [vec![1 << 3 | 2, cond.len() as u8], cond].concat();
-                    msg.extend([1 << 3 | 2, status.len() as u8]);
-                    msg.extend(status);
-                }
-                let mut framed = vec![0];
-                framed.extend((msg.len() as u32).to_be_bytes());
-                framed.extend(msg);
-                Some(framed)
+            let method = path.rsplit('/').next().unwrap().to_string();
+            let mut request_body = request.into_body();
+            let mut framed = BytesMut::new();
+            while let Some(chunk) = request_body.data().await {
+                framed.extend_from_slice(&chunk.unwrap());
+            }
+            let sandbox_id = if method.ends_with("PodSandbox") && method != "ListPodSandbox" {
+                let message = framed.freeze().slice(5..);
+                let [(1, Field::Bytes(id))] = &fields(message).unwrap()[..] else {
+                    panic!("{method}: the request is not {{ pod_sandbox_id = 1 }}");
+                };
+                let id = text(id).unwrap();
+                assert!(SANDBOXES.iter().any(|s| s.0 == id), "{method} {id}");
+                calls.push(format!("{method} {id}"));
+                Some(id)
             } else {
+                calls.push(method.clone());
+                None
+            };
+            let mut headers = http::HeaderMap::new();
+            let body = if !path.starts_with("/runtime.v1alpha2.") {
                 headers.insert("grpc-status", "12".parse().unwrap());
                 headers.insert(
                     "grpc-message",
@@ -610,6 +706,38 @@ mod tests {
                         .unwrap(),
                 );
                 None
+            } else if method == "StopPodSandbox"
+                && stop_not_found.contains(&sandbox_id.as_deref().unwrap())
+            {
+                headers.insert("grpc-status", "5".parse().unwrap());
+                None
+            } else {
+                headers.insert("grpc-status", "0".parse().unwrap());
+                let mut msg = Vec::new();
+                match method.as_str() {
+                    "Version" => {
+                        msg.extend(string_field(2, "containerd"));
+                        msg.extend(string_field(3, "1.5.9"));
+                    }
+                    "ListPodSandbox" => {
+                        for (id, name, namespace) in SANDBOXES {
+                            msg.extend(length_delimited(1, &pod_sandbox(id, name, namespace)));
+                        }
+                    }
+                    // Stop- and RemovePodSandboxResponse are empty.
+                    "StopPodSandbox" | "RemovePodSandbox" => {}
+                    _ => {
+                        let mut cond = string_field(1, "RuntimeReady");
+                        cond.extend(string_field(3, "Broken"));
+                        let status = [vec![1 << 3 | 2, cond.len() as u8], cond].concat();
+                        msg.extend([1 << 3 | 2, status.len() as u8]);
+                        msg.extend(status);
+                    }
+                }
+                let mut framed = vec![0];
+                framed.extend((msg.len() as u32).to_be_bytes());
+                framed.extend(msg);
+                Some(framed)
             };
             let response = http::Response::builder()
                 .header("content-type", "application/grpc")
@@ -621,10 +749,15 @@ mod tests {
             }
             send.send_trailers(headers).unwrap();
         }
+        calls
     }
 
-    /// A v1alpha2-only runtime on `socket`, served from its own thread.
-    fn spawn_v1alpha2_server(socket: &Path) -> std::thread::JoinHandle<()> {
+    /// A v1alpha2-only runtime on `socket`, served from its own thread; joining it gives the
+    /// calls it answered.
+    fn spawn_v1alpha2_server(
+        socket: &Path,
+        stop_not_found: &'static [&'static str],
+    ) -> std::thread::JoinHandle<Vec<String>> {
         let std_listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
         std_listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
@@ -634,16 +767,79 @@ mod tests {
                 .unwrap();
             rt.block_on(async {
                 let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
-                serve_v1alpha2(listener).await;
-            });
+                serve_v1alpha2(listener, stop_not_found).await
+            })
         })
+    }
+
+    /// Removes the fake's sandboxes; returns what the call returned and the calls the fake saw.
+    fn remove_from_fake(stop_not_found: &'static [&'static str]) -> (Vec<Sandbox>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let server = spawn_v1alpha2_server(&socket, stop_not_found);
+        let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10)).unwrap();
+        (removed, server.join().unwrap())
+    }
+
+    const REMOVAL_CALLS: [&str; 6] = [
+        "ListPodSandbox",
+        "ListPodSandbox",
+        "StopPodSandbox a",
+        "RemovePodSandbox a",
+        "StopPodSandbox b",
+        "RemovePodSandbox b",
+    ];
+
+    #[test]
+    fn stops_then_removes_each_sandbox_in_turn() {
+        let (removed, calls) = remove_from_fake(&[]);
+        // v1 first (unimplemented), then v1alpha2 for every call.
+        assert_eq!(calls, REMOVAL_CALLS);
+        let expected: Vec<Sandbox> = SANDBOXES
+            .iter()
+            .map(|(id, name, namespace)| Sandbox {
+                id: id.to_string(),
+                name: name.to_string(),
+                namespace: namespace.to_string(),
+            })
+            .collect();
+        assert_eq!(removed, expected);
+    }
+
+    #[test]
+    fn a_sandbox_gone_before_its_stop_is_still_removed() {
+        let (removed, calls) = remove_from_fake(&["a"]);
+        assert_eq!(calls, REMOVAL_CALLS);
+        assert_eq!(removed.len(), 2);
+    }
+
+    #[test]
+    fn decodes_pod_sandboxes() {
+        let mut body = length_delimited(1, &pod_sandbox("f00d", "coredns-1", "kube-system"));
+        body.extend(length_delimited(1, &pod_sandbox("beef", "web", "default")));
+        let got = decode_sandboxes(&Bytes::from(body)).unwrap();
+        assert_eq!(
+            got,
+            [
+                Sandbox {
+                    id: "f00d".into(),
+                    name: "coredns-1".into(),
+                    namespace: "kube-system".into(),
+                },
+                Sandbox {
+                    id: "beef".into(),
+                    name: "web".into(),
+                    namespace: "default".into(),
+                },
+            ]
+        );
     }
 
     #[test]
     fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("cri.sock");
-        let server = spawn_v1alpha2_server(&socket);
+        let server = spawn_v1alpha2_server(&socket, &[]);
         let found = probe(&socket, Duration::from_secs(10)).unwrap();
         assert_eq!(found.version.api, "runtime.v1alpha2");
         assert_eq!(found.version.runtime_version, "1.5.9");
@@ -657,7 +853,7 @@ mod tests {
     fn image_calls_fall_back_to_v1alpha2() {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("cri.sock");
-        let server = spawn_v1alpha2_server(&socket);
+        let server = spawn_v1alpha2_server(&socket, &[]);
         // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
         assert_eq!(
             image_present(
