@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::{init, workflow};
+use kubestrap_phases::{init, reset, workflow};
 
 /// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
 #[derive(Debug, Parser)]
@@ -34,6 +34,8 @@ pub enum Cmd {
     Taint(TaintCmd),
     /// Run the pre-flight checks alone; with --fix, repair what they find (reversibly)
     Preflight(Box<PreflightArgs>),
+    /// Performs a best effort revert of changes made to this host by 'kubestrap init'
+    Reset(Box<ResetArgs>),
 }
 
 /// How a command prints its result.
@@ -294,38 +296,73 @@ impl InitArgs {
     }
 }
 
-/// What the user asked for: the parsed command line, plus the phase path of `init phase …`.
+/// The flags of `kubestrap reset` (kubeadm's reset flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ResetArgs {
+    /// Reset the node without prompting for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Don't apply any changes; print what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The path to the directory where the certificates are stored. If specified, clean this directory.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Path to the CRI socket to connect to (detected when empty).
+    #[arg(long, value_name = "URL")]
+    pub cri_socket: Option<String>,
+    /// Cleanup the "/etc/kubernetes/tmp" directory.
+    #[arg(long)]
+    pub cleanup_tmp_dir: bool,
+    /// List of phases to be skipped, e.g. `remove-etcd-member`.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+}
+
+/// What the user asked for: the parsed command line, plus the phase path of `init phase …` or
+/// `reset phase …`.
 #[derive(Debug)]
 pub struct Invocation {
     pub cli: Cli,
     /// `Some("certs/ca")` for `kubestrap init phase certs ca`.
     pub init_phase: Option<String>,
+    /// `Some("cleanup-node")` for `kubestrap reset phase cleanup-node`.
+    pub reset_phase: Option<String>,
 }
 
-/// The whole command, with the generated `init phase` tree.
+/// The whole command, with the generated `init phase` and `reset phase` trees.
 pub fn build() -> Command {
-    let phase_tree = phase_command(
+    let init_phases = phase_command::<InitArgs>(
         Command::new("phase")
             .about("Use this command to invoke single phase of the init workflow")
             .subcommand_required(true),
         init::PHASES,
     );
-    Cli::command().mut_subcommand("init", |init_cmd| {
-        init_cmd
-            .after_long_help(workflow::help(init::PHASES))
-            .subcommand(phase_tree)
-    })
+    let reset_phases = phase_command::<ResetArgs>(
+        Command::new("phase")
+            .about("Use this command to invoke single phase of the reset workflow")
+            .subcommand_required(true),
+        reset::PHASES,
+    );
+    Cli::command()
+        .mut_subcommand("init", |cmd| {
+            cmd.after_long_help(workflow::help("init", init::PHASES))
+                .subcommand(init_phases)
+        })
+        .mut_subcommand("reset", |cmd| {
+            cmd.after_long_help(workflow::help("reset", reset::PHASES))
+                .subcommand(reset_phases)
+        })
 }
 
-fn phase_command(mut cmd: Command, phases: &'static [workflow::Phase]) -> Command {
+fn phase_command<A: Args>(mut cmd: Command, phases: &'static [workflow::Phase]) -> Command {
     for phase in phases {
-        let mut sub = InitArgs::augment_args(Command::new(phase.name).about(phase.about));
+        let mut sub = A::augment_args(Command::new(phase.name).about(phase.about));
         if !phase.children.is_empty() {
             // kubeadm spells "run every sub-phase" as `all`; running the group does the same.
-            let all = InitArgs::augment_args(
-                Command::new("all").about("Run every sub-phase of this phase"),
-            );
-            sub = phase_command(sub.subcommand(all), phase.children);
+            let all =
+                A::augment_args(Command::new("all").about("Run every sub-phase of this phase"));
+            sub = phase_command::<A>(sub.subcommand(all), phase.children);
         }
         cmd = cmd.subcommand(sub);
     }
@@ -340,21 +377,39 @@ pub fn parse() -> Invocation {
 
 fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
     let mut cli = Cli::from_arg_matches(matches)?;
-    let mut init_phase = None;
-    if let Some(("init", init_m)) = matches.subcommand()
-        && let Some(("phase", mut m)) = init_m.subcommand()
+    let (mut init_phase, mut reset_phase) = (None, None);
+    if let Some((command, m)) = matches.subcommand()
+        && let Some(("phase", m)) = m.subcommand()
     {
-        let mut path = Vec::new();
-        while let Some((name, sub)) = m.subcommand() {
-            if name != "all" {
-                path.push(name);
+        let (path, flags) = phase_path(m);
+        match command {
+            "init" => {
+                cli.command = Cmd::Init(Box::new(InitArgs::from_arg_matches(flags)?));
+                init_phase = Some(path);
             }
-            m = sub;
+            _ => {
+                cli.command = Cmd::Reset(Box::new(ResetArgs::from_arg_matches(flags)?));
+                reset_phase = Some(path);
+            }
         }
-        cli.command = Cmd::Init(Box::new(InitArgs::from_arg_matches(m)?));
-        init_phase = Some(path.join("/"));
     }
-    Ok(Invocation { cli, init_phase })
+    Ok(Invocation {
+        cli,
+        init_phase,
+        reset_phase,
+    })
+}
+
+/// The `/`-joined phase path below a `phase` subcommand, and the matches that hold its flags.
+fn phase_path(mut m: &ArgMatches) -> (String, &ArgMatches) {
+    let mut path = Vec::new();
+    while let Some((name, sub)) = m.subcommand() {
+        if name != "all" {
+            path.push(name);
+        }
+        m = sub;
+    }
+    (path.join("/"), m)
 }
 
 #[cfg(test)]
@@ -405,5 +460,23 @@ mod tests {
             panic!("not init")
         };
         assert_eq!(args.skip_phases, ["certs/ca", "kubeconfig"]);
+    }
+
+    #[test]
+    fn reset_phases_parse_with_the_reset_flags() {
+        let inv = parse_from(&["kubestrap", "reset", "phase", "cleanup-node", "--force"]);
+        assert_eq!(inv.reset_phase.as_deref(), Some("cleanup-node"));
+        let Cmd::Reset(args) = inv.cli.command else {
+            panic!("not reset")
+        };
+        assert!(args.force);
+        let inv = parse_from(&[
+            "kubestrap",
+            "reset",
+            "-f",
+            "--skip-phases",
+            "remove-etcd-member",
+        ]);
+        assert!(inv.reset_phase.is_none());
     }
 }

@@ -12,7 +12,10 @@ use kubestrap_phases::root::Change;
 #[derive(Debug, Clone)]
 pub struct Printer {
     verbose: bool,
+    /// Whether every confirmation is answered with yes.
     yes: bool,
+    /// The flag that does so (`--yes`, `--force`).
+    yes_flag: &'static str,
 }
 
 impl Printer {
@@ -21,12 +24,14 @@ impl Printer {
         Printer {
             verbose,
             yes: false,
+            yes_flag: "--yes",
         }
     }
 
-    /// A printer that answers yes to every confirmation (`--yes`).
-    pub fn assume_yes(mut self, yes: bool) -> Self {
-        self.yes = yes;
+    /// A printer that answers yes to every confirmation when `given` (the flag named `flag`).
+    pub fn assume_yes(mut self, given: bool, flag: &'static str) -> Self {
+        self.yes = given;
+        self.yes_flag = flag;
         self
     }
 
@@ -118,11 +123,14 @@ impl Reporter for Printer {
     fn confirm(&self, question: &str) -> bool {
         use std::io::BufRead;
         if self.yes {
-            eprintln!("{question}: yes (--yes)");
+            eprintln!("{question}: yes ({})", self.yes_flag);
             return true;
         }
         if !std::io::stdin().is_terminal() {
-            eprintln!("{question}: no terminal to ask; nothing applied (pass --yes to apply)");
+            eprintln!(
+                "{question}: no terminal to ask, so no (pass {} to answer yes)",
+                self.yes_flag
+            );
             return false;
         }
         eprint!("{question} [y/N] ");

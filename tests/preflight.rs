@@ -1590,27 +1590,11 @@ fn external_etcd_checks(root: &Path, version: &str, endpoint: &str, identity: &s
 
 #[test]
 fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
-    use crate::real_etcd::{Etcd, etcd_args, free_port};
+    use crate::real_etcd::{etcd_args, etcd_files, free_port, start_etcd};
     crate::support::require_binary("etcd", "etcd-server");
     let dir = host_dir_for("healthy", "v1.27.0");
     let root = dir.path();
-    let base = [
-        "--root",
-        root_arg(root),
-        "--node-name",
-        "etcd-test",
-        "--apiserver-advertise-address",
-        "127.0.0.1",
-        "--kubernetes-version",
-        "v1.27.0",
-    ];
-    for phase in [
-        &["init", "phase", "certs"][..],
-        &["init", "phase", "etcd", "local"][..],
-    ] {
-        let out = kubestrap(&[phase, &base[..]].concat());
-        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
-    }
+    etcd_files(root, "v1.27.0");
     // The manifest was only needed for etcd's command line; the checks must not see it.
     let args = etcd_args(root, free_port(), free_port(), free_port());
     fs::remove_file(root.join("etc/kubernetes/manifests/etcd.yaml")).unwrap();
@@ -1619,15 +1603,7 @@ fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
         .find_map(|a| a.strip_prefix("--listen-client-urls="))
         .unwrap()
         .to_string();
-    let log = fs::File::create(root.join("etcd.log")).unwrap();
-    let _etcd = Etcd(
-        Command::new("etcd")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let _etcd = start_etcd(root, &args);
     let port: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -26,6 +26,41 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Writes the certificates and the local etcd manifest of `version` under `root`, for a node
+/// `etcd-test` advertising 127.0.0.1.
+pub(crate) fn etcd_files(root: &Path, version: &str) {
+    let base = [
+        "--root",
+        root.to_str().unwrap(),
+        "--node-name",
+        "etcd-test",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--kubernetes-version",
+        version,
+    ];
+    for phase in [
+        &["init", "phase", "certs"][..],
+        &["init", "phase", "etcd", "local"][..],
+    ] {
+        let out = kubestrap(&[phase, &base[..]].concat());
+        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
+    }
+}
+
+/// Starts etcd with these arguments, logging to `root/etcd.log`.
+pub(crate) fn start_etcd(root: &Path, args: &[String]) -> Etcd {
+    let log = std::fs::File::create(root.join("etcd.log")).unwrap();
+    Etcd(
+        Command::new("etcd")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// The etcd command line of a generated manifest, with paths mapped under the root and the
 /// listeners moved to free loopback ports.
 pub(crate) fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Vec<String> {
@@ -68,7 +103,12 @@ pub(crate) fn etcd_args(root: &Path, client: u16, peer: u16, metrics: u16) -> Ve
         .collect()
 }
 
-fn etcdctl(root: &Path, client: u16, identity: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn etcdctl(
+    root: &Path,
+    client: u16,
+    identity: &str,
+    args: &[&str],
+) -> std::process::Output {
     let pki = root.join("etc/kubernetes/pki");
     Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
@@ -101,34 +141,9 @@ fn etcd_serves_with_the_generated_certificates_and_manifest() {
 fn serves(version: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = [
-        "--root",
-        root.to_str().unwrap(),
-        "--node-name",
-        "etcd-test",
-        "--apiserver-advertise-address",
-        "127.0.0.1",
-        "--kubernetes-version",
-        version,
-    ];
-    for phase in [
-        &["init", "phase", "certs"][..],
-        &["init", "phase", "etcd", "local"][..],
-    ] {
-        let out = kubestrap(&[phase, &base[..]].concat());
-        assert!(out.status.success(), "{:?}: {}", phase, text(&out).1);
-    }
+    etcd_files(root, version);
     let (client, peer, metrics) = (free_port(), free_port(), free_port());
-    let args = etcd_args(root, client, peer, metrics);
-    let log = std::fs::File::create(root.join("etcd.log")).unwrap();
-    let _etcd = Etcd(
-        Command::new("etcd")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let _etcd = start_etcd(root, &etcd_args(root, client, peer, metrics));
 
     // etcd needs a moment to elect itself; poll health with the healthcheck client certificate.
     let deadline = Instant::now() + Duration::from_secs(30);

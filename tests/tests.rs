@@ -10,4 +10,5 @@ mod manifests;
 mod pki;
 mod preflight;
 mod real_etcd;
+mod reset;
 mod support;

@@ -21,6 +21,8 @@ pub struct Options {
     pub ignore_preflight_errors: Vec<String>,
     /// Offer to repair what preflight finds (`--fix`); applied only after the reporter confirms.
     pub fix: bool,
+    /// reset: also empty `/etc/kubernetes/tmp`.
+    pub cleanup_tmp_dir: bool,
 }
 
 /// The state of one workflow run.

@@ -1,7 +1,7 @@
 //! `Host`: everything that touches the machine other than files under the root.
 
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -50,6 +50,10 @@ pub trait Host: Send + Sync {
     fn service_active(&self, unit: &str) -> bool;
     /// Restarts a systemd unit.
     fn restart_service(&self, unit: &str) -> Result<()>;
+    /// Stops a systemd unit.
+    fn stop_service(&self, unit: &str) -> Result<()>;
+    /// Unmounts every mount point under a folder (a real path), deepest first; returns them.
+    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>>;
     /// The IPv4 addresses of the host's interfaces, as (interface, address).
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
     /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
@@ -68,6 +72,46 @@ pub trait Host: Send + Sync {
         image: &str,
         timeout: Duration,
     ) -> Result<String, cri::CallError>;
+    /// Stops and removes every pod sandbox of the runtime on a unix socket; returns them.
+    fn remove_pod_sandboxes(
+        &self,
+        socket: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<cri::Sandbox>, cri::CallError>;
+}
+
+/// The mount points in a `/proc/self/mountinfo` text that lie below `dir` (not `dir` itself).
+fn mount_points_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mount_path(field)))
+        .filter(|p| p != dir && p.starts_with(dir))
+        .collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo` octal escapes.
+fn unescape_mount_path(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether systemd manages the host under `root` (its runtime folder exists).
@@ -282,6 +326,28 @@ impl Host for LinuxHost {
         self.run("systemctl", &["restart", unit])
     }
 
+    fn stop_service(&self, unit: &str) -> Result<()> {
+        self.run("systemctl", &["stop", unit])
+    }
+
+    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let table = std::fs::read_to_string("/proc/self/mountinfo")
+            .context("failed to read `/proc/self/mountinfo`")?;
+        let mut points = mount_points_under(&table, dir);
+        // Children before parents.
+        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        let mut failed = Vec::new();
+        for point in &points {
+            if let Err(e) = nix::mount::umount(point.as_path()) {
+                failed.push(format!("{}: {e}", point.display()));
+            }
+        }
+        if !failed.is_empty() {
+            bail!("failed to unmount {}", failed.join(", "));
+        }
+        Ok(points)
+    }
+
     fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError> {
         cri::probe(socket, timeout)
     }
@@ -302,6 +368,14 @@ impl Host for LinuxHost {
         timeout: Duration,
     ) -> Result<String, cri::CallError> {
         cri::pull_image(socket, image, timeout)
+    }
+
+    fn remove_pod_sandboxes(
+        &self,
+        socket: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<cri::Sandbox>, cri::CallError> {
+        cri::remove_pod_sandboxes(socket, timeout)
     }
 
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
@@ -327,7 +401,7 @@ fn default_route_interface(routes: &str) -> Option<String> {
 
 /// A scripted machine for tests.
 #[cfg(any(test, feature = "testing"))]
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FakeHost {
     pub root: bool,
     pub hostname: String,
@@ -465,6 +539,14 @@ impl Host for FakeHost {
         self.record(format!("systemctl restart {unit}"));
         Ok(())
     }
+    fn stop_service(&self, unit: &str) -> Result<()> {
+        self.record(format!("systemctl stop {unit}"));
+        Ok(())
+    }
+    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.record(format!("unmount under {}", dir.display()));
+        Ok(Vec::new())
+    }
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
         self.addresses.clone()
     }
@@ -498,6 +580,14 @@ impl Host for FakeHost {
             .cloned()
             .unwrap_or_else(|| Ok(image.to_string()))
     }
+    fn remove_pod_sandboxes(
+        &self,
+        socket: &Path,
+        _timeout: Duration,
+    ) -> Result<Vec<cri::Sandbox>, cri::CallError> {
+        self.record(format!("remove pod sandboxes at {}", socket.display()));
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]
@@ -518,5 +608,20 @@ mod tests {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:192B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1\n   1: 0100007F:192B 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1\n";
         assert_eq!(super::listening_inodes(table, 6443), ["4242"]);
         assert!(super::listening_inodes(table, 2379).is_empty());
+    }
+
+    #[test]
+    fn finds_the_mount_points_below_a_folder() {
+        let table = "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n\
+30 22 0:5 / /var/lib/kubelet rw - tmpfs tmpfs rw\n\
+31 30 0:6 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~projected/kube\\040api rw - tmpfs tmpfs rw\n\
+32 22 0:7 / /var/lib/kubeletx rw - tmpfs tmpfs rw\n";
+        let dir = std::path::Path::new("/var/lib/kubelet");
+        assert_eq!(
+            super::mount_points_under(table, dir),
+            [std::path::PathBuf::from(
+                "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~projected/kube api"
+            )]
+        );
     }
 }

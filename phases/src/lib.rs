@@ -32,6 +32,7 @@ pub mod paths;
 pub mod pki;
 pub mod preflight;
 pub mod report;
+pub mod reset;
 pub mod root;
 pub mod show_join;
 pub mod staticpod;

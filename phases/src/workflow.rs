@@ -182,8 +182,8 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
     Ok(())
 }
 
-/// The indented phase list shown in `--help`.
-pub fn help(table: &'static [Phase]) -> String {
+/// The indented phase list shown in `--help` of a workflow (`init`, `reset`).
+pub fn help(workflow: &str, table: &'static [Phase]) -> String {
     fn walk(depth: usize, phases: &'static [Phase], out: &mut String) {
         for phase in phases {
             let name = if depth == 0 {
@@ -195,7 +195,7 @@ pub fn help(table: &'static [Phase]) -> String {
             walk(depth + 1, phase.children, out);
         }
     }
-    let mut out = String::from("The \"init\" command executes the following phases:\n");
+    let mut out = format!("The {workflow:?} command executes the following phases:\n");
     walk(0, table, &mut out);
     out
 }
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn help_lists_nested_phases() {
-        let text = help(TABLE);
+        let text = help("init", TABLE);
         assert!(text.contains("  certs                         Certificate generation\n"));
         assert!(text.contains("  /ca"));
     }

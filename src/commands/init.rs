@@ -49,6 +49,7 @@ pub fn run(
         dry_run: root.is_dry_run(),
         ignore_preflight_errors: cfg.ignored_preflight_errors(),
         fix: args.fix,
+        ..Options::default()
     };
     if phase.is_none() {
         printer.status(

@@ -3,6 +3,7 @@
 mod config;
 mod init;
 mod preflight;
+mod reset;
 mod taint;
 mod token;
 
@@ -18,12 +19,13 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
     let printer = Printer::new(inv.cli.verbose);
     match inv.cli.command {
         Cmd::Init(args) => {
-            let printer = printer.assume_yes(args.yes);
+            let printer = printer.assume_yes(args.yes, "--yes");
             init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer)
         }
         Cmd::Config(cmd) => config::run(cmd, &printer),
         Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
+        Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
     }
 }

@@ -15,7 +15,7 @@ use crate::output::Printer;
 
 /// Runs the checks (or undoes earlier fixes) on the host under `base`.
 pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCode> {
-    let printer = printer.assume_yes(args.yes);
+    let printer = printer.assume_yes(args.yes, "--yes");
     let host = LinuxHost;
     let root = if args.dry_run {
         Root::dry_run(base)?

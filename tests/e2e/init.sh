@@ -7,6 +7,8 @@
 #     signature appears and verifies with the token secret; token create/list/delete; -o json;
 #   - the kube-proxy pod runs; the CoreDNS objects exist (its image does not exist here);
 #   - each API phase run alone again changes nothing;
+#   - `kubestrap reset` stops the kubelet, removes the pods and empties what init wrote, so that
+#     init runs again;
 #   - a crash-looping kube-controller-manager makes wait-control-plane fail naming it, with its log.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
@@ -148,10 +150,22 @@ say "taint remove, taint add"
 "$KS" taint add --node "$node"
 k get node "$node" -o jsonpath='{.spec.taints[*].key}' | grep -q node-role.kubernetes.io/master || fail "taint not back"
 
+say "kubestrap reset puts the host back"
+$TB exec node1 "$KS" reset --force >"$WORK/reset.out" 2>&1 || { cat "$WORK/reset.out" >&2; fail "kubestrap reset"; }
+grep -q "Removed [1-9][0-9]* pod sandboxes" "$WORK/reset.out" || { cat "$WORK/reset.out" >&2; fail "no pod sandboxes removed"; }
+for d in /etc/kubernetes/manifests /etc/kubernetes/pki /var/lib/kubelet /var/lib/etcd; do
+	[ -z "$(ls -A "$d" 2>/dev/null)" ] || fail "reset left $d: $(ls -A "$d")"
+done
+[ ! -e /etc/kubernetes/admin.conf ] || fail "reset left admin.conf"
+[ -z "$($TB exec node1 crictl pods -q)" ] || fail "reset left pod sandboxes"
+! grep -q " $(readlink -f /var/lib/kubelet)/" /proc/self/mounts || fail "reset left mounts under /var/lib/kubelet"
+if grep -q "still present" "$WORK/reset.out"; then
+	cat "$WORK/reset.out" >&2
+	fail "reset reported leftovers"
+fi
+
 say "a crash-looping kube-controller-manager fails wait-control-plane naming it"
-$TB stop-kubelet node1 || true
-$TB exec node1 kubeadm reset -f --skip-phases=update-cluster-status --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >"$WORK/reset.out" 2>&1 || cat "$WORK/reset.out" >&2
-[ -z "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ] || fail "kubeadm reset left static Pod manifests"
+# Also: init runs again on the host kubestrap reset (no FileAvailable or Port preflight errors).
 bad=$(config bad "controllerManager:
   extraArgs:
     bogus-flag: \"1\"")
@@ -161,3 +175,5 @@ fi
 grep -q "failing: kube-controller-manager" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "the failing component is not named"; }
 grep -q "bogus-flag" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "its log lines are not shown"; }
 sed -n '/failing:/,$p' "$WORK/bad.err" | head -20 >&2
+$TB exec node1 "$KS" reset --force >"$WORK/reset.out" 2>&1 || { cat "$WORK/reset.out" >&2; fail "kubestrap reset after a failed init"; }
+[ -z "$(ls -A /etc/kubernetes/manifests)" ] || fail "reset after a failed init left manifests"

@@ -1,0 +1,258 @@
+//! `reset` after the file phases of init: what it removes, what it keeps, that init runs again
+//! on the same host, that a "no" changes nothing, and that `--dry-run` touches nothing.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use kubestrap_phases::config::{self, Documents, Overrides};
+use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::host::FakeHost;
+use kubestrap_phases::report::RecordingReporter;
+use kubestrap_phases::root::Root;
+use kubestrap_phases::{init, reset, workflow};
+
+use crate::support::{kubestrap, text, tree};
+
+fn context(base: &Path, host: &FakeHost, yes: bool) -> (Context, Arc<RecordingReporter>) {
+    let mut docs = Documents::default();
+    docs.init.node_registration.name = Some("node1".into());
+    docs.init.node_registration.cri_socket = Some("unix:///run/containerd/containerd.sock".into());
+    docs.init.local_api_endpoint.advertise_address = Some("10.20.0.1".into());
+    docs.cluster.kubernetes_version = Some("v1.20.2".into());
+    let root = Root::new(base);
+    let cfg = config::resolve(docs, &Overrides::default(), &root, host).unwrap();
+    let out = Arc::new(RecordingReporter {
+        yes,
+        ..RecordingReporter::default()
+    });
+    let ctx = Context::new(
+        cfg,
+        root,
+        Box::new(host.clone()),
+        Box::new(out.clone()),
+        Options::default(),
+    );
+    (ctx, out)
+}
+
+/// Every init phase that writes files (all but preflight and the API server's).
+fn init_files(base: &Path, host: &FakeHost) {
+    let (mut ctx, _) = context(base, host, true);
+    let steps: Vec<_> = workflow::plan(init::phases(ctx.cfg.version), None, &[])
+        .unwrap()
+        .into_iter()
+        .filter(|s| {
+            [
+                "certs/",
+                "kubeconfig/",
+                "kubelet-start",
+                "control-plane/",
+                "etcd/",
+            ]
+            .iter()
+            .any(|p| s.path.starts_with(p))
+        })
+        .collect();
+    workflow::run(&steps, &mut ctx, false).unwrap();
+}
+
+fn put(base: &Path, logical: &str) {
+    let path = base.join(logical.trim_start_matches('/'));
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, "x").unwrap();
+}
+
+fn is_empty_dir(base: &Path, logical: &str) -> bool {
+    let path = base.join(logical.trim_start_matches('/'));
+    path.is_dir() && fs::read_dir(path).unwrap().next().is_none()
+}
+
+#[test]
+fn reset_empties_what_init_wrote_and_init_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    put(base, "/var/lib/etcd/member/snap/db");
+    put(base, "/var/lib/kubelet/pods/uid/volumes/token");
+    put(base, "/etc/kubernetes/tmp/kubeadm-backup");
+    put(base, "/etc/cni/net.d/10-bridge.conflist");
+    assert!(base.join("etc/kubernetes/manifests/etcd.yaml").is_file());
+
+    let (mut ctx, out) = context(base, &host, true);
+    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
+    workflow::run(&steps, &mut ctx, false).unwrap();
+
+    for folder in [
+        "/etc/kubernetes/manifests",
+        "/etc/kubernetes/pki",
+        "/var/lib/kubelet",
+        "/var/lib/etcd",
+    ] {
+        assert!(is_empty_dir(base, folder), "{folder}: {:?}", tree(base));
+    }
+    for conf in ["admin", "kubelet", "controller-manager", "scheduler"] {
+        assert!(!base.join(format!("etc/kubernetes/{conf}.conf")).exists());
+    }
+    // Not reset's: the tmp folder (without --cleanup-tmp-dir) and the CNI configuration.
+    assert!(base.join("etc/kubernetes/tmp/kubeadm-backup").is_file());
+    assert!(base.join("etc/cni/net.d/10-bridge.conflist").is_file());
+
+    let actions = host.actions();
+    let kubelet_dir = base.join("var/lib/kubelet").canonicalize().unwrap();
+    assert_eq!(
+        actions,
+        [
+            "systemctl stop kubelet".to_string(),
+            format!("unmount under {}", kubelet_dir.display()),
+            format!(
+                "remove pod sandboxes at {}",
+                base.join("run/containerd/containerd.sock").display()
+            ),
+        ]
+    );
+    let lines = out.lines();
+    let has = |text: &str| lines.iter().any(|l| l.contains(text));
+    assert!(
+        has("Deleted contents of the etcd data directory: /var/lib/etcd"),
+        "{lines:?}"
+    );
+    assert!(has(
+        "Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]"
+    ));
+    assert!(has(
+        "Checked: the manifests, the kubelet's folder, the certificates and the kubeconfigs are gone"
+    ));
+
+    // The host takes init again: nothing is refused as existing, and a second reset is harmless.
+    init_files(base, &host);
+    assert!(base.join("etc/kubernetes/pki/ca.key").is_file());
+    let (mut ctx, _) = context(base, &host, true);
+    workflow::run(&steps, &mut ctx, false).unwrap();
+    workflow::run(&steps, &mut ctx, false).unwrap();
+    assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
+}
+
+#[test]
+fn answering_no_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    let before = tree(base);
+    let (mut ctx, _) = context(base, &host, false);
+    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
+    let err = format!("{:#}", workflow::run(&steps, &mut ctx, false).unwrap_err());
+    assert!(err.contains("aborted reset operation"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(tree(base), before);
+    assert!(host.actions().is_empty());
+}
+
+#[test]
+fn dry_run_lists_what_it_would_do_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let root = base.to_str().unwrap();
+    let config = base.join("init.yaml");
+    fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.20.0.1\nnodeRegistration:\n  name: node1\n  criSocket: unix:///run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    fs::create_dir_all(base.join("var/lib/etcd/member")).unwrap();
+    for phase in ["certs", "kubeconfig", "etcd"] {
+        let out = kubestrap(&["init", "phase", phase, "--root", root, "--config", config]);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let before = tree(base);
+    let out = kubestrap(&["reset", "--dry-run", "--force", "--root", root]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(tree(base), before);
+    for line in [
+        "[reset] Would stop the kubelet service",
+        "[reset] Would remove Kubernetes-managed containers",
+        "[reset] Would delete contents of the etcd data directory: /var/lib/etcd",
+        "[reset] Would delete files: [/etc/kubernetes/admin.conf",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    for removed in [
+        "/etc/kubernetes/pki/ca.key",
+        "/etc/kubernetes/admin.conf",
+        "/var/lib/etcd/member",
+    ] {
+        let line = format!("[dryrun] would remove {removed}\n");
+        assert!(stdout.contains(&line), "{line}{stdout}");
+    }
+    assert!(
+        stdout.contains("does not clean CNI configuration"),
+        "{stdout}"
+    );
+}
+
+/// remove-etcd-member against a real etcd (Debian `etcd-server`) started from the generated
+/// manifest: it asks the member list over TLS with the healthcheck client certificate, finds
+/// this member alone, and empties the data folder.
+#[test]
+fn remove_etcd_member_asks_a_real_etcd() {
+    use crate::real_etcd::{etcd_args, etcd_files, etcdctl, free_port, start_etcd};
+    use crate::support::require_binary;
+    use std::time::{Duration, Instant};
+
+    require_binary("etcd", "etcd-server");
+    require_binary("etcdctl", "etcd-client");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let root = base.to_str().unwrap();
+    etcd_files(base, "v1.20.2");
+    let (client, peer, metrics) = (free_port(), free_port(), free_port());
+    let args = etcd_args(base, client, peer, metrics);
+    // reset asks the etcd at the manifest's first client URL: this test's port.
+    let manifest = base.join("etc/kubernetes/manifests/etcd.yaml");
+    let text_before = fs::read_to_string(&manifest).unwrap();
+    let moved = text_before.replace(
+        "--listen-client-urls=https://127.0.0.1:2379,",
+        &format!("--listen-client-urls=https://127.0.0.1:{client},"),
+    );
+    assert_ne!(moved, text_before);
+    fs::write(&manifest, moved).unwrap();
+    let _etcd = start_etcd(base, &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !etcdctl(
+        base,
+        client,
+        "etcd/healthcheck-client",
+        &["endpoint", "health"],
+    )
+    .status
+    .success()
+    {
+        assert!(Instant::now() < deadline, "etcd did not become healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(base.join("var/lib/etcd/member").is_dir());
+
+    let out = kubestrap(&[
+        "reset",
+        "phase",
+        "remove-etcd-member",
+        "--force",
+        "--root",
+        root,
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("This node's etcd is the only member of its cluster"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Deleted contents of the etcd data directory: /var/lib/etcd"),
+        "{stderr}"
+    );
+    assert!(is_empty_dir(base, "/var/lib/etcd"));
+}
