@@ -194,48 +194,17 @@ fn dry_run_lists_what_it_would_do_and_touches_nothing() {
     );
 }
 
-/// remove-etcd-member against a real etcd (Debian `etcd-server`) started from the generated
-/// manifest: it asks the member list over TLS with the healthcheck client certificate, finds
-/// this member alone, and empties the data folder.
-#[test]
-fn remove_etcd_member_asks_a_real_etcd() {
-    use crate::real_etcd::{etcd_args, etcd_files, etcdctl, free_port, start_etcd};
-    use crate::support::require_binary;
-    use std::time::{Duration, Instant};
-
-    require_binary("etcd", "etcd-server");
-    require_binary("etcdctl", "etcd-client");
+/// A root with the certificates and local etcd manifest of v1.20.2, for a real etcd.
+fn etcd_root() -> tempfile::TempDir {
+    crate::support::require_binary("etcd", "etcd-server");
+    crate::support::require_binary("etcdctl", "etcd-client");
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path();
-    let root = base.to_str().unwrap();
-    etcd_files(base, "v1.20.2");
-    let (client, peer, metrics) = (free_port(), free_port(), free_port());
-    let args = etcd_args(base, client, peer, metrics);
-    // reset asks the etcd at the manifest's first client URL: this test's port.
-    let manifest = base.join("etc/kubernetes/manifests/etcd.yaml");
-    let text_before = fs::read_to_string(&manifest).unwrap();
-    let moved = text_before.replace(
-        "--listen-client-urls=https://127.0.0.1:2379,",
-        &format!("--listen-client-urls=https://127.0.0.1:{client},"),
-    );
-    assert_ne!(moved, text_before);
-    fs::write(&manifest, moved).unwrap();
-    let _etcd = start_etcd(base, &args);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !etcdctl(
-        base,
-        client,
-        "etcd/healthcheck-client",
-        &["endpoint", "health"],
-    )
-    .status
-    .success()
-    {
-        assert!(Instant::now() < deadline, "etcd did not become healthy");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(base.join("var/lib/etcd/member").is_dir());
+    crate::real_etcd::etcd_files(dir.path(), "v1.20.2");
+    dir
+}
 
+/// `reset phase remove-etcd-member` on a root; its console lines.
+fn remove_etcd_member(root: &str) -> String {
     let out = kubestrap(&[
         "reset",
         "phase",
@@ -246,6 +215,59 @@ fn remove_etcd_member_asks_a_real_etcd() {
     ]);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// Waits until the etcd serving clients on `client` is healthy.
+fn wait_healthy(base: &Path, client: u16) {
+    use crate::real_etcd::etcdctl;
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !etcdctl(
+        base,
+        client,
+        "etcd/healthcheck-client",
+        &["endpoint", "health"],
+    )
+    .status
+    .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "etcd on {client} did not become healthy"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// reset asks the etcd at the manifest's first client URL: make it this test's port.
+fn point_manifest_at(base: &Path, client: u16) {
+    let manifest = base.join("etc/kubernetes/manifests/etcd.yaml");
+    let before = fs::read_to_string(&manifest).unwrap();
+    let moved = before.replace(
+        "--listen-client-urls=https://127.0.0.1:2379,",
+        &format!("--listen-client-urls=https://127.0.0.1:{client},"),
+    );
+    assert_ne!(moved, before);
+    fs::write(&manifest, moved).unwrap();
+}
+
+/// remove-etcd-member against a real etcd (Debian `etcd-server`) started from the generated
+/// manifest: it asks the member list over TLS with the healthcheck client certificate, finds
+/// this member alone, and empties the data folder.
+#[test]
+fn remove_etcd_member_asks_a_real_etcd() {
+    use crate::real_etcd::{etcd_args, free_port, start_etcd};
+    let dir = etcd_root();
+    let base = dir.path();
+    let root = base.to_str().unwrap();
+    let (client, peer, metrics) = (free_port(), free_port(), free_port());
+    let _etcd = start_etcd(base, &etcd_args(base, client, peer, metrics));
+    point_manifest_at(base, client);
+    wait_healthy(base, client);
+    assert!(base.join("var/lib/etcd/member").is_dir());
+
+    let stderr = remove_etcd_member(root);
     assert!(
         stderr.contains("This node's etcd is the only member of its cluster"),
         "{stderr}"
@@ -255,4 +277,66 @@ fn remove_etcd_member_asks_a_real_etcd() {
         "{stderr}"
     );
     assert!(is_empty_dir(base, "/var/lib/etcd"));
+}
+
+/// With a second member, remove-etcd-member takes this node's member out of the cluster before
+/// deleting its data, so the other member keeps working alone.
+#[test]
+fn remove_etcd_member_leaves_a_real_two_member_cluster() {
+    use crate::real_etcd::{etcd_args, etcdctl, free_port, start_etcd};
+    let dir = etcd_root();
+    let base = dir.path();
+    let root = base.to_str().unwrap();
+    let (client_a, peer_a) = (free_port(), free_port());
+    let _a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
+    wait_healthy(base, client_a);
+
+    // A second member `b` on other ports and its own data folder, with the same certificates
+    // (they name 127.0.0.1).
+    let (client_b, peer_b) = (free_port(), free_port());
+    let add = etcdctl(
+        base,
+        client_a,
+        "etcd/healthcheck-client",
+        &[
+            "member",
+            "add",
+            "b",
+            &format!("--peer-urls=https://127.0.0.1:{peer_b}"),
+        ],
+    );
+    assert!(add.status.success(), "member add: {}", text(&add).1);
+    let b_args: Vec<String> = etcd_args(base, client_b, peer_b, free_port())
+        .into_iter()
+        .map(|arg| match arg.split_once('=') {
+            Some(("--name", _)) => "--name=b".into(),
+            Some(("--data-dir", _)) => format!("--data-dir={}/var/lib/etcd-b", base.display()),
+            Some(("--initial-cluster", _)) => format!(
+                "--initial-cluster=etcd-test=https://127.0.0.1:{peer_a},b=https://127.0.0.1:{peer_b}"
+            ),
+            _ => arg,
+        })
+        .chain(["--initial-cluster-state=existing".to_string()])
+        .collect();
+    let b_log = base.join("b");
+    fs::create_dir_all(&b_log).unwrap();
+    let _b = start_etcd(&b_log, &b_args);
+    wait_healthy(base, client_b);
+
+    point_manifest_at(base, client_a);
+    let stderr = remove_etcd_member(root);
+    assert!(
+        stderr.contains("Removed this node's member") && stderr.contains("from the etcd cluster"),
+        "{stderr}"
+    );
+    let list = etcdctl(
+        base,
+        client_b,
+        "etcd/healthcheck-client",
+        &["member", "list"],
+    );
+    let (members, err) = text(&list);
+    assert!(list.status.success(), "member list: {err}");
+    assert_eq!(members.lines().count(), 1, "{members}");
+    assert!(members.contains(", b, "), "{members}");
 }

@@ -5,12 +5,12 @@
 //! every folder and file reset is responsible for is checked again and what is left is named.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
-use crate::api::{Method, Request, Transport};
+use crate::api::{Method, Request, Response, Transport};
 use crate::api_http::{Credentials, HttpTransport};
 use crate::context::Context;
 use crate::paths;
@@ -159,7 +159,8 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
         identity_pem: Some(identity),
         token: None,
     })?;
-    let list = etcd_call(&etcd, "/v3/cluster/member/list", &json!({}))?;
+    let path = "/v3/cluster/member/list";
+    let list = etcd_answer(&etcd_post(&etcd, path, &json!({}))?, path)?;
     let me = list
         .pointer("/header/member_id")
         .and_then(Value::as_str)
@@ -169,16 +170,35 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
     if members <= 1 {
         return Ok(None);
     }
-    etcd_call(&etcd, "/v3/cluster/member/remove", &json!({"ID": me}))?;
-    Ok(Some(me))
+    // etcd refuses to remove a member until every other member has been up for a few seconds
+    // ("unhealthy cluster", 503): a member that just joined or restarted is given the time.
+    let path = "/v3/cluster/member/remove";
+    let started = Instant::now();
+    loop {
+        let resp = etcd_post(&etcd, path, &json!({"ID": me}))?;
+        if resp.status == 503 && started.elapsed() < ETCD_SETTLE {
+            ctx.out
+                .detail(&format!("etcd: {}; trying again", resp.text().trim()));
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        etcd_answer(&resp, path)?;
+        return Ok(Some(me));
+    }
 }
 
+/// How long a member removal waits for the other members to count as healthy.
+const ETCD_SETTLE: Duration = Duration::from_secs(30);
+
 /// One call of etcd's JSON gateway.
-fn etcd_call(etcd: &HttpTransport, path: &str, body: &Value) -> Result<Value> {
+fn etcd_post(etcd: &HttpTransport, path: &str, body: &Value) -> Result<Response> {
     let req = Request::new(Method::Post, path).with_json("application/json", body);
-    let resp = etcd
-        .send(&req)
-        .with_context(|| format!("etcd at {} did not answer {path}", etcd.endpoint()))?;
+    etcd.send(&req)
+        .with_context(|| format!("etcd at {} did not answer {path}", etcd.endpoint()))
+}
+
+/// The JSON of a successful answer.
+fn etcd_answer(resp: &Response, path: &str) -> Result<Value> {
     if resp.status != 200 {
         bail!("etcd answered {path} with {}: {}", resp.status, resp.text());
     }
