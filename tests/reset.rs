@@ -134,6 +134,45 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
 }
 
+/// What reset cannot remove (an immutable file here) does not stop it: the rest goes, and the
+/// end names what is left.
+#[test]
+fn what_cannot_be_removed_is_named_and_the_rest_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    let stuck = base.join("etc/kubernetes/pki/stuck");
+    fs::write(&stuck, "x").unwrap();
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&stuck)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(
+        chattr("+i"),
+        "`chattr +i` needs root and a filesystem with attributes"
+    );
+    let (mut ctx, out) = context(base, &host, true);
+    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
+    let result = workflow::run(&steps, &mut ctx, false);
+    assert!(chattr("-i"));
+    result.unwrap();
+    assert!(!base.join("etc/kubernetes/pki/ca.key").exists());
+    assert!(!base.join("etc/kubernetes/admin.conf").exists());
+    assert!(is_empty_dir(base, "/etc/kubernetes/manifests"));
+    let lines = out.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("still present after the reset: /etc/kubernetes/pki/stuck")),
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn answering_no_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

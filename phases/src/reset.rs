@@ -4,7 +4,6 @@
 //! update-cluster-status, for the ClusterStatus that kubestrap never writes.) After cleaning,
 //! every folder and file reset is responsible for is checked again and what is left is named.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -114,7 +113,8 @@ fn remove_etcd_member(ctx: &mut Context) -> Result<()> {
             "reset",
             &format!("Would delete contents of the etcd data directory: {data_dir}"),
         );
-        return empty_dir(ctx, &data_dir);
+        empty_dir(ctx, &data_dir);
+        return Ok(());
     }
     // Deleting the data of a member that others still count would cost them their quorum.
     let url = etcd_client_url(&pod).unwrap_or_else(|| "https://127.0.0.1:2379".into());
@@ -134,7 +134,7 @@ fn remove_etcd_member(ctx: &mut Context) -> Result<()> {
             ),
         ),
     }
-    empty_dir(ctx, &data_dir)?;
+    empty_dir(ctx, &data_dir);
     ctx.out.status(
         "reset",
         &format!("Deleted contents of the etcd data directory: {data_dir}"),
@@ -262,12 +262,12 @@ fn cleanup_node(ctx: &mut Context) -> Result<()> {
         &format!("{verb} contents of directories: [{}]", dirs.join(" ")),
     );
     for dir in &dirs {
-        empty_dir(ctx, dir)?;
+        empty_dir(ctx, dir);
     }
     ctx.out
         .status("reset", &format!("{verb} files: [{}]", files.join(" ")));
     for file in &files {
-        ctx.root.remove_all(file)?;
+        remove(ctx, file);
     }
     if !dry {
         report_leftovers(ctx, &dirs, &files)?;
@@ -308,14 +308,24 @@ fn remove_containers(ctx: &Context) {
 }
 
 /// Removes what a folder holds; the folder stays, as kubeadm leaves it.
-fn empty_dir(ctx: &Context, dir: &str) -> Result<()> {
-    if !ctx.root.exists(dir) {
-        return Ok(());
+fn empty_dir(ctx: &Context, dir: &str) {
+    match ctx.root.list(dir) {
+        Ok(names) => {
+            for name in names {
+                remove(ctx, &format!("{dir}/{name}"));
+            }
+        }
+        Err(_) if !ctx.root.exists(dir) => {}
+        Err(e) => ctx.out.warn("reset", &format!("{e:#}")),
     }
-    for name in ctx.root.list(dir)? {
-        ctx.root.remove_all(Path::new(dir).join(name))?;
+}
+
+/// Removes a file or folder. A failure (a busy mount, say) does not stop the reset: it is
+/// named here and again among what is left at the end.
+fn remove(ctx: &Context, path: &str) {
+    if let Err(e) = ctx.root.remove_all(path) {
+        ctx.out.warn("reset", &format!("{e:#}"));
     }
-    Ok(())
 }
 
 /// Looks again at everything reset is responsible for and names what is still there.
