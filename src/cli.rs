@@ -336,13 +336,13 @@ pub fn build() -> Command {
         Command::new("phase")
             .about("Use this command to invoke single phase of the init workflow")
             .subcommand_required(true),
-        init::PHASES,
+        &init::TABLES,
     );
     let reset_phases = phase_command::<ResetArgs>(
         Command::new("phase")
             .about("Use this command to invoke single phase of the reset workflow")
             .subcommand_required(true),
-        reset::PHASES,
+        &[reset::PHASES],
     );
     Cli::command()
         .mut_subcommand("init", |cmd| {
@@ -355,14 +355,33 @@ pub fn build() -> Command {
         })
 }
 
-fn phase_command<A: Args>(mut cmd: Command, phases: &'static [workflow::Phase]) -> Command {
-    for phase in phases {
-        let mut sub = A::augment_args(Command::new(phase.name).about(phase.about));
-        if !phase.children.is_empty() {
+/// Adds a subcommand per phase of `tables`: every name any of them has, in the order it first
+/// appears (kubeadm versions name some sub-phases differently; the plan for the configured
+/// version then says which exist).
+fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [workflow::Phase]]) -> Command {
+    let mut names: Vec<&str> = Vec::new();
+    for phase in tables.iter().flat_map(|t| t.iter()) {
+        if !names.contains(&phase.name) {
+            names.push(phase.name);
+        }
+    }
+    for name in names {
+        let same: Vec<&workflow::Phase> = tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter(|p| p.name == name)
+            .collect();
+        let mut sub = A::augment_args(Command::new(name).about(same[0].about));
+        let children: Vec<&'static [workflow::Phase]> = same
+            .iter()
+            .map(|p| p.children)
+            .filter(|c| !c.is_empty())
+            .collect();
+        if !children.is_empty() {
             // kubeadm spells "run every sub-phase" as `all`; running the group does the same.
             let all =
                 A::augment_args(Command::new("all").about("Run every sub-phase of this phase"));
-            sub = phase_command::<A>(sub.subcommand(all), phase.children);
+            sub = phase_command::<A>(sub.subcommand(all), &children);
         }
         cmd = cmd.subcommand(sub);
     }
@@ -478,5 +497,18 @@ mod tests {
             "remove-etcd-member",
         ]);
         assert!(inv.reset_phase.is_none());
+    }
+
+    #[test]
+    fn sub_phases_of_every_version_parse() {
+        for path in [
+            "kubelet-finalize/experimental-cert-rotation",
+            "kubelet-finalize/enable-client-cert-rotation",
+            "kubeconfig/super-admin",
+        ] {
+            let mut args = vec!["kubestrap", "init", "phase"];
+            args.extend(path.split('/'));
+            assert_eq!(parse_from(&args).init_phase.as_deref(), Some(path));
+        }
     }
 }

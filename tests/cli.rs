@@ -1,6 +1,6 @@
 //! The binary's command line: help, phase selection, exit codes.
 
-use crate::support::{kubestrap, text};
+use crate::support::{kubestrap, kubestrap_on, text};
 
 #[test]
 fn init_help_lists_the_phases() {
@@ -18,20 +18,17 @@ fn init_help_lists_the_phases() {
 #[test]
 fn unknown_skip_phase_fails_listing_valid_phases() {
     let root = tempfile::tempdir().unwrap();
-    let out = kubestrap(&[
-        "init",
-        "--dry-run",
-        "--root",
-        root.path().to_str().unwrap(),
-        "--node-name",
-        "n1",
-        "--apiserver-advertise-address",
-        "10.0.0.1",
-        "--kubernetes-version",
-        "v1.25.0",
-        "--skip-phases",
-        "cert",
-    ]);
+    let out = kubestrap_on(
+        root.path(),
+        &[
+            "init",
+            "--dry-run",
+            "--kubernetes-version",
+            "v1.25.0",
+            "--skip-phases",
+            "cert",
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown phase `cert`"), "{stderr}");
@@ -47,5 +44,46 @@ fn readme_lists_the_phases_of_init_help() {
     assert!(
         readme.contains(phases.trim_end()),
         "README.md's phase list differs from `kubestrap init --help`; paste this into it:\n{phases}"
+    );
+}
+
+/// kubeadm ≤ 1.30 names the kubelet-finalize sub-phase `experimental-cert-rotation`, 1.31+
+/// `enable-client-cert-rotation`: both parse, and the configured version decides which runs.
+#[test]
+fn a_sub_phase_runs_for_the_versions_that_have_it() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |version: &str| {
+        kubestrap_on(
+            root.path(),
+            &[
+                "init",
+                "phase",
+                "kubelet-finalize",
+                "experimental-cert-rotation",
+                "--kubernetes-version",
+                version,
+            ],
+        )
+    };
+    let out = run("v1.20.2");
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = run("v1.31.0");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unknown phase `kubelet-finalize/experimental-cert-rotation`")
+            && stderr.contains("kubelet-finalize/enable-client-cert-rotation"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn reset_help_lists_its_phases() {
+    let (stdout, _) = text(&kubestrap(&["reset", "--help"]));
+    assert!(
+        stdout.contains("The \"reset\" command executes the following phases:\n  preflight ")
+            && stdout.contains("  remove-etcd-member ")
+            && stdout.contains("  cleanup-node "),
+        "{stdout}"
     );
 }

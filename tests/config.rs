@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{kubestrap, text, tree};
+use crate::support::{kubestrap, kubestrap_on, text, tree};
 
 fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -118,19 +118,16 @@ fn a_refused_config_writes_nothing() {
 #[test]
 fn flags_are_validated_like_the_file() {
     let root = tempfile::tempdir().unwrap();
-    let out = kubestrap(&[
-        "init",
-        "--root",
-        root.path().to_str().unwrap(),
-        "--node-name",
-        "n1",
-        "--apiserver-advertise-address",
-        "10.0.0.1",
-        "--pod-network-cidr",
-        "10.244.0.0/33",
-        "--token",
-        "short.token",
-    ]);
+    let out = kubestrap_on(
+        root.path(),
+        &[
+            "init",
+            "--pod-network-cidr",
+            "10.244.0.0/33",
+            "--token",
+            "short.token",
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(

@@ -170,6 +170,9 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
     SHOW_JOIN_COMMAND,
 ];
 
+/// Every init phase table, newest first.
+pub static TABLES: [&[Phase]; 3] = [PHASES, PHASES_1_29, PHASES_BEFORE_1_29];
+
 /// The init phase table for a Kubernetes version.
 pub fn phases(version: KubeVersion) -> &'static [Phase] {
     if version.at_least(31) {

@@ -12,6 +12,21 @@ pub fn kubestrap(args: &[&str]) -> Output {
         .expect("failed to run kubestrap")
 }
 
+/// Runs kubestrap with `args` and the flags of a test node: `--root ROOT`, name `n1`, address
+/// 10.0.0.1.
+pub fn kubestrap_on(root: &Path, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend([
+        "--root",
+        root.to_str().unwrap(),
+        "--node-name",
+        "n1",
+        "--apiserver-advertise-address",
+        "10.0.0.1",
+    ]);
+    kubestrap(&all)
+}
+
 /// stdout and stderr of a run as text.
 pub fn text(out: &Output) -> (String, String) {
     (
