@@ -37,7 +37,7 @@ impl Printer {
 
     /// A line of data for scripts, on stdout.
     pub fn data(&self, text: &str) {
-        println!("{text}");
+        to_stdout(&format!("{text}\n"));
     }
 
     /// A result document for scripts (`-o json|yaml`), on stdout.
@@ -46,11 +46,12 @@ impl Printer {
         format: crate::cli::OutputFormat,
         value: &serde_json::Value,
     ) -> anyhow::Result<()> {
-        match format {
-            crate::cli::OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
-            crate::cli::OutputFormat::Yaml => print!("{}", serde_yaml::to_string(value)?),
-            crate::cli::OutputFormat::Text => println!("{value}"),
-        }
+        let text = match format {
+            crate::cli::OutputFormat::Json => serde_json::to_string_pretty(value)? + "\n",
+            crate::cli::OutputFormat::Yaml => serde_yaml::to_string(value)?,
+            crate::cli::OutputFormat::Text => format!("{value}\n"),
+        };
+        to_stdout(&text);
         Ok(())
     }
 
@@ -70,25 +71,39 @@ impl Printer {
                     size,
                     contents,
                 } => {
-                    println!(
-                        "[dryrun] would write {path} ({mode:04o}, {})",
+                    to_stdout(&format!(
+                        "[dryrun] would write {path} ({mode:04o}, {})\n",
                         human_size(*size)
-                    );
+                    ));
                     if self.verbose
                         && let Some(bytes) = contents
                     {
-                        println!("{}", String::from_utf8_lossy(bytes).trim_end());
+                        to_stdout(&format!("{}\n", String::from_utf8_lossy(bytes).trim_end()));
                     }
                 }
                 Change::CreatedDir { path, mode } => {
                     // Several phases make sure of the same folder; say it once.
                     if folders.insert(path) {
-                        println!("[dryrun] would create folder {path} ({mode:04o})");
+                        to_stdout(&format!(
+                            "[dryrun] would create folder {path} ({mode:04o})\n"
+                        ));
                     }
                 }
-                Change::Removed { path } => println!("[dryrun] would remove {path}"),
+                Change::Removed { path } => to_stdout(&format!("[dryrun] would remove {path}\n")),
             }
         }
+    }
+}
+
+/// Writes to stdout. A reader that stopped reading (`kubestrap token list | grep -q …`) is not
+/// an error: what it did not want is dropped.
+fn to_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to standard output: {e}");
     }
 }
 

@@ -87,3 +87,22 @@ fn reset_help_lists_its_phases() {
         "{stdout}"
     );
 }
+
+/// A reader that stops early (`kubestrap token list | grep -q …`) is no failure: the output it
+/// did not want is dropped, no panic, exit code 0.
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubestrap"))
+        .args(["config", "print", "init-defaults"])
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
