@@ -570,6 +570,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// The CRI socket as a path (`unix:///run/containerd/containerd.sock` → `/run/…`).
+    pub fn cri_socket_path(&self) -> &str {
+        let socket = &self.cri_socket;
+        socket.strip_prefix("unix://").unwrap_or(socket)
+    }
+
     /// The preflight checks whose errors are only warnings, lower-cased (`all` for every check).
     pub fn ignored_preflight_errors(&self) -> Vec<String> {
         self.init

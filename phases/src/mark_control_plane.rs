@@ -161,7 +161,7 @@ pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(crate::wait::POLL);
     }
 }
 

@@ -282,7 +282,7 @@ fn remove_containers(ctx: &Context) {
             .status("reset", "Would remove Kubernetes-managed containers");
         return;
     }
-    let socket = ctx.cfg.cri_socket.trim_start_matches("unix://");
+    let socket = ctx.cfg.cri_socket_path();
     let removed = ctx
         .root
         .physical(socket)

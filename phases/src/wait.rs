@@ -13,7 +13,7 @@ use crate::context::Context;
 
 /// How often each endpoint is polled: every poll is a loopback request, and each one saved
 /// between "healthy" and "noticed" is time the user waits for nothing.
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// How often the runtime is asked for crash-looping control-plane containers while waiting.
 const CRASH_CHECK: Duration = Duration::from_secs(5);
 /// The kubelet's healthz.
@@ -279,11 +279,7 @@ fn strip_cri_prefix(line: &str) -> &str {
 /// What the runtime says about a control-plane component's container on this node (over CRI);
 /// `None` when the runtime cannot be asked or has no such container.
 pub fn runtime_state(ctx: &Context, component: &str) -> Option<crate::preflight::cri::Container> {
-    let socket = ctx
-        .cfg
-        .cri_socket
-        .strip_prefix("unix://")
-        .unwrap_or(&ctx.cfg.cri_socket);
+    let socket = ctx.cfg.cri_socket_path();
     let pod = format!("{component}-{}", ctx.cfg.node_name);
     crate::preflight::cri::containers(std::path::Path::new(socket), Duration::from_secs(5))
         .ok()?

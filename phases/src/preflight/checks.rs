@@ -472,8 +472,7 @@ impl Probe<'_> {
     }
 
     fn socket_path(&self) -> String {
-        let socket = &self.ctx.cfg.cri_socket;
-        socket.strip_prefix("unix://").unwrap_or(socket).to_string()
+        self.ctx.cfg.cri_socket_path().to_string()
     }
 
     fn uses_containerd(&self) -> bool {
