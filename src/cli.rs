@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::{init, reset, workflow};
+use kubestrap_phases::{init, join, reset, workflow};
 
 /// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
 #[derive(Debug, Parser)]
@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Run this command in order to set up the Kubernetes control plane
     Init(Box<InitArgs>),
+    /// Run this on any machine you wish to join an existing cluster
+    Join(Box<JoinArgs>),
     /// Manage kubeadm-compatible configuration files
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -296,6 +298,90 @@ impl InitArgs {
     }
 }
 
+/// The flags of `kubestrap join` (kubeadm's join flags).
+#[derive(Debug, Clone, Default, Args)]
+pub struct JoinArgs {
+    /// The API server to join through, `host:port` (token discovery).
+    #[arg(value_name = "API_SERVER_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// More endpoints are accepted as kubeadm does, and ignored with a warning.
+    #[arg(hide = true, value_name = "EXTRA_ENDPOINTS")]
+    pub extra_endpoints: Vec<String>,
+    /// Path to a kubeadm configuration file with a JoinConfiguration (v1beta3 or v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use this token for both discovery-token and tls-bootstrap-token when those values are not provided.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// For token-based discovery, the token used to validate cluster information fetched from the API server.
+    #[arg(long, value_name = "TOKEN")]
+    pub discovery_token: Option<String>,
+    /// Specify a token used to temporarily authenticate with the Kubernetes Control Plane while joining the node.
+    #[arg(long, value_name = "TOKEN")]
+    pub tls_bootstrap_token: Option<String>,
+    /// For token-based discovery, validate that the root CA public key matches this hash (format: "sha256:<hex>").
+    #[arg(long, value_delimiter = ',', value_name = "HASH")]
+    pub discovery_token_ca_cert_hash: Vec<String>,
+    /// For token-based discovery, allow joining without --discovery-token-ca-cert-hash pinning.
+    #[arg(long)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+    /// For file-based discovery, a file or https URL from which to load cluster information.
+    #[arg(long, value_name = "FILE_OR_URL")]
+    pub discovery_file: Option<String>,
+    /// Specify the node name.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Path to the CRI socket to connect to (detected when empty).
+    #[arg(long, value_name = "URL")]
+    pub cri_socket: Option<String>,
+    /// A list of checks whose errors will be shown as warnings, or `all`.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// List of phases to be skipped.
+    #[arg(long, value_delimiter = ',', value_name = "PHASES")]
+    pub skip_phases: Vec<String>,
+    /// Don't apply any changes; print what would be written (discovery still reads the cluster).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create a new control plane instance on this node (not supported yet: refused).
+    #[arg(long)]
+    pub control_plane: bool,
+    /// Use this key to decrypt the certificate secrets uploaded by init (with --control-plane).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// Print the result (node, server, version, phase timings) as json or yaml on stdout.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+impl JoinArgs {
+    /// The flags set that kubeadm refuses next to `--config`.
+    pub fn mixed_with_config(&self) -> Vec<&'static str> {
+        let mut mixed = Vec::new();
+        let mut check = |set: bool, flag: &'static str| {
+            if set {
+                mixed.push(flag);
+            }
+        };
+        check(self.endpoint.is_some(), "api-server-endpoint");
+        check(self.token.is_some(), "token");
+        check(self.discovery_token.is_some(), "discovery-token");
+        check(self.tls_bootstrap_token.is_some(), "tls-bootstrap-token");
+        check(
+            !self.discovery_token_ca_cert_hash.is_empty(),
+            "discovery-token-ca-cert-hash",
+        );
+        check(
+            self.discovery_token_unsafe_skip_ca_verification,
+            "discovery-token-unsafe-skip-ca-verification",
+        );
+        check(self.discovery_file.is_some(), "discovery-file");
+        check(self.node_name.is_some(), "node-name");
+        check(self.cri_socket.is_some(), "cri-socket");
+        mixed
+    }
+}
+
 /// The flags of `kubestrap reset` (kubeadm's reset flags).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ResetArgs {
@@ -328,6 +414,8 @@ pub struct Invocation {
     pub init_phase: Option<String>,
     /// `Some("cleanup-node")` for `kubestrap reset phase cleanup-node`.
     pub reset_phase: Option<String>,
+    /// `Some("kubelet-start")` for `kubestrap join phase kubelet-start`.
+    pub join_phase: Option<String>,
 }
 
 /// The whole command, with the generated `init phase` and `reset phase` trees.
@@ -344,7 +432,18 @@ pub fn build() -> Command {
             .subcommand_required(true),
         &[reset::PHASES],
     );
+    let join_phases = phase_command::<JoinArgs>(
+        Command::new("phase")
+            .about("Use this command to invoke single phase of the join workflow")
+            .subcommand_required(true),
+        &join::TABLES,
+    );
     Cli::command()
+        .mut_subcommand("join", |cmd| {
+            cmd.after_long_help(workflow::help("join", join::PHASES))
+                .subcommand(join_phases)
+                .args_conflicts_with_subcommands(true)
+        })
         .mut_subcommand("init", |cmd| {
             cmd.after_long_help(workflow::help("init", init::PHASES))
                 .subcommand(init_phases)
@@ -396,7 +495,7 @@ pub fn parse() -> Invocation {
 
 fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
     let mut cli = Cli::from_arg_matches(matches)?;
-    let (mut init_phase, mut reset_phase) = (None, None);
+    let (mut init_phase, mut reset_phase, mut join_phase) = (None, None, None);
     if let Some((command, m)) = matches.subcommand()
         && let Some(("phase", m)) = m.subcommand()
     {
@@ -405,6 +504,10 @@ fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
             "init" => {
                 cli.command = Cmd::Init(Box::new(InitArgs::from_arg_matches(flags)?));
                 init_phase = Some(path);
+            }
+            "join" => {
+                cli.command = Cmd::Join(Box::new(JoinArgs::from_arg_matches(flags)?));
+                join_phase = Some(path);
             }
             _ => {
                 cli.command = Cmd::Reset(Box::new(ResetArgs::from_arg_matches(flags)?));
@@ -416,6 +519,7 @@ fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
         cli,
         init_phase,
         reset_phase,
+        join_phase,
     })
 }
 

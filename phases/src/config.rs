@@ -567,6 +567,8 @@ pub struct Config {
     pub cri_socket: String,
     /// The file the configuration came from, to point at fields in problems.
     pub source: Option<std::sync::Arc<Source>>,
+    /// The settings of a join (`kubestrap join`); `None` for init.
+    pub join: Option<join::Join>,
 }
 
 impl Config {
@@ -649,6 +651,7 @@ fn t5m() -> String {
     "5m0s".into()
 }
 
+pub mod join;
 mod resolve;
 
 pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dirs, resolve};

@@ -51,6 +51,18 @@ pub fn kubelet_args(cfg: &Config, hostname: &str) -> Vec<String> {
             d.push(("pod-infra-container-image", pause));
         }
     }
+    // A joining worker registers with its taints; control planes get theirs from mark-control-plane.
+    if cfg.join.is_some()
+        && let Some(taints) = cfg
+            .init
+            .node_registration
+            .taints
+            .as_ref()
+            .filter(|t| !t.is_empty())
+    {
+        let list: Vec<String> = taints.iter().map(|t| t.describe()).collect();
+        d.push(("register-with-taints", list.join(",")));
+    }
     let user = &cfg.init.node_registration.kubelet_extra_args;
     let node_name = flags::user_value(user, "hostname-override").unwrap_or(cfg.node_name.as_str());
     if node_name != hostname {

@@ -30,7 +30,7 @@ fn has_systemctl(ctx: &Context) -> bool {
 
 /// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
 /// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
-fn restart(ctx: &Context, tell: bool) -> Result<()> {
+pub fn restart(ctx: &Context, tell: bool) -> Result<()> {
     if ctx.opts.dry_run {
         ctx.out
             .status("dryrun", "would run `systemctl restart kubelet`");

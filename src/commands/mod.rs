@@ -2,6 +2,7 @@
 
 mod config;
 mod init;
+mod join;
 mod preflight;
 mod reset;
 mod taint;
@@ -22,6 +23,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
             let printer = printer.assume_yes(args.yes, "--yes");
             init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer)
         }
+        Cmd::Join(args) => join::run(&args, inv.join_phase.as_deref(), &inv.cli.root, printer),
         Cmd::Config(cmd) => config::run(cmd, &printer),
         Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),

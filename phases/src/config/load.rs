@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result};
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
+use super::join::JoinConfiguration;
 use super::locate;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
@@ -41,6 +42,10 @@ pub(super) const V1BETA4_ONLY: &[(&str, &[&str])] = &[
         &["dryRun", "timeouts", "nodeRegistration.imagePullSerial"],
     ),
     (
+        "JoinConfiguration",
+        &["dryRun", "timeouts", "nodeRegistration.imagePullSerial"],
+    ),
+    (
         "ClusterConfiguration",
         &[
             "encryptionAlgorithm",
@@ -57,15 +62,23 @@ pub(super) const V1BETA4_ONLY: &[(&str, &[&str])] = &[
 ];
 
 /// Fields that `kubeadm.k8s.io/v1beta4` dropped, with their replacement.
-const V1BETA3_ONLY: &[(&str, &str, &str)] = &[(
-    "ClusterConfiguration",
-    "apiServer.timeoutForControlPlane",
-    "InitConfiguration `timeouts.controlPlaneComponentHealthCheck`",
-)];
+const V1BETA3_ONLY: &[(&str, &str, &str)] = &[
+    (
+        "ClusterConfiguration",
+        "apiServer.timeoutForControlPlane",
+        "InitConfiguration `timeouts.controlPlaneComponentHealthCheck`",
+    ),
+    (
+        "JoinConfiguration",
+        "discovery.timeout",
+        "JoinConfiguration `timeouts.discovery`",
+    ),
+];
 
 /// extraArgs fields: a map in v1beta3, a list of {name, value} in v1beta4.
 pub(super) const EXTRA_ARGS: &[(&str, &str)] = &[
     ("InitConfiguration", "nodeRegistration.kubeletExtraArgs"),
+    ("JoinConfiguration", "nodeRegistration.kubeletExtraArgs"),
     ("ClusterConfiguration", "apiServer.extraArgs"),
     ("ClusterConfiguration", "controllerManager.extraArgs"),
     ("ClusterConfiguration", "scheduler.extraArgs"),
@@ -197,7 +210,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             None => format!("{name}:{}:1", doc.first_line),
         };
         match kind.as_str() {
-            "InitConfiguration" | "ClusterConfiguration" => {
+            "InitConfiguration" | "ClusterConfiguration" | "JoinConfiguration" => {
                 found_kubeadm = true;
                 let Some(version) = ApiVersion::parse(&api_version) else {
                     problems.push(unsupported_api_version(&here("apiVersion"), &api_version));
@@ -212,6 +225,13 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
                 docs.api_version = Some(version);
                 check_version_fields(&mut map, &kind, version, &here, &mut problems);
                 source.kinds.push((kind.clone(), doc.first_line, doc.text.to_string()));
+                if kind == "JoinConfiguration" {
+                    if let Some(v) = typed::<JoinConfiguration>(map, &kind, &here, &mut problems) {
+                        docs.join = Some(v);
+                    }
+                    continue;
+                }
+                docs.has_init_kinds = true;
                 if kind == "InitConfiguration" {
                     if let Some(v) = typed::<InitConfiguration>(map, &kind, &here, &mut problems) {
                         docs.init = v;
@@ -222,18 +242,18 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             }
             "KubeletConfiguration" => docs.kubelet = Some(map),
             "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
-            "JoinConfiguration" | "ResetConfiguration" | "UpgradeConfiguration" => {
+            "ResetConfiguration" | "UpgradeConfiguration" => {
                 docs.ignored.push(kind.clone());
             }
             other => problems.push(format!(
-                "{}: unknown kind `{other}`; kubestrap reads InitConfiguration, ClusterConfiguration, KubeletConfiguration and KubeProxyConfiguration",
+                "{}: unknown kind `{other}`; kubestrap reads InitConfiguration, ClusterConfiguration, JoinConfiguration, KubeletConfiguration and KubeProxyConfiguration",
                 here("kind")
             )),
         }
     }
     if !found_kubeadm && problems.is_empty() {
         problems.push(format!(
-            "{name}: no InitConfiguration or ClusterConfiguration kind was found in the YAML file"
+            "{name}: no InitConfiguration, ClusterConfiguration or JoinConfiguration kind was found in the YAML file"
         ));
     }
     docs.source = Some(std::sync::Arc::new(source));

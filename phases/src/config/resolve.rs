@@ -20,7 +20,11 @@ pub struct Documents {
     pub cluster: ClusterConfiguration,
     pub kubelet: Option<serde_yaml::Mapping>,
     pub kube_proxy: Option<serde_yaml::Mapping>,
-    /// Kinds in the file that init does not use (JoinConfiguration, …).
+    /// The JoinConfiguration, for `kubestrap join`.
+    pub join: Option<super::join::JoinConfiguration>,
+    /// Whether the file has an InitConfiguration or a ClusterConfiguration.
+    pub has_init_kinds: bool,
+    /// Kinds in the file that kubestrap does not use (ResetConfiguration, …).
     pub ignored: Vec<String>,
     /// The file the documents came from.
     pub source: Option<std::sync::Arc<super::Source>>,
@@ -85,6 +89,13 @@ pub fn resolve(
         .ignore_preflight_errors
         .iter()
         .any(|c| c.eq_ignore_ascii_case("all"));
+    if let Some(source) = docs.source.as_deref().filter(|_| !docs.has_init_kinds) {
+        return Err(super::InvalidConfig(vec![format!(
+            "{}: no InitConfiguration or ClusterConfiguration kind was found in the YAML file",
+            source.position("", "")
+        )])
+        .into());
+    }
     apply(&mut docs, flags);
     super::check(&docs)?;
     let init = &docs.init;
@@ -149,6 +160,7 @@ pub fn resolve(
         bind_port,
         cri_socket,
         source: docs.source,
+        join: None,
     })
 }
 

@@ -1,0 +1,459 @@
+//! `JoinConfiguration` (v1beta3 and v1beta4) and the `kubestrap join` flags, resolved into the
+//! settings of one join: how to discover the cluster and which token bootstraps the kubelet.
+//! Every input is checked here, before anything is read from the network or written.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
+use crate::bootstrap_token::Token;
+use crate::host::Host;
+use crate::root::Root;
+use crate::version;
+
+/// `discovery.bootstrapToken`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BootstrapTokenDiscovery {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_cert_hashes: Vec<String>,
+    #[serde(default, rename = "unsafeSkipCAVerification")]
+    pub unsafe_skip_ca_verification: bool,
+}
+
+/// `discovery.file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileDiscovery {
+    pub kube_config_path: String,
+}
+
+/// `discovery`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiscoverySection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_token: Option<BootstrapTokenDiscovery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileDiscovery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_bootstrap_token: Option<String>,
+    /// v1beta3 only; v1beta4 has `timeouts.discovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// `controlPlane` of a JoinConfiguration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinControlPlane {
+    #[serde(default, rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_key: Option<String>,
+}
+
+/// `JoinConfiguration`: settings of this node's join.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinConfiguration {
+    #[serde(default, skip_serializing)]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub node_registration: NodeRegistration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_path: Option<String>,
+    #[serde(default)]
+    pub discovery: DiscoverySection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<JoinControlPlane>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<Patches>,
+    /// v1beta4 only.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// v1beta4 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+}
+
+/// `kubestrap join` flags (kubeadm's join flags); they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct JoinFlags {
+    pub endpoint: Option<String>,
+    pub token: Option<String>,
+    pub discovery_token: Option<String>,
+    pub tls_bootstrap_token: Option<String>,
+    pub ca_cert_hashes: Vec<String>,
+    pub unsafe_skip_ca_verification: bool,
+    pub discovery_file: Option<String>,
+    pub node_name: Option<String>,
+    pub cri_socket: Option<String>,
+    pub ignore_preflight_errors: Vec<String>,
+    pub skip_phases: Vec<String>,
+    pub control_plane: bool,
+    pub certificate_key: Option<String>,
+}
+
+/// How this node learns about the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    /// `kube-public/cluster-info` at `endpoint`, checked with the token and the pins.
+    Token {
+        endpoint: String,
+        token: Token,
+        /// `sha256:<hex>` each, validated.
+        pins: Vec<String>,
+        unsafe_skip_ca_verification: bool,
+    },
+    /// A kubeconfig at a path or an https URL.
+    File { location: String },
+}
+
+/// The resolved settings of one join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub discovery: Discovery,
+    /// The token the kubelet bootstraps with (`None` only when a discovery file has credentials).
+    pub tls_bootstrap_token: Option<Token>,
+    /// Where the cluster CA is written (`caCertPath`).
+    pub ca_cert_path: String,
+    pub discovery_timeout: Duration,
+    pub tls_bootstrap_timeout: Duration,
+    /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
+    pub bootstrap_kubeconfig: Option<String>,
+}
+
+/// A pinned CA public key as kubeadm spells it: `sha256:<64 hex digits>` (lower-cased here).
+pub fn parse_pin(text: &str) -> Result<String> {
+    let Some((format, value)) = text.split_once(':') else {
+        bail!(
+            "invalid public key hash {text:?}, expected \"format:value\" such as \"sha256:<64 hex digits>\"\n\nhint: on a control-plane node, `kubestrap token create --print-join-command` prints the right one"
+        );
+    };
+    if !format.eq_ignore_ascii_case("sha256") {
+        bail!("unknown hash format {format:?} in {text:?}; kubestrap pins with \"sha256\"");
+    }
+    let value = value.to_ascii_lowercase();
+    if !value.bytes().all(|b| b.is_ascii_hexdigit()) || value.len() % 2 != 0 {
+        bail!("the public key hash {text:?} is not hexadecimal");
+    }
+    if value.len() != 64 {
+        bail!(
+            "expected a 32 byte SHA-256 hash, found {} bytes in {text:?}",
+            value.len() / 2
+        );
+    }
+    Ok(format!("sha256:{value}"))
+}
+
+/// Checks `host:port` (IPv6 in brackets) of the API server endpoint.
+fn check_endpoint(endpoint: &str) -> Result<()> {
+    let bad = || {
+        anyhow::anyhow!(
+            "the API server endpoint {endpoint:?} is not host:port (e.g. 10.0.0.1:6443 or [fd00::1]:6443)"
+        )
+    };
+    let (host, port) = endpoint.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(bad)?;
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            return Ok(());
+        }
+        None => host,
+    };
+    // An IPv6 address must be in brackets, or the port cannot be told apart.
+    if host.contains(':') {
+        return Err(bad());
+    }
+    if host.parse::<IpAddr>().is_ok() || super::is_dns_subdomain(host) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+fn duration(text: &str, field: &str) -> Result<Duration> {
+    crate::duration::parse(text)
+        .with_context(|| format!("`{field}`: {text:?} is not a duration such as 5m0s"))
+}
+
+/// Applies the flags over the JoinConfiguration, checks everything, and resolves what the host
+/// decides (node name, CRI socket). The Kubernetes version and the cluster settings are the
+/// cluster's: discovery fills them in.
+pub fn resolve_join(
+    docs: Documents,
+    flags: &JoinFlags,
+    root: &Root,
+    host: &dyn Host,
+) -> Result<Config> {
+    if let Some(source) = docs.source.as_deref().filter(|_| docs.join.is_none()) {
+        return Err(super::InvalidConfig(vec![format!(
+            "{}: no JoinConfiguration kind was found in the YAML file",
+            source.position("", "")
+        )])
+        .into());
+    }
+    let mut jc = docs.join.clone().unwrap_or_default();
+    let mut problems = Vec::new();
+    if flags.control_plane || jc.control_plane.is_some() {
+        bail!(
+            "joining as a control-plane node (--control-plane or `controlPlane` in the JoinConfiguration) is not supported by kubestrap yet; join this node as a worker (drop --control-plane), or use kubeadm join for a control-plane node"
+        );
+    }
+    if flags.certificate_key.is_some() {
+        bail!(
+            "--certificate-key is only used with --control-plane, which kubestrap does not support yet"
+        );
+    }
+    if jc.patches.is_some() {
+        bail!(
+            "`patches` in the JoinConfiguration is not supported by kubestrap yet; remove it (kubestrap would otherwise join without the patches)"
+        );
+    }
+    // kubeadm's flag rules: --token fills both tokens where the file leaves them empty.
+    let token_flag = flags.discovery_token.clone().or(flags.token.clone());
+    if let Some(loc) = &flags.discovery_file {
+        jc.discovery.file = Some(FileDiscovery {
+            kube_config_path: loc.clone(),
+        });
+        jc.discovery.bootstrap_token = None;
+    }
+    if let Some(endpoint) = &flags.endpoint {
+        let bt = jc
+            .discovery
+            .bootstrap_token
+            .get_or_insert_with(Default::default);
+        bt.api_server_endpoint = Some(endpoint.clone());
+    }
+    if let Some(bt) = jc.discovery.bootstrap_token.as_mut() {
+        if let Some(t) = &token_flag {
+            bt.token = t.clone();
+        }
+        bt.ca_cert_hashes
+            .extend(flags.ca_cert_hashes.iter().cloned());
+        bt.unsafe_skip_ca_verification |= flags.unsafe_skip_ca_verification;
+    } else if !flags.ca_cert_hashes.is_empty() || flags.unsafe_skip_ca_verification {
+        problems.push(
+            "--discovery-token-ca-cert-hash and --discovery-token-unsafe-skip-ca-verification go with token discovery, which needs the API server endpoint as the first argument".to_string(),
+        );
+    }
+    if let Some(t) = flags.tls_bootstrap_token.clone().or(flags.token.clone()) {
+        jc.discovery.tls_bootstrap_token = Some(t);
+    }
+    if let Some(n) = &flags.node_name {
+        jc.node_registration.name = Some(n.clone());
+    }
+    if let Some(s) = &flags.cri_socket {
+        jc.node_registration.cri_socket = Some(s.clone());
+    }
+    if !flags.skip_phases.is_empty() {
+        jc.skip_phases.clone_from(&flags.skip_phases);
+    }
+    for name in &flags.ignore_preflight_errors {
+        if !jc.node_registration.ignore_preflight_errors.contains(name) {
+            jc.node_registration
+                .ignore_preflight_errors
+                .push(name.clone());
+        }
+    }
+
+    let discovery = match (&jc.discovery.bootstrap_token, &jc.discovery.file) {
+        (Some(_), Some(_)) => {
+            bail!(
+                "discovery by token and by file are exclusive; give either an endpoint with --token or --discovery-file"
+            )
+        }
+        (None, None) => bail!(
+            "nothing says how to find the cluster: give the API server endpoint and a token (`kubestrap join 10.0.0.1:6443 --token … --discovery-token-ca-cert-hash sha256:…`), or --discovery-file\n\nhint: on a control-plane node, `kubestrap token create --print-join-command` prints the whole command"
+        ),
+        (Some(bt), None) => {
+            let endpoint = bt.api_server_endpoint.clone().unwrap_or_default();
+            if endpoint.is_empty() {
+                problems.push("token discovery needs the API server endpoint (host:port) as the first argument".into());
+            } else if let Err(e) = check_endpoint(&endpoint) {
+                problems.push(e.to_string());
+            }
+            let token = if bt.token.is_empty() {
+                problems
+                    .push("token discovery needs a token: --token (or --discovery-token)".into());
+                None
+            } else {
+                Token::parse(&bt.token)
+                    .map_err(|e| problems.push(format!("{e:#}")))
+                    .ok()
+            };
+            let mut pins = Vec::new();
+            for h in &bt.ca_cert_hashes {
+                match parse_pin(h) {
+                    Ok(p) => pins.push(p),
+                    Err(e) => problems.push(format!("{e:#}")),
+                }
+            }
+            if pins.is_empty() && bt.ca_cert_hashes.is_empty() && !bt.unsafe_skip_ca_verification {
+                problems.push(
+                    "using token-based discovery without --discovery-token-ca-cert-hash can be unsafe: without it kubestrap cannot tell the cluster from an impostor; pass the hash printed by `kubestrap token create --print-join-command` on a control-plane node, or accept the risk with --discovery-token-unsafe-skip-ca-verification".into(),
+                );
+            }
+            match token {
+                Some(token) => Some(Discovery::Token {
+                    endpoint,
+                    token,
+                    pins,
+                    unsafe_skip_ca_verification: bt.unsafe_skip_ca_verification,
+                }),
+                None => None,
+            }
+        }
+        (None, Some(f)) => {
+            if f.kube_config_path.is_empty() {
+                problems.push("`discovery.file.kubeConfigPath` is empty".into());
+            } else if f.kube_config_path.starts_with("http://") {
+                problems.push(format!(
+                    "the discovery file {:?} must be a path or an https URL, not plain http",
+                    f.kube_config_path
+                ));
+            }
+            Some(Discovery::File {
+                location: f.kube_config_path.clone(),
+            })
+        }
+    };
+    let tls_bootstrap_token = match jc.discovery.tls_bootstrap_token.as_deref() {
+        Some(t) => Token::parse(t)
+            .map_err(|e| problems.push(format!("{e:#}")))
+            .ok(),
+        // Token discovery: the discovery token bootstraps too.
+        None => match &discovery {
+            Some(Discovery::Token { token, .. }) => Some(token.clone()),
+            _ => None,
+        },
+    };
+    let v4 = docs.api_version == Some(super::ApiVersion::V1Beta4);
+    let timeouts = jc.timeouts.clone().unwrap_or_default();
+    let discovery_text = if v4 {
+        timeouts.discovery.clone()
+    } else {
+        jc.discovery
+            .timeout
+            .clone()
+            .unwrap_or_else(|| "5m0s".into())
+    };
+    let discovery_timeout = duration(&discovery_text, "discovery timeout")
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
+    let tls_bootstrap_timeout = duration(&timeouts.tls_bootstrap, "timeouts.tlsBootstrap")
+        .map_err(|e| problems.push(e.to_string()))
+        .ok();
+    if !problems.is_empty() {
+        // --token fills both tokens: one bad token is one problem.
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|p| seen.insert(p.clone()));
+        return Err(super::InvalidConfig(problems).into());
+    }
+    let (Some(discovery), Some(discovery_timeout), Some(tls_bootstrap_timeout)) =
+        (discovery, discovery_timeout, tls_bootstrap_timeout)
+    else {
+        bail!("the join settings are incomplete");
+    };
+    let node_name = match &jc.node_registration.name {
+        Some(name) => name.clone(),
+        None => host.hostname()?.to_lowercase(),
+    };
+    if !super::is_dns_subdomain(&node_name) {
+        return Err(super::InvalidConfig(vec![format!(
+            "the node name {node_name:?} is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.'); set one with --node-name"
+        )])
+        .into());
+    }
+    let cri_socket = match &jc.node_registration.cri_socket {
+        Some(socket) => socket.clone(),
+        None => super::detect_cri_socket(root)?,
+    };
+    let ca_cert_path = jc
+        .ca_cert_path
+        .clone()
+        .unwrap_or_else(|| format!("{}/ca.crt", crate::paths::DEFAULT_CERT_DIR));
+    let mut init = super::InitConfiguration::default();
+    init.node_registration = jc.node_registration.clone();
+    init.skip_phases = jc.skip_phases.clone();
+    init.dry_run = jc.dry_run;
+    init.bootstrap_tokens = Vec::new();
+    Ok(Config {
+        api_version: docs.api_version.unwrap_or(super::ApiVersion::V1Beta4),
+        init,
+        cluster: super::ClusterConfiguration::default(),
+        kubelet: None,
+        kube_proxy: None,
+        // The cluster's version replaces it once discovery has read kubeadm-config.
+        version: version::NEWEST,
+        node_name,
+        advertise_address: host.default_address().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        bind_port: 6443,
+        cri_socket,
+        source: docs.source,
+        join: Some(Join {
+            discovery,
+            tls_bootstrap_token,
+            ca_cert_path,
+            discovery_timeout,
+            tls_bootstrap_timeout,
+            bootstrap_kubeconfig: None,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_parse_as_kubeadm_checks_them() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_pin(&format!("SHA256:{}", hex.to_uppercase())).unwrap(),
+            format!("sha256:{hex}")
+        );
+        for (bad, says) in [
+            (hex.clone(), "expected \"format:value\""),
+            (format!("md5:{hex}"), "unknown hash format"),
+            ("sha256:abcd".into(), "found 2 bytes"),
+            (format!("sha256:{}", "g".repeat(64)), "not hexadecimal"),
+        ] {
+            let err = parse_pin(&bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn endpoints_are_host_and_port() {
+        for good in ["10.0.0.1:6443", "cp.example.com:443", "[fd00::1]:6443"] {
+            assert!(check_endpoint(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "10.0.0.1",
+            "10.0.0.1:0",
+            "10.0.0.1:99999",
+            "fd00::1:6443",
+            "bad_host:6443",
+            ":6443",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+}

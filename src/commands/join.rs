@@ -1,0 +1,136 @@
+//! `kubestrap join` and `kubestrap join phase …`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use kubestrap_phases::config::join::{JoinFlags, resolve_join};
+use kubestrap_phases::config::{self, Documents, InvalidConfig};
+use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::discovery::Https;
+use kubestrap_phases::host::LinuxHost;
+use kubestrap_phases::outputs::PhaseTiming;
+use kubestrap_phases::report::Reporter as _;
+use kubestrap_phases::root::Root;
+use kubestrap_phases::{join, workflow};
+use serde_json::json;
+
+use crate::cli::{JoinArgs, OutputFormat};
+use crate::output::Printer;
+
+/// Checks the flags and the config file, discovers the cluster, then runs the join phases for
+/// its version (or one `phase`).
+pub fn run(
+    args: &JoinArgs,
+    phase: Option<&str>,
+    base: &Path,
+    printer: Printer,
+) -> Result<ExitCode> {
+    let mixed = args.mixed_with_config();
+    if args.config.is_some() && !mixed.is_empty() {
+        return Err(InvalidConfig(vec![format!(
+            "can not mix '--config' with arguments [{}]; put these settings in the JoinConfiguration",
+            mixed.join(" ")
+        )])
+        .into());
+    }
+    if !args.extra_endpoints.is_empty() {
+        printer.warn(
+            "preflight",
+            &format!(
+                "More than one API server endpoint supplied on command line {:?}. Using the first one.",
+                std::iter::once(args.endpoint.clone().unwrap_or_default())
+                    .chain(args.extra_endpoints.iter().cloned())
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    let docs = match &args.config {
+        Some(path) => config::load_file(path)?,
+        None => Documents::default(),
+    };
+    let flags = JoinFlags {
+        endpoint: args.endpoint.clone(),
+        token: args.token.clone(),
+        discovery_token: args.discovery_token.clone(),
+        tls_bootstrap_token: args.tls_bootstrap_token.clone(),
+        ca_cert_hashes: args.discovery_token_ca_cert_hash.clone(),
+        unsafe_skip_ca_verification: args.discovery_token_unsafe_skip_ca_verification,
+        discovery_file: args.discovery_file.clone(),
+        node_name: args.node_name.clone(),
+        cri_socket: args.cri_socket.clone(),
+        ignore_preflight_errors: args.ignore_preflight_errors.clone(),
+        skip_phases: args.skip_phases.clone(),
+        control_plane: args.control_plane,
+        certificate_key: args.certificate_key.clone(),
+    };
+    let host = LinuxHost;
+    let dry_run = args.dry_run || docs.join.as_ref().is_some_and(|j| j.dry_run);
+    let root = if dry_run {
+        Root::dry_run(base)?
+    } else {
+        Root::new(base)
+    };
+    let cfg = resolve_join(docs, &flags, &root, &host)?;
+    // Phase names are checked before the network is: every version's names are known.
+    let skip = cfg.init.skip_phases.clone();
+    if !join::TABLES
+        .iter()
+        .any(|t| workflow::plan(t, phase, &skip).is_ok())
+    {
+        workflow::plan(join::PHASES, phase, &skip)?;
+    }
+    let opts = Options {
+        dry_run: root.is_dry_run(),
+        ignore_preflight_errors: cfg.ignored_preflight_errors(),
+        ..Options::default()
+    };
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let started = Instant::now();
+    join::discover(&mut ctx, &Https)?;
+    ctx.outputs.phases.push(PhaseTiming {
+        phase: "discovery".into(),
+        seconds: rounded(started),
+    });
+    let steps = workflow::plan(join::phases(ctx.cfg.version), phase, &skip)?;
+    let mut result = Ok(());
+    for step in &steps {
+        let started = Instant::now();
+        result = workflow::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
+        ctx.outputs.phases.push(PhaseTiming {
+            phase: step.path.clone(),
+            seconds: rounded(started),
+        });
+        if result.is_err() {
+            break;
+        }
+    }
+    if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
+        printer.journal(&ctx.root.changes());
+    }
+    result?;
+    let joined = phase.is_none() && !ctx.root.is_dry_run();
+    match args.output {
+        OutputFormat::Text => {
+            if joined {
+                printer.data("\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n");
+            }
+        }
+        format => {
+            let doc = json!({
+                "node": ctx.cfg.node_name,
+                "server": ctx.api()?.endpoint(),
+                "kubernetesVersion": ctx.cfg.version.to_string(),
+                "joined": joined,
+                "phases": ctx.outputs.phases,
+            });
+            printer.document(format, &doc)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rounded(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
