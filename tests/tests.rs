@@ -6,6 +6,7 @@ mod api_tls;
 mod cli;
 mod config;
 mod dry_run;
+mod join;
 mod manifests;
 mod pki;
 mod preflight;

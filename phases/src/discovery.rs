@@ -150,6 +150,10 @@ pub fn by_token(
                     p.finish("the cluster-info signature appeared");
                 }
                 verify_signature(kubeconfig, sig, &d.token)?;
+                // The signer drops the signatures of expired or deleted tokens only eventually.
+                if pinned {
+                    check_token_known(connect, &server, &ca_pem, &d.token)?;
+                }
                 let verified = connect.verified(&server, &ca_pem, None)?;
                 let again = read_verified(verified.as_ref(), &server)?;
                 if again.get("kubeconfig").and_then(Value::as_str) != Some(kubeconfig) {

@@ -157,7 +157,12 @@ impl Kubeconfig {
 
     /// Parses kubeconfig YAML.
     pub fn parse(text: &str) -> Result<Self> {
-        Ok(serde_yaml::from_str(text)?)
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)?;
+        // client-go writes empty lists as `null` (cluster-info has `contexts: null`).
+        if let Some(map) = value.as_mapping_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        Ok(serde_yaml::from_value(value)?)
     }
 
     /// The YAML text.

@@ -49,11 +49,26 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
         "Storing the configuration used in ConfigMap \"kubeadm-config\" in the \"kube-system\" Namespace",
     );
     let text = cluster_configuration(ctx)?;
+    let mut data = json!({"ClusterConfiguration": text});
+    if !ctx.profile().version.at_least(22) {
+        let api = ctx.api()?;
+        let target =
+            crate::api::ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+        let existing = api
+            .get::<crate::objects::ConfigMap>(&target)?
+            .and_then(|cm| cm.data.get(CLUSTER_STATUS_KEY).cloned());
+        let endpoint = (ctx.cfg.advertise_address, ctx.cfg.bind_port);
+        data[CLUSTER_STATUS_KEY] = json!(cluster_status(
+            &ctx.cfg.node_name,
+            endpoint,
+            existing.as_deref()
+        )?);
+    }
     let mut objs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
-        "data": {"ClusterConfiguration": text},
+        "data": data,
     })];
     objs.extend(api_objects::render(
         "rbac/upload-config.yaml",
@@ -61,6 +76,38 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
         &[],
     )?);
     api_objects::apply_objects(&ctx.api()?, objs)
+}
+
+/// The kubeadm-config key kubeadm ≤ 1.21 keeps the control-plane endpoints in.
+pub const CLUSTER_STATUS_KEY: &str = "ClusterStatus";
+
+/// kubeadm ≤ 1.21's ClusterStatus (v1beta2): the API endpoint of every control-plane node, this
+/// one added to (or updated in) what the ConfigMap already lists.
+pub fn cluster_status(
+    node: &str,
+    (address, port): (std::net::IpAddr, u16),
+    existing: Option<&str>,
+) -> Result<String> {
+    use serde_yaml::{Mapping, Value};
+    let mut endpoints = existing
+        .and_then(|t| serde_yaml::from_str::<Mapping>(t).ok())
+        .and_then(|m| m.get("apiEndpoints").and_then(Value::as_mapping).cloned())
+        .unwrap_or_default();
+    let mut this = Mapping::new();
+    this.insert("advertiseAddress".into(), address.to_string().into());
+    this.insert("bindPort".into(), u64::from(port).into());
+    endpoints.insert(node.into(), Value::Mapping(this));
+    // Go's YAML writes map keys sorted.
+    let mut sorted: Vec<(Value, Value)> = endpoints.into_iter().collect();
+    sorted.sort_by_key(|(k, _)| k.as_str().unwrap_or_default().to_string());
+    let mut doc = Mapping::new();
+    doc.insert(
+        "apiEndpoints".into(),
+        Value::Mapping(sorted.into_iter().collect()),
+    );
+    doc.insert("apiVersion".into(), "kubeadm.k8s.io/v1beta2".into());
+    doc.insert("kind".into(), "ClusterStatus".into());
+    Ok(serde_yaml::to_string(&doc)?)
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -117,4 +164,25 @@ fn annotate_cri_socket(ctx: &Context) -> Result<()> {
         })
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_status_lists_every_control_plane_node_as_kubeadm_1_20_does() {
+        let first = cluster_status("n2", ("10.0.0.2".parse().unwrap(), 6443), None).unwrap();
+        assert_eq!(
+            first,
+            "apiEndpoints:\n  n2:\n    advertiseAddress: 10.0.0.2\n    bindPort: 6443\napiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterStatus\n"
+        );
+        let both = cluster_status("n1", ("10.0.0.1".parse().unwrap(), 443), Some(&first)).unwrap();
+        assert!(
+            both.starts_with(
+                "apiEndpoints:\n  n1:\n    advertiseAddress: 10.0.0.1\n    bindPort: 443\n  n2:"
+            ),
+            "{both}"
+        );
+    }
 }

@@ -310,15 +310,12 @@ pub fn resolve_join(
                     "using token-based discovery without --discovery-token-ca-cert-hash can be unsafe: without it kubestrap cannot tell the cluster from an impostor; pass the hash printed by `kubestrap token create --print-join-command` on a control-plane node, or accept the risk with --discovery-token-unsafe-skip-ca-verification".into(),
                 );
             }
-            match token {
-                Some(token) => Some(Discovery::Token {
-                    endpoint,
-                    token,
-                    pins,
-                    unsafe_skip_ca_verification: bt.unsafe_skip_ca_verification,
-                }),
-                None => None,
-            }
+            token.map(|token| Discovery::Token {
+                endpoint,
+                token,
+                pins,
+                unsafe_skip_ca_verification: bt.unsafe_skip_ca_verification,
+            })
         }
         (None, Some(f)) => {
             if f.kube_config_path.is_empty() {

@@ -1,0 +1,421 @@
+//! Join at the library level: discovery against the fake API server (JWS, CA pin, the verified
+//! second read, unknown tokens, clocks) and the join settings; the binary's refusals.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use kubestrap_phases::api::{Method, Request, Response, Transport};
+use kubestrap_phases::api_fake::{FakeApi, Scripted};
+use kubestrap_phases::bootstrap_token::{Token, cluster_info_kubeconfig, detached_signature};
+use kubestrap_phases::discovery::{self, Connect, TokenDiscovery};
+use kubestrap_phases::join_command::ca_cert_hashes;
+use kubestrap_phases::pki::{self, AltNames, CertRequest, KeyAlgorithm, PrivateKey};
+use kubestrap_phases::report::RecordingReporter;
+use serde_json::json;
+
+use crate::support::{kubestrap, text};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+const SERVER: &str = "https://10.0.0.1:6443";
+
+/// `kubestrap ARGS --root ROOT`.
+fn kubestrap_on(root: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    all.extend(["--root", root.to_str().unwrap()]);
+    kubestrap(&all)
+}
+
+fn ca_pem(not_before: SystemTime) -> String {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+    let req = CertRequest {
+        common_name: "kubernetes".into(),
+        organizations: vec![],
+        alt_names: AltNames::default(),
+        usages: vec![],
+        is_ca: true,
+        leaf_basic_constraints: false,
+        not_before,
+        not_after: not_before + Duration::from_secs(3600 * 24 * 365),
+    };
+    pki::sign(&req, &key, None).unwrap().pem()
+}
+
+/// The fake cluster as seen from the joining node: the API server's CA, the tokens it knows,
+/// and what a transport trusting some CA would get.
+#[derive(Clone)]
+struct FakeCluster {
+    api: FakeApi,
+    ca: String,
+    known_tokens: Arc<Mutex<Vec<String>>>,
+    /// What the verified connection reads, when it differs from the first read.
+    verified_override: Arc<Mutex<Option<serde_json::Value>>>,
+}
+
+struct Verified {
+    cluster: FakeCluster,
+    token: Option<String>,
+}
+
+impl Transport for Verified {
+    fn send(&self, req: &Request) -> Result<Response> {
+        if let Some(t) = &self.token {
+            if !self.cluster.known_tokens.lock().unwrap().contains(t) {
+                return Ok(Response::json(401, &json!({"kind": "Status", "code": 401})));
+            }
+            if req.path == "/version" {
+                return Ok(Response::json(200, &json!({"gitVersion": "v1.20.2"})));
+            }
+        }
+        if let Some(v) = self.cluster.verified_override.lock().unwrap().clone() {
+            return Ok(Response::json(200, &v));
+        }
+        self.cluster.api.send(req)
+    }
+    fn endpoint(&self) -> String {
+        SERVER.into()
+    }
+}
+
+impl Connect for FakeCluster {
+    fn insecure(&self, _server: &str) -> Result<Box<dyn Transport>> {
+        Ok(Box::new(self.api.clone()))
+    }
+    fn verified(
+        &self,
+        _server: &str,
+        ca_pem: &[u8],
+        token: Option<&str>,
+    ) -> Result<Box<dyn Transport>> {
+        anyhow::ensure!(
+            ca_pem == self.ca.as_bytes(),
+            "invalid peer certificate: UnknownIssuer"
+        );
+        Ok(Box::new(Verified {
+            cluster: self.clone(),
+            token: token.map(str::to_string),
+        }))
+    }
+}
+
+fn cluster_info(ca: &str, signed_by: Option<&Token>) -> serde_json::Value {
+    let kubeconfig = cluster_info_kubeconfig(SERVER, ca.as_bytes());
+    let mut data = json!({ "kubeconfig": kubeconfig });
+    if let Some(t) = signed_by {
+        data[format!("jws-kubeconfig-{}", t.id)] = json!(detached_signature(&kubeconfig, t));
+    }
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "cluster-info", "namespace": "kube-public"}, "data": data})
+}
+
+fn cluster(signed_by: Option<&Token>) -> FakeCluster {
+    let ca = ca_pem(SystemTime::now() - Duration::from_secs(600));
+    let api = FakeApi::new();
+    api.put(discovery::CLUSTER_INFO_PATH, cluster_info(&ca, signed_by));
+    FakeCluster {
+        api,
+        ca,
+        known_tokens: Arc::new(Mutex::new(vec![TOKEN.to_string()])),
+        verified_override: Arc::new(Mutex::new(None)),
+    }
+}
+
+fn settings(pins: Vec<String>) -> TokenDiscovery {
+    TokenDiscovery {
+        endpoint: "10.0.0.1:6443".into(),
+        token: Token::parse(TOKEN).unwrap(),
+        pins,
+        unsafe_skip_ca_verification: false,
+        timeout: Duration::from_secs(2),
+        unreachable_timeout: Duration::from_millis(300),
+        poll: Duration::from_millis(20),
+    }
+}
+
+fn pin(c: &FakeCluster) -> String {
+    ca_cert_hashes(c.ca.as_bytes()).unwrap().remove(0)
+}
+
+fn discover(c: &FakeCluster, s: &TokenDiscovery) -> Result<discovery::Discovered> {
+    discovery::by_token(s, c, &RecordingReporter::default(), SystemTime::now())
+}
+
+#[test]
+fn a_signed_cluster_info_with_the_pinned_ca_is_trusted() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    let found = discover(&c, &settings(vec![pin(&c)])).unwrap();
+    assert_eq!(found.server, "https://10.0.0.1:6443");
+    assert_eq!(found.ca_pem, c.ca.as_bytes());
+    let kc = found.bootstrap_kubeconfig(&token).unwrap();
+    assert_eq!(kc.current_user().unwrap().token.as_deref(), Some(TOKEN));
+    assert_eq!(kc.current_context, "tls-bootstrap-token-user@kubernetes");
+}
+
+#[test]
+fn a_ca_that_is_not_pinned_is_refused_showing_both_hashes() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let err = format!(
+        "{:#}",
+        discover(&c, &settings(vec![wrong.clone()])).unwrap_err()
+    );
+    assert!(
+        err.contains("does not match the pinned public key"),
+        "{err}"
+    );
+    assert!(err.contains(&wrong) && err.contains(&pin(&c)), "{err}");
+}
+
+#[test]
+fn a_signature_made_with_another_token_is_refused() {
+    let other = Token::parse("abcdef.ffffffffffffffff").unwrap();
+    let c = cluster(Some(&other));
+    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    assert!(
+        err.contains("does not verify with the given token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_token_is_named_at_once_not_waited_for() {
+    let c = cluster(None);
+    c.known_tokens.lock().unwrap().clear();
+    let started = std::time::Instant::now();
+    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    assert!(
+        err.contains("token \"abcdef\" is unknown to the cluster or has expired"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubestrap token create --print-join-command"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn an_expired_token_whose_signature_is_still_there_is_refused() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    c.known_tokens.lock().unwrap().clear();
+    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    assert!(
+        err.contains("unknown to the cluster or has expired"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_known_token_waits_for_the_signature_and_then_joins() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(None);
+    let unsigned = Response::json(200, &cluster_info(&c.ca, None));
+    c.api.script(
+        Method::Get,
+        discovery::CLUSTER_INFO_PATH,
+        vec![
+            Scripted::Answer(unsigned.clone()),
+            Scripted::Answer(unsigned),
+        ],
+    );
+    c.api.put(
+        discovery::CLUSTER_INFO_PATH,
+        cluster_info(&c.ca, Some(&token)),
+    );
+    discover(&c, &settings(vec![pin(&c)])).unwrap();
+    let reads = c
+        .api
+        .log()
+        .iter()
+        .filter(|l| l.contains("cluster-info"))
+        .count();
+    assert!(reads >= 3, "{reads}");
+}
+
+#[test]
+fn a_signature_that_never_comes_ends_with_the_discovery_timeout() {
+    let c = cluster(None);
+    let mut s = settings(vec![pin(&c)]);
+    s.timeout = Duration::from_millis(200);
+    let err = format!("{:#}", discover(&c, &s).unwrap_err());
+    assert!(
+        err.contains("still holds no signature for token ID \"abcdef\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_different_second_read_is_refused() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    let mut other = cluster_info(&c.ca, Some(&token));
+    other["data"]["kubeconfig"] = json!("apiVersion: v1\nkind: Config\n");
+    *c.verified_override.lock().unwrap() = Some(other);
+    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    assert!(err.contains("differs from the first read"), "{err}");
+}
+
+#[test]
+fn a_clock_outside_the_ca_validity_is_named_with_both_times() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    let past = SystemTime::now() - Duration::from_secs(3600 * 24 * 400);
+    let err = format!(
+        "{:#}",
+        discovery::by_token(
+            &settings(vec![pin(&c)]),
+            &c,
+            &RecordingReporter::default(),
+            past
+        )
+        .unwrap_err()
+    );
+    assert!(err.contains("this machine's clock says"), "{err}");
+    assert!(err.contains("not valid yet: NotBefore"), "{err}");
+}
+
+#[test]
+fn without_pins_only_the_unsafe_flag_lets_discovery_through() {
+    let token = Token::parse(TOKEN).unwrap();
+    let c = cluster(Some(&token));
+    let err = format!("{:#}", discover(&c, &settings(vec![])).unwrap_err());
+    assert!(
+        err.contains("--discovery-token-ca-cert-hash sha256:"),
+        "{err}"
+    );
+    let mut s = settings(vec![]);
+    s.unsafe_skip_ca_verification = true;
+    discover(&c, &s).unwrap();
+}
+
+#[test]
+fn nothing_answering_is_named_within_the_bound() {
+    let c = cluster(None);
+    c.api.script(
+        Method::Get,
+        discovery::CLUSTER_INFO_PATH,
+        vec![Scripted::Refused; 100],
+    );
+    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    assert!(
+        err.contains("nothing answers at https://10.0.0.1:6443"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_join_input_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = format!("sha256:{}", "a".repeat(64));
+    for (args, says) in [
+        (
+            vec!["join", "10.0.0.1:6443", "--token", "abc.def"],
+            "was not of the form",
+        ),
+        (
+            vec!["join", "10.0.0.1:6443", "--token", TOKEN],
+            "without --discovery-token-ca-cert-hash can be unsafe",
+        ),
+        (
+            vec![
+                "join",
+                "10.0.0.1",
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                &hash,
+            ],
+            "is not host:port",
+        ),
+        (
+            vec![
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                "sha256:abcd",
+            ],
+            "expected a 32 byte SHA-256 hash",
+        ),
+        (
+            vec![
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                &hash,
+                "--control-plane",
+            ],
+            "not supported by kubestrap yet",
+        ),
+        (vec!["join"], "nothing says how to find the cluster"),
+        (
+            vec![
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                &hash,
+                "--skip-phases",
+                "kubelet-starts",
+            ],
+            "unknown phase `kubelet-starts`",
+        ),
+    ] {
+        let out = kubestrap_on(dir.path(), &args);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_join_configuration_file_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("join.yaml");
+    std::fs::write(
+        &cfg,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 10.0.0.1:6443\n    caCertHashes: [sha256:abcd]\n  timeout: 1m\nnodeRegistration:\n  name: worker-1\n",
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let out = kubestrap_on(&root, &["join", "--config", cfg.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("expected a 32 byte SHA-256 hash"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &cfg,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  timeout: 1m\n",
+    )
+    .unwrap();
+    let out = kubestrap_on(&root, &["join", "--config", cfg.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("replaced it with JoinConfiguration `timeouts.discovery`"),
+        "{stderr}"
+    );
+    let out = kubestrap_on(
+        &root,
+        &["join", "--config", cfg.to_str().unwrap(), "--token", TOKEN],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("can not mix '--config' with arguments [token]"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+}
