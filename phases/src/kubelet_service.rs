@@ -56,6 +56,18 @@ pub fn restart(ctx: &Context, tell: bool) -> Result<()> {
     Ok(())
 }
 
+/// Stops the kubelet through systemd before its files change, so that it starts once, with
+/// all of them (a kubelet that starts on half of them is restarted a second later).
+pub fn stop(ctx: &Context) -> Result<()> {
+    if ctx.opts.dry_run || !has_systemctl(ctx) {
+        return Ok(());
+    }
+    if let Err(e) = ctx.host.stop_service("kubelet") {
+        ctx.out.detail(&format!("the kubelet service did not stop ({e:#})"));
+    }
+    Ok(())
+}
+
 /// Rewrites the user of kubelet.conf to read the rotated certificate from disk; `None` when it
 /// already does. Returns the new text.
 pub fn rotatable(kubeconfig: &str, node: &str) -> Result<Option<String>> {

@@ -72,6 +72,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
     let env = crate::kubelet::flags_env(&ctx.cfg, &hostname)?;
     let instance = crate::kubelet::instance_config(&ctx.cfg)?;
 
+    crate::kubelet_service::stop(ctx)?;
     ctx.root.create_dir(paths::KUBERNETES_DIR, 0o755)?;
     ctx.root
         .write_secret(BOOTSTRAP_KUBELET_CONF, bootstrap.as_bytes())?;
