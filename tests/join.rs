@@ -419,3 +419,121 @@ fn a_join_configuration_file_is_read_and_checked() {
     );
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
 }
+
+/// A worker's context after discovery, on a fresh root, talking to the fake API.
+fn worker(
+    base: &std::path::Path,
+    api: &FakeApi,
+    timeout: Duration,
+) -> kubestrap_phases::context::Context {
+    use kubestrap_phases::config::join::{JoinFlags, resolve_join};
+    let host = kubestrap_phases::host::FakeHost::healthy();
+    let root = kubestrap_phases::root::Root::new(base);
+    let flags = JoinFlags {
+        endpoint: Some("10.0.0.1:6443".into()),
+        token: Some(TOKEN.into()),
+        ca_cert_hashes: vec![format!("sha256:{}", "a".repeat(64))],
+        cri_socket: Some("unix:///run/containerd/containerd.sock".into()),
+        ..JoinFlags::default()
+    };
+    let mut cfg = resolve_join(Default::default(), &flags, &root, &host).unwrap();
+    cfg.version = kubestrap_phases::version::KubeVersion::parse("v1.20.2").unwrap();
+    let join = cfg.join.as_mut().unwrap();
+    join.tls_bootstrap_timeout = timeout;
+    let ca = ca_pem(SystemTime::now() - Duration::from_secs(60));
+    let token = Token::parse(TOKEN).unwrap();
+    let found = discovery::Discovered {
+        server: SERVER.into(),
+        ca_pem: ca.into_bytes(),
+    };
+    join.bootstrap_kubeconfig = Some(
+        found
+            .bootstrap_kubeconfig(&token)
+            .unwrap()
+            .to_yaml()
+            .unwrap(),
+    );
+    let mut ctx = kubestrap_phases::context::Context::new(
+        cfg,
+        root,
+        Box::new(host),
+        Box::new(RecordingReporter::default()),
+        Default::default(),
+    );
+    ctx.set_api(kubestrap_phases::api::Client::new(
+        Box::new(api.clone()),
+        kubestrap_phases::api::Retry::immediate(),
+    ));
+    api.put(
+        "/api/v1/namespaces/kube-system/configmaps/kubelet-config-1.20",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "kubelet-config-1.20", "namespace": "kube-system"},
+               "data": {"kubelet": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"}}),
+    );
+    ctx
+}
+
+#[test]
+fn a_pending_csr_is_named_when_the_tls_bootstrap_does_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::new();
+    let mut ctx = worker(dir.path(), &api, Duration::from_millis(300));
+    api.put(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-abc12",
+        json!({"metadata": {"name": "csr-abc12", "creationTimestamp": "2026-12-03T10:00:00Z"},
+               "spec": {"username": "system:bootstrap:abcdef"}, "status": {}}),
+    );
+    let err = format!(
+        "{:#}",
+        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
+    );
+    assert!(err.contains("csr-abc12 is waiting for approval"), "{err}");
+    assert!(
+        err.contains("kubectl certificate approve csr-abc12"),
+        "{err}"
+    );
+    // What the kubelet needs was written, and the bootstrap credentials are kept for it.
+    let base = dir.path();
+    assert!(base.join("etc/kubernetes/bootstrap-kubelet.conf").exists());
+    assert!(base.join("etc/kubernetes/pki/ca.crt").exists());
+    let env = std::fs::read_to_string(base.join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(env.contains("--container-runtime=remote"), "{env}");
+    let config = std::fs::read_to_string(base.join("var/lib/kubelet/config.yaml")).unwrap();
+    assert!(config.contains("kind: KubeletConfiguration"), "{config}");
+}
+
+#[test]
+fn no_csr_at_all_says_the_kubelet_never_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::new();
+    let mut ctx = worker(dir.path(), &api, Duration::from_millis(200));
+    let err = format!(
+        "{:#}",
+        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
+    );
+    assert!(
+        err.contains("the kubelet sent no certificate signing request"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_ready_node_of_the_same_name_is_refused_before_any_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::new();
+    let mut ctx = worker(dir.path(), &api, Duration::from_millis(200));
+    api.put(
+        "/api/v1/nodes/node1",
+        json!({"metadata": {"name": "node1"},
+               "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    );
+    let err = format!(
+        "{:#}",
+        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
+    );
+    assert!(
+        err.contains("a Node with name \"node1\" and status \"Ready\" already exists"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -63,7 +63,8 @@ pub fn stop(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     if let Err(e) = ctx.host.stop_service("kubelet") {
-        ctx.out.detail(&format!("the kubelet service did not stop ({e:#})"));
+        ctx.out
+            .detail(&format!("the kubelet service did not stop ({e:#})"));
     }
     Ok(())
 }

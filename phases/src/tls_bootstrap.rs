@@ -196,7 +196,28 @@ fn diagnose(ctx: &Context, timeout: Duration) -> anyhow::Error {
         Ok(None) => "the kubelet sent no certificate signing request: it is not running, or it cannot reach the API server with bootstrap-kubelet.conf\n\nhint: `systemctl status kubelet` and `journalctl -u kubelet -n 50` show why".to_string(),
         Ok(Some(csr)) => csr.explain(),
     };
-    anyhow::anyhow!("the kubelet did not complete its TLS bootstrap within {waited}: {finding}")
+    let log = kubelet_log_tail(ctx)
+        .map(|l| format!("\n\nthe kubelet's last log lines:\n{l}"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "the kubelet did not complete its TLS bootstrap within {waited}: {finding}{log}"
+    )
+}
+
+/// The kubelet's last lines in systemd's journal, where systemd runs it.
+fn kubelet_log_tail(ctx: &Context) -> Option<String> {
+    if !crate::host::systemd_running(&ctx.root) {
+        return None;
+    }
+    let out = ctx
+        .host
+        .output(
+            std::path::Path::new("journalctl"),
+            &["-u", "kubelet", "-n", "15", "--no-pager", "-o", "cat"],
+        )
+        .ok()?;
+    let lines: Vec<String> = out.lines().map(|l| format!("  {l}")).collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// The newest CSR made with this node's bootstrap token.
