@@ -537,3 +537,23 @@ fn a_ready_node_of_the_same_name_is_refused_before_any_file() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_worker_registers_with_its_configured_taints() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::new();
+    let mut ctx = worker(dir.path(), &api, Duration::from_millis(100));
+    ctx.cfg.init.node_registration.taints = Some(vec![kubestrap_phases::config::Taint {
+        key: "example.com/dedicated".into(),
+        value: Some("gpu".into()),
+        effect: "NoSchedule".into(),
+        time_added: None,
+    }]);
+    let _ = kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx);
+    let env =
+        std::fs::read_to_string(dir.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(
+        env.contains("--register-with-taints=example.com/dedicated=gpu:NoSchedule"),
+        "{env}"
+    );
+}
