@@ -73,7 +73,7 @@ while time.time() < deadline:
     except OSError:
         pass
     time.sleep(0.05)
-open(out, "w").write(f"{t_conf:.6f} {time.time():.6f}")
+open(out, "w").write(f"{t_conf:.6f} {time.time():.6f}\n")
 PY
 }
 
@@ -94,7 +94,8 @@ run() {
 		"$name" "$t0" "$t1" "$conf" "$ready" | tee -a "$WORK/results"
 	if [[ $name == kubestrap-* ]]; then
 		sed -n '/^{/,$p' "$WORK/$name.out" | python3 -c 'import json, sys
-print("             " + ", ".join(f"{p[\"phase\"]} {p[\"seconds\"]:.2f} s" for p in json.load(sys.stdin)["phases"]))'
+phases = json.load(sys.stdin)["phases"]
+print("             " + ", ".join("%s %.2f s" % (p["phase"], p["seconds"]) for p in phases))'
 	fi
 	$TB exec node2 "$KS" reset --force >/dev/null 2>&1
 	kubectl --kubeconfig /etc/kubernetes/admin.conf delete node "$N2" --wait=false >/dev/null 2>&1 || true
