@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::cri;
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::preflight::{self, Finding, Level, Report, Role, cri, fix};
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
+use kubestrap_phases::preflight::{self, Finding, Level, Report, Role, fix};
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
 use kubestrap_phases::version::KubeVersion;
 
 use crate::support::{kubestrap, text, tree};
@@ -1399,7 +1400,7 @@ fn image_names_follow_the_repository_and_overrides() {
         ..Overrides::default()
     };
     let mut cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::render::staticpod::images(&cfg);
     assert_eq!(images[4], "mirror.example:5000/k8s/coredns:v1.11.1");
     assert_eq!(images[6], "mirror.example:5000/k8s/etcd:3.5.15-0");
     cfg.cluster.dns.image_repository = Some("dns.example".into());
@@ -1411,7 +1412,7 @@ fn image_names_follow_the_repository_and_overrides() {
         cert_file: String::new(),
         key_file: String::new(),
     });
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::render::staticpod::images(&cfg);
     assert_eq!(images.len(), 6);
     assert_eq!(images[4], "dns.example/coredns:v9");
     assert_eq!(images[5], "mirror.example:5000/k8s/pause:3.10");
@@ -1501,7 +1502,7 @@ fn real_containerd_pulls_only_what_it_lacks() {
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &rootfs, &host).unwrap();
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::render::staticpod::images(&cfg);
     let coredns = "127.0.0.1:1/coredns:v1.11.1";
     assert!(images.iter().any(|i| i == coredns), "{images:?}");
     let preloaded: Vec<String> = images.iter().filter(|i| *i != coredns).cloned().collect();

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::preflight::{self, Role, fix};
-use kubestrap_phases::root::Root;
+use kubestrap_phases::runner::context::{Context, Options};
 
 use crate::cli::PreflightArgs;
 use crate::output::Printer;

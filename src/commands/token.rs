@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
+use kubestrap_phases::api::http::{Credentials, HttpTransport};
 use kubestrap_phases::api::{Client, Retry};
-use kubestrap_phases::api_http::{Credentials, HttpTransport};
-use kubestrap_phases::bootstrap_token::{self as bt, Spec, Token};
-use kubestrap_phases::join_command;
-use kubestrap_phases::root::Root;
+use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec, Token};
+use kubestrap_phases::phases::join_command;
 use serde_json::json;
 
 use crate::cli::{OutputFormat, TokenCmd};
@@ -40,7 +40,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 Some(t) => Token::parse(&t)?,
                 None => Token::generate()?,
             };
-            let ttl_d = kubestrap_phases::duration::parse(&ttl)?;
+            let ttl_d = kubestrap_phases::config::duration::parse(&ttl)?;
             bt::validate(&usages, &groups)?;
             let spec = Spec {
                 token: token.clone(),

@@ -131,7 +131,7 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
             .as_deref()
             .and_then(|v| KubeVersion::parse(v).ok())
             .unwrap_or(version::NEWEST);
-        found = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+        found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
     }
     let source = docs.source.as_deref();
     Ok(found.into_iter().map(|p| p.render(source)).collect())

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::{ClusterConfiguration, ExtraArgs, InitConfiguration, load::Source};
-use crate::duration;
+use crate::config::duration;
 use crate::version::KubeVersion;
 
 /// One thing wrong with a configuration.

@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::containerd::{self, Edits, Settings};
 use super::fix::Repair;
-use super::{Issue, Level, Probe, Role, cri};
+use super::{Issue, Level, Probe, Role};
 use crate::config::path_dirs;
-use crate::context::Context;
+use crate::cri;
+use crate::fs::paths;
+use crate::host::containerd::{self, Edits, Settings};
 use crate::host::{self, ServiceState};
-use crate::paths;
+use crate::runner::context::Context;
 use crate::version::{KubeVersion, SwapCheck};
 
 /// How long the CRI calls may take together.
@@ -1218,7 +1219,7 @@ pub(crate) fn image_pull(p: &Probe) -> Vec<Issue> {
     };
     let host = p.ctx.host.as_ref();
     let mut issues = Vec::new();
-    for image in crate::staticpod::images(&p.ctx.cfg) {
+    for image in crate::render::staticpod::images(&p.ctx.cfg) {
         if policy == "IfNotPresent" {
             match host.image_present(&socket, &image, CRI_TIMEOUT) {
                 Ok(true) => {
@@ -1284,18 +1285,18 @@ fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtcd) -> Vec<I
             read(&etcd.cert_file).and_then(|c| read(&etcd.key_file).map(|k| Some((c, k))))
         };
         match read(&etcd.ca_file).and_then(|ca| identity.map(|identity| (ca, identity))) {
-            Ok((ca, identity)) => Some(super::etcd_version::ClientTls { ca, identity }),
+            Ok((ca, identity)) => Some(crate::api::etcd::ClientTls { ca, identity }),
             // The files' own check names the missing one.
             Err(_) => return vec![],
         }
     };
     let mut issues = Vec::new();
     for endpoint in &etcd.endpoints {
-        match super::etcd_version::server_version(endpoint, tls.as_ref(), ETCD_TIMEOUT) {
+        match crate::api::etcd::server_version(endpoint, tls.as_ref(), ETCD_TIMEOUT) {
             Ok(version) => {
                 let old = match (
-                    super::etcd_version::numeric(&version),
-                    super::etcd_version::numeric(min),
+                    crate::api::etcd::numeric(&version),
+                    crate::api::etcd::numeric(min),
                 ) {
                     (Some(have), Some(want)) => have < want,
                     _ => true,

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::Report;
 use super::checks::{MODULES, fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
-use super::containerd::{self, Edits};
-use crate::context::Context;
+use crate::fs::paths;
+use crate::fs::root::Root;
+use crate::host::containerd::{self, Edits};
 use crate::host::{self, Host};
-use crate::paths;
-use crate::report::Reporter;
-use crate::root::Root;
+use crate::runner::context::Context;
+use crate::runner::report::Reporter;
 
 /// The journal of applied fixes.
 pub const JOURNAL: &str = "/var/lib/kubestrap/fixes.json";

@@ -1,13 +1,10 @@
 //! The `preflight` phase: kubeadm's checks with kubeadm's names and levels for the target version,
 //! each failure explained with the fix for this host, and a reviewable, reversible `--fix`.
 //!
-//! [`checks`] holds the check table, [`cri`] the CRI client, [`containerd`] the reading and editing
-//! of containerd's config, [`fix`] the plan, the journal and `--undo-fixes`.
+//! [`checks`] holds the check table, [`fix`] the plan, the journal and `--undo-fixes`; the CRI
+//! client is [`crate::cri`], containerd's config [`crate::host::containerd`].
 
 mod checks;
-pub mod containerd;
-pub mod cri;
-mod etcd_version;
 pub mod fix;
 
 use std::cell::OnceCell;
@@ -15,7 +12,9 @@ use std::fmt;
 
 use anyhow::Result;
 
-use crate::context::Context;
+use crate::cri;
+use crate::host::containerd;
+use crate::runner::context::Context;
 pub use crate::version::CheckLevel as Level;
 
 /// What one check found wrong.

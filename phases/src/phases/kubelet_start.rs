@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
 use crate::config::Config;
-use crate::context::Context;
-use crate::flags;
-use crate::paths;
-use crate::templates::{self, scalar};
+use crate::config::flags;
+use crate::fs::paths;
+use crate::render::templates::{self, scalar};
+use crate::runner::context::Context;
 use crate::version::PauseFlag;
 
 /// The kubelet's per-node settings kubeadm writes when `NodeLocalCRISocket` is on (1.34+).

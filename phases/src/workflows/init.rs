@@ -1,11 +1,12 @@
 //! The init workflow: its phase tables, in kubeadm's order for the target version.
 
-use crate::version::KubeVersion;
-use crate::workflow::Phase;
-use crate::{
-    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_service,
-    mark_control_plane, preflight, show_join, upload_config, wait,
+use crate::phases::{
+    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
+    mark_control_plane, show_join, upload_config, wait_control_plane,
 };
+use crate::preflight;
+use crate::runner::Phase;
+use crate::version::KubeVersion;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES);
@@ -13,7 +14,7 @@ const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to estab
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
-    kubelet_service::start,
+    kubelet_finalize::start,
 );
 
 /// What every phase that talks to the API server needs.
@@ -22,7 +23,7 @@ const ADMIN_CONF: &[(&str, &str)] = &[("/etc/kubernetes/admin.conf", "kubeconfig
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the kubelet and the control plane to become healthy",
-    wait::run,
+    wait_control_plane::run,
 )
 .requires(ADMIN_CONF);
 const UPLOAD_CONFIG: Phase = Phase::group(
@@ -67,7 +68,7 @@ const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
     &[Phase::leaf(
         "experimental-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_service::finalize,
+        kubelet_finalize::finalize,
     )],
 );
 /// kubeadm 1.31+ names it `enable-client-cert-rotation`.
@@ -77,7 +78,7 @@ const FINALIZE: Phase = Phase::group(
     &[Phase::leaf(
         "enable-client-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_service::finalize,
+        kubelet_finalize::finalize,
     )],
 );
 const ADDON: Phase = Phase::group(
@@ -187,11 +188,11 @@ pub fn phases(version: KubeVersion) -> &'static [Phase] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow;
+    use crate::runner;
 
     fn has(version: &str, path: &str) -> bool {
         let v = KubeVersion::parse(version).unwrap();
-        workflow::paths(phases(v)).iter().any(|p| p == path)
+        runner::paths(phases(v)).iter().any(|p| p == path)
     }
 
     #[test]
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn kubelet_start_moves_after_the_manifests_in_1_29() {
-        let order = |v: &str| workflow::paths(phases(KubeVersion::parse(v).unwrap()));
+        let order = |v: &str| runner::paths(phases(KubeVersion::parse(v).unwrap()));
         let pos = |v: &str, p: &str| order(v).iter().position(|x| x == p).unwrap();
         assert!(pos("v1.28.0", "kubelet-start") < pos("v1.28.0", "control-plane"));
         assert!(pos("v1.29.0", "kubelet-start") > pos("v1.29.0", "etcd"));

@@ -7,13 +7,13 @@ use std::net::IpAddr;
 
 use anyhow::Result;
 
+use crate::config::flags;
 use crate::config::{Arg, Config, ExtraArgs};
-use crate::context::Context;
-use crate::flags;
-use crate::paths;
-use crate::staticpod::{self, Target, Volume, Volumes};
-use crate::templates::{self, list};
-use crate::workflow::Phase;
+use crate::fs::paths;
+use crate::render::staticpod::{self, Target, Volume, Volumes};
+use crate::render::templates::{self, list};
+use crate::runner::Phase;
+use crate::runner::context::Context;
 
 const DIR_OR_CREATE: &str = "DirectoryOrCreate";
 const FILE_OR_CREATE: &str = "FileOrCreate";

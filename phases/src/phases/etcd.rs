@@ -5,13 +5,13 @@ use std::net::IpAddr;
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::Config;
-use crate::context::Context;
-use crate::flags;
-use crate::paths;
-use crate::staticpod::{self, Target};
-use crate::templates::{self, list, scalar};
+use crate::config::flags;
+use crate::fs::paths;
+use crate::render::staticpod::{self, Target};
+use crate::render::templates::{self, list, scalar};
+use crate::runner::Phase;
+use crate::runner::context::Context;
 use crate::version::EtcdProbes;
-use crate::workflow::Phase;
 
 /// Client port of the local etcd member.
 pub const CLIENT_PORT: u16 = 2379;

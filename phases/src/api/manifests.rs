@@ -7,17 +7,17 @@ use serde_json::Value;
 use crate::api::Api;
 
 /// Node-bootstrap RBAC (spec §8.3).
-pub const RBAC_BOOTSTRAP_TOKEN: &str = include_str!("../../templates/rbac/bootstrap-token.yaml");
+pub const RBAC_BOOTSTRAP_TOKEN: &str = include_str!("../../../templates/rbac/bootstrap-token.yaml");
 /// Anonymous read of `kube-public/cluster-info`.
-pub const RBAC_CLUSTER_INFO: &str = include_str!("../../templates/rbac/cluster-info.yaml");
+pub const RBAC_CLUSTER_INFO: &str = include_str!("../../../templates/rbac/cluster-info.yaml");
 /// Nodes may read `kube-system/kubeadm-config`.
-pub const RBAC_UPLOAD_CONFIG: &str = include_str!("../../templates/rbac/upload-config.yaml");
+pub const RBAC_UPLOAD_CONFIG: &str = include_str!("../../../templates/rbac/upload-config.yaml");
 /// Nodes may read the kubelet-config ConfigMap.
-pub const RBAC_KUBELET_CONFIG: &str = include_str!("../../templates/rbac/kubelet-config.yaml");
+pub const RBAC_KUBELET_CONFIG: &str = include_str!("../../../templates/rbac/kubelet-config.yaml");
 /// kube-proxy: ServiceAccount, RBAC, ConfigMap, DaemonSet.
-pub const ADDON_KUBE_PROXY: &str = include_str!("../../templates/addons/kube-proxy.yaml");
+pub const ADDON_KUBE_PROXY: &str = include_str!("../../../templates/addons/kube-proxy.yaml");
 /// CoreDNS: RBAC, ConfigMap, Deployment, Service.
-pub const ADDON_COREDNS: &str = include_str!("../../templates/addons/coredns.yaml");
+pub const ADDON_COREDNS: &str = include_str!("../../../templates/addons/coredns.yaml");
 
 /// Every template of this module, for the render test.
 pub const ALL: &[(&str, &str)] = &[
@@ -44,7 +44,7 @@ pub fn documents(name: &str, text: &str) -> Result<Vec<Value>> {
 
 /// A template's objects, rendered.
 pub fn render(name: &str, src: &str, vars: &[(&str, String)]) -> Result<Vec<Value>> {
-    documents(name, &crate::templates::render(name, src, vars)?)
+    documents(name, &crate::render::templates::render(name, src, vars)?)
 }
 
 /// Creates or updates objects that belong together. Workloads go last, since their pods need

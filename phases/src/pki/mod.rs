@@ -21,7 +21,7 @@ use ring::rand::SecureRandom;
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use crate::root::Root;
+use crate::fs::root::Root;
 
 /// The key types of `ClusterConfiguration.encryptionAlgorithm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
+use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
-use crate::api_http::HttpTransport;
-use crate::context::Context;
+use crate::runner::context::Context;
 
 /// How often each endpoint is polled: every poll is a loopback request, and each one saved
 /// between "healthy" and "noticed" is time the user waits for nothing.
@@ -48,7 +48,7 @@ pub fn control_plane_timeout(ctx: &Context) -> Duration {
                 .control_plane_component_health_check
                 .clone()
         });
-    crate::duration::parse(&text).unwrap_or(Duration::from_secs(240))
+    crate::config::duration::parse(&text).unwrap_or(Duration::from_secs(240))
 }
 
 fn healthy(t: &dyn Transport, path: &str) -> bool {
@@ -66,23 +66,24 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let timeout = control_plane_timeout(ctx);
-    let limit = crate::duration::format(timeout);
+    let limit = crate::config::duration::format(timeout);
     ctx.out.status(
         "wait-control-plane",
         &format!(
             "Waiting for the kubelet to boot up the control plane as static Pods from directory \"{}\"",
-            crate::paths::MANIFESTS_DIR
+            crate::fs::paths::MANIFESTS_DIR
         ),
     );
     // Kubelet.
     let kubelet = HttpTransport::plain(KUBELET_HEALTHZ)?;
-    let kubelet_timeout = crate::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
-        .unwrap_or(Duration::from_secs(240));
+    let kubelet_timeout =
+        crate::config::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
+            .unwrap_or(Duration::from_secs(240));
     ctx.out.status(
         "kubelet-check",
         &format!(
             "Waiting for a healthy kubelet at {KUBELET_HEALTHZ}/healthz. This can take up to {}",
-            crate::duration::format(kubelet_timeout)
+            crate::config::duration::format(kubelet_timeout)
         ),
     );
     let started = Instant::now();
@@ -92,7 +93,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             progress.finish("the kubelet is not healthy");
             bail!(
                 "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}\n\nhint: see why with `journalctl -u kubelet -n 50` (or the log of whatever runs the kubelet) and `systemctl status kubelet`",
-                crate::duration::format(kubelet_timeout)
+                crate::config::duration::format(kubelet_timeout)
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
@@ -119,7 +120,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             locals.push((*name, HttpTransport::local_insecure(url)?));
         }
     }
-    let client = crate::api_client::admin_client(ctx)?;
+    let client = crate::api::client::admin_client(ctx)?;
     let api = client.with(ctx.out.as_ref());
     let started = Instant::now();
     let progress = ctx.out.progress("waiting for the control plane");
@@ -191,7 +192,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ),
     );
     // The next phases use this client and its open connection.
-    let client = crate::api_client::ready(ctx, client)?;
+    let client = crate::api::client::ready(ctx, client)?;
     ctx.set_api(client);
     Ok(())
 }
@@ -278,10 +279,10 @@ fn strip_cri_prefix(line: &str) -> &str {
 
 /// What the runtime says about a control-plane component's container on this node (over CRI);
 /// `None` when the runtime cannot be asked or has no such container.
-pub fn runtime_state(ctx: &Context, component: &str) -> Option<crate::preflight::cri::Container> {
+pub fn runtime_state(ctx: &Context, component: &str) -> Option<crate::cri::Container> {
     let socket = ctx.cfg.cri_socket_path();
     let pod = format!("{component}-{}", ctx.cfg.node_name);
-    crate::preflight::cri::containers(std::path::Path::new(socket), Duration::from_secs(5))
+    crate::cri::containers(std::path::Path::new(socket), Duration::from_secs(5))
         .ok()?
         .into_iter()
         .filter(|c| c.name == component && c.pod == pod && c.namespace == "kube-system")
@@ -335,7 +336,7 @@ pub fn diagnose(ctx: &Context, pending: &[&str], why: &str) -> anyhow::Error {
                 culprits.push(c.to_string());
                 text.push_str(&format!(
                     "\n{c}: no container has started (none known to the runtime or under /var/log/pods): the kubelet did not run `{}`, or its image cannot be pulled",
-                    crate::paths::manifest(c)
+                    crate::fs::paths::manifest(c)
                 ));
                 continue;
             }

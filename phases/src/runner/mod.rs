@@ -1,10 +1,14 @@
 //! The phase runner: one static table per workflow drives the run order, `--skip-phases`,
 //! the `phase` subcommands and the phase list in `--help`.
 
+pub mod context;
+pub mod report;
+pub mod summary;
+
 use anyhow::{Context as _, Result, bail};
 
-use crate::context::Context;
 use crate::pki::{self, KeyAlgorithm};
+use crate::runner::context::Context;
 
 /// What a phase does when it runs.
 pub type PhaseFn = fn(&mut Context) -> Result<()>;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::{Method, Request, Response, Transport, Unreachable};
-use crate::kubeconfig::{Kubeconfig, decode_data};
-use crate::root::Root;
+use crate::fs::root::Root;
+use crate::phases::kubeconfig::{Kubeconfig, decode_data};
 
 /// What a kubeconfig says about how to reach and authenticate to its current cluster.
 #[derive(Debug, Clone)]

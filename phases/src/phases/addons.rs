@@ -5,11 +5,11 @@
 use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
-use crate::api_objects;
-use crate::bootstrap_token::admin_cluster;
-use crate::context::Context;
-use crate::kubelet;
-use crate::templates::scalar;
+use crate::api::manifests;
+use crate::phases::bootstrap_token::admin_cluster;
+use crate::phases::kubelet_start;
+use crate::render::templates::scalar;
+use crate::runner::context::Context;
 
 /// The CoreDNS image of the target version (`dns.imageRepository`/`imageTag` win).
 pub fn coredns_image(ctx: &Context) -> String {
@@ -83,10 +83,10 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
         ("image", scalar(&image)),
     ];
     let api = ctx.api()?;
-    api_objects::apply(
+    manifests::apply(
         &api,
         "addons/kube-proxy.yaml",
-        api_objects::ADDON_KUBE_PROXY,
+        manifests::ADDON_KUBE_PROXY,
         &vars,
     )?;
     ctx.out
@@ -107,17 +107,13 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
         (
             "dnsIP",
             scalar(
-                &kubelet::cluster_dns_ip(&ctx.cfg.cluster.networking.service_subnet)?.to_string(),
+                &kubelet_start::cluster_dns_ip(&ctx.cfg.cluster.networking.service_subnet)?
+                    .to_string(),
             ),
         ),
     ];
     let api = ctx.api()?;
-    api_objects::apply(
-        &api,
-        "addons/coredns.yaml",
-        api_objects::ADDON_COREDNS,
-        &vars,
-    )?;
+    manifests::apply(&api, "addons/coredns.yaml", manifests::ADDON_COREDNS, &vars)?;
     ctx.out.status("addons", "Applied essential addon: CoreDNS");
     Ok(())
 }
@@ -144,21 +140,21 @@ mod tests {
                 _ => vec![],
             }
         };
-        for (name, src) in api_objects::ALL {
-            let text = crate::templates::render(name, src, &vars(name)).unwrap();
-            let docs = api_objects::documents(name, &text).unwrap();
+        for (name, src) in manifests::ALL {
+            let text = crate::render::templates::render(name, src, &vars(name)).unwrap();
+            let docs = manifests::documents(name, &text).unwrap();
             assert!(!docs.is_empty(), "{name}");
             for d in &docs {
                 crate::api::ObjectRef::of(d).unwrap();
             }
         }
-        let text = crate::templates::render(
+        let text = crate::render::templates::render(
             "addons/kube-proxy.yaml",
-            api_objects::ADDON_KUBE_PROXY,
+            manifests::ADDON_KUBE_PROXY,
             &vars("addons/kube-proxy.yaml"),
         )
         .unwrap();
-        let docs = api_objects::documents("kube-proxy", &text).unwrap();
+        let docs = manifests::documents("kube-proxy", &text).unwrap();
         assert_eq!(docs[4]["data"]["config.conf"], "a: 1\nb: 2\n");
     }
 }

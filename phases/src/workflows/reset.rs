@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
+use crate::api::http::{Credentials, HttpTransport};
 use crate::api::{Method, Request, Response, Transport};
-use crate::api_http::{Credentials, HttpTransport};
-use crate::context::Context;
-use crate::paths;
-use crate::workflow::Phase;
+use crate::fs::paths;
+use crate::runner::Phase;
+use crate::runner::context::Context;
 
 /// The reset phases, in kubeadm's order.
 pub static PHASES: &[Phase] = &[

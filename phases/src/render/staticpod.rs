@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 
 use crate::config::{Config, EnvVar, HostPathMount};
-use crate::context::Context;
-use crate::paths;
-use crate::templates::{indent, scalar};
+use crate::fs::paths;
+use crate::render::templates::{indent, scalar};
+use crate::runner::context::Context;
 use crate::version::Profile;
 
 /// An HTTP GET probe target.
@@ -99,7 +99,8 @@ pub fn startup_failure_threshold(cfg: &Config) -> Result<u64> {
                 .as_str(),
         ),
     };
-    let timeout = crate::duration::parse(text).with_context(|| format!("invalid `{field}`"))?;
+    let timeout =
+        crate::config::duration::parse(text).with_context(|| format!("invalid `{field}`"))?;
     Ok(periods(timeout))
 }
 
@@ -235,10 +236,10 @@ pub fn images(cfg: &Config) -> Vec<String> {
         "kube-scheduler",
     ]
     .iter()
-    .map(|name| crate::control_plane::image(cfg, name))
+    .map(|name| crate::phases::control_plane::image(cfg, name))
     .collect();
     if !cfg.cluster.proxy.disabled {
-        out.push(crate::control_plane::image(cfg, "kube-proxy"));
+        out.push(crate::phases::control_plane::image(cfg, "kube-proxy"));
     }
     let dns = &cfg.cluster.dns;
     if !dns.disabled {
@@ -264,7 +265,7 @@ pub fn images(cfg: &Config) -> Vec<String> {
         profile.pause_image_tag,
     ));
     if cfg.cluster.etcd.external.is_none() {
-        out.push(crate::etcd::image(cfg));
+        out.push(crate::phases::etcd::image(cfg));
     }
     out
 }

@@ -14,11 +14,11 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::api::manifests;
+use crate::api::objects::Secret;
 use crate::api::{Api, ObjectRef};
-use crate::api_objects;
 use crate::config::BootstrapToken;
-use crate::context::Context;
-use crate::objects::Secret;
+use crate::runner::context::Context;
 
 /// Characters of token IDs and secrets.
 const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -156,7 +156,7 @@ impl Spec {
         };
         let expires = match (&t.expires, &t.ttl) {
             (Some(e), _) => Some(e.clone()),
-            (None, Some(ttl)) => expiry(now, crate::duration::parse(ttl)?),
+            (None, Some(ttl)) => expiry(now, crate::config::duration::parse(ttl)?),
             (None, None) => expiry(now, Duration::from_secs(24 * 3600)),
         };
         validate(&t.usages, &t.groups)?;
@@ -446,9 +446,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     // The RBAC rules and cluster-info go in together. Updating cluster-info drops the
     // controller-manager's jws-kubeconfig-* keys, so it is updated only when its kubeconfig
     // changed (and then re-signed); an unchanged one is left as it is.
-    let mut objs = api_objects::render(
+    let mut objs = manifests::render(
         "rbac/bootstrap-token.yaml",
-        api_objects::RBAC_BOOTSTRAP_TOKEN,
+        manifests::RBAC_BOOTSTRAP_TOKEN,
         &[],
     )?;
     objs.push(json!({
@@ -457,20 +457,20 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         "metadata": {"name": "cluster-info", "namespace": "kube-public"},
         "data": {"kubeconfig": cluster_info_kubeconfig(&server, &ca)},
     }));
-    objs.extend(api_objects::render(
+    objs.extend(manifests::render(
         "rbac/cluster-info.yaml",
-        api_objects::RBAC_CLUSTER_INFO,
+        manifests::RBAC_CLUSTER_INFO,
         &[],
     )?);
-    api_objects::apply_objects(&api, objs)?;
+    manifests::apply_objects(&api, objs)?;
     ctx.outputs.tokens = tokens;
     Ok(())
 }
 
 /// The server URL and CA of admin.conf (what `cluster-info` publishes).
 pub fn admin_cluster(ctx: &Context) -> Result<(String, Vec<u8>)> {
-    let admin = crate::paths::kubeconfig("admin.conf");
-    let creds = crate::api_http::Credentials::load(&ctx.root, &admin)?;
+    let admin = crate::fs::paths::kubeconfig("admin.conf");
+    let creds = crate::api::http::Credentials::load(&ctx.root, &admin)?;
     Ok((creds.server, creds.ca_pem))
 }
 
@@ -541,7 +541,7 @@ mod tests {
     fn signature_equals_the_one_kube_controller_manager_wrote() {
         // cluster-info as kube-controller-manager v1.20.2's bootstrap signer left it.
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
-            "../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
+            "../../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
         ))
         .unwrap();
         let token = Token::parse(fixture["token"].as_str().unwrap()).unwrap();

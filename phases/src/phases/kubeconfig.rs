@@ -8,11 +8,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use crate::certs::{self, Cert};
-use crate::context::Context;
-use crate::paths;
+use crate::fs::paths;
+use crate::phases::certs::{self, Cert};
 use crate::pki::{self, AltNames, CertRequest, Certificate, KeyAlgorithm, Usage};
-use crate::workflow::Phase;
+use crate::runner::Phase;
+use crate::runner::context::Context;
 
 /// A kubeconfig file (`apiVersion: v1`, `kind: Config`), fields in client-go's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

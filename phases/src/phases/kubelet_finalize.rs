@@ -1,18 +1,18 @@
 //! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
 //! which points kubelet.conf at the rotated client certificate once the kubelet has one.
 
-use crate::kubeconfig::Kubeconfig;
+use crate::phases::kubeconfig::Kubeconfig;
 use anyhow::{Context as _, Result};
 
-use crate::context::Context;
-use crate::paths;
+use crate::fs::paths;
+use crate::runner::context::Context;
 
 /// The kubelet's rotated client certificate and key (one PEM file).
 pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
 
 /// `kubelet-start`: writes the kubelet's files, then (re)starts it through systemd.
 pub fn start(ctx: &mut Context) -> Result<()> {
-    crate::kubelet::start(ctx)?;
+    crate::phases::kubelet_start::start(ctx)?;
     ctx.out.status("kubelet-start", "Starting the kubelet");
     restart(ctx, true)
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result, bail};
 
 use crate::config::is_dns_subdomain;
-use crate::context::Context;
 use crate::pki::{self, AltNames, Authority, CertRequest, Certificate, KeyAlgorithm, Usage};
-use crate::workflow::Phase;
+use crate::runner::Phase;
+use crate::runner::context::Context;
 
 /// kubeadm backdates certificates by this much to allow small clock jumps.
 pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
@@ -184,7 +184,7 @@ fn period(ctx: &Context, ca: bool) -> Result<Duration> {
             &cluster.certificate_validity_period,
         )
     };
-    crate::duration::parse(value).with_context(|| format!("invalid `{field}`"))
+    crate::config::duration::parse(value).with_context(|| format!("invalid `{field}`"))
 }
 
 /// A new CA's validity: from the start (1.28+: backdated 5 minutes) for `caCertificateValidityPeriod`.

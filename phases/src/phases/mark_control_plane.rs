@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
+use crate::api::objects::{Node, Taint};
 use crate::api::{Api, MERGE_PATCH, ObjectRef};
-use crate::context::Context;
-use crate::objects::{Node, Taint};
+use crate::runner::context::Context;
 use crate::version::Profile;
 
 /// Both keys kubeadm has used for the control-plane taint.
@@ -157,11 +157,11 @@ pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
             bail!(
                 "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
                 ctx.cfg.node_name,
-                crate::duration::format(timeout)
+                crate::config::duration::format(timeout)
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(crate::wait::POLL);
+        std::thread::sleep(crate::phases::wait_control_plane::POLL);
     }
 }
 
@@ -197,7 +197,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 
 /// How long to wait for the node: `timeouts.kubeletHealthCheck` (4 m by default).
 pub fn node_timeout(ctx: &Context) -> Duration {
-    crate::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
+    crate::config::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
         .unwrap_or(Duration::from_secs(240))
 }
 

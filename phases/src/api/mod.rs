@@ -3,8 +3,16 @@
 //! A [`Transport`] sends one [`Request`] and returns the [`Response`]; it knows nothing about
 //! retries or objects. [`Api`] sits on top: typed calls (`get`, `create_or_update`, `patch`,
 //! `delete`), retries with backoff on refused connections, 5xx and 429, and errors that name the
-//! object and the endpoint. Implementations: [`crate::api_http`] (reqwest over rustls),
+//! object and the endpoint. Implementations: [`crate::api::http`] (reqwest over rustls),
 //! [`DryRun`] (logs mutating requests), and the scripted fake in `api_fake` (feature `testing`).
+
+pub mod client;
+pub mod etcd;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
+pub mod http;
+pub mod manifests;
+pub mod objects;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -14,7 +22,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::report::Reporter;
+use crate::runner::report::Reporter;
 
 /// An HTTP method the API client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -704,7 +712,7 @@ mod tests {
     fn independent_objects_are_sent_together_and_reported_in_order() {
         let counts = std::sync::Arc::new(Mutex::new((0, 0)));
         let client = Client::new(Box::new(Slow(counts.clone())), Retry::immediate());
-        let out = crate::report::RecordingReporter::default();
+        let out = crate::runner::report::RecordingReporter::default();
         let api = client.with(&out);
         let objs: Vec<Value> = ["a", "b", "c", "d"].map(config_map).into();
         let applied = api.create_or_update_all(&objs).unwrap();

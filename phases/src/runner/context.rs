@@ -7,9 +7,9 @@ use anyhow::Result;
 
 use crate::api::{Api, Client};
 use crate::config::Config;
+use crate::fs::root::Root;
 use crate::host::Host;
-use crate::report::Reporter;
-use crate::root::Root;
+use crate::runner::report::Reporter;
 use crate::version::Profile;
 
 /// Options that change how a workflow runs rather than what it builds.
@@ -35,7 +35,7 @@ pub struct Context {
     /// When the run started: kubeadm dates certificates from it.
     pub started: SystemTime,
     /// What the command prints at the end (tokens, join command).
-    pub outputs: crate::outputs::Outputs,
+    pub outputs: crate::runner::summary::Outputs,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
 }
@@ -67,7 +67,7 @@ impl Context {
         if let Some(client) = self.api.get() {
             return Ok(client.with(self.out.as_ref()));
         }
-        let client = crate::api_client::build(self)?;
+        let client = crate::api::client::build(self)?;
         let client = self.api.get_or_init(|| client);
         Ok(client.with(self.out.as_ref()))
     }

@@ -594,7 +594,7 @@ fn default_true() -> bool {
     true
 }
 fn default_etcd_data_dir() -> String {
-    crate::paths::DEFAULT_ETCD_DATA_DIR.into()
+    crate::fs::paths::DEFAULT_ETCD_DATA_DIR.into()
 }
 fn default_service_subnet() -> String {
     "10.96.0.0/12".into()
@@ -603,7 +603,7 @@ fn default_dns_domain() -> String {
     "cluster.local".into()
 }
 fn default_cert_dir() -> String {
-    crate::paths::DEFAULT_CERT_DIR.into()
+    crate::fs::paths::DEFAULT_CERT_DIR.into()
 }
 /// The registry kubeadm pulls from (`registry.k8s.io`).
 pub fn default_image_repository() -> String {
@@ -649,6 +649,8 @@ fn t5m() -> String {
     "5m0s".into()
 }
 
+pub mod duration;
+pub mod flags;
 mod resolve;
 
 pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dirs, resolve};

@@ -5,11 +5,11 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
 
-use crate::api_http::Credentials;
-use crate::bootstrap_token::{self, admin_cluster};
-use crate::context::Context;
-use crate::join_command;
-use crate::paths;
+use crate::api::http::Credentials;
+use crate::fs::paths;
+use crate::phases::bootstrap_token::{self, admin_cluster};
+use crate::phases::join_command;
+use crate::runner::context::Context;
 
 /// The `show-join-command` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
@@ -54,8 +54,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 /// the user should learn why the node is NotReady from kubestrap rather than from kubectl.
 fn not_ready(ctx: &Context) -> Result<Option<String>> {
     let api = ctx.api()?;
-    let target = crate::mark_control_plane::node_ref(&ctx.cfg.node_name)?;
-    let Some(node) = api.get::<crate::objects::Node>(&target)? else {
+    let target = crate::phases::mark_control_plane::node_ref(&ctx.cfg.node_name)?;
+    let Some(node) = api.get::<crate::api::objects::Node>(&target)? else {
         return Ok(Some("the node has not registered".into()));
     };
     let ready = node.status.conditions.iter().find(|c| c.kind == "Ready");

@@ -1,5 +1,7 @@
 //! `Host`: everything that touches the machine other than files under the root.
 
+pub mod containerd;
+
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::preflight::cri;
-use crate::root::Root;
+use crate::cri;
+use crate::fs::root::Root;
 
 /// How long a host-name lookup may take before the Hostname check gives up on it.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);

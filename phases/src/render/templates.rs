@@ -9,21 +9,21 @@
 use anyhow::{Result, bail};
 
 /// kube-apiserver static pod.
-pub const KUBE_APISERVER: &str = include_str!("../../templates/static-pods/kube-apiserver.yaml");
+pub const KUBE_APISERVER: &str = include_str!("../../../templates/static-pods/kube-apiserver.yaml");
 /// kube-controller-manager static pod.
 pub const KUBE_CONTROLLER_MANAGER: &str =
-    include_str!("../../templates/static-pods/kube-controller-manager.yaml");
+    include_str!("../../../templates/static-pods/kube-controller-manager.yaml");
 /// kube-scheduler static pod.
-pub const KUBE_SCHEDULER: &str = include_str!("../../templates/static-pods/kube-scheduler.yaml");
+pub const KUBE_SCHEDULER: &str = include_str!("../../../templates/static-pods/kube-scheduler.yaml");
 /// Local etcd static pod.
-pub const ETCD: &str = include_str!("../../templates/static-pods/etcd.yaml");
+pub const ETCD: &str = include_str!("../../../templates/static-pods/etcd.yaml");
 /// kubeadm's defaults of the KubeletConfiguration (`/var/lib/kubelet/config.yaml`).
-pub const KUBELET_CONFIG: &str = include_str!("../../templates/kubelet/config.yaml");
+pub const KUBELET_CONFIG: &str = include_str!("../../../templates/kubelet/config.yaml");
 /// `/var/lib/kubelet/kubeadm-flags.env`.
-pub const KUBELET_FLAGS_ENV: &str = include_str!("../../templates/kubelet/kubeadm-flags.env");
+pub const KUBELET_FLAGS_ENV: &str = include_str!("../../../templates/kubelet/kubeadm-flags.env");
 /// `/var/lib/kubelet/instance-config.yaml` (the node's CRI socket, 1.34+).
 pub const KUBELET_INSTANCE_CONFIG: &str =
-    include_str!("../../templates/kubelet/instance-config.yaml");
+    include_str!("../../../templates/kubelet/instance-config.yaml");
 
 /// Every template with its name, for tests and reviews.
 pub const ALL: &[(&str, &str)] = &[

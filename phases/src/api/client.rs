@@ -4,17 +4,17 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+use crate::api::http::HttpTransport;
 use crate::api::{Client, DryRun, Retry};
-use crate::api_http::HttpTransport;
-use crate::context::Context;
-use crate::paths;
+use crate::fs::paths;
+use crate::runner::context::Context;
 
 /// The group admin.conf belongs to from 1.29 on.
 pub const CLUSTER_ADMINS_GROUP: &str = "kubeadm:cluster-admins";
 
 /// The retry policy of a run: `timeouts.kubernetesAPICall`.
 pub fn retry(ctx: &Context) -> Retry {
-    let timeout = crate::duration::parse(&ctx.cfg.init.timeouts.kubernetes_api_call)
+    let timeout = crate::config::duration::parse(&ctx.cfg.init.timeouts.kubernetes_api_call)
         .unwrap_or(std::time::Duration::from_secs(60));
     Retry {
         timeout,
@@ -28,7 +28,7 @@ pub fn build(ctx: &Context) -> Result<Client> {
     if ctx.opts.dry_run {
         let endpoint = format!(
             "https://{}:{}",
-            crate::objects::host_port_ip(ctx.cfg.advertise_address),
+            crate::api::objects::host_port_ip(ctx.cfg.advertise_address),
             ctx.cfg.bind_port
         );
         return Ok(Client::dry_run(DryRun::new(endpoint, &ctx.cfg.node_name)));

@@ -5,10 +5,10 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::api_objects;
+use crate::api::manifests;
 use crate::config::ApiVersion;
-use crate::context::Context;
-use crate::mark_control_plane::{change_node_from, node_timeout, wait_for_node};
+use crate::phases::mark_control_plane::{change_node_from, node_timeout, wait_for_node};
+use crate::runner::context::Context;
 
 /// The annotation with the node's CRI socket.
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
@@ -55,12 +55,12 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
         "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
         "data": {"ClusterConfiguration": text},
     })];
-    objs.extend(api_objects::render(
+    objs.extend(manifests::render(
         "rbac/upload-config.yaml",
-        api_objects::RBAC_UPLOAD_CONFIG,
+        manifests::RBAC_UPLOAD_CONFIG,
         &[],
     )?);
-    api_objects::apply_objects(&ctx.api()?, objs)
+    manifests::apply_objects(&ctx.api()?, objs)
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -80,7 +80,7 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
     );
     let config = ctx
         .root
-        .read_to_string(crate::paths::KUBELET_CONFIG)
+        .read_to_string(crate::fs::paths::KUBELET_CONFIG)
         .context("the kubelet configuration is uploaded from the file kubelet-start writes")?;
     let mut objs = vec![json!({
         "apiVersion": "v1",
@@ -93,12 +93,12 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         "data": {"kubelet": config},
     })];
     let role = format!("kubeadm:{name}");
-    objs.extend(api_objects::render(
+    objs.extend(manifests::render(
         "rbac/kubelet-config.yaml",
-        api_objects::RBAC_KUBELET_CONFIG,
+        manifests::RBAC_KUBELET_CONFIG,
         &[("name", role), ("configMap", name)],
     )?);
-    api_objects::apply_objects(&ctx.api()?, objs)?;
+    manifests::apply_objects(&ctx.api()?, objs)?;
     if !ctx.profile().node_local_cri_socket {
         annotate_cri_socket(ctx)?;
     }

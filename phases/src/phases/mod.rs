@@ -1,0 +1,16 @@
+//! The reusable steps of the workflows, one file per phase (or per group of sub-phases). A step
+//! never knows which workflow runs it: it gets the API client and the data through the context.
+
+pub mod addons;
+pub mod bootstrap_token;
+pub mod certs;
+pub mod control_plane;
+pub mod etcd;
+pub mod join_command;
+pub mod kubeconfig;
+pub mod kubelet_finalize;
+pub mod kubelet_start;
+pub mod mark_control_plane;
+pub mod show_join;
+pub mod upload_config;
+pub mod wait_control_plane;

@@ -1,0 +1,4 @@
+//! The workflows: each a phase table in kubeadm's order plus the glue that picks clients and data.
+
+pub mod init;
+pub mod reset;
