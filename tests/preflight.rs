@@ -1400,7 +1400,7 @@ fn image_names_follow_the_repository_and_overrides() {
         ..Overrides::default()
     };
     let mut cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
-    let images = kubestrap_phases::render::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     assert_eq!(images[4], "mirror.example:5000/k8s/coredns:v1.11.1");
     assert_eq!(images[6], "mirror.example:5000/k8s/etcd:3.5.15-0");
     cfg.cluster.dns.image_repository = Some("dns.example".into());
@@ -1412,7 +1412,7 @@ fn image_names_follow_the_repository_and_overrides() {
         cert_file: String::new(),
         key_file: String::new(),
     });
-    let images = kubestrap_phases::render::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     assert_eq!(images.len(), 6);
     assert_eq!(images[4], "dns.example/coredns:v9");
     assert_eq!(images[5], "mirror.example:5000/k8s/pause:3.10");
@@ -1502,7 +1502,7 @@ fn real_containerd_pulls_only_what_it_lacks() {
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &rootfs, &host).unwrap();
-    let images = kubestrap_phases::render::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     let coredns = "127.0.0.1:1/coredns:v1.11.1";
     assert!(images.iter().any(|i| i == coredns), "{images:?}");
     let preloaded: Vec<String> = images.iter().filter(|i| *i != coredns).cloned().collect();

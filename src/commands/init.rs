@@ -58,7 +58,8 @@ pub fn run(
             &format!("Using Kubernetes version: {}", cfg.version),
         );
     }
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(init::CLIENTS);
     runner::prefetch_keys(&steps, &ctx);
     let mut result = Ok(());
     for step in &steps {

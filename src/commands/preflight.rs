@@ -56,7 +56,8 @@ pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCo
         "preflight",
         &format!("Checking this host for Kubernetes {}", cfg.version),
     );
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(kubestrap_phases::workflows::init::CLIENTS);
     let role = if args.join { Role::Join } else { Role::Init };
     preflight::run(&mut ctx, role)?;
     printer.status("preflight", "All pre-flight checks passed");

@@ -59,7 +59,8 @@ pub fn run(
         cleanup_tmp_dir: args.cleanup_tmp_dir,
         ..Options::default()
     };
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(reset::CLIENTS);
     let result = runner::run(&steps, &mut ctx, false);
     if ctx.root.is_dry_run() {
         printer.journal(&ctx.root.changes());

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::api::{Method, Request, Response, Transport, Unreachable};
 use crate::fs::root::Root;
-use crate::phases::kubeconfig::{Kubeconfig, decode_data};
 
 /// What a kubeconfig says about how to reach and authenticate to its current cluster.
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ pub mod etcd;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod http;
+pub mod kubeconfig;
 pub mod manifests;
 pub mod objects;
 
@@ -21,8 +22,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-use crate::runner::report::Reporter;
 
 /// An HTTP method the API client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +184,15 @@ impl Retry {
     }
 }
 
+/// Where API calls tell the user what they do (retries, dry-run requests). The runner's
+/// reporters provide it, so this module needs no phase machinery.
+pub trait Log: Sync {
+    /// A status line: `[tag] msg`.
+    fn status(&self, tag: &str, msg: &str);
+    /// Extra detail shown with `-v` only.
+    fn detail(&self, msg: &str);
+}
+
 /// A transport plus the retry policy: what `ctx.api()` hands out.
 pub struct Client {
     transport: Box<dyn Transport>,
@@ -218,7 +226,7 @@ impl Client {
     }
 
     /// Typed calls that report through `out`.
-    pub fn with<'a>(&'a self, out: &'a dyn Reporter) -> Api<'a> {
+    pub fn with<'a>(&'a self, out: &'a dyn Log) -> Api<'a> {
         Api { client: self, out }
     }
 }
@@ -311,7 +319,7 @@ impl fmt::Display for ObjectRef {
 /// Typed API calls over a [`Client`].
 pub struct Api<'a> {
     client: &'a Client,
-    out: &'a dyn Reporter,
+    out: &'a dyn Log,
 }
 
 impl Api<'_> {

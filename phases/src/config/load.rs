@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
 use super::locate;
+use super::source::Source;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
@@ -76,31 +77,6 @@ pub(super) const EXTRA_ARGS: &[(&str, &str)] = &[
 struct Doc<'a> {
     text: &'a str,
     first_line: usize,
-}
-
-/// A parsed file plus the means to point at any field in it.
-#[derive(Debug)]
-pub struct Source {
-    name: String,
-    /// (kind, first line, text) of each kubeadm document.
-    kinds: Vec<(String, usize, String)>,
-}
-
-impl Source {
-    /// `file:line:column` of a field path (`apiServer.extraArgs`) in the document of that kind.
-    pub fn position(&self, kind: &str, path: &str) -> String {
-        let found = self
-            .kinds
-            .iter()
-            .find(|(k, _, _)| k == kind)
-            .and_then(|(_, first, text)| {
-                locate::locate(text, path).map(|(line, col)| (line + first - 1, col))
-            });
-        match found {
-            Some((line, col)) => format!("{}:{line}:{col}", self.name),
-            None => self.name.clone(),
-        }
-    }
 }
 
 /// Reads a config file; any problem fails with [`InvalidConfig`] listing them all.

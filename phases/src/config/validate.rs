@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::{ClusterConfiguration, ExtraArgs, InitConfiguration, load::Source};
+use super::source::Source;
+use super::{ClusterConfiguration, ExtraArgs, InitConfiguration};
 use crate::config::duration;
 use crate::version::KubeVersion;
 

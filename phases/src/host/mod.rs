@@ -1,6 +1,7 @@
 //! `Host`: everything that touches the machine other than files under the root.
 
 pub mod containerd;
+pub mod kernel;
 
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};

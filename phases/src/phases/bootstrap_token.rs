@@ -360,15 +360,6 @@ fn store(api: &Api<'_>, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// The kubeconfig published in `cluster-info`: the current cluster of admin.conf, nameless, with
-/// its CA embedded.
-pub fn cluster_info_kubeconfig(server: &str, ca_pem: &[u8]) -> String {
-    format!(
-        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {{}}\nusers: null\n",
-        STANDARD.encode(ca_pem)
-    )
-}
-
 /// `jws-kubeconfig-<id>`: the detached HS256 JWS the controller-manager's bootstrap signer writes
 /// (and joining nodes check). init does not wait for it: like kubeadm, it leaves joining nodes
 /// to poll until the signature is there.
@@ -455,7 +446,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "cluster-info", "namespace": "kube-public"},
-        "data": {"kubeconfig": cluster_info_kubeconfig(&server, &ca)},
+        "data": {"kubeconfig": crate::api::kubeconfig::cluster_info(&server, &ca)},
     }));
     objs.extend(manifests::render(
         "rbac/cluster-info.yaml",

@@ -14,6 +14,7 @@ use crate::render::staticpod::{self, Target, Volume, Volumes};
 use crate::render::templates::{self, list};
 use crate::runner::Phase;
 use crate::runner::context::Context;
+use crate::version::images;
 
 const DIR_OR_CREATE: &str = "DirectoryOrCreate";
 const FILE_OR_CREATE: &str = "FileOrCreate";
@@ -88,15 +89,6 @@ fn host(ip: IpAddr) -> String {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
-}
-
-/// A control-plane image (`kube-apiserver`, …, `kube-proxy`): `<imageRepository>/<name>:v<version>`.
-pub(crate) fn image(cfg: &Config, name: &str) -> String {
-    staticpod::image(
-        &cfg.cluster.image_repository,
-        name,
-        &cfg.version.to_string(),
-    )
 }
 
 /// Node,RBAC unless the user chose modes (unknown ones dropped), as kubeadm does.
@@ -244,7 +236,7 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
             ),
             ("command", list(&apiserver_command(cfg))),
             ("env", staticpod::env(&api.extra_envs)),
-            ("image", image(cfg, "kube-apiserver")),
+            ("image", images::control_plane(cfg, "kube-apiserver")),
             ("livenessProbe", staticpod::liveness(&probe("/livez"))),
             ("ports", staticpod::ports(&probe("/livez"))),
             ("readinessProbe", staticpod::readiness(&probe("/readyz"))),
@@ -377,7 +369,10 @@ pub fn controller_manager_manifest(cfg: &Config, facts: &HostFacts) -> Result<St
         &[
             ("command", list(&controller_manager_command(cfg, facts))),
             ("env", staticpod::env(&kcm.extra_envs)),
-            ("image", image(cfg, "kube-controller-manager")),
+            (
+                "image",
+                images::control_plane(cfg, "kube-controller-manager"),
+            ),
             ("livenessProbe", staticpod::liveness(&target)),
             ("ports", staticpod::ports(&target)),
             ("startupProbe", staticpod::startup(&target, threshold)),
@@ -448,7 +443,7 @@ pub fn scheduler_manifest(cfg: &Config) -> Result<String> {
         &[
             ("command", list(&scheduler_command(cfg))),
             ("env", staticpod::env(&sched.extra_envs)),
-            ("image", image(cfg, "kube-scheduler")),
+            ("image", images::control_plane(cfg, "kube-scheduler")),
             ("livenessProbe", staticpod::liveness(&target(live))),
             ("ports", staticpod::ports(&target(live))),
             (
@@ -483,19 +478,19 @@ fn run_apiserver(ctx: &mut Context) -> Result<()> {
     );
     creating(ctx, "kube-apiserver");
     let manifest = apiserver_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
-    staticpod::write(ctx, "kube-apiserver", &manifest)
+    staticpod::write(&ctx.root, "kube-apiserver", &manifest)
 }
 
 fn run_controller_manager(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-controller-manager");
     let manifest = controller_manager_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
-    staticpod::write(ctx, "kube-controller-manager", &manifest)
+    staticpod::write(&ctx.root, "kube-controller-manager", &manifest)
 }
 
 fn run_scheduler(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-scheduler");
     let manifest = scheduler_manifest(&ctx.cfg)?;
-    staticpod::write(ctx, "kube-scheduler", &manifest)
+    staticpod::write(&ctx.root, "kube-scheduler", &manifest)
 }
 
 /// The sub-phases of `control-plane`.

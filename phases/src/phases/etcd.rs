@@ -11,7 +11,7 @@ use crate::render::staticpod::{self, Target};
 use crate::render::templates::{self, list, scalar};
 use crate::runner::Phase;
 use crate::runner::context::Context;
-use crate::version::EtcdProbes;
+use crate::version::{EtcdProbes, images};
 
 /// Client port of the local etcd member.
 pub const CLIENT_PORT: u16 = 2379;
@@ -33,28 +33,6 @@ fn localhost(cfg: &Config) -> IpAddr {
     } else {
         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
     }
-}
-
-/// The etcd image tag: `etcd.local.imageTag`, else the version's own.
-fn image_tag(cfg: &Config) -> String {
-    cfg.cluster
-        .etcd
-        .local
-        .as_ref()
-        .and_then(|l| l.image_tag.clone())
-        .unwrap_or_else(|| cfg.version.profile().etcd_image_tag.to_string())
-}
-
-/// The local etcd image: `etcd.local.imageRepository` (else `imageRepository`) and tag.
-pub(crate) fn image(cfg: &Config) -> String {
-    let repository = cfg
-        .cluster
-        .etcd
-        .local
-        .as_ref()
-        .and_then(|l| l.image_repository.as_deref())
-        .unwrap_or(&cfg.cluster.image_repository);
-    staticpod::image(repository, "etcd", &image_tag(cfg))
 }
 
 /// Whether an etcd image tag (`3.6.4-0`) is etcd 3.6 or newer, whose flags lost the
@@ -103,7 +81,7 @@ pub fn etcd_command(cfg: &Config) -> Result<Vec<String>> {
         ),
         ("initial-cluster", format!("{}={peer_url}", cfg.node_name)),
     ];
-    let v3_6 = at_least_3_6(&image_tag(cfg));
+    let v3_6 = at_least_3_6(&images::etcd_tag(cfg));
     if p.etcd_initial_corrupt_check {
         if v3_6 {
             d.push(("feature-gates", "InitialCorruptCheck=true".into()));
@@ -211,7 +189,7 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
             ),
             ("command", list(&etcd_command(cfg)?)),
             ("env", staticpod::env(&local.extra_envs)),
-            ("image", image(cfg)),
+            ("image", images::etcd(cfg)),
             ("livenessProbe", staticpod::liveness(&target(live))),
             ("ports", staticpod::ports(&target(live))),
             (
@@ -252,7 +230,7 @@ fn run_local(ctx: &mut Context) -> Result<()> {
             paths::MANIFESTS_DIR
         ),
     );
-    staticpod::write(ctx, "etcd", &manifest)
+    staticpod::write(&ctx.root, "etcd", &manifest)
 }
 
 /// The sub-phases of `etcd`.

@@ -1,7 +1,7 @@
 //! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
 //! which points kubelet.conf at the rotated client certificate once the kubelet has one.
 
-use crate::phases::kubeconfig::Kubeconfig;
+use crate::api::kubeconfig::Kubeconfig;
 use anyhow::{Context as _, Result};
 
 use crate::fs::paths;

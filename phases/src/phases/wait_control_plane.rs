@@ -120,8 +120,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             locals.push((*name, HttpTransport::local_insecure(url)?));
         }
     }
-    let client = crate::api::client::admin_client(ctx)?;
-    let api = client.with(ctx.out.as_ref());
+    let client = ctx.health_client()?;
+    let api = client.with(ctx);
     let started = Instant::now();
     let progress = ctx.out.progress("waiting for the control plane");
     let mut last_crash_check = Instant::now();
@@ -191,9 +191,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             started.elapsed().as_secs_f64()
         ),
     );
-    // The next phases use this client and its open connection.
-    let client = crate::api::client::ready(ctx, client)?;
-    ctx.set_api(client);
+    // The client of the next phases, ready now (on 1.29+ that needs a serving API server).
+    ctx.api()?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use crate::config::path_dirs;
 use crate::cri;
 use crate::fs::paths;
 use crate::host::containerd::{self, Edits, Settings};
-use crate::host::{self, ServiceState};
+use crate::host::{self, ServiceState, kernel};
 use crate::runner::context::Context;
 use crate::version::{KubeVersion, SwapCheck};
 
@@ -750,34 +750,8 @@ fn sandbox_image(p: &Probe) -> Vec<Issue> {
     ]
 }
 
-/// The active swap devices listed in `/proc/swaps`.
-pub(crate) fn swap_devices(ctx: &Context) -> Vec<String> {
-    ctx.root
-        .read_to_string("/proc/swaps")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
-}
-
-/// `/etc/fstab` lines (1-based number, text) that turn swap on at boot.
-pub(crate) fn fstab_swap_lines(ctx: &Context) -> Vec<(usize, String)> {
-    ctx.root
-        .read_to_string("/etc/fstab")
-        .unwrap_or_default()
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            !l.trim_start().starts_with('#') && f.len() >= 3 && f[2] == "swap"
-        })
-        .map(|(i, l)| (i + 1, l.to_string()))
-        .collect()
-}
-
 fn swap(p: &Probe) -> Vec<Issue> {
-    let devices = swap_devices(p.ctx);
+    let devices = kernel::swap_devices(&p.ctx.root);
     if devices.is_empty() {
         return vec![];
     }
@@ -798,7 +772,7 @@ fn swap(p: &Probe) -> Vec<Issue> {
             devices.join(", ")
         ))
         .fix("swapoff -a");
-    let lines = fstab_swap_lines(p.ctx);
+    let lines = kernel::fstab_swap_lines(&p.ctx.root);
     for (n, line) in &lines {
         issue = issue.fix(format!(
             "comment out /etc/fstab line {n} so swap stays off after a reboot: `{line}`"
@@ -1113,13 +1087,8 @@ fn service_kubelet(p: &Probe) -> Vec<Issue> {
     }
 }
 
-/// `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`.
-pub(crate) fn sysctl_path(key: &str) -> String {
-    format!("/proc/sys/{}", key.replace('.', "/"))
-}
-
 fn sysctl_check<'a>(key: &'static str) -> Check<'a> {
-    let path = sysctl_path(key);
+    let path = kernel::sysctl_path(key);
     check(path_name("FileContent-", &path), move |p| {
         let bridge = key.starts_with("net.bridge.");
         let persist = format!("echo '{key} = 1' >> /etc/sysctl.d/99-kubernetes.conf");
@@ -1155,24 +1124,10 @@ fn sysctl_check<'a>(key: &'static str) -> Check<'a> {
     })
 }
 
-/// Kernel modules the runtime and the pod network need.
-pub(crate) const MODULES: &[&str] = &["overlay", "br_netfilter"];
-
-/// Whether a module is loaded or built in.
-pub(crate) fn module_loaded(ctx: &Context, module: &str) -> bool {
-    ctx.root.exists(format!("/sys/module/{module}"))
-        || ctx
-            .root
-            .read_to_string("/proc/modules")
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(module))
-}
-
 fn kernel_modules(p: &Probe) -> Vec<Issue> {
-    MODULES
+    kernel::MODULES
         .iter()
-        .filter(|m| !module_loaded(p.ctx, m))
+        .filter(|m| !kernel::module_loaded(&p.ctx.root, m))
         .map(|m| {
             let why = if *m == "overlay" {
                 "containerd's overlayfs snapshotter needs it"
@@ -1219,7 +1174,7 @@ pub(crate) fn image_pull(p: &Probe) -> Vec<Issue> {
     };
     let host = p.ctx.host.as_ref();
     let mut issues = Vec::new();
-    for image in crate::render::staticpod::images(&p.ctx.cfg) {
+    for image in crate::version::images::all(&p.ctx.cfg) {
         if policy == "IfNotPresent" {
             match host.image_present(&socket, &image, CRI_TIMEOUT) {
                 Ok(true) => {
@@ -1333,7 +1288,7 @@ mod tests {
             "FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml"
         );
         assert_eq!(
-            path_name("FileContent-", &sysctl_path("net.ipv4.ip_forward")),
+            path_name("FileContent-", &kernel::sysctl_path("net.ipv4.ip_forward")),
             "FileContent--proc-sys-net-ipv4-ip_forward"
         );
     }

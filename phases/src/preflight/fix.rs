@@ -5,10 +5,10 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use super::Report;
-use super::checks::{MODULES, fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
 use crate::fs::paths;
 use crate::fs::root::Root;
 use crate::host::containerd::{self, Edits};
+use crate::host::kernel::{MODULES, fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
 use crate::host::{self, Host};
 use crate::runner::context::Context;
 use crate::runner::report::Reporter;
@@ -142,11 +142,11 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
     if plan.swap_off {
         plan.steps.push(Step {
             what: "swap".into(),
-            before: format!("on ({})", swap_devices(ctx).join(", ")),
+            before: format!("on ({})", swap_devices(&ctx.root).join(", ")),
             after: "off".into(),
             command: "swapoff -a".into(),
         });
-        for (n, line) in fstab_swap_lines(ctx) {
+        for (n, line) in fstab_swap_lines(&ctx.root) {
             plan.steps.push(Step {
                 what: format!("/etc/fstab line {n}"),
                 before: line.clone(),
@@ -287,7 +287,7 @@ fn persist(
 pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
     let mut journal = Journal::load(&ctx.root)?;
     for m in &plan.modules {
-        if !module_loaded(ctx, m) {
+        if !module_loaded(&ctx.root, m) {
             ctx.host.run("modprobe", &[m])?;
             journal.push(
                 ctx,
@@ -328,12 +328,12 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
         persist(ctx, &mut journal, SYSCTL_FILE, "Kernel settings", lines)?;
     }
     if plan.swap_off {
-        let devices = swap_devices(ctx);
+        let devices = swap_devices(&ctx.root);
         ctx.host.run("swapoff", &["-a"])?;
         for device in devices {
             journal.push(ctx, Entry::Swap { device })?;
         }
-        let lines = fstab_swap_lines(ctx);
+        let lines = fstab_swap_lines(&ctx.root);
         if !lines.is_empty() {
             let text = ctx.root.read_to_string("/etc/fstab")?;
             let numbers: Vec<usize> = lines.iter().map(|(n, _)| *n).collect();

@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result};
 
 use crate::config::{Config, EnvVar, HostPathMount};
 use crate::fs::paths;
+use crate::fs::root::Root;
 use crate::render::templates::{indent, scalar};
-use crate::runner::context::Context;
 use crate::version::Profile;
 
 /// An HTTP GET probe target.
@@ -221,55 +221,6 @@ pub fn security_context(p: &Profile) -> String {
     }
 }
 
-/// `<imageRepository>/<name>:<tag>`.
-pub fn image(repository: &str, name: &str, tag: &str) -> String {
-    format!("{repository}/{name}:{tag}")
-}
-
-/// Every image a control-plane node of this configuration runs, in `kubeadm config images list`
-/// order: apiserver, controller-manager, scheduler, proxy, CoreDNS, pause, etcd (local only).
-pub fn images(cfg: &Config) -> Vec<String> {
-    let profile = cfg.version.profile();
-    let mut out: Vec<String> = [
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kube-scheduler",
-    ]
-    .iter()
-    .map(|name| crate::phases::control_plane::image(cfg, name))
-    .collect();
-    if !cfg.cluster.proxy.disabled {
-        out.push(crate::phases::control_plane::image(cfg, "kube-proxy"));
-    }
-    let dns = &cfg.cluster.dns;
-    if !dns.disabled {
-        let tag = dns
-            .image_tag
-            .as_deref()
-            .unwrap_or(profile.coredns_image_tag);
-        // Only kubeadm's own registry keeps CoreDNS under `coredns/`.
-        let image = match &dns.image_repository {
-            Some(repository) => image(repository, "coredns", tag),
-            None if profile.coredns_in_subpath
-                && cfg.cluster.image_repository == crate::config::default_image_repository() =>
-            {
-                image(&cfg.cluster.image_repository, "coredns/coredns", tag)
-            }
-            None => image(&cfg.cluster.image_repository, "coredns", tag),
-        };
-        out.push(image);
-    }
-    out.push(image(
-        &cfg.cluster.image_repository,
-        "pause",
-        profile.pause_image_tag,
-    ));
-    if cfg.cluster.etcd.external.is_none() {
-        out.push(crate::phases::etcd::image(cfg));
-    }
-    out
-}
-
 /// The probe host for a bind address: empty (the pod IP) for a wildcard address.
 pub fn probe_host(addr: &str) -> String {
     if addr == "0.0.0.0" || addr == "::" {
@@ -280,10 +231,9 @@ pub fn probe_host(addr: &str) -> String {
 }
 
 /// Writes a manifest to `/etc/kubernetes/manifests/<component>.yaml` (folder 0700, file 0600).
-pub fn write(ctx: &Context, component: &str, manifest: &str) -> Result<()> {
-    ctx.root.create_dir(paths::MANIFESTS_DIR, 0o700)?;
-    ctx.root
-        .write(paths::manifest(component), manifest.as_bytes(), 0o600)
+pub fn write(root: &Root, component: &str, manifest: &str) -> Result<()> {
+    root.create_dir(paths::MANIFESTS_DIR, 0o700)?;
+    root.write(paths::manifest(component), manifest.as_bytes(), 0o600)
 }
 
 #[cfg(test)]

@@ -25,6 +25,20 @@ pub struct Options {
     pub cleanup_tmp_dir: bool,
 }
 
+/// Builds an API client for the phases of a run.
+pub type ClientFactory = fn(&Context) -> Result<Client>;
+
+/// The API clients a workflow hands its phases: a phase never picks a kubeconfig itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Clients {
+    /// The client of the phases that talk to the API server, built on the first
+    /// [`Context::api`] call.
+    pub api: ClientFactory,
+    /// A client that only polls health while the API server starts, before `api` can be built
+    /// (it may make calls that need a serving API server).
+    pub health: ClientFactory,
+}
+
 /// The state of one workflow run.
 pub struct Context {
     pub cfg: Config,
@@ -38,6 +52,8 @@ pub struct Context {
     pub outputs: crate::runner::summary::Outputs,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
+    /// Where API clients come from; set by the workflow.
+    clients: Option<Clients>,
 }
 
 impl Context {
@@ -58,18 +74,36 @@ impl Context {
             started: SystemTime::now(),
             outputs: Default::default(),
             api: OnceLock::new(),
+            clients: None,
         }
     }
 
-    /// The API client: from the admin kubeconfig under the root on first use (a logging dry-run
-    /// client with `--dry-run`), or the one given to [`Context::set_api`].
+    /// Gives the phases of this run the workflow's API clients.
+    pub fn with_clients(mut self, clients: Clients) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// The API client: the workflow's (see [`Clients`]), built on first use, or the one given to
+    /// [`Context::set_api`].
     pub fn api(&self) -> Result<Api<'_>> {
         if let Some(client) = self.api.get() {
-            return Ok(client.with(self.out.as_ref()));
+            return Ok(client.with(self));
         }
-        let client = crate::api::client::build(self)?;
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        let client = (clients.api)(self)?;
         let client = self.api.get_or_init(|| client);
-        Ok(client.with(self.out.as_ref()))
+        Ok(client.with(self))
+    }
+
+    /// A fresh client for health checks while the API server starts (see [`Clients::health`]).
+    pub fn health_client(&self) -> Result<Client> {
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        (clients.health)(self)
     }
 
     /// Uses this client for every API call (tests, or a client built elsewhere).
@@ -94,5 +128,15 @@ impl Context {
             Some(rest) => format!("{}/{rest}", self.cert_dir()),
             None => file.to_string(),
         }
+    }
+}
+
+/// API calls made for a phase report through the run's reporter.
+impl crate::api::Log for Context {
+    fn status(&self, tag: &str, msg: &str) {
+        self.out.status(tag, msg)
+    }
+    fn detail(&self, msg: &str) {
+        self.out.detail(msg)
     }
 }

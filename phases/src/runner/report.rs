@@ -26,6 +26,16 @@ pub trait Reporter: Send + Sync {
     }
 }
 
+/// API calls report through any reporter.
+impl<R: Reporter + ?Sized> crate::api::Log for R {
+    fn status(&self, tag: &str, msg: &str) {
+        Reporter::status(self, tag, msg)
+    }
+    fn detail(&self, msg: &str) {
+        Reporter::detail(self, msg)
+    }
+}
+
 /// A wait being shown.
 pub trait Progress {
     /// Updates the short state shown next to the message (elapsed time, what is not ready).

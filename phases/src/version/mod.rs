@@ -3,6 +3,8 @@
 //! [`Profile`] is the one table of such differences: phases, files, flags and image tags all ask it
 //! rather than comparing version numbers themselves.
 
+pub mod images;
+
 use std::fmt;
 
 use anyhow::{Result, bail};

@@ -6,6 +6,7 @@ use crate::phases::{
 };
 use crate::preflight;
 use crate::runner::Phase;
+use crate::runner::context::Clients;
 use crate::version::KubeVersion;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
@@ -115,6 +116,9 @@ const CONTROL_PLANE: Phase = Phase::group(
     "Generate all static Pod manifest files necessary to establish the control plane",
     control_plane::PHASES,
 );
+
+/// The API clients init's phases get: admin.conf (dry run: a reporting client).
+pub const CLIENTS: Clients = super::clients::ADMIN;
 
 /// kubeadm 1.31 and newer: etcd and the control plane before kubelet-start.
 pub static PHASES: &[Phase] = &[

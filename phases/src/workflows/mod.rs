@@ -1,4 +1,5 @@
 //! The workflows: each a phase table in kubeadm's order plus the glue that picks clients and data.
 
+pub mod clients;
 pub mod init;
 pub mod reset;

@@ -13,7 +13,11 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::{Method, Request, Response, Transport};
 use crate::fs::paths;
 use crate::runner::Phase;
+use crate::runner::context::Clients;
 use crate::runner::context::Context;
+
+/// The API clients reset's phases get: admin.conf when it is there, as for init.
+pub const CLIENTS: Clients = super::clients::ADMIN;
 
 /// The reset phases, in kubeadm's order.
 pub static PHASES: &[Phase] = &[
