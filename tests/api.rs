@@ -573,7 +573,9 @@ fn init_dry_run_prints_one_json_document_and_the_api_calls_it_would_make() {
 
 #[test]
 fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left() {
-    use kubestrap_phases::phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
+    use kubestrap_phases::phases::install_kubeconfig::{
+        SudoUser, UserKubeconfig, install_user_kubeconfig,
+    };
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path());
     let fake = FakeApi::new();

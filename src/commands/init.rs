@@ -8,7 +8,9 @@ use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
+use kubestrap_phases::phases::install_kubeconfig::{
+    SudoUser, UserKubeconfig, install_user_kubeconfig,
+};
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::summary::PhaseTiming;

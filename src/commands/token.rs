@@ -9,7 +9,8 @@ use kubestrap_phases::api::http::{Credentials, HttpTransport};
 use kubestrap_phases::api::{Client, Retry};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec, Token};
-use kubestrap_phases::phases::join_command;
+use kubestrap_phases::phases::show_join;
+use kubestrap_phases::pki;
 use serde_json::json;
 
 use crate::cli::{OutputFormat, TokenCmd};
@@ -52,9 +53,9 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let (root, client) = client(base, &cluster.kubeconfig)?;
             bt::create(&client.with(printer), &spec)?;
             let creds = Credentials::load(&root, &cluster.kubeconfig)?;
-            let hashes = join_command::ca_cert_hashes(&creds.ca_pem)?;
-            let endpoint = join_command::host_port(&creds.server);
-            let join = join_command::one_line(&join_command::command(
+            let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
+            let endpoint = show_join::host_port(&creds.server);
+            let join = show_join::one_line(&show_join::join_command(
                 &endpoint,
                 &token.to_string(),
                 &hashes,

@@ -3,10 +3,11 @@
 //! A [`Transport`] sends one [`Request`] and returns the [`Response`]; it knows nothing about
 //! retries or objects. [`Api`] sits on top: typed calls (`get`, `create_or_update`, `patch`,
 //! `delete`), retries with backoff on refused connections, 5xx and 429, and errors that name the
-//! object and the endpoint. Implementations: [`crate::api::http`] (reqwest over rustls),
-//! [`DryRun`] (logs mutating requests), and the scripted fake in `api_fake` (feature `testing`).
+//! object and the endpoint. Implementations: [`http`] (reqwest over rustls),
+//! [`DryRun`] (logs mutating requests), and the scripted fake in `fake` (feature `testing`).
 
 pub mod client;
+mod dry_run;
 pub mod etcd;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
@@ -14,144 +15,19 @@ pub mod http;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod objects;
+mod transport;
+
+pub use dry_run::DryRun;
+pub use transport::{
+    JSON, MERGE_PATCH, Method, Request, Response, STRATEGIC_MERGE_PATCH, Transport, Unreachable,
+};
 
 use std::fmt;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// An HTTP method the API client uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl Method {
-    /// The method's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-        }
-    }
-
-    /// Whether the request changes the cluster.
-    pub fn mutates(self) -> bool {
-        !matches!(self, Method::Get)
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `application/json`.
-pub const JSON: &str = "application/json";
-/// A JSON merge patch (RFC 7386).
-pub const MERGE_PATCH: &str = "application/merge-patch+json";
-/// Kubernetes' strategic merge patch.
-pub const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
-
-/// One HTTP request to the API server; `path` includes the query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    pub content_type: Option<&'static str>,
-    pub body: Option<Vec<u8>>,
-}
-
-impl Request {
-    /// A request without a body.
-    pub fn new(method: Method, path: impl Into<String>) -> Self {
-        Request {
-            method,
-            path: path.into(),
-            content_type: None,
-            body: None,
-        }
-    }
-
-    /// A request with a JSON body of the given content type.
-    pub fn with_json(mut self, content_type: &'static str, body: &Value) -> Self {
-        self.content_type = Some(content_type);
-        self.body = Some(body.to_string().into_bytes());
-        self
-    }
-}
-
-/// The answer of the API server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// A response with a JSON body.
-    pub fn json(status: u16, body: &Value) -> Self {
-        Response {
-            status,
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    /// The body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The `message` of a `Status` body, or the body itself.
-    pub fn message(&self) -> String {
-        serde_json::from_slice::<Value>(&self.body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| self.text().trim().to_string())
-    }
-
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// The error of a request that got no answer for a reason that may pass (refused, reset, timed
-/// out): [`Api`] retries these, and not TLS failures, which a retry cannot fix.
-#[derive(Debug)]
-pub struct Unreachable(pub String);
-
-impl fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unreachable {}
-
-/// Sends requests to one API server. An `Err` means no HTTP answer arrived; it is an
-/// [`Unreachable`] when trying again may help.
-pub trait Transport: Send + Sync {
-    /// Sends one request.
-    fn send(&self, req: &Request) -> Result<Response>;
-    /// The server URL, for error messages (`https://10.0.0.1:6443`).
-    fn endpoint(&self) -> String;
-    /// Whether requests may be sent at the same time. Fakes and dry runs say no, so what they
-    /// record keeps a fixed order.
-    fn concurrent(&self) -> bool {
-        false
-    }
-}
 
 /// How long and how often to retry a request the server could not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -586,70 +462,10 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-/// A transport for `--dry-run`: mutating requests are logged and answered as if they succeeded,
-/// reads find nothing except the node being set up.
-#[derive(Debug)]
-pub struct DryRun {
-    endpoint: String,
-    node: String,
-    log: Mutex<Vec<String>>,
-}
-
-impl DryRun {
-    /// A dry-run transport; GETs of Node `node` return a minimal Node.
-    pub fn new(endpoint: impl Into<String>, node: impl Into<String>) -> Self {
-        DryRun {
-            endpoint: endpoint.into(),
-            node: node.into(),
-            log: Mutex::default(),
-        }
-    }
-
-    /// The requests that would have changed the cluster, one line each.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Transport for DryRun {
-    fn send(&self, req: &Request) -> Result<Response> {
-        if req.method.mutates() {
-            if let Ok(mut log) = self.log.lock() {
-                log.push(format!("would {} {}", req.method, req.path));
-            }
-            let body = req
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or_else(|| json!({}));
-            return Ok(Response::json(200, &body));
-        }
-        if req.path == format!("/api/v1/nodes/{}", self.node) {
-            return Ok(Response::json(
-                200,
-                &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node}}),
-            ));
-        }
-        if ["/healthz", "/livez", "/readyz"].contains(&req.path.as_str()) {
-            return Ok(Response {
-                status: 200,
-                body: b"ok".to_vec(),
-            });
-        }
-        Ok(Response::json(
-            404,
-            &json!({"kind": "Status", "message": "not found (dry run)"}),
-        ))
-    }
-
-    fn endpoint(&self) -> String {
-        self.endpoint.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn paths_of_objects() {

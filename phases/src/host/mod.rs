@@ -122,6 +122,17 @@ pub fn systemd_running(root: &Root) -> bool {
     root.exists("/run/systemd/system")
 }
 
+/// Whether a service manager answers `systemctl`: systemd runs, or (like kubeadm's init-system
+/// detection) a `systemctl` is on the PATH, as a stand-in that supervises the kubelet provides.
+pub fn has_systemctl(host: &dyn Host, root: &Root) -> bool {
+    systemd_running(root)
+        || host.env("PATH").is_some_and(|path| {
+            path.split(':')
+                .filter(|d| d.starts_with('/'))
+                .any(|d| root.exists(format!("{d}/systemctl")))
+        })
+}
+
 /// A process, as /proc tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {

@@ -1,60 +1,15 @@
-//! Running the kubelet: the (re)start at the end of `kubelet-start`, and `kubelet-finalize`,
-//! which points kubelet.conf at the rotated client certificate once the kubelet has one.
+//! The `kubelet-finalize` phase: points kubelet.conf at the rotated client certificate once the
+//! kubelet has one.
 
 use crate::api::kubeconfig::Kubeconfig;
 use anyhow::{Context as _, Result};
 
 use crate::fs::paths;
+use crate::phases::kubelet_start;
 use crate::runner::context::Context;
 
 /// The kubelet's rotated client certificate and key (one PEM file).
 pub const KUBELET_CLIENT_CURRENT: &str = "/var/lib/kubelet/pki/kubelet-client-current.pem";
-
-/// `kubelet-start`: writes the kubelet's files, then (re)starts it through systemd.
-pub fn start(ctx: &mut Context) -> Result<()> {
-    crate::phases::kubelet_start::start(ctx)?;
-    ctx.out.status("kubelet-start", "Starting the kubelet");
-    restart(ctx, true)
-}
-
-/// Whether a service manager answers `systemctl`: systemd runs, or (like kubeadm's init-system
-/// detection) a `systemctl` is on the PATH, as a stand-in that supervises the kubelet provides.
-fn has_systemctl(ctx: &Context) -> bool {
-    crate::host::systemd_running(&ctx.root)
-        || ctx.host.env("PATH").is_some_and(|path| {
-            path.split(':')
-                .filter(|d| d.starts_with('/'))
-                .any(|d| ctx.root.exists(format!("{d}/systemctl")))
-        })
-}
-
-/// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
-/// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
-fn restart(ctx: &Context, tell: bool) -> Result<()> {
-    if ctx.opts.dry_run {
-        ctx.out
-            .status("dryrun", "would run `systemctl restart kubelet`");
-        return Ok(());
-    }
-    if !has_systemctl(ctx) {
-        if tell {
-            ctx.out.status(
-                "kubelet-start",
-                "systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
-            );
-        }
-        return Ok(());
-    }
-    if let Err(e) = ctx.host.restart_service("kubelet") {
-        ctx.out.warn(
-            "kubelet-start",
-            &format!(
-                "the kubelet service could not be restarted ({e:#}); run `systemctl restart kubelet`"
-            ),
-        );
-    }
-    Ok(())
-}
 
 /// Rewrites the user of kubelet.conf to read the rotated certificate from disk; `None` when it
 /// already does. Returns the new text.
@@ -82,7 +37,7 @@ pub fn rotatable(kubeconfig: &str, node: &str) -> Result<Option<String>> {
 
 /// `kubelet-finalize`: once the kubelet has rotated its client certificate, kubelet.conf reads
 /// it from disk so later rotations take effect; then the kubelet restarts.
-pub fn finalize(ctx: &mut Context) -> Result<()> {
+pub fn run(ctx: &mut Context) -> Result<()> {
     let conf = paths::kubeconfig("kubelet.conf");
     if !ctx.root.exists(KUBELET_CLIENT_CURRENT) {
         ctx.out.status(
@@ -100,7 +55,7 @@ pub fn finalize(ctx: &mut Context) -> Result<()> {
         &format!("Updating \"{conf}\" to point to a rotatable kubelet client certificate and key"),
     );
     ctx.root.write_secret(&conf, new.as_bytes())?;
-    restart(ctx, false)
+    kubelet_start::restart(ctx, false)
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
-//! The `kubelet-start` phase: the kubelet's configuration and flags files.
-//!
-//! Starting the kubelet itself is not part of this phase yet.
+//! The `kubelet-start` phase: the kubelet's configuration and flags files, then a restart of the
+//! kubelet through systemd (when systemd runs).
 
 use std::net::IpAddr;
 
@@ -226,7 +225,7 @@ fn key_text(k: &Value) -> String {
 }
 
 /// Writes `kubeadm-flags.env`, `config.yaml` and, from 1.34, `instance-config.yaml`.
-pub fn start(ctx: &mut Context) -> Result<()> {
+pub fn write_files(ctx: &mut Context) -> Result<()> {
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = flags_env(&ctx.cfg, &hostname)?;
     let config = kubelet_config(&ctx.cfg)?;
@@ -259,6 +258,41 @@ pub fn start(ctx: &mut Context) -> Result<()> {
         );
         ctx.root
             .write(KUBELET_INSTANCE_CONFIG, instance.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// The `kubelet-start` phase: writes the kubelet's files, then (re)starts it through systemd.
+pub fn run(ctx: &mut Context) -> Result<()> {
+    write_files(ctx)?;
+    ctx.out.status("kubelet-start", "Starting the kubelet");
+    restart(ctx, true)
+}
+
+/// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
+/// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
+pub fn restart(ctx: &Context, tell: bool) -> Result<()> {
+    if ctx.opts.dry_run {
+        ctx.out
+            .status("dryrun", "would run `systemctl restart kubelet`");
+        return Ok(());
+    }
+    if !crate::host::has_systemctl(ctx.host.as_ref(), &ctx.root) {
+        if tell {
+            ctx.out.status(
+                "kubelet-start",
+                "systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
+            );
+        }
+        return Ok(());
+    }
+    if let Err(e) = ctx.host.restart_service("kubelet") {
+        ctx.out.warn(
+            "kubelet-start",
+            &format!(
+                "the kubelet service could not be restarted ({e:#}); run `systemctl restart kubelet`"
+            ),
+        );
     }
     Ok(())
 }

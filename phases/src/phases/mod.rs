@@ -4,13 +4,15 @@
 pub mod addons;
 pub mod bootstrap_token;
 pub mod certs;
+pub mod cleanup_node;
 pub mod control_plane;
 pub mod etcd;
-pub mod join_command;
+pub mod install_kubeconfig;
 pub mod kubeconfig;
 pub mod kubelet_finalize;
 pub mod kubelet_start;
 pub mod mark_control_plane;
+pub mod remove_etcd_member;
 pub mod show_join;
 pub mod upload_config;
 pub mod wait_control_plane;

@@ -1,14 +1,10 @@
 //! `show-join-command`: the join endpoint, CA hashes and one join command per token, kept in
-//! `ctx.outputs` for the success text and `-o json`; and the invoking user's kubeconfig.
+//! `ctx.outputs` for the success text and `-o json`; the join command's text (also printed by
+//! `kubestrap token create --print-join-command`).
 
-use std::time::SystemTime;
+use anyhow::Result;
 
-use anyhow::{Context as _, Result};
-
-use crate::api::http::Credentials;
-use crate::fs::paths;
 use crate::phases::bootstrap_token::{self, admin_cluster};
-use crate::phases::join_command;
 use crate::runner::context::Context;
 
 /// The `show-join-command` phase.
@@ -24,22 +20,20 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             .collect();
     }
     let (server, ca) = admin_cluster(ctx)?;
-    let hashes = join_command::ca_cert_hashes(&ca)?;
-    let endpoint = join_command::host_port(&server);
+    let hashes = crate::pki::ca_cert_hashes(&ca)?;
+    let endpoint = host_port(&server);
     ctx.outputs.join_commands = ctx
         .outputs
         .tokens
         .iter()
-        .map(|t| join_command::one_line(&join_command::command(&endpoint, t, &hashes, None)))
+        .map(|t| one_line(&join_command(&endpoint, t, &hashes, None)))
         .collect();
     if ctx.cfg.cluster.control_plane_endpoint.is_some() {
         ctx.outputs.control_plane_join_commands = ctx
             .outputs
             .tokens
             .iter()
-            .map(|t| {
-                join_command::one_line(&join_command::command(&endpoint, t, &hashes, Some(None)))
-            })
+            .map(|t| one_line(&join_command(&endpoint, t, &hashes, Some(None))))
             .collect();
     }
     ctx.outputs.join_endpoint = Some(endpoint);
@@ -71,87 +65,34 @@ fn not_ready(ctx: &Context) -> Result<Option<String>> {
     })
 }
 
-/// The user who ran kubestrap through sudo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SudoUser {
-    pub name: String,
-    pub home: String,
-    pub uid: u32,
-    pub gid: u32,
+/// `host:port` of a server URL (`https://10.0.0.1:6443` → `10.0.0.1:6443`).
+pub fn host_port(server: &str) -> String {
+    let s = server.strip_prefix("https://").unwrap_or(server);
+    s.trim_end_matches('/').to_string()
 }
 
-impl SudoUser {
-    /// The account of a user name (from `SUDO_USER`); `None` when there is no such account.
-    pub fn lookup(name: &str) -> Result<Option<Self>> {
-        let user = nix::unistd::User::from_name(name)
-            .with_context(|| format!("failed to look up user `{name}`"))?;
-        Ok(user.map(|u| SudoUser {
-            name: u.name,
-            home: u.dir.display().to_string(),
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-        }))
+/// The join command in kubeadm's layout: continuation lines start with a TAB, and each hash is
+/// followed by a space. `control_plane` is `Some(certificate key)` for a control-plane join.
+pub fn join_command(
+    endpoint: &str,
+    token: &str,
+    hashes: &[String],
+    control_plane: Option<Option<&str>>,
+) -> String {
+    let mut out = format!("kubestrap join {endpoint} --token {token} \\\n\t");
+    for h in hashes {
+        out.push_str(&format!("--discovery-token-ca-cert-hash {h} "));
     }
-}
-
-/// What happened to the invoking user's `~/.kube/config`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserKubeconfig {
-    /// It did not exist and now holds the admin kubeconfig.
-    Written(String),
-    /// It pointed at this cluster's endpoint with another CA (a previous cluster): backed up
-    /// and replaced.
-    Replaced { path: String, backup: String },
-    /// It exists and was left alone.
-    Left(String),
-}
-
-/// Installs admin.conf as the sudo user's kubeconfig when it is absent or stale (same endpoint,
-/// other CA: the cause of "x509: certificate signed by unknown authority" after a re-init).
-pub fn install_user_kubeconfig(ctx: &Context, user: &SudoUser) -> Result<UserKubeconfig> {
-    let admin = paths::kubeconfig("admin.conf");
-    let admin_text = ctx.root.read(&admin)?;
-    let dir = format!("{}/.kube", user.home.trim_end_matches('/'));
-    let path = format!("{dir}/config");
-    let outcome = match ctx.root.read_optional(&path)? {
-        None => UserKubeconfig::Written(path.clone()),
-        Some(existing) => {
-            let (server, ca) = admin_cluster(ctx)?;
-            let stale = std::str::from_utf8(&existing)
-                .ok()
-                .and_then(|text| Credentials::parse_text(&ctx.root, text).ok())
-                .is_some_and(|c| c.server == server && c.ca_pem != ca);
-            if !stale {
-                return Ok(UserKubeconfig::Left(path));
-            }
-            let stamp = bootstrap_token::rfc3339(SystemTime::now()).replace(':', "");
-            let backup = format!("{path}.bak-{stamp}");
-            ctx.root.write_secret(&backup, &existing)?;
-            chown(ctx, &backup, user)?;
-            UserKubeconfig::Replaced {
-                path: path.clone(),
-                backup,
-            }
+    if let Some(key) = control_plane {
+        out.push_str("\\\n\t--control-plane ");
+        if let Some(key) = key {
+            out.push_str(&format!("--certificate-key {key}"));
         }
-    };
-    if !ctx.root.exists(&dir) {
-        ctx.root.create_dir(&dir, 0o755)?;
-        chown(ctx, &dir, user)?;
     }
-    ctx.root.write_secret(&path, &admin_text)?;
-    chown(ctx, &path, user)?;
-    Ok(outcome)
+    out
 }
 
-fn chown(ctx: &Context, logical: &str, user: &SudoUser) -> Result<()> {
-    if ctx.root.is_dry_run() {
-        return Ok(());
-    }
-    let physical = ctx.root.physical(logical)?;
-    nix::unistd::chown(
-        &physical,
-        Some(nix::unistd::Uid::from_raw(user.uid)),
-        Some(nix::unistd::Gid::from_raw(user.gid)),
-    )
-    .with_context(|| format!("failed to give `{logical}` to user `{}`", user.name))
+/// The same command on one line (for `token create --print-join-command`).
+pub fn one_line(cmd: &str) -> String {
+    cmd.replace(" \\\n\t", " ")
 }

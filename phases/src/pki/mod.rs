@@ -648,6 +648,23 @@ pub fn new_key(alg: KeyAlgorithm) -> Result<PrivateKey> {
     PrivateKey::generate(alg)
 }
 
+/// `sha256:<hex>` of the public key of each certificate in a PEM bundle (kubeadm pins every CA
+/// of the cluster entry).
+pub fn ca_cert_hashes(ca_pem: &[u8]) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(ca_pem).context("the cluster CA is not PEM text")?;
+    let blocks = pem::parse_many(text).context("the cluster CA is not valid PEM")?;
+    let hashes: Vec<String> = blocks
+        .iter()
+        .filter(|b| b.tag() == "CERTIFICATE")
+        .map(|b| Certificate::from_der(b.contents()).map(|c| discovery_hash(&c)))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(
+        !hashes.is_empty(),
+        "the cluster CA bundle holds no certificate"
+    );
+    Ok(hashes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

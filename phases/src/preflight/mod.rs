@@ -10,7 +10,7 @@ pub mod fix;
 use std::cell::OnceCell;
 use std::fmt;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::cri;
 use crate::host::containerd;
@@ -265,4 +265,22 @@ pub fn print(ctx: &Context, report: &Report) {
     for f in report.errors() {
         ctx.out.error(&f.check, &f.text());
     }
+}
+
+/// The `preflight` phase of reset: the user agrees, and kubestrap runs as root.
+pub fn run_reset(ctx: &mut Context) -> Result<()> {
+    ctx.out.warn(
+        "reset",
+        "Changes made to this host by 'kubestrap init' (or 'kubeadm init' / 'kubeadm join') will be reverted.",
+    );
+    if !ctx.out.confirm("[reset] Are you sure you want to proceed?") {
+        bail!("aborted reset operation\n\nhint: pass --force to reset without being asked");
+    }
+    ctx.out.status("preflight", "Running pre-flight checks");
+    if !ctx.opts.dry_run && !ctx.host.is_root() {
+        bail!(
+            "[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n\nhint: run it again with sudo"
+        );
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::phases::{
     addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
-    mark_control_plane, show_join, upload_config, wait_control_plane,
+    kubelet_start, mark_control_plane, show_join, upload_config, wait_control_plane,
 };
 use crate::preflight;
 use crate::runner::Phase;
@@ -15,7 +15,7 @@ const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to estab
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
-    kubelet_finalize::start,
+    kubelet_start::run,
 );
 
 /// What every phase that talks to the API server needs.
@@ -69,7 +69,7 @@ const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
     &[Phase::leaf(
         "experimental-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_finalize::finalize,
+        kubelet_finalize::run,
     )],
 );
 /// kubeadm 1.31+ names it `enable-client-cert-rotation`.
@@ -79,7 +79,7 @@ const FINALIZE: Phase = Phase::group(
     &[Phase::leaf(
         "enable-client-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_finalize::finalize,
+        kubelet_finalize::run,
     )],
 );
 const ADDON: Phase = Phase::group(
