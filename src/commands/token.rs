@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::{Context as _, Result};
 use kubestrap_phases::api::http::{Credentials, HttpTransport};
 use kubestrap_phases::api::{Client, Retry};
+use kubestrap_phases::config::net;
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec, Token};
 use kubestrap_phases::phases::show_join;
@@ -54,7 +55,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             bt::create(&client.with(printer), &spec)?;
             let creds = Credentials::load(&root, &cluster.kubeconfig)?;
             let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
-            let endpoint = show_join::host_port(&creds.server);
+            let endpoint = net::url_host_port(&creds.server);
             let join = show_join::one_line(&show_join::join_command(
                 &endpoint,
                 &token.to_string(),

@@ -37,7 +37,7 @@ pub fn from_kubeconfig(root: &Root, path: &str, retry: Retry) -> Result<Client> 
 pub fn dry_run(cfg: &Config) -> Client {
     let endpoint = format!(
         "https://{}:{}",
-        crate::api::objects::host_port_ip(cfg.advertise_address),
+        crate::config::net::url_host(cfg.advertise_address),
         cfg.bind_port
     );
     Client::dry_run(DryRun::new(endpoint, &cfg.node_name))

@@ -2,7 +2,6 @@
 //! is built as JSON or rendered from `templates/`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,12 +94,4 @@ pub struct Secret {
     pub kind: String,
     #[serde(default)]
     pub data: BTreeMap<String, String>,
-}
-
-/// An IP address as it appears in a `host:port` (IPv6 in brackets).
-pub fn host_port_ip(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
 }

@@ -177,10 +177,11 @@ pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dir
 mod defaults;
 mod load;
 mod locate;
+pub mod net;
 mod source;
 mod validate;
 
 pub use defaults::{document, print_init_defaults};
 pub use load::{InvalidConfig, check, load_file, parse, validate_file};
 pub use source::Source;
-pub use validate::{Problem, is_dns_subdomain, parse_cidr, service_ip, validate};
+pub use validate::{Problem, validate};

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::config::is_dns_subdomain;
+use crate::config::net;
 use crate::pki::{self, AltNames, Authority, CertRequest, Certificate, KeyAlgorithm, Usage};
 use crate::runner::Phase;
 use crate::runner::context::Context;
@@ -219,34 +219,7 @@ pub fn leaf_validity(ctx: &Context, ca: &Certificate) -> Result<(SystemTime, Sys
 
 /// The first address of the (first) service CIDR: the `kubernetes` service IP.
 pub fn first_service_ip(subnets: &str) -> Result<IpAddr> {
-    crate::config::service_ip(subnets, 1)
-}
-
-/// Splits `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
-pub fn parse_host_port(endpoint: &str) -> Result<(String, Option<u16>)> {
-    if let Ok(ip) = endpoint.parse::<IpAddr>() {
-        return Ok((ip.to_string(), None));
-    }
-    let bad = || {
-        format!(
-            "`controlPlaneEndpoint`: {endpoint:?} is not a valid host or host:port (e.g. cluster.example.com:6443)"
-        )
-    };
-    let (host, port) = match endpoint.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() => {
-            let port: u16 = port.parse().ok().filter(|p| *p > 0).with_context(bad)?;
-            (
-                host.trim_start_matches('[').trim_end_matches(']'),
-                Some(port),
-            )
-        }
-        Some(_) => bail!(bad()),
-        None => (endpoint, None),
-    };
-    if host.is_empty() || !(host.parse::<IpAddr>().is_ok() || is_dns_subdomain(host)) {
-        bail!(bad());
-    }
-    Ok((host.to_string(), port))
+    net::service_ip(subnets, 1)
 }
 
 /// Adds user SANs: an IP address is an IP SAN, anything else a DNS SAN (the config validation
@@ -283,7 +256,7 @@ pub fn apiserver_alt_names(ctx: &Context) -> Result<AltNames> {
         .as_deref()
         .filter(|e| !e.is_empty())
     {
-        let (host, _) = parse_host_port(endpoint)?;
+        let (host, _) = net::parse_control_plane_endpoint(endpoint)?;
         match host.parse::<IpAddr>() {
             Ok(ip) => alt.ips.push(ip),
             Err(_) => alt.dns.push(host),
@@ -625,60 +598,3 @@ pub static PHASES: &[Phase] = &[
     )
     .new_key(new_key),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_service_ip_of_v4_and_v6_cidrs() {
-        assert_eq!(
-            first_service_ip("10.96.0.0/12").unwrap().to_string(),
-            "10.96.0.1"
-        );
-        assert_eq!(
-            first_service_ip("10.96.5.7/12").unwrap().to_string(),
-            "10.96.0.1"
-        );
-        assert_eq!(
-            first_service_ip("fd00::/108,10.96.0.0/12")
-                .unwrap()
-                .to_string(),
-            "fd00::1"
-        );
-        for bad in ["10.96.0.0", "10.96.0.0/33", "x/12", ""] {
-            assert!(first_service_ip(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn host_port_forms() {
-        assert_eq!(
-            parse_host_port("lb.example.com").unwrap(),
-            ("lb.example.com".into(), None)
-        );
-        assert_eq!(
-            parse_host_port("10.0.0.9:8443").unwrap(),
-            ("10.0.0.9".into(), Some(8443))
-        );
-        assert_eq!(
-            parse_host_port("[fd00::9]:6443").unwrap(),
-            ("fd00::9".into(), Some(6443))
-        );
-        assert_eq!(
-            parse_host_port("fd00::9").unwrap(),
-            ("fd00::9".into(), None)
-        );
-        for bad in ["lb:0", ":6443", "lb:x", "Bad_Host"] {
-            assert!(parse_host_port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn dns_names() {
-        assert!(is_dns_subdomain("kubernetes.default.svc.cluster.local"));
-        assert!(!is_dns_subdomain("Upper.case"));
-        assert!(!is_dns_subdomain("-lead"));
-        assert!(!is_dns_subdomain("a..b"));
-    }
-}

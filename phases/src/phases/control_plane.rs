@@ -3,8 +3,6 @@
 //! Each manifest is built by a pure function of the configuration and a few facts about the host
 //! ([`HostFacts`]), then written once through the root.
 
-use std::net::IpAddr;
-
 use anyhow::Result;
 
 use crate::config::flags;
@@ -81,13 +79,6 @@ fn ca_volumes(cfg: &Config, facts: &HostFacts, volumes: &mut Volumes) {
     for dir in &facts.ca_dirs {
         let name = dir.trim_start_matches('/').replace('/', "-");
         volumes.add(Volume::same(&name, dir, true, DIR_OR_CREATE));
-    }
-}
-
-fn host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 
@@ -232,7 +223,10 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
         &[
             (
                 "endpoint",
-                format!("{}:{}", host(cfg.advertise_address), cfg.bind_port),
+                crate::config::net::join_host_port(
+                    &cfg.advertise_address.to_string(),
+                    cfg.bind_port,
+                ),
             ),
             ("command", list(&apiserver_command(cfg))),
             ("env", staticpod::env(&api.extra_envs)),

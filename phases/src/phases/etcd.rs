@@ -21,10 +21,7 @@ pub const PEER_PORT: u16 = 2380;
 pub const METRICS_PORT: u16 = 2381;
 
 fn url(scheme: &str, ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("{scheme}://{v4}:{port}"),
-        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{port}"),
-    }
+    format!("{scheme}://{}:{port}", crate::config::net::url_host(ip))
 }
 
 fn localhost(cfg: &Config) -> IpAddr {

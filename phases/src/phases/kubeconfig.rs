@@ -1,11 +1,10 @@
 //! The `kubeconfig` phases: admin, super-admin (1.29+), kubelet, controller-manager, scheduler.
 //! The file format is [`crate::api::kubeconfig`].
 
-use std::net::IpAddr;
-
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::kubeconfig::{Kubeconfig, decode_data};
+use crate::config::net;
 use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
 use crate::pki::{self, AltNames, CertRequest, Certificate, KeyAlgorithm, Usage};
@@ -14,10 +13,7 @@ use crate::runner::context::Context;
 
 /// `https://host:port`, with IPv6 hosts bracketed.
 fn url(host: &str, port: u16) -> String {
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => format!("https://[{v6}]:{port}"),
-        _ => format!("https://{host}:{port}"),
-    }
+    format!("https://{}", net::join_host_port(host, port))
 }
 
 /// This node's API server: `https://<advertiseAddress>:<bindPort>`.
@@ -36,7 +32,7 @@ pub fn control_plane_endpoint(ctx: &Context) -> Result<String> {
     {
         None => Ok(local_endpoint(ctx)),
         Some(endpoint) => {
-            let (host, port) = certs::parse_host_port(endpoint)?;
+            let (host, port) = net::parse_control_plane_endpoint(endpoint)?;
             if port.is_some_and(|p| p != ctx.cfg.bind_port) {
                 ctx.out.warn(
                     "endpoint",

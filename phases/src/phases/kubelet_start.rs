@@ -18,7 +18,7 @@ pub const KUBELET_INSTANCE_CONFIG: &str = "/var/lib/kubelet/instance-config.yaml
 
 /// The 10th address of the first service CIDR: the cluster DNS service IP.
 pub fn cluster_dns_ip(service_subnet: &str) -> Result<IpAddr> {
-    crate::config::service_ip(service_subnet, 10)
+    crate::config::net::service_ip(service_subnet, 10)
 }
 
 fn is_docker_socket(socket: &str) -> bool {

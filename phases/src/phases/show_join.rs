@@ -21,7 +21,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     }
     let (server, ca) = admin_cluster(ctx)?;
     let hashes = crate::pki::ca_cert_hashes(&ca)?;
-    let endpoint = host_port(&server);
+    let endpoint = crate::config::net::url_host_port(&server);
     ctx.outputs.join_commands = ctx
         .outputs
         .tokens
@@ -63,12 +63,6 @@ fn not_ready(ctx: &Context) -> Result<Option<String>> {
         ),
         None => Some("the kubelet has not reported its status yet".into()),
     })
-}
-
-/// `host:port` of a server URL (`https://10.0.0.1:6443` → `10.0.0.1:6443`).
-pub fn host_port(server: &str) -> String {
-    let s = server.strip_prefix("https://").unwrap_or(server);
-    s.trim_end_matches('/').to_string()
 }
 
 /// The join command in kubeadm's layout: continuation lines start with a TAB, and each hash is

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::config::net;
 use crate::host;
 use crate::preflight::{Issue, Probe};
 
@@ -123,26 +124,11 @@ pub(super) fn proxy_for(p: &Probe, ip: IpAddr) -> Option<String> {
         .or_else(|| host.env("no_proxy"))
         .unwrap_or_default();
     let exempt = no_proxy.split(',').map(str::trim).any(|entry| {
-        entry == "*" || entry.parse::<IpAddr>().is_ok_and(|e| e == ip) || cidr_contains(entry, ip)
+        entry == "*"
+            || entry.parse::<IpAddr>().is_ok_and(|e| e == ip)
+            || net::cidr_contains(entry, ip)
     });
     (!exempt && !ip.is_loopback()).then_some(proxy)
-}
-
-pub(super) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
-    let Some((net, bits)) = crate::config::parse_cidr(cidr) else {
-        return false;
-    };
-    let bits = u32::from(bits);
-    let (a, b, width) = match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
-        (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
-        _ => return false,
-    };
-    if bits > width {
-        return false;
-    }
-    let shift = width - bits;
-    shift >= 128 || (a >> shift) == (b >> shift)
 }
 
 pub(super) fn http_proxy(p: &Probe, address: IpAddr) -> Vec<Issue> {
@@ -156,13 +142,10 @@ pub(super) fn http_proxy(p: &Probe, address: IpAddr) -> Vec<Issue> {
 }
 
 pub(super) fn http_proxy_cidr(p: &Probe, cidr: &str) -> Vec<Issue> {
-    let Some((net, _)) = crate::config::parse_cidr(cidr) else {
+    let Some(cidr_net) = net::parse_cidr(cidr) else {
         return vec![];
     };
-    let first = match net {
-        IpAddr::V4(v) => IpAddr::from((u32::from(v) + 1).to_be_bytes()),
-        IpAddr::V6(v) => IpAddr::from((u128::from(v) + 1).to_be_bytes()),
-    };
+    let first = net::offset(cidr_net.addr(), 1);
     let Some(proxy) = proxy_for(p, first) else {
         return vec![];
     };

@@ -56,25 +56,10 @@ pub(super) fn firewalld(p: &Probe) -> Vec<Issue> {
     ]
 }
 
-/// DNS-1123 subdomain: lower-case alphanumerics, `-` and `.`, at most 253 characters.
-pub(super) fn valid_node_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
 pub(super) fn hostname(p: &Probe) -> Vec<Issue> {
     let name = &p.ctx.cfg.node_name;
     let mut issues = Vec::new();
-    if !valid_node_name(name) {
+    if !crate::config::net::is_dns_subdomain(name) {
         issues.push(
             Issue::warning(format!("invalid node name format \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
                 .fix("choose a valid name with --node-name"),
