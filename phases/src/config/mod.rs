@@ -179,6 +179,7 @@ mod load;
 mod locate;
 pub mod net;
 mod source;
+pub mod token;
 mod validate;
 
 pub use defaults::{document, print_init_defaults};

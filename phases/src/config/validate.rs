@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::net::{is_dns_subdomain, parse_cidr, split_host_port};
 use super::source::Source;
+use super::token;
 use super::{ClusterConfiguration, ExtraArgs, InitConfiguration};
 use crate::config::duration;
 use crate::version::KubeVersion;
@@ -72,7 +73,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
     for (i, token) in init.bootstrap_tokens.iter().enumerate() {
         let at = |f: &str| format!("bootstrapTokens[{i}].{f}");
         if let Some(t) = &token.token
-            && !is_token(t)
+            && !token::is_token(t)
         {
             p.push(Problem::new(
                 INIT,
@@ -93,7 +94,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
             p.push(Problem::new(INIT, at("ttl"), e.to_string()));
         }
         for usage in &token.usages {
-            if usage != "signing" && usage != "authentication" {
+            if !token::USAGES.contains(&usage.as_str()) {
                 p.push(Problem::new(
                     INIT,
                     at("usages"),
@@ -109,7 +110,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
             ));
         }
         for group in &token.groups {
-            if !is_bootstrap_group(group) {
+            if !token::is_bootstrap_group(group) {
                 p.push(Problem::new(
                     INIT,
                     at("groups"),
@@ -445,30 +446,6 @@ fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
             p.push(Problem::new(CLUSTER, path, format!("specified service subnet {ip}/{bits} is too large; for {max}-bit addresses, the mask must be >= {min_mask}")));
         }
     }
-}
-
-fn is_token(t: &str) -> bool {
-    let ok = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    t.split_once('.')
-        .is_some_and(|(id, secret)| ok(id, 6) && ok(secret, 16))
-}
-
-fn is_bootstrap_group(g: &str) -> bool {
-    g.strip_prefix("system:bootstrappers:").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 256
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-')
-            && rest
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    })
 }
 
 fn is_endpoint(e: &str) -> bool {
