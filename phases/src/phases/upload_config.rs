@@ -63,14 +63,6 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
     manifests::apply_objects(&ctx.api()?, objs)
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// `upload-config/kubelet`.
 pub fn kubelet(ctx: &mut Context) -> Result<()> {
     let name = ctx.profile().kubelet_config_map();
@@ -88,7 +80,7 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         "metadata": {
             "name": name,
             "namespace": "kube-system",
-            "annotations": {HASH_ANNOTATION: format!("sha256:{}", sha256_hex(config.as_bytes()))},
+            "annotations": {HASH_ANNOTATION: format!("sha256:{}", crate::pki::sha256_hex(config.as_bytes()))},
         },
         "data": {"kubelet": config},
     })];

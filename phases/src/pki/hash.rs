@@ -7,9 +7,7 @@ use super::cert::Certificate;
 
 /// kubeadm's discovery hash of a CA: `sha256:` + hex of SHA-256 over its SubjectPublicKeyInfo.
 pub fn discovery_hash(ca: &Certificate) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, &ca.spki);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", sha256_hex(&ca.spki))
 }
 
 /// `sha256:<hex>` of the public key of each certificate in a PEM bundle (kubeadm pins every CA
@@ -27,4 +25,13 @@ pub fn ca_cert_hashes(ca_pem: &[u8]) -> Result<Vec<String>> {
         "the cluster CA bundle holds no certificate"
     );
     Ok(hashes)
+}
+
+/// Lower-case hex of the SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
