@@ -99,15 +99,20 @@ impl HttpTransport {
             .with_context(|| format!("failed to build an API client from `{path}`"))
     }
 
-    /// A transport for these credentials.
+    /// A transport for these credentials (5 s to connect, 30 s per request).
     pub fn new(creds: Credentials) -> Result<Self> {
+        Self::with_timeouts(creds, Duration::from_secs(5), Duration::from_secs(30))
+    }
+
+    /// A transport for these credentials with its own connect and per-request timeouts.
+    pub fn with_timeouts(creds: Credentials, connect: Duration, total: Duration) -> Result<Self> {
         let cas = reqwest::Certificate::from_pem_bundle(&creds.ca_pem)
             .context("the certificate authority is not valid PEM")?;
         let mut builder = reqwest::blocking::Client::builder()
             .tls_certs_only(cas)
             .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30));
+            .connect_timeout(connect)
+            .timeout(total);
         if let Some(pem) = &creds.identity_pem {
             builder = builder.identity(
                 reqwest::Identity::from_pem(pem)
@@ -138,12 +143,18 @@ impl HttpTransport {
         })
     }
 
-    /// A plain-HTTP transport (the kubelet's healthz on 127.0.0.1).
+    /// A plain-HTTP transport (the kubelet's healthz on 127.0.0.1): 2 s to connect, 5 s per
+    /// request.
     pub fn plain(server: &str) -> Result<Self> {
+        Self::plain_with_timeouts(server, Duration::from_secs(2), Duration::from_secs(5))
+    }
+
+    /// A plain-HTTP transport with its own connect and per-request timeouts.
+    pub fn plain_with_timeouts(server: &str, connect: Duration, total: Duration) -> Result<Self> {
         let client = reqwest::blocking::Client::builder()
             .no_proxy()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
+            .connect_timeout(connect)
+            .timeout(total)
             .build()
             .context("failed to set up an HTTP client")?;
         Ok(HttpTransport {

@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
-use crate::api::http::{Credentials, HttpTransport};
-use crate::api::{Method, Request, Response, Transport};
+use crate::api::etcd::{ClientTls, EtcdClient, answer};
 use crate::fs::paths;
 use crate::phases::cleanup_node::empty_dir;
 use crate::runner::context::Context;
@@ -103,21 +102,24 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 /// there are others; returns the removed member's ID. A lone member is left: its data goes.
 fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
     let dir = ctx.cert_dir();
-    let mut identity = ctx
+    let cert = ctx
         .root
         .read(format!("{dir}/etcd/healthcheck-client.crt"))?;
-    identity.extend(
-        ctx.root
-            .read(format!("{dir}/etcd/healthcheck-client.key"))?,
-    );
-    let etcd = HttpTransport::new(Credentials {
-        server: url.into(),
-        ca_pem: ctx.root.read(format!("{dir}/etcd/ca.crt"))?,
-        identity_pem: Some(identity),
-        token: None,
-    })?;
+    let key = ctx
+        .root
+        .read(format!("{dir}/etcd/healthcheck-client.key"))?;
+    let tls = ClientTls {
+        ca: ctx.root.read(format!("{dir}/etcd/ca.crt"))?,
+        identity: Some((cert, key)),
+    };
+    let etcd = EtcdClient::new(
+        url,
+        Some(&tls),
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+    )?;
     let path = "/v3/cluster/member/list";
-    let list = etcd_answer(&etcd_post(&etcd, path, &json!({}))?, path)?;
+    let list = answer(&etcd.post(path, &json!({}))?, path)?;
     let me = list
         .pointer("/header/member_id")
         .and_then(Value::as_str)
@@ -132,36 +134,20 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
     let path = "/v3/cluster/member/remove";
     let started = Instant::now();
     loop {
-        let resp = etcd_post(&etcd, path, &json!({"ID": me}))?;
+        let resp = etcd.post(path, &json!({"ID": me}))?;
         if resp.status == 503 && started.elapsed() < ETCD_SETTLE {
             ctx.out
                 .detail(&format!("etcd: {}; trying again", resp.text().trim()));
             std::thread::sleep(Duration::from_secs(1));
             continue;
         }
-        etcd_answer(&resp, path)?;
+        answer(&resp, path)?;
         return Ok(Some(me));
     }
 }
 
 /// How long a member removal waits for the other members to count as healthy.
 const ETCD_SETTLE: Duration = Duration::from_secs(30);
-
-/// One call of etcd's JSON gateway.
-fn etcd_post(etcd: &HttpTransport, path: &str, body: &Value) -> Result<Response> {
-    let req = Request::new(Method::Post, path).with_json("application/json", body);
-    etcd.send(&req)
-        .with_context(|| format!("etcd at {} did not answer {path}", etcd.endpoint()))
-}
-
-/// The JSON of a successful answer.
-fn etcd_answer(resp: &Response, path: &str) -> Result<Value> {
-    if resp.status != 200 {
-        bail!("etcd answered {path} with {}: {}", resp.status, resp.text());
-    }
-    serde_json::from_slice(&resp.body)
-        .with_context(|| format!("etcd's answer to {path} is not JSON"))
-}
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::api::etcd::{self, ClientTls, EtcdClient};
 use crate::preflight::{Issue, Probe};
 use crate::version::KubeVersion;
 
@@ -33,18 +34,20 @@ pub(super) fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtc
             read(&etcd.cert_file).and_then(|c| read(&etcd.key_file).map(|k| Some((c, k))))
         };
         match read(&etcd.ca_file).and_then(|ca| identity.map(|identity| (ca, identity))) {
-            Ok((ca, identity)) => Some(crate::api::etcd::ClientTls { ca, identity }),
+            Ok((ca, identity)) => Some(ClientTls { ca, identity }),
             // The files' own check names the missing one.
             Err(_) => return vec![],
         }
     };
     let mut issues = Vec::new();
     for endpoint in &etcd.endpoints {
-        match crate::api::etcd::server_version(endpoint, tls.as_ref(), ETCD_TIMEOUT) {
+        let version = EtcdClient::new(endpoint, tls.as_ref(), ETCD_TIMEOUT, ETCD_TIMEOUT)
+            .and_then(|etcd| etcd.version());
+        match version {
             Ok(version) => {
                 let old = match (
-                    crate::api::etcd::numeric(&version),
-                    crate::api::etcd::numeric(min),
+                    etcd::numeric(&version),
+                    etcd::numeric(min),
                 ) {
                     (Some(have), Some(want)) => have < want,
                     _ => true,
