@@ -84,9 +84,18 @@ fn host_dir_for(case: &str, version: &str) -> tempfile::TempDir {
     dir
 }
 
-/// A scripted machine whose `kubelet --version` is what the fixture's kubelet prints.
+/// A scripted machine whose `kubelet --version` is what the fixture's kubelet prints and whose
+/// memory is the fixture's `proc/meminfo` MemTotal.
 fn fake_for(dir: &Path) -> FakeHost {
     let mut host = FakeHost::healthy();
+    host.memory_mb = fs::read_to_string(dir.join("proc/meminfo"))
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024);
     // What the fixture's kubelet script echoes (read, not run: a just-written script may be busy).
     if let Ok(script) = fs::read_to_string(dir.join("usr/bin/kubelet"))
         && let Some(line) = script.lines().find_map(|l| l.strip_prefix("echo "))

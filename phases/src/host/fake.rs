@@ -20,6 +20,8 @@ pub struct FakeHost {
     /// Ports something listens on.
     pub busy_ports: Vec<u16>,
     pub cpus: usize,
+    /// Memory in MiB; `None`: unreadable.
+    pub memory_mb: Option<u64>,
     pub env: std::collections::BTreeMap<String, String>,
     /// Host names that resolve.
     pub resolvable: Vec<String>,
@@ -112,6 +114,9 @@ impl Host for FakeHost {
     }
     fn cpus(&self) -> usize {
         self.cpus
+    }
+    fn memory_mb(&self) -> Option<u64> {
+        self.memory_mb
     }
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()

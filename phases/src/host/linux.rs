@@ -79,8 +79,17 @@ impl Host for LinuxHost {
         }
     }
 
+    // The CPUs of this process's affinity (and cgroup quota), as kubeadm's runtime.NumCPU counts
+    // them; sysinfo would count every CPU of the machine.
     fn cpus(&self) -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    fn memory_mb(&self) -> Option<u64> {
+        let mut system = sysinfo::System::new();
+        system.refresh_memory_specifics(sysinfo::MemoryRefreshKind::nothing().with_ram());
+        let bytes = system.total_memory();
+        (bytes > 0).then_some(bytes / 1024 / 1024)
     }
 
     fn env(&self, name: &str) -> Option<String> {

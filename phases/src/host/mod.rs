@@ -42,6 +42,8 @@ pub trait Host: Send + Sync {
     fn port_free(&self, port: u16) -> bool;
     /// CPUs this process may run on.
     fn cpus(&self) -> usize;
+    /// The machine's memory in MiB (`MemTotal`); `None` when it cannot be read.
+    fn memory_mb(&self) -> Option<u64>;
     /// An environment variable of this process.
     fn env(&self, name: &str) -> Option<String>;
     /// Whether a host name resolves (bounded by a timeout of its own).

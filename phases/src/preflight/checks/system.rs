@@ -21,17 +21,7 @@ pub(super) fn num_cpu(p: &Probe) -> Vec<Issue> {
 }
 
 pub(super) fn mem(p: &Probe) -> Vec<Issue> {
-    let total_mb = p
-        .ctx
-        .root
-        .read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map(|kb| kb / 1024);
+    let total_mb = p.ctx.host.memory_mb();
     match total_mb {
         Some(mb) if mb >= 1700 => vec![],
         Some(mb) => vec![
