@@ -438,7 +438,7 @@ fn token_generate_prints_a_valid_token() {
     let out = support::kubestrap(&["token", "generate"]);
     let (stdout, stderr) = support::text(&out);
     assert!(out.status.success(), "{stderr}");
-    kubestrap_phases::config::token::Token::parse(stdout.trim()).unwrap();
+    kubestrap_phases::config::token_format::Token::parse(stdout.trim()).unwrap();
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use kubestrap_phases::api::http::{Credentials, HttpTransport};
 use kubestrap_phases::api::{Client, Retry};
 use kubestrap_phases::config::net;
-use kubestrap_phases::config::token::{self, Token};
+use kubestrap_phases::config::token_format::{self, Token};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec};
 use kubestrap_phases::phases::show_join;
@@ -44,7 +44,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 None => Token::generate()?,
             };
             let ttl_d = kubestrap_phases::config::duration::parse(&ttl)?;
-            token::validate(&usages, &groups)?;
+            token_format::validate(&usages, &groups)?;
             let spec = Spec {
                 token: token.clone(),
                 description,

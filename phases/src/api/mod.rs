@@ -8,7 +8,7 @@
 
 pub mod client;
 mod dry_run;
-pub mod etcd;
+pub mod etcd_client;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod http;

@@ -179,7 +179,7 @@ mod load;
 mod locate;
 pub mod net;
 mod source;
-pub mod token;
+pub mod token_format;
 mod validate;
 
 pub use defaults::{document, print_init_defaults};

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::net::{is_dns_subdomain, parse_cidr, split_host_port};
 use super::source::Source;
-use super::token;
+use super::token_format as token;
 use super::{ClusterConfiguration, ExtraArgs, InitConfiguration};
 use crate::config::duration;
 use crate::version::KubeVersion;

@@ -3,7 +3,7 @@
 pub mod containerd;
 #[cfg(any(test, feature = "testing"))]
 mod fake;
-pub mod kernel;
+pub mod kernel_state;
 mod linux;
 pub mod proc;
 

@@ -1,5 +1,5 @@
 //! Bootstrap tokens (spec §8, §9.1): the `bootstrap-token-<id>` Secret (the token format is
-//! [`crate::config::token`]), the
+//! [`crate::config::token_format`]), the
 //! node-bootstrap RBAC and the public `cluster-info` ConfigMap; used by the `bootstrap-token`
 //! phase and by `kubestrap token`.
 //!
@@ -18,7 +18,7 @@ use crate::api::manifests;
 use crate::api::objects::Secret;
 use crate::api::{Api, ObjectRef};
 use crate::config::BootstrapToken;
-use crate::config::token::{FORMAT, Token, is_id, validate};
+use crate::config::token_format::{FORMAT, Token, is_id, validate};
 use crate::runner::context::Context;
 
 /// The description kubeadm gives the token it generates during init.
@@ -356,7 +356,7 @@ pub fn admin_cluster(ctx: &Context) -> Result<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::token::DEFAULT_GROUP;
+    use crate::config::token_format::DEFAULT_GROUP;
 
     #[test]
     fn tokens_parse_and_generate() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
-use crate::api::etcd::{ClientTls, EtcdClient, answer};
+use crate::api::etcd_client::{ClientTls, EtcdClient, answer};
 use crate::fs::paths;
 use crate::phases::cleanup_node::empty_dir;
 use crate::runner::context::Context;

@@ -1,13 +1,13 @@
 //! The kernel: swap, version and configuration, sysctls, modules.
 
 use super::{Check, check, path_name};
-use crate::host::kernel;
+use crate::host::kernel_state;
 use crate::preflight::fix::Repair;
 use crate::preflight::{Issue, Probe};
 use crate::version::SwapCheck;
 
 pub(super) fn swap(p: &Probe) -> Vec<Issue> {
-    let devices = kernel::swap_devices(&p.ctx.root);
+    let devices = kernel_state::swap_devices(&p.ctx.root);
     if devices.is_empty() {
         return vec![];
     }
@@ -28,7 +28,7 @@ pub(super) fn swap(p: &Probe) -> Vec<Issue> {
             devices.join(", ")
         ))
         .fix("swapoff -a");
-    let lines = kernel::fstab_swap_lines(&p.ctx.root);
+    let lines = kernel_state::fstab_swap_lines(&p.ctx.root);
     for (n, line) in &lines {
         issue = issue.fix(format!(
             "comment out /etc/fstab line {n} so swap stays off after a reboot: `{line}`"
@@ -197,7 +197,7 @@ pub(super) fn kernel_config(p: &Probe, release: &str) -> Vec<Issue> {
 }
 
 pub(super) fn sysctl_check<'a>(key: &'static str) -> Check<'a> {
-    let path = kernel::sysctl_path(key);
+    let path = kernel_state::sysctl_path(key);
     check(path_name("FileContent-", &path), move |p| {
         let bridge = key.starts_with("net.bridge.");
         let persist = format!("echo '{key} = 1' >> /etc/sysctl.d/99-kubernetes.conf");
@@ -234,9 +234,9 @@ pub(super) fn sysctl_check<'a>(key: &'static str) -> Check<'a> {
 }
 
 pub(super) fn kernel_modules(p: &Probe) -> Vec<Issue> {
-    kernel::MODULES
+    kernel_state::MODULES
         .iter()
-        .filter(|m| !kernel::module_loaded(&p.ctx.root, m))
+        .filter(|m| !kernel_state::module_loaded(&p.ctx.root, m))
         .map(|m| {
             let why = if *m == "overlay" {
                 "containerd's overlayfs snapshotter needs it"

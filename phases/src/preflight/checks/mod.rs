@@ -1,7 +1,7 @@
 //! The check table: kubeadm's checks in kubeadm's order for the target version, plus the few
 //! kubestrap adds (`CgroupDriver`, `SandboxImage`, `KernelModules`) where kubeadm stays silent.
 
-mod etcd;
+mod external_etcd;
 mod files;
 mod images;
 mod kernel;
@@ -9,7 +9,7 @@ mod network;
 mod runtime;
 mod system;
 
-use etcd::external_etcd_version;
+use external_etcd::external_etcd_version;
 use files::{dir_available, file_available, file_existing};
 pub(crate) use images::image_pull;
 use kernel::{kernel_modules, swap, sysctl_check, system_verification};
@@ -231,7 +231,7 @@ mod tests {
         assert_eq!(
             path_name(
                 "FileContent-",
-                &crate::host::kernel::sysctl_path("net.ipv4.ip_forward")
+                &crate::host::kernel_state::sysctl_path("net.ipv4.ip_forward")
             ),
             "FileContent--proc-sys-net-ipv4-ip_forward"
         );

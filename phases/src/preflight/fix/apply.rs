@@ -6,7 +6,7 @@ use super::journal::Journal;
 use super::{ABSENT, Entry, MODULES_FILE, Plan, SYSCTL_FILE};
 use crate::host;
 use crate::host::containerd;
-use crate::host::kernel::{fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
+use crate::host::kernel_state::{fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
 use crate::runner::context::Context;
 
 /// Adds each `(key, line)` whose key (the text before any `=`) the file lacks, so the setting

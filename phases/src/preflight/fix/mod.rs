@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use crate::host;
 use crate::host::containerd::{self, Edits};
-use crate::host::kernel::{MODULES, fstab_swap_lines, swap_devices, sysctl_path};
+use crate::host::kernel_state::{MODULES, fstab_swap_lines, swap_devices, sysctl_path};
 use crate::runner::context::Context;
 
 /// The journal of applied fixes.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::api::etcd::{self, ClientTls, EtcdClient};
+use crate::api::etcd_client::{self, ClientTls, EtcdClient};
 use crate::preflight::{Issue, Probe};
 use crate::version::KubeVersion;
 
@@ -46,8 +46,8 @@ pub(super) fn external_etcd_version(p: &Probe, etcd: &crate::config::ExternalEtc
         match version {
             Ok(version) => {
                 let old = match (
-                    etcd::numeric(&version),
-                    etcd::numeric(min),
+                    etcd_client::numeric(&version),
+                    etcd_client::numeric(min),
                 ) {
                     (Some(have), Some(want)) => have < want,
                     _ => true,
