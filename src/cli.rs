@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::{init, join, reset, workflow};
+use kubestrap_phases::runner;
+use kubestrap_phases::workflows::{init, join, reset};
 
 /// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
 #[derive(Debug, Parser)]
@@ -440,16 +441,16 @@ pub fn build() -> Command {
     );
     Cli::command()
         .mut_subcommand("join", |cmd| {
-            cmd.after_long_help(workflow::help("join", join::PHASES))
+            cmd.after_long_help(runner::help("join", join::PHASES))
                 .subcommand(join_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
-            cmd.after_long_help(workflow::help("init", init::PHASES))
+            cmd.after_long_help(runner::help("init", init::PHASES))
                 .subcommand(init_phases)
         })
         .mut_subcommand("reset", |cmd| {
-            cmd.after_long_help(workflow::help("reset", reset::PHASES))
+            cmd.after_long_help(runner::help("reset", reset::PHASES))
                 .subcommand(reset_phases)
         })
 }
@@ -457,7 +458,7 @@ pub fn build() -> Command {
 /// Adds a subcommand per phase of `tables`: every name any of them has, in the order it first
 /// appears (kubeadm versions name some sub-phases differently; the plan for the configured
 /// version then says which exist).
-fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [workflow::Phase]]) -> Command {
+fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [runner::Phase]]) -> Command {
     let mut names: Vec<&str> = Vec::new();
     for phase in tables.iter().flat_map(|t| t.iter()) {
         if !names.contains(&phase.name) {
@@ -465,13 +466,13 @@ fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [workflow::Phase]
         }
     }
     for name in names {
-        let same: Vec<&workflow::Phase> = tables
+        let same: Vec<&runner::Phase> = tables
             .iter()
             .flat_map(|t| t.iter())
             .filter(|p| p.name == name)
             .collect();
         let mut sub = A::augment_args(Command::new(name).about(same[0].about));
-        let children: Vec<&'static [workflow::Phase]> = same
+        let children: Vec<&'static [runner::Phase]> = same
             .iter()
             .map(|p| p.children)
             .filter(|c| !c.is_empty())

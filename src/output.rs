@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kubestrap_phases::report::{Progress, Reporter};
-use kubestrap_phases::root::Change;
+use kubestrap_phases::fs::root::Change;
+use kubestrap_phases::runner::report::{Progress, Reporter};
 
 /// Prints what phases report, at the chosen verbosity.
 #[derive(Debug, Clone)]

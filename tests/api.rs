@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kubestrap_phases::api::fake::{FakeApi, Scripted};
 use kubestrap_phases::api::{Client, Method, Response, Retry};
-use kubestrap_phases::api_fake::{FakeApi, Scripted};
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::workflow;
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
 use serde_json::{Value, json};
 
 use crate::support;
@@ -88,8 +88,13 @@ fn context(version: &str, base: &Path, fake: &FakeApi) -> (Context, Arc<Recordin
 }
 
 /// Every phase after wait-control-plane, in the version's order.
-fn api_steps(ctx: &Context) -> Vec<workflow::Step> {
-    let all = workflow::plan(kubestrap_phases::init::phases(ctx.cfg.version), None, &[]).unwrap();
+fn api_steps(ctx: &Context) -> Vec<runner::Step> {
+    let all = runner::plan(
+        kubestrap_phases::workflows::init::phases(ctx.cfg.version),
+        None,
+        &[],
+    )
+    .unwrap();
     let start = all
         .iter()
         .position(|s| s.path == "wait-control-plane")
@@ -147,7 +152,7 @@ fn init_api_phases_send_the_golden_requests_and_a_second_run_changes_nothing() {
         registered_node(&fake);
         let (mut ctx, out) = context(version, dir.path(), &fake);
         let steps = api_steps(&ctx);
-        workflow::run(&steps, &mut ctx, false).unwrap();
+        runner::run(&steps, &mut ctx, false).unwrap();
         assert_golden(
             &format!("init-{version}-requests.txt"),
             &(fake.log().join("\n") + "\n"),
@@ -168,7 +173,7 @@ fn init_api_phases_send_the_golden_requests_and_a_second_run_changes_nothing() {
         fake.clear_log();
         for step in &steps {
             let (mut again, _) = context(version, dir.path(), &fake);
-            workflow::run(std::slice::from_ref(step), &mut again, true).unwrap();
+            runner::run(std::slice::from_ref(step), &mut again, true).unwrap();
         }
         let after: Vec<_> = fake.paths().iter().map(|p| fake.object(p)).collect();
         assert_eq!(before, after, "{version}: the second run changed objects");
@@ -193,7 +198,7 @@ fn objects_hold_what_kubeadm_writes() {
     registered_node(&fake);
     let (mut ctx, _) = context("v1.20.2", dir.path(), &fake);
     let steps = api_steps(&ctx);
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
 
     // Token Secret (spec §8.2).
     let secret = "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef";
@@ -347,7 +352,7 @@ fn empty_taints_mean_no_taint_and_an_existing_object_is_updated() {
         .into_iter()
         .filter(|s| s.path == "mark-control-plane" || s.path == "upload-config/kubeadm")
         .collect();
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
     assert!(data(&fake, cm, "ClusterConfiguration").contains("kubeadm.k8s.io/v1beta4"));
     assert!(fake.log().iter().any(|l| l == &format!("PUT {cm}")));
     let node = fake.object(NODE).unwrap();
@@ -377,7 +382,7 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
         ],
     );
     let (mut ctx, _) = context("v1.25.0", dir.path(), &fake);
-    kubestrap_phases::upload_config::kubeadm(&mut ctx).unwrap();
+    kubestrap_phases::phases::upload_config::kubeadm(&mut ctx).unwrap();
     assert_eq!(
         fake.log()
             .iter()
@@ -397,7 +402,7 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
     );
     let err = format!(
         "{:#}",
-        kubestrap_phases::bootstrap_token::run(&mut ctx).unwrap_err()
+        kubestrap_phases::phases::bootstrap_token::run(&mut ctx).unwrap_err()
     );
     assert!(
         err.contains("failed to create ConfigMap `kube-public/cluster-info` at https://fake-apiserver:6443: 403"),
@@ -411,7 +416,7 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
 
 #[test]
 fn taints_can_be_removed_and_added_back() {
-    use kubestrap_phases::mark_control_plane::{change_node, untaint_patch};
+    use kubestrap_phases::phases::mark_control_plane::{change_node, untaint_patch};
     let fake = FakeApi::new();
     fake.put(
         NODE,
@@ -433,7 +438,7 @@ fn token_generate_prints_a_valid_token() {
     let out = support::kubestrap(&["token", "generate"]);
     let (stdout, stderr) = support::text(&out);
     assert!(out.status.success(), "{stderr}");
-    kubestrap_phases::bootstrap_token::Token::parse(stdout.trim()).unwrap();
+    kubestrap_phases::config::token_format::Token::parse(stdout.trim()).unwrap();
 }
 
 #[test]
@@ -483,8 +488,12 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         )
         .unwrap();
     }
-    let err = kubestrap_phases::wait::diagnose(&ctx, &["kube-controller-manager"], "crash-looping")
-        .to_string();
+    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+        &ctx,
+        &["kube-controller-manager"],
+        "crash-looping",
+    )
+    .to_string();
     assert!(
         err.contains("failing: kube-controller-manager (restarted 2 times)"),
         "{err}"
@@ -494,8 +503,12 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         "{err}"
     );
     // A component that never started is named as such.
-    let err = kubestrap_phases::wait::diagnose(&ctx, &["kube-scheduler"], "not healthy after 4m0s")
-        .to_string();
+    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+        &ctx,
+        &["kube-scheduler"],
+        "not healthy after 4m0s",
+    )
+    .to_string();
     assert!(
         err.contains("kube-scheduler: no container has started"),
         "{err}"
@@ -560,7 +573,9 @@ fn init_dry_run_prints_one_json_document_and_the_api_calls_it_would_make() {
 
 #[test]
 fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left() {
-    use kubestrap_phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
+    use kubestrap_phases::phases::install_kubeconfig::{
+        SudoUser, UserKubeconfig, install_user_kubeconfig,
+    };
     let dir = tempfile::tempdir().unwrap();
     seed(dir.path());
     let fake = FakeApi::new();
@@ -633,7 +648,7 @@ fn running_bootstrap_token_again_keeps_the_first_expiry() {
     seed(dir.path());
     let fake = FakeApi::new();
     let (mut ctx, _) = context("v1.20.2", dir.path(), &fake);
-    kubestrap_phases::bootstrap_token::run(&mut ctx).unwrap();
+    kubestrap_phases::phases::bootstrap_token::run(&mut ctx).unwrap();
     let path = "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef";
     // As if the first run had been an hour ago.
     let mut first = fake.object(path).unwrap();
@@ -641,6 +656,6 @@ fn running_bootstrap_token_again_keeps_the_first_expiry() {
     fake.put(path, first);
     let before = fake.object(path).unwrap();
     let (mut again, _) = context("v1.20.2", dir.path(), &fake);
-    kubestrap_phases::bootstrap_token::run(&mut again).unwrap();
+    kubestrap_phases::phases::bootstrap_token::run(&mut again).unwrap();
     assert_eq!(fake.object(path).unwrap(), before);
 }

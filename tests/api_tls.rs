@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kubestrap_phases::api::http::HttpTransport;
+use kubestrap_phases::api::objects::ConfigMap;
 use kubestrap_phases::api::{Client, ObjectRef, Retry};
-use kubestrap_phases::api_http::HttpTransport;
-use kubestrap_phases::objects::ConfigMap;
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
+use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::runner::report::RecordingReporter;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

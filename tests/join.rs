@@ -5,13 +5,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
+use kubestrap_phases::api::fake::{FakeApi, Scripted};
+use kubestrap_phases::api::kubeconfig::cluster_info as cluster_info_kubeconfig;
 use kubestrap_phases::api::{Method, Request, Response, Transport};
-use kubestrap_phases::api_fake::{FakeApi, Scripted};
-use kubestrap_phases::bootstrap_token::{Token, cluster_info_kubeconfig, detached_signature};
-use kubestrap_phases::discovery::{self, Connect, TokenDiscovery};
-use kubestrap_phases::join_command::ca_cert_hashes;
-use kubestrap_phases::pki::{self, AltNames, CertRequest, KeyAlgorithm, PrivateKey};
-use kubestrap_phases::report::RecordingReporter;
+use kubestrap_phases::config::token_format::Token;
+use kubestrap_phases::phases::bootstrap_token::detached_signature;
+use kubestrap_phases::phases::discovery::{self, Connect, TokenDiscovery};
+use kubestrap_phases::phases::tls_bootstrap;
+use kubestrap_phases::pki::{
+    self, AltNames, CertRequest, KeyAlgorithm, PrivateKey, ca_cert_hashes,
+};
+use kubestrap_phases::runner::report::RecordingReporter;
 use serde_json::json;
 
 use crate::support::{kubestrap, text};
@@ -425,10 +429,10 @@ fn worker(
     base: &std::path::Path,
     api: &FakeApi,
     timeout: Duration,
-) -> kubestrap_phases::context::Context {
+) -> kubestrap_phases::runner::context::Context {
     use kubestrap_phases::config::join::{JoinFlags, resolve_join};
     let host = kubestrap_phases::host::FakeHost::healthy();
-    let root = kubestrap_phases::root::Root::new(base);
+    let root = kubestrap_phases::fs::root::Root::new(base);
     let flags = JoinFlags {
         endpoint: Some("10.0.0.1:6443".into()),
         token: Some(TOKEN.into()),
@@ -453,7 +457,7 @@ fn worker(
             .to_yaml()
             .unwrap(),
     );
-    let mut ctx = kubestrap_phases::context::Context::new(
+    let mut ctx = kubestrap_phases::runner::context::Context::new(
         cfg,
         root,
         Box::new(host),
@@ -483,10 +487,7 @@ fn a_pending_csr_is_named_when_the_tls_bootstrap_does_not_finish() {
         json!({"metadata": {"name": "csr-abc12", "creationTimestamp": "2026-12-03T10:00:00Z"},
                "spec": {"username": "system:bootstrap:abcdef"}, "status": {}}),
     );
-    let err = format!(
-        "{:#}",
-        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
-    );
+    let err = format!("{:#}", tls_bootstrap::kubelet_start(&mut ctx).unwrap_err());
     assert!(err.contains("csr-abc12 is waiting for approval"), "{err}");
     assert!(
         err.contains("kubectl certificate approve csr-abc12"),
@@ -507,10 +508,7 @@ fn no_csr_at_all_says_the_kubelet_never_asked() {
     let dir = tempfile::tempdir().unwrap();
     let api = FakeApi::new();
     let mut ctx = worker(dir.path(), &api, Duration::from_millis(200));
-    let err = format!(
-        "{:#}",
-        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
-    );
+    let err = format!("{:#}", tls_bootstrap::kubelet_start(&mut ctx).unwrap_err());
     assert!(
         err.contains("the kubelet sent no certificate signing request"),
         "{err}"
@@ -527,10 +525,7 @@ fn a_ready_node_of_the_same_name_is_refused_before_any_file() {
         json!({"metadata": {"name": "node1"},
                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
     );
-    let err = format!(
-        "{:#}",
-        kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx).unwrap_err()
-    );
+    let err = format!("{:#}", tls_bootstrap::kubelet_start(&mut ctx).unwrap_err());
     assert!(
         err.contains("a Node with name \"node1\" and status \"Ready\" already exists"),
         "{err}"
@@ -549,7 +544,7 @@ fn a_worker_registers_with_its_configured_taints() {
         effect: "NoSchedule".into(),
         time_added: None,
     }]);
-    let _ = kubestrap_phases::tls_bootstrap::kubelet_start(&mut ctx);
+    let _ = tls_bootstrap::kubelet_start(&mut ctx);
     let env =
         std::fs::read_to_string(dir.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert!(

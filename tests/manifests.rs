@@ -7,11 +7,12 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kubestrap_phases::config::{self, ApiVersion, Documents, ExternalEtcd, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::{control_plane, etcd, kubelet, workflow};
+use kubestrap_phases::phases::{control_plane, etcd, kubelet_start};
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
 
 /// Versions with golden files: the testbed's, the tutorial's and the newest supported.
 const GOLDEN_VERSIONS: &[&str] = &["v1.20.2", "v1.25.0", "v1.36.0"];
@@ -52,16 +53,20 @@ fn resolve(docs: Documents, base: &Path) -> config::Config {
 }
 
 /// The `etcd`, `control-plane` and `kubelet-start` steps, in the version's order.
-fn file_steps(ctx: &Context) -> Vec<workflow::Step> {
-    workflow::plan(kubestrap_phases::init::phases(ctx.cfg.version), None, &[])
-        .unwrap()
-        .into_iter()
-        .filter(|s| {
-            ["etcd/", "control-plane/", "kubelet-start"]
-                .iter()
-                .any(|p| s.path.starts_with(p))
-        })
-        .collect()
+fn file_steps(ctx: &Context) -> Vec<runner::Step> {
+    runner::plan(
+        kubestrap_phases::workflows::init::phases(ctx.cfg.version),
+        None,
+        &[],
+    )
+    .unwrap()
+    .into_iter()
+    .filter(|s| {
+        ["etcd/", "control-plane/", "kubelet-start"]
+            .iter()
+            .any(|p| s.path.starts_with(p))
+    })
+    .collect()
 }
 
 /// Runs `etcd`, `control-plane` and `kubelet-start` into `base`; returns the console lines.
@@ -74,7 +79,7 @@ fn run(cfg: config::Config, base: &Path) -> Vec<String> {
         Box::new(out.clone()),
         Options::default(),
     );
-    workflow::run(&file_steps(&ctx), &mut ctx, false).unwrap();
+    runner::run(&file_steps(&ctx), &mut ctx, false).unwrap();
     out.lines()
         .into_iter()
         .filter(|l| !l.starts_with("phase "))
@@ -105,7 +110,7 @@ fn files_match_the_golden_files_of_each_version() {
         run(resolve(documents(version), dir.path()), dir.path());
         let mut files: Vec<&str> = WRITTEN.to_vec();
         if version.starts_with("v1.36") {
-            files.push(kubelet::KUBELET_INSTANCE_CONFIG);
+            files.push(kubelet_start::KUBELET_INSTANCE_CONFIG);
         }
         for file in files {
             let actual = std::fs::read_to_string(physical(dir.path(), file))
@@ -339,7 +344,7 @@ fn user_kubelet_configuration_is_merged_over_the_defaults() {
         .unwrap(),
     );
     let cfg = resolve(docs, dir.path());
-    let text = kubelet::kubelet_config(&cfg).unwrap();
+    let text = kubelet_start::kubelet_config(&cfg).unwrap();
     assert!(text.contains("\ncgroupDriver: cgroupfs\n"), "{text}");
     assert!(text.contains("\nmaxPods: 50\n"), "{text}");
     assert!(
@@ -385,14 +390,14 @@ fn dry_run_writes_nothing_and_journals_every_file() {
             ..Options::default()
         },
     );
-    workflow::run(&file_steps(&ctx), &mut ctx, false).unwrap();
+    runner::run(&file_steps(&ctx), &mut ctx, false).unwrap();
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     let journaled: Vec<String> = ctx
         .root
         .changes()
         .into_iter()
         .filter_map(|c| match c {
-            kubestrap_phases::root::Change::Wrote { path, .. } => Some(path),
+            kubestrap_phases::fs::root::Change::Wrote { path, .. } => Some(path),
             _ => None,
         })
         .collect();

@@ -10,12 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kubestrap_phases::config::{
     self, ApiServer, ClusterConfiguration, Documents, Etcd, ExternalEtcd, Overrides,
 };
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
 use kubestrap_phases::pki::KeyAlgorithm;
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::{init, workflow};
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
+use kubestrap_phases::workflows::init;
 
 use crate::support::{kubestrap, text, tree};
 
@@ -687,8 +688,8 @@ fn run_library(root: &Path, cluster: ClusterConfiguration) -> Vec<String> {
     let (mut ctx, reporter) = library_context(root, cluster);
     let table = init::phases(ctx.cfg.version);
     for group in ["certs", "kubeconfig"] {
-        let steps = workflow::plan(table, Some(group), &[]).unwrap();
-        workflow::run(&steps, &mut ctx, true).unwrap();
+        let steps = runner::plan(table, Some(group), &[]).unwrap();
+        runner::run(&steps, &mut ctx, true).unwrap();
     }
     reporter.lines()
 }
@@ -767,21 +768,21 @@ fn keys_are_ordered_ahead_for_what_is_missing_only() {
     };
     let (ctx, _) = library_context(dir.path(), external);
     let table = init::phases(ctx.cfg.version);
-    let all = workflow::plan(table, None, &[]).unwrap();
+    let all = runner::plan(table, None, &[]).unwrap();
     // ca, apiserver, apiserver-kubelet-client, front-proxy-ca, front-proxy-client, sa, and five
     // kubeconfigs (with super-admin); no etcd certificates.
     assert_eq!(
-        workflow::keys_wanted(&all, &ctx),
+        runner::keys_wanted(&all, &ctx),
         [(KeyAlgorithm::Rsa2048, 11)]
     );
-    let one = workflow::plan(table, Some("certs/apiserver"), &[]).unwrap();
+    let one = runner::plan(table, Some("certs/apiserver"), &[]).unwrap();
     assert_eq!(
-        workflow::keys_wanted(&one, &ctx),
+        runner::keys_wanted(&one, &ctx),
         [(KeyAlgorithm::Rsa2048, 1)]
     );
-    let skipped = workflow::plan(table, None, &["kubeconfig".to_string()]).unwrap();
+    let skipped = runner::plan(table, None, &["kubeconfig".to_string()]).unwrap();
     assert_eq!(
-        workflow::keys_wanted(&skipped, &ctx),
+        runner::keys_wanted(&skipped, &ctx),
         [(KeyAlgorithm::Rsa2048, 6)]
     );
 
@@ -791,13 +792,13 @@ fn keys_are_ordered_ahead_for_what_is_missing_only() {
     };
     run_library(dir.path(), ecdsa.clone());
     let (ctx, _) = library_context(dir.path(), ecdsa);
-    let all = workflow::plan(table, None, &[]).unwrap();
-    assert_eq!(workflow::keys_wanted(&all, &ctx), []);
+    let all = runner::plan(table, None, &[]).unwrap();
+    assert_eq!(runner::keys_wanted(&all, &ctx), []);
     fs::remove_file(pki(dir.path()).join("etcd/peer.key")).unwrap();
     fs::remove_file(pki(dir.path()).join("etcd/peer.crt")).unwrap();
     fs::remove_file(dir.path().join("etc/kubernetes/admin.conf")).unwrap();
     assert_eq!(
-        workflow::keys_wanted(&all, &ctx),
+        runner::keys_wanted(&all, &ctx),
         [(KeyAlgorithm::EcdsaP256, 2)]
     );
 }

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::cri;
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::preflight::{self, Finding, Level, Report, Role, cri, fix};
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
+use kubestrap_phases::preflight::{self, Finding, Level, Report, Role, fix};
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
 use kubestrap_phases::version::KubeVersion;
 
 use crate::support::{kubestrap, text, tree};
@@ -83,9 +84,18 @@ fn host_dir_for(case: &str, version: &str) -> tempfile::TempDir {
     dir
 }
 
-/// A scripted machine whose `kubelet --version` is what the fixture's kubelet prints.
+/// A scripted machine whose `kubelet --version` is what the fixture's kubelet prints and whose
+/// memory is the fixture's `proc/meminfo` MemTotal.
 fn fake_for(dir: &Path) -> FakeHost {
     let mut host = FakeHost::healthy();
+    host.memory_mb = fs::read_to_string(dir.join("proc/meminfo"))
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024);
     // What the fixture's kubelet script echoes (read, not run: a just-written script may be busy).
     if let Ok(script) = fs::read_to_string(dir.join("usr/bin/kubelet"))
         && let Some(line) = script.lines().find_map(|l| l.strip_prefix("echo "))
@@ -1399,7 +1409,7 @@ fn image_names_follow_the_repository_and_overrides() {
         ..Overrides::default()
     };
     let mut cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     assert_eq!(images[4], "mirror.example:5000/k8s/coredns:v1.11.1");
     assert_eq!(images[6], "mirror.example:5000/k8s/etcd:3.5.15-0");
     cfg.cluster.dns.image_repository = Some("dns.example".into());
@@ -1411,7 +1421,7 @@ fn image_names_follow_the_repository_and_overrides() {
         cert_file: String::new(),
         key_file: String::new(),
     });
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     assert_eq!(images.len(), 6);
     assert_eq!(images[4], "dns.example/coredns:v9");
     assert_eq!(images[5], "mirror.example:5000/k8s/pause:3.10");
@@ -1501,7 +1511,7 @@ fn real_containerd_pulls_only_what_it_lacks() {
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &rootfs, &host).unwrap();
-    let images = kubestrap_phases::staticpod::images(&cfg);
+    let images = kubestrap_phases::version::images::all(&cfg);
     let coredns = "127.0.0.1:1/coredns:v1.11.1";
     assert!(images.iter().any(|i| i == coredns), "{images:?}");
     let preloaded: Vec<String> = images.iter().filter(|i| *i != coredns).cloned().collect();

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::report::RecordingReporter;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::{init, reset, workflow};
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::RecordingReporter;
+use kubestrap_phases::workflows::{init, reset};
 
 use crate::support::{kubestrap, text, tree};
 
@@ -39,7 +40,7 @@ fn context(base: &Path, host: &FakeHost, yes: bool) -> (Context, Arc<RecordingRe
 /// Every init phase that writes files (all but preflight and the API server's).
 fn init_files(base: &Path, host: &FakeHost) {
     let (mut ctx, _) = context(base, host, true);
-    let steps: Vec<_> = workflow::plan(init::phases(ctx.cfg.version), None, &[])
+    let steps: Vec<_> = runner::plan(init::phases(ctx.cfg.version), None, &[])
         .unwrap()
         .into_iter()
         .filter(|s| {
@@ -54,7 +55,7 @@ fn init_files(base: &Path, host: &FakeHost) {
             .any(|p| s.path.starts_with(p))
         })
         .collect();
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
 }
 
 fn put(base: &Path, logical: &str) {
@@ -81,8 +82,8 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(base.join("etc/kubernetes/manifests/etcd.yaml").is_file());
 
     let (mut ctx, out) = context(base, &host, true);
-    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
 
     for folder in [
         "/etc/kubernetes/manifests",
@@ -129,8 +130,8 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     init_files(base, &host);
     assert!(base.join("etc/kubernetes/pki/ca.key").is_file());
     let (mut ctx, _) = context(base, &host, true);
-    workflow::run(&steps, &mut ctx, false).unwrap();
-    workflow::run(&steps, &mut ctx, false).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
     assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
 }
 
@@ -157,8 +158,8 @@ fn what_cannot_be_removed_is_named_and_the_rest_goes() {
         "`chattr +i` needs root and a filesystem with attributes"
     );
     let (mut ctx, out) = context(base, &host, true);
-    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
-    let result = workflow::run(&steps, &mut ctx, false);
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    let result = runner::run(&steps, &mut ctx, false);
     assert!(chattr("-i"));
     result.unwrap();
     assert!(!base.join("etc/kubernetes/pki/ca.key").exists());
@@ -181,8 +182,8 @@ fn answering_no_changes_nothing() {
     init_files(base, &host);
     let before = tree(base);
     let (mut ctx, _) = context(base, &host, false);
-    let steps = workflow::plan(reset::PHASES, None, &[]).unwrap();
-    let err = format!("{:#}", workflow::run(&steps, &mut ctx, false).unwrap_err());
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    let err = format!("{:#}", runner::run(&steps, &mut ctx, false).unwrap_err());
     assert!(err.contains("aborted reset operation"), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!(tree(base), before);

@@ -13,3 +13,4 @@ mod preflight;
 mod real_etcd;
 mod reset;
 mod support;
+mod tiers;

@@ -1,46 +1,26 @@
 //! The logic of kubestrap, free of any command-line or terminal concerns.
 //!
-//! Start reading at [`workflow`] (the phase runner) and [`init`] (the init phase table). Every phase
-//! receives a [`context::Context`], reads and writes files only through [`root::Root`], touches the
-//! machine only through [`host::Host`] and speaks to the user only through [`report::Reporter`].
+//! Three tiers, as in kubeadm's source; each imports only the ones below it (a test enforces it):
+//! - [`workflows`]: one phase table per command (`init`, `join`, `reset`) and the glue that picks the
+//!   API client and the data each phase gets. Start reading here.
+//! - [`phases`] and [`preflight`]: the reusable steps (certificates, kubeconfigs, static pods,
+//!   kubelet, uploads, addons, discovery and TLS bootstrap, …) and the preflight checks with `--fix`; they run inside the
+//!   [`runner`], which holds the phase tree, the [`runner::context::Context`] every phase receives,
+//!   the [`runner::report::Reporter`] through which phases speak and the run summary.
+//! - infrastructure, which knows nothing of phases: [`config`] (kubeadm's API), [`api`] (the API
+//!   server client, kubeconfig files), [`cri`] (the container runtime), [`pki`] (keys and
+//!   certificates), [`host`] (the machine), [`fs`] (every file goes through [`fs::root::Root`]),
+//!   [`render`] (templates, static pods) and [`version`] (what differs per Kubernetes version).
 
-pub mod addons;
 pub mod api;
-pub mod api_client;
-#[cfg(any(test, feature = "testing"))]
-pub mod api_fake;
-pub mod api_http;
-pub mod api_objects;
-pub mod bootstrap_token;
-pub mod certs;
 pub mod config;
-pub mod context;
-pub mod control_plane;
-pub mod discovery;
-pub mod duration;
-pub mod etcd;
-pub mod flags;
+pub mod cri;
+pub mod fs;
 pub mod host;
-pub mod init;
-pub mod join;
-pub mod join_command;
-pub mod kubeconfig;
-pub mod kubelet;
-pub mod kubelet_service;
-pub mod mark_control_plane;
-pub mod objects;
-pub mod outputs;
-pub mod paths;
+pub mod phases;
 pub mod pki;
 pub mod preflight;
-pub mod report;
-pub mod reset;
-pub mod root;
-pub mod show_join;
-pub mod staticpod;
-pub mod templates;
-pub mod tls_bootstrap;
-pub mod upload_config;
+pub mod render;
+pub mod runner;
 pub mod version;
-pub mod wait;
-pub mod workflow;
+pub mod workflows;

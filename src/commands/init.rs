@@ -6,12 +6,15 @@ use std::time::Instant;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::outputs::PhaseTiming;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::show_join::{SudoUser, UserKubeconfig, install_user_kubeconfig};
-use kubestrap_phases::{init, workflow};
+use kubestrap_phases::phases::install_kubeconfig::{
+    SudoUser, UserKubeconfig, install_user_kubeconfig,
+};
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::summary::PhaseTiming;
+use kubestrap_phases::workflows::init;
 
 use crate::cli::{InitArgs, OutputFormat};
 use crate::output::Printer;
@@ -44,7 +47,7 @@ pub fn run(
     };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
     let table = init::phases(cfg.version);
-    let steps = workflow::plan(table, phase, &cfg.init.skip_phases)?;
+    let steps = runner::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {
         dry_run: root.is_dry_run(),
         ignore_preflight_errors: cfg.ignored_preflight_errors(),
@@ -57,12 +60,13 @@ pub fn run(
             &format!("Using Kubernetes version: {}", cfg.version),
         );
     }
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
-    workflow::prefetch_keys(&steps, &ctx);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(init::CLIENTS);
+    runner::prefetch_keys(&steps, &ctx);
     let mut result = Ok(());
     for step in &steps {
         let started = Instant::now();
-        result = workflow::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
+        result = runner::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
         ctx.outputs.phases.push(PhaseTiming {
             phase: step.path.clone(),
             seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,

@@ -7,13 +7,14 @@ use std::time::Instant;
 use anyhow::Result;
 use kubestrap_phases::config::join::{JoinFlags, resolve_join};
 use kubestrap_phases::config::{self, Documents, InvalidConfig};
-use kubestrap_phases::context::{Context, Options};
-use kubestrap_phases::discovery::Https;
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::outputs::PhaseTiming;
-use kubestrap_phases::report::Reporter as _;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::{join, workflow};
+use kubestrap_phases::phases::discovery::Https;
+use kubestrap_phases::runner;
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::Reporter as _;
+use kubestrap_phases::runner::summary::PhaseTiming;
+use kubestrap_phases::workflows::join;
 use serde_json::json;
 
 use crate::cli::{JoinArgs, OutputFormat};
@@ -77,27 +78,28 @@ pub fn run(
     let skip = cfg.init.skip_phases.clone();
     if !join::TABLES
         .iter()
-        .any(|t| workflow::plan(t, phase, &skip).is_ok())
+        .any(|t| runner::plan(t, phase, &skip).is_ok())
     {
-        workflow::plan(join::PHASES, phase, &skip)?;
+        runner::plan(join::PHASES, phase, &skip)?;
     }
     let opts = Options {
         dry_run: root.is_dry_run(),
         ignore_preflight_errors: cfg.ignored_preflight_errors(),
         ..Options::default()
     };
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(join::CLIENTS);
     let started = Instant::now();
     join::discover(&mut ctx, &Https)?;
     ctx.outputs.phases.push(PhaseTiming {
         phase: "discovery".into(),
         seconds: rounded(started),
     });
-    let steps = workflow::plan(join::phases(ctx.cfg.version), phase, &skip)?;
+    let steps = runner::plan(join::phases(ctx.cfg.version), phase, &skip)?;
     let mut result = Ok(());
     for step in &steps {
         let started = Instant::now();
-        result = workflow::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
+        result = runner::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
         ctx.outputs.phases.push(PhaseTiming {
             phase: step.path.clone(),
             seconds: rounded(started),

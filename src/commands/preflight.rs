@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::preflight::{self, Role, fix};
-use kubestrap_phases::root::Root;
+use kubestrap_phases::runner::context::{Context, Options};
 
 use crate::cli::PreflightArgs;
 use crate::output::Printer;
@@ -56,7 +56,8 @@ pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCo
         "preflight",
         &format!("Checking this host for Kubernetes {}", cfg.version),
     );
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(kubestrap_phases::workflows::init::CLIENTS);
     let role = if args.join { Role::Join } else { Role::Init };
     preflight::run(&mut ctx, role)?;
     printer.status("preflight", "All pre-flight checks passed");

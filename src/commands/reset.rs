@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::context::{Context, Options};
+use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::root::Root;
-use kubestrap_phases::{reset, version, workflow};
+use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::workflows::reset;
+use kubestrap_phases::{runner, version};
 
 use crate::cli::ResetArgs;
 use crate::output::Printer;
@@ -52,14 +53,15 @@ pub fn run(
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
-    let steps = workflow::plan(reset::PHASES, phase, &args.skip_phases)?;
+    let steps = runner::plan(reset::PHASES, phase, &args.skip_phases)?;
     let opts = Options {
         dry_run: root.is_dry_run(),
         cleanup_tmp_dir: args.cleanup_tmp_dir,
         ..Options::default()
     };
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts);
-    let result = workflow::run(&steps, &mut ctx, false);
+    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
+        .with_clients(reset::CLIENTS);
+    let result = runner::run(&steps, &mut ctx, false);
     if ctx.root.is_dry_run() {
         printer.journal(&ctx.root.changes());
     }

@@ -5,11 +5,14 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
+use kubestrap_phases::api::http::{Credentials, HttpTransport};
 use kubestrap_phases::api::{Client, Retry};
-use kubestrap_phases::api_http::{Credentials, HttpTransport};
-use kubestrap_phases::bootstrap_token::{self as bt, Spec, Token};
-use kubestrap_phases::join_command;
-use kubestrap_phases::root::Root;
+use kubestrap_phases::config::net;
+use kubestrap_phases::config::token_format::{self, Token};
+use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec};
+use kubestrap_phases::phases::show_join;
+use kubestrap_phases::pki;
 use serde_json::json;
 
 use crate::cli::{OutputFormat, TokenCmd};
@@ -40,8 +43,8 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 Some(t) => Token::parse(&t)?,
                 None => Token::generate()?,
             };
-            let ttl_d = kubestrap_phases::duration::parse(&ttl)?;
-            bt::validate(&usages, &groups)?;
+            let ttl_d = kubestrap_phases::config::duration::parse(&ttl)?;
+            token_format::validate(&usages, &groups)?;
             let spec = Spec {
                 token: token.clone(),
                 description,
@@ -52,9 +55,9 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let (root, client) = client(base, &cluster.kubeconfig)?;
             bt::create(&client.with(printer), &spec)?;
             let creds = Credentials::load(&root, &cluster.kubeconfig)?;
-            let hashes = join_command::ca_cert_hashes(&creds.ca_pem)?;
-            let endpoint = join_command::host_port(&creds.server);
-            let join = join_command::one_line(&join_command::command(
+            let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
+            let endpoint = net::url_host_port(&creds.server);
+            let join = show_join::one_line(&show_join::join_command(
                 &endpoint,
                 &token.to_string(),
                 &hashes,

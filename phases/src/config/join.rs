@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::token_format::Token;
 use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
-use crate::bootstrap_token::Token;
+use crate::fs::root::Root;
 use crate::host::Host;
-use crate::root::Root;
-use crate::version;
+use crate::version::{self, KubeVersion};
 
 /// `discovery.bootstrapToken`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,7 +181,7 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     if host.contains(':') {
         return Err(bad());
     }
-    if host.parse::<IpAddr>().is_ok() || super::is_dns_subdomain(host) {
+    if host.parse::<IpAddr>().is_ok() || super::net::is_dns_subdomain(host) {
         Ok(())
     } else {
         Err(bad())
@@ -189,7 +189,7 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
 }
 
 fn duration(text: &str, field: &str) -> Result<Duration> {
-    crate::duration::parse(text)
+    super::duration::parse(text)
         .with_context(|| format!("`{field}`: {text:?} is not a duration such as 5m0s"))
 }
 
@@ -372,7 +372,7 @@ pub fn resolve_join(
         Some(name) => name.clone(),
         None => host.hostname()?.to_lowercase(),
     };
-    if !super::is_dns_subdomain(&node_name) {
+    if !super::net::is_dns_subdomain(&node_name) {
         return Err(super::InvalidConfig(vec![format!(
             "the node name {node_name:?} is not a valid DNS-1123 subdomain (lower-case letters, digits, '-' and '.'); set one with --node-name"
         )])
@@ -385,7 +385,7 @@ pub fn resolve_join(
     let ca_cert_path = jc
         .ca_cert_path
         .clone()
-        .unwrap_or_else(|| format!("{}/ca.crt", crate::paths::DEFAULT_CERT_DIR));
+        .unwrap_or_else(|| format!("{}/ca.crt", crate::fs::paths::DEFAULT_CERT_DIR));
     let mut init = super::InitConfiguration::default();
     init.node_registration = jc.node_registration.clone();
     init.skip_phases = jc.skip_phases.clone();
@@ -413,6 +413,41 @@ pub fn resolve_join(
             bootstrap_kubeconfig: None,
         }),
     })
+}
+
+/// The ClusterConfiguration kubeadm (or kubestrap) uploaded, in any version up to v1beta4, and
+/// the cluster's Kubernetes version.
+pub fn uploaded_cluster_configuration(
+    text: &str,
+) -> Result<(super::ClusterConfiguration, KubeVersion)> {
+    let mut doc: serde_yaml::Mapping = serde_yaml::from_str(text)
+        .context("the ClusterConfiguration in kubeadm-config is not YAML")?;
+    // kubeadm 1.20 and 1.21 upload v1beta2, which names the DNS addon's type; its other
+    // fields are v1beta3's.
+    if doc.get("apiVersion").and_then(|v| v.as_str()) == Some("kubeadm.k8s.io/v1beta2") {
+        doc.insert("apiVersion".into(), "kubeadm.k8s.io/v1beta3".into());
+        if let Some(serde_yaml::Value::Mapping(dns)) = doc.get_mut("dns") {
+            dns.remove("type");
+        }
+        doc.remove("useHyperKubeImage");
+    }
+    let text = serde_yaml::to_string(&doc)?;
+    let (docs, problems) = super::parse(&text, "kubeadm-config ClusterConfiguration");
+    if !problems.is_empty() {
+        bail!(
+            "kubestrap cannot read the cluster's ClusterConfiguration:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    let version_text = docs
+        .cluster
+        .kubernetes_version
+        .clone()
+        .context("the cluster's ClusterConfiguration has no kubernetesVersion")?;
+    let version = KubeVersion::parse(&version_text).with_context(|| {
+        format!("the cluster runs Kubernetes {version_text}, which kubestrap cannot join")
+    })?;
+    Ok((docs.cluster, version))
 }
 
 #[cfg(test)]
@@ -452,5 +487,14 @@ mod tests {
         ] {
             assert!(check_endpoint(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn v1beta2_of_kubeadm_1_20_is_read() {
+        let text = "apiServer:\n  extraArgs:\n    authorization-mode: Node,RBAC\n  timeoutForControlPlane: 4m0s\napiVersion: kubeadm.k8s.io/v1beta2\ncertificatesDir: /etc/kubernetes/pki\nclusterName: kubernetes\ncontrollerManager: {}\ndns:\n  type: CoreDNS\netcd:\n  local:\n    dataDir: /var/lib/etcd\nimageRepository: k8s.gcr.io\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nscheduler: {}\n";
+        let (cluster, version) = uploaded_cluster_configuration(text).unwrap();
+        assert_eq!(version.to_string(), "v1.20.2");
+        assert_eq!(cluster.image_repository, "k8s.gcr.io");
+        assert_eq!(cluster.networking.service_subnet, "10.96.0.0/12");
     }
 }

@@ -10,6 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::join::JoinConfiguration;
 use super::locate;
+use super::source::Source;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
@@ -91,31 +92,6 @@ struct Doc<'a> {
     first_line: usize,
 }
 
-/// A parsed file plus the means to point at any field in it.
-#[derive(Debug)]
-pub struct Source {
-    name: String,
-    /// (kind, first line, text) of each kubeadm document.
-    kinds: Vec<(String, usize, String)>,
-}
-
-impl Source {
-    /// `file:line:column` of a field path (`apiServer.extraArgs`) in the document of that kind.
-    pub fn position(&self, kind: &str, path: &str) -> String {
-        let found = self
-            .kinds
-            .iter()
-            .find(|(k, _, _)| k == kind)
-            .and_then(|(_, first, text)| {
-                locate::locate(text, path).map(|(line, col)| (line + first - 1, col))
-            });
-        match found {
-            Some((line, col)) => format!("{}:{line}:{col}", self.name),
-            None => self.name.clone(),
-        }
-    }
-}
-
 /// Reads a config file; any problem fails with [`InvalidConfig`] listing them all.
 pub fn load_file(path: &Path) -> Result<Documents> {
     let text = std::fs::read_to_string(path)
@@ -144,7 +120,7 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
             .as_deref()
             .and_then(|v| KubeVersion::parse(v).ok())
             .unwrap_or(version::NEWEST);
-        found = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+        found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
     }
     let source = docs.source.as_deref();
     Ok(found.into_iter().map(|p| p.render(source)).collect())
@@ -433,26 +409,15 @@ fn join(parent: &str, name: &str) -> String {
 fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (distance(&name.to_lowercase(), &k.to_lowercase()), *k))
+        .map(|k| {
+            (
+                strsim::levenshtein(&name.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 fn strip_location(msg: &str) -> String {

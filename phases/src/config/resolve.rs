@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use super::{ApiVersion, BootstrapToken, ClusterConfiguration, Config, InitConfiguration};
+use crate::fs::root::Root;
 use crate::host::Host;
-use crate::root::Root;
 use crate::version::{self, KubeVersion};
 
 /// The documents of a config file (or the defaults when there is none).
@@ -104,7 +104,8 @@ pub fn resolve(
         None => kubelet_version(root, host).unwrap_or(version::NEWEST),
     };
     docs.cluster.kubernetes_version = Some(version.to_string());
-    let mut removed = crate::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    let mut removed =
+        crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
     if all_in_file && !version.at_least(28) {
         removed.push(super::Problem::new(
             "InitConfiguration",

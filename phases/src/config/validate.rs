@@ -3,8 +3,11 @@
 
 use std::net::IpAddr;
 
-use super::{ClusterConfiguration, ExtraArgs, InitConfiguration, load::Source};
-use crate::duration;
+use super::net::{is_dns_subdomain, parse_cidr, split_host_port};
+use super::source::Source;
+use super::token_format as token;
+use super::{ClusterConfiguration, ExtraArgs, InitConfiguration};
+use crate::config::duration;
 use crate::version::KubeVersion;
 
 /// One thing wrong with a configuration.
@@ -70,7 +73,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
     for (i, token) in init.bootstrap_tokens.iter().enumerate() {
         let at = |f: &str| format!("bootstrapTokens[{i}].{f}");
         if let Some(t) = &token.token
-            && !is_token(t)
+            && !token::is_token(t)
         {
             p.push(Problem::new(
                 INIT,
@@ -91,7 +94,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
             p.push(Problem::new(INIT, at("ttl"), e.to_string()));
         }
         for usage in &token.usages {
-            if usage != "signing" && usage != "authentication" {
+            if !token::USAGES.contains(&usage.as_str()) {
                 p.push(Problem::new(
                     INIT,
                     at("usages"),
@@ -107,7 +110,7 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
             ));
         }
         for group in &token.groups {
-            if !is_bootstrap_group(group) {
+            if !token::is_bootstrap_group(group) {
                 p.push(Problem::new(
                     INIT,
                     at("groups"),
@@ -403,36 +406,6 @@ fn sans(list: &[String], path: &str, p: &mut Vec<Problem>) {
     }
 }
 
-/// A CIDR `a.b.c.d/n` or `v6/n`.
-pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
-    let (ip, bits) = text.trim().split_once('/')?;
-    let ip: IpAddr = ip.parse().ok()?;
-    let bits: u8 = bits.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    (bits <= max).then_some((ip, bits))
-}
-
-/// The `n`th address of the first CIDR of `networking.serviceSubnet`: 1 is the `kubernetes`
-/// Service, 10 the cluster DNS Service.
-pub fn service_ip(service_subnet: &str, n: u32) -> anyhow::Result<IpAddr> {
-    let first = service_subnet.split(',').next().unwrap_or_default().trim();
-    let Some((ip, bits)) = parse_cidr(first) else {
-        anyhow::bail!(
-            "`networking.serviceSubnet`: {first:?} is not a valid CIDR such as 10.96.0.0/12"
-        );
-    };
-    Ok(match ip {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            IpAddr::V4((u32::from(v4) & mask).wrapping_add(n).into())
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            IpAddr::V6((u128::from(v6) & mask).wrapping_add(n.into()).into())
-        }
-    })
-}
-
 fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
     let parts: Vec<&str> = text.split(',').collect();
     let mut parsed = Vec::new();
@@ -452,14 +425,14 @@ fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
             }
         }
     }
-    let dual = parsed.len() == 2 && parsed[0].0.is_ipv4() != parsed[1].0.is_ipv4();
+    let dual = parsed.len() == 2 && parsed[0].addr().is_ipv4() != parsed[1].addr().is_ipv4();
     if parsed.len() > 2 || (parsed.len() == 2 && !dual) {
         p.push(Problem::new(CLUSTER, path, "expected one (IPv4 or IPv6) CIDR or two CIDRs from each family for dual-stack networking"));
         return;
     }
-    for (ip, bits) in parsed {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let host_bits = max - u32::from(bits);
+    for net in parsed {
+        let (ip, bits, max) = (net.addr(), net.prefix_len(), net.max_prefix_len());
+        let host_bits = u32::from(max - bits);
         let (min_addresses, label) = if service {
             (10u32, "service")
         } else {
@@ -475,58 +448,10 @@ fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
     }
 }
 
-fn is_token(t: &str) -> bool {
-    let ok = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    t.split_once('.')
-        .is_some_and(|(id, secret)| ok(id, 6) && ok(secret, 16))
-}
-
-fn is_bootstrap_group(g: &str) -> bool {
-    g.strip_prefix("system:bootstrappers:").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 256
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b':' || b == b'-')
-            && rest
-                .bytes()
-                .last()
-                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    })
-}
-
-/// RFC 1123 subdomain, as Kubernetes checks names.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
 fn is_endpoint(e: &str) -> bool {
-    if e.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    let (host, port) = match e.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
-            (h.trim_start_matches('[').trim_end_matches(']'), Some(p))
-        }
-        _ => (e, None),
-    };
-    let host_ok = host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase());
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-    host_ok && port_ok
+    split_host_port(e).is_some_and(|(host, _)| {
+        host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase())
+    })
 }
 
 #[cfg(test)]

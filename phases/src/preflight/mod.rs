@@ -1,21 +1,20 @@
 //! The `preflight` phase: kubeadm's checks with kubeadm's names and levels for the target version,
 //! each failure explained with the fix for this host, and a reviewable, reversible `--fix`.
 //!
-//! [`checks`] holds the check table, [`cri`] the CRI client, [`containerd`] the reading and editing
-//! of containerd's config, [`fix`] the plan, the journal and `--undo-fixes`.
+//! [`checks`] holds the check table, [`fix`] the plan, the journal and `--undo-fixes`; the CRI
+//! client is [`crate::cri`], containerd's config [`crate::host::containerd`].
 
 mod checks;
-pub mod containerd;
-pub mod cri;
-mod etcd_version;
 pub mod fix;
 
 use std::cell::OnceCell;
 use std::fmt;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use crate::context::Context;
+use crate::cri;
+use crate::host::containerd;
+use crate::runner::context::Context;
 pub use crate::version::CheckLevel as Level;
 
 /// What one check found wrong.
@@ -266,4 +265,22 @@ pub fn print(ctx: &Context, report: &Report) {
     for f in report.errors() {
         ctx.out.error(&f.check, &f.text());
     }
+}
+
+/// The `preflight` phase of reset: the user agrees, and kubestrap runs as root.
+pub fn run_reset(ctx: &mut Context) -> Result<()> {
+    ctx.out.warn(
+        "reset",
+        "Changes made to this host by 'kubestrap init' (or 'kubeadm init' / 'kubeadm join') will be reverted.",
+    );
+    if !ctx.out.confirm("[reset] Are you sure you want to proceed?") {
+        bail!("aborted reset operation\n\nhint: pass --force to reset without being asked");
+    }
+    ctx.out.status("preflight", "Running pre-flight checks");
+    if !ctx.opts.dry_run && !ctx.host.is_root() {
+        bail!(
+            "[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n\nhint: run it again with sudo"
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,305 @@
+//! The CRI client against its own wire format and a fake runtime over real HTTP/2.
+
+use super::wire::*;
+use super::*;
+
+fn string_field(number: u8, s: &str) -> Vec<u8> {
+    let mut v = vec![number << 3 | 2, s.len() as u8];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+#[test]
+fn decodes_containers_and_exit_codes() {
+    let mut meta = string_field(1, "kube-controller-manager");
+    meta.extend_from_slice(&[2 << 3, 3]);
+    let mut label = string_field(1, "io.kubernetes.pod.name");
+    label.extend(string_field(2, "kube-controller-manager-node1"));
+    let mut c = string_field(1, "abc");
+    c.extend_from_slice(&[3 << 3 | 2, meta.len() as u8]);
+    c.extend(meta);
+    c.extend_from_slice(&[6 << 3, 2]);
+    c.extend_from_slice(&[8 << 3 | 2, label.len() as u8]);
+    c.extend(label);
+    let mut list = vec![1 << 3 | 2, c.len() as u8];
+    list.extend(c);
+    let got = decode_containers(&Bytes::from(list)).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].id.as_str(), got[0].name.as_str()),
+        ("abc", "kube-controller-manager")
+    );
+    assert_eq!((got[0].attempt, got[0].state), (3, "CONTAINER_EXITED"));
+    assert_eq!(got[0].pod, "kube-controller-manager-node1");
+    let mut status = vec![7 << 3, 1];
+    status.extend(string_field(11, "Error"));
+    let mut resp = vec![1 << 3 | 2, status.len() as u8];
+    resp.extend(status);
+    assert_eq!(
+        decode_exit(&Bytes::from(resp)).unwrap(),
+        (1, "Error".to_string())
+    );
+}
+
+#[test]
+fn decodes_version_and_status() {
+    let mut body = string_field(1, "0.1.0");
+    body.extend(string_field(2, "containerd"));
+    body.extend(string_field(3, "1.6.20"));
+    body.extend(string_field(4, "v1"));
+    let v = decode_version(&Bytes::from(body)).unwrap();
+    assert_eq!(
+        (v.runtime_name.as_str(), v.runtime_version.as_str()),
+        ("containerd", "1.6.20")
+    );
+
+    let mut cond = string_field(1, "RuntimeReady");
+    cond.extend([2 << 3, 1]);
+    let mut status = vec![1 << 3 | 2, cond.len() as u8];
+    status.extend(cond);
+    let mut body = vec![1 << 3 | 2, status.len() as u8];
+    body.extend(status);
+    let c = decode_status(&Bytes::from(body)).unwrap();
+    assert_eq!(c.len(), 1);
+    assert!(c[0].status && c[0].kind == "RuntimeReady");
+}
+
+#[test]
+fn decodes_grpc_messages() {
+    assert_eq!(
+        percent_decode("unknown service runtime.v1.RuntimeService%20x"),
+        "unknown service runtime.v1.RuntimeService x"
+    );
+}
+
+/// A `PodSandbox { id = 1; metadata = 2 { name = 1; uid = 2; namespace = 3 } }`.
+fn pod_sandbox(id: &str, name: &str, namespace: &str) -> Vec<u8> {
+    let mut meta = string_field(1, name);
+    meta.extend(string_field(2, "uid"));
+    meta.extend(string_field(3, namespace));
+    let mut sandbox = string_field(1, id);
+    sandbox.extend(length_delimited(2, &meta));
+    sandbox.extend([3 << 3, 1]);
+    sandbox
+}
+
+/// The sandboxes the fake runtime lists.
+const SANDBOXES: [(&str, &str, &str); 2] =
+    [("a", "etcd-node1", "kube-system"), ("b", "web", "default")];
+
+/// A CRI server that only knows v1alpha2, as containerd before 1.6 did. `StopPodSandbox` of
+/// the ids in `stop_not_found` answers NotFound. Returns the calls it answered, as
+/// "Method" or "Method id" with the id decoded from the request.
+async fn serve_v1alpha2(
+    listener: tokio::net::UnixListener,
+    stop_not_found: &[&str],
+) -> Vec<String> {
+    let mut calls = Vec::new();
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut conn = h2::server::handshake(stream).await.unwrap();
+    while let Some(Ok((request, mut respond))) = conn.accept().await {
+        let path = request.uri().path().to_string();
+        let method = path.rsplit('/').next().unwrap().to_string();
+        let mut request_body = request.into_body();
+        let mut framed = BytesMut::new();
+        while let Some(chunk) = request_body.data().await {
+            framed.extend_from_slice(&chunk.unwrap());
+        }
+        let sandbox_id = if method.ends_with("PodSandbox") && method != "ListPodSandbox" {
+            let message = framed.freeze().slice(5..);
+            let [(1, Field::Bytes(id))] = &fields(message).unwrap()[..] else {
+                panic!("{method}: the request is not {{ pod_sandbox_id = 1 }}");
+            };
+            let id = text(id).unwrap();
+            assert!(SANDBOXES.iter().any(|s| s.0 == id), "{method} {id}");
+            calls.push(format!("{method} {id}"));
+            Some(id)
+        } else {
+            calls.push(method.clone());
+            None
+        };
+        let mut headers = http::HeaderMap::new();
+        let body = if !path.starts_with("/runtime.v1alpha2.") {
+            headers.insert("grpc-status", "12".parse().unwrap());
+            headers.insert(
+                "grpc-message",
+                "unknown%20service%20runtime.v1.RuntimeService"
+                    .parse()
+                    .unwrap(),
+            );
+            None
+        } else if method == "StopPodSandbox"
+            && stop_not_found.contains(&sandbox_id.as_deref().unwrap())
+        {
+            headers.insert("grpc-status", "5".parse().unwrap());
+            None
+        } else {
+            headers.insert("grpc-status", "0".parse().unwrap());
+            let mut msg = Vec::new();
+            match method.as_str() {
+                "Version" => {
+                    msg.extend(string_field(2, "containerd"));
+                    msg.extend(string_field(3, "1.5.9"));
+                }
+                "ListPodSandbox" => {
+                    for (id, name, namespace) in SANDBOXES {
+                        msg.extend(length_delimited(1, &pod_sandbox(id, name, namespace)));
+                    }
+                }
+                // Stop- and RemovePodSandboxResponse are empty.
+                "StopPodSandbox" | "RemovePodSandbox" => {}
+                _ => {
+                    let mut cond = string_field(1, "RuntimeReady");
+                    cond.extend(string_field(3, "Broken"));
+                    let status = [vec![1 << 3 | 2, cond.len() as u8], cond].concat();
+                    msg.extend([1 << 3 | 2, status.len() as u8]);
+                    msg.extend(status);
+                }
+            }
+            let mut framed = vec![0];
+            framed.extend((msg.len() as u32).to_be_bytes());
+            framed.extend(msg);
+            Some(framed)
+        };
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let mut send = respond.send_response(response, false).unwrap();
+        if let Some(body) = body {
+            send.send_data(Bytes::from(body), false).unwrap();
+        }
+        send.send_trailers(headers).unwrap();
+    }
+    calls
+}
+
+/// A v1alpha2-only runtime on `socket`, served from its own thread; joining it gives the
+/// calls it answered.
+fn spawn_v1alpha2_server(
+    socket: &Path,
+    stop_not_found: &'static [&'static str],
+) -> std::thread::JoinHandle<Vec<String>> {
+    let std_listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+            serve_v1alpha2(listener, stop_not_found).await
+        })
+    })
+}
+
+/// Removes the fake's sandboxes; returns what the call returned and the calls the fake saw.
+fn remove_from_fake(stop_not_found: &'static [&'static str]) -> (Vec<Sandbox>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("cri.sock");
+    let server = spawn_v1alpha2_server(&socket, stop_not_found);
+    let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10)).unwrap();
+    (removed, server.join().unwrap())
+}
+
+const REMOVAL_CALLS: [&str; 6] = [
+    "ListPodSandbox",
+    "ListPodSandbox",
+    "StopPodSandbox a",
+    "RemovePodSandbox a",
+    "StopPodSandbox b",
+    "RemovePodSandbox b",
+];
+
+#[test]
+fn stops_then_removes_each_sandbox_in_turn() {
+    let (removed, calls) = remove_from_fake(&[]);
+    // v1 first (unimplemented), then v1alpha2 for every call.
+    assert_eq!(calls, REMOVAL_CALLS);
+    let expected: Vec<Sandbox> = SANDBOXES
+        .iter()
+        .map(|(id, name, namespace)| Sandbox {
+            id: id.to_string(),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        })
+        .collect();
+    assert_eq!(removed, expected);
+}
+
+#[test]
+fn a_sandbox_gone_before_its_stop_is_still_removed() {
+    let (removed, calls) = remove_from_fake(&["a"]);
+    assert_eq!(calls, REMOVAL_CALLS);
+    assert_eq!(removed.len(), 2);
+}
+
+#[test]
+fn decodes_pod_sandboxes() {
+    let mut body = length_delimited(1, &pod_sandbox("f00d", "coredns-1", "kube-system"));
+    body.extend(length_delimited(1, &pod_sandbox("beef", "web", "default")));
+    let got = decode_sandboxes(&Bytes::from(body)).unwrap();
+    assert_eq!(
+        got,
+        [
+            Sandbox {
+                id: "f00d".into(),
+                name: "coredns-1".into(),
+                namespace: "kube-system".into(),
+            },
+            Sandbox {
+                id: "beef".into(),
+                name: "web".into(),
+                namespace: "default".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("cri.sock");
+    let server = spawn_v1alpha2_server(&socket, &[]);
+    let found = probe(&socket, Duration::from_secs(10)).unwrap();
+    assert_eq!(found.version.api, "runtime.v1alpha2");
+    assert_eq!(found.version.runtime_version, "1.5.9");
+    assert_eq!(found.conditions.len(), 1);
+    assert!(!found.conditions[0].status);
+    assert_eq!(found.conditions[0].reason, "Broken");
+    server.join().unwrap();
+}
+
+#[test]
+fn image_calls_fall_back_to_v1alpha2() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("cri.sock");
+    let server = spawn_v1alpha2_server(&socket, &[]);
+    // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
+    assert_eq!(
+        image_present(
+            &socket,
+            "registry.k8s.io/pause:3.10",
+            Duration::from_secs(10)
+        ),
+        Ok(true)
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn encodes_image_requests() {
+    let spec = length_delimited(1, b"pause:3.10");
+    assert_eq!(spec[..2], [0x0a, 10]);
+    let long = "r".repeat(200);
+    let field = length_delimited(1, long.as_bytes());
+    assert_eq!(field[..3], [0x0a, 0xc8, 0x01]);
+}
+
+#[test]
+fn a_missing_socket_is_a_connect_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = probe(&dir.path().join("none.sock"), Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, CallError::Connect(_)), "{err:?}");
+}

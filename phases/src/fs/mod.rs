@@ -1,0 +1,4 @@
+//! Files: [`root::Root`], through which every read and write goes, and the logical paths.
+
+pub mod paths;
+pub mod root;

@@ -1,0 +1,284 @@
+//! The `mark-control-plane` phase and `kubestrap taint`: labels and taints of a control-plane
+//! node (spec §10.2). The merge is pure; the phase adds one GET (waiting for the Node to
+//! register) and one merge PATCH guarded by the resourceVersion.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use crate::api::objects::{Node, Taint};
+use crate::api::{Api, MERGE_PATCH, ObjectRef};
+use crate::runner::context::Context;
+use crate::version::Profile;
+
+/// Both keys kubeadm has used for the control-plane taint.
+pub const TAINT_KEYS: &[&str] = &[
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+];
+
+/// The taints a control-plane node gets: `nodeRegistration.taints`, or the version's default
+/// when the field is absent (`[]` means none).
+pub fn wanted_taints(profile: &Profile, configured: Option<&[crate::config::Taint]>) -> Vec<Taint> {
+    match configured {
+        Some(list) => list
+            .iter()
+            .map(|t| Taint {
+                key: t.key.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                time_added: None,
+            })
+            .collect(),
+        None => profile
+            .control_plane_taints
+            .iter()
+            .map(|k| Taint {
+                key: (*k).into(),
+                value: None,
+                effect: "NoSchedule".into(),
+                time_added: None,
+            })
+            .collect(),
+    }
+}
+
+fn same(a: &Taint, b: &Taint) -> bool {
+    a.key == b.key && a.effect == b.effect
+}
+
+/// The merge patch that adds labels and taints to a node (existing taints kept); `None` when
+/// the node has them all.
+pub fn mark_patch(node: &Node, labels: &[&str], taints: &[Taint]) -> Option<Value> {
+    let missing_labels: Vec<&&str> = labels
+        .iter()
+        .filter(|l| node.metadata.labels.get(**l).is_none_or(|v| !v.is_empty()))
+        .collect();
+    let mut all = node.spec.taints.clone();
+    for t in taints {
+        if !all.iter().any(|have| same(have, t)) {
+            all.push(t.clone());
+        }
+    }
+    if missing_labels.is_empty() && all.len() == node.spec.taints.len() {
+        return None;
+    }
+    let label_map: serde_json::Map<String, Value> = missing_labels
+        .iter()
+        .map(|l| ((**l).to_string(), json!("")))
+        .collect();
+    Some(json!({
+        "metadata": {"labels": label_map, "resourceVersion": node.metadata.resource_version},
+        "spec": {"taints": all},
+    }))
+}
+
+/// The merge patch that removes every control-plane taint (both keys); `None` when there is none.
+pub fn untaint_patch(node: &Node) -> Option<Value> {
+    let kept: Vec<&Taint> = node
+        .spec
+        .taints
+        .iter()
+        .filter(|t| !(TAINT_KEYS.contains(&t.key.as_str()) && t.effect == "NoSchedule"))
+        .collect();
+    (kept.len() != node.spec.taints.len()).then(|| {
+        json!({
+            "metadata": {"resourceVersion": node.metadata.resource_version},
+            "spec": {"taints": kept},
+        })
+    })
+}
+
+/// Node `name`'s reference.
+pub fn node_ref(name: &str) -> Result<ObjectRef> {
+    ObjectRef::new("v1", "Node", None, name)
+}
+
+/// Reads a node, patches it with what `change` computes, and retries on a conflicting update.
+/// Returns whether anything changed.
+pub fn change_node(
+    api: &Api<'_>,
+    name: &str,
+    change: impl Fn(&Node) -> Option<Value>,
+) -> Result<bool> {
+    change_node_from(api, read_node(api, name)?, change)
+}
+
+/// [`change_node`] starting from a node just read (by [`wait_for_node`]), saving a request.
+pub fn change_node_from(
+    api: &Api<'_>,
+    mut node: Node,
+    change: impl Fn(&Node) -> Option<Value>,
+) -> Result<bool> {
+    let name = node.metadata.name.clone();
+    let target = node_ref(&name)?;
+    for _ in 0..5 {
+        let Some(patch) = change(&node) else {
+            return Ok(false);
+        };
+        match api.patch(&target, MERGE_PATCH, &patch) {
+            Ok(_) => return Ok(true),
+            // Someone else updated the node between our GET and PATCH: read again.
+            Err(e) if e.to_string().contains(": 409 ") => node = read_node(api, &name)?,
+            Err(e) => return Err(e),
+        }
+    }
+    bail!("node `{name}` kept changing while kubestrap updated it; try again")
+}
+
+fn read_node(api: &Api<'_>, name: &str) -> Result<Node> {
+    match api.get::<Node>(&node_ref(name)?)? {
+        Some(node) => Ok(node),
+        None => bail!("node `{name}` does not exist at {}", api.endpoint()),
+    }
+}
+
+/// Waits for the kubelet to register the node, showing progress.
+pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
+    let api = ctx.api()?;
+    let target = node_ref(&ctx.cfg.node_name)?;
+    let started = Instant::now();
+    let progress = ctx.out.progress(&format!(
+        "Waiting for the kubelet to register node {:?}",
+        ctx.cfg.node_name
+    ));
+    loop {
+        if let Some(node) = api.get::<Node>(&target)? {
+            progress.finish(&format!(
+                "Node {:?} registered after {:.1}s",
+                ctx.cfg.node_name,
+                started.elapsed().as_secs_f64()
+            ));
+            return Ok(node);
+        }
+        if started.elapsed() > timeout {
+            progress.finish("timed out");
+            bail!(
+                "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
+                ctx.cfg.node_name,
+                crate::config::duration::format(timeout)
+            );
+        }
+        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
+        std::thread::sleep(crate::phases::wait_control_plane::POLL);
+    }
+}
+
+/// The `mark-control-plane` phase.
+pub fn run(ctx: &mut Context) -> Result<()> {
+    let profile = ctx.profile();
+    let name = ctx.cfg.node_name.clone();
+    let labels = profile.control_plane_labels;
+    let taints = wanted_taints(&profile, ctx.cfg.init.node_registration.taints.as_deref());
+    let label_text = if profile.version.at_least(21) {
+        format!("the labels: [{}]", labels.join(" "))
+    } else {
+        "the labels \"node-role.kubernetes.io/master=''\" and \"node-role.kubernetes.io/control-plane='' (deprecated)\"".to_string()
+    };
+    ctx.out.status(
+        "mark-control-plane",
+        &format!("Marking the node {name} as control-plane by adding {label_text}"),
+    );
+    if !taints.is_empty() {
+        let list: Vec<String> = taints.iter().map(Taint::describe).collect();
+        ctx.out.status(
+            "mark-control-plane",
+            &format!(
+                "Marking the node {name} as control-plane by adding the taints [{}]",
+                list.join(" ")
+            ),
+        );
+    }
+    let node = wait_for_node(ctx, node_timeout(ctx))?;
+    change_node_from(&ctx.api()?, node, |node| mark_patch(node, labels, &taints))?;
+    Ok(())
+}
+
+/// How long to wait for the node: `timeouts.kubeletHealthCheck` (4 m by default).
+pub fn node_timeout(ctx: &Context) -> Duration {
+    crate::config::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
+        .unwrap_or(Duration::from_secs(240))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::KubeVersion;
+
+    fn node(labels: &[&str], taints: &[(&str, &str)]) -> Node {
+        let mut n = Node::default();
+        n.metadata.name = "n1".into();
+        n.metadata.resource_version = Some("7".into());
+        for l in labels {
+            n.metadata.labels.insert((*l).into(), String::new());
+        }
+        n.spec.taints = taints
+            .iter()
+            .map(|(k, e)| Taint {
+                key: (*k).into(),
+                value: None,
+                effect: (*e).into(),
+                time_added: None,
+            })
+            .collect();
+        n
+    }
+
+    #[test]
+    fn default_taints_follow_the_version() {
+        let p = |v: &str| KubeVersion::parse(v).unwrap().profile();
+        let keys = |p: &Profile| {
+            wanted_taints(p, None)
+                .into_iter()
+                .map(|t| t.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&p("v1.20.2")), ["node-role.kubernetes.io/master"]);
+        assert_eq!(keys(&p("v1.24.0")).len(), 2);
+        assert_eq!(
+            keys(&p("v1.31.0")),
+            ["node-role.kubernetes.io/control-plane"]
+        );
+        assert!(wanted_taints(&p("v1.31.0"), Some(&[])).is_empty());
+    }
+
+    #[test]
+    fn marking_keeps_other_taints_and_is_idempotent() {
+        let p = KubeVersion::parse("v1.31.0").unwrap().profile();
+        let taints = wanted_taints(&p, None);
+        let n = node(&[], &[("example.com/x", "NoExecute")]);
+        let patch = mark_patch(&n, p.control_plane_labels, &taints).unwrap();
+        assert_eq!(patch["spec"]["taints"].as_array().unwrap().len(), 2);
+        assert_eq!(patch["metadata"]["resourceVersion"], "7");
+        let done = node(
+            p.control_plane_labels,
+            &[
+                ("example.com/x", "NoExecute"),
+                ("node-role.kubernetes.io/control-plane", "NoSchedule"),
+            ],
+        );
+        assert_eq!(mark_patch(&done, p.control_plane_labels, &taints), None);
+    }
+
+    #[test]
+    fn untaint_removes_both_keys_only() {
+        let n = node(
+            &[],
+            &[
+                ("node-role.kubernetes.io/master", "NoSchedule"),
+                ("node-role.kubernetes.io/control-plane", "NoSchedule"),
+                ("example.com/x", "NoExecute"),
+            ],
+        );
+        let patch = untaint_patch(&n).unwrap();
+        assert_eq!(
+            patch["spec"]["taints"],
+            json!([{"key": "example.com/x", "effect": "NoExecute"}])
+        );
+        assert_eq!(
+            untaint_patch(&node(&[], &[("example.com/x", "NoExecute")])),
+            None
+        );
+    }
+}

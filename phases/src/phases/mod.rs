@@ -1,0 +1,20 @@
+//! The reusable steps of the workflows, one file per phase (or per group of sub-phases). A step
+//! never knows which workflow runs it: it gets the API client and the data through the context.
+
+pub mod addons;
+pub mod bootstrap_token;
+pub mod certs;
+pub mod cleanup_node;
+pub mod control_plane;
+pub mod discovery;
+pub mod etcd;
+pub mod install_kubeconfig;
+pub mod kubeconfig;
+pub mod kubelet_finalize;
+pub mod kubelet_start;
+pub mod mark_control_plane;
+pub mod remove_etcd_member;
+pub mod show_join;
+pub mod tls_bootstrap;
+pub mod upload_config;
+pub mod wait_control_plane;

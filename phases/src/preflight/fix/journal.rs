@@ -1,0 +1,148 @@
+//! The journal of applied fixes (`/var/lib/kubestrap/fixes.json`) and `--undo-fixes`.
+
+use anyhow::{Context as _, Result};
+
+use super::{ABSENT, BACKUPS, Entry, JOURNAL};
+use crate::fs::paths;
+use crate::fs::root::Root;
+use crate::host::{self, Host};
+use crate::runner::context::Context;
+use crate::runner::report::Reporter;
+
+/// The journal file, kept up to date after every change.
+pub(super) struct Journal {
+    entries: Vec<Entry>,
+}
+
+impl Journal {
+    pub(super) fn load(root: &Root) -> Result<Self> {
+        let entries = match root.read_optional(JOURNAL)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("`{JOURNAL}` is not a kubestrap fix journal"))?,
+            None => Vec::new(),
+        };
+        Ok(Journal { entries })
+    }
+
+    pub(super) fn push(&mut self, ctx: &Context, entry: Entry) -> Result<()> {
+        self.entries.push(entry);
+        self.save(ctx)
+    }
+
+    pub(super) fn save(&self, ctx: &Context) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.entries)?;
+        ctx.root.write(JOURNAL, text.as_bytes(), 0o600)
+    }
+
+    /// Backs a file up (first), records it, then writes it.
+    pub(super) fn write_file(
+        &mut self,
+        ctx: &Context,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<()> {
+        let backup = match ctx.root.read_optional(path)? {
+            Some(old) => {
+                let name = format!(
+                    "{BACKUPS}/{}-{}",
+                    self.entries.len(),
+                    path.trim_start_matches('/').replace('/', "_")
+                );
+                ctx.root.write(&name, &old, 0o600)?;
+                Some(name)
+            }
+            None => None,
+        };
+        let mode_before = if backup.is_some() {
+            ctx.root.mode(path)?
+        } else {
+            mode
+        };
+        self.push(
+            ctx,
+            Entry::File {
+                path: path.into(),
+                backup,
+                mode: mode_before,
+            },
+        )?;
+        ctx.root.write(path, bytes, mode)
+    }
+}
+
+/// What undoing needs: the files, the machine and the user; no cluster settings.
+pub struct Machine<'a> {
+    pub root: &'a Root,
+    pub host: &'a dyn Host,
+    pub out: &'a dyn Reporter,
+}
+
+/// Puts back every journaled change, newest first, then restarts the services whose files changed.
+pub fn undo(ctx: &Machine) -> Result<usize> {
+    let journal = Journal::load(ctx.root)?;
+    if journal.entries.is_empty() {
+        ctx.out.status(
+            "fix",
+            &format!("nothing to undo: {JOURNAL} records no fixes"),
+        );
+        return Ok(0);
+    }
+    let mut restarts = Vec::new();
+    for entry in journal.entries.iter().rev() {
+        match entry {
+            Entry::File { path, backup, mode } => match backup {
+                Some(b) => {
+                    let bytes = ctx.root.read(b)?;
+                    ctx.root.write(path, &bytes, *mode)?;
+                    ctx.out.status("fix", &format!("restored {path}"));
+                }
+                None => {
+                    ctx.root.remove_all(path)?;
+                    ctx.out.status("fix", &format!("removed {path}"));
+                }
+            },
+            // An absent setting goes away with its module (undone next).
+            Entry::Setting { path, before } if before == ABSENT => {}
+            Entry::Setting { path, before } => {
+                ctx.host.write_setting(&ctx.root.physical(path)?, before)?;
+                ctx.out
+                    .status("fix", &format!("set {path} back to {before}"));
+            }
+            Entry::Module { name } => match ctx.host.run("modprobe", &["-r", name]) {
+                Ok(()) => ctx
+                    .out
+                    .status("fix", &format!("unloaded kernel module {name}")),
+                Err(e) => ctx
+                    .out
+                    .warn("fix", &format!("could not unload {name}: {e:#}")),
+            },
+            Entry::Swap { device } => {
+                ctx.host.run("swapon", &[device])?;
+                ctx.out.status("fix", &format!("turned swap on: {device}"));
+            }
+            Entry::Restart { unit } => {
+                if !restarts.contains(unit) {
+                    restarts.push(unit.clone());
+                }
+            }
+        }
+    }
+    for unit in &restarts {
+        if host::systemd_running(ctx.root) {
+            ctx.host.restart_service(unit)?;
+            ctx.out.status("fix", &format!("restarted {unit}"));
+        } else {
+            ctx.out.warn(
+                "fix",
+                &format!("systemd does not run here: restart {unit} yourself so it reads the restored config"),
+            );
+        }
+    }
+    ctx.root.remove_all(BACKUPS)?;
+    ctx.root.remove_all(JOURNAL)?;
+    if ctx.root.list(paths::STATE_DIR)?.is_empty() {
+        ctx.root.remove_all(paths::STATE_DIR)?;
+    }
+    Ok(journal.entries.len())
+}

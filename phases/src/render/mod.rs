@@ -1,0 +1,4 @@
+//! Text kubestrap writes: the embedded templates and the static-pod manifests built from them.
+
+pub mod staticpod;
+pub mod templates;

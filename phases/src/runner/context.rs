@@ -1,0 +1,142 @@
+//! `Context`: what every phase of a workflow works with.
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::api::{Api, Client};
+use crate::config::Config;
+use crate::fs::root::Root;
+use crate::host::Host;
+use crate::runner::report::Reporter;
+use crate::version::Profile;
+
+/// Options that change how a workflow runs rather than what it builds.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Write nothing; report what would be written.
+    pub dry_run: bool,
+    /// Preflight checks whose errors become warnings (lower case; `all` for every check).
+    pub ignore_preflight_errors: Vec<String>,
+    /// Offer to repair what preflight finds (`--fix`); applied only after the reporter confirms.
+    pub fix: bool,
+    /// reset: also empty `/etc/kubernetes/tmp`.
+    pub cleanup_tmp_dir: bool,
+}
+
+/// Builds an API client for the phases of a run.
+pub type ClientFactory = fn(&Context) -> Result<Client>;
+
+/// The API clients a workflow hands its phases: a phase never picks a kubeconfig itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Clients {
+    /// The client of the phases that talk to the API server, built on the first
+    /// [`Context::api`] call.
+    pub api: ClientFactory,
+    /// A client that only polls health while the API server starts, before `api` can be built
+    /// (it may make calls that need a serving API server).
+    pub health: ClientFactory,
+}
+
+/// The state of one workflow run.
+pub struct Context {
+    pub cfg: Config,
+    pub root: Root,
+    pub host: Box<dyn Host>,
+    pub out: Box<dyn Reporter>,
+    pub opts: Options,
+    /// When the run started: kubeadm dates certificates from it.
+    pub started: SystemTime,
+    /// What the command prints at the end (tokens, join command).
+    pub outputs: crate::runner::summary::Outputs,
+    /// The API client, built on first use by [`Context::api`].
+    api: OnceLock<Client>,
+    /// Where API clients come from; set by the workflow.
+    clients: Option<Clients>,
+}
+
+impl Context {
+    /// A context that starts now.
+    pub fn new(
+        cfg: Config,
+        root: Root,
+        host: Box<dyn Host>,
+        out: Box<dyn Reporter>,
+        opts: Options,
+    ) -> Self {
+        Context {
+            cfg,
+            root,
+            host,
+            out,
+            opts,
+            started: SystemTime::now(),
+            outputs: Default::default(),
+            api: OnceLock::new(),
+            clients: None,
+        }
+    }
+
+    /// Gives the phases of this run the workflow's API clients.
+    pub fn with_clients(mut self, clients: Clients) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// The API client: the workflow's (see [`Clients`]), built on first use, or the one given to
+    /// [`Context::set_api`].
+    pub fn api(&self) -> Result<Api<'_>> {
+        if let Some(client) = self.api.get() {
+            return Ok(client.with(self));
+        }
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        let client = (clients.api)(self)?;
+        let client = self.api.get_or_init(|| client);
+        Ok(client.with(self))
+    }
+
+    /// A fresh client for health checks while the API server starts (see [`Clients::health`]).
+    pub fn health_client(&self) -> Result<Client> {
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        (clients.health)(self)
+    }
+
+    /// Uses this client for every API call (tests, or a client built elsewhere).
+    pub fn set_api(&mut self, client: Client) {
+        self.api = OnceLock::new();
+        let _ = self.api.set(client);
+    }
+
+    /// The version differences of the Kubernetes version being deployed.
+    pub fn profile(&self) -> Profile {
+        self.cfg.version.profile()
+    }
+
+    /// The certificates folder (`certificatesDir`).
+    pub fn cert_dir(&self) -> &str {
+        &self.cfg.cluster.certificates_dir
+    }
+
+    /// A phase requirement as a logical path: `pki/…` lives under `certificatesDir`.
+    pub fn resolve_required(&self, file: &str) -> String {
+        match file.strip_prefix("pki/") {
+            Some(rest) => format!("{}/{rest}", self.cert_dir()),
+            None => file.to_string(),
+        }
+    }
+}
+
+/// API calls made for a phase report through the run's reporter.
+impl crate::api::Log for Context {
+    fn status(&self, tag: &str, msg: &str) {
+        self.out.status(tag, msg)
+    }
+    fn detail(&self, msg: &str) {
+        self.out.detail(msg)
+    }
+}

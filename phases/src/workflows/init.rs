@@ -1,0 +1,229 @@
+//! The init workflow: its phase tables, in kubeadm's order for the target version.
+
+use crate::phases::{
+    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
+    kubelet_start, mark_control_plane, show_join, upload_config, wait_control_plane,
+};
+use crate::preflight;
+use crate::runner::Phase;
+use crate::runner::context::Clients;
+use crate::version::KubeVersion;
+
+const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
+const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES);
+const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file";
+const KUBELET_START: Phase = Phase::leaf(
+    "kubelet-start",
+    "Write kubelet settings and (re)start the kubelet",
+    kubelet_start::run,
+);
+
+/// What every phase that talks to the API server needs.
+const ADMIN_CONF: &[(&str, &str)] = &[("/etc/kubernetes/admin.conf", "kubeconfig admin")];
+
+const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
+    "wait-control-plane",
+    "Wait for the kubelet and the control plane to become healthy",
+    wait_control_plane::run,
+)
+.requires(ADMIN_CONF);
+const UPLOAD_CONFIG: Phase = Phase::group(
+    "upload-config",
+    "Upload the kubeadm and kubelet configuration to a ConfigMap",
+    &[
+        Phase::leaf(
+            "kubeadm",
+            "Upload the kubeadm ClusterConfiguration to a ConfigMap",
+            upload_config::kubeadm,
+        )
+        .requires(ADMIN_CONF),
+        Phase::leaf(
+            "kubelet",
+            "Upload the kubelet component config to a ConfigMap",
+            upload_config::kubelet,
+        )
+        .requires(&[
+            ("/etc/kubernetes/admin.conf", "kubeconfig admin"),
+            ("/var/lib/kubelet/config.yaml", "kubelet-start"),
+        ]),
+    ],
+);
+const MARK_CONTROL_PLANE: Phase = Phase::leaf(
+    "mark-control-plane",
+    "Mark a node as a control-plane",
+    mark_control_plane::run,
+)
+.requires(ADMIN_CONF);
+const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
+    "bootstrap-token",
+    "Generates bootstrap tokens used to join a node to a cluster",
+    bootstrap_token::run,
+)
+.requires(ADMIN_CONF);
+const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
+const CERT_ROTATION_ABOUT: &str = "Enable kubelet client certificate rotation";
+/// kubeadm ≤ 1.30 names the sub-phase `experimental-cert-rotation`.
+const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
+    "kubelet-finalize",
+    FINALIZE_ABOUT,
+    &[Phase::leaf(
+        "experimental-cert-rotation",
+        CERT_ROTATION_ABOUT,
+        kubelet_finalize::run,
+    )],
+);
+/// kubeadm 1.31+ names it `enable-client-cert-rotation`.
+const FINALIZE: Phase = Phase::group(
+    "kubelet-finalize",
+    FINALIZE_ABOUT,
+    &[Phase::leaf(
+        "enable-client-cert-rotation",
+        CERT_ROTATION_ABOUT,
+        kubelet_finalize::run,
+    )],
+);
+const ADDON: Phase = Phase::group(
+    "addon",
+    "Install required addons for passing conformance tests",
+    &[
+        Phase::leaf(
+            "coredns",
+            "Install the CoreDNS addon to a Kubernetes cluster",
+            addons::coredns,
+        )
+        .requires(ADMIN_CONF),
+        Phase::leaf(
+            "kube-proxy",
+            "Install the kube-proxy addon to a Kubernetes cluster",
+            addons::kube_proxy,
+        )
+        .requires(ADMIN_CONF),
+    ],
+);
+const SHOW_JOIN_COMMAND: Phase = Phase::leaf(
+    "show-join-command",
+    "Show the join command for control-plane and worker node",
+    show_join::run,
+)
+.requires(ADMIN_CONF);
+const ETCD: Phase = Phase::group(
+    "etcd",
+    "Generate static Pod manifest file for local etcd",
+    etcd::PHASES,
+);
+const CONTROL_PLANE: Phase = Phase::group(
+    "control-plane",
+    "Generate all static Pod manifest files necessary to establish the control plane",
+    control_plane::PHASES,
+);
+
+/// The API clients init's phases get: admin.conf (dry run: a reporting client).
+pub const CLIENTS: Clients = super::clients::ADMIN;
+
+/// kubeadm 1.31 and newer: etcd and the control plane before kubelet-start.
+pub static PHASES: &[Phase] = &[
+    PREFLIGHT,
+    CERTS,
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES),
+    ETCD,
+    CONTROL_PLANE,
+    KUBELET_START,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    FINALIZE,
+    ADDON,
+    SHOW_JOIN_COMMAND,
+];
+
+/// kubeadm 1.29 and 1.30: the order of 1.31, the older kubelet-finalize sub-phase.
+pub static PHASES_1_29: &[Phase] = &[
+    PREFLIGHT,
+    CERTS,
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES),
+    ETCD,
+    CONTROL_PLANE,
+    KUBELET_START,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    FINALIZE_EXPERIMENTAL,
+    ADDON,
+    SHOW_JOIN_COMMAND,
+];
+
+/// kubeadm 1.28 and older: kubelet-start right after kubeconfig, etcd after the control plane.
+pub static PHASES_BEFORE_1_29: &[Phase] = &[
+    PREFLIGHT,
+    CERTS,
+    Phase::group(
+        "kubeconfig",
+        KUBECONFIG_ABOUT,
+        kubeconfig::PHASES_BEFORE_1_29,
+    ),
+    KUBELET_START,
+    CONTROL_PLANE,
+    ETCD,
+    WAIT_CONTROL_PLANE,
+    UPLOAD_CONFIG,
+    MARK_CONTROL_PLANE,
+    BOOTSTRAP_TOKEN,
+    FINALIZE_EXPERIMENTAL,
+    ADDON,
+    SHOW_JOIN_COMMAND,
+];
+
+/// Every init phase table, newest first.
+pub static TABLES: [&[Phase]; 3] = [PHASES, PHASES_1_29, PHASES_BEFORE_1_29];
+
+/// The init phase table for a Kubernetes version.
+pub fn phases(version: KubeVersion) -> &'static [Phase] {
+    if version.at_least(31) {
+        PHASES
+    } else if version.profile().kubelet_start_after_manifests {
+        PHASES_1_29
+    } else {
+        PHASES_BEFORE_1_29
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner;
+
+    fn has(version: &str, path: &str) -> bool {
+        let v = KubeVersion::parse(version).unwrap();
+        runner::paths(phases(v)).iter().any(|p| p == path)
+    }
+
+    #[test]
+    fn the_finalize_sub_phase_is_named_per_version() {
+        assert!(has(
+            "v1.20.2",
+            "kubelet-finalize/experimental-cert-rotation"
+        ));
+        assert!(has(
+            "v1.30.0",
+            "kubelet-finalize/experimental-cert-rotation"
+        ));
+        assert!(has(
+            "v1.31.0",
+            "kubelet-finalize/enable-client-cert-rotation"
+        ));
+        assert!(!has(
+            "v1.30.0",
+            "kubelet-finalize/enable-client-cert-rotation"
+        ));
+    }
+
+    #[test]
+    fn kubelet_start_moves_after_the_manifests_in_1_29() {
+        let order = |v: &str| runner::paths(phases(KubeVersion::parse(v).unwrap()));
+        let pos = |v: &str, p: &str| order(v).iter().position(|x| x == p).unwrap();
+        assert!(pos("v1.28.0", "kubelet-start") < pos("v1.28.0", "control-plane"));
+        assert!(pos("v1.29.0", "kubelet-start") > pos("v1.29.0", "etcd"));
+    }
+}

@@ -1,0 +1,281 @@
+//! The join workflow: its phase tables in kubeadm's order for the cluster's version, and the
+//! glue that discovers the cluster (and so learns its version) before any phase runs.
+//!
+//! The control-plane phases are in the tables so that `--skip-phases` and `join phase` accept
+//! kubeadm's names; on a worker they have nothing to do, as in kubeadm. A control-plane join
+//! is refused while the configuration is resolved, before anything happens.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, Result};
+
+use crate::api::http::{Credentials, HttpTransport};
+use crate::api::objects::ConfigMap;
+use crate::api::{Client, ObjectRef, client};
+use crate::config::join::Discovery;
+use crate::phases::discovery::{self, Connect, TokenDiscovery};
+use crate::phases::tls_bootstrap;
+use crate::preflight;
+use crate::runner::Phase;
+use crate::runner::context::{Clients, Context};
+use crate::version::KubeVersion;
+
+/// A step of a control-plane join: nothing to do on a worker.
+fn control_plane_only(_: &mut Context) -> Result<()> {
+    Ok(())
+}
+
+const PREFLIGHT: Phase = Phase::leaf(
+    "preflight",
+    "Run join pre-flight checks",
+    preflight::run_join,
+);
+const CONTROL_PLANE_PREPARE: Phase = Phase::group(
+    "control-plane-prepare",
+    "Prepare the machine for serving a control plane",
+    &[
+        Phase::leaf(
+            "download-certs",
+            "Download certificates shared among control-plane nodes from the kubeadm-certs Secret",
+            control_plane_only,
+        ),
+        Phase::leaf(
+            "certs",
+            "Generate the certificates for the new control plane components",
+            control_plane_only,
+        ),
+        Phase::leaf(
+            "kubeconfig",
+            "Generate the kubeconfig for the new control plane components",
+            control_plane_only,
+        ),
+        Phase::leaf(
+            "control-plane",
+            "Generate the manifests for the new control plane components",
+            control_plane_only,
+        ),
+    ],
+);
+const CHECK_ETCD: Phase = Phase::leaf(
+    "check-etcd",
+    "Check that the etcd cluster is healthy before a stacked member joins",
+    control_plane_only,
+);
+const KUBELET_START: Phase = Phase::leaf(
+    "kubelet-start",
+    "Write kubelet settings, certificates and (re)start the kubelet",
+    tls_bootstrap::kubelet_start,
+);
+const MARK_CONTROL_PLANE: Phase = Phase::leaf(
+    "mark-control-plane",
+    "Mark a node as a control-plane",
+    control_plane_only,
+);
+const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", control_plane_only);
+const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
+    "wait-control-plane",
+    "Wait for the control plane to start",
+    control_plane_only,
+);
+const CONTROL_PLANE_JOIN_ABOUT: &str = "Join a machine as a control plane instance";
+
+/// kubeadm 1.20 and 1.21: control-plane-join still has update-status (ClusterStatus).
+pub static PHASES_BEFORE_1_22: &[Phase] = &[
+    PREFLIGHT,
+    CONTROL_PLANE_PREPARE,
+    CHECK_ETCD,
+    KUBELET_START,
+    Phase::group(
+        "control-plane-join",
+        CONTROL_PLANE_JOIN_ABOUT,
+        &[
+            ETCD,
+            Phase::leaf(
+                "update-status",
+                "Register the new control-plane node into the ClusterStatus maintained in the kubeadm-config ConfigMap",
+                control_plane_only,
+            ),
+            MARK_CONTROL_PLANE,
+        ],
+    ),
+];
+
+/// kubeadm 1.22 to 1.32.
+pub static PHASES_BEFORE_1_33: &[Phase] = &[
+    PREFLIGHT,
+    CONTROL_PLANE_PREPARE,
+    CHECK_ETCD,
+    KUBELET_START,
+    Phase::group(
+        "control-plane-join",
+        CONTROL_PLANE_JOIN_ABOUT,
+        &[ETCD, MARK_CONTROL_PLANE],
+    ),
+];
+
+/// kubeadm 1.33: wait-control-plane after control-plane-join.
+pub static PHASES_1_33: &[Phase] = &[
+    PREFLIGHT,
+    CONTROL_PLANE_PREPARE,
+    CHECK_ETCD,
+    KUBELET_START,
+    Phase::group(
+        "control-plane-join",
+        CONTROL_PLANE_JOIN_ABOUT,
+        &[ETCD, MARK_CONTROL_PLANE],
+    ),
+    WAIT_CONTROL_PLANE,
+];
+
+/// kubeadm 1.34 and newer: etcd-join is a phase of its own, and kubelet-wait-bootstrap exists
+/// (kubelet-start waits for the TLS bootstrap itself unless ControlPlaneKubeletLocalMode).
+pub static PHASES: &[Phase] = &[
+    PREFLIGHT,
+    CONTROL_PLANE_PREPARE,
+    CHECK_ETCD,
+    KUBELET_START,
+    Phase::leaf(
+        "etcd-join",
+        "Join etcd for control plane nodes",
+        control_plane_only,
+    ),
+    Phase::leaf(
+        "kubelet-wait-bootstrap",
+        "Wait for the kubelet to bootstrap itself (only with ControlPlaneKubeletLocalMode)",
+        control_plane_only,
+    ),
+    Phase::group(
+        "control-plane-join",
+        CONTROL_PLANE_JOIN_ABOUT,
+        &[MARK_CONTROL_PLANE],
+    ),
+    WAIT_CONTROL_PLANE,
+];
+
+/// Every join phase table, newest first.
+pub static TABLES: [&[Phase]; 4] = [PHASES, PHASES_1_33, PHASES_BEFORE_1_33, PHASES_BEFORE_1_22];
+
+/// The join phase table for the cluster's Kubernetes version.
+pub fn phases(version: KubeVersion) -> &'static [Phase] {
+    if version.at_least(34) {
+        PHASES
+    } else if version.at_least(33) {
+        PHASES_1_33
+    } else if version.at_least(22) {
+        PHASES_BEFORE_1_33
+    } else {
+        PHASES_BEFORE_1_22
+    }
+}
+
+/// Finds the cluster and makes sure it can be trusted, then reads its configuration: the
+/// bootstrap kubeconfig and API client go into the context, the cluster's ClusterConfiguration
+/// and version into its config. Writes nothing.
+pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
+    let join = ctx
+        .cfg
+        .join
+        .clone()
+        .context("discovery runs only within `kubestrap join`")?;
+    let kubeconfig = match &join.discovery {
+        Discovery::Token {
+            endpoint,
+            token,
+            pins,
+            unsafe_skip_ca_verification,
+        } => {
+            let settings = TokenDiscovery {
+                endpoint: endpoint.clone(),
+                token: token.clone(),
+                pins: pins.clone(),
+                unsafe_skip_ca_verification: *unsafe_skip_ca_verification,
+                timeout: join.discovery_timeout,
+                unreachable_timeout: Duration::from_secs(10),
+                poll: Duration::from_millis(200),
+            };
+            if *unsafe_skip_ca_verification && pins.is_empty() {
+                ctx.out.warn(
+                    "discovery",
+                    "the cluster CA is not verified (--discovery-token-unsafe-skip-ca-verification): this node trusts whichever server answers at the endpoint",
+                );
+            }
+            let found =
+                discovery::by_token(&settings, connect, ctx.out.as_ref(), SystemTime::now())?;
+            let bootstrap_token = join.tls_bootstrap_token.as_ref().unwrap_or(token);
+            found.bootstrap_kubeconfig(bootstrap_token)?
+        }
+        Discovery::File { location } => {
+            let text = discovery::read_location(location)?;
+            discovery::by_file(&text, location, join.tls_bootstrap_token.as_ref())?
+        }
+    };
+    let text = kubeconfig.to_yaml()?;
+    let client = bootstrap_client(ctx, &text)?;
+    let cluster_text = {
+        let api = client.with(ctx);
+        let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+        let cm = api
+            .get::<ConfigMap>(&target)
+            .context("failed to read the cluster's configuration with the bootstrap token")?
+            .context("the cluster has no kube-system/kubeadm-config ConfigMap\n\nhint: on the control-plane node, run `kubestrap init phase upload-config kubeadm`")?;
+        cm.data
+            .get("ClusterConfiguration")
+            .cloned()
+            .context("the kubeadm-config ConfigMap has no `ClusterConfiguration` key")?
+    };
+    ctx.out.status(
+        "preflight",
+        "Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"",
+    );
+    let (cluster, version) = crate::config::join::uploaded_cluster_configuration(&cluster_text)?;
+    ctx.cfg.cluster = cluster;
+    ctx.cfg.version = version;
+    if let Some(j) = ctx.cfg.join.as_mut() {
+        j.bootstrap_kubeconfig = Some(text);
+    }
+    Ok(())
+}
+
+/// The client of a joining node's phases: the bootstrap token, at the server discovery found.
+pub const CLIENTS: Clients = Clients {
+    api: bootstrap,
+    health: bootstrap,
+};
+
+fn bootstrap(ctx: &Context) -> Result<Client> {
+    let text = ctx
+        .cfg
+        .join
+        .as_ref()
+        .and_then(|j| j.bootstrap_kubeconfig.as_deref())
+        .context("discovery has not run, so kubestrap does not know the cluster to talk to")?;
+    bootstrap_client(ctx, text)
+}
+
+fn bootstrap_client(ctx: &Context, kubeconfig: &str) -> Result<Client> {
+    let creds = Credentials::parse_text(&ctx.root, kubeconfig)?;
+    Ok(Client::new(
+        Box::new(HttpTransport::new(creds)?),
+        client::retry(&ctx.cfg),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner;
+
+    #[test]
+    fn each_version_has_kubeadm_s_join_phases() {
+        let paths = |v: &str| runner::paths(phases(KubeVersion::parse(v).unwrap()));
+        assert!(paths("v1.20.2").contains(&"control-plane-join/update-status".to_string()));
+        assert!(!paths("v1.22.0").contains(&"control-plane-join/update-status".to_string()));
+        assert!(paths("v1.33.0").contains(&"wait-control-plane".to_string()));
+        assert!(paths("v1.34.0").contains(&"etcd-join".to_string()));
+        for v in ["v1.20.2", "v1.30.0", "v1.36.0"] {
+            let p = paths(v);
+            let pos = |x: &str| p.iter().position(|y| y == x).unwrap();
+            assert!(pos("preflight") < pos("kubelet-start"), "{v}");
+        }
+    }
+}
