@@ -6,7 +6,8 @@
 #   - the command `kubestrap token create --print-join-command` printed: node2's CSR is approved
 #     and signed by the real kube-controller-manager, node2 is Ready, kube-proxy runs on it,
 #     bootstrap-kubelet.conf is gone; joining again is refused while the node is Ready;
-#   - `kubestrap reset -f` on node2, then --discovery-token-unsafe-skip-ca-verification (warns);
+#   - `kubestrap reset -f` on node2 and the same join again; then a join with
+#     --discovery-token-unsafe-skip-ca-verification (warns) and one by --discovery-file;
 #   - kubeadm v1.20.2 works with the kubestrap-made cluster: `kubeadm token create
 #     --print-join-command`, `kubeadm join` of node2, and `kubeadm reset` of node1.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
@@ -127,14 +128,26 @@ until_ok 120 proxy_on_node2 || fail "kube-proxy does not run on node2"
 out=$($TB exec node2 "${JOIN[@]}" "$IGNORE" "$SOCK" 2>&1 || true)
 grep -q "kubelet.conf already exists" <<<"$out" || fail "a second join on a joined node: $out"
 
-say "kubestrap reset on node2, then join again without a CA hash"
-$TB exec node2 "$KS" reset -f >"$WORK/reset2.log" 2>&1 || { cat "$WORK/reset2.log" >&2; fail "reset of node2"; }
-[ -z "$(node2_files)" ] || fail "reset left files on node2: $(node2_files)"
-k delete node "$N2" >/dev/null
-$TB exec node2 "$KS" join "$EP" --token "$token" --discovery-token-unsafe-skip-ca-verification "$IGNORE" "$SOCK" \
-	>"$WORK/join2.log" 2>&1 || { cat "$WORK/join2.log" >&2; fail "join without a CA hash"; }
-grep -q "WARNING discovery.*not verified" "$WORK/join2.log" || fail "no warning without a CA hash"
-until_ok 180 ready || fail "node2 is not Ready after the second join"
+# again NAME CMD...: reset node2 (kubestrap), remove its Node, then CMD must join it.
+again() {
+	local name=$1
+	shift
+	$TB exec node2 "$KS" reset -f >"$WORK/reset.log" 2>&1 || { cat "$WORK/reset.log" >&2; fail "reset of node2"; }
+	[ -z "$(node2_files)" ] || fail "reset left files on node2: $(node2_files)"
+	k delete node "$N2" >/dev/null
+	$TB exec node2 "$@" >"$WORK/$name.log" 2>&1 || { cat "$WORK/$name.log" >&2; fail "$name"; }
+	k get node "$N2" >/dev/null || fail "$name: no Node $N2"
+}
+
+say "kubestrap reset on node2, then the same join again"
+again "the same join" "${JOIN[@]}" "$IGNORE" "$SOCK"
+until_ok 180 ready || fail "node2 is not Ready after joining again"
+
+say "join without a CA hash (warns), and by a discovery file"
+again "join without a CA hash" "$KS" join "$EP" --token "$token" --discovery-token-unsafe-skip-ca-verification "$IGNORE" "$SOCK"
+grep -q "WARNING discovery.*not verified" "$WORK/join without a CA hash.log" || fail "no warning without a CA hash"
+k -n kube-public get configmap cluster-info -o jsonpath='{.data.kubeconfig}' >"$WORK/cluster-info.yaml"
+again "join by a discovery file" "$KS" join --discovery-file "$WORK/cluster-info.yaml" --tls-bootstrap-token "$token" "$IGNORE" "$SOCK"
 
 say "kubeadm v1.20.2 on the kubestrap-made cluster"
 $TB exec node2 "$KS" reset -f >/dev/null 2>&1
