@@ -1603,17 +1603,10 @@ fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
         .find_map(|a| a.strip_prefix("--listen-client-urls="))
         .unwrap()
         .to_string();
-    let _etcd = start_etcd(root, &args);
+    let etcd = start_etcd(root, &args);
     let port: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "etcd did not listen: {}",
-            fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The version is asked with a 5 s timeout: etcd answers only once it has elected itself.
+    etcd.wait_healthy(root, port);
 
     // Debian's etcd (3.4) is new enough for 1.27 (3.2.18)…
     let r = external_etcd_checks(root, "v1.27.0", &client, "apiserver-etcd-client");
