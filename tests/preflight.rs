@@ -1060,7 +1060,7 @@ impl Containerd {
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(120),
                 "containerd did not open {}: {}",
                 self.socket.display(),
                 fs::read_to_string(&self.log).unwrap_or_default()
@@ -1079,6 +1079,29 @@ impl Containerd {
     fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Waits (bounded) until the CRI plugin answers and says the runtime is ready: containerd
+    /// opens its socket before the plugin has finished starting.
+    fn wait_for_cri(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let probe = cri::probe(&self.socket, Duration::from_secs(10));
+            let ready = probe.as_ref().is_ok_and(|p| {
+                p.conditions
+                    .iter()
+                    .any(|c| c.kind == "RuntimeReady" && c.status)
+            });
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd's CRI plugin did not become ready ({probe:?}): {}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -1146,6 +1169,7 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
     assert!(fixed.contains("\ndisabled_plugins = []\n"), "{fixed}");
 
     containerd.restart();
+    containerd.wait_for_cri();
     let out = kubestrap(&args);
     let (_, stderr) = text(&out);
     assert!(
@@ -1471,6 +1495,23 @@ fn image_archive(dir: &Path, tags: &[String]) -> PathBuf {
     archive
 }
 
+/// Waits (bounded) until the runtime's CRI ImageService reports `image`.
+fn wait_for_cri_image(socket: &Path, image: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = cri::image_present(socket, image, Duration::from_secs(10));
+        if seen == Ok(true) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CRI ImageService does not see the imported {image} ({seen:?}): {}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn real_containerd_pulls_only_what_it_lacks() {
     let dir = host_dir("healthy");
@@ -1518,6 +1559,11 @@ fn real_containerd_pulls_only_what_it_lacks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // containerd's CRI plugin learns of imported images from events, asynchronously: wait until
+    // its ImageService sees them, or a busy machine makes them look missing.
+    for image in &preloaded {
+        wait_for_cri_image(&socket, image, &state.path().join("containerd.log"));
+    }
 
     let out = Arc::new(RecordingReporter::default());
     let ctx = Context::new(
