@@ -108,15 +108,17 @@ unmark_node() {
 	"$@" taint node "$node" e2e.kubestrap.test/keep- >/dev/null
 }
 
-# free_port: a loopback port nothing listens on, for a server the script starts. Below the
-# kernel's ephemeral range (a client's connection cannot take it before the server binds it) and
+# free_port: a loopback port nothing listens on, for a server the script starts. Between the
+# well-known ports of Kubernetes (10250-10259, 2379) and its NodePorts (30000-32767), below the
+# kernel's ephemeral range (a client's connection cannot take it before the server binds it), and
 # never one this script was given before (kept in $WORK/ports-given).
 free_port() {
 	python3 - "$WORK/ports-given" <<'PY'
 import os, random, socket, sys
 given = set(open(sys.argv[1]).read().split()) if os.path.exists(sys.argv[1]) else set()
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-candidates = list(range(10000, low)) if low > 11000 else []
+end = min(low, 30000)
+candidates = list(range(20000, end)) if end > 21000 else []
 random.shuffle(candidates)
 for port in candidates + [0]:
     if str(port) in given:

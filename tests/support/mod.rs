@@ -72,18 +72,20 @@ pub fn require_binary(name: &str, package: &str) {
 }
 
 /// A loopback port for a server a test starts. Never the same one twice in this process (tests
-/// run in parallel threads), and below the kernel's ephemeral range: an outgoing connection (a
+/// run in parallel threads); between the well-known ports of Kubernetes (10250-10259, 2379) and
+/// its NodePorts (30000-32767), and below the kernel's ephemeral range: an outgoing connection (a
 /// client of another test) cannot take it between this check and the server's bind.
 pub fn free_port() -> u16 {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const LOWEST: u16 = 20000;
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    const LOWEST: u16 = 10000;
+    let end = ephemeral_start.min(30000);
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    if ephemeral_start > LOWEST + 1000 {
-        let span = u32::from(ephemeral_start - LOWEST);
+    if end > LOWEST + 1000 {
+        let span = u32::from(end - LOWEST);
         // A random start, so that test processes running side by side spread out.
         let start = (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32;
         for i in 0..span {
@@ -94,7 +96,7 @@ pub fn free_port() -> u16 {
             }
         }
     }
-    // No room below the ephemeral range: let the kernel choose.
+    // No room there: let the kernel choose.
     loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
