@@ -165,7 +165,7 @@ start_node() {
 		>"$d/containerd.toml"
 	if ! alive "$d/containerd.pid"; then
 		start_bg "$node" containerd containerd --config "$d/containerd.toml"
-		for _ in $(seq 100); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
+		for _ in $(seq 600); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
 		in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 ||
 			{ show_log "$LOGS/$node-containerd.log"; die "$node: containerd did not start"; }
 	fi
@@ -366,15 +366,18 @@ remove_containers() {
 	done
 }
 
-# kill_cgroup DIR: KILL every process in a cgroup tree.
+# kill_cgroup DIR: KILL every process in a cgroup tree and wait (at most 10 s) until it is empty,
+# so that its folders can be removed.
 kill_cgroup() {
 	[ -d "$1" ] || return 0
 	local pids
-	pids=$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
-	[ -z "$pids" ] && return 0
-	# shellcheck disable=SC2086
-	kill -KILL $pids 2>/dev/null || true
-	sleep 0.5
+	for _ in $(seq 100); do
+		pids=$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+		[ -z "$pids" ] && return 0
+		# shellcheck disable=SC2086
+		kill -KILL $pids 2>/dev/null || true
+		sleep 0.1
+	done
 }
 
 rmdir_tree() { [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; true; }
