@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{text, tree};
@@ -12,14 +13,23 @@ const NOBODY: u32 = 65534;
 
 #[test]
 fn dry_run_as_a_normal_user_writes_nothing_and_lists_every_file() {
-    let dir = tempfile::tempdir().unwrap();
+    // `nobody` may not enter the checkout (e.g. below /root or a 0700 folder): it runs a copy of
+    // the binary from a folder it can reach, on a root there too.
+    let dir = tempfile::tempdir_in(temp_dir_reachable_by_others()).unwrap();
     let root = dir.path().join("node");
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("marker"), "kept").unwrap();
-    for p in [dir.path(), root.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.path().join("kubestrap");
+    std::fs::copy(env!("CARGO_BIN_EXE_kubestrap"), &binary).unwrap();
+    for (p, mode) in [
+        (dir.path(), 0o755),
+        (root.as_path(), 0o755),
+        (&binary, 0o755),
+    ] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
+    let mut cmd = Command::new(&binary);
+    cmd.current_dir(dir.path());
     cmd.args([
         "init",
         "--dry-run",
@@ -70,6 +80,25 @@ fn dry_run_as_a_normal_user_writes_nothing_and_lists_every_file() {
         "a key was printed:\n{stdout}"
     );
     assert_eq!(tree(&root), ["marker"]);
+}
+
+/// The system's temp folder when every folder above it lets others in, else /tmp.
+fn temp_dir_reachable_by_others() -> PathBuf {
+    let reachable = |dir: &Path| {
+        dir.ancestors()
+            .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+    };
+    let dir = std::env::temp_dir();
+    if reachable(&dir) {
+        return dir;
+    }
+    let fallback = PathBuf::from("/tmp");
+    assert!(
+        reachable(&fallback),
+        "neither {} nor /tmp can be entered by other users",
+        dir.display()
+    );
+    fallback
 }
 
 fn running_as_root() -> bool {

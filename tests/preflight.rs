@@ -1070,7 +1070,7 @@ impl Containerd {
         let start = Instant::now();
         while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(120),
                 "containerd did not open {}: {}",
                 self.socket.display(),
                 fs::read_to_string(&self.log).unwrap_or_default()
@@ -1089,6 +1089,29 @@ impl Containerd {
     fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Waits (bounded) until the CRI plugin answers and says the runtime is ready: containerd
+    /// opens its socket before the plugin has finished starting.
+    fn wait_for_cri(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let probe = cri::probe(&self.socket, Duration::from_secs(10));
+            let ready = probe.as_ref().is_ok_and(|p| {
+                p.conditions
+                    .iter()
+                    .any(|c| c.kind == "RuntimeReady" && c.status)
+            });
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd's CRI plugin did not become ready ({probe:?}): {}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -1156,6 +1179,7 @@ fn real_containerd_with_cri_disabled_is_fixed_and_restored() {
     assert!(fixed.contains("\ndisabled_plugins = []\n"), "{fixed}");
 
     containerd.restart();
+    containerd.wait_for_cri();
     let out = kubestrap(&args);
     let (_, stderr) = text(&out);
     assert!(
@@ -1481,6 +1505,23 @@ fn image_archive(dir: &Path, tags: &[String]) -> PathBuf {
     archive
 }
 
+/// Waits (bounded) until the runtime's CRI ImageService reports `image`.
+fn wait_for_cri_image(socket: &Path, image: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = cri::image_present(socket, image, Duration::from_secs(10));
+        if seen == Ok(true) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CRI ImageService does not see the imported {image} ({seen:?}): {}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn real_containerd_pulls_only_what_it_lacks() {
     let dir = host_dir("healthy");
@@ -1528,6 +1569,11 @@ fn real_containerd_pulls_only_what_it_lacks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // containerd's CRI plugin learns of imported images from events, asynchronously: wait until
+    // its ImageService sees them, or a busy machine makes them look missing.
+    for image in &preloaded {
+        wait_for_cri_image(&socket, image, &state.path().join("containerd.log"));
+    }
 
     let out = Arc::new(RecordingReporter::default());
     let ctx = Context::new(
@@ -1613,17 +1659,10 @@ fn external_etcd_version_is_asked_over_tls_of_a_real_etcd() {
         .find_map(|a| a.strip_prefix("--listen-client-urls="))
         .unwrap()
         .to_string();
-    let _etcd = start_etcd(root, &args);
+    let etcd = start_etcd(root, &args);
     let port: u16 = client.rsplit(':').next().unwrap().parse().unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "etcd did not listen: {}",
-            fs::read_to_string(root.join("etcd.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The version is asked with a 5 s timeout: etcd answers only once it has elected itself.
+    etcd.wait_healthy(root, port);
 
     // Debian's etcd (3.4) is new enough for 1.27 (3.2.18)…
     let r = external_etcd_checks(root, "v1.27.0", &client, "apiserver-etcd-client");

@@ -1,29 +1,51 @@
 //! Real etcd (Debian `etcd-server`) started with the command line of the generated `etcd.yaml`,
 //! on loopback ports, serving with the generated certificates.
 
-use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{kubestrap, require_binary, text};
 
-/// Stops etcd even when an assertion fails.
-pub(crate) struct Etcd(pub(crate) Child);
+pub(crate) use crate::support::free_port;
 
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// A running etcd; stopped even when an assertion fails.
+pub(crate) struct Etcd {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Etcd {
+    /// Waits (bounded) until the etcd serving clients on `client` says it is healthy to the
+    /// healthcheck client certificate under `root`: it serves clients only once it has a leader.
+    pub(crate) fn wait_healthy(&self, root: &Path, client: u16) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = etcdctl(
+                root,
+                client,
+                "etcd/healthcheck-client",
+                &["endpoint", "health"],
+            );
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd on {client} did not become healthy: {}\netcd log:\n{}",
+                text(&out).1,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Writes the certificates and the local etcd manifest of `version` under `root`, for a node
@@ -50,15 +72,14 @@ pub(crate) fn etcd_files(root: &Path, version: &str) {
 
 /// Starts etcd with these arguments, logging to `root/etcd.log`.
 pub(crate) fn start_etcd(root: &Path, args: &[String]) -> Etcd {
-    let log = std::fs::File::create(root.join("etcd.log")).unwrap();
-    Etcd(
-        Command::new("etcd")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+    let log = root.join("etcd.log");
+    let child = Command::new("etcd")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Etcd { child, log }
 }
 
 /// The etcd command line of a generated manifest, with paths mapped under the root and the
@@ -143,29 +164,8 @@ fn serves(version: &str) {
     let root = dir.path();
     etcd_files(root, version);
     let (client, peer, metrics) = (free_port(), free_port(), free_port());
-    let _etcd = start_etcd(root, &etcd_args(root, client, peer, metrics));
-
-    // etcd needs a moment to elect itself; poll health with the healthcheck client certificate.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
-        let out = etcdctl(
-            root,
-            client,
-            "etcd/healthcheck-client",
-            &["endpoint", "health"],
-        );
-        if out.status.success() || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let etcd_log = std::fs::read_to_string(root.join("etcd.log")).unwrap_or_default();
-    assert!(
-        health.status.success(),
-        "etcdctl endpoint health: {}\netcd log:\n{etcd_log}",
-        text(&health).1
-    );
-    assert!(text(&health).0.contains("is healthy") || text(&health).1.contains("is healthy"));
+    let etcd = start_etcd(root, &etcd_args(root, client, peer, metrics));
+    etcd.wait_healthy(root, client);
 
     let put = etcdctl(
         root,

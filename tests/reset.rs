@@ -258,28 +258,6 @@ fn remove_etcd_member(root: &str) -> String {
     stderr
 }
 
-/// Waits until the etcd serving clients on `client` is healthy.
-fn wait_healthy(base: &Path, client: u16) {
-    use crate::real_etcd::etcdctl;
-    use std::time::{Duration, Instant};
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !etcdctl(
-        base,
-        client,
-        "etcd/healthcheck-client",
-        &["endpoint", "health"],
-    )
-    .status
-    .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "etcd on {client} did not become healthy"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// reset asks the etcd at the manifest's first client URL: make it this test's port.
 fn point_manifest_at(base: &Path, client: u16) {
     let manifest = base.join("etc/kubernetes/manifests/etcd.yaml");
@@ -302,9 +280,9 @@ fn remove_etcd_member_asks_a_real_etcd() {
     let base = dir.path();
     let root = base.to_str().unwrap();
     let (client, peer, metrics) = (free_port(), free_port(), free_port());
-    let _etcd = start_etcd(base, &etcd_args(base, client, peer, metrics));
+    let etcd = start_etcd(base, &etcd_args(base, client, peer, metrics));
     point_manifest_at(base, client);
-    wait_healthy(base, client);
+    etcd.wait_healthy(base, client);
     assert!(base.join("var/lib/etcd/member").is_dir());
 
     let stderr = remove_etcd_member(root);
@@ -328,8 +306,8 @@ fn remove_etcd_member_leaves_a_real_two_member_cluster() {
     let base = dir.path();
     let root = base.to_str().unwrap();
     let (client_a, peer_a) = (free_port(), free_port());
-    let _a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
-    wait_healthy(base, client_a);
+    let a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
+    a.wait_healthy(base, client_a);
 
     // A second member `b` on other ports and its own data folder, with the same certificates
     // (they name 127.0.0.1).
@@ -360,8 +338,8 @@ fn remove_etcd_member_leaves_a_real_two_member_cluster() {
         .collect();
     let b_log = base.join("b");
     fs::create_dir_all(&b_log).unwrap();
-    let _b = start_etcd(&b_log, &b_args);
-    wait_healthy(base, client_b);
+    let b = start_etcd(&b_log, &b_args);
+    b.wait_healthy(base, client_b);
 
     point_manifest_at(base, client_a);
     let stderr = remove_etcd_member(root);

@@ -6,6 +6,8 @@
 # cluster-info, that every API phase run again changes nothing, and the token and taint commands.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/e2e/lib.sh
+. tests/e2e/lib.sh
 KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
 [ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
 if [ -z "${KUBESTRAP_TESTBED_BIN_DIR:-}" ]; then
@@ -29,7 +31,6 @@ finish() {
 }
 trap finish EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PORT=$(free_port)
 TOKEN=abcdef.0123456789abcdef
@@ -81,23 +82,16 @@ curl -sk "https://127.0.0.1:$PORT/api/v1/namespaces/kube-public/configmaps/clust
 	fail "cluster-info not readable anonymously"
 
 echo "== each API phase again changes nothing" >&2
-# The objects kubestrap writes (others change as the controllers start).
-OURS='/kubeadm[:-]|/kubelet-config|/cluster-info=|/bootstrap-token-|/kube-proxy=|/coredns=|/system:coredns=|kube-dns'
-state() {
-	"${K[@]}" get -A configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings \
-		-o jsonpath='{range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' |
-		grep -E "$OURS" | sort
-	"${K[@]}" get -A daemonsets,deployments,services \
-		-o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.generation}{.spec.clusterIP}{"\n"}{end}' | sort
-	"${K[@]}" get node node1 -o jsonpath='{.metadata.labels}{.spec.taints}{.metadata.annotations}{"\n"}'
-}
-state >"$WORK/before"
+# Only what kubestrap writes is compared: the controller-manager changes the rest at any time.
+mark_node node1 "${K[@]}"
+kubestrap_state node1 "${K[@]}" >"$WORK/before"
 for p in "upload-config kubeadm" "upload-config kubelet" mark-control-plane bootstrap-token "addon coredns" "addon kube-proxy" show-join-command; do
 	# shellcheck disable=SC2086
 	"$KS" init phase $p "${A[@]}" >/dev/null 2>"$WORK/phase.err" || { cat "$WORK/phase.err" >&2; fail "phase $p again"; }
 done
-state >"$WORK/after"
+kubestrap_state node1 "${K[@]}" >"$WORK/after"
 diff "$WORK/before" "$WORK/after" >&2 || fail "the second run changed objects"
+unmark_node node1 "${K[@]}"
 
 echo "== token and taint commands" >&2
 T=(--root "$R")

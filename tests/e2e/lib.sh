@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by the testbed scripts of kubestrap. Sourced; needs the testbed's facts and WORK.
+# Shared by the end-to-end scripts of kubestrap. Sourced; config needs the testbed's facts and WORK.
 
 # config NAME [EXTRA_CLUSTER_YAML]: writes a v1beta3 config for the testbed to $WORK/NAME.yaml
 # and prints its path. With TOKEN set, that is the bootstrap token (so phases can run again).
@@ -39,4 +39,100 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 EOF
 	echo "$WORK/$1.yaml"
+}
+
+# The objects the API phases of `kubestrap init` write (Kind/namespace/name).
+KUBESTRAP_OBJECTS='/kubeadm[:-]|/kubelet-config|/cluster-info$|/bootstrap-token-|/kube-proxy$|/coredns$|/system:coredns$|/kube-dns$'
+
+# kubestrap_state NODE KUBECTL...: what kubestrap wrote to the API, one sorted line per object:
+# its objects without what the API server and the controllers own and change at any time
+# (resourceVersion, managedFields, status, a ServiceAccount's token Secrets, the signatures of
+# cluster-info, a Deployment's revision), and of the node only the labels, annotations and taints
+# of kubeadm's keys and of e2e.kubestrap.test/ (a test's own, which must survive). The node's
+# conditions, its not-ready taint and the rest are the kubelet's and the controllers'.
+kubestrap_state() {
+	local node=$1
+	shift
+	{
+		"$@" get -A -o json \
+			configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,daemonsets,deployments,services
+		"$@" get node "$node" -o json
+	} | python3 -c '
+import json, re, sys
+ours = re.compile(sys.argv[1])
+node_keys = ("node-role.kubernetes.io/", "node.kubernetes.io/exclude-from-external-load-balancers",
+	"kubeadm.alpha.kubernetes.io/", "e2e.kubestrap.test/")
+text, objects, at = sys.stdin.read(), [], 0
+while text[at:].strip():
+	at += len(text[at:]) - len(text[at:].lstrip())
+	doc, at = json.JSONDecoder().raw_decode(text, at)
+	objects += doc.get("items", [doc])
+for o in objects:
+	m, kind = o["metadata"], o["kind"]
+	key = "/".join((kind, m.get("namespace", ""), m["name"]))
+	if kind != "Node" and not ours.search(key):
+		continue
+	for f in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "selfLink"):
+		m.pop(f, None)
+	o.pop("status", None)
+	annotations = m.get("annotations", {})
+	for a in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration"):
+		annotations.pop(a, None)
+	if kind == "ServiceAccount":
+		o.pop("secrets", None)
+	if key == "ConfigMap/kube-public/cluster-info":
+		o["data"] = {k: v for k, v in o.get("data", {}).items() if not k.startswith("jws-kubeconfig-")}
+	if kind == "Node":
+		mine = lambda k: k.startswith(node_keys)
+		o = {"labels": {k: v for k, v in m.get("labels", {}).items() if mine(k)},
+			"annotations": {k: v for k, v in annotations.items() if mine(k)},
+			"taints": [t for t in o.get("spec", {}).get("taints", []) if mine(t["key"])]}
+	print(key, json.dumps(o, sort_keys=True))
+' "$KUBESTRAP_OBJECTS" | sort
+}
+
+# mark_node NODE KUBECTL...: a label, an annotation and a taint of the test's own on the node,
+# which the phases must keep. unmark_node NODE KUBECTL... removes them.
+mark_node() {
+	local node=$1
+	shift
+	"$@" label node "$node" e2e.kubestrap.test/keep=label >/dev/null
+	"$@" annotate node "$node" e2e.kubestrap.test/keep=annotation >/dev/null
+	"$@" taint node "$node" e2e.kubestrap.test/keep=taint:PreferNoSchedule >/dev/null
+}
+unmark_node() {
+	local node=$1
+	shift
+	"$@" label node "$node" e2e.kubestrap.test/keep- >/dev/null
+	"$@" annotate node "$node" e2e.kubestrap.test/keep- >/dev/null
+	"$@" taint node "$node" e2e.kubestrap.test/keep- >/dev/null
+}
+
+# free_port: a loopback port nothing listens on, for a server the script starts. Between the
+# well-known ports of Kubernetes (10250-10259, 2379) and its NodePorts (30000-32767), below the
+# kernel's ephemeral range (a client's connection cannot take it before the server binds it), and
+# never one this script was given before (kept in $WORK/ports-given).
+free_port() {
+	python3 - "$WORK/ports-given" <<'PY'
+import os, random, socket, sys
+given = set(open(sys.argv[1]).read().split()) if os.path.exists(sys.argv[1]) else set()
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+end = min(low, 30000)
+candidates = list(range(20000, end)) if end > 21000 else []
+random.shuffle(candidates)
+for port in candidates + [0]:
+    if str(port) in given:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    port = s.getsockname()[1]
+    s.close()
+    if str(port) not in given:
+        break
+open(sys.argv[1], "a").write(f"{port}\n")
+print(port)
+PY
 }

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 /// Runs the kubestrap binary with these arguments.
 pub fn kubestrap(args: &[&str]) -> Output {
@@ -65,4 +69,42 @@ pub fn require_binary(name: &str, package: &str) {
         found,
         "`{name}` is not installed: run `apt-get install {package}` (or `.ci/run`, which installs it)"
     );
+}
+
+/// A loopback port for a server a test starts. Never the same one twice in this process (tests
+/// run in parallel threads); between the well-known ports of Kubernetes (10250-10259, 2379) and
+/// its NodePorts (30000-32767), and below the kernel's ephemeral range: an outgoing connection (a
+/// client of another test) cannot take it between this check and the server's bind.
+pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const LOWEST: u16 = 20000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let end = ephemeral_start.min(30000);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    if end > LOWEST + 1000 {
+        let span = u32::from(end - LOWEST);
+        // A random start, so that test processes running side by side spread out.
+        let start = (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32;
+        for i in 0..span {
+            let port = LOWEST + ((start + i) % span) as u16;
+            if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                handed_out.insert(port);
+                return port;
+            }
+        }
+    }
+    // No room there: let the kernel choose.
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }

@@ -165,7 +165,7 @@ start_node() {
 		>"$d/containerd.toml"
 	if ! alive "$d/containerd.pid"; then
 		start_bg "$node" containerd containerd --config "$d/containerd.toml"
-		for _ in $(seq 100); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
+		for _ in $(seq 600); do in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 && break; sleep 0.1; done
 		in_node "$node" ctr -a "$CRI_SOCKET" version >/dev/null 2>&1 ||
 			{ show_log "$LOGS/$node-containerd.log"; die "$node: containerd did not start"; }
 	fi
@@ -179,16 +179,25 @@ start_node() {
 # stamp there says which image set it already holds.
 import_images() {
 	local node=$1 stamp=$2/.testbed-images f
-	if [ "$(cat "$stamp" 2>/dev/null)" = "$IMAGE_DIR" ] &&
-		[ "$(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images ls -q | grep -c "^$REGISTRY/" || true)" -ge 6 ]; then
-		return 0
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$IMAGE_DIR" ] ||
+		[ "$(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images ls -q | grep -c "^$REGISTRY/" || true)" -lt 6 ]; then
+		rm -f "$stamp"
+		for f in "$IMAGE_DIR"/*.tar; do
+			in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import "$f" >/dev/null ||
+				die "$node: import of $f failed"
+		done
+		echo "$IMAGE_DIR" >"$stamp"
 	fi
-	rm -f "$stamp"
-	for f in "$IMAGE_DIR"/*.tar; do
-		in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images import "$f" >/dev/null ||
-			die "$node: import of $f failed"
+	# containerd's CRI plugin learns of imported images from events, a little later (and answers
+	# only once it has started): wait until it sees them all, or a tool finds them missing.
+	local images
+	images=$(in_node "$node" ctr -a "$CRI_SOCKET" -n k8s.io images ls -q | grep "^$REGISTRY/")
+	for _ in $(seq 1200); do
+		# shellcheck disable=SC2086 # one argument per image
+		in_node "$node" "$BIN_DIR/crictl" -r "$CRI_SOCKET" inspecti $images >/dev/null 2>&1 && return 0
+		sleep 0.1
 	done
-	echo "$IMAGE_DIR" >"$stamp"
+	die "$node: containerd's CRI plugin does not see the imported images"
 }
 
 # Facts a tool needs to bring this testbed up; also in $RUN/facts.env.
@@ -357,15 +366,18 @@ remove_containers() {
 	done
 }
 
-# kill_cgroup DIR: KILL every process in a cgroup tree.
+# kill_cgroup DIR: KILL every process in a cgroup tree and wait (at most 10 s) until it is empty,
+# so that its folders can be removed.
 kill_cgroup() {
 	[ -d "$1" ] || return 0
 	local pids
-	pids=$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
-	[ -z "$pids" ] && return 0
-	# shellcheck disable=SC2086
-	kill -KILL $pids 2>/dev/null || true
-	sleep 0.5
+	for _ in $(seq 100); do
+		pids=$(find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+		[ -z "$pids" ] && return 0
+		# shellcheck disable=SC2086
+		kill -KILL $pids 2>/dev/null || true
+		sleep 0.1
+	done
 }
 
 rmdir_tree() { [ -d "$1" ] && find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; true; }

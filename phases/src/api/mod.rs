@@ -501,19 +501,23 @@ mod tests {
         assert!(!contains(&longer, &want));
     }
 
-    /// Answers POSTs after a pause, counting how many are in flight at once (and the most seen);
-    /// a ConfigMap named `bad` is refused.
-    struct Slow(std::sync::Arc<Mutex<(usize, usize)>>);
+    /// Counts the requests in flight at once (and the most seen), and holds each until 4 were
+    /// (at most 10 s), so the count does not depend on how fast the threads start on a busy
+    /// machine; a ConfigMap named `bad` is refused.
+    struct Slow(std::sync::Arc<(Mutex<(usize, usize)>, std::sync::Condvar)>);
 
     impl Transport for Slow {
         fn send(&self, req: &Request) -> Result<Response> {
-            {
-                let mut n = self.0.lock().unwrap();
-                n.0 += 1;
-                n.1 = n.1.max(n.0);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            self.0.lock().unwrap().0 -= 1;
+            let (counts, changed) = &*self.0;
+            let mut n = counts.lock().unwrap();
+            n.0 += 1;
+            n.1 = n.1.max(n.0);
+            changed.notify_all();
+            let (mut n, _) = changed
+                .wait_timeout_while(n, Duration::from_secs(10), |n| n.1 < 4)
+                .unwrap();
+            n.0 -= 1;
+            drop(n);
             let body: Value = serde_json::from_slice(req.body.as_deref().unwrap_or(b"{}"))?;
             if body.pointer("/metadata/name") == Some(&json!("bad")) {
                 return Ok(Response::json(422, &json!({"message": "bad name"})));
@@ -534,14 +538,14 @@ mod tests {
 
     #[test]
     fn independent_objects_are_sent_together_and_reported_in_order() {
-        let counts = std::sync::Arc::new(Mutex::new((0, 0)));
+        let counts = std::sync::Arc::new((Mutex::new((0, 0)), std::sync::Condvar::new()));
         let client = Client::new(Box::new(Slow(counts.clone())), Retry::immediate());
         let out = crate::runner::report::RecordingReporter::default();
         let api = client.with(&out);
         let objs: Vec<Value> = ["a", "b", "c", "d"].map(config_map).into();
         let applied = api.create_or_update_all(&objs).unwrap();
         assert_eq!(applied, [Applied::Created; 4]);
-        assert_eq!(counts.lock().unwrap().1, 4);
+        assert_eq!(counts.0.lock().unwrap().1, 4);
 
         let objs: Vec<Value> = ["a", "bad", "c"].map(config_map).into();
         let err = api.create_or_update_all(&objs).unwrap_err().to_string();
