@@ -10,6 +10,7 @@
 #   --cargo N       `cargo test --workspace` N times
 #   --apiserver N   tests/e2e/apiserver.sh N times
 #   --init N        tests/e2e/init.sh N times (the testbed)
+#   --join N        tests/e2e/join.sh N times (the testbed)
 #   -n N            every suite N times
 #   --hog           while the runs go on, build the workspace again and again into a target
 #                   folder of its own (a busy machine, as in CI beside other builds)
@@ -18,22 +19,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-cargo_runs=0 apiserver_runs=0 init_runs=0 hog=false logs=""
+usage() { sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+cargo_runs=0 apiserver_runs=0 init_runs=0 join_runs=0 hog=false logs=""
 while (($#)); do
 	case $1 in
 	--cargo) cargo_runs=${2:?}; shift ;;
 	--apiserver) apiserver_runs=${2:?}; shift ;;
 	--init) init_runs=${2:?}; shift ;;
-	-n) cargo_runs=${2:?} apiserver_runs=$2 init_runs=$2; shift ;;
+	--join) join_runs=${2:?}; shift ;;
+	-n) cargo_runs=${2:?} apiserver_runs=$2 init_runs=$2 join_runs=$2; shift ;;
 	--hog) hog=true ;;
 	--logs) logs=${2:?}; shift ;;
 	*) usage ;;
 	esac
 	shift
 done
-for n in "$cargo_runs" "$apiserver_runs" "$init_runs"; do [[ $n =~ ^[0-9]+$ ]] || usage; done
-((cargo_runs + apiserver_runs + init_runs > 0)) || usage
+for n in "$cargo_runs" "$apiserver_runs" "$init_runs" "$join_runs"; do [[ $n =~ ^[0-9]+$ ]] || usage; done
+((cargo_runs + apiserver_runs + init_runs + join_runs > 0)) || usage
 own_logs=false
 if [ -n "$logs" ]; then mkdir -p "$logs"; else logs=$(mktemp -d -t kubestrap-stress.XXXXXX) own_logs=true; fi
 logs=$(cd "$logs" && pwd)
@@ -84,11 +86,12 @@ suite() {
 }
 
 suite cargo-test "$cargo_runs" cargo test --workspace
-if ((apiserver_runs + init_runs > 0)); then
+if ((apiserver_runs + init_runs + join_runs > 0)); then
 	cargo build --quiet
 fi
 suite apiserver "$apiserver_runs" bash tests/e2e/apiserver.sh
 suite init "$init_runs" bash tests/e2e/init.sh
+suite join "$join_runs" bash tests/e2e/join.sh
 stop_hog
 
 echo
