@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
+use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::phases::install_kubeconfig::{
@@ -26,14 +26,11 @@ pub fn run(
     base: &Path,
     printer: Printer,
 ) -> Result<ExitCode> {
-    let mixed = args.mixed_with_config();
-    if args.config.is_some() && !mixed.is_empty() {
-        return Err(InvalidConfig(vec![format!(
-            "can not mix '--config' with arguments [{}]; put these settings in the config file",
-            mixed.join(" ")
-        )])
-        .into());
-    }
+    super::refuse_mixed_with_config(
+        args.config.is_some(),
+        &args.mixed_with_config(),
+        "the config file",
+    )?;
     let docs = match &args.config {
         Some(path) => config::load_file(path)?,
         None => Documents::default(),

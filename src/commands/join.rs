@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use kubestrap_phases::config::join::{JoinFlags, resolve_join};
-use kubestrap_phases::config::{self, Documents, InvalidConfig};
+use kubestrap_phases::config::{self, Documents};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::phases::discovery::Https;
@@ -28,14 +28,11 @@ pub fn run(
     base: &Path,
     printer: Printer,
 ) -> Result<ExitCode> {
-    let mixed = args.mixed_with_config();
-    if args.config.is_some() && !mixed.is_empty() {
-        return Err(InvalidConfig(vec![format!(
-            "can not mix '--config' with arguments [{}]; put these settings in the JoinConfiguration",
-            mixed.join(" ")
-        )])
-        .into());
-    }
+    super::refuse_mixed_with_config(
+        args.config.is_some(),
+        &args.mixed_with_config(),
+        "the JoinConfiguration",
+    )?;
     if !args.extra_endpoints.is_empty() {
         printer.warn(
             "preflight",

@@ -15,6 +15,18 @@ use anyhow::Result;
 use crate::cli::{Cmd, Invocation};
 use crate::output::Printer;
 
+/// kubeadm's refusal of flags next to `--config` (`what`: where these settings go instead).
+fn refuse_mixed_with_config(config_given: bool, mixed: &[&str], what: &str) -> Result<()> {
+    if config_given && !mixed.is_empty() {
+        return Err(kubestrap_phases::config::InvalidConfig(vec![format!(
+            "can not mix '--config' with arguments [{}]; put these settings in {what}",
+            mixed.join(" ")
+        )])
+        .into());
+    }
+    Ok(())
+}
+
 /// Runs what the command line asked for.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
     let printer = Printer::new(inv.cli.verbose);

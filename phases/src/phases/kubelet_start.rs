@@ -236,11 +236,18 @@ fn key_text(k: &Value) -> String {
     }
 }
 
-/// Writes `kubeadm-flags.env`, `config.yaml` and, from 1.34, `instance-config.yaml`.
+/// Writes `kubeadm-flags.env`, `config.yaml` and, from 1.34, `instance-config.yaml`, all
+/// made from this node's configuration.
 pub fn write_files(ctx: &mut Context) -> Result<()> {
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = flags_env(&ctx.cfg, &hostname)?;
     let config = kubelet_config(&ctx.cfg)?;
+    write_kubelet_files(ctx, &env, &config)
+}
+
+/// Writes the kubelet's flags file and this KubeletConfiguration (and, from 1.34, its instance
+/// configuration): init makes the configuration, join takes the cluster's.
+pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()> {
     let instance = instance_config(&ctx.cfg)?;
     ctx.root.create_dir(paths::KUBELET_DIR, 0o700)?;
     ctx.out.status(

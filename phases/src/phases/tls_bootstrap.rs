@@ -74,7 +74,6 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
     };
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = kubelet_start::flags_env(&ctx.cfg, &hostname)?;
-    let instance = kubelet_start::instance_config(&ctx.cfg)?;
 
     kubelet_start::stop(ctx)?;
     ctx.root.create_dir(paths::KUBERNETES_DIR, 0o755)?;
@@ -86,32 +85,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         }
         ctx.root.write(&join.ca_cert_path, &ca_pem, 0o644)?;
     }
-    ctx.root.create_dir(paths::KUBELET_DIR, 0o700)?;
-    ctx.out.status(
-        "kubelet-start",
-        &format!(
-            "Writing kubelet configuration to file \"{}\"",
-            paths::KUBELET_CONFIG
-        ),
-    );
-    ctx.root
-        .write(paths::KUBELET_CONFIG, kubelet_config.as_bytes(), 0o644)?;
-    ctx.out.status(
-        "kubelet-start",
-        &format!(
-            "Writing kubelet environment file with flags to file \"{}\"",
-            paths::KUBELET_FLAGS_ENV
-        ),
-    );
-    ctx.root
-        .write(paths::KUBELET_FLAGS_ENV, env.as_bytes(), 0o644)?;
-    if let Some(instance) = instance {
-        ctx.root.write(
-            kubelet_start::KUBELET_INSTANCE_CONFIG,
-            instance.as_bytes(),
-            0o644,
-        )?;
-    }
+    kubelet_start::write_kubelet_files(ctx, &env, &kubelet_config)?;
     ctx.out.status("kubelet-start", "Starting the kubelet");
     kubelet_start::restart(ctx, true)?;
     if ctx.opts.dry_run {

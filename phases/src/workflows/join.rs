@@ -78,6 +78,11 @@ const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     control_plane_only,
 );
 const CONTROL_PLANE_JOIN_ABOUT: &str = "Join a machine as a control plane instance";
+const CONTROL_PLANE_JOIN: Phase = Phase::group(
+    "control-plane-join",
+    CONTROL_PLANE_JOIN_ABOUT,
+    &[ETCD, MARK_CONTROL_PLANE],
+);
 
 /// kubeadm 1.20 and 1.21: control-plane-join still has update-status (ClusterStatus).
 pub static PHASES_BEFORE_1_22: &[Phase] = &[
@@ -106,11 +111,7 @@ pub static PHASES_BEFORE_1_33: &[Phase] = &[
     CONTROL_PLANE_PREPARE,
     CHECK_ETCD,
     KUBELET_START,
-    Phase::group(
-        "control-plane-join",
-        CONTROL_PLANE_JOIN_ABOUT,
-        &[ETCD, MARK_CONTROL_PLANE],
-    ),
+    CONTROL_PLANE_JOIN,
 ];
 
 /// kubeadm 1.33: wait-control-plane after control-plane-join.
@@ -119,11 +120,7 @@ pub static PHASES_1_33: &[Phase] = &[
     CONTROL_PLANE_PREPARE,
     CHECK_ETCD,
     KUBELET_START,
-    Phase::group(
-        "control-plane-join",
-        CONTROL_PLANE_JOIN_ABOUT,
-        &[ETCD, MARK_CONTROL_PLANE],
-    ),
+    CONTROL_PLANE_JOIN,
     WAIT_CONTROL_PLANE,
 ];
 
