@@ -53,13 +53,30 @@ pub enum OutputFormat {
 /// Flags of commands that talk to a running cluster.
 #[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
-    /// The kubeconfig file to use when talking to the cluster.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/kubernetes/admin.conf"
-    )]
-    pub kubeconfig: String,
+    /// The kubeconfig file to use when talking to the cluster (maps under --root). Without it,
+    /// $KUBECONFIG as kubectl reads it (the first file of a `:`-separated list), else
+    /// /etc/kubernetes/admin.conf.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<String>,
+}
+
+/// The kubeconfig when neither `--kubeconfig` nor `$KUBECONFIG` names one.
+const DEFAULT_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+
+impl ClusterArgs {
+    /// The kubeconfig to use: `--kubeconfig`, else `$KUBECONFIG`, else admin.conf.
+    pub fn kubeconfig(&self) -> String {
+        let from_env = std::env::var_os("KUBECONFIG").map(|v| v.to_string_lossy().into_owned());
+        resolve_kubeconfig(self.kubeconfig.as_deref(), from_env.as_deref())
+    }
+}
+
+/// kubectl merges every file of a `KUBECONFIG` list; kubestrap uses one cluster, so the first
+/// (empty entries are skipped, as kubectl does).
+fn resolve_kubeconfig(flag: Option<&str>, env: Option<&str>) -> String {
+    flag.or_else(|| env.and_then(|list| list.split(':').find(|p| !p.is_empty())))
+        .unwrap_or(DEFAULT_KUBECONFIG)
+        .to_string()
 }
 
 #[derive(Debug, Subcommand)]
@@ -615,5 +632,20 @@ mod tests {
             args.extend(path.split('/'));
             assert_eq!(parse_from(&args).init_phase.as_deref(), Some(path));
         }
+    }
+
+    #[test]
+    fn kubeconfig_comes_from_the_flag_then_the_environment_then_admin_conf() {
+        assert_eq!(
+            resolve_kubeconfig(Some("/f.conf"), Some("/e.conf")),
+            "/f.conf"
+        );
+        assert_eq!(resolve_kubeconfig(None, Some("/e.conf")), "/e.conf");
+        assert_eq!(
+            resolve_kubeconfig(None, Some("::/a.conf:/b.conf")),
+            "/a.conf"
+        );
+        assert_eq!(resolve_kubeconfig(None, Some("")), DEFAULT_KUBECONFIG);
+        assert_eq!(resolve_kubeconfig(None, None), DEFAULT_KUBECONFIG);
     }
 }

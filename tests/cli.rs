@@ -106,3 +106,29 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn token_and_taint_use_the_first_kubeconfig_of_the_environment() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--root", root.path().to_str().unwrap()]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubestrap"))
+            .args(&all)
+            .env("KUBECONFIG", ":/etc/kubernetes/from-env.conf:/other.conf")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        text(&out).1
+    };
+    let stderr = run(&["token", "list"]);
+    assert!(
+        stderr.contains("`/etc/kubernetes/from-env.conf`"),
+        "{stderr}"
+    );
+    let stderr = run(&["taint", "remove", "--all"]);
+    assert!(stderr.contains("from-env.conf"), "{stderr}");
+    // The flag wins over the environment.
+    let stderr = run(&["token", "list", "--kubeconfig", "/flag.conf"]);
+    assert!(stderr.contains("`/flag.conf`"), "{stderr}");
+}
