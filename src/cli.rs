@@ -16,6 +16,9 @@ pub struct Cli {
     /// Print more: phase names, and file contents with --dry-run.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Log level as kubeadm spells it: any N of 1 or more is --verbose, 0 (the default) is not.
+    #[arg(long = "v", global = true, value_name = "N", default_value_t = 0)]
+    pub log_level: u32,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -39,6 +42,13 @@ pub enum Cmd {
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'
     Reset(Box<ResetArgs>),
+}
+
+impl Cli {
+    /// Whether `-v`/`--verbose` or `--v=N` (N ≥ 1) asked for more output.
+    pub fn verbose(&self) -> bool {
+        self.verbose || self.log_level >= 1
+    }
 }
 
 /// How a command prints its result.
@@ -647,5 +657,26 @@ mod tests {
         );
         assert_eq!(resolve_kubeconfig(None, Some("")), DEFAULT_KUBECONFIG);
         assert_eq!(resolve_kubeconfig(None, None), DEFAULT_KUBECONFIG);
+    }
+
+    #[test]
+    fn short_v_and_kubeadm_v_levels_do_not_clash() {
+        let verbose = |args: &[&str]| {
+            let mut all = vec!["kubestrap"];
+            all.extend(args);
+            all.extend(["token", "generate"]);
+            parse_from(&all).cli.verbose()
+        };
+        assert!(!verbose(&[]));
+        assert!(verbose(&["-v"]));
+        assert!(verbose(&["--v=5"]));
+        assert!(verbose(&["--v", "1"]));
+        assert!(verbose(&["-v", "--v=0"]));
+        assert!(!verbose(&["--v=0"]));
+        assert!(
+            build()
+                .try_get_matches_from(["kubestrap", "--v=-1", "token", "generate"])
+                .is_err()
+        );
     }
 }

@@ -132,3 +132,34 @@ fn token_and_taint_use_the_first_kubeconfig_of_the_environment() {
     let stderr = run(&["token", "list", "--kubeconfig", "/flag.conf"]);
     assert!(stderr.contains("`/flag.conf`"), "{stderr}");
 }
+
+/// `--v=N` as kubeadm spells it: N ≥ 1 prints as much as `-v` (a dry run's file contents).
+#[test]
+fn kubeadm_log_level_flag_works_like_verbose() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |flag: &str| {
+        let out = kubestrap_on(
+            root.path(),
+            &[flag, "init", "phase", "certs", "ca", "--dry-run"],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{flag}: {stderr}");
+        stdout + &stderr
+    };
+    let verbose = run("-v");
+    assert!(verbose.contains("BEGIN CERTIFICATE"), "{verbose}");
+    assert!(run("--v=5").contains("BEGIN CERTIFICATE"));
+    assert!(!run("--v=0").contains("BEGIN CERTIFICATE"));
+}
+
+#[test]
+fn a_log_level_that_is_no_number_is_a_usage_error() {
+    let out = kubestrap(&["--v=x", "token", "generate"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("invalid value 'x' for '--v <N>'"),
+        "{stderr}"
+    );
+}

@@ -17,7 +17,7 @@ use crate::output::Printer;
 
 /// Runs what the command line asked for.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
-    let printer = Printer::new(inv.cli.verbose);
+    let printer = Printer::new(inv.cli.verbose());
     match inv.cli.command {
         Cmd::Init(args) => {
             let printer = printer.assume_yes(args.yes, "--yes");
