@@ -42,6 +42,18 @@ pub enum Cmd {
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'
     Reset(Box<ResetArgs>),
+    /// Print the shell completion script: `source <(kubestrap completion bash)`
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the version of kubestrap, the Kubernetes versions it deploys, and its git commit
+    Version {
+        /// Output format: short prints the version alone.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: VersionFormat,
+    },
 }
 
 impl Cli {
@@ -49,6 +61,16 @@ impl Cli {
     pub fn verbose(&self) -> bool {
         self.verbose || self.log_level >= 1
     }
+}
+
+/// How `kubestrap version` prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum VersionFormat {
+    #[default]
+    Text,
+    Short,
+    Json,
+    Yaml,
 }
 
 /// How a command prints its result.

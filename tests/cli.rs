@@ -1,5 +1,7 @@
 //! The binary's command line: help, phase selection, exit codes.
 
+use kubestrap_phases::version::{NEWEST, NEWEST_MINOR, OLDEST_MINOR};
+
 use crate::support::{kubestrap, kubestrap_on, text};
 
 #[test]
@@ -161,5 +163,86 @@ fn a_log_level_that_is_no_number_is_a_usage_error() {
     assert!(
         stderr.contains("invalid value 'x' for '--v <N>'"),
         "{stderr}"
+    );
+}
+
+fn completion(shell: &str) -> String {
+    let out = kubestrap(&["completion", shell]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    stdout
+}
+
+#[test]
+fn bash_completion_is_valid_bash_and_completes_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("kubestrap.bash");
+    std::fs::write(&script, completion("bash")).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    // What bash does on `kubestrap init phase ce<TAB>`.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1"
+COMP_WORDS=(kubestrap init phase ce); COMP_CWORD=3
+COMP_LINE="kubestrap init phase ce"; COMP_POINT=${#COMP_LINE}
+_kubestrap kubestrap ce phase
+printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["certs"], "{stderr}");
+}
+
+#[test]
+fn zsh_and_fish_completion_cover_the_phase_subcommands() {
+    for shell in ["zsh", "fish"] {
+        let script = completion(shell);
+        assert!(script.contains("kubelet-finalize"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn version_prints_kubestrap_kubernetes_range_and_commit() {
+    let (short, _) = text(&kubestrap(&["version", "-o", "short"]));
+    assert_eq!(short, format!("v{}\n", env!("CARGO_PKG_VERSION")));
+
+    let out = kubestrap(&["version", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["version"], short.trim());
+    // The commit the binary was built from: this checkout's HEAD (cargo rebuilds when it moves).
+    let commit = doc["gitCommit"].as_str().unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o).0.trim().to_string());
+    assert_eq!(commit, head.as_deref().unwrap_or("unknown"), "{doc}");
+    let k8s = &doc["kubernetes"];
+    assert_eq!(k8s["oldestMinor"], format!("v1.{OLDEST_MINOR}"), "{doc}");
+    assert_eq!(k8s["newestMinor"], format!("v1.{NEWEST_MINOR}"), "{doc}");
+    assert_eq!(k8s["default"], NEWEST.to_string(), "{doc}");
+
+    let out = kubestrap(&["version", "-o", "yaml"]);
+    let yaml: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(yaml, doc);
+
+    let (text_out, _) = text(&kubestrap(&["version"]));
+    assert!(
+        text_out.contains(short.trim()) && text_out.contains(commit),
+        "{text_out}"
     );
 }

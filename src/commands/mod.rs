@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the exit code.
 
+mod completion;
 mod config;
 mod init;
 mod join;
@@ -7,6 +8,7 @@ mod preflight;
 mod reset;
 mod taint;
 mod token;
+mod version;
 
 use std::process::ExitCode;
 
@@ -29,5 +31,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Completion { shell } => completion::run(shell, &printer),
+        Cmd::Version { output } => version::run(output, &printer),
     }
 }
