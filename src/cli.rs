@@ -468,6 +468,35 @@ pub struct Invocation {
     pub join_phase: Option<String>,
 }
 
+const INIT_EXAMPLES: &str = "
+Examples:
+  # Set up a control-plane node (run the pre-flight checks' repairs first if they fail)
+  sudo kubestrap preflight --fix
+  sudo kubestrap init --pod-network-cidr 10.244.0.0/16
+
+  # See every file init would write, without changing anything
+  kubestrap init --dry-run -v
+
+  # Run one phase alone
+  sudo kubestrap init phase certs all
+";
+
+const JOIN_EXAMPLES: &str = "
+Examples:
+  # Join a worker with the command `kubestrap init` printed
+  sudo kubestrap join 10.0.0.1:6443 --token abcdef.0123456789abcdef \\
+      --discovery-token-ca-cert-hash sha256:<hex>
+";
+
+const RESET_EXAMPLES: &str = "
+Examples:
+  # Undo what init or join did on this node, without asking
+  sudo kubestrap reset --force
+
+  # Show what reset would stop, remove and delete
+  kubestrap reset --dry-run
+";
+
 /// The whole command, with the generated `init phase` and `reset phase` trees.
 pub fn build() -> Command {
     let init_phases = phase_command::<InitArgs>(
@@ -490,16 +519,16 @@ pub fn build() -> Command {
     );
     Cli::command()
         .mut_subcommand("join", |cmd| {
-            cmd.after_long_help(runner::help("join", join::PHASES))
+            cmd.after_long_help(runner::help("join", join::PHASES) + JOIN_EXAMPLES)
                 .subcommand(join_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
-            cmd.after_long_help(runner::help("init", init::PHASES))
+            cmd.after_long_help(runner::help("init", init::PHASES) + INIT_EXAMPLES)
                 .subcommand(init_phases)
         })
         .mut_subcommand("reset", |cmd| {
-            cmd.after_long_help(runner::help("reset", reset::PHASES))
+            cmd.after_long_help(runner::help("reset", reset::PHASES) + RESET_EXAMPLES)
                 .subcommand(reset_phases)
         })
 }

@@ -42,7 +42,9 @@ fn readme_lists_the_phases_of_init_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let (help, _) = text(&kubestrap(&["init", "--help"]));
-    let phases = &help[help.find("The \"init\" command executes").unwrap()..];
+    let start = help.find("The \"init\" command executes").unwrap();
+    let end = help.find("\nExamples:").unwrap();
+    let phases = &help[start..end];
     assert!(
         readme.contains(phases.trim_end()),
         "README.md's phase list differs from `kubestrap init --help`; paste this into it:\n{phases}"
@@ -245,4 +247,24 @@ fn version_prints_kubestrap_kubernetes_range_and_commit() {
         text_out.contains(short.trim()) && text_out.contains(commit),
         "{text_out}"
     );
+}
+
+#[test]
+fn init_join_and_reset_help_show_examples_after_the_phases() {
+    for (command, example) in [
+        ("init", "sudo kubestrap init --pod-network-cidr"),
+        ("join", "sudo kubestrap join 10.0.0.1:6443 --token"),
+        ("reset", "sudo kubestrap reset --force"),
+    ] {
+        let out = kubestrap(&[command, "--help"]);
+        let (stdout, _) = text(&out);
+        assert!(out.status.success(), "{stdout}");
+        let phases = stdout.find("command executes the following phases:");
+        let examples = stdout.find("\nExamples:\n");
+        assert!(
+            matches!((phases, examples), (Some(p), Some(e)) if p < e),
+            "{command}: {stdout}"
+        );
+        assert!(stdout.contains(example), "{command}: {stdout}");
+    }
 }
