@@ -16,6 +16,9 @@ pub struct Cli {
     /// Print more: phase names, and file contents with --dry-run.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Log level as kubeadm spells it: any N of 1 or more is --verbose, 0 (the default) is not.
+    #[arg(long = "v", global = true, value_name = "N", default_value_t = 0)]
+    pub log_level: u32,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -39,6 +42,35 @@ pub enum Cmd {
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'
     Reset(Box<ResetArgs>),
+    /// Print the shell completion script: `source <(kubestrap completion bash)`
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the version of kubestrap, the Kubernetes versions it deploys, and its git commit
+    Version {
+        /// Output format: short prints the version alone.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: VersionFormat,
+    },
+}
+
+impl Cli {
+    /// Whether `-v`/`--verbose` or `--v=N` (N ≥ 1) asked for more output.
+    pub fn verbose(&self) -> bool {
+        self.verbose || self.log_level >= 1
+    }
+}
+
+/// How `kubestrap version` prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum VersionFormat {
+    #[default]
+    Text,
+    Short,
+    Json,
+    Yaml,
 }
 
 /// How a command prints its result.
@@ -53,13 +85,30 @@ pub enum OutputFormat {
 /// Flags of commands that talk to a running cluster.
 #[derive(Debug, Clone, Args)]
 pub struct ClusterArgs {
-    /// The kubeconfig file to use when talking to the cluster.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/kubernetes/admin.conf"
-    )]
-    pub kubeconfig: String,
+    /// The kubeconfig file to use when talking to the cluster (maps under --root). Without it,
+    /// $KUBECONFIG as kubectl reads it (the first file of a `:`-separated list), else
+    /// /etc/kubernetes/admin.conf.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<String>,
+}
+
+/// The kubeconfig when neither `--kubeconfig` nor `$KUBECONFIG` names one.
+const DEFAULT_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+
+impl ClusterArgs {
+    /// The kubeconfig to use: `--kubeconfig`, else `$KUBECONFIG`, else admin.conf.
+    pub fn kubeconfig(&self) -> String {
+        let from_env = std::env::var_os("KUBECONFIG").map(|v| v.to_string_lossy().into_owned());
+        resolve_kubeconfig(self.kubeconfig.as_deref(), from_env.as_deref())
+    }
+}
+
+/// kubectl merges every file of a `KUBECONFIG` list; kubestrap uses one cluster, so the first
+/// (empty entries are skipped, as kubectl does).
+fn resolve_kubeconfig(flag: Option<&str>, env: Option<&str>) -> String {
+    flag.or_else(|| env.and_then(|list| list.split(':').find(|p| !p.is_empty())))
+        .unwrap_or(DEFAULT_KUBECONFIG)
+        .to_string()
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,6 +468,35 @@ pub struct Invocation {
     pub join_phase: Option<String>,
 }
 
+const INIT_EXAMPLES: &str = "
+Examples:
+  # Set up a control-plane node (run the pre-flight checks' repairs first if they fail)
+  sudo kubestrap preflight --fix
+  sudo kubestrap init --pod-network-cidr 10.244.0.0/16
+
+  # See every file init would write, without changing anything
+  kubestrap init --dry-run -v
+
+  # Run one phase alone
+  sudo kubestrap init phase certs all
+";
+
+const JOIN_EXAMPLES: &str = "
+Examples:
+  # Join a worker with the command `kubestrap init` printed
+  sudo kubestrap join 10.0.0.1:6443 --token abcdef.0123456789abcdef \\
+      --discovery-token-ca-cert-hash sha256:<hex>
+";
+
+const RESET_EXAMPLES: &str = "
+Examples:
+  # Undo what init or join did on this node, without asking
+  sudo kubestrap reset --force
+
+  # Show what reset would stop, remove and delete
+  kubestrap reset --dry-run
+";
+
 /// The whole command, with the generated `init phase` and `reset phase` trees.
 pub fn build() -> Command {
     let init_phases = phase_command::<InitArgs>(
@@ -441,16 +519,16 @@ pub fn build() -> Command {
     );
     Cli::command()
         .mut_subcommand("join", |cmd| {
-            cmd.after_long_help(runner::help("join", join::PHASES))
+            cmd.after_long_help(runner::help("join", join::PHASES) + JOIN_EXAMPLES)
                 .subcommand(join_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
-            cmd.after_long_help(runner::help("init", init::PHASES))
+            cmd.after_long_help(runner::help("init", init::PHASES) + INIT_EXAMPLES)
                 .subcommand(init_phases)
         })
         .mut_subcommand("reset", |cmd| {
-            cmd.after_long_help(runner::help("reset", reset::PHASES))
+            cmd.after_long_help(runner::help("reset", reset::PHASES) + RESET_EXAMPLES)
                 .subcommand(reset_phases)
         })
 }
@@ -615,5 +693,41 @@ mod tests {
             args.extend(path.split('/'));
             assert_eq!(parse_from(&args).init_phase.as_deref(), Some(path));
         }
+    }
+
+    #[test]
+    fn kubeconfig_comes_from_the_flag_then_the_environment_then_admin_conf() {
+        assert_eq!(
+            resolve_kubeconfig(Some("/f.conf"), Some("/e.conf")),
+            "/f.conf"
+        );
+        assert_eq!(resolve_kubeconfig(None, Some("/e.conf")), "/e.conf");
+        assert_eq!(
+            resolve_kubeconfig(None, Some("::/a.conf:/b.conf")),
+            "/a.conf"
+        );
+        assert_eq!(resolve_kubeconfig(None, Some("")), DEFAULT_KUBECONFIG);
+        assert_eq!(resolve_kubeconfig(None, None), DEFAULT_KUBECONFIG);
+    }
+
+    #[test]
+    fn short_v_and_kubeadm_v_levels_do_not_clash() {
+        let verbose = |args: &[&str]| {
+            let mut all = vec!["kubestrap"];
+            all.extend(args);
+            all.extend(["token", "generate"]);
+            parse_from(&all).cli.verbose()
+        };
+        assert!(!verbose(&[]));
+        assert!(verbose(&["-v"]));
+        assert!(verbose(&["--v=5"]));
+        assert!(verbose(&["--v", "1"]));
+        assert!(verbose(&["-v", "--v=0"]));
+        assert!(!verbose(&["--v=0"]));
+        assert!(
+            build()
+                .try_get_matches_from(["kubestrap", "--v=-1", "token", "generate"])
+                .is_err()
+        );
     }
 }

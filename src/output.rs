@@ -40,6 +40,11 @@ impl Printer {
         to_stdout(&format!("{text}\n"));
     }
 
+    /// Text for scripts on stdout, as it is (it ends its own lines).
+    pub fn raw(&self, text: &str) {
+        to_stdout(text);
+    }
+
     /// A result document for scripts (`-o json|yaml`), on stdout.
     pub fn document(
         &self,

@@ -1,5 +1,7 @@
 //! The binary's command line: help, phase selection, exit codes.
 
+use kubestrap_phases::version::{NEWEST, NEWEST_MINOR, OLDEST_MINOR};
+
 use crate::support::{kubestrap, kubestrap_on, text};
 
 #[test]
@@ -40,7 +42,9 @@ fn readme_lists_the_phases_of_init_help() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let (help, _) = text(&kubestrap(&["init", "--help"]));
-    let phases = &help[help.find("The \"init\" command executes").unwrap()..];
+    let start = help.find("The \"init\" command executes").unwrap();
+    let end = help.find("\nExamples:").unwrap();
+    let phases = &help[start..end];
     assert!(
         readme.contains(phases.trim_end()),
         "README.md's phase list differs from `kubestrap init --help`; paste this into it:\n{phases}"
@@ -105,4 +109,162 @@ fn a_reader_that_stops_early_is_not_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn token_and_taint_use_the_first_kubeconfig_of_the_environment() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--root", root.path().to_str().unwrap()]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubestrap"))
+            .args(&all)
+            .env("KUBECONFIG", ":/etc/kubernetes/from-env.conf:/other.conf")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        text(&out).1
+    };
+    let stderr = run(&["token", "list"]);
+    assert!(
+        stderr.contains("`/etc/kubernetes/from-env.conf`"),
+        "{stderr}"
+    );
+    let stderr = run(&["taint", "remove", "--all"]);
+    assert!(stderr.contains("from-env.conf"), "{stderr}");
+    // The flag wins over the environment.
+    let stderr = run(&["token", "list", "--kubeconfig", "/flag.conf"]);
+    assert!(stderr.contains("`/flag.conf`"), "{stderr}");
+}
+
+/// `--v=N` as kubeadm spells it: N ≥ 1 prints as much as `-v` (a dry run's file contents).
+#[test]
+fn kubeadm_log_level_flag_works_like_verbose() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |flag: &str| {
+        let out = kubestrap_on(
+            root.path(),
+            &[flag, "init", "phase", "certs", "ca", "--dry-run"],
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{flag}: {stderr}");
+        stdout + &stderr
+    };
+    let verbose = run("-v");
+    assert!(verbose.contains("BEGIN CERTIFICATE"), "{verbose}");
+    assert!(run("--v=5").contains("BEGIN CERTIFICATE"));
+    assert!(!run("--v=0").contains("BEGIN CERTIFICATE"));
+}
+
+#[test]
+fn a_log_level_that_is_no_number_is_a_usage_error() {
+    let out = kubestrap(&["--v=x", "token", "generate"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("invalid value 'x' for '--v <N>'"),
+        "{stderr}"
+    );
+}
+
+fn completion(shell: &str) -> String {
+    let out = kubestrap(&["completion", shell]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    stdout
+}
+
+#[test]
+fn bash_completion_is_valid_bash_and_completes_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("kubestrap.bash");
+    std::fs::write(&script, completion("bash")).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+
+    // What bash does on `kubestrap init phase ce<TAB>`.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1"
+COMP_WORDS=(kubestrap init phase ce); COMP_CWORD=3
+COMP_LINE="kubestrap init phase ce"; COMP_POINT=${#COMP_LINE}
+_kubestrap kubestrap ce phase
+printf '%s\n' "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["certs"], "{stderr}");
+}
+
+#[test]
+fn zsh_and_fish_completion_cover_the_phase_subcommands() {
+    for shell in ["zsh", "fish"] {
+        let script = completion(shell);
+        assert!(script.contains("kubelet-finalize"), "{shell}: {script}");
+    }
+}
+
+#[test]
+fn version_prints_kubestrap_kubernetes_range_and_commit() {
+    let (short, _) = text(&kubestrap(&["version", "-o", "short"]));
+    assert_eq!(short, format!("v{}\n", env!("CARGO_PKG_VERSION")));
+
+    let out = kubestrap(&["version", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["version"], short.trim());
+    // The commit the binary was built from: this checkout's HEAD (cargo rebuilds when it moves).
+    let commit = doc["gitCommit"].as_str().unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o).0.trim().to_string());
+    assert_eq!(commit, head.as_deref().unwrap_or("unknown"), "{doc}");
+    let k8s = &doc["kubernetes"];
+    assert_eq!(k8s["oldestMinor"], format!("v1.{OLDEST_MINOR}"), "{doc}");
+    assert_eq!(k8s["newestMinor"], format!("v1.{NEWEST_MINOR}"), "{doc}");
+    assert_eq!(k8s["default"], NEWEST.to_string(), "{doc}");
+
+    let out = kubestrap(&["version", "-o", "yaml"]);
+    let yaml: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    assert_eq!(yaml, doc);
+
+    let (text_out, _) = text(&kubestrap(&["version"]));
+    assert!(
+        text_out.contains(short.trim()) && text_out.contains(commit),
+        "{text_out}"
+    );
+}
+
+#[test]
+fn init_join_and_reset_help_show_examples_after_the_phases() {
+    for (command, example) in [
+        ("init", "sudo kubestrap init --pod-network-cidr"),
+        ("join", "sudo kubestrap join 10.0.0.1:6443 --token"),
+        ("reset", "sudo kubestrap reset --force"),
+    ] {
+        let out = kubestrap(&[command, "--help"]);
+        let (stdout, _) = text(&out);
+        assert!(out.status.success(), "{stdout}");
+        let phases = stdout.find("command executes the following phases:");
+        let examples = stdout.find("\nExamples:\n");
+        assert!(
+            matches!((phases, examples), (Some(p), Some(e)) if p < e),
+            "{command}: {stdout}"
+        );
+        assert!(stdout.contains(example), "{command}: {stdout}");
+    }
 }

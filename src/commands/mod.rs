@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the exit code.
 
+mod completion;
 mod config;
 mod init;
 mod join;
@@ -7,6 +8,7 @@ mod preflight;
 mod reset;
 mod taint;
 mod token;
+mod version;
 
 use std::process::ExitCode;
 
@@ -29,7 +31,7 @@ fn refuse_mixed_with_config(config_given: bool, mixed: &[&str], what: &str) -> R
 
 /// Runs what the command line asked for.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
-    let printer = Printer::new(inv.cli.verbose);
+    let printer = Printer::new(inv.cli.verbose());
     match inv.cli.command {
         Cmd::Init(args) => {
             let printer = printer.assume_yes(args.yes, "--yes");
@@ -41,5 +43,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Completion { shell } => completion::run(shell, &printer),
+        Cmd::Version { output } => version::run(output, &printer),
     }
 }

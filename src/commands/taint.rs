@@ -21,7 +21,7 @@ pub fn run(cmd: TaintCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         TaintCmd::Add(a) => (true, a),
     };
     let TaintArgs { node, all, cluster } = args;
-    let (_, client) = super::token::client(base, &cluster.kubeconfig)?;
+    let (_, client) = super::token::client(base, &cluster.kubeconfig())?;
     let api = client.with(printer);
     let names: Vec<String> = if all {
         let nodes: Vec<Node> = api.list("/api/v1/nodes", "nodes")?;

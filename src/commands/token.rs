@@ -52,9 +52,10 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 usages,
                 groups,
             };
-            let (root, client) = client(base, &cluster.kubeconfig)?;
+            let kubeconfig = cluster.kubeconfig();
+            let (root, client) = client(base, &kubeconfig)?;
             bt::create(&client.with(printer), &spec)?;
-            let creds = Credentials::load(&root, &cluster.kubeconfig)?;
+            let creds = Credentials::load(&root, &kubeconfig)?;
             let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
             let endpoint = net::url_host_port(&creds.server);
             let join = show_join::one_line(&show_join::join_command(
@@ -81,7 +82,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             }
         }
         TokenCmd::List { output, cluster } => {
-            let (_, client) = client(base, &cluster.kubeconfig)?;
+            let (_, client) = client(base, &cluster.kubeconfig())?;
             let tokens = bt::list(&client.with(printer), SystemTime::now())?;
             match output {
                 OutputFormat::Text => {
@@ -112,7 +113,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             }
         }
         TokenCmd::Delete { tokens, cluster } => {
-            let (_, client) = client(base, &cluster.kubeconfig)?;
+            let (_, client) = client(base, &cluster.kubeconfig())?;
             let api = client.with(printer);
             for t in tokens {
                 let id = bt::delete(&api, &t)?;

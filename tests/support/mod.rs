@@ -8,10 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-/// Runs the kubestrap binary with these arguments.
+/// Runs the kubestrap binary with these arguments (the caller's `KUBECONFIG` left out).
 pub fn kubestrap(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubestrap"))
         .args(args)
+        .env_remove("KUBECONFIG")
         .output()
         .expect("failed to run kubestrap")
 }
