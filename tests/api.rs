@@ -502,6 +502,30 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         err.contains("    Error: unknown flag: --bogus-flag\n    attempt 2\n"),
         "{err}"
     );
+    // Just restarted (its newest log still empty), next to a healthy pod of an earlier run:
+    // the previous attempt says why it stopped.
+    std::fs::write(logs.join("3.log"), "").unwrap();
+    let earlier = dir.path().join(
+        "var/log/pods/kube-system_kube-controller-manager-node1_0042/kube-controller-manager",
+    );
+    std::fs::create_dir_all(&earlier).unwrap();
+    std::fs::write(
+        earlier.join("0.log"),
+        "2025-12-31T23:59:59.000000000Z stderr F E1231 leaderelection.go:325] earlier run\n",
+    )
+    .unwrap();
+    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+        &ctx,
+        &["kube-controller-manager"],
+        "crash-looping",
+    )
+    .to_string();
+    assert!(err.contains("(restarted 3 times)"), "{err}");
+    assert!(
+        err.contains("    Error: unknown flag: --bogus-flag\n    attempt 2\n"),
+        "{err}"
+    );
+    assert!(!err.contains("earlier run"), "{err}");
     // A component that never started is named as such.
     let err = kubestrap_phases::phases::wait_control_plane::diagnose(
         &ctx,

@@ -248,17 +248,27 @@ pub fn container_logs(ctx: &Context, component: &str) -> Option<ContainerLogs> {
             continue;
         }
         let dir = format!("{PODS}/{pod}/{component}");
-        let Some((restarts, file)) = ctx
+        let mut attempts: Vec<(u32, String)> = ctx
             .root
             .list(&dir)
             .ok()?
             .iter()
             .filter_map(|f| Some((f.strip_suffix(".log")?.parse::<u32>().ok()?, f.clone())))
-            .max()
-        else {
+            .collect();
+        attempts.sort();
+        let Some(restarts) = attempts.last().map(|(n, _)| *n) else {
             continue;
         };
-        let text = ctx.root.read_to_string(format!("{dir}/{file}")).ok()?;
+        // The newest attempt that wrote anything: a container that has just been restarted
+        // has an empty log, and then its previous attempt says why it stopped.
+        let Some(text) = attempts.iter().rev().find_map(|(_, file)| {
+            ctx.root
+                .read_to_string(format!("{dir}/{file}"))
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+        }) else {
+            continue;
+        };
         let lines: Vec<&str> = text.lines().collect();
         // CRI log lines start with an RFC 3339 time: the pod whose last line is newest is current.
         let newest = lines
