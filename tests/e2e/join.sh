@@ -22,17 +22,6 @@ eval "$($TB facts)"
 # shellcheck source=tests/e2e/lib.sh
 . tests/e2e/lib.sh
 
-say() { printf '\n== %s\n' "$*" >&2; }
-fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
-k() { kubectl --kubeconfig /etc/kubernetes/admin.conf --cache-dir "$WORK/kubectl-cache" "$@"; }
-until_ok() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
-		sleep 1
-	done
-}
 N2=$KUBESTRAP_TESTBED_NODE2_NAME
 EP=$KUBESTRAP_TESTBED_API_ENDPOINT
 # The testbed's crictl and kubelet are on the PATH, not in the folders preflight searches.

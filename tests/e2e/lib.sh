@@ -136,3 +136,18 @@ open(sys.argv[1], "a").write(f"{port}\n")
 print(port)
 PY
 }
+
+# The scripts' own output: a section heading, and a failure that ends the script.
+say() { printf '\n== %s\n' "$*" >&2; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+# kubectl with the cluster's admin.conf (its discovery cache in the run's WORK folder).
+k() { kubectl --kubeconfig /etc/kubernetes/admin.conf --cache-dir "$WORK/kubectl-cache" "$@"; }
+# until_ok SECONDS CMD...: retry CMD every second.
+until_ok() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 1
+	done
+}
