@@ -144,6 +144,11 @@ fn discover(c: &FakeCluster, s: &TokenDiscovery) -> Result<discovery::Discovered
     discovery::by_token(s, c, &RecordingReporter::default(), SystemTime::now())
 }
 
+/// Why discovery refused, with its causes.
+fn refusal(c: &FakeCluster, s: &TokenDiscovery) -> String {
+    format!("{:#}", discover(c, s).unwrap_err())
+}
+
 #[test]
 fn a_signed_cluster_info_with_the_pinned_ca_is_trusted() {
     let token = Token::parse(TOKEN).unwrap();
@@ -176,7 +181,7 @@ fn a_ca_that_is_not_pinned_is_refused_showing_both_hashes() {
 fn a_signature_made_with_another_token_is_refused() {
     let other = Token::parse("abcdef.ffffffffffffffff").unwrap();
     let c = cluster(Some(&other));
-    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    let err = refusal(&c, &settings(vec![pin(&c)]));
     assert!(
         err.contains("does not verify with the given token"),
         "{err}"
@@ -188,7 +193,7 @@ fn an_unknown_token_is_named_at_once_not_waited_for() {
     let c = cluster(None);
     c.known_tokens.lock().unwrap().clear();
     let started = std::time::Instant::now();
-    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    let err = refusal(&c, &settings(vec![pin(&c)]));
     assert!(
         err.contains("token \"abcdef\" is unknown to the cluster or has expired"),
         "{err}"
@@ -205,7 +210,7 @@ fn an_expired_token_whose_signature_is_still_there_is_refused() {
     let token = Token::parse(TOKEN).unwrap();
     let c = cluster(Some(&token));
     c.known_tokens.lock().unwrap().clear();
-    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    let err = refusal(&c, &settings(vec![pin(&c)]));
     assert!(
         err.contains("unknown to the cluster or has expired"),
         "{err}"
@@ -244,7 +249,7 @@ fn a_signature_that_never_comes_ends_with_the_discovery_timeout() {
     let c = cluster(None);
     let mut s = settings(vec![pin(&c)]);
     s.timeout = Duration::from_millis(200);
-    let err = format!("{:#}", discover(&c, &s).unwrap_err());
+    let err = refusal(&c, &s);
     assert!(
         err.contains("still holds no signature for token ID \"abcdef\""),
         "{err}"
@@ -258,7 +263,7 @@ fn a_different_second_read_is_refused() {
     let mut other = cluster_info(&c.ca, Some(&token));
     other["data"]["kubeconfig"] = json!("apiVersion: v1\nkind: Config\n");
     *c.verified_override.lock().unwrap() = Some(other);
-    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    let err = refusal(&c, &settings(vec![pin(&c)]));
     assert!(err.contains("differs from the first read"), "{err}");
 }
 
@@ -285,7 +290,7 @@ fn a_clock_outside_the_ca_validity_is_named_with_both_times() {
 fn without_pins_only_the_unsafe_flag_lets_discovery_through() {
     let token = Token::parse(TOKEN).unwrap();
     let c = cluster(Some(&token));
-    let err = format!("{:#}", discover(&c, &settings(vec![])).unwrap_err());
+    let err = refusal(&c, &settings(vec![]));
     assert!(
         err.contains("--discovery-token-ca-cert-hash sha256:"),
         "{err}"
@@ -303,7 +308,7 @@ fn nothing_answering_is_named_within_the_bound() {
         discovery::CLUSTER_INFO_PATH,
         vec![Scripted::Refused; 100],
     );
-    let err = format!("{:#}", discover(&c, &settings(vec![pin(&c)])).unwrap_err());
+    let err = refusal(&c, &settings(vec![pin(&c)]));
     assert!(
         err.contains("nothing answers at https://10.0.0.1:6443"),
         "{err}"

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
@@ -13,7 +12,6 @@ use kubestrap_phases::phases::install_kubeconfig::{
 };
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::runner::summary::PhaseTiming;
 use kubestrap_phases::workflows::init;
 
 use crate::cli::{InitArgs, OutputFormat};
@@ -60,18 +58,7 @@ pub fn run(
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
     runner::prefetch_keys(&steps, &ctx);
-    let mut result = Ok(());
-    for step in &steps {
-        let started = Instant::now();
-        result = runner::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
-        ctx.outputs.phases.push(PhaseTiming {
-            phase: step.path.clone(),
-            seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        });
-        if result.is_err() {
-            break;
-        }
-    }
+    let result = super::run_timed(&steps, &mut ctx, phase.is_some());
     // With -o json|yaml, stdout holds the one document only.
     if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
         printer.journal(&ctx.root.changes());

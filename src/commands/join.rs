@@ -13,7 +13,6 @@ use kubestrap_phases::phases::discovery::Https;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::Reporter as _;
-use kubestrap_phases::runner::summary::PhaseTiming;
 use kubestrap_phases::workflows::join;
 use serde_json::json;
 
@@ -88,23 +87,11 @@ pub fn run(
         .with_clients(join::CLIENTS);
     let started = Instant::now();
     join::discover(&mut ctx, &Https)?;
-    ctx.outputs.phases.push(PhaseTiming {
-        phase: "discovery".into(),
-        seconds: rounded(started),
-    });
+    ctx.outputs
+        .phases
+        .push(super::phase_timing("discovery", started));
     let steps = runner::plan(join::phases(ctx.cfg.version), phase, &skip)?;
-    let mut result = Ok(());
-    for step in &steps {
-        let started = Instant::now();
-        result = runner::run(std::slice::from_ref(step), &mut ctx, phase.is_some());
-        ctx.outputs.phases.push(PhaseTiming {
-            phase: step.path.clone(),
-            seconds: rounded(started),
-        });
-        if result.is_err() {
-            break;
-        }
-    }
+    let result = super::run_timed(&steps, &mut ctx, phase.is_some());
     if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
         printer.journal(&ctx.root.changes());
     }
@@ -128,8 +115,4 @@ pub fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn rounded(started: Instant) -> f64 {
-    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }

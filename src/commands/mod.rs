@@ -29,6 +29,33 @@ fn refuse_mixed_with_config(config_given: bool, mixed: &[&str], what: &str) -> R
     Ok(())
 }
 
+/// Runs the planned steps one after another, recording how long each took (for `-o json`);
+/// stops at the first failure.
+fn run_timed(
+    steps: &[kubestrap_phases::runner::Step],
+    ctx: &mut kubestrap_phases::runner::context::Context,
+    alone: bool,
+) -> Result<()> {
+    for step in steps {
+        let started = std::time::Instant::now();
+        let result = kubestrap_phases::runner::run(std::slice::from_ref(step), ctx, alone);
+        ctx.outputs.phases.push(phase_timing(&step.path, started));
+        result?;
+    }
+    Ok(())
+}
+
+/// How long a phase (or discovery) took, to the millisecond.
+fn phase_timing(
+    phase: &str,
+    started: std::time::Instant,
+) -> kubestrap_phases::runner::summary::PhaseTiming {
+    kubestrap_phases::runner::summary::PhaseTiming {
+        phase: phase.to_string(),
+        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    }
+}
+
 /// Runs what the command line asked for.
 pub fn run(inv: Invocation) -> Result<ExitCode> {
     let printer = Printer::new(inv.cli.verbose());
