@@ -199,10 +199,13 @@ install_kubelet_package() {
 # boot_kubelet_package ETC KUBELET_EXTRA_ARG...: a node's share of the package: the unit enabled
 # (its postinst) and the machine's /etc/default/kubelet, which holds what this node needs beyond
 # kubeadm's flags (its address, node2's cgroup root) and keeps the kubelet from probing a cloud
-# metadata address at start-up.
+# metadata address at start-up. The disk is the machine's, shared with builds that fill it: the
+# kubelet must not garbage-collect the testbed's images (pause!) or evict pods when it runs low.
 boot_kubelet_package() {
 	local etc=$1
 	shift
+	set -- "$@" --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
+		--eviction-hard=memory.available\<1Mi,nodefs.available\<1%,imagefs.available\<1%
 	mkdir -p "$etc/systemd/system/multi-user.target.wants" "$etc/default"
 	ln -sfn /usr/lib/systemd/system/kubelet.service "$etc/systemd/system/multi-user.target.wants/kubelet.service"
 	printf 'KUBELET_EXTRA_ARGS="%s"\nAWS_EC2_METADATA_DISABLED=true\n' "$*" >"$etc/default/kubelet"
