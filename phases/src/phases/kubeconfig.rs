@@ -67,7 +67,7 @@ impl File {
     }
 
     /// The user (client certificate CN) and its group.
-    fn identity(self, ctx: &Context) -> (String, Option<&'static str>) {
+    pub fn identity(self, ctx: &Context) -> (String, Option<&'static str>) {
         match self {
             File::Admin => ("kubernetes-admin".into(), Some(ctx.profile().admin_group)),
             File::SuperAdmin => ("kubernetes-super-admin".into(), Some("system:masters")),
@@ -88,7 +88,7 @@ impl File {
         }
     }
 
-    fn files(ctx: &Context) -> &'static [File] {
+    pub fn files(ctx: &Context) -> &'static [File] {
         if ctx.profile().super_admin {
             &[
                 File::Admin,
@@ -152,6 +152,59 @@ fn check_existing(ctx: &Context, path: &str, ca: &Certificate, server: &str) -> 
     Ok(())
 }
 
+/// External CA: a kubeconfig from `certs generate-csr` holds a key but no certificate; the
+/// certificate the CA signed from its `<file>.csr` is expected as `<file>.crt` and is embedded
+/// once it checks out (signed by the cluster CA, for the key in the file).
+fn embed_signed_cert(ctx: &Context, path: &str, ca: &Certificate) -> Result<()> {
+    let text = ctx.root.read_to_string(path)?;
+    let Ok(mut config) = Kubeconfig::parse(&text) else {
+        return Ok(()); // check_existing reports it
+    };
+    let Some(user_name) = config
+        .contexts
+        .iter()
+        .find(|c| c.name == config.current_context)
+        .map(|c| c.context.user.clone())
+    else {
+        return Ok(());
+    };
+    let Some(user) = config.users.iter_mut().find(|u| u.name == user_name) else {
+        return Ok(());
+    };
+    let u = &mut user.user;
+    let has_credentials = u.client_certificate_data.is_some()
+        || u.client_certificate.is_some()
+        || u.token.is_some();
+    let Some(key_data) = u.client_key_data.clone().filter(|_| !has_credentials) else {
+        return Ok(());
+    };
+    let crt = format!("{path}.crt");
+    let hint = format!(
+        "\n\nhint: sign `{path}.csr` with the cluster CA and save the certificate as `{crt}` (see `kubestrap certs generate-csr --help`)"
+    );
+    if !ctx.root.exists(&crt) {
+        bail!("`{path}` has a key but no client certificate, and `{crt}` does not exist{hint}");
+    }
+    let cert = pki::read_cert(&ctx.root, &crt)?;
+    let key_pem = String::from_utf8(decode_data(&key_data)?)
+        .with_context(|| format!("the key in `{path}` is not text"))?;
+    let key = pki::PrivateKey::from_pem(&key_pem)
+        .with_context(|| format!("failed to parse the key in `{path}`"))?;
+    if !cert.is_signed_by(ca) {
+        bail!("`{crt}` is not signed by the cluster CA{hint}");
+    }
+    if !cert.matches_key(&key) {
+        bail!("`{crt}` is not the certificate of the key in `{path}`{hint}");
+    }
+    u.client_certificate_data = Kubeconfig::client_cert_user(&cert.pem(), "").client_certificate_data;
+    ctx.root.write_secret(path, config.to_yaml()?.as_bytes())?;
+    ctx.out.status(
+        "kubeconfig",
+        &format!("Embedded the externally signed `{crt}` in {path:?}"),
+    );
+    Ok(())
+}
+
 /// The key the kubeconfig phase `name` will generate: one when its file is not there yet.
 fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
     let file = File::files(ctx)
@@ -169,6 +222,7 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
         .context("failure loading ca certificate authority")?;
     let server = file.server(ctx)?;
     if ctx.root.exists(&path) {
+        embed_signed_cert(ctx, &path, &ca.cert)?;
         check_existing(ctx, &path, &ca.cert, &server)?;
         ctx.out.status(
             "kubeconfig",
