@@ -270,6 +270,56 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
     ctx.root.write_secret(&path, config.to_yaml()?.as_bytes())
 }
 
+/// `kubeconfig user`: a kubeconfig for `client_name` (in groups `orgs`) at the cluster's
+/// endpoint, authenticated by a client certificate the cluster CA signs for `validity`, or by
+/// `token` when one is given.
+pub fn user_kubeconfig(
+    ctx: &Context,
+    client_name: &str,
+    orgs: &[String],
+    validity: std::time::Duration,
+    token: Option<&str>,
+) -> Result<String> {
+    let ca = pki::load_ca(&ctx.root, ctx.cert_dir(), Cert::Ca.base())
+        .context("failure loading ca certificate authority")?;
+    let server = control_plane_endpoint(ctx)?;
+    let cluster = &ctx.cfg.cluster.cluster_name;
+    let config = match token {
+        Some(token) => Kubeconfig::with_token(cluster, &server, &ca.cert.pem(), client_name, token),
+        None => {
+            let Some(ca_key) = &ca.key else {
+                let (_, key) = pki::pair_paths(ctx.cert_dir(), Cert::Ca.base());
+                bail!(
+                    "`{key}` is not there to sign a client certificate (external CA)\n\nhint: pass --token, or run this where the CA key is"
+                );
+            };
+            let (not_before, _) = certs::leaf_validity(ctx, &ca.cert)?;
+            let req = CertRequest {
+                common_name: client_name.to_string(),
+                organizations: orgs.to_vec(),
+                alt_names: AltNames::default(),
+                usages: vec![Usage::ClientAuth],
+                is_ca: false,
+                leaf_basic_constraints: ctx.profile().leaf_basic_constraints,
+                not_before,
+                not_after: ctx.started + validity,
+            };
+            let key = pki::new_key(certs::key_algorithm(ctx)?)?;
+            let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key)))
+                .with_context(|| format!("failure while creating the client certificate for {client_name}"))?;
+            Kubeconfig::with_client_cert(
+                cluster,
+                &server,
+                &ca.cert.pem(),
+                client_name,
+                &cert.pem(),
+                key.pem(),
+            )
+        }
+    };
+    config.to_yaml()
+}
+
 fn admin(ctx: &mut Context) -> Result<()> {
     ctx.out.status(
         "kubeconfig",
