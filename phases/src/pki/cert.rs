@@ -240,6 +240,13 @@ fn params(req: &CertRequest) -> Result<CertificateParams> {
     if req.common_name.is_empty() {
         bail!("must specify a CommonName");
     }
+    if req.organizations.len() > 1 {
+        // rcgen keeps one value per attribute type; a second O would silently replace the first.
+        bail!(
+            "more than one organization ({}) in one certificate is not supported",
+            req.organizations.join(", ")
+        );
+    }
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     for org in &req.organizations {
@@ -318,7 +325,11 @@ pub fn sign(
 /// A PEM certificate signing request (`CERTIFICATE REQUEST`) for `key` with the subject, names
 /// and usages of `req`, for an external CA to sign.
 pub fn certificate_request(req: &CertRequest, key: &PrivateKey) -> Result<String> {
-    let csr = params(req)?
+    let mut params = params(req)?;
+    // A request carries no serial or basic constraints; the CA decides them.
+    params.serial_number = None;
+    params.is_ca = IsCa::NoCa;
+    let csr = params
         .serialize_request(&key.pair)
         .context("failed to build the certificate signing request")?;
     csr.pem()
