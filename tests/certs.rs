@@ -24,7 +24,11 @@ const LEAVES: &[(&str, &str, &str)] = &[
     ("apiserver", "apiserver", "ca"),
     ("apiserver-etcd-client", "apiserver-etcd-client", "etcd/ca"),
     ("apiserver-kubelet-client", "apiserver-kubelet-client", "ca"),
-    ("etcd-healthcheck-client", "etcd/healthcheck-client", "etcd/ca"),
+    (
+        "etcd-healthcheck-client",
+        "etcd/healthcheck-client",
+        "etcd/ca",
+    ),
     ("etcd-peer", "etcd/peer", "etcd/ca"),
     ("etcd-server", "etcd/server", "etcd/ca"),
     ("front-proxy-client", "front-proxy-client", "front-proxy-ca"),
@@ -118,7 +122,10 @@ fn enddate(path: &str) -> u64 {
         .args(["-u", "-d", value, "+%s"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&date.stdout).trim().parse().unwrap()
+    String::from_utf8_lossy(&date.stdout)
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn now() -> u64 {
@@ -189,7 +196,11 @@ fn an_expired_tree_is_reported_and_renew_all_fixes_it() {
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
-    for name in LEAVES.iter().map(|l| l.0).chain(KUBECONFIGS.iter().copied()) {
+    for name in LEAVES
+        .iter()
+        .map(|l| l.0)
+        .chain(KUBECONFIGS.iter().copied())
+    {
         let row = stdout
             .lines()
             .find(|l| l.starts_with(&format!("{name} ")))
@@ -284,8 +295,14 @@ fn certificates_due_within_30_days_are_marked() {
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
-    let row = stdout.lines().find(|l| l.starts_with("apiserver ")).unwrap();
-    assert!(row.contains(" 19d ") && row.ends_with("RENEW SOON"), "{row}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("apiserver "))
+        .unwrap();
+    assert!(
+        row.contains(" 19d ") && row.ends_with("RENEW SOON"),
+        "{row}"
+    );
     // One renewed: its row is fine, the others still need renewal.
     let out = certs(root, &config, &["renew", "apiserver"]);
     let (stdout, _) = text(&out);
@@ -293,11 +310,17 @@ fn certificates_due_within_30_days_are_marked() {
         stdout.lines().next(),
         Some("certificate for serving the Kubernetes API renewed")
     );
-    assert!(stdout.contains("kubestrap certs restart kube-apiserver "), "{stdout}");
+    assert!(
+        stdout.contains("kubestrap certs restart kube-apiserver "),
+        "{stdout}"
+    );
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(4));
-    let row = stdout.lines().find(|l| l.starts_with("apiserver ")).unwrap();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("apiserver "))
+        .unwrap();
     assert!(row.ends_with(" ok"), "{row}");
 }
 
@@ -312,7 +335,10 @@ fn missing_files_and_an_external_ca_are_reported_not_renewed() {
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("\n!MISSING! front-proxy-client\n"), "{stdout}");
+    assert!(
+        stdout.contains("\n!MISSING! front-proxy-client\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("\n!MISSING! scheduler.conf\n"), "{stdout}");
     let out = certs(root, &config, &["renew", "all"]);
     let (stdout, _) = text(&out);
@@ -328,7 +354,10 @@ fn missing_files_and_an_external_ca_are_reported_not_renewed() {
     let apiserver = fs::read(crt(root, "apiserver")).unwrap();
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, _) = text(&out);
-    let row = stdout.lines().find(|l| l.starts_with("apiserver ")).unwrap();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("apiserver "))
+        .unwrap();
     assert!(row.contains(" ca ") && row.contains(" yes "), "{row}");
     let out = certs(root, &config, &["renew", "apiserver", "etcd-server"]);
     let (stdout, stderr) = text(&out);
@@ -343,7 +372,10 @@ fn missing_files_and_an_external_ca_are_reported_not_renewed() {
     let out = certs(root, &config, &["renew", "apiserverr"]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("\"apiserverr\" is not a valid certificate"), "{stderr}");
+    assert!(
+        stderr.contains("\"apiserverr\" is not a valid certificate"),
+        "{stderr}"
+    );
 }
 
 /// Signs a CSR with openssl as an external CA would, keeping the requested names and usages.
@@ -390,14 +422,24 @@ fn generate_csr_signed_by_openssl_is_used_by_init_and_by_kubeadm() {
     let r = root.to_str().unwrap();
     for ca in ["ca", "front-proxy-ca", "etcd-ca"] {
         let out = kubestrap(&[
-            "init", "phase", "certs", ca, "--root", r, "--config",
+            "init",
+            "phase",
+            "certs",
+            ca,
+            "--root",
+            r,
+            "--config",
             config.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{:?}", text(&out));
     }
     // The CA keys leave the node: an external CA.
     let keys = root.join("ca-keys");
-    for (ca, name) in [("ca", "ca"), ("front-proxy-ca", "front-proxy-ca"), ("etcd/ca", "etcd-ca")] {
+    for (ca, name) in [
+        ("ca", "ca"),
+        ("front-proxy-ca", "front-proxy-ca"),
+        ("etcd/ca", "etcd-ca"),
+    ] {
         fs::create_dir_all(&keys).unwrap();
         fs::rename(
             pki(root).join(format!("{ca}.key")),
@@ -411,17 +453,31 @@ fn generate_csr_signed_by_openssl_is_used_by_init_and_by_kubeadm() {
     // Asked again, it refuses and writes nothing.
     let again = certs(root, &config, &["generate-csr"]);
     assert!(!again.status.success());
-    assert!(text(&again).1.contains("already exist"), "{:?}", text(&again));
+    assert!(
+        text(&again).1.contains("already exist"),
+        "{:?}",
+        text(&again)
+    );
 
     for (_, base, ca) in LEAVES {
         let csr = pki(root).join(format!("{base}.csr"));
         let request = openssl(&["req", "-noout", "-verify", "-in", csr.to_str().unwrap()]);
         let _ = request;
         let key = keys.join(format!("{}.key", ca.replace("etcd/ca", "etcd-ca")));
-        openssl_sign(&csr, &crt(root, ca), &key, &pki(root).join(format!("{base}.crt")));
+        openssl_sign(
+            &csr,
+            &crt(root, ca),
+            &key,
+            &pki(root).join(format!("{base}.crt")),
+        );
     }
     let etc = root.join("etc/kubernetes");
-    for name in ["admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"] {
+    for name in [
+        "admin.conf",
+        "kubelet.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+    ] {
         openssl_sign(
             &etc.join(format!("{name}.csr")),
             &crt(root, "ca"),
@@ -433,29 +489,52 @@ fn generate_csr_signed_by_openssl_is_used_by_init_and_by_kubeadm() {
     assert!(subject.contains("CN = kube-apiserver"), "{subject}");
     let sans = subject_and_sans(&crt(root, "apiserver"));
     assert!(
-        sans.contains("DNS:kubernetes.default.svc.cluster.local") && sans.contains("IP Address:10.96.0.1"),
+        sans.contains("DNS:kubernetes.default.svc.cluster.local")
+            && sans.contains("IP Address:10.96.0.1"),
         "{sans}"
     );
 
     // kubestrap's init phases use what the external CA signed.
     let out = kubestrap(&[
-        "init", "phase", "certs", "all", "--root", r, "--config", config.to_str().unwrap(),
+        "init",
+        "phase",
+        "certs",
+        "all",
+        "--root",
+        r,
+        "--config",
+        config.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     for (_, base, _) in LEAVES {
         assert!(
-            stderr.contains(&format!("[certs] Using existing {base} certificate and key on disk")),
+            stderr.contains(&format!(
+                "[certs] Using existing {base} certificate and key on disk"
+            )),
             "{base}: {stderr}"
         );
     }
-    assert!(stderr.contains("Using existing ca keyless certificate authority"), "{stderr}");
+    assert!(
+        stderr.contains("Using existing ca keyless certificate authority"),
+        "{stderr}"
+    );
     let out = kubestrap(&[
-        "init", "phase", "kubeconfig", "all", "--root", r, "--config", config.to_str().unwrap(),
+        "init",
+        "phase",
+        "kubeconfig",
+        "all",
+        "--root",
+        r,
+        "--config",
+        config.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stderr.contains("Embedded the externally signed"), "{stderr}");
+    assert!(
+        stderr.contains("Embedded the externally signed"),
+        "{stderr}"
+    );
     let scratch = root.join("admin-from-conf.crt");
     assert_eq!(
         kubeconfig_cert(root, "admin.conf", &scratch),
@@ -499,7 +578,9 @@ kubernetesVersion: v1.20.2
     assert!(out.status.success(), "{stdout}{stderr}");
     for (_, base, _) in LEAVES {
         assert!(
-            stdout.contains(&format!("[certs] Using existing {base} certificate and key on disk")),
+            stdout.contains(&format!(
+                "[certs] Using existing {base} certificate and key on disk"
+            )),
             "kubeadm on {base}: {stdout}{stderr}"
         );
     }
@@ -543,18 +624,45 @@ fn kubeconfig_user_is_signed_by_the_cluster_ca() {
 
     // Two organizations cannot be written yet: refused rather than one silently dropped.
     let out = kubestrap(&[
-        "kubeconfig", "user", "--client-name", "jane", "--org", "dev", "--org", "ops",
-        "--root", root.to_str().unwrap(), "--config", config.to_str().unwrap(),
+        "kubeconfig",
+        "user",
+        "--client-name",
+        "jane",
+        "--org",
+        "dev",
+        "--org",
+        "ops",
+        "--root",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    assert!(text(&out).1.contains("more than one organization (dev, ops)"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("more than one organization (dev, ops)"),
+        "{:?}",
+        text(&out)
+    );
 
     let out = kubestrap(&[
-        "kubeconfig", "user", "--client-name", "bot", "--token", "abcdef.0123456789abcdef",
-        "--root", root.to_str().unwrap(), "--config", config.to_str().unwrap(),
+        "kubeconfig",
+        "user",
+        "--client-name",
+        "bot",
+        "--token",
+        "abcdef.0123456789abcdef",
+        "--root",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
     ]);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("    token: abcdef.0123456789abcdef\n"), "{stdout}");
+    assert!(
+        stdout.contains("    token: abcdef.0123456789abcdef\n"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("client-key-data"));
 }
 
@@ -564,6 +672,12 @@ fn certificate_key_is_64_hex_characters() {
     let (stdout, _) = text(&out);
     let key = stdout.trim();
     assert_eq!(key.len(), 64);
-    assert!(key.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-    assert_ne!(text(&kubestrap(&["certs", "certificate-key"])).0.trim(), key);
+    assert!(
+        key.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    assert_ne!(
+        text(&kubestrap(&["certs", "certificate-key"])).0.trim(),
+        key
+    );
 }

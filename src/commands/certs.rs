@@ -144,12 +144,15 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             } else {
                 let mut wanted = Vec::new();
                 for c in &components {
-                    let known = restart::ORDER.iter().find(|k| **k == c.as_str()).with_context(|| {
-                        format!(
-                            "unknown component {c:?}; the control-plane static pods are: {}",
-                            restart::ORDER.join(", ")
-                        )
-                    })?;
+                    let known = restart::ORDER
+                        .iter()
+                        .find(|k| **k == c.as_str())
+                        .with_context(|| {
+                            format!(
+                                "unknown component {c:?}; the control-plane static pods are: {}",
+                                restart::ORDER.join(", ")
+                            )
+                        })?;
                     wanted.push(*known);
                 }
                 wanted
@@ -294,13 +297,8 @@ pub fn kubeconfig(cmd: KubeconfigCmd, base: &Path, printer: &Printer) -> Result<
     let validity = config::duration::parse(&validity_period)
         .map_err(|e| config::InvalidConfig(vec![format!("--validity-period: {e:#}")]))?;
     let ctx = context(base, config.as_ref(), None, true, printer)?;
-    let text = kubeconfig_phase::user_kubeconfig(
-        &ctx,
-        &client_name,
-        &orgs,
-        validity,
-        token.as_deref(),
-    )?;
+    let text =
+        kubeconfig_phase::user_kubeconfig(&ctx, &client_name, &orgs, validity, token.as_deref())?;
     printer.raw(&text);
     Ok(ExitCode::SUCCESS)
 }

@@ -392,7 +392,11 @@ pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNam
 
 /// The CA that signs the leaf with file name `base`, as kubeadm names it.
 fn ca_name_of(base: &str) -> &'static str {
-    match Cert::ALL.into_iter().find(|c| c.base() == base).and_then(Cert::signer) {
+    match Cert::ALL
+        .into_iter()
+        .find(|c| c.base() == base)
+        .and_then(Cert::signer)
+    {
         Some(Cert::EtcdCa) => "etcd-ca",
         Some(Cert::FrontProxyCa) => "front-proxy-ca",
         _ => "ca",

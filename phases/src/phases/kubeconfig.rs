@@ -172,9 +172,8 @@ fn embed_signed_cert(ctx: &Context, path: &str, ca: &Certificate) -> Result<()> 
         return Ok(());
     };
     let u = &mut user.user;
-    let has_credentials = u.client_certificate_data.is_some()
-        || u.client_certificate.is_some()
-        || u.token.is_some();
+    let has_credentials =
+        u.client_certificate_data.is_some() || u.client_certificate.is_some() || u.token.is_some();
     let Some(key_data) = u.client_key_data.clone().filter(|_| !has_credentials) else {
         return Ok(());
     };
@@ -196,7 +195,8 @@ fn embed_signed_cert(ctx: &Context, path: &str, ca: &Certificate) -> Result<()> 
     if !cert.matches_key(&key) {
         bail!("`{crt}` is not the certificate of the key in `{path}`{hint}");
     }
-    u.client_certificate_data = Kubeconfig::client_cert_user(&cert.pem(), "").client_certificate_data;
+    u.client_certificate_data =
+        Kubeconfig::client_cert_user(&cert.pem(), "").client_certificate_data;
     ctx.root.write_secret(path, config.to_yaml()?.as_bytes())?;
     ctx.out.status(
         "kubeconfig",
@@ -305,8 +305,9 @@ pub fn user_kubeconfig(
                 not_after: ctx.started + validity,
             };
             let key = pki::new_key(certs::key_algorithm(ctx)?)?;
-            let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key)))
-                .with_context(|| format!("failure while creating the client certificate for {client_name}"))?;
+            let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key))).with_context(|| {
+                format!("failure while creating the client certificate for {client_name}")
+            })?;
             Kubeconfig::with_client_cert(
                 cluster,
                 &server,

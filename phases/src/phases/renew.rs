@@ -171,7 +171,11 @@ pub fn generate_csrs(ctx: &Context, kubeconfig_dir: &str) -> Result<Vec<CsrFiles
     if !existing.is_empty() {
         bail!(
             "{} already exist: {}\n\nhint: generate-csr makes new keys and never overwrites one; move these files away (or run it with other --cert-dir/--kubeconfig-dir folders)",
-            if existing.len() == 1 { "a file" } else { "files" },
+            if existing.len() == 1 {
+                "a file"
+            } else {
+                "files"
+            },
             existing
                 .iter()
                 .map(|p| format!("`{p}`"))

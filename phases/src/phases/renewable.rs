@@ -35,7 +35,9 @@ impl Renewable {
         let external_etcd = ctx.cfg.cluster.etcd.external.is_some();
         let mut all: Vec<Renewable> = Cert::ALL
             .into_iter()
-            .filter(|c| c.signer().is_some() && !(external_etcd && c.signer() == Some(Cert::EtcdCa)))
+            .filter(|c| {
+                c.signer().is_some() && !(external_etcd && c.signer() == Some(Cert::EtcdCa))
+            })
             .map(Renewable::Leaf)
             .collect();
         all.extend(
@@ -368,7 +370,10 @@ fn kubelet_rotates(ctx: &Context) -> bool {
         .read_to_string(paths::KUBELET_CONFIG)
         .ok()
         .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
-        .and_then(|v| v.get("rotateCertificates").and_then(serde_yaml::Value::as_bool))
+        .and_then(|v| {
+            v.get("rotateCertificates")
+                .and_then(serde_yaml::Value::as_bool)
+        })
         .unwrap_or(false)
 }
 
@@ -391,9 +396,8 @@ pub fn expires_text(rfc3339: &str) -> String {
     else {
         return rfc3339.to_string();
     };
-    let format = time::macros::format_description!(
-        "[month repr:short] [day], [year] [hour]:[minute] UTC"
-    );
+    let format =
+        time::macros::format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
     t.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_default()

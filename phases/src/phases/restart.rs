@@ -49,7 +49,9 @@ pub fn probes(manifest: &str) -> Result<Vec<Probe>> {
             continue;
         };
         let text = |k: &str| get.get(k).and_then(serde_yaml::Value::as_str);
-        let host = text("host").filter(|h| !h.is_empty()).unwrap_or("127.0.0.1");
+        let host = text("host")
+            .filter(|h| !h.is_empty())
+            .unwrap_or("127.0.0.1");
         let port = get
             .get("port")
             .and_then(serde_yaml::Value::as_u64)
@@ -118,9 +120,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
     ctx.root.remove_all(&manifest)?;
     ctx.out.status(
         "restart",
-        &format!(
-            "Moved `{manifest}` to `{parked}`; waiting for the kubelet to stop {component}"
-        ),
+        &format!("Moved `{manifest}` to `{parked}`; waiting for the kubelet to stop {component}"),
     );
     let stopped = wait(ctx, timeout, &format!("stopping {component}"), || {
         Ok(running(ctx, component)?.is_empty())

@@ -105,7 +105,12 @@ impl Certificate {
 
     /// The serial number as openssl prints it (`openssl x509 -serial`): upper-case hex.
     pub fn serial_hex(&self) -> String {
-        let bytes: Vec<u8> = self.serial.iter().copied().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = self
+            .serial
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
         if bytes.is_empty() {
             return "00".into();
         }

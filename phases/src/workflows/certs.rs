@@ -25,10 +25,7 @@ pub fn select(ctx: &Context, names: &[String]) -> Result<Vec<Renewable>> {
             Some(_) => {}
             None => bail!(
                 "{name:?} is not a valid certificate for this cluster; valid names are: all, {}",
-                all.iter()
-                    .map(|r| r.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                all.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
             ),
         }
     }
