@@ -152,11 +152,30 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
         Ok(now.iter().any(|id| !before.contains(id)) && probes.iter().all(answers))
     })?;
     if !healthy {
-        return Err(wait_control_plane::diagnose(
-            ctx,
-            &[component],
-            &format!("not healthy {limit} after a restart"),
-        ));
+        let running_now = running(ctx, component)?;
+        let why = if running_now.iter().any(|id| !before.contains(id)) {
+            format!(
+                "its new container runs but does not pass its probes ({})",
+                probes
+                    .iter()
+                    .map(|p| format!("{}{}", p.base, p.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            "the kubelet has not started a new container (its log says why: a pod sandbox or image it cannot get, a file the manifest names that is missing)".to_string()
+        };
+        let logs = wait_control_plane::container_logs(ctx, component)
+            .map(|l| {
+                format!(
+                    "\n{component}: last lines of its log:\n    {}",
+                    l.tail.join("\n    ")
+                )
+            })
+            .unwrap_or_default();
+        bail!(
+            "{component} is not healthy {limit} after its manifest was put back: {why}{logs}\n\nhint: see the kubelet's log (`journalctl -u kubelet -n 100`) and `crictl ps -a --name {component}`; `{manifest}` is in place, so the kubelet keeps trying"
+        );
     }
     ctx.out.status(
         "restart",
