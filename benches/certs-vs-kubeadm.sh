@@ -78,7 +78,7 @@ for ((i = 0; i < runs; i++)); do
 	grep -q "Done renewing" "$work/out" || { cat "$work/out" >&2; exit 1; }
 done
 
-printf '%-42s %5s %12s %12s\n' command runs "median (s)" "min (s)"
+printf '%-46s %5s %12s %12s\n' command runs "median (s)" "min (s)"
 for key in ks-check ka-check ks-renew ka-renew; do
 	case $key in
 	ks-check) what="kubestrap certs check-expiration" ;;
@@ -91,5 +91,5 @@ for key in ks-check ka-check ks-renew ka-renew; do
 	# shellcheck disable=SC2086
 	min=$(printf '%s\n' ${times[$key]} | sort -n | head -1)
 	awk -v w="$what" -v n="$runs" -v med="$med" -v min="$min" \
-		'BEGIN { printf "%-42s %5d %12.3f %12.3f\n", w, n, med / 1e6, min / 1e6 }'
+		'BEGIN { printf "%-46s %5d %12.3f %12.3f\n", w, n, med / 1e6, min / 1e6 }'
 done
