@@ -681,3 +681,25 @@ fn certificate_key_is_64_hex_characters() {
         key
     );
 }
+
+#[test]
+fn restart_refuses_unknown_components_and_nodes_without_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let config = write_config(root);
+    let out = certs(root, &config, &["restart", "kube-proxy"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("unknown component \"kube-proxy\"; the control-plane static pods are: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"),
+        "{stderr}"
+    );
+    let out = certs(root, &config, &["restart", "etcd"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("`/etc/kubernetes/manifests/etcd.yaml` does not exist"),
+        "{stderr}"
+    );
+    assert!(!root.join("etc/kubernetes/tmp").exists());
+}
