@@ -371,7 +371,7 @@ fn missing_files_and_an_external_ca_are_reported_not_renewed() {
 
     let out = certs(root, &config, &["renew", "apiserverr"]);
     let (_, stderr) = text(&out);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("\"apiserverr\" is not a valid certificate"),
         "{stderr}"
@@ -689,7 +689,7 @@ fn restart_refuses_unknown_components_and_nodes_without_the_manifest() {
     let config = write_config(root);
     let out = certs(root, &config, &["restart", "kube-proxy"]);
     let (_, stderr) = text(&out);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("unknown component \"kube-proxy\"; the control-plane static pods are: etcd, kube-apiserver, kube-controller-manager, kube-scheduler"),
         "{stderr}"

@@ -95,7 +95,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 false,
                 printer,
             )?;
-            let items = workflow::select(&ctx, &names)?;
+            let items = workflow::select(&ctx, &names).map_err(usage)?;
             let outcomes = workflow::renew(&ctx, &items)?;
             for (item, outcome) in &outcomes {
                 match outcome {
@@ -152,7 +152,8 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                                 "unknown component {c:?}; the control-plane static pods are: {}",
                                 restart::ORDER.join(", ")
                             )
-                        })?;
+                        })
+                        .map_err(usage)?;
                     wanted.push(*known);
                 }
                 wanted
@@ -180,6 +181,11 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A name on the command line that is not one of the valid ones: exit code 3, nothing changed.
+fn usage(err: anyhow::Error) -> anyhow::Error {
+    config::InvalidConfig(vec![format!("{err:#}")]).into()
 }
 
 /// The exact `certs restart` command for the components, with the flags this run had.
