@@ -4,7 +4,6 @@
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::kubeconfig::Kubeconfig;
-use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::File;
 use crate::phases::renewable::{Renewable, ca_name};
@@ -124,7 +123,7 @@ pub struct CsrFiles {
     pub csr: String,
 }
 
-/// The leaf certificates and kubeconfigs `init` needs, as (name, request, where to write).
+/// A certificate `init` needs that an external CA signs: a leaf file or a kubeconfig's.
 enum CsrTarget {
     Leaf(Cert),
     Kubeconfig(File),
@@ -206,6 +205,7 @@ pub fn generate_csrs(ctx: &Context, kubeconfig_dir: &str) -> Result<Vec<CsrFiles
                     usages: vec![Usage::ClientAuth],
                     is_ca: false,
                     leaf_basic_constraints: ctx.profile().leaf_basic_constraints,
+                    // A request carries no validity: the CA sets it.
                     not_before: ctx.started,
                     not_after: ctx.started,
                 };
@@ -247,6 +247,3 @@ pub fn generate_csrs(ctx: &Context, kubeconfig_dir: &str) -> Result<Vec<CsrFiles
     }
     Ok(written)
 }
-
-/// Where `certs generate-csr` writes kubeconfigs unless told otherwise.
-pub const DEFAULT_KUBECONFIG_DIR: &str = paths::KUBERNETES_DIR;

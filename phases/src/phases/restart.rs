@@ -11,8 +11,11 @@ use anyhow::{Context as _, Result, bail};
 use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
 use crate::fs::paths;
-use crate::phases::wait_control_plane::{self, POLL};
+use crate::phases::wait_control_plane;
 use crate::runner::context::Context;
+
+/// How often the runtime and the probes are asked while waiting.
+const POLL: Duration = Duration::from_millis(200);
 
 /// Where a manifest waits while its pod is stopped (outside the folder the kubelet watches).
 pub const PARKING_DIR: &str = "/etc/kubernetes/tmp/kubestrap-restart";
@@ -206,7 +209,7 @@ fn wait(
             return Ok(false);
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(POLL.max(Duration::from_millis(200)));
+        std::thread::sleep(POLL);
     }
 }
 
