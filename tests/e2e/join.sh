@@ -143,6 +143,7 @@ $TB exec node2 "$KS" reset -f >/dev/null 2>&1
 k delete node "$N2" >/dev/null
 kjoin=$(PATH="$KUBESTRAP_TESTBED_BIN_DIR:$PATH" kubeadm token create --print-join-command --kubeconfig /etc/kubernetes/admin.conf) ||
 	fail "kubeadm token create --print-join-command"
+$TB kubeadm-package node2
 # shellcheck disable=SC2086 # the printed command is split into words on purpose
 $TB exec node2 $kjoin --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" --ignore-preflight-errors=ImagePull \
 	>"$WORK/kubeadm-join.log" 2>&1 || { cat "$WORK/kubeadm-join.log" >&2; fail "kubeadm join of node2"; }
