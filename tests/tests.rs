@@ -3,6 +3,7 @@
 
 mod api;
 mod api_tls;
+mod certs;
 mod cli;
 mod config;
 mod dry_run;

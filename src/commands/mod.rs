@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the exit code.
 
+mod certs;
 mod completion;
 mod config;
 mod init;
@@ -70,6 +71,8 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Certs(cmd) => certs::run(cmd, &inv.cli.root, &printer),
+        Cmd::Kubeconfig(cmd) => certs::kubeconfig(cmd, &inv.cli.root, &printer),
         Cmd::Completion { shell } => completion::run(shell, &printer),
         Cmd::Version { output } => version::run(output, &printer),
     }

@@ -355,6 +355,13 @@ fn ensure_ca(ctx: &Context, cert: Cert) -> Result<()> {
 pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNames) -> Result<()> {
     let (crt, key_path) = pki::pair_paths(ctx.cert_dir(), base);
     let hint = replace_hint(&crt, &key_path);
+    let csr = format!("{}/{base}.csr", ctx.cert_dir());
+    if ctx.root.exists(&key_path) && !ctx.root.exists(&crt) && ctx.root.exists(&csr) {
+        bail!(
+            "found `{key_path}` and `{csr}` but not `{crt}`\n\nhint: sign `{csr}` with the {} CA and save the certificate as `{crt}` (external CA), or remove `{key_path}` and `{csr}` so kubestrap generates a new pair",
+            ca_name_of(base)
+        );
+    }
     for (present, missing) in [(&crt, &key_path), (&key_path, &crt)] {
         if !ctx.root.exists(missing) {
             bail!("found `{present}` but not `{missing}`{hint}");
@@ -381,6 +388,19 @@ pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNam
         bail!("certificate {base} cannot be used: {problem}{hint}");
     }
     Ok(())
+}
+
+/// The CA that signs the leaf with file name `base`, as kubeadm names it.
+fn ca_name_of(base: &str) -> &'static str {
+    match Cert::ALL
+        .into_iter()
+        .find(|c| c.base() == base)
+        .and_then(Cert::signer)
+    {
+        Some(Cert::EtcdCa) => "etcd-ca",
+        Some(Cert::FrontProxyCa) => "front-proxy-ca",
+        _ => "ca",
+    }
 }
 
 /// Loads the CA that signs `cert`, naming the phase that makes it when it is missing.
