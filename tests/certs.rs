@@ -703,3 +703,119 @@ fn restart_refuses_unknown_components_and_nodes_without_the_manifest() {
     );
     assert!(!root.join("etc/kubernetes/tmp").exists());
 }
+
+/// Replaces `ca.crt` with one of the same key and subject valid only from `from` to `to`.
+fn ca_valid_between(root: &Path, from: SystemTime, to: SystemTime) {
+    use kubestrap_phases::pki::{self, AltNames, CertRequest};
+    let fs_root = Root::new(root);
+    let key = pki::read_key(&fs_root, "/etc/kubernetes/pki/ca.key").unwrap();
+    let req = CertRequest {
+        common_name: "kubernetes".into(),
+        organizations: Vec::new(),
+        alt_names: AltNames {
+            dns: vec!["kubernetes".into()],
+            ips: Vec::new(),
+        },
+        usages: Vec::new(),
+        is_ca: true,
+        leaf_basic_constraints: false,
+        not_before: from,
+        not_after: to,
+    };
+    let cert = pki::sign(&req, &key, None).unwrap();
+    fs::write(pki(root).join("ca.crt"), cert.pem()).unwrap();
+}
+
+#[test]
+fn every_phase_that_signs_refuses_a_ca_outside_its_validity_and_names_the_clock() {
+    let year = Duration::from_secs(365 * DAY);
+    let now = SystemTime::now();
+    for (from, to, says) in [
+        (
+            now + 2 * Duration::from_secs(DAY),
+            now + 10 * year,
+            "the clock is most likely behind",
+        ),
+        (now - 11 * year, now - year, "the CA has expired"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = write_config(root);
+        tree_made_ago(root, Duration::ZERO);
+        ca_valid_between(root, from, to);
+        fs::remove_file(pki(root).join("apiserver.crt")).unwrap();
+        fs::remove_file(pki(root).join("apiserver.key")).unwrap();
+        fs::remove_file(root.join("etc/kubernetes/admin.conf")).unwrap();
+        let before = crate::support::tree(root);
+        let r = root.to_str().unwrap();
+        let c = config.to_str().unwrap();
+        for args in [
+            &["init", "phase", "certs", "ca", "--root", r, "--config", c][..],
+            &[
+                "init",
+                "phase",
+                "certs",
+                "apiserver",
+                "--root",
+                r,
+                "--config",
+                c,
+            ],
+            &[
+                "init",
+                "phase",
+                "kubeconfig",
+                "admin",
+                "--root",
+                r,
+                "--config",
+                c,
+            ],
+            &[
+                "certs",
+                "renew",
+                "apiserver-kubelet-client",
+                "--root",
+                r,
+                "--config",
+                c,
+            ],
+            &[
+                "certs",
+                "renew",
+                "scheduler.conf",
+                "--root",
+                r,
+                "--config",
+                c,
+            ],
+            &[
+                "kubeconfig",
+                "user",
+                "--client-name",
+                "u",
+                "--root",
+                r,
+                "--config",
+                c,
+            ],
+        ] {
+            let out = kubestrap(args);
+            let (stdout, stderr) = text(&out);
+            assert!(
+                !out.status.success(),
+                "{args:?} signed with it:\n{stdout}{stderr}"
+            );
+            assert!(
+                stderr.contains("certificate authority ca cannot sign") && stderr.contains(says),
+                "{args:?}:\n{stderr}"
+            );
+            assert!(stderr.contains("this machine's clock says"), "{stderr}");
+            assert_eq!(
+                crate::support::tree(root),
+                before,
+                "{args:?} wrote something"
+            );
+        }
+    }
+}

@@ -123,9 +123,13 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                     components.join(", ")
                 ));
             } else {
+                let (who, them) = match components.as_slice() {
+                    [one] => (one.to_string(), "it"),
+                    many => (many.join(", "), "them one at a time (etcd first)"),
+                };
+                let verb = if components.len() == 1 { "uses" } else { "use" };
                 printer.data(&format!(
-                    "The running {} still use the old certificates. To restart them one at a time (etcd first) and check they are healthy, run:\n\n  {}",
-                    components.join(", "),
+                    "The running {who} still {verb} the old certificates. To restart {them} and check they are healthy, run:\n\n  {}",
                     restart_command(base, &files, &components)
                 ));
             }

@@ -240,6 +240,7 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
         "kubeconfig",
         &format!("Writing {:?} kubeconfig file", file.name()),
     );
+    certs::check_signing_period(&ca.cert, Cert::Ca.base())?;
     let (user, group) = file.identity(ctx);
     let (not_before, not_after) = certs::leaf_validity(ctx, &ca.cert)?;
     let req = CertRequest {
@@ -293,6 +294,7 @@ pub fn user_kubeconfig(
                     "`{key}` is not there to sign a client certificate (external CA)\n\nhint: pass --token, or run this where the CA key is"
                 );
             };
+            certs::check_signing_period(&ca.cert, Cert::Ca.base())?;
             let (not_before, _) = certs::leaf_validity(ctx, &ca.cert)?;
             let req = CertRequest {
                 common_name: client_name.to_string(),

@@ -42,6 +42,7 @@ pub fn renew(ctx: &Context, item: Renewable) -> Result<Outcome> {
     let Some(ca_key) = &authority.key else {
         return Ok(Outcome::ExternalCa { ca: ca_name(ca) });
     };
+    certs::check_signing_period(&authority.cert, &ca_name(ca))?;
     if !current.is_signed_by(&authority.cert) {
         bail!(
             "`{}` was not signed by `{ca_crt}`: renewing it with this CA would change who trusts it\n\nhint: put back the CA that signed it (`{ca_crt}` and `{ca_key_path}`)",

@@ -160,15 +160,10 @@ impl Certificate {
 
     /// `Some(reason)` when `now` is outside the validity period.
     pub fn period_problem(&self, now: SystemTime) -> Option<String> {
-        let show = |t: SystemTime| {
-            OffsetDateTime::from(t)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        };
         let period = format!(
             "NotBefore: {}, NotAfter: {}",
-            show(self.not_before),
-            show(self.not_after)
+            rfc3339(self.not_before),
+            rfc3339(self.not_after)
         );
         if now < self.not_before {
             Some(format!("the certificate is not valid yet: {period}"))
@@ -178,6 +173,13 @@ impl Certificate {
             None
         }
     }
+}
+
+/// A time as RFC 3339 (UTC), as certificates' dates are shown.
+pub fn rfc3339(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// DNS and IP subject alternative names, kept as kubeadm orders them: DNS names sorted and
