@@ -303,6 +303,12 @@ pub struct InitArgs {
     /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h); 0 never expires.
     #[arg(long, value_name = "DURATION")]
     pub token_ttl: Option<String>,
+    /// A folder of patches for the static pods, the kubelet's configuration and CoreDNS, named
+    /// `target[suffix][+patchtype].yaml|json` (targets: etcd, kube-apiserver,
+    /// kube-controller-manager, kube-scheduler, kubeletconfiguration, corednsdeployment; types:
+    /// strategic (default), merge, json), applied in file-name order.
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
     /// Print the result (join endpoint, tokens, CA hashes, phase timings) as json or yaml on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

@@ -8,6 +8,7 @@ mod config;
 mod dry_run;
 mod join;
 mod manifests;
+mod patches;
 mod pki;
 mod preflight;
 mod real_etcd;

@@ -412,6 +412,7 @@ pub fn resolve_join(
             tls_bootstrap_timeout,
             bootstrap_kubeconfig: None,
         }),
+        patches: None,
     })
 }
 

@@ -143,6 +143,8 @@ pub struct Config {
     pub source: Option<std::sync::Arc<Source>>,
     /// The settings of a join (`kubestrap join`); `None` for init.
     pub join: Option<join::Join>,
+    /// The patches of `patches.directory` (`--patches`), read and checked when resolved.
+    pub patches: Option<std::sync::Arc<crate::render::patches::PatchSet>>,
 }
 
 impl Config {

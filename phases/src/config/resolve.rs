@@ -4,12 +4,14 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 
 use super::{ApiVersion, BootstrapToken, ClusterConfiguration, Config, InitConfiguration};
 use crate::fs::root::Root;
 use crate::host::Host;
+use crate::render::patches::PatchSet;
 use crate::version::{self, KubeVersion};
 
 /// The documents of a config file (or the defaults when there is none).
@@ -49,6 +51,8 @@ pub struct Overrides {
     pub token_ttl: Option<String>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
+    /// `--patches DIR`: replaces `patches.directory`.
+    pub patches: Option<String>,
 }
 
 /// Known CRI endpoints, in kubeadm's detection order.
@@ -149,6 +153,7 @@ pub fn resolve(
         Some(socket) => socket.clone(),
         None => detect_cri_socket(root)?,
     };
+    let patches = load_patches(init.patches.as_ref(), version)?;
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,
@@ -162,7 +167,26 @@ pub fn resolve(
         cri_socket,
         source: docs.source,
         join: None,
+        patches,
     })
+}
+
+/// Reads `patches.directory` (or `--patches`) now, so that a file kubestrap cannot apply is
+/// refused before anything is written.
+pub(super) fn load_patches(
+    patches: Option<&super::Patches>,
+    version: KubeVersion,
+) -> Result<Option<Arc<PatchSet>>> {
+    let Some(dir) = patches
+        .map(|p| p.directory.as_str())
+        .filter(|d| !d.is_empty())
+    else {
+        return Ok(None);
+    };
+    match PatchSet::load(Path::new(dir), version) {
+        Ok(set) => Ok(Some(Arc::new(set))),
+        Err(e) => Err(super::InvalidConfig(vec![format!("{e:#}")]).into()),
+    }
 }
 
 fn apply(docs: &mut Documents, flags: &Overrides) {
@@ -196,6 +220,11 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
         cluster.image_repository.clone_from(repo);
     }
     set(&mut cluster.kubernetes_version, &flags.kubernetes_version);
+    if let Some(dir) = &flags.patches {
+        init.patches = Some(super::Patches {
+            directory: dir.clone(),
+        });
+    }
     set(&mut init.node_registration.name, &flags.node_name);
     set(&mut cluster.networking.pod_subnet, &flags.pod_network_cidr);
     if let Some(cidr) = &flags.service_cidr {

@@ -8,6 +8,7 @@ use serde_yaml::{Mapping, Value};
 use crate::api::manifests;
 use crate::phases::bootstrap_token::admin_cluster;
 use crate::phases::kubelet_start;
+use crate::render::patches::Target;
 use crate::render::templates::scalar;
 use crate::runner::context::Context;
 
@@ -94,13 +95,8 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// `addon/coredns`.
-pub fn coredns(ctx: &mut Context) -> Result<()> {
-    if ctx.cfg.cluster.dns.disabled {
-        ctx.out
-            .status("addons", "CoreDNS is disabled (dns.disabled); skipping");
-        return Ok(());
-    }
+/// CoreDNS's objects (RBAC, ConfigMap, Deployment, Service), unpatched.
+pub fn coredns_objects(ctx: &Context) -> Result<Vec<serde_json::Value>> {
     let vars = [
         ("domain", ctx.cfg.cluster.networking.dns_domain.clone()),
         ("image", scalar(&coredns_image(ctx))),
@@ -112,8 +108,21 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
             ),
         ),
     ];
-    let api = ctx.api()?;
-    manifests::apply(&api, "addons/coredns.yaml", manifests::ADDON_COREDNS, &vars)?;
+    manifests::render("addons/coredns.yaml", manifests::ADDON_COREDNS, &vars)
+}
+
+/// `addon/coredns`.
+pub fn coredns(ctx: &mut Context) -> Result<()> {
+    if ctx.cfg.cluster.dns.disabled {
+        ctx.out
+            .status("addons", "CoreDNS is disabled (dns.disabled); skipping");
+        return Ok(());
+    }
+    let mut objects = coredns_objects(ctx)?;
+    for object in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
+        crate::phases::patches::value(ctx, Target::CorednsDeployment, object)?;
+    }
+    manifests::apply_objects(&ctx.api()?, objects)?;
     ctx.out.status("addons", "Applied essential addon: CoreDNS");
     Ok(())
 }

@@ -242,6 +242,12 @@ pub fn write_files(ctx: &mut Context) -> Result<()> {
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = flags_env(&ctx.cfg, &hostname)?;
     let config = kubelet_config(&ctx.cfg)?;
+    // Patches are this node's own: the cluster-wide ConfigMap gets the unpatched configuration.
+    let config = crate::phases::patches::yaml(
+        ctx,
+        crate::render::patches::Target::KubeletConfiguration,
+        &config,
+    )?;
     write_kubelet_files(ctx, &env, &config)
 }
 

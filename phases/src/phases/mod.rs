@@ -13,6 +13,7 @@ pub mod kubeconfig;
 pub mod kubelet_finalize;
 pub mod kubelet_start;
 pub mod mark_control_plane;
+pub mod patches;
 pub mod remove_etcd_member;
 pub mod show_join;
 pub mod tls_bootstrap;
