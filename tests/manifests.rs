@@ -103,7 +103,6 @@ fn mode(path: &Path) -> u32 {
 /// The written files equal the golden files; `UPDATE_GOLDEN=1` rewrites the golden files instead.
 #[test]
 fn files_match_the_golden_files_of_each_version() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for version in GOLDEN_VERSIONS {
         let dir = tempfile::tempdir().unwrap();
         run(resolve(documents(version), dir.path()), dir.path());
@@ -115,23 +114,7 @@ fn files_match_the_golden_files_of_each_version() {
             let actual = std::fs::read_to_string(physical(dir.path(), file))
                 .unwrap_or_else(|e| panic!("{version}: {file} was not written: {e}"));
             let golden = physical(&golden_dir(version), file);
-            if update {
-                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, &actual).unwrap();
-                continue;
-            }
-            let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-                panic!(
-                    "missing golden file {}: {e}; run with UPDATE_GOLDEN=1",
-                    golden.display()
-                )
-            });
-            assert_eq!(
-                actual,
-                expected,
-                "{version}: {file} differs from {} (UPDATE_GOLDEN=1 refreshes it; review the diff)",
-                golden.display()
-            );
+            support::assert_golden(&golden, &actual, &format!("{version}: {file}"));
         }
     }
 }

@@ -14,7 +14,7 @@ use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::RecordingReporter;
 
 use crate::manifests::{WRITTEN, documents, host, physical, resolve, run};
-use crate::support::{kubestrap_on, text, tree};
+use crate::support::{assert_golden, kubestrap_on, text, tree};
 
 const VERSIONS: &[&str] = &["v1.25.0", "v1.36.0"];
 const TYPES: &[&str] = &["strategic", "merge", "json"];
@@ -88,7 +88,6 @@ fn patched_run(version: &str, kind: &str, base: &Path) -> Vec<String> {
 
 #[test]
 fn patched_files_match_the_golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for version in VERSIONS {
         for kind in TYPES {
             let tmp = tempfile::tempdir().unwrap();
@@ -128,18 +127,7 @@ fn patched_files_match_the_golden_files() {
                     .join(version)
                     .join(kind)
                     .join(&name);
-                if update {
-                    std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                    std::fs::write(&golden, &actual).unwrap();
-                    continue;
-                }
-                let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-                    panic!(
-                        "missing {}: {e}; run with UPDATE_GOLDEN=1",
-                        golden.display()
-                    )
-                });
-                assert_eq!(actual, expected, "{version} {kind} {name}");
+                assert_golden(&golden, &actual, &format!("{version} {kind} {name}"));
             }
         }
     }

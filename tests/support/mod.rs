@@ -72,6 +72,27 @@ pub fn require_binary(name: &str, package: &str) {
     );
 }
 
+/// Compares a written text with its golden file; with `UPDATE_GOLDEN=1` rewrites the golden file.
+pub fn assert_golden(golden: &Path, actual: &str, what: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(golden, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(golden).unwrap_or_else(|e| {
+        panic!(
+            "missing golden file {}: {e}; run with UPDATE_GOLDEN=1",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{what} differs from {} (UPDATE_GOLDEN=1 refreshes it; review the diff)",
+        golden.display()
+    );
+}
+
 /// Runs `kubernetes-validate --strict` on files against a Kubernetes version's schemas (`1.25.0`);
 /// `Some(report)` when it finds a problem. Fails the test when the tool is missing.
 pub fn kubernetes_validate(schema: &str, files: &[std::path::PathBuf]) -> Option<String> {
