@@ -234,6 +234,43 @@ pub enum ConfigCmd {
     /// Print default configuration
     #[command(subcommand)]
     Print(PrintCmd),
+    /// Interact with the container images used by kubestrap
+    #[command(subcommand)]
+    Images(ImagesCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCmd {
+    /// Print a list of images kubestrap will use, in kubeadm's order
+    List {
+        #[command(flatten)]
+        which: ImagesArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
+    /// Pull the images used by kubestrap through the container runtime
+    Pull {
+        #[command(flatten)]
+        which: ImagesArgs,
+        /// Path to the CRI socket to connect to (detected when empty).
+        #[arg(long, value_name = "URL")]
+        cri_socket: Option<String>,
+    },
+}
+
+/// Which images: those of a configuration file, or of a version and a registry.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImagesArgs {
+    /// Path to a kubeadm configuration file (kubeadm.k8s.io/v1beta3 or v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Choose a specific Kubernetes version for the control plane (v1.20.0 to v1.36.x).
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Choose a container registry to pull control plane images from.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

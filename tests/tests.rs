@@ -6,6 +6,7 @@ mod api_tls;
 mod cli;
 mod config;
 mod dry_run;
+mod images;
 mod join;
 mod manifests;
 mod patches;

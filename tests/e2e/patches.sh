@@ -82,3 +82,21 @@ until_ok 120 has_flag || { apiserver_args >&2; fail "the kube-apiserver runs wit
 node=$(hostname | tr '[:upper:]' '[:lower:]')
 annotated() { k -n kube-system get pod "kube-scheduler-$node" -o jsonpath='{.metadata.annotations}' | grep -q 'e2e.kubestrap.test/patched'; }
 until_ok 120 annotated || fail "the kube-scheduler mirror pod lacks the patched annotation"
+
+say "config images list and pull through the testbed's containerd"
+$TB exec node1 "$KS" config images list --config "$cfg" >"$WORK/images.txt" || fail "config images list"
+[ "$(wc -l <"$WORK/images.txt")" = 7 ] || { cat "$WORK/images.txt" >&2; fail "config images list: expected 7 images"; }
+for c in kube-apiserver kube-scheduler etcd; do
+	grep -qx "$KUBESTRAP_TESTBED_IMAGE_REPOSITORY/$c:.*" "$WORK/images.txt" || fail "config images list lacks $c"
+done
+# Every image but CoreDNS's is in containerd; CoreDNS's is not (its registry is loopback).
+rc=0
+$TB exec node1 "$KS" config images pull --config "$cfg" >"$WORK/pull.out" 2>&1 || rc=$?
+[ $rc = 1 ] || { cat "$WORK/pull.out" >&2; fail "config images pull: exit $rc, expected 1 (no CoreDNS image here)"; }
+while read -r image; do
+	case $image in
+	*/coredns:*) grep -q "failed to pull $image" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not name $image"; } ;;
+	*) grep -qF "[config/images] Image $image is present" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not find $image"; } ;;
+	esac
+done <"$WORK/images.txt"
+grep -q "failed to pull 1 of 7 images" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull's summary"; }

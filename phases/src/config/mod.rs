@@ -177,7 +177,10 @@ pub mod flags;
 pub mod join;
 mod resolve;
 
-pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dirs, resolve};
+pub use resolve::{
+    CRI_SOCKETS, Documents, ImagesConfig, Overrides, detect_cri_socket, path_dirs, resolve,
+    resolve_images,
+};
 
 mod defaults;
 mod load;

@@ -258,6 +258,46 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
     }
 }
 
+/// What `config images list|pull` works from: the ClusterConfiguration with the flags applied,
+/// the version it deploys and this node's pull settings.
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    pub cluster: ClusterConfiguration,
+    pub version: KubeVersion,
+    /// `nodeRegistration.imagePullPolicy`.
+    pub pull_policy: String,
+    /// `nodeRegistration.criSocket`, if set.
+    pub cri_socket: Option<String>,
+}
+
+/// Applies `--kubernetes-version` and `--image-repository` over the documents and validates
+/// them; without a version, the one init would deploy (the kubelet's, else the newest).
+pub fn resolve_images(
+    mut docs: Documents,
+    kubernetes_version: Option<String>,
+    image_repository: Option<String>,
+    root: &Root,
+    host: &dyn Host,
+) -> Result<ImagesConfig> {
+    if kubernetes_version.is_some() {
+        docs.cluster.kubernetes_version = kubernetes_version;
+    }
+    if let Some(repo) = image_repository {
+        docs.cluster.image_repository = repo;
+    }
+    super::check(&docs)?;
+    let version = match &docs.cluster.kubernetes_version {
+        Some(v) => KubeVersion::parse(v).context("invalid `kubernetesVersion`")?,
+        None => kubelet_version(root, host).unwrap_or(version::NEWEST),
+    };
+    Ok(ImagesConfig {
+        cluster: docs.cluster,
+        version,
+        pull_policy: docs.init.node_registration.image_pull_policy,
+        cri_socket: docs.init.node_registration.cri_socket,
+    })
+}
+
 /// Folders searched for binaries, as `exec.LookPath` does: the absolute entries of `PATH`, then
 /// the standard folders it lacks. Under `--root` they are looked up below the root.
 pub fn path_dirs() -> Vec<String> {

@@ -14,18 +14,7 @@ use crate::runner::context::Context;
 
 /// The CoreDNS image of the target version (`dns.imageRepository`/`imageTag` win).
 pub fn coredns_image(ctx: &Context) -> String {
-    let p = ctx.profile();
-    let dns = &ctx.cfg.cluster.dns;
-    let repo = dns.image_repository.clone().unwrap_or_else(|| {
-        let base = ctx.cfg.cluster.image_repository.clone();
-        if p.coredns_in_subpath {
-            format!("{base}/coredns")
-        } else {
-            base
-        }
-    });
-    let tag = dns.image_tag.as_deref().unwrap_or(p.coredns_image_tag);
-    format!("{repo}/coredns:{tag}")
+    crate::version::images::coredns(&ctx.cfg.cluster, ctx.cfg.version)
 }
 
 /// The KubeProxyConfiguration: kubeadm's defaults under the user's document.
@@ -74,10 +63,7 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let (server, _) = admin_cluster(ctx)?;
-    let image = format!(
-        "{}/kube-proxy:{}",
-        ctx.cfg.cluster.image_repository, ctx.cfg.version
-    );
+    let image = crate::version::images::control_plane(&ctx.cfg, "kube-proxy");
     let vars = [
         ("config", kube_proxy_config(ctx)?),
         ("server", scalar(&server)),

@@ -14,6 +14,7 @@ pub mod kubelet_finalize;
 pub mod kubelet_start;
 pub mod mark_control_plane;
 pub mod patches;
+pub mod pull_images;
 pub mod remove_etcd_member;
 pub mod show_join;
 pub mod tls_bootstrap;
