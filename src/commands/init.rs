@@ -41,6 +41,9 @@ pub fn run(
         Root::new(base)
     };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
+    for warning in &cfg.warnings {
+        kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
+    }
     let table = init::phases(cfg.version);
     let steps = runner::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {

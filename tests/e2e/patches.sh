@@ -4,8 +4,8 @@
 #     scheduler; the running kube-apiserver's command line (/proc) has the flag, the mirror pod
 #     of the scheduler has the annotation;
 #   - a patch that does not apply is refused before anything is written;
-#   - `kubestrap config images list` names the images the node runs, and `config images pull`
-#     through the testbed's containerd finds them present (and names the one that is missing).
+#   - first, `kubestrap config images list` names the testbed's images, and `config images pull`
+#     through the node's containerd finds them present (and names the one that is missing).
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,6 +34,26 @@ cfg=$(config init)
 $TB up
 $TB stop-kubelet node1 >/dev/null 2>&1 || true
 $TB exec node1 "$KS" reset --force >/dev/null 2>&1 || true
+
+say "config images list and pull through the testbed's containerd"
+$TB exec node1 "$KS" config images list --config "$cfg" >"$WORK/images.txt" || fail "config images list"
+[ "$(wc -l <"$WORK/images.txt")" = 7 ] || { cat "$WORK/images.txt" >&2; fail "config images list: expected 7 images"; }
+for c in kube-apiserver kube-scheduler etcd; do
+	grep -qx "$KUBESTRAP_TESTBED_IMAGE_REPOSITORY/$c:.*" "$WORK/images.txt" || fail "config images list lacks $c"
+done
+# Every image but CoreDNS's is in containerd (imported by `up`: checked before the kubelet runs,
+# whose image garbage collection may remove unused ones on a full disk); CoreDNS's is not (its
+# registry is loopback).
+rc=0
+$TB exec node1 "$KS" config images pull --config "$cfg" >"$WORK/pull.out" 2>&1 || rc=$?
+[ $rc = 1 ] || { cat "$WORK/pull.out" >&2; fail "config images pull: exit $rc, expected 1 (no CoreDNS image here)"; }
+while read -r image; do
+	case $image in
+	*/coredns:*) grep -q "failed to pull $image" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not name $image"; } ;;
+	*) grep -qF "[config/images] Image $image is present" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not find $image"; } ;;
+	esac
+done <"$WORK/images.txt"
+grep -q "failed to pull 1 of 7 images" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull's summary"; }
 
 say "a patch that does not apply is refused before anything is written"
 mkdir "$WORK/bad"
@@ -83,20 +103,3 @@ node=$(hostname | tr '[:upper:]' '[:lower:]')
 annotated() { k -n kube-system get pod "kube-scheduler-$node" -o jsonpath='{.metadata.annotations}' | grep -q 'e2e.kubestrap.test/patched'; }
 until_ok 120 annotated || fail "the kube-scheduler mirror pod lacks the patched annotation"
 
-say "config images list and pull through the testbed's containerd"
-$TB exec node1 "$KS" config images list --config "$cfg" >"$WORK/images.txt" || fail "config images list"
-[ "$(wc -l <"$WORK/images.txt")" = 7 ] || { cat "$WORK/images.txt" >&2; fail "config images list: expected 7 images"; }
-for c in kube-apiserver kube-scheduler etcd; do
-	grep -qx "$KUBESTRAP_TESTBED_IMAGE_REPOSITORY/$c:.*" "$WORK/images.txt" || fail "config images list lacks $c"
-done
-# Every image but CoreDNS's is in containerd; CoreDNS's is not (its registry is loopback).
-rc=0
-$TB exec node1 "$KS" config images pull --config "$cfg" >"$WORK/pull.out" 2>&1 || rc=$?
-[ $rc = 1 ] || { cat "$WORK/pull.out" >&2; fail "config images pull: exit $rc, expected 1 (no CoreDNS image here)"; }
-while read -r image; do
-	case $image in
-	*/coredns:*) grep -q "failed to pull $image" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not name $image"; } ;;
-	*) grep -qF "[config/images] Image $image is present" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull did not find $image"; } ;;
-	esac
-done <"$WORK/images.txt"
-grep -q "failed to pull 1 of 7 images" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull's summary"; }

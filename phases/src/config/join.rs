@@ -390,6 +390,7 @@ pub fn resolve_join(
     init.node_registration = jc.node_registration.clone();
     init.skip_phases = jc.skip_phases.clone();
     init.dry_run = jc.dry_run;
+    init.timeouts = timeouts;
     init.bootstrap_tokens = Vec::new();
     Ok(Config {
         api_version: docs.api_version.unwrap_or(super::ApiVersion::V1Beta4),
@@ -412,8 +413,21 @@ pub fn resolve_join(
             tls_bootstrap_timeout,
             bootstrap_kubeconfig: None,
         }),
+        warnings: join_warnings(&jc),
         patches: None,
     })
+}
+
+/// What a JoinConfiguration sets without effect, one warning each (see [`super::fields`]).
+pub fn join_warnings(join: &JoinConfiguration) -> Vec<String> {
+    let mut set = join.clone();
+    // Timeouts left out take their defaults: compare each one as if the section were written.
+    set.timeouts.get_or_insert_with(Timeouts::default);
+    let default = JoinConfiguration {
+        timeouts: Some(Timeouts::default()),
+        ..JoinConfiguration::default()
+    };
+    super::fields::no_effect("JoinConfiguration", &set, &default)
 }
 
 /// The ClusterConfiguration kubeadm (or kubestrap) uploaded, in any version up to v1beta4, and

@@ -143,6 +143,8 @@ pub struct Config {
     pub source: Option<std::sync::Arc<Source>>,
     /// The settings of a join (`kubestrap join`); `None` for init.
     pub join: Option<join::Join>,
+    /// Settings of the file that have no effect, one sentence each, for the command to show.
+    pub warnings: Vec<String>,
     /// The patches of `patches.directory` (`--patches`), read and checked when resolved.
     pub patches: Option<std::sync::Arc<crate::render::patches::PatchSet>>,
 }
@@ -165,6 +167,7 @@ impl Config {
     }
 }
 pub mod duration;
+pub mod fields;
 mod types;
 
 pub use types::{

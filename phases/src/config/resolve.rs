@@ -154,6 +154,7 @@ pub fn resolve(
         None => detect_cri_socket(root)?,
     };
     let patches = load_patches(init.patches.as_ref(), version)?;
+    let warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,
@@ -167,6 +168,7 @@ pub fn resolve(
         cri_socket,
         source: docs.source,
         join: None,
+        warnings,
         patches,
     })
 }
