@@ -234,6 +234,15 @@ pub enum ConfigCmd {
     /// Print default configuration
     #[command(subcommand)]
     Print(PrintCmd),
+    /// Read a kubeadm.k8s.io/v1beta3 file and write it as kubeadm.k8s.io/v1beta4
+    Migrate {
+        /// The file to convert.
+        #[arg(long, value_name = "FILE")]
+        old_config: PathBuf,
+        /// Where to write the converted file (standard output without it).
+        #[arg(long, value_name = "FILE")]
+        new_config: Option<PathBuf>,
+    },
     /// Interact with the container images used by kubestrap
     #[command(subcommand)]
     Images(ImagesCmd),
@@ -273,6 +282,8 @@ pub struct ImagesArgs {
     pub image_repository: Option<String>,
 }
 
+// The subcommands are kubeadm's: init-defaults, join-defaults, reset-defaults.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum PrintCmd {
     /// Print the default InitConfiguration and ClusterConfiguration
@@ -281,6 +292,14 @@ pub enum PrintCmd {
         #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
         api_version: String,
     },
+    /// Print the default JoinConfiguration
+    JoinDefaults {
+        /// API version to print: kubeadm.k8s.io/v1beta4 (default) or kubeadm.k8s.io/v1beta3.
+        #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
+        api_version: String,
+    },
+    /// Print the default ResetConfiguration (kubeadm.k8s.io/v1beta4)
+    ResetDefaults,
 }
 
 /// The flags of `kubestrap init` (kubeadm's init flags).

@@ -9,6 +9,7 @@ mod dry_run;
 mod images;
 mod join;
 mod manifests;
+mod migrate;
 mod patches;
 mod pki;
 mod preflight;

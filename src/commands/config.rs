@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use kubestrap_phases::config::{self, ApiVersion};
 
 use std::path::Path;
@@ -31,14 +31,31 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Err(config::InvalidConfig(problems).into())
         }
         ConfigCmd::Print(PrintCmd::InitDefaults { api_version }) => {
-            let Some(version) = ApiVersion::parse(&api_version)
-                .or_else(|| ApiVersion::parse(&format!("{}/{api_version}", config::GROUP)))
-            else {
-                bail!(
-                    "unknown API version {api_version:?}; use kubeadm.k8s.io/v1beta4 or kubeadm.k8s.io/v1beta3"
-                );
-            };
-            printer.data(config::print_init_defaults(version)?.trim_end());
+            let text = config::print_init_defaults(api_version_arg(&api_version)?)?;
+            printer.data(text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Print(PrintCmd::JoinDefaults { api_version }) => {
+            let text = config::print_join_defaults(api_version_arg(&api_version)?)?;
+            printer.data(text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Print(PrintCmd::ResetDefaults) => {
+            printer.data(config::print_reset_defaults()?.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Migrate {
+            old_config,
+            new_config,
+        } => {
+            let text = std::fs::read_to_string(&old_config).with_context(|| {
+                format!("failed to read config file `{}`", old_config.display())
+            })?;
+            let migrated = config::migrate(&text, &old_config.display().to_string())?;
+            match new_config {
+                Some(path) => write_new_config(&path, &migrated)?,
+                None => printer.raw(&migrated),
+            }
             Ok(ExitCode::SUCCESS)
         }
         ConfigCmd::Images(ImagesCmd::List { which, output }) => {
@@ -72,6 +89,33 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `kubeadm.k8s.io/v1beta4`, or `v1beta4` alone.
+fn api_version_arg(text: &str) -> Result<ApiVersion> {
+    match ApiVersion::parse(text)
+        .or_else(|| ApiVersion::parse(&format!("{}/{text}", config::GROUP)))
+    {
+        Some(v) => Ok(v),
+        None => bail!(
+            "unknown API version {text:?}; use kubeadm.k8s.io/v1beta4 or kubeadm.k8s.io/v1beta3"
+        ),
+    }
+}
+
+/// Writes the migrated file whole (a temporary file renamed over it).
+fn write_new_config(path: &Path, text: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    Ok(())
 }
 
 /// The configuration whose images to list or pull: the file's, or the defaults, with the flags.

@@ -188,12 +188,15 @@ pub use resolve::{
 mod defaults;
 mod load;
 mod locate;
+mod migrate;
 pub mod net;
+pub mod reset;
 mod source;
 pub mod token_format;
 mod validate;
 
-pub use defaults::{document, print_init_defaults};
+pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
 pub use load::{InvalidConfig, check, load_file, parse, validate_file};
+pub use migrate::migrate;
 pub use source::Source;
 pub use validate::{Problem, validate};

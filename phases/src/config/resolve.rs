@@ -24,6 +24,8 @@ pub struct Documents {
     pub kube_proxy: Option<serde_yaml::Mapping>,
     /// The JoinConfiguration, for `kubestrap join`.
     pub join: Option<super::join::JoinConfiguration>,
+    /// A ResetConfiguration (v1beta4), checked by `config validate`.
+    pub reset: Option<super::reset::ResetConfiguration>,
     /// Whether the file has an InitConfiguration or a ClusterConfiguration.
     pub has_init_kinds: bool,
     /// Kinds in the file that kubestrap does not use (ResetConfiguration, …).
