@@ -284,3 +284,44 @@ fn bad_patches_are_refused_before_anything_is_written() {
         assert_eq!(tree(&root), Vec::<String>::new(), "{name}");
     }
 }
+
+/// The patched KubeletConfiguration is this node's file only: the cluster's ConfigMap gets
+/// kubeadm's; the CoreDNS Deployment sent to the API server carries its patch.
+#[test]
+fn kubelet_patches_stay_on_the_node_and_coredns_patches_reach_the_cluster() {
+    use kubestrap_phases::api::fake::FakeApi;
+    use kubestrap_phases::api::{Client, Retry};
+    use kubestrap_phases::phases::{kubelet_start, upload_config};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = patch_dir("strategic", "v1.36.0", tmp.path());
+    let root = tmp.path().join("root");
+    let fake = FakeApi::new();
+    let mut ctx = Context::new(
+        config_with_patches("v1.36.0", &dir, &root),
+        Root::new(&root),
+        Box::new(host()),
+        Box::new(Arc::new(RecordingReporter::default())),
+        Options::default(),
+    );
+    ctx.set_api(Client::new(Box::new(fake.clone()), Retry::immediate()));
+    kubelet_start::write_files(&mut ctx).unwrap();
+    assert!(read(&root, "/var/lib/kubelet/config.yaml").contains("maxPods: 50\n"));
+    upload_config::kubelet(&mut ctx).unwrap();
+    let uploaded = fake
+        .object("/api/v1/namespaces/kube-system/configmaps/kubelet-config")
+        .unwrap();
+    let uploaded = uploaded["data"]["kubelet"].as_str().unwrap();
+    assert!(!uploaded.contains("maxPods"), "{uploaded}");
+    assert_eq!(
+        uploaded,
+        kubelet_start::kubelet_config(&ctx.cfg).unwrap(),
+        "the cluster gets kubeadm's KubeletConfiguration"
+    );
+    addons::coredns(&mut ctx).unwrap();
+    let deployment = fake
+        .object("/apis/apps/v1/namespaces/kube-system/deployments/coredns")
+        .unwrap();
+    let env = &deployment["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[0]["name"], "PATCHED_BY", "{deployment:#}");
+}
