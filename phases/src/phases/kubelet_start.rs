@@ -287,6 +287,7 @@ pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()>
 /// The `kubelet-start` phase: writes the kubelet's files, then (re)starts it through systemd.
 pub fn run(ctx: &mut Context) -> Result<()> {
     write_files(ctx)?;
+    super::kubelet_service::ensure(ctx)?;
     ctx.out.status("kubelet-start", "Starting the kubelet");
     restart(ctx, true)
 }

@@ -11,6 +11,7 @@ pub mod etcd;
 pub mod install_kubeconfig;
 pub mod kubeconfig;
 pub mod kubelet_finalize;
+pub mod kubelet_service;
 pub mod kubelet_start;
 pub mod mark_control_plane;
 pub mod patches;

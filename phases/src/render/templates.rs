@@ -25,6 +25,11 @@ pub const KUBELET_FLAGS_ENV: &str = include_str!("../../../templates/kubelet/kub
 pub const KUBELET_INSTANCE_CONFIG: &str =
     include_str!("../../../templates/kubelet/instance-config.yaml");
 
+/// kubestrap's drop-in for the kubelet's systemd unit (as kubeadm's package `10-kubeadm.conf`).
+pub const KUBELET_DROP_IN: &str = include_str!("../../../templates/kubelet/10-kubestrap.conf");
+/// `kubelet.service` for a kubelet installed without one.
+pub const KUBELET_SERVICE: &str = include_str!("../../../templates/kubelet/kubelet.service");
+
 /// Every template with its name, for tests and reviews.
 pub const ALL: &[(&str, &str)] = &[
     ("static-pods/kube-apiserver.yaml", KUBE_APISERVER),
@@ -37,6 +42,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("kubelet/config.yaml", KUBELET_CONFIG),
     ("kubelet/kubeadm-flags.env", KUBELET_FLAGS_ENV),
     ("kubelet/instance-config.yaml", KUBELET_INSTANCE_CONFIG),
+    ("kubelet/10-kubestrap.conf", KUBELET_DROP_IN),
+    ("kubelet/kubelet.service", KUBELET_SERVICE),
 ];
 
 /// Fills the placeholders of template `name`.
