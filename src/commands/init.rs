@@ -41,6 +41,9 @@ pub fn run(
         Root::new(base)
     };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
+    for warning in &cfg.warnings {
+        kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
+    }
     let table = init::phases(cfg.version);
     let steps = runner::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {
@@ -57,6 +60,7 @@ pub fn run(
     }
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
+    init::check_patches(&ctx)?;
     runner::prefetch_keys(&steps, &ctx);
     let result = super::run_timed(&steps, &mut ctx, phase.is_some());
     // With -o json|yaml, stdout holds the one document only.
@@ -181,5 +185,6 @@ fn overrides(args: &InitArgs) -> Overrides {
         token_ttl: args.token_ttl.clone(),
         skip_phases: args.skip_phases.clone(),
         ignore_preflight_errors: args.ignore_preflight_errors.clone(),
+        patches: args.patches.clone(),
     }
 }

@@ -66,7 +66,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
             init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer)
         }
         Cmd::Join(args) => join::run(&args, inv.join_phase.as_deref(), &inv.cli.root, printer),
-        Cmd::Config(cmd) => config::run(cmd, &printer),
+        Cmd::Config(cmd) => config::run(cmd, &inv.cli.root, &printer),
         Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),

@@ -10,6 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::join::JoinConfiguration;
 use super::locate;
+use super::reset::ResetConfiguration;
 use super::source::Source;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
@@ -109,8 +110,23 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
     if !problems.is_empty() {
         return Ok(problems);
     }
-    let mut found = validate(&docs.init, &docs.cluster);
-    if found.is_empty() {
+    let mut found = if docs.has_init_kinds {
+        validate(&docs.init, &docs.cluster)
+    } else {
+        Vec::new()
+    };
+    if let Some(join) = &docs.join {
+        let v4 = docs.api_version == Some(ApiVersion::V1Beta4);
+        found.extend(super::join::validate_join(join, v4));
+    }
+    if let Some(reset) = &docs.reset {
+        found.extend(
+            super::reset::validate_reset(reset)
+                .into_iter()
+                .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
+        );
+    }
+    if found.is_empty() && docs.has_init_kinds {
         // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
         let version = docs
             .cluster
@@ -250,7 +266,21 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             }
             "KubeletConfiguration" => docs.kubelet = Some(map),
             "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
-            "ResetConfiguration" | "UpgradeConfiguration" => {
+            "ResetConfiguration" => {
+                found_kubeadm = true;
+                match ApiVersion::parse(&api_version) {
+                    Some(ApiVersion::V1Beta4) => {
+                        source.kinds.push((kind.clone(), doc.first_line, doc.text.to_string()));
+                        docs.reset = typed::<ResetConfiguration>(map, &kind, &here, &mut problems);
+                    }
+                    Some(ApiVersion::V1Beta3) => problems.push(format!(
+                        "{}: ResetConfiguration is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4",
+                        here("apiVersion")
+                    )),
+                    None => problems.push(unsupported_api_version(&here("apiVersion"), &api_version)),
+                }
+            }
+            "UpgradeConfiguration" => {
                 docs.ignored.push(kind.clone());
             }
             other => problems.push(format!(
@@ -261,7 +291,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
     }
     if !found_kubeadm && problems.is_empty() {
         problems.push(format!(
-            "{name}: no InitConfiguration, ClusterConfiguration or JoinConfiguration kind was found in the YAML file"
+            "{name}: no InitConfiguration, ClusterConfiguration, JoinConfiguration or ResetConfiguration kind was found in the YAML file"
         ));
     }
     docs.source = Some(std::sync::Arc::new(source));

@@ -14,6 +14,8 @@ pub mod kubelet_finalize;
 pub mod kubelet_service;
 pub mod kubelet_start;
 pub mod mark_control_plane;
+pub mod patches;
+pub mod pull_images;
 pub mod remove_etcd_member;
 pub mod renew;
 pub mod renewable;

@@ -174,6 +174,80 @@ fn plain_safe(s: &str) -> bool {
     !(s.ends_with(' ') || s.ends_with(':') || s.contains(": ") || s.contains(" #"))
 }
 
+/// A JSON value as YAML the way Go's encoder writes a Kubernetes object: block style, keys
+/// sorted, lists at their key's indentation, strings quoted only where YAML 1.1 would misread them.
+pub fn yaml(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    yaml_block(value, 0, &mut out);
+    out
+}
+
+fn yaml_inline(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+    }
+}
+
+fn is_block(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => !m.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        _ => false,
+    }
+}
+
+fn yaml_block(v: &serde_json::Value, indent: usize, out: &mut String) {
+    use serde_json::Value;
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, val) in map {
+                out.push_str(&format!("{pad}{}:", scalar(key)));
+                match val {
+                    Value::Object(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_block(val, indent + 2, out);
+                    }
+                    Value::Array(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_block(val, indent, out);
+                    }
+                    _ => out.push_str(&format!(" {}\n", yaml_inline(val))),
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&format!("{pad}-"));
+                if is_block(item) {
+                    let mut inner = String::new();
+                    yaml_block(item, indent + 2, &mut inner);
+                    match item {
+                        // The first key goes on the dash's line.
+                        Value::Object(_) => {
+                            out.push(' ');
+                            out.push_str(&inner[indent + 2..]);
+                        }
+                        _ => {
+                            out.push('\n');
+                            out.push_str(&inner);
+                        }
+                    }
+                } else {
+                    out.push_str(&format!(" {}\n", yaml_inline(item)));
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", yaml_inline(other))),
+    }
+}
+
 /// A YAML block sequence of scalars (`- a` lines).
 pub fn list(items: &[String]) -> String {
     items.iter().map(|i| format!("- {}\n", scalar(i))).collect()

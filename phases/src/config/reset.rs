@@ -1,0 +1,88 @@
+//! `ResetConfiguration` (kubeadm.k8s.io/v1beta4), read and checked by `config validate`; printed
+//! by `config print reset-defaults`. `kubestrap reset` takes its settings as flags for now.
+
+use serde::{Deserialize, Serialize};
+
+use super::Timeouts;
+use super::types::{default_cert_dir, is_false};
+
+/// The unmount flags kubeadm accepts in `unmountFlags`.
+pub const UNMOUNT_FLAGS: &[&str] = &["MNT_FORCE", "MNT_DETACH", "MNT_EXPIRE", "UMOUNT_NOFOLLOW"];
+
+/// `ResetConfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetConfiguration {
+    #[serde(default, skip_serializing)]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub kind: Option<String>,
+    #[serde(default = "default_cert_dir")]
+    pub certificates_dir: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cleanup_tmp_dir: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cri_socket: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub force: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_preflight_errors: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_phases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmount_flags: Vec<String>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+impl Default for ResetConfiguration {
+    fn default() -> Self {
+        ResetConfiguration {
+            api_version: None,
+            kind: None,
+            certificates_dir: default_cert_dir(),
+            cleanup_tmp_dir: false,
+            cri_socket: None,
+            dry_run: false,
+            force: false,
+            ignore_preflight_errors: Vec::new(),
+            skip_phases: Vec::new(),
+            unmount_flags: Vec::new(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// The problems of a ResetConfiguration, as `(field, message)`.
+pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !reset.certificates_dir.starts_with('/') {
+        out.push((
+            "certificatesDir".into(),
+            format!("path {:?} is not absolute", reset.certificates_dir),
+        ));
+    }
+    for (i, flag) in reset.unmount_flags.iter().enumerate() {
+        if !UNMOUNT_FLAGS.contains(&flag.as_str()) {
+            out.push((
+                format!("unmountFlags[{i}]"),
+                format!(
+                    "unknown unmount flag {flag}: use one of {}",
+                    UNMOUNT_FLAGS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(socket) = &reset.cri_socket
+        && !socket.starts_with("unix:///")
+        && !socket.starts_with('/')
+    {
+        out.push((
+            "criSocket".into(),
+            format!("{socket:?} is not a socket URL; use e.g. unix:///var/run/containerd/containerd.sock"),
+        ));
+    }
+    out
+}
