@@ -326,6 +326,8 @@ fn etcd_manifest_follows_user_metrics_urls_and_ipv6() {
     let dir = tempfile::tempdir().unwrap();
     let mut docs = documents("v1.31.0");
     docs.init.local_api_endpoint.advertise_address = Some("fd00::10".into());
+    // An IPv6 advertise address needs an IPv6 (first) service subnet.
+    docs.cluster.networking.service_subnet = "fd00:96::/112".into();
     let cfg = resolve(docs, dir.path());
     let text = etcd::etcd_manifest(&cfg).unwrap();
     for line in [
