@@ -6,12 +6,24 @@ use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Su
 use kubestrap_phases::runner;
 use kubestrap_phases::workflows::{init, join, reset};
 
+/// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
+/// looks like the real `/etc`.
+fn root_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_dir() => Err(format!(
+            "{value} is a file, not a folder: --root takes the folder that stands for `/`"
+        )),
+        _ => Ok(path),
+    }
+}
+
 /// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
 #[derive(Debug, Parser)]
 #[command(name = "kubestrap", version, propagate_version = true)]
 pub struct Cli {
     /// Folder that stands for `/`: every file read or written maps under it.
-    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    #[arg(long, global = true, default_value = "/", value_name = "DIR", value_parser = root_dir)]
     pub root: PathBuf,
     /// Print more: phase names, and file contents with --dry-run.
     #[arg(short, long, global = true)]
