@@ -251,6 +251,18 @@ impl Api<'_> {
                 Ok(resp) => format!("{} {}", resp.status, resp.message()),
                 Err(e) => format!("{e:#}"),
             };
+            if attempts == 1 && !retry.timeout.is_zero() {
+                // Said once, so a wait is never silent; each retry is detail.
+                self.out.status(
+                    "api",
+                    &format!(
+                        "the API server at {} does not answer yet ({}); trying again for up to {:?}",
+                        self.client.transport.endpoint(),
+                        first_line(&why),
+                        retry.timeout
+                    ),
+                );
+            }
             self.out.detail(&format!(
                 "{} {}: {why}; retrying in {delay:?}",
                 req.method, req.path
@@ -462,6 +474,16 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
+/// The last cause of a `: `-joined error chain: what actually happened (refused, timed out, …).
+fn first_line(why: &str) -> &str {
+    why.rsplit(": ")
+        .next()
+        .unwrap_or(why)
+        .lines()
+        .next()
+        .unwrap_or(why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +552,50 @@ mod tests {
         fn concurrent(&self) -> bool {
             true
         }
+    }
+
+    /// A server that never answers.
+    struct Silent;
+
+    impl Transport for Silent {
+        fn send(&self, _: &Request) -> Result<Response> {
+            Err(transport::Unreachable(
+                "error sending request: client error (Connect): connection refused".into(),
+            )
+            .into())
+        }
+        fn endpoint(&self) -> String {
+            "https://127.0.0.1:6443".into()
+        }
+        fn concurrent(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_is_named_once_while_retrying_then_in_the_error() {
+        let retry = Retry {
+            timeout: Duration::from_millis(300),
+            first_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(40),
+        };
+        let client = Client::new(Box::new(Silent), retry);
+        let out = crate::runner::report::RecordingReporter::default();
+        let api = client.with(&out);
+        let cm = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "x").unwrap();
+        let err = format!("{:#}", api.get::<Value>(&cm).unwrap_err());
+        assert!(err.contains("connection refused"), "{err}");
+        let said: Vec<String> = out
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("[api]"))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "[api] the API server at https://127.0.0.1:6443 does not answer yet (connection refused); trying again for up to 300ms"
+            ]
+        );
     }
 
     fn config_map(name: &str) -> Value {
