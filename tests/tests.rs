@@ -14,6 +14,7 @@ mod migrate;
 mod patches;
 mod pki;
 mod preflight;
+mod properties;
 mod real_etcd;
 mod reset;
 mod support;

@@ -185,7 +185,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs = Documents::default();
     let mut problems = Vec::new();
-    if let Some(problem) = tab_indent(text, name) {
+    if let Some(problem) = tab_indent(text, name).or_else(|| too_deep(text, name)) {
         return (docs, vec![problem]);
     }
     let mut kinds_seen: Vec<(String, usize)> = Vec::new();
@@ -501,6 +501,55 @@ fn tab_indent(text: &str, name: &str) -> Option<String> {
             col + 1
         ))
     })
+}
+
+/// The deepest `[`/`{` nesting a configuration may have. The YAML parser needs time quadratic in
+/// the depth before its own limit stops it (a minute for 100 000 levels): refuse earlier.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Flow collections nested deeper than [`MAX_FLOW_DEPTH`] (quotes and comments skipped).
+fn too_deep(text: &str, name: &str) -> Option<String> {
+    let (mut depth, mut quote, mut comment) = (0usize, None::<char>, false);
+    let mut prev = '\n';
+    let (mut line, mut col) = (1usize, 0usize);
+    let mut escaped = false;
+    for c in text.chars() {
+        col += 1;
+        if c == '\n' {
+            (line, col, comment) = (line + 1, 0, false);
+            if quote == Some('\'') {
+                quote = None;
+            }
+        } else if comment {
+        } else if let Some(q) = quote {
+            if q == '"' && c == '\\' && !escaped {
+                escaped = true;
+                prev = c;
+                continue;
+            }
+            if c == q && !escaped {
+                quote = None;
+            }
+        } else {
+            match c {
+                '"' | '\'' => quote = Some(c),
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(format!(
+                            "{name}:{line}:{col}: nested too deeply to be a configuration (more than {MAX_FLOW_DEPTH} levels of [ ] or {{ }})"
+                        ));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        escaped = false;
+        prev = c;
+    }
+    None
 }
 
 /// A YAML error where it happened, in words a user can act on.
