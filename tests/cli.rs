@@ -290,3 +290,36 @@ fn a_root_that_is_a_file_is_a_usage_error_naming_it() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
+
+#[test]
+fn bad_token_and_taint_input_is_refused_with_exit_code_3_before_any_kubeconfig_is_read() {
+    // The root has no kubeconfig: reading one would fail with exit code 1 instead.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    for (args, says) in [
+        (
+            &["token", "delete", "bad!"][..],
+            "is neither a bootstrap token ID",
+        ),
+        (
+            &["token", "create", "--ttl", "banana"],
+            "--ttl: invalid duration",
+        ),
+        (&["token", "create", "notatoken"], "was not of the form"),
+        (
+            &["token", "create", "--usages", "bogus"],
+            "invalid bootstrap token usage",
+        ),
+        (
+            &["taint", "remove", "--node", "UPPER!"],
+            "is not a node name",
+        ),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--root", root]);
+        let out = kubestrap(&all);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

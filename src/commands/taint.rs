@@ -21,6 +21,15 @@ pub fn run(cmd: TaintCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         TaintCmd::Add(a) => (true, a),
     };
     let TaintArgs { node, all, cluster } = args;
+    if let Some(name) = node
+        .as_deref()
+        .filter(|n| !kubestrap_phases::config::net::is_dns_subdomain(n))
+    {
+        return Err(kubestrap_phases::config::InvalidConfig(vec![format!(
+            "--node {name:?} is not a node name: lower-case letters, digits, '-' and '.'"
+        )])
+        .into());
+    }
     let (_, client) = super::token::client(base, &cluster.kubeconfig())?;
     let api = client.with(printer);
     let names: Vec<String> = if all {

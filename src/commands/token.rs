@@ -39,12 +39,14 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             output,
             cluster,
         } => {
+            // Every input is checked before the cluster is asked (exit code 3, nothing changed).
             let token = match token {
-                Some(t) => Token::parse(&t)?,
+                Some(t) => Token::parse(&t).map_err(invalid)?,
                 None => Token::generate()?,
             };
-            let ttl_d = kubestrap_phases::config::duration::parse(&ttl)?;
-            token_format::validate(&usages, &groups)?;
+            let ttl_d = kubestrap_phases::config::duration::parse(&ttl)
+                .map_err(|e| invalid(e.context("--ttl")))?;
+            token_format::validate(&usages, &groups).map_err(invalid)?;
             let spec = Spec {
                 token: token.clone(),
                 description,
@@ -113,6 +115,14 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             }
         }
         TokenCmd::Delete { tokens, cluster } => {
+            if let Some(bad) = tokens
+                .iter()
+                .find(|t| !token_format::is_id(t) && !token_format::is_token(t))
+            {
+                return Err(invalid(anyhow::anyhow!(
+                    "{bad:?} is neither a bootstrap token ID ([a-z0-9]{{6}}) nor a token ([a-z0-9]{{6}}.[a-z0-9]{{16}})\n\nhint: `kubestrap token list` shows the tokens"
+                )));
+            }
             let (_, client) = client(base, &cluster.kubeconfig())?;
             let api = client.with(printer);
             for t in tokens {
@@ -122,4 +132,9 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bad input to a token command: the exit code of an invalid configuration.
+fn invalid(e: anyhow::Error) -> anyhow::Error {
+    kubestrap_phases::config::InvalidConfig(vec![format!("{e:#}")]).into()
 }
