@@ -156,6 +156,11 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
             }
         }
     }
+    if let Some(key) = &init.certificate_key
+        && let Some(problem) = certificate_key_problem(key)
+    {
+        p.push(Problem::new(INIT, "certificateKey", problem));
+    }
     let reg = &init.node_registration;
     if let Some(name) = &reg.name
         && !is_dns_subdomain(name)
@@ -559,6 +564,22 @@ fn pod_subnet_fits(c: &ClusterConfiguration, pods: &str, p: &mut Vec<Problem>) {
     }
 }
 
+/// kubeadm's rule: the key that encrypts the uploaded certificates is 32 bytes (AES-256), in hex.
+pub fn certificate_key_problem(key: &str) -> Option<String> {
+    let hex = key.len() % 2 == 0 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex {
+        return Some(format!(
+            "{key:?} is not hexadecimal: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)"
+        ));
+    }
+    (key.len() != 64).then(|| {
+        format!(
+            "the key is {} bytes; a certificate key is an AES-256 key of 32 bytes (64 hex digits; `kubestrap certs certificate-key` prints one)",
+            key.len() / 2
+        )
+    })
+}
+
 fn is_endpoint(e: &str) -> bool {
     split_host_port(e).is_some_and(|(host, _)| {
         host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase())
@@ -706,5 +727,25 @@ mod tests {
         );
         c.networking.service_subnet = "fd00:96::/112,10.96.0.0/12".into();
         assert!(messages(&init, &c).is_empty());
+    }
+
+    #[test]
+    fn a_certificate_key_is_32_bytes_of_hex() {
+        assert!(certificate_key_problem(&"ab".repeat(32)).is_none());
+        assert!(
+            certificate_key_problem("zz")
+                .unwrap()
+                .contains("not hexadecimal")
+        );
+        assert!(
+            certificate_key_problem("abc")
+                .unwrap()
+                .contains("not hexadecimal")
+        );
+        assert!(
+            certificate_key_problem("abcd")
+                .unwrap()
+                .contains("the key is 2 bytes")
+        );
     }
 }
