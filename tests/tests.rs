@@ -12,5 +12,6 @@ mod pki;
 mod preflight;
 mod real_etcd;
 mod reset;
+mod resume;
 mod support;
 mod tiers;

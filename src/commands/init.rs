@@ -12,6 +12,7 @@ use kubestrap_phases::phases::install_kubeconfig::{
 };
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::resume::Progress;
 use kubestrap_phases::workflows::init;
 
 use crate::cli::{InitArgs, OutputFormat};
@@ -57,6 +58,14 @@ pub fn run(
     }
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        ctx.progress = Some(Progress::open(
+            &ctx.root,
+            &ctx.cfg,
+            &steps,
+            ctx.out.as_ref(),
+        )?);
+    }
     runner::prefetch_keys(&steps, &ctx);
     let result = super::run_timed(&steps, &mut ctx, phase.is_some());
     // With -o json|yaml, stdout holds the one document only.

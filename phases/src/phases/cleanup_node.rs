@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::fs::paths;
 use crate::runner::context::Context;
+use crate::runner::resume;
 
 /// The kubeconfig files reset deletes.
 const KUBECONFIGS: [&str; 6] = [
@@ -85,6 +86,15 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         .status("reset", &format!("{verb} files: [{}]", files.join(" ")));
     for file in &files {
         remove(ctx, file);
+    }
+    if ctx.root.exists(resume::STATE) {
+        ctx.out.status(
+            "reset",
+            &format!("{verb} the record of the earlier init: {}", resume::STATE),
+        );
+    }
+    if let Err(e) = resume::forget(&ctx.root) {
+        ctx.out.warn("reset", &format!("{e:#}"));
     }
     if !dry {
         report_leftovers(ctx, &dirs, &files)?;

@@ -153,6 +153,14 @@ impl<'a> Probe<'a> {
             cri: OnceCell::new(),
         }
     }
+
+    /// Whether a file is the resumed run's own: written by a phase it finished, unchanged since.
+    pub fn resumed_owns(&self, path: &str) -> bool {
+        self.ctx
+            .progress
+            .as_ref()
+            .is_some_and(|r| r.resuming() && r.owns(&self.ctx.root, path))
+    }
 }
 
 /// Runs the init checks; a `phase` of the init workflow.

@@ -50,6 +50,8 @@ pub struct Context {
     pub started: SystemTime,
     /// What the command prints at the end (tokens, join command).
     pub outputs: crate::runner::summary::Outputs,
+    /// A whole init's record of finished phases, kept for a later run to resume.
+    pub progress: Option<crate::runner::resume::Progress>,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
@@ -73,6 +75,7 @@ impl Context {
             opts,
             started: SystemTime::now(),
             outputs: Default::default(),
+            progress: None,
             api: OnceLock::new(),
             clients: None,
         }
