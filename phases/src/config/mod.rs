@@ -181,11 +181,13 @@ mod defaults;
 mod load;
 mod locate;
 pub mod net;
+mod reset;
 mod source;
 pub mod token_format;
 mod validate;
 
 pub use defaults::{document, print_init_defaults};
 pub use load::{InvalidConfig, check, load_file, parse, validate_file};
+pub use reset::{ResetConfiguration, load_reset, parse_reset};
 pub use source::Source;
 pub use validate::{Problem, validate};

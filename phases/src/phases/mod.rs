@@ -4,6 +4,7 @@
 pub mod addons;
 pub mod bootstrap_token;
 pub mod certs;
+pub mod cleanup_network;
 pub mod cleanup_node;
 pub mod control_plane;
 pub mod discovery;
@@ -14,6 +15,7 @@ pub mod kubelet_finalize;
 pub mod kubelet_start;
 pub mod mark_control_plane;
 pub mod remove_etcd_member;
+pub mod reset_verify;
 pub mod show_join;
 pub mod tls_bootstrap;
 pub mod upload_config;

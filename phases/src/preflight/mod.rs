@@ -285,7 +285,10 @@ pub fn run_reset(ctx: &mut Context) -> Result<()> {
         bail!("aborted reset operation\n\nhint: pass --force to reset without being asked");
     }
     ctx.out.status("preflight", "Running pre-flight checks");
-    if !ctx.opts.dry_run && !ctx.host.is_root() {
+    if !ctx.opts.dry_run
+        && !ctx.host.is_root()
+        && !ignores(&ctx.opts.ignore_preflight_errors, "IsPrivilegedUser")
+    {
         bail!(
             "[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n\nhint: run it again with sudo"
         );

@@ -23,6 +23,9 @@ pub struct Options {
     pub fix: bool,
     /// reset: also empty `/etc/kubernetes/tmp`.
     pub cleanup_tmp_dir: bool,
+    /// reset: also remove the CNI configuration, the network plugins' interfaces and the
+    /// `KUBE-*` iptables chains.
+    pub cleanup_network: bool,
 }
 
 /// Builds an API client for the phases of a run.

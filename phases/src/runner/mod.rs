@@ -326,6 +326,20 @@ mod tests {
     }
 
     #[test]
+    fn each_step_knows_the_groups_it_ends() {
+        let steps = plan(TABLE, None, &["certs/apiserver".to_string()]).unwrap();
+        let closes: Vec<Vec<String>> = steps.iter().map(|s| s.closes.clone()).collect();
+        assert_eq!(
+            closes,
+            [
+                vec!["preflight".to_string()],
+                vec!["certs".into(), "certs/ca".into()],
+                vec!["kubeconfig".into(), "kubeconfig/admin".into()],
+            ]
+        );
+    }
+
+    #[test]
     fn a_prefix_is_not_a_subtree() {
         let err = plan(TABLE, None, &["cert".to_string()]).unwrap_err();
         let msg = err.to_string();
