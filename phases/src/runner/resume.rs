@@ -99,9 +99,7 @@ impl Progress {
                 &earlier.settings,
                 &fresh.state.settings
             ))))
-            .context(format!(
-                "this host holds the files of an earlier `kubestrap init` with other settings; nothing was changed\n\nhint: run init with the earlier settings to resume it, or `kubestrap reset` to remove what it wrote and start over with these"
-            ));
+            .context("this host holds the files of an earlier `kubestrap init` with other settings; nothing was changed\n\nhint: run init with the earlier settings to resume it, or `kubestrap reset` to remove what it wrote and start over with these");
         }
         remove_half_written(root, &earlier, &logged, out)?;
         let mut progress = Progress {
