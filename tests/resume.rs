@@ -47,15 +47,21 @@ fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
 fn init_until(base: &Path, last: &str) -> Result<Arc<RecordingReporter>, anyhow::Error> {
     let (mut ctx, out) = context(base, "10.244.0.0/16");
     let steps = file_steps(&ctx);
-    ctx.progress = Some(Progress::open(
-        &ctx.root,
-        &ctx.cfg,
-        &steps,
-        ctx.out.as_ref(),
-    )?);
+    ctx.progress = Some(open(&ctx)?);
     let end = steps.iter().position(|s| s.path == last).unwrap();
     runner::run(&steps[..=end], &mut ctx, false)?;
     Ok(out)
+}
+
+/// The record of an init of the file phases on this context's root.
+fn open(ctx: &Context) -> anyhow::Result<Progress> {
+    let steps = file_steps(ctx);
+    Progress::open(
+        &ctx.root,
+        &ctx.cfg,
+        &runner::files_only(&steps),
+        ctx.out.as_ref(),
+    )
 }
 
 fn file_steps(ctx: &Context) -> Vec<runner::Step> {
@@ -79,7 +85,7 @@ fn a_rerun_with_the_same_settings_reuses_its_files_and_its_manifests_pass_prefli
 
     let (mut ctx, out) = context(base, "10.244.0.0/16");
     let steps = file_steps(&ctx);
-    ctx.progress = Some(Progress::open(&ctx.root, &ctx.cfg, &steps, ctx.out.as_ref()).unwrap());
+    ctx.progress = Some(open(&ctx).unwrap());
     let said = lines(&out);
     assert!(
         said.contains("resuming after `control-plane/apiserver`"),
@@ -124,8 +130,7 @@ fn a_manifest_changed_since_is_not_the_runs_own() {
     fs::write(&manifest, text).unwrap();
 
     let (mut ctx, _) = context(base, "10.244.0.0/16");
-    let steps = file_steps(&ctx);
-    ctx.progress = Some(Progress::open(&ctx.root, &ctx.cfg, &steps, ctx.out.as_ref()).unwrap());
+    ctx.progress = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     let finding = report
         .get("FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml")
@@ -145,8 +150,7 @@ fn without_a_record_the_files_are_refused_as_kubeadm_does() {
     init_until(base, "control-plane/scheduler").unwrap();
     fs::remove_file(base.join(resume::STATE.trim_start_matches('/'))).unwrap();
     let (mut ctx, _) = context(base, "10.244.0.0/16");
-    let steps = file_steps(&ctx);
-    ctx.progress = Some(Progress::open(&ctx.root, &ctx.cfg, &steps, ctx.out.as_ref()).unwrap());
+    ctx.progress = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     assert!(
         report
@@ -162,7 +166,7 @@ fn other_settings_are_refused_naming_the_field_and_reset() {
     init_until(base, "certs/sa").unwrap();
     let before = tree(base);
     let (ctx, _) = context(base, "10.99.0.0/16");
-    let err = Progress::open(&ctx.root, &ctx.cfg, &file_steps(&ctx), ctx.out.as_ref()).unwrap_err();
+    let err = open(&ctx).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
         msg.contains(
@@ -184,7 +188,7 @@ fn other_settings_are_refused_naming_the_field_and_reset() {
     assert!(lines(&out).contains(resume::STATE));
     assert!(!base.join(resume::STATE.trim_start_matches('/')).exists());
     let (ctx, _) = context(base, "10.99.0.0/16");
-    Progress::open(&ctx.root, &ctx.cfg, &file_steps(&ctx), ctx.out.as_ref()).unwrap();
+    open(&ctx).unwrap();
 }
 
 #[test]
@@ -194,8 +198,7 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
     init_until(base, "kubeconfig/admin").unwrap();
     fs::remove_dir_all(base.join("etc/kubernetes")).unwrap();
     let (ctx, out) = context(base, "10.99.0.0/16");
-    let progress =
-        Progress::open(&ctx.root, &ctx.cfg, &file_steps(&ctx), ctx.out.as_ref()).unwrap();
+    let progress = open(&ctx).unwrap();
     assert!(!progress.resuming());
     assert!(lines(&out).contains("starting afresh"));
 }

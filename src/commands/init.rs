@@ -60,7 +60,7 @@ pub fn run(
         ctx.progress = Some(Progress::open(
             &ctx.root,
             &ctx.cfg,
-            &steps,
+            &runner::files_only(&steps),
             ctx.out.as_ref(),
         )?);
     }

@@ -178,6 +178,15 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
     Ok(steps)
 }
 
+/// The paths of the planned files-only steps, in order (see [`resume::Progress::open`]).
+pub fn files_only(steps: &[Step]) -> Vec<&str> {
+    steps
+        .iter()
+        .filter(|s| s.files_only)
+        .map(|s| s.path.as_str())
+        .collect()
+}
+
 /// The fresh keys the planned steps will generate, per algorithm.
 pub fn keys_wanted(steps: &[Step], ctx: &Context) -> Vec<(KeyAlgorithm, usize)> {
     let mut wanted: Vec<(KeyAlgorithm, usize)> = Vec::new();
@@ -241,7 +250,7 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
         result?;
         if let Some(progress) = ctx.progress.as_mut() {
             let written = ctx.root.changes().split_off(written_before);
-            progress.finish(&ctx.root, step, &written)?;
+            progress.finish(&ctx.root, &step.path, step.files_only, &written)?;
         }
         if crash_after
             .as_ref()

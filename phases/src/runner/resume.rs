@@ -20,7 +20,6 @@ use crate::config::{Config, InvalidConfig};
 use crate::fs::paths::STATE_DIR;
 use crate::fs::root::{Change, Root};
 use crate::pki::sha256_hex;
-use crate::runner::Step;
 use crate::runner::report::Reporter;
 
 /// The record of an init run.
@@ -57,9 +56,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Reads the record of an earlier run, if any, for a whole init of `cfg` planned as `steps`.
-    /// Refuses other settings; removes what a phase killed half-way had written.
-    pub fn open(root: &Root, cfg: &Config, steps: &[Step], out: &dyn Reporter) -> Result<Self> {
+    /// Reads the record of an earlier run, if any, for a whole init of `cfg` whose planned
+    /// files-only phases are `files_only`, in order. Refuses other settings; removes what a phase
+    /// killed half-way had written.
+    pub fn open(
+        root: &Root,
+        cfg: &Config,
+        files_only: &[&str],
+        out: &dyn Reporter,
+    ) -> Result<Self> {
         let settings = settings(cfg)?;
         let fresh = Progress {
             state: State {
@@ -107,7 +112,7 @@ impl Progress {
             state: earlier,
             reused: BTreeSet::new(),
         };
-        progress.reused = progress.intact_prefix(root, steps);
+        progress.reused = progress.intact_prefix(root, files_only);
         match &progress.resumed_after {
             Some(after) => out.status(
                 "resume",
@@ -153,10 +158,16 @@ impl Progress {
             .is_some_and(|want| root.read(path).is_ok_and(|b| sha256_hex(&b) == *want))
     }
 
-    /// Records a step that finished, with the files it wrote, on disk at once.
-    pub fn finish(&mut self, root: &Root, step: &Step, written: &[Change]) -> Result<()> {
+    /// Records a phase that finished, with the files it wrote when it is files-only, on disk at once.
+    pub fn finish(
+        &mut self,
+        root: &Root,
+        phase: &str,
+        files_only: bool,
+        written: &[Change],
+    ) -> Result<()> {
         let mut files = BTreeMap::new();
-        if step.files_only {
+        if files_only {
             for change in written {
                 if let Change::Wrote { path, .. } = change {
                     if Path::new(path).starts_with(STATE_DIR) {
@@ -166,9 +177,9 @@ impl Progress {
                 }
             }
         }
-        self.state.finished.retain(|f| f.phase != step.path);
+        self.state.finished.retain(|f| f.phase != phase);
         self.state.finished.push(Finished {
-            phase: step.path.clone(),
+            phase: phase.to_string(),
             files,
         });
         self.save(root)?;
@@ -182,16 +193,16 @@ impl Progress {
 
     /// The finished files-only steps whose files are unchanged, up to the first that is not
     /// (a later one may hold files made from it: a kubeconfig from the CA).
-    fn intact_prefix(&self, root: &Root, steps: &[Step]) -> BTreeSet<String> {
+    fn intact_prefix(&self, root: &Root, files_only: &[&str]) -> BTreeSet<String> {
         let mut reused = BTreeSet::new();
-        for step in steps.iter().filter(|s| s.files_only) {
-            let Some(done) = self.state.finished.iter().find(|f| f.phase == step.path) else {
+        for phase in files_only {
+            let Some(done) = self.state.finished.iter().find(|f| f.phase == *phase) else {
                 break;
             };
             if !done.files.keys().all(|path| self.owns(root, path)) {
                 break;
             }
-            reused.insert(step.path.clone());
+            reused.insert(phase.to_string());
         }
         reused
     }
@@ -350,10 +361,14 @@ fn differences(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>
         .collect()
 }
 
-/// Removes the record (reset does).
+/// Removes the record (reset does), and kubestrap's folder when nothing else is in it.
 pub fn forget(root: &Root) -> Result<()> {
     root.remove_all(STATE)?;
-    root.remove_all(WRITE_LOG)
+    root.remove_all(WRITE_LOG)?;
+    if root.exists(STATE_DIR) && root.list(STATE_DIR)?.is_empty() {
+        root.remove_all(STATE_DIR)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
