@@ -144,7 +144,13 @@ pub fn run(
 
 /// `--verify`: fails, naming each, when anything is left.
 fn verify(ctx: &Context, printer: &Printer) -> Result<()> {
-    let left = reset_verify::leftovers(ctx);
+    // Processes killed a moment ago may still be letting go of their ports.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut left = reset_verify::leftovers(ctx);
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        left = reset_verify::leftovers(ctx);
+    }
     if left.is_empty() {
         printer.status(
             "verify",

@@ -33,6 +33,9 @@ pub struct ResetConfiguration {
     /// Flags for unmounting the kubelet's mounts (`MNT_FORCE`, `MNT_DETACH`, …).
     #[serde(default)]
     pub unmount_flags: Vec<String>,
+    /// Refused when set: reset's waits are its own.
+    #[serde(default)]
+    pub timeouts: Option<serde_yaml::Value>,
 }
 
 /// Reads the `ResetConfiguration` of a kubeadm config file (other kinds in it are passed over).
@@ -63,6 +66,12 @@ pub fn parse_reset(text: &str, name: &str) -> Result<ResetConfiguration> {
         if !cfg.unmount_flags.is_empty() {
             return Err(InvalidConfig(vec![format!(
                 "{name}: ResetConfiguration `unmountFlags` is not supported: kubestrap unmounts without flags"
+            )])
+            .into());
+        }
+        if cfg.timeouts.is_some() {
+            return Err(InvalidConfig(vec![format!(
+                "{name}: ResetConfiguration `timeouts` is not supported: kubestrap's reset uses its own time limits"
             )])
             .into());
         }
