@@ -74,7 +74,16 @@ resumes() {
 	until_ok 120 node_ready || fail "node not Ready after resuming after $1"
 }
 
-cfg=$(config init)
+# config NAME: lib.sh's config, with the kubelet's image garbage collection off: on a disk
+# more than 85% full each kubelet start deletes the images no container uses (pause, kube-proxy),
+# and this script starts the kubelet many times.
+config_gc_off() {
+	local file
+	file=$(config "$1")
+	sed -i 's/^cgroupDriver: .*/&\nimageGCHighThresholdPercent: 100/' "$file"
+	echo "$file"
+}
+cfg=$(config_gc_off init)
 $TB up
 $TB exec node1 "$KS" reset -f >/dev/null 2>&1 || true
 
@@ -111,7 +120,7 @@ done
 
 say "after an interruption, another podSubnet is refused naming the field"
 killed_at after:kubeconfig
-other=$(KUBESTRAP_TESTBED_POD_SUBNET=10.245.0.0/16 config other)
+other=$(KUBESTRAP_TESTBED_POD_SUBNET=10.245.0.0/16 config_gc_off other)
 rc=0
 init "$other" >"$WORK/other.out" 2>&1 || rc=$?
 [ "$rc" = 3 ] || { cat "$WORK/other.out" >&2; fail "init with another podSubnet exited $rc, not 3"; }
@@ -159,10 +168,10 @@ say "the quick start twice: init, testbed down, init again resumes to a Ready no
 # As on a host where /etc/kubernetes was there before the first `up`: `down` keeps its files.
 $TB down >/dev/null
 mkdir -p /etc/kubernetes
-$TB up -- "$KS" init --config "$(config up)" >"$WORK/up1.out" 2>&1 || { cat "$WORK/up1.out" >&2; fail "first quick-start init"; }
+$TB up -- "$KS" init --config "$(config_gc_off up)" >"$WORK/up1.out" 2>&1 || { cat "$WORK/up1.out" >&2; fail "first quick-start init"; }
 until_ok 120 node_ready || fail "node not Ready after the first quick-start init"
 $TB down >/dev/null
-$TB up -- "$KS" init --config "$(config up)" >"$WORK/up2.out" 2>&1 || { cat "$WORK/up2.out" >&2; fail "second quick-start init"; }
+$TB up -- "$KS" init --config "$(config_gc_off up)" >"$WORK/up2.out" 2>&1 || { cat "$WORK/up2.out" >&2; fail "second quick-start init"; }
 grep -q "resuming after" "$WORK/up2.out" || { cat "$WORK/up2.out" >&2; fail "the second quick start did not resume"; }
 until_ok 120 node_ready || fail "node not Ready after the second quick-start init"
 reset_clean

@@ -266,7 +266,9 @@ impl Root {
                 .write_all(text.as_bytes())?;
             Ok(())
         };
-        append().with_context(|| format!("failed to append to `{}`", logical.display()))
+        append().with_context(|| format!("failed to append to `{}`", logical.display()))?;
+        lock(&self.removed).remove(&logical.display().to_string());
+        Ok(())
     }
 
     fn write_file(&self, logical: &Path, bytes: &[u8], mode: u32, secret: bool) -> Result<()> {
@@ -413,6 +415,18 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("etc/hosts")).unwrap(), b"old");
         assert!(!dir.path().join("etc/kubernetes").exists());
         assert_eq!(root.list("/etc").unwrap(), vec!["kubernetes"]);
+    }
+
+    #[test]
+    fn a_file_appended_to_after_its_removal_exists_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.append("/var/log/x", "a\n").unwrap();
+        root.remove_all("/var/log/x").unwrap();
+        root.append("/var/log/x", "b\n").unwrap();
+        assert!(root.exists("/var/log/x"));
+        root.remove_all("/var/log/x").unwrap();
+        assert!(!dir.path().join("var/log/x").exists());
     }
 
     #[test]
