@@ -74,13 +74,13 @@ resumes() {
 	until_ok 120 node_ready || fail "node not Ready after resuming after $1"
 }
 
-# config NAME: lib.sh's config, with the kubelet's image garbage collection off: on a disk
-# more than 85% full each kubelet start deletes the images no container uses (pause, kube-proxy),
-# and this script starts the kubelet many times.
+# config NAME: lib.sh's config, without the kubelet's disk-pressure eviction: on a disk with less
+# than 15% free, each kubelet start reclaims space by deleting the images no container uses
+# (pause, kube-proxy), and this script starts the kubelet many times.
 config_gc_off() {
 	local file
 	file=$(config "$1")
-	sed -i 's/^cgroupDriver: .*/&\nimageGCHighThresholdPercent: 100/' "$file"
+	sed -i 's/^cgroupDriver: .*/&\nimageGCHighThresholdPercent: 100\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n  nodefs.inodesFree: 1%\n  imagefs.available: 1%/' "$file"
 	echo "$file"
 }
 cfg=$(config_gc_off init)
