@@ -105,7 +105,7 @@ if [ -n "${RESUME_ALL_PHASES:-}" ]; then
 		"after:kubelet-finalize kubelet-finalize/experimental-cert-rotation"
 		"after:addon addon/kube-proxy"
 		"writing:/etc/kubernetes/pki/ca.crt preflight"
-		"writing:/etc/kubernetes/manifests/kube-apiserver.yaml control-plane/apiserver"
+		"writing:/etc/kubernetes/manifests/kube-apiserver.yaml kubelet-start"
 	)
 fi
 for b in "${boundaries[@]}"; do
