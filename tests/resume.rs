@@ -20,13 +20,16 @@ use kubestrap_phases::{preflight, runner};
 use crate::support::{text, tree};
 
 fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
+    context_on(base, pod_subnet, FakeHost::healthy())
+}
+
+fn context_on(base: &Path, pod_subnet: &str, host: FakeHost) -> (Context, Arc<RecordingReporter>) {
     let mut docs = Documents::default();
     docs.init.node_registration.name = Some("node1".into());
     docs.init.node_registration.cri_socket = Some("unix:///run/containerd/containerd.sock".into());
     docs.init.local_api_endpoint.advertise_address = Some("10.20.0.1".into());
     docs.cluster.kubernetes_version = Some("v1.20.2".into());
     docs.cluster.networking.pod_subnet = Some(pod_subnet.into());
-    let host = FakeHost::healthy();
     let root = Root::new(base);
     let cfg = config::resolve(docs, &Overrides::default(), &root, &host).unwrap();
     let out = Arc::new(RecordingReporter {
@@ -116,6 +119,40 @@ fn a_rerun_with_the_same_settings_reuses_its_files_and_its_manifests_pass_prefli
     assert_eq!(
         fs::read(base.join("etc/kubernetes/pki/ca.crt")).unwrap(),
         ca
+    );
+}
+
+/// The earlier run's own kube-apiserver on 6443 is no conflict for the run that resumes it; for
+/// a first init it still is.
+#[test]
+fn the_resumed_runs_own_apiserver_holds_its_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    init_until(base, "control-plane/scheduler").unwrap();
+    let leftover =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hosts/port-apiserver-leftover/proc");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&leftover)
+        .arg(base)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut host = FakeHost::healthy();
+    host.busy_ports = vec![6443];
+
+    let (mut ctx, _) = context_on(base, "10.244.0.0/16", host.clone());
+    ctx.progress = Some(open(&ctx).unwrap());
+    let report = preflight::check(&ctx, preflight::Role::Init);
+    assert!(report.get("Port-6443").is_none(), "{report:?}");
+
+    fs::remove_file(base.join(resume::STATE.trim_start_matches('/'))).unwrap();
+    let (mut ctx, _) = context_on(base, "10.244.0.0/16", host);
+    ctx.progress = Some(open(&ctx).unwrap());
+    let report = preflight::check(&ctx, preflight::Role::Init);
+    assert_eq!(
+        report.get("Port-6443").map(|f| f.level),
+        Some(preflight::Level::Error)
     );
 }
 
