@@ -18,6 +18,7 @@
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+START=$(date +%s)
 TB=tests/testbed/testbed
 KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
 [ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
@@ -46,6 +47,7 @@ finish() {
 	[ -z "$made_etc_kubernetes" ] || rm -rf --one-file-system /etc/kubernetes
 	[ -z "$made_state_dir" ] || rm -rf --one-file-system /var/lib/kubestrap
 	rm -rf "$WORK"
+	echo "resume.sh took $(($(date +%s) - START)) s" >&2
 	[ $rc = 0 ] && echo "testbed resume checks: 1 passed, 0 failed" || echo "testbed resume checks: 0 passed, 1 failed"
 	exit $rc
 }
@@ -178,9 +180,11 @@ diff "$WORK/before-fix" "$WORK/after-undo" >&2 || fail "reset --undo-fixes did n
 sysctl -qw net.ipv4.ip_forward=1
 
 say "the quick start twice: init, testbed down, init again resumes to a Ready node"
-# As on a host where /etc/kubernetes was there before the first `up`: `down` keeps its files.
+# As on a host where /etc/kubernetes was there, not empty, before the first `up`: `down` keeps
+# the files init writes there (it removes the folders it created and empties those it found empty).
 $TB down >/dev/null
 mkdir -p /etc/kubernetes
+touch /etc/kubernetes/.e2e-was-here
 $TB up -- "$KS" init --config "$(config_gc_off up)" >"$WORK/up1.out" 2>&1 || { cat "$WORK/up1.out" >&2; fail "first quick-start init"; }
 until_ok 120 node_ready || fail "node not Ready after the first quick-start init"
 $TB down >/dev/null
