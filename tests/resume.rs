@@ -156,6 +156,47 @@ fn the_resumed_runs_own_apiserver_holds_its_port() {
     );
 }
 
+/// kubelet-finalize points kubelet.conf at the kubelet's own certificate under /var/lib/kubelet;
+/// with that folder gone (a wiped node), a resumed run writes kubelet.conf again instead of
+/// taking up the finalized one, which would name a certificate that is not there.
+#[test]
+fn a_file_a_later_phase_changed_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    init_until(base, "control-plane/scheduler").unwrap();
+    let (mut ctx, _) = context(base, "10.244.0.0/16");
+    let mut progress = open(&ctx).unwrap();
+    let finalized =
+        b"users: [{user: {client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem}}]\n";
+    let before = ctx.root.changes().len();
+    ctx.root
+        .write_secret("/etc/kubernetes/kubelet.conf", finalized)
+        .unwrap();
+    let written = ctx.root.changes().split_off(before);
+    progress
+        .finish(
+            &ctx.root,
+            "kubelet-finalize/experimental-cert-rotation",
+            &written,
+        )
+        .unwrap();
+    drop(ctx);
+
+    let (mut ctx, out) = context(base, "10.244.0.0/16");
+    ctx.progress = Some(open(&ctx).unwrap());
+    let said = lines(&out);
+    assert!(
+        said.contains("removed `/etc/kubernetes/kubelet.conf`: the earlier run changed it after `kubeconfig/kubelet`, which runs again"),
+        "{said}"
+    );
+    assert!(ctx.progress.as_ref().unwrap().reuses("kubeconfig/admin"));
+    assert!(!ctx.progress.as_ref().unwrap().reuses("kubeconfig/kubelet"));
+    runner::run(&file_steps(&ctx), &mut ctx, false).unwrap();
+    let kubelet_conf = fs::read(base.join("etc/kubernetes/kubelet.conf")).unwrap();
+    assert_ne!(kubelet_conf, finalized);
+    assert!(String::from_utf8_lossy(&kubelet_conf).contains("client-certificate-data"));
+}
+
 #[test]
 fn a_manifest_changed_since_is_not_the_runs_own() {
     let dir = tempfile::tempdir().unwrap();

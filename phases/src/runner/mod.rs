@@ -250,7 +250,7 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
         result?;
         if let Some(progress) = ctx.progress.as_mut() {
             let written = ctx.root.changes().split_off(written_before);
-            progress.finish(&ctx.root, &step.path, step.files_only, &written)?;
+            progress.finish(&ctx.root, &step.path, &written)?;
         }
         if crash_after
             .as_ref()

@@ -84,9 +84,12 @@ impl Progress {
             format!("`{STATE}` is not a kubestrap init record\n\nhint: `kubestrap reset` removes it with what an earlier init wrote")
         })?;
         let logged = read_write_log(root)?;
+        // Only the files of the files-only phases say whether a cluster is left: those of
+        // preflight --fix or kubelet-start outlive a `kubeadm reset`.
         let any_left = earlier
             .finished
             .iter()
+            .filter(|f| files_only.contains(&f.phase.as_str()))
             .flat_map(|f| f.files.keys())
             .chain(logged.iter().map(|(_, path)| path))
             .any(|path| root.exists(path));
@@ -113,6 +116,7 @@ impl Progress {
             reused: BTreeSet::new(),
         };
         progress.reused = progress.intact_prefix(root, files_only);
+        progress.take_back_changed(root, files_only, out)?;
         match &progress.resumed_after {
             Some(after) => out.status(
                 "resume",
@@ -149,32 +153,59 @@ impl Progress {
         })
     }
 
-    /// Whether this file is one a recorded phase wrote, unchanged since.
+    /// Whether this file is as the recorded phase that wrote it last left it.
     pub fn owns(&self, root: &Root, path: &str) -> bool {
+        self.last_digest(path)
+            .is_some_and(|want| digest_of(root, path).is_some_and(|d| d == want))
+    }
+
+    fn last_digest(&self, path: &str) -> Option<&str> {
         self.state
             .finished
             .iter()
+            .rev()
             .find_map(|f| f.files.get(path))
-            .is_some_and(|want| root.read(path).is_ok_and(|b| sha256_hex(&b) == *want))
+            .map(String::as_str)
     }
 
-    /// Records a phase that finished, with the files it wrote when it is files-only, on disk at once.
-    pub fn finish(
-        &mut self,
+    /// Before a files-only phase runs again, removes the files it wrote that a later phase of the
+    /// earlier run changed (kubelet-finalize points kubelet.conf at a certificate under
+    /// /var/lib/kubelet): written again, not taken up in their later form.
+    fn take_back_changed(
+        &self,
         root: &Root,
-        phase: &str,
-        files_only: bool,
-        written: &[Change],
+        files_only: &[&str],
+        out: &dyn Reporter,
     ) -> Result<()> {
-        let mut files = BTreeMap::new();
-        if files_only {
-            for change in written {
-                if let Change::Wrote { path, .. } = change {
-                    if Path::new(path).starts_with(STATE_DIR) {
-                        continue;
-                    }
-                    files.insert(path.clone(), sha256_hex(&root.read(path)?));
+        for phase in files_only.iter().filter(|p| !self.reused.contains(**p)) {
+            let Some(done) = self.state.finished.iter().find(|f| f.phase == *phase) else {
+                continue;
+            };
+            for (path, own) in &done.files {
+                let Some(now) = digest_of(root, path) else {
+                    continue;
+                };
+                if now != *own && self.last_digest(path) == Some(now.as_str()) {
+                    root.remove_all(path)?;
+                    out.status(
+                        "resume",
+                        &format!("removed `{path}`: the earlier run changed it after `{phase}`, which runs again"),
+                    );
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a phase that finished, with the files it wrote, on disk at once.
+    pub fn finish(&mut self, root: &Root, phase: &str, written: &[Change]) -> Result<()> {
+        let mut files = BTreeMap::new();
+        for change in written {
+            if let Change::Wrote { path, .. } = change {
+                if Path::new(path).starts_with(STATE_DIR) {
+                    continue;
+                }
+                files.insert(path.clone(), sha256_hex(&root.read(path)?));
             }
         }
         self.state.finished.retain(|f| f.phase != phase);
@@ -199,7 +230,12 @@ impl Progress {
             let Some(done) = self.state.finished.iter().find(|f| f.phase == *phase) else {
                 break;
             };
-            if !done.files.keys().all(|path| self.owns(root, path)) {
+            // As this phase wrote them: a later phase's change to one means writing it again.
+            let unchanged = done
+                .files
+                .iter()
+                .all(|(path, own)| digest_of(root, path).as_deref() == Some(own.as_str()));
+            if !unchanged {
                 break;
             }
             reused.insert(phase.to_string());
@@ -243,6 +279,10 @@ fn remove_half_written(
         }
     }
     root.remove_all(WRITE_LOG)
+}
+
+fn digest_of(root: &Root, path: &str) -> Option<String> {
+    root.read(path).ok().map(|b| sha256_hex(&b))
 }
 
 /// The `phase<TAB>path` lines of the write log; a last line cut short is left out.
