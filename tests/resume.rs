@@ -164,7 +164,7 @@ fn a_file_a_later_phase_changed_is_written_again() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     init_until(base, "control-plane/scheduler").unwrap();
-    let (mut ctx, _) = context(base, "10.244.0.0/16");
+    let (ctx, _) = context(base, "10.244.0.0/16");
     let mut progress = open(&ctx).unwrap();
     let finalized =
         b"users: [{user: {client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem}}]\n";
