@@ -6,12 +6,24 @@ use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Su
 use kubestrap_phases::runner;
 use kubestrap_phases::workflows::{init, join, reset};
 
+/// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
+/// looks like the real `/etc`.
+fn root_dir(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_dir() => Err(format!(
+            "{value} is a file, not a folder: --root takes the folder that stands for `/`"
+        )),
+        _ => Ok(path),
+    }
+}
+
 /// Bootstrap a Kubernetes cluster the way kubeadm does; failures say what, why and how to fix.
 #[derive(Debug, Parser)]
 #[command(name = "kubestrap", version, propagate_version = true)]
 pub struct Cli {
     /// Folder that stands for `/`: every file read or written maps under it.
-    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    #[arg(long, global = true, default_value = "/", value_name = "DIR", value_parser = root_dir)]
     pub root: PathBuf,
     /// Print more: phase names, and file contents with --dry-run.
     #[arg(short, long, global = true)]
@@ -42,6 +54,12 @@ pub enum Cmd {
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'
     Reset(Box<ResetArgs>),
+    /// Commands related to handling kubernetes certificates (expiry, renewal, external CA)
+    #[command(subcommand)]
+    Certs(CertsCmd),
+    /// Kubeconfig file utilities
+    #[command(subcommand)]
+    Kubeconfig(KubeconfigCmd),
     /// Print the shell completion script: `source <(kubestrap completion bash)`
     Completion {
         /// The shell to complete in.
@@ -167,6 +185,94 @@ pub enum TokenCmd {
     Generate,
 }
 
+/// Where the certificates and the configuration are.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CertsArgs {
+    /// The path where the certificates are stored (default: `certificatesDir` of --config, else
+    /// /etc/kubernetes/pki).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// Path to a kubeadm configuration file (kubeadm.k8s.io/v1beta3 or v1beta4): validity
+    /// period, key type, certificates folder, CRI socket and timeouts.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+const RENEW_ABOUT: &str = "Renew certificates with the CA on disk: keeps each one's subject, \
+names and usages, with a new key and the configured validity. NAME is one of admin.conf, \
+apiserver, apiserver-etcd-client, apiserver-kubelet-client, controller-manager.conf, \
+etcd-healthcheck-client, etcd-peer, etcd-server, front-proxy-client, scheduler.conf, \
+super-admin.conf (v1.29+), or all. CAs are never renewed.";
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCmd {
+    /// Check certificates expiration for a Kubernetes cluster (exit code 4: renewal needed)
+    CheckExpiration {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: OutputFormat,
+        #[command(flatten)]
+        files: CertsArgs,
+    },
+    /// Renew certificates for a Kubernetes cluster; --restart makes the control plane use them
+    #[command(long_about = RENEW_ABOUT)]
+    Renew {
+        /// The certificates to renew, or `all`.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Then restart each control-plane static pod that reads a renewed file (etcd first,
+        /// one at a time, each waited for until healthy) and check the API server serves its
+        /// new certificate.
+        #[arg(long)]
+        restart: bool,
+        #[command(flatten)]
+        files: CertsArgs,
+    },
+    /// Restart control-plane static pods so they read their certificates again
+    Restart {
+        /// Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default:
+        /// all four, in that order).
+        #[arg(value_name = "COMPONENT")]
+        components: Vec<String>,
+        #[command(flatten)]
+        files: CertsArgs,
+    },
+    /// Generate keys and certificate signing requests for an external CA
+    GenerateCsr {
+        /// The folder of the kubeconfig files.
+        #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+        kubeconfig_dir: String,
+        #[command(flatten)]
+        files: CertsArgs,
+    },
+    /// Generate a certificate key (for `init --upload-certs` / `join --control-plane`)
+    CertificateKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCmd {
+    /// Output a kubeconfig file for an additional user, signed by the cluster CA
+    User {
+        /// The name of user. It will be used as the CN if client certificates are created.
+        #[arg(long, value_name = "NAME")]
+        client_name: String,
+        /// The organizations of the client certificate. It will be used as the O if client
+        /// certificates are created.
+        #[arg(long = "org", value_name = "ORG")]
+        orgs: Vec<String>,
+        /// The validity period of the client certificate (an offset from now).
+        #[arg(long, value_name = "DURATION", default_value = "8760h0m0s")]
+        validity_period: String,
+        /// The token that should be used as the authentication mechanism for this kubeconfig,
+        /// instead of client certificates.
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Path to a kubeadm configuration file (the cluster's endpoint, name and CA folder).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TaintCmd {
     /// Remove the control-plane NoSchedule taint (and the legacy master one)
@@ -234,8 +340,56 @@ pub enum ConfigCmd {
     /// Print default configuration
     #[command(subcommand)]
     Print(PrintCmd),
+    /// Read a kubeadm.k8s.io/v1beta3 file and write it as kubeadm.k8s.io/v1beta4
+    Migrate {
+        /// The file to convert.
+        #[arg(long, value_name = "FILE")]
+        old_config: PathBuf,
+        /// Where to write the converted file (standard output without it).
+        #[arg(long, value_name = "FILE")]
+        new_config: Option<PathBuf>,
+    },
+    /// Interact with the container images used by kubestrap
+    #[command(subcommand)]
+    Images(ImagesCmd),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ImagesCmd {
+    /// Print a list of images kubestrap will use, in kubeadm's order
+    List {
+        #[command(flatten)]
+        which: ImagesArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: OutputFormat,
+    },
+    /// Pull the images used by kubestrap through the container runtime
+    Pull {
+        #[command(flatten)]
+        which: ImagesArgs,
+        /// Path to the CRI socket to connect to (detected when empty).
+        #[arg(long, value_name = "URL")]
+        cri_socket: Option<String>,
+    },
+}
+
+/// Which images: those of a configuration file, or of a version and a registry.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ImagesArgs {
+    /// Path to a kubeadm configuration file (kubeadm.k8s.io/v1beta3 or v1beta4).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Choose a specific Kubernetes version for the control plane (v1.20.0 to v1.36.x).
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Choose a container registry to pull control plane images from.
+    #[arg(long, value_name = "REPOSITORY")]
+    pub image_repository: Option<String>,
+}
+
+// The subcommands are kubeadm's: init-defaults, join-defaults, reset-defaults.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum PrintCmd {
     /// Print the default InitConfiguration and ClusterConfiguration
@@ -244,6 +398,14 @@ pub enum PrintCmd {
         #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
         api_version: String,
     },
+    /// Print the default JoinConfiguration
+    JoinDefaults {
+        /// API version to print: kubeadm.k8s.io/v1beta4 (default) or kubeadm.k8s.io/v1beta3.
+        #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
+        api_version: String,
+    },
+    /// Print the default ResetConfiguration (kubeadm.k8s.io/v1beta4)
+    ResetDefaults,
 }
 
 /// The flags of `kubestrap init` (kubeadm's init flags).
@@ -303,6 +465,12 @@ pub struct InitArgs {
     /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h); 0 never expires.
     #[arg(long, value_name = "DURATION")]
     pub token_ttl: Option<String>,
+    /// A folder of patches for the static pods, the kubelet's configuration and CoreDNS, named
+    /// `target[suffix][+patchtype].yaml|json` (targets: etcd, kube-apiserver,
+    /// kube-controller-manager, kube-scheduler, kubeletconfiguration, corednsdeployment; types:
+    /// strategic (default), merge, json), applied in file-name order.
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
     /// Print the result (join endpoint, tokens, CA hashes, phase timings) as json or yaml on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

@@ -12,6 +12,8 @@ pub const FAILURE: u8 = 1;
 pub const PREFLIGHT_FAILED: u8 = 2;
 /// Exit code of an invalid configuration or flag (kubeadm's).
 pub const INVALID_CONFIG: u8 = 3;
+/// Exit code of `certs check-expiration` when a certificate has expired or expires within 30 days.
+pub const NEEDS_RENEWAL: u8 = 4;
 
 /// Prints `error:`, each cause, and a `hint:` when one is embedded; returns the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {

@@ -268,3 +268,25 @@ fn init_join_and_reset_help_show_examples_after_the_phases() {
         assert!(stdout.contains(example), "{command}: {stdout}");
     }
 }
+
+#[test]
+fn a_root_that_is_a_file_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let out = kubestrap(&[
+        "init",
+        "phase",
+        "certs",
+        "ca",
+        "--root",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("is a file, not a folder: --root takes the folder that stands for `/`"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}

@@ -202,3 +202,67 @@ fn a_flag_the_version_no_longer_has_is_refused_before_anything_is_written() {
     );
     assert_eq!(tree(root.path()), Vec::<String>::new());
 }
+
+#[test]
+fn unreadable_shapes_get_a_message_that_says_what_to_do_and_change_nothing() {
+    const HEAD: &str = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n";
+    let deep = format!(
+        "{HEAD}apiServer:\n  extraArgs: {}{}\n",
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let huge = format!("{HEAD}clusterName: {}\n", "a".repeat(2 << 20));
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "tab",
+            format!("{HEAD}networking:\n\tpodSubnet: 10.244.0.0/16\n").into_bytes(),
+            ":4:1: a tab in the indentation; YAML indents with spaces only",
+        ),
+        (
+            "duplicate key",
+            format!("{HEAD}clusterName: a\nclusterName: b\n").into_bytes(),
+            ":4:1: `clusterName` is set twice in one mapping (first at line 3)",
+        ),
+        (
+            "a kind twice",
+            format!("{HEAD}---\n{HEAD}clusterName: b\n").into_bytes(),
+            ":4:1: a second ClusterConfiguration document (the first starts at line 1)",
+        ),
+        (
+            "deep",
+            deep.into_bytes(),
+            "nested too deeply to be a configuration",
+        ),
+        (
+            "huge",
+            huge.into_bytes(),
+            "bytes is not a configuration (kubestrap reads at most 1048576 bytes",
+        ),
+        (
+            "not UTF-8",
+            [format!("{HEAD}clusterName: x").as_bytes(), &[0xff, b'\n']].concat(),
+            "not UTF-8 text",
+        ),
+    ];
+    for (name, bytes, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kubeadm.yaml");
+        std::fs::write(&file, bytes).unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let f = file.to_str().unwrap();
+        let out = kubestrap(&["config", "validate", "--config", f]);
+        assert_eq!(out.status.code(), Some(3), "{name}");
+        assert!(text(&out).1.contains(says), "{name}: {}", text(&out).1);
+        let out = kubestrap(&["init", "--config", f, "--root", root.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out).1);
+        assert!(text(&out).1.contains(says), "{name}: {}", text(&out).1);
+        assert_eq!(tree(&root), Vec::<String>::new(), "{name}");
+    }
+    // A byte-order mark is accepted, not called a second document.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bom.yaml");
+    std::fs::write(&file, format!("\u{feff}{HEAD}clusterName: bom\n")).unwrap();
+    let out = kubestrap(&["config", "validate", "--config", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}

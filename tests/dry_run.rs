@@ -107,3 +107,47 @@ fn running_as_root() -> bool {
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
+
+#[test]
+fn dry_run_on_a_systemd_host_lists_the_kubelet_drop_in_and_the_systemctl_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/systemd");
+    std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
+    std::fs::create_dir_all(root.join("usr/lib/systemd/system")).unwrap();
+    std::fs::copy(
+        units.join("kubelet.service"),
+        root.join("usr/lib/systemd/system/kubelet.service"),
+    )
+    .unwrap();
+    let before = tree(root);
+    let out = Command::new(env!("CARGO_BIN_EXE_kubestrap"))
+        .args([
+            "init",
+            "--dry-run",
+            "--root",
+            root.to_str().unwrap(),
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "10.20.0.1",
+            "--kubernetes-version",
+            "v1.25.0",
+            "--ignore-preflight-errors",
+            "all",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let all = format!("{stdout}{stderr}");
+    for line in [
+        "[dryrun] would write /etc/systemd/system/kubelet.service.d/10-kubestrap.conf (0644, ",
+        "[dryrun] would run `systemctl daemon-reload`",
+        "[dryrun] would run `systemctl enable kubelet.service`",
+        "[dryrun] would run `systemctl restart kubelet`",
+    ] {
+        assert!(all.contains(line), "missing {line:?} in\n{all}");
+    }
+    assert_eq!(tree(root), before, "--dry-run wrote under the root");
+}

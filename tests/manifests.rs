@@ -3,7 +3,6 @@
 
 use crate::support;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use kubestrap_phases::config::{self, ApiVersion, Documents, ExternalEtcd, Overrides};
@@ -18,7 +17,7 @@ use kubestrap_phases::runner::report::RecordingReporter;
 const GOLDEN_VERSIONS: &[&str] = &["v1.20.2", "v1.25.0", "v1.36.0"];
 
 /// Every file the manifest and kubelet phases write, as logical paths.
-const WRITTEN: &[&str] = &[
+pub(crate) const WRITTEN: &[&str] = &[
     "/etc/kubernetes/manifests/etcd.yaml",
     "/etc/kubernetes/manifests/kube-apiserver.yaml",
     "/etc/kubernetes/manifests/kube-controller-manager.yaml",
@@ -27,7 +26,7 @@ const WRITTEN: &[&str] = &[
     "/var/lib/kubelet/kubeadm-flags.env",
 ];
 
-fn host() -> FakeHost {
+pub(crate) fn host() -> FakeHost {
     FakeHost {
         root: true,
         hostname: "node1".into(),
@@ -37,7 +36,7 @@ fn host() -> FakeHost {
 }
 
 /// The fixed configuration of the golden files.
-fn documents(version: &str) -> Documents {
+pub(crate) fn documents(version: &str) -> Documents {
     let mut docs = Documents::default();
     docs.init.node_registration.name = Some("node1".into());
     docs.init.node_registration.cri_socket =
@@ -48,7 +47,7 @@ fn documents(version: &str) -> Documents {
     docs
 }
 
-fn resolve(docs: Documents, base: &Path) -> config::Config {
+pub(crate) fn resolve(docs: Documents, base: &Path) -> config::Config {
     config::resolve(docs, &Overrides::default(), &Root::new(base), &host()).unwrap()
 }
 
@@ -70,7 +69,7 @@ fn file_steps(ctx: &Context) -> Vec<runner::Step> {
 }
 
 /// Runs `etcd`, `control-plane` and `kubelet-start` into `base`; returns the console lines.
-fn run(cfg: config::Config, base: &Path) -> Vec<String> {
+pub(crate) fn run(cfg: config::Config, base: &Path) -> Vec<String> {
     let out = Arc::new(RecordingReporter::default());
     let mut ctx = Context::new(
         cfg,
@@ -86,7 +85,7 @@ fn run(cfg: config::Config, base: &Path) -> Vec<String> {
         .collect()
 }
 
-fn physical(base: &Path, logical: &str) -> PathBuf {
+pub(crate) fn physical(base: &Path, logical: &str) -> PathBuf {
     base.join(logical.trim_start_matches('/'))
 }
 
@@ -104,7 +103,6 @@ fn mode(path: &Path) -> u32 {
 /// The written files equal the golden files; `UPDATE_GOLDEN=1` rewrites the golden files instead.
 #[test]
 fn files_match_the_golden_files_of_each_version() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for version in GOLDEN_VERSIONS {
         let dir = tempfile::tempdir().unwrap();
         run(resolve(documents(version), dir.path()), dir.path());
@@ -116,23 +114,7 @@ fn files_match_the_golden_files_of_each_version() {
             let actual = std::fs::read_to_string(physical(dir.path(), file))
                 .unwrap_or_else(|e| panic!("{version}: {file} was not written: {e}"));
             let golden = physical(&golden_dir(version), file);
-            if update {
-                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-                std::fs::write(&golden, &actual).unwrap();
-                continue;
-            }
-            let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-                panic!(
-                    "missing golden file {}: {e}; run with UPDATE_GOLDEN=1",
-                    golden.display()
-                )
-            });
-            assert_eq!(
-                actual,
-                expected,
-                "{version}: {file} differs from {} (UPDATE_GOLDEN=1 refreshes it; review the diff)",
-                golden.display()
-            );
+            support::assert_golden(&golden, &actual, &format!("{version}: {file}"));
         }
     }
 }
@@ -189,13 +171,6 @@ fn output_is_byte_identical_for_the_same_input() {
 /// version's schemas (1.25's for older versions, the oldest it ships).
 #[test]
 fn manifests_pass_kubernetes_validate_strict() {
-    let probe = Command::new("kubernetes-validate")
-        .arg("--version")
-        .output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "kubernetes-validate is not installed: run `pip install kubernetes-validate`"
-    );
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for minor in 20..=36u32 {
@@ -209,17 +184,8 @@ fn manifests_pass_kubernetes_validate_strict() {
         run(resolve(docs, &base), &base);
         let schema = format!("1.{}.0", minor.max(25));
         let files: Vec<PathBuf> = WRITTEN[..4].iter().map(|f| physical(&base, f)).collect();
-        let out = Command::new("kubernetes-validate")
-            .args(["--strict", "--quiet", "-k", &schema])
-            .args(&files)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            failures.push(format!(
-                "{version} (schema {schema}): {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        if let Some(report) = support::kubernetes_validate(&schema, &files) {
+            failures.push(format!("{version} (schema {schema}): {report}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -360,6 +326,8 @@ fn etcd_manifest_follows_user_metrics_urls_and_ipv6() {
     let dir = tempfile::tempdir().unwrap();
     let mut docs = documents("v1.31.0");
     docs.init.local_api_endpoint.advertise_address = Some("fd00::10".into());
+    // An IPv6 advertise address needs an IPv6 (first) service subnet.
+    docs.cluster.networking.service_subnet = "fd00:96::/112".into();
     let cfg = resolve(docs, dir.path());
     let text = etcd::etcd_manifest(&cfg).unwrap();
     for line in [

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::cri;
 use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::host::FakeHost;
+use kubestrap_phases::host::{FakeHost, kubelet_unit};
 use kubestrap_phases::preflight::{self, Finding, Level, Report, Role, fix};
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::RecordingReporter;
@@ -634,7 +634,7 @@ fn systemd_services_kubelet_and_firewalld() {
         h.services.insert("kubelet.service".into(), false);
         h.active = vec!["firewalld".into()];
     });
-    assert_only(&r, &["Firewalld", "Service-Kubelet"]);
+    assert_only(&r, &["Firewalld", "Service-Kubelet", "KubeletUnit"]);
     let f = only(&r, "Service-Kubelet");
     assert_eq!(f.level, Level::Warning);
     assert_eq!(
@@ -760,6 +760,213 @@ fn ignored_errors_become_warnings_and_warnings_stay() {
     assert!(!only(&r, "Swap").ignored);
     assert!(preflight::ignores(&["numcpu".into()], "NumCPU"));
     assert!(!preflight::ignores(&["swap".into()], "NumCPU"));
+}
+
+// ---- the kubelet's systemd unit ----
+
+/// The systemd host with the packages' unit files (from fixtures/systemd) at these paths.
+fn systemd_host_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = host_dir_for("systemd-host", "v1.31.0");
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/systemd");
+    for (dest, fixture) in files {
+        let to = dir.path().join(dest.trim_start_matches('/'));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(units.join(fixture), to).unwrap();
+    }
+    dir
+}
+
+const PACKAGE_UNIT: (&str, &str) = ("/usr/lib/systemd/system/kubelet.service", "kubelet.service");
+const KUBEADM_DROP_IN: (&str, &str) = (
+    "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    "10-kubeadm.conf",
+);
+
+fn kubelet_unit_findings(dir: &Path) -> Vec<Finding> {
+    let host = fake_for(dir);
+    let r = run_on(dir, "v1.31.0", host, Options::default(), false).report;
+    r.findings
+        .into_iter()
+        .filter(|f| f.check == "KubeletUnit")
+        .collect()
+}
+
+#[test]
+fn kubelet_unit_check_for_each_layout() {
+    // No unit at all: the kubelet on the PATH gets one.
+    let dir = systemd_host_with(&[]);
+    let f = kubelet_unit_findings(dir.path());
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].level, Level::Warning);
+    assert_eq!(
+        f[0].issue.message,
+        "there is no kubelet.service for the kubelet at `/usr/bin/kubelet`"
+    );
+    assert!(
+        f[0].issue.fix[0].contains(kubelet_unit::UNIT),
+        "{:?}",
+        f[0].issue.fix
+    );
+
+    // The package's unit alone starts a kubelet that reads none of kubestrap's files.
+    let dir = systemd_host_with(&[PACKAGE_UNIT]);
+    let f = kubelet_unit_findings(dir.path());
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        f[0].issue.message,
+        "`/usr/lib/systemd/system/kubelet.service` (no drop-in) starts the kubelet without --config=/var/lib/kubelet/config.yaml, --kubeconfig=/etc/kubernetes/kubelet.conf, --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf, $KUBELET_KUBEADM_ARGS from /var/lib/kubelet/kubeadm-flags.env"
+    );
+    assert!(f[0].issue.repair.is_some());
+
+    // kubeadm's drop-in, or kubestrap's, is enough.
+    let dir = systemd_host_with(&[PACKAGE_UNIT, KUBEADM_DROP_IN]);
+    assert!(kubelet_unit_findings(dir.path()).is_empty());
+    let dir = systemd_host_with(&[PACKAGE_UNIT]);
+    Root::new(dir.path())
+        .write(
+            kubelet_unit::DROP_IN,
+            kubelet_unit::drop_in("/usr/bin/kubelet")
+                .unwrap()
+                .as_bytes(),
+            0o644,
+        )
+        .unwrap();
+    assert!(kubelet_unit_findings(dir.path()).is_empty());
+
+    // A second ExecStart without a reset: systemd would refuse the unit.
+    let dir = systemd_host_with(&[PACKAGE_UNIT]);
+    let extra = dir
+        .path()
+        .join("etc/systemd/system/kubelet.service.d/20-extra.conf");
+    fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    fs::write(&extra, "[Service]\nExecStart=/usr/bin/kubelet --v=4\n").unwrap();
+    let f = kubelet_unit_findings(dir.path());
+    assert_eq!(f[0].level, Level::Error);
+    assert!(
+        f[0].issue.message.contains("2 ExecStart= lines"),
+        "{}",
+        f[0].issue.message
+    );
+
+    // No systemd: nothing to say.
+    assert!(kubelet_unit_findings(host_dir("healthy").path()).is_empty());
+}
+
+#[test]
+fn fix_writes_the_kubelet_drop_in_and_undo_removes_it() {
+    let dir = systemd_host_with(&[PACKAGE_UNIT]);
+    let root = dir.path();
+    let before = snapshot(root);
+    let opts = Options {
+        fix: true,
+        ..Options::default()
+    };
+    let run = run_on(root, "v1.31.0", fake_for(root), opts, true);
+    assert!(
+        run.lines.iter().any(|l| l
+            == "[fix] 1. /etc/systemd/system/kubelet.service.d/10-kubestrap.conf: absent → written by kubestrap   (write the file)"),
+        "{:#?}",
+        run.lines
+    );
+    assert_eq!(
+        run.actions,
+        [
+            "systemctl daemon-reload",
+            "systemctl enable kubelet.service"
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/systemd/system/kubelet.service.d/10-kubestrap.conf"))
+            .unwrap(),
+        kubelet_unit::drop_in("/usr/bin/kubelet").unwrap()
+    );
+    assert!(kubelet_unit_findings(root).is_empty());
+
+    let host = fake_for(root);
+    let actions = host.actions.clone();
+    let out = RecordingReporter::default();
+    fix::undo(&fix::Machine {
+        root: &Root::new(root),
+        host: &host,
+        out: &out,
+    })
+    .unwrap();
+    assert!(
+        snapshot(root) == before,
+        "the host differs after --undo-fixes"
+    );
+    assert_eq!(*actions.lock().unwrap(), ["systemctl daemon-reload"]);
+}
+
+#[test]
+fn kubelet_unit_files_match_their_golden_copies_and_pass_systemd_analyze() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/kubelet-unit");
+    for (name, text) in [
+        (
+            "10-kubestrap.conf",
+            kubelet_unit::drop_in("/usr/bin/kubelet").unwrap(),
+        ),
+        (
+            "kubelet.service",
+            kubelet_unit::unit("/usr/bin/kubelet").unwrap(),
+        ),
+    ] {
+        let path = golden.join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            fs::create_dir_all(&golden).unwrap();
+            fs::write(&path, &text).unwrap();
+        }
+        assert_eq!(
+            text,
+            fs::read_to_string(&path).unwrap(),
+            "{} differs; UPDATE_GOLDEN=1 rewrites it",
+            path.display()
+        );
+    }
+    // systemd's own reading of the unit and drop-in (ExecStart must name an executable).
+    let dir = tempfile::tempdir().unwrap();
+    let kubelet = dir.path().join("kubelet");
+    fs::write(&kubelet, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&kubelet, fs::Permissions::from_mode(0o755)).unwrap();
+    let kubelet = kubelet.to_str().unwrap();
+    let units = dir.path().join("etc/systemd/system");
+    fs::create_dir_all(units.join("kubelet.service.d")).unwrap();
+    fs::write(
+        units.join("kubelet.service"),
+        kubelet_unit::unit(kubelet).unwrap(),
+    )
+    .unwrap();
+    fs::write(
+        units.join("kubelet.service.d/10-kubestrap.conf"),
+        kubelet_unit::drop_in(kubelet).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "kubelet.service"])
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .expect("systemd-analyze (Debian package systemd) is needed for this test");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    // It does complain about a broken drop-in, so the silence above means something.
+    fs::write(
+        units.join("kubelet.service.d/20-bad.conf"),
+        "[Service]\nExecStartt=/x\n",
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "kubelet.service"])
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ExecStartt"));
 }
 
 // ---- --fix and --undo-fixes ----

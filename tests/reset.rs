@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::host::FakeHost;
+use kubestrap_phases::host::{FakeHost, kubelet_unit};
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::RecordingReporter;
@@ -357,6 +357,65 @@ fn remove_etcd_member_leaves_a_real_two_member_cluster() {
     assert!(list.status.success(), "member list: {err}");
     assert_eq!(members.lines().count(), 1, "{members}");
     assert!(members.contains(", b, "), "{members}");
+}
+
+#[test]
+fn on_a_systemd_host_kubelet_start_writes_the_drop_in_and_reset_removes_only_kubestraps() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/systemd");
+    let copy = |from: &str, to: &str| {
+        let to = base.join(to.trim_start_matches('/'));
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(units.join(from), to).unwrap();
+    };
+    fs::create_dir_all(base.join("run/systemd/system")).unwrap();
+    copy("kubelet.service", "/usr/lib/systemd/system/kubelet.service");
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    let drop_in = base.join(kubelet_unit::DROP_IN.trim_start_matches('/'));
+    assert_eq!(
+        fs::read_to_string(&drop_in).unwrap(),
+        kubelet_unit::drop_in("/usr/bin/kubelet").unwrap()
+    );
+    assert_eq!(
+        host.actions(),
+        [
+            "systemctl daemon-reload",
+            "systemctl enable kubelet.service",
+            "systemctl restart kubelet"
+        ]
+    );
+
+    // kubeadm's package drop-in beside it: reset keeps it, and the package's unit.
+    copy(
+        "10-kubeadm.conf",
+        "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    );
+    let host = FakeHost::healthy();
+    let (mut ctx, out) = context(base, &host, true);
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
+    assert!(!drop_in.exists(), "{:#?}", out.lines());
+    assert!(
+        base.join("usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf")
+            .is_file()
+    );
+    assert!(
+        base.join("usr/lib/systemd/system/kubelet.service")
+            .is_file()
+    );
+    assert!(
+        host.actions()
+            .contains(&"systemctl daemon-reload".to_string())
+    );
+
+    // With kubeadm's drop-in and the unit enabled, kubelet-start only restarts the kubelet.
+    let mut host = FakeHost::healthy();
+    host.services.insert("kubelet.service".into(), true);
+    init_files(base, &host);
+    assert!(!drop_in.exists());
+    assert_eq!(host.actions(), ["systemctl restart kubelet"]);
 }
 
 fn reset_with(

@@ -3,11 +3,15 @@
 
 mod api;
 mod api_tls;
+mod certs;
 mod cli;
 mod config;
 mod dry_run;
+mod images;
 mod join;
 mod manifests;
+mod migrate;
+mod patches;
 mod pki;
 mod preflight;
 mod real_etcd;

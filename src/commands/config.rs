@@ -1,15 +1,23 @@
-//! `kubestrap config validate` and `kubestrap config print init-defaults`.
+//! `kubestrap config validate`, `config print init-defaults` and `config images list|pull`.
 
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use kubestrap_phases::config::{self, ApiVersion};
 
-use crate::cli::{ConfigCmd, PrintCmd};
+use std::path::Path;
+
+use kubestrap_phases::config::{Documents, ImagesConfig};
+use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::host::LinuxHost;
+use kubestrap_phases::phases::pull_images;
+use kubestrap_phases::version::images;
+
+use crate::cli::{ConfigCmd, ImagesArgs, ImagesCmd, OutputFormat, PrintCmd};
 use crate::output::Printer;
 
 /// Runs a `config` subcommand.
-pub fn run(cmd: ConfigCmd, printer: &Printer) -> Result<ExitCode> {
+pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
         ConfigCmd::Validate { config: path } => {
             let problems = config::validate_file(&path)?;
@@ -23,15 +31,112 @@ pub fn run(cmd: ConfigCmd, printer: &Printer) -> Result<ExitCode> {
             Err(config::InvalidConfig(problems).into())
         }
         ConfigCmd::Print(PrintCmd::InitDefaults { api_version }) => {
-            let Some(version) = ApiVersion::parse(&api_version)
-                .or_else(|| ApiVersion::parse(&format!("{}/{api_version}", config::GROUP)))
-            else {
-                bail!(
-                    "unknown API version {api_version:?}; use kubeadm.k8s.io/v1beta4 or kubeadm.k8s.io/v1beta3"
-                );
+            let text = config::print_init_defaults(api_version_arg(&api_version)?)?;
+            printer.data(text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Print(PrintCmd::JoinDefaults { api_version }) => {
+            let text = config::print_join_defaults(api_version_arg(&api_version)?)?;
+            printer.data(text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Print(PrintCmd::ResetDefaults) => {
+            printer.data(config::print_reset_defaults()?.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Migrate {
+            old_config,
+            new_config,
+        } => {
+            let text = std::fs::read_to_string(&old_config).with_context(|| {
+                format!("failed to read config file `{}`", old_config.display())
+            })?;
+            let migrated = config::migrate(&text, &old_config.display().to_string())?;
+            match new_config {
+                Some(path) => write_new_config(&path, &migrated)?,
+                None => printer.raw(&migrated),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Images(ImagesCmd::List { which, output }) => {
+            let cfg = images_config(&which, base)?;
+            let list = images::list(&cfg.cluster, cfg.version);
+            match output {
+                OutputFormat::Text => {
+                    printer.raw(&list.iter().map(|i| format!("{i}\n")).collect::<String>())
+                }
+                format => printer.document(
+                    format,
+                    &serde_json::json!({
+                        "kind": "Images",
+                        "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
+                        "images": list,
+                    }),
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Images(ImagesCmd::Pull { which, cri_socket }) => {
+            let cfg = images_config(&which, base)?;
+            let root = Root::new(base);
+            let socket = match cri_socket.or(cfg.cri_socket.clone()) {
+                Some(s) => s,
+                None => config::detect_cri_socket(&root)?,
             };
-            printer.data(config::print_init_defaults(version)?.trim_end());
+            let path = root.physical(socket.strip_prefix("unix://").unwrap_or(&socket))?;
+            let list = images::list(&cfg.cluster, cfg.version);
+            pull_images::pull(Path::new(&path), &list, &cfg.pull_policy, printer)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `kubeadm.k8s.io/v1beta4`, or `v1beta4` alone.
+fn api_version_arg(text: &str) -> Result<ApiVersion> {
+    match ApiVersion::parse(text)
+        .or_else(|| ApiVersion::parse(&format!("{}/{text}", config::GROUP)))
+    {
+        Some(v) => Ok(v),
+        None => bail!(
+            "unknown API version {text:?}; use kubeadm.k8s.io/v1beta4 or kubeadm.k8s.io/v1beta3"
+        ),
+    }
+}
+
+/// Writes the migrated file whole (a temporary file renamed over it).
+fn write_new_config(path: &Path, text: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// The configuration whose images to list or pull: the file's, or the defaults, with the flags.
+fn images_config(which: &ImagesArgs, base: &Path) -> Result<ImagesConfig> {
+    let mixed: Vec<&str> = [
+        (which.kubernetes_version.is_some(), "kubernetes-version"),
+        (which.image_repository.is_some(), "image-repository"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    super::refuse_mixed_with_config(which.config.is_some(), &mixed, "the config file")?;
+    let docs = match &which.config {
+        Some(path) => config::load_file(path)?,
+        None => Documents::default(),
+    };
+    config::resolve_images(
+        docs,
+        which.kubernetes_version.clone(),
+        which.image_repository.clone(),
+        &Root::new(base),
+        &LinuxHost,
+    )
 }

@@ -40,6 +40,9 @@ pub fn run(
         Root::new(base)
     };
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
+    for warning in &cfg.warnings {
+        kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
+    }
     let table = init::phases(cfg.version);
     let steps = runner::plan(table, phase, &cfg.init.skip_phases)?;
     let opts = Options {
@@ -56,6 +59,7 @@ pub fn run(
     }
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
+    init::check_patches(&ctx)?;
     if phase.is_none() && !ctx.root.is_dry_run() {
         ctx.progress = Some(Progress::open(
             &ctx.root,
@@ -183,5 +187,6 @@ fn overrides(args: &InitArgs) -> Overrides {
         token_ttl: args.token_ttl.clone(),
         skip_phases: args.skip_phases.clone(),
         ignore_preflight_errors: args.ignore_preflight_errors.clone(),
+        patches: args.patches.clone(),
     }
 }

@@ -70,6 +70,9 @@ pub fn run(
         Root::new(base)
     };
     let cfg = resolve_join(docs, &flags, &root, &host)?;
+    for warning in &cfg.warnings {
+        kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
+    }
     // Phase names are checked before the network is: every version's names are known.
     let skip = cfg.init.skip_phases.clone();
     if !join::TABLES

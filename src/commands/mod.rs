@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the exit code.
 
+mod certs;
 mod completion;
 mod config;
 mod init;
@@ -75,11 +76,13 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
             init::run(&args, inv.init_phase.as_deref(), &inv.cli.root, printer)
         }
         Cmd::Join(args) => join::run(&args, inv.join_phase.as_deref(), &inv.cli.root, printer),
-        Cmd::Config(cmd) => config::run(cmd, &printer),
+        Cmd::Config(cmd) => config::run(cmd, &inv.cli.root, &printer),
         Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Certs(cmd) => certs::run(cmd, &inv.cli.root, &printer),
+        Cmd::Kubeconfig(cmd) => certs::kubeconfig(cmd, &inv.cli.root, &printer),
         Cmd::Completion { shell } => completion::run(shell, &printer),
         Cmd::Version { output } => version::run(output, &printer),
     }

@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use kubestrap_phases::config::{self, Documents, Overrides, ResetConfiguration};
+use kubestrap_phases::config::reset::{ResetConfiguration, unsupported_by_reset, validate_reset};
+use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::phases::install_kubeconfig::set_aside_user_kubeconfig;
@@ -46,7 +47,7 @@ pub fn run(
     printer: Printer,
 ) -> Result<ExitCode> {
     let file = match &args.config {
-        Some(path) => config::load_reset(path)?,
+        Some(path) => reset_file(path)?,
         None => ResetConfiguration::default(),
     };
     let force = args.force || file.force;
@@ -59,7 +60,10 @@ pub fn run(
     };
     let overrides = Overrides {
         cri_socket: args.cri_socket.clone().or(file.cri_socket.clone()),
-        cert_dir: args.cert_dir.clone().or(file.certificates_dir.clone()),
+        cert_dir: args
+            .cert_dir
+            .clone()
+            .or(Some(file.certificates_dir.clone())),
         // Reset depends on neither: a host without a default route or a kubelet still resets.
         advertise_address: Some("127.0.0.1".into()),
         kubernetes_version: Some(version::NEWEST.to_string()),
@@ -171,4 +175,28 @@ fn verify(ctx: &Context, printer: &Printer) -> Result<()> {
         left.len(),
         left.join("\n  - ")
     )
+}
+
+/// The ResetConfiguration of a kubeadm config file, checked; refused with every problem at once.
+fn reset_file(path: &Path) -> Result<ResetConfiguration> {
+    let name = path.display();
+    let Some(reset) = config::load_file(path)?.reset else {
+        return Err(InvalidConfig(vec![format!(
+            "{name}: no ResetConfiguration (kubeadm.k8s.io/v1beta4) was found in the file"
+        )])
+        .into());
+    };
+    let problems: Vec<String> = validate_reset(&reset)
+        .into_iter()
+        .map(|(field, message)| format!("{name}: ResetConfiguration `{field}`: {message}"))
+        .chain(
+            unsupported_by_reset(&reset)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        )
+        .collect();
+    if !problems.is_empty() {
+        return Err(InvalidConfig(problems).into());
+    }
+    Ok(reset)
 }

@@ -9,7 +9,9 @@
 #   - each API phase run alone again changes nothing;
 #   - `kubestrap reset` stops the kubelet, removes the pods and empties what init wrote, so that
 #     init runs again;
-#   - a crash-looping kube-controller-manager makes wait-control-plane fail naming it, with its log.
+#   - a crash-looping kube-controller-manager makes wait-control-plane fail naming it, with its log;
+#   - the kubelet runs from the package's unit plus the drop-in kubelet-start wrote (reset removes
+#     it); beside kubeadm's drop-in kubestrap writes none; without any unit it writes one.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +29,8 @@ finish() {
 	if [ $rc != 0 ]; then
 		k get nodes -o wide >&2 || true
 		k get pods -A -o wide >&2 || true
+		echo "----- the kubelet's log (errors) -----" >&2
+		grep -E '^[EW][0-9]{4}|supervisor' "${KUBESTRAP_TESTBED_CACHE:-/var/cache/kubestrap-testbed}/logs/node1-kubelet-supervisor.log" | tail -n 40 >&2 || true
 	fi
 	say "down"
 	$TB stop-kubelet node1 >/dev/null 2>&1 || true
@@ -60,6 +64,19 @@ running() { [ -n "$($TB exec node1 crictl ps --name "^$1\$" --state running -q)"
 for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
 	until_ok 60 running "$c" || { $TB exec node1 crictl ps -a >&2; fail "$c is not running"; }
 done
+
+say "the kubelet runs from the package's unit and kubestrap's drop-in"
+DROP_IN=/etc/systemd/system/kubelet.service.d/10-kubestrap.conf
+[ -f "$DROP_IN" ] || fail "init wrote no $DROP_IN"
+$TB exec node1 systemctl is-enabled kubelet >/dev/null || fail "kubelet.service is not enabled"
+# The running kubelet's command line is the unit's ExecStart with the drop-in's and the env files' flags.
+kubelet_cmdline() { tr '\0' ' ' <"/proc/$(pgrep -xo kubelet)/cmdline"; }
+for arg in /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml --kubeconfig=/etc/kubernetes/kubelet.conf \
+	--container-runtime=remote "--node-ip=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS"; do
+	kubelet_cmdline | grep -q -- "$arg" || fail "the kubelet runs without $arg: $(kubelet_cmdline)"
+done
+out=$(systemd-analyze verify kubelet.service 2>&1) || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
 
 say "labels and taint (v1.20: master and control-plane labels, master taint)"
 k get node "$node" -o jsonpath='{.metadata.labels}' | grep -q '"node-role.kubernetes.io/master":""' || fail "master label"
@@ -146,6 +163,8 @@ if grep -q "still present" "$WORK/reset.out"; then
 	cat "$WORK/reset.out" >&2
 	fail "reset reported leftovers"
 fi
+[ ! -e "$DROP_IN" ] || fail "reset left $DROP_IN"
+[ -f /usr/lib/systemd/system/kubelet.service ] || fail "reset removed the package's kubelet.service"
 
 say "a crash-looping kube-controller-manager fails wait-control-plane naming it"
 # Also: init runs again on the host kubestrap reset (no FileAvailable or Port preflight errors).
@@ -160,3 +179,28 @@ grep -q "bogus-flag" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "its log
 sed -n '/failing:/,$p' "$WORK/bad.err" | head -20 >&2
 $TB exec node1 "$KS" reset --force >"$WORK/reset.out" 2>&1 || { cat "$WORK/reset.out" >&2; fail "kubestrap reset after a failed init"; }
 [ -z "$(ls -A /etc/kubernetes/manifests)" ] || fail "reset after a failed init left manifests"
+
+say "with kubeadm's drop-in installed, kubestrap leaves it and the node comes up"
+$TB kubeadm-package node1
+$TB exec node1 "$KS" init --config "$cfg" >"$WORK/init-kubeadm-dropin.out" 2>&1 ||
+	{ cat "$WORK/init-kubeadm-dropin.out" >&2; fail "init beside kubeadm's drop-in"; }
+grep -q 'reads kubestrap.s files through `/etc/systemd/system/kubelet.service.d/10-kubeadm.conf`' "$WORK/init-kubeadm-dropin.out" ||
+	{ cat "$WORK/init-kubeadm-dropin.out" >&2; fail "kubeadm's drop-in is not reported"; }
+[ ! -e "$DROP_IN" ] || fail "kubestrap wrote its drop-in beside kubeadm's"
+until_ok 180 node_ready || fail "node $node is not Ready with kubeadm's drop-in"
+$TB exec node1 "$KS" reset --force >"$WORK/reset.out" 2>&1 || { cat "$WORK/reset.out" >&2; fail "kubestrap reset"; }
+[ -f /etc/systemd/system/kubelet.service.d/10-kubeadm.conf ] || fail "reset removed kubeadm's drop-in"
+$TB kubeadm-package node1 remove
+
+say "a kubelet installed without a unit gets kubestrap's kubelet.service and drop-in"
+mv /usr/lib/systemd/system/kubelet.service "$WORK/package-kubelet.service"
+$TB exec node1 systemctl daemon-reload
+$TB exec node1 "$KS" init --config "$cfg" >"$WORK/init-no-unit.out" 2>&1 ||
+	{ cat "$WORK/init-no-unit.out" >&2; fail "init without a kubelet unit"; }
+grep -q "kubestrap (kubelet-start)" /etc/systemd/system/kubelet.service || fail "no kubelet.service written"
+[ -f "$DROP_IN" ] || fail "no drop-in written beside the new unit"
+until_ok 180 node_ready || fail "node $node is not Ready with kubestrap's unit"
+$TB exec node1 "$KS" reset --force >"$WORK/reset.out" 2>&1 || { cat "$WORK/reset.out" >&2; fail "kubestrap reset"; }
+[ ! -e /etc/systemd/system/kubelet.service ] && [ ! -e "$DROP_IN" ] || fail "reset left kubestrap's unit files"
+mv "$WORK/package-kubelet.service" /usr/lib/systemd/system/kubelet.service
+$TB exec node1 systemctl daemon-reload

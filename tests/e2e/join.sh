@@ -111,6 +111,9 @@ csr=$(k get csr -o jsonpath="{range .items[?(@.spec.username==\"system:bootstrap
 grep -Eq '^csr-[a-z0-9]+ Approved [A-Za-z0-9+/=]{100,}' <<<"$csr" || fail "node2's CSR is not approved and signed: $csr"
 [ -z "$($TB exec node2 find /etc/kubernetes/bootstrap-kubelet.conf 2>/dev/null)" ] || fail "bootstrap-kubelet.conf left on node2"
 $TB exec node2 test -f /etc/kubernetes/pki/ca.crt || fail "no CA on node2"
+# node2's kubelet runs from the package's unit plus the drop-in join wrote in node2's own /etc.
+DROP_IN=/etc/systemd/system/kubelet.service.d/10-kubestrap.conf
+$TB exec node2 test -f "$DROP_IN" || fail "join wrote no $DROP_IN on node2"
 k get node "$N2" -o jsonpath='{.metadata.annotations}' | grep -q 'kubeadm.alpha.kubernetes.io/cri-socket' || fail "cri-socket annotation"
 proxy_on_node2() { k -n kube-system get pods -l k8s-app=kube-proxy --field-selector "spec.nodeName=$N2" -o jsonpath='{.items[*].status.phase}' | grep -qx Running; }
 until_ok 120 proxy_on_node2 || fail "kube-proxy does not run on node2"
@@ -123,6 +126,7 @@ again() {
 	shift
 	$TB exec node2 "$KS" reset -f >"$WORK/reset.log" 2>&1 || { cat "$WORK/reset.log" >&2; fail "reset of node2"; }
 	[ -z "$(node2_files)" ] || fail "reset left files on node2: $(node2_files)"
+	! $TB exec node2 test -e "$DROP_IN" || fail "reset left $DROP_IN on node2"
 	k delete node "$N2" >/dev/null
 	$TB exec node2 "$@" >"$WORK/$name.log" 2>&1 || { cat "$WORK/$name.log" >&2; fail "$name"; }
 	k get node "$N2" >/dev/null || fail "$name: no Node $N2"
@@ -143,6 +147,7 @@ $TB exec node2 "$KS" reset -f >/dev/null 2>&1
 k delete node "$N2" >/dev/null
 kjoin=$(PATH="$KUBESTRAP_TESTBED_BIN_DIR:$PATH" kubeadm token create --print-join-command --kubeconfig /etc/kubernetes/admin.conf) ||
 	fail "kubeadm token create --print-join-command"
+$TB kubeadm-package node2
 # shellcheck disable=SC2086 # the printed command is split into words on purpose
 $TB exec node2 $kjoin --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" --ignore-preflight-errors=ImagePull \
 	>"$WORK/kubeadm-join.log" 2>&1 || { cat "$WORK/kubeadm-join.log" >&2; fail "kubeadm join of node2"; }

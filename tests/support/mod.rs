@@ -72,6 +72,51 @@ pub fn require_binary(name: &str, package: &str) {
     );
 }
 
+/// Compares a written text with its golden file; with `UPDATE_GOLDEN=1` rewrites the golden file.
+pub fn assert_golden(golden: &Path, actual: &str, what: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(golden, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(golden).unwrap_or_else(|e| {
+        panic!(
+            "missing golden file {}: {e}; run with UPDATE_GOLDEN=1",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{what} differs from {} (UPDATE_GOLDEN=1 refreshes it; review the diff)",
+        golden.display()
+    );
+}
+
+/// Runs `kubernetes-validate --strict` on files against a Kubernetes version's schemas (`1.25.0`);
+/// `Some(report)` when it finds a problem. Fails the test when the tool is missing.
+pub fn kubernetes_validate(schema: &str, files: &[std::path::PathBuf]) -> Option<String> {
+    let probe = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "kubernetes-validate is not installed: run `pip install kubernetes-validate`"
+    );
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--quiet", "-k", schema])
+        .args(files)
+        .output()
+        .expect("failed to run kubernetes-validate");
+    (!out.status.success()).then(|| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// A loopback port for a server a test starts. Never the same one twice in this process (tests
 /// run in parallel threads); between the well-known ports of Kubernetes (10250-10259, 2379) and
 /// its NodePorts (30000-32767), and below the kernel's ephemeral range: an outgoing connection (a

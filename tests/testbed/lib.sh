@@ -36,9 +36,11 @@ HOSTS_MARK="# kubestrap-testbed"   # suffix of every /etc/hosts line we add
 CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
 
 # The directories node2 gets its own copy of (bind mounts in its mount namespace).
-NODE2_DIRS="/etc/kubernetes /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
+NODE2_DIRS="/etc/kubernetes /etc/systemd/system /etc/default /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
 
 BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
+# The kubelet package's unit and the kubeadm package's drop-in (also the preflight tests' inputs).
+PACKAGE_UNITS="$HERE/../../fixtures/systemd"
 # Images are also keyed by their recipe (setup.sh): a changed recipe builds them anew.
 IMAGE_DIR="$CACHE/images/$K8S_SRC_VERSION-$(sha256sum "$HERE/setup.sh" | cut -c1-12)"
 

@@ -12,9 +12,16 @@ SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
   vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
   kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max
   net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait"
+# What the kubelet and kubeadm packages install, and what tools and `systemctl enable` add
+# beside them (node1's; node2 has its own /etc/systemd/system and /etc/default).
+KUBELET_PACKAGE_PATHS="/usr/bin/kubelet /usr/lib/systemd/system /usr/lib/systemd/system/kubelet.service
+  /usr/lib/systemd/system/kubelet.service.d /etc/systemd /etc/systemd/system /etc/systemd/system/kubelet.service
+  /etc/systemd/system/kubelet.service.d /etc/systemd/system/multi-user.target.wants
+  /etc/systemd/system/multi-user.target.wants/kubelet.service /etc/default /etc/default/kubelet"
 # The host paths the cluster writes; removed by `down` when they did not exist before.
 HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
-  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock"
+  /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock
+  $KUBELET_PACKAGE_PATHS"
 
 # in_node NODE CMD...: run CMD in NODE's namespaces.
 in_node() {
@@ -171,8 +178,50 @@ start_node() {
 	fi
 	timed "$node: import images" import_images "$node" "$CACHE/containerd/$node"
 	if ! alive "$d/kubelet-supervisor.pid"; then
-		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d" "$BIN_DIR/kubelet" --node-ip="$node_ip" "$@"
+		boot_kubelet_package "$(node_etc "$node")" --node-ip="$node_ip" "$@"
+		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d"
 	fi
+}
+
+# node_etc NODE: the node's /etc/systemd/system and /etc/default are under this folder of the host.
+node_etc() { if [ "$1" = node1 ]; then echo /etc; else echo "$RUN/$1/root/etc"; fi; }
+
+# The kubelet package, as its .deb installs it on every node: the binary in /usr/bin and its
+# unit (ExecStart=/usr/bin/kubelet, nothing else: the flags come from drop-ins).
+install_kubelet_package() {
+	if [ -e /usr/bin/kubelet ] && [ "$(readlink -f /usr/bin/kubelet)" != "$(readlink -f "$BIN_DIR/kubelet")" ]; then
+		die "/usr/bin/kubelet is not the testbed's kubelet: the testbed installs its own kubelet package there"
+	fi
+	ln -sfn "$BIN_DIR/kubelet" /usr/bin/kubelet
+	install -D -m 0644 "$PACKAGE_UNITS/kubelet.service" /usr/lib/systemd/system/kubelet.service
+}
+
+# boot_kubelet_package ETC KUBELET_EXTRA_ARG...: a node's share of the package: the unit enabled
+# (its postinst) and the machine's /etc/default/kubelet, which holds what this node needs beyond
+# kubeadm's flags (its address, node2's cgroup root) and keeps the kubelet from probing a cloud
+# metadata address at start-up. The disk is the machine's, shared with builds that fill it: the
+# kubelet must not garbage-collect the testbed's images (pause!) or evict pods when it runs low.
+boot_kubelet_package() {
+	local etc=$1
+	shift
+	set -- "$@" --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
+		--eviction-hard=memory.available\<1Mi,nodefs.available\<1%,imagefs.available\<1%
+	mkdir -p "$etc/systemd/system/multi-user.target.wants" "$etc/default"
+	ln -sfn /usr/lib/systemd/system/kubelet.service "$etc/systemd/system/multi-user.target.wants/kubelet.service"
+	printf 'KUBELET_EXTRA_ARGS="%s"\nAWS_EC2_METADATA_DISABLED=true\n' "$*" >"$etc/default/kubelet"
+}
+
+# kubeadm-package NODE [remove]: installs (or removes) what the kubeadm package adds on a node,
+# its kubelet drop-in 10-kubeadm.conf, and reloads systemd as its postinst does.
+cmd_kubeadm_package() {
+	local node=${1:?node1 or node2} dropin
+	dropin="$(node_etc "$node")/systemd/system/kubelet.service.d/10-kubeadm.conf"
+	if [ "${2:-}" = remove ]; then
+		rm -f "$dropin"
+	else
+		install -D -m 0644 "$PACKAGE_UNITS/10-kubeadm.conf" "$dropin"
+	fi
+	cmd_exec "$node" systemctl daemon-reload
 }
 
 # import_images NODE STORE: STORE is the node's containerd root as seen from the host; a
@@ -264,6 +313,7 @@ cmd_up() {
 	timed "egress guard self-test" egress_selftest
 	# kube-proxy's DaemonSet mounts /lib/modules from the host; these VMs have none.
 	mkdir -p /lib/modules /var/log/pods /var/log/containers
+	install_kubelet_package
 	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"
 	facts >"$RUN/facts.env"
 	facts | sed 's/^/[testbed] /' >&2

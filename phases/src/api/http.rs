@@ -165,6 +165,31 @@ impl HttpTransport {
     }
 }
 
+/// The certificate (DER) a TLS server presents at `url`, which must verify against `ca_pem` for
+/// the URL's host: what clients of that server really get, whatever the files on disk say.
+pub fn served_certificate(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>> {
+    let cas = reqwest::Certificate::from_pem_bundle(ca_pem)
+        .context("the certificate authority is not valid PEM")?;
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only(cas)
+        .tls_info(true)
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("failed to set up TLS")?;
+    let response = client
+        .get(url)
+        .send()
+        .with_context(|| format!("failed to connect to {url} over TLS"))?;
+    response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .map(<[u8]>::to_vec)
+        .with_context(|| format!("{url} presented no certificate"))
+}
+
 impl Transport for HttpTransport {
     fn send(&self, req: &Request) -> Result<Response> {
         let url = format!("{}{}", self.server, req.path);

@@ -117,6 +117,44 @@ pub fn print_init_defaults(api_version: ApiVersion) -> Result<String> {
     to_yaml(api_version, &init, &cluster)
 }
 
+/// `kubestrap config print join-defaults`: kubeadm's placeholders.
+pub fn print_join_defaults(api_version: ApiVersion) -> Result<String> {
+    use super::join::{BootstrapTokenDiscovery, JoinConfiguration};
+    let mut join = JoinConfiguration::default();
+    join.ca_cert_path = Some(format!("{}/ca.crt", crate::fs::paths::DEFAULT_CERT_DIR));
+    join.discovery.bootstrap_token = Some(BootstrapTokenDiscovery {
+        token: "abcdef.0123456789abcdef".into(),
+        api_server_endpoint: Some("kube-apiserver:6443".into()),
+        ca_cert_hashes: Vec::new(),
+        unsafe_skip_ca_verification: true,
+    });
+    join.discovery.tls_bootstrap_token = Some("abcdef.0123456789abcdef".into());
+    join.node_registration.name = Some("node".into());
+    join.node_registration.cri_socket = Some("unix:///var/run/containerd/containerd.sock".into());
+    match api_version {
+        ApiVersion::V1Beta3 => join.discovery.timeout = Some("5m0s".into()),
+        ApiVersion::V1Beta4 => join.timeouts = Some(super::Timeouts::default()),
+    }
+    document(
+        api_version,
+        "JoinConfiguration",
+        &join,
+        &InitConfiguration::default(),
+    )
+}
+
+/// `kubestrap config print reset-defaults` (ResetConfiguration exists from v1beta4).
+pub fn print_reset_defaults() -> Result<String> {
+    let mut reset = super::reset::ResetConfiguration::default();
+    reset.cri_socket = Some("unix:///var/run/containerd/containerd.sock".into());
+    document(
+        ApiVersion::V1Beta4,
+        "ResetConfiguration",
+        &reset,
+        &InitConfiguration::default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::token_format::Token;
+use super::types::is_false;
 use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
 use crate::fs::root::Root;
 use crate::host::Host;
@@ -81,7 +82,7 @@ pub struct JoinConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patches: Option<Patches>,
     /// v1beta4 only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub dry_run: bool,
     /// v1beta4 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -390,6 +391,7 @@ pub fn resolve_join(
     init.node_registration = jc.node_registration.clone();
     init.skip_phases = jc.skip_phases.clone();
     init.dry_run = jc.dry_run;
+    init.timeouts = timeouts;
     init.bootstrap_tokens = Vec::new();
     Ok(Config {
         api_version: docs.api_version.unwrap_or(super::ApiVersion::V1Beta4),
@@ -412,7 +414,110 @@ pub fn resolve_join(
             tls_bootstrap_timeout,
             bootstrap_kubeconfig: None,
         }),
+        warnings: join_warnings(&jc),
+        patches: None,
     })
+}
+
+/// Every problem of a JoinConfiguration that can be told without the cluster (`config validate`).
+pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
+    const KIND: &str = "JoinConfiguration";
+    let mut p = Vec::new();
+    let mut add = |path: &str, message: String| p.push(super::Problem::new(KIND, path, message));
+    if jc.control_plane.is_some() {
+        add(
+            "controlPlane",
+            "joining a control-plane node is not supported by kubestrap yet".into(),
+        );
+    }
+    if jc.patches.is_some() {
+        add(
+            "patches",
+            "patches on join are not supported by kubestrap yet".into(),
+        );
+    }
+    let d = &jc.discovery;
+    match (&d.bootstrap_token, &d.file) {
+        (Some(_), Some(_)) => add(
+            "discovery",
+            "discovery.bootstrapToken and discovery.file are mutually exclusive".into(),
+        ),
+        (None, None) => add(
+            "discovery",
+            "either discovery.bootstrapToken or discovery.file must be set".into(),
+        ),
+        (Some(bt), None) => {
+            if let Err(e) = Token::parse(&bt.token) {
+                add("discovery.bootstrapToken.token", format!("{e:#}"));
+            }
+            match bt.api_server_endpoint.as_deref() {
+                Some(endpoint) => {
+                    if let Err(e) = check_endpoint(endpoint) {
+                        add("discovery.bootstrapToken.apiServerEndpoint", e.to_string());
+                    }
+                }
+                None => add(
+                    "discovery.bootstrapToken.apiServerEndpoint",
+                    "token discovery needs the API server endpoint (host:port)".into(),
+                ),
+            }
+            for (i, hash) in bt.ca_cert_hashes.iter().enumerate() {
+                if let Err(e) = parse_pin(hash) {
+                    add(
+                        &format!("discovery.bootstrapToken.caCertHashes[{i}]"),
+                        format!("{e:#}"),
+                    );
+                }
+            }
+            if bt.ca_cert_hashes.is_empty() && !bt.unsafe_skip_ca_verification {
+                add(
+                    "discovery.bootstrapToken",
+                    "using token-based discovery without caCertHashes can be unsafe; set unsafeSkipCAVerification to accept the risk".into(),
+                );
+            }
+        }
+        (None, Some(f)) => {
+            if f.kube_config_path.is_empty() {
+                add("discovery.file.kubeConfigPath", "must be set".into());
+            }
+        }
+    }
+    if let Some(t) = &d.tls_bootstrap_token
+        && let Err(e) = Token::parse(t)
+    {
+        add("discovery.tlsBootstrapToken", format!("{e:#}"));
+    }
+    if let Some(t) = &d.timeout
+        && let Err(e) = duration(t, "discovery.timeout")
+    {
+        add("discovery.timeout", e.to_string());
+    }
+    if v4 {
+        let t = jc.timeouts.clone().unwrap_or_default();
+        for (name, value) in [
+            ("discovery", &t.discovery),
+            ("tlsBootstrap", &t.tls_bootstrap),
+            ("kubernetesAPICall", &t.kubernetes_api_call),
+            ("kubeletHealthCheck", &t.kubelet_health_check),
+        ] {
+            if let Err(e) = duration(value, &format!("timeouts.{name}")) {
+                add(&format!("timeouts.{name}"), e.to_string());
+            }
+        }
+    }
+    p
+}
+
+/// What a JoinConfiguration sets without effect, one warning each (see [`super::fields`]).
+pub fn join_warnings(join: &JoinConfiguration) -> Vec<String> {
+    let mut set = join.clone();
+    // Timeouts left out take their defaults: compare each one as if the section were written.
+    set.timeouts.get_or_insert_with(Timeouts::default);
+    let default = JoinConfiguration {
+        timeouts: Some(Timeouts::default()),
+        ..JoinConfiguration::default()
+    };
+    super::fields::no_effect("JoinConfiguration", &set, &default)
 }
 
 /// The ClusterConfiguration kubeadm (or kubestrap) uploaded, in any version up to v1beta4, and

@@ -10,6 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::join::JoinConfiguration;
 use super::locate;
+use super::reset::ResetConfiguration;
 use super::source::Source;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
@@ -94,8 +95,7 @@ struct Doc<'a> {
 
 /// Reads a config file; any problem fails with [`InvalidConfig`] listing them all.
 pub fn load_file(path: &Path) -> Result<Documents> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read config file `{}`", path.display()))?;
+    let text = read_config(path)?;
     let (docs, problems) = parse(&text, &path.display().to_string());
     if !problems.is_empty() {
         return Err(InvalidConfig(problems).into());
@@ -105,14 +105,28 @@ pub fn load_file(path: &Path) -> Result<Documents> {
 
 /// Every problem of a config file (syntax, fields, values), empty when it is valid.
 pub fn validate_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read config file `{}`", path.display()))?;
+    let text = read_config(path)?;
     let (docs, problems) = parse(&text, &path.display().to_string());
     if !problems.is_empty() {
         return Ok(problems);
     }
-    let mut found = validate(&docs.init, &docs.cluster);
-    if found.is_empty() {
+    let mut found = if docs.has_init_kinds {
+        validate(&docs.init, &docs.cluster)
+    } else {
+        Vec::new()
+    };
+    if let Some(join) = &docs.join {
+        let v4 = docs.api_version == Some(ApiVersion::V1Beta4);
+        found.extend(super::join::validate_join(join, v4));
+    }
+    if let Some(reset) = &docs.reset {
+        found.extend(
+            super::reset::validate_reset(reset)
+                .into_iter()
+                .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
+        );
+    }
+    if found.is_empty() && docs.has_init_kinds {
         // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
         let version = docs
             .cluster
@@ -139,10 +153,42 @@ pub fn check(docs: &Documents) -> Result<()> {
     }
 }
 
+/// The largest configuration file kubestrap reads (kubeadm's are a few KiB): anything bigger is
+/// not a configuration, and refusing it at once keeps every answer quick.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file, refusing one too large to be one before reading it.
+fn read_config(path: &Path) -> Result<String> {
+    let read = || format!("failed to read config file `{}`", path.display());
+    let size = std::fs::metadata(path).with_context(read)?.len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(InvalidConfig(vec![format!(
+            "{}: {size} bytes is not a configuration (kubestrap reads at most {MAX_CONFIG_BYTES} bytes; a kubeadm configuration is a few KiB)",
+            path.display()
+        )])
+        .into());
+    }
+    let bytes = std::fs::read(path).with_context(read)?;
+    String::from_utf8(bytes).map_err(|e| {
+        InvalidConfig(vec![format!(
+            "{}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )])
+        .into()
+    })
+}
+
 /// Parses a whole file: the documents, or every problem found.
 pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
+    // A byte-order mark, as some editors write, is not part of the YAML.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs = Documents::default();
     let mut problems = Vec::new();
+    if let Some(problem) = tab_indent(text, name) {
+        return (docs, vec![problem]);
+    }
+    let mut kinds_seen: Vec<(String, usize)> = Vec::new();
     let mut source = Source {
         name: name.to_string(),
         kinds: Vec::new(),
@@ -152,14 +198,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
         let value: Value = match serde_yaml::from_str(doc.text) {
             Ok(v) => v,
             Err(e) => {
-                let at = e
-                    .location()
-                    .map(|l| format!("{name}:{}:{}", l.line() + doc.first_line - 1, l.column()))
-                    .unwrap_or_else(|| name.to_string());
-                problems.push(format!(
-                    "{at}: not valid YAML: {}",
-                    strip_location(&e.to_string())
-                ));
+                problems.push(yaml_problem(&e, &doc, name));
                 continue;
             }
         };
@@ -181,6 +220,15 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             ));
             continue;
         };
+        // kubeadm refuses a kind twice; reading both would let the later one win unseen.
+        if let Some((_, first)) = kinds_seen.iter().find(|(k, _)| *k == kind) {
+            problems.push(format!(
+                "{name}:{}:1: a second {kind} document (the first starts at line {first}); a file holds each kind once: merge them",
+                doc.first_line
+            ));
+            continue;
+        }
+        kinds_seen.push((kind.clone(), doc.first_line));
         let here = |path: &str| match locate::locate(doc.text, path) {
             Some((line, col)) => format!("{name}:{}:{col}", line + doc.first_line - 1),
             None => format!("{name}:{}:1", doc.first_line),
@@ -218,7 +266,21 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             }
             "KubeletConfiguration" => docs.kubelet = Some(map),
             "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
-            "ResetConfiguration" | "UpgradeConfiguration" => {
+            "ResetConfiguration" => {
+                found_kubeadm = true;
+                match ApiVersion::parse(&api_version) {
+                    Some(ApiVersion::V1Beta4) => {
+                        source.kinds.push((kind.clone(), doc.first_line, doc.text.to_string()));
+                        docs.reset = typed::<ResetConfiguration>(map, &kind, &here, &mut problems);
+                    }
+                    Some(ApiVersion::V1Beta3) => problems.push(format!(
+                        "{}: ResetConfiguration is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4",
+                        here("apiVersion")
+                    )),
+                    None => problems.push(unsupported_api_version(&here("apiVersion"), &api_version)),
+                }
+            }
+            "UpgradeConfiguration" => {
                 docs.ignored.push(kind.clone());
             }
             other => problems.push(format!(
@@ -229,7 +291,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
     }
     if !found_kubeadm && problems.is_empty() {
         problems.push(format!(
-            "{name}: no InitConfiguration, ClusterConfiguration or JoinConfiguration kind was found in the YAML file"
+            "{name}: no InitConfiguration, ClusterConfiguration, JoinConfiguration or ResetConfiguration kind was found in the YAML file"
         ));
     }
     docs.source = Some(std::sync::Arc::new(source));
@@ -425,6 +487,57 @@ fn strip_location(msg: &str) -> String {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
     }
+}
+
+/// A line indented with a tab: YAML allows only spaces there, and the parser's own words for it
+/// ("found character that cannot start any token") do not say so.
+fn tab_indent(text: &str, name: &str) -> Option<String> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let col = indent.find('\t')?;
+        Some(format!(
+            "{name}:{}:{}: a tab in the indentation; YAML indents with spaces only: replace the tab with spaces",
+            i + 1,
+            col + 1
+        ))
+    })
+}
+
+/// A YAML error where it happened, in words a user can act on.
+fn yaml_problem(e: &serde_yaml::Error, doc: &Doc<'_>, name: &str) -> String {
+    let message = strip_location(&e.to_string());
+    // serde_yaml names a duplicate key without its place: find its second occurrence.
+    if let Some(key) = message
+        .strip_prefix("duplicate entry with key \"")
+        .and_then(|k| k.strip_suffix('"'))
+    {
+        let lines: Vec<(usize, usize)> = doc
+            .text
+            .lines()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let body = l.trim_start();
+                let rest = body.strip_prefix(key)?.trim_start();
+                rest.starts_with(':').then_some((i, l.len() - body.len()))
+            })
+            .collect();
+        if let [(first, _), .., (line, col)] = lines.as_slice() {
+            return format!(
+                "{name}:{}:{}: `{key}` is set twice in one mapping (first at line {}); keep one",
+                line + doc.first_line,
+                col + 1,
+                first + doc.first_line
+            );
+        }
+    }
+    let at = e
+        .location()
+        .map(|l| format!("{name}:{}:{}", l.line() + doc.first_line - 1, l.column()))
+        .unwrap_or_else(|| name.to_string());
+    if message.contains("recursion limit exceeded") {
+        return format!("{at}: nested too deeply to be a configuration (more than 128 levels)");
+    }
+    format!("{at}: not valid YAML: {message}")
 }
 
 /// Splits a multi-document YAML text on `---` lines.

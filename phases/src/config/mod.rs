@@ -143,6 +143,10 @@ pub struct Config {
     pub source: Option<std::sync::Arc<Source>>,
     /// The settings of a join (`kubestrap join`); `None` for init.
     pub join: Option<join::Join>,
+    /// Settings of the file that have no effect, one sentence each, for the command to show.
+    pub warnings: Vec<String>,
+    /// The patches of `patches.directory` (`--patches`), read and checked when resolved.
+    pub patches: Option<std::sync::Arc<crate::render::patches::PatchSet>>,
 }
 
 impl Config {
@@ -163,6 +167,7 @@ impl Config {
     }
 }
 pub mod duration;
+pub mod fields;
 mod types;
 
 pub use types::{
@@ -175,19 +180,23 @@ pub mod flags;
 pub mod join;
 mod resolve;
 
-pub use resolve::{CRI_SOCKETS, Documents, Overrides, detect_cri_socket, path_dirs, resolve};
+pub use resolve::{
+    CRI_SOCKETS, Documents, ImagesConfig, Overrides, detect_cri_socket, path_dirs, resolve,
+    resolve_images,
+};
 
 mod defaults;
 mod load;
 mod locate;
+mod migrate;
 pub mod net;
-mod reset;
+pub mod reset;
 mod source;
 pub mod token_format;
 mod validate;
 
-pub use defaults::{document, print_init_defaults};
+pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
 pub use load::{InvalidConfig, check, load_file, parse, validate_file};
-pub use reset::{ResetConfiguration, load_reset, parse_reset};
+pub use migrate::migrate;
 pub use source::Source;
 pub use validate::{Problem, validate};

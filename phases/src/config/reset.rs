@@ -1,85 +1,106 @@
-//! kubeadm's `ResetConfiguration` (`kubeadm.k8s.io/v1beta4` only): the settings of `reset`, which
-//! the command-line flags override.
+//! `ResetConfiguration` (kubeadm.k8s.io/v1beta4), read and checked by `config validate`; printed
+//! by `config print reset-defaults`, and read by `kubestrap reset --config` (its flags override it).
 
-use std::path::Path;
+use serde::{Deserialize, Serialize};
 
-use anyhow::{Context as _, Result, bail};
-use serde::Deserialize;
+use super::Timeouts;
+use super::types::{default_cert_dir, is_false};
 
-use super::{ApiVersion, InvalidConfig};
+/// The unmount flags kubeadm accepts in `unmountFlags`.
+pub const UNMOUNT_FLAGS: &[&str] = &["MNT_FORCE", "MNT_DETACH", "MNT_EXPIRE", "UMOUNT_NOFOLLOW"];
 
 /// `ResetConfiguration`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetConfiguration {
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub api_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub kind: Option<String>,
-    #[serde(default)]
+    #[serde(default = "default_cert_dir")]
+    pub certificates_dir: String,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub cleanup_tmp_dir: bool,
-    #[serde(default)]
-    pub certificates_dir: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cri_socket: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub dry_run: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub force: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_preflight_errors: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_phases: Vec<String>,
-    /// Flags for unmounting the kubelet's mounts (`MNT_FORCE`, `MNT_DETACH`, …).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmount_flags: Vec<String>,
-    /// Refused when set: reset's waits are its own.
     #[serde(default)]
-    pub timeouts: Option<serde_yaml::Value>,
+    pub timeouts: Timeouts,
 }
 
-/// Reads the `ResetConfiguration` of a kubeadm config file (other kinds in it are passed over).
-pub fn load_reset(path: &Path) -> Result<ResetConfiguration> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-    parse_reset(&text, &path.display().to_string())
-}
-
-/// [`load_reset`] from text; `name` names the file in problems.
-pub fn parse_reset(text: &str, name: &str) -> Result<ResetConfiguration> {
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc)
-            .map_err(|e| InvalidConfig(vec![format!("{name}: {e}")]))?;
-        if value.get("kind").and_then(|k| k.as_str()) != Some("ResetConfiguration") {
-            continue;
+impl Default for ResetConfiguration {
+    fn default() -> Self {
+        ResetConfiguration {
+            api_version: None,
+            kind: None,
+            certificates_dir: default_cert_dir(),
+            cleanup_tmp_dir: false,
+            cri_socket: None,
+            dry_run: false,
+            force: false,
+            ignore_preflight_errors: Vec::new(),
+            skip_phases: Vec::new(),
+            unmount_flags: Vec::new(),
+            timeouts: Timeouts::default(),
         }
-        let version = value.get("apiVersion").and_then(|v| v.as_str());
-        if version.and_then(ApiVersion::parse) != Some(ApiVersion::V1Beta4) {
-            return Err(InvalidConfig(vec![format!(
-                "{name}: ResetConfiguration exists only in kubeadm.k8s.io/v1beta4, not {}",
-                version.unwrap_or("(no apiVersion)")
-            )])
-            .into());
-        }
-        let cfg: ResetConfiguration = serde_yaml::from_value(value)
-            .map_err(|e| InvalidConfig(vec![format!("{name}: ResetConfiguration: {e}")]))?;
-        if !cfg.unmount_flags.is_empty() {
-            return Err(InvalidConfig(vec![format!(
-                "{name}: ResetConfiguration `unmountFlags` is not supported: kubestrap unmounts without flags"
-            )])
-            .into());
-        }
-        if cfg.timeouts.is_some() {
-            return Err(InvalidConfig(vec![format!(
-                "{name}: ResetConfiguration `timeouts` is not supported: kubestrap's reset uses its own time limits"
-            )])
-            .into());
-        }
-        return Ok(cfg);
     }
-    bail!(InvalidConfig(vec![format!(
-        "{name}: no ResetConfiguration (kubeadm.k8s.io/v1beta4) was found in the file"
-    )]))
+}
+
+/// The problems of a ResetConfiguration, as `(field, message)`.
+pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !reset.certificates_dir.starts_with('/') {
+        out.push((
+            "certificatesDir".into(),
+            format!("path {:?} is not absolute", reset.certificates_dir),
+        ));
+    }
+    for (i, flag) in reset.unmount_flags.iter().enumerate() {
+        if !UNMOUNT_FLAGS.contains(&flag.as_str()) {
+            out.push((
+                format!("unmountFlags[{i}]"),
+                format!(
+                    "unknown unmount flag {flag}: use one of {}",
+                    UNMOUNT_FLAGS.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(socket) = &reset.cri_socket
+        && !socket.starts_with("unix:///")
+        && !socket.starts_with('/')
+    {
+        out.push((
+            "criSocket".into(),
+            format!("{socket:?} is not a socket URL; use e.g. unix:///var/run/containerd/containerd.sock"),
+        ));
+    }
+    out
+}
+
+/// What `kubestrap reset` cannot do of a ResetConfiguration it reads, one problem each: it
+/// unmounts without flags and keeps its own time limits.
+pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<String> {
+    let mut out = Vec::new();
+    if !reset.unmount_flags.is_empty() {
+        out.push(
+            "ResetConfiguration `unmountFlags` is not supported: kubestrap unmounts without flags"
+                .to_string(),
+        );
+    }
+    if reset.timeouts != super::Timeouts::default() {
+        out.push("ResetConfiguration `timeouts` is not supported: kubestrap's reset uses its own time limits".to_string());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -87,34 +108,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_reset_document_and_refuses_what_it_cannot_do() {
-        let cfg = parse_reset(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\nforce: true\ncleanupTmpDir: true\ncriSocket: unix:///run/containerd/containerd.sock\nskipPhases: [remove-etcd-member]\n",
-            "r.yaml",
-        )
-        .unwrap();
-        assert!(cfg.force && cfg.cleanup_tmp_dir);
-        assert_eq!(cfg.skip_phases, ["remove-etcd-member"]);
-        for (text, want) in [
-            (
-                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ResetConfiguration\n",
-                "only in kubeadm.k8s.io/v1beta4",
-            ),
-            (
-                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\nforse: true\n",
-                "unknown field `forse`",
-            ),
-            (
-                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\nunmountFlags: [MNT_FORCE]\n",
-                "unmountFlags",
-            ),
-            (
-                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n",
-                "no ResetConfiguration",
-            ),
-        ] {
-            let err = format!("{:#}", parse_reset(text, "r.yaml").unwrap_err());
-            assert!(err.contains(want), "{err}");
-        }
+    fn reset_refuses_what_it_cannot_do() {
+        assert!(unsupported_by_reset(&ResetConfiguration::default()).is_empty());
+        let mut reset = ResetConfiguration::default();
+        reset.unmount_flags = vec!["MNT_FORCE".into()];
+        reset.timeouts.etcd_api_call = "1m0s".into();
+        let problems = unsupported_by_reset(&reset);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("unmountFlags") && problems[1].contains("timeouts"));
     }
 }

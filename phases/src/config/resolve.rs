@@ -4,12 +4,14 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 
 use super::{ApiVersion, BootstrapToken, ClusterConfiguration, Config, InitConfiguration};
 use crate::fs::root::Root;
 use crate::host::Host;
+use crate::render::patches::PatchSet;
 use crate::version::{self, KubeVersion};
 
 /// The documents of a config file (or the defaults when there is none).
@@ -22,6 +24,8 @@ pub struct Documents {
     pub kube_proxy: Option<serde_yaml::Mapping>,
     /// The JoinConfiguration, for `kubestrap join`.
     pub join: Option<super::join::JoinConfiguration>,
+    /// A ResetConfiguration (v1beta4), checked by `config validate`.
+    pub reset: Option<super::reset::ResetConfiguration>,
     /// Whether the file has an InitConfiguration or a ClusterConfiguration.
     pub has_init_kinds: bool,
     /// Kinds in the file that kubestrap does not use (ResetConfiguration, …).
@@ -49,6 +53,8 @@ pub struct Overrides {
     pub token_ttl: Option<String>,
     pub skip_phases: Vec<String>,
     pub ignore_preflight_errors: Vec<String>,
+    /// `--patches DIR`: replaces `patches.directory`.
+    pub patches: Option<String>,
 }
 
 /// Known CRI endpoints, in kubeadm's detection order.
@@ -149,6 +155,8 @@ pub fn resolve(
         Some(socket) => socket.clone(),
         None => detect_cri_socket(root)?,
     };
+    let patches = load_patches(init.patches.as_ref(), version)?;
+    let warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,
@@ -162,7 +170,27 @@ pub fn resolve(
         cri_socket,
         source: docs.source,
         join: None,
+        warnings,
+        patches,
     })
+}
+
+/// Reads `patches.directory` (or `--patches`) now, so that a file kubestrap cannot apply is
+/// refused before anything is written.
+pub(super) fn load_patches(
+    patches: Option<&super::Patches>,
+    version: KubeVersion,
+) -> Result<Option<Arc<PatchSet>>> {
+    let Some(dir) = patches
+        .map(|p| p.directory.as_str())
+        .filter(|d| !d.is_empty())
+    else {
+        return Ok(None);
+    };
+    match PatchSet::load(Path::new(dir), version) {
+        Ok(set) => Ok(Some(Arc::new(set))),
+        Err(e) => Err(super::InvalidConfig(vec![format!("{e:#}")]).into()),
+    }
 }
 
 fn apply(docs: &mut Documents, flags: &Overrides) {
@@ -196,6 +224,11 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
         cluster.image_repository.clone_from(repo);
     }
     set(&mut cluster.kubernetes_version, &flags.kubernetes_version);
+    if let Some(dir) = &flags.patches {
+        init.patches = Some(super::Patches {
+            directory: dir.clone(),
+        });
+    }
     set(&mut init.node_registration.name, &flags.node_name);
     set(&mut cluster.networking.pod_subnet, &flags.pod_network_cidr);
     if let Some(cidr) = &flags.service_cidr {
@@ -227,6 +260,46 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
                 .push(name.clone());
         }
     }
+}
+
+/// What `config images list|pull` works from: the ClusterConfiguration with the flags applied,
+/// the version it deploys and this node's pull settings.
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    pub cluster: ClusterConfiguration,
+    pub version: KubeVersion,
+    /// `nodeRegistration.imagePullPolicy`.
+    pub pull_policy: String,
+    /// `nodeRegistration.criSocket`, if set.
+    pub cri_socket: Option<String>,
+}
+
+/// Applies `--kubernetes-version` and `--image-repository` over the documents and validates
+/// them; without a version, the one init would deploy (the kubelet's, else the newest).
+pub fn resolve_images(
+    mut docs: Documents,
+    kubernetes_version: Option<String>,
+    image_repository: Option<String>,
+    root: &Root,
+    host: &dyn Host,
+) -> Result<ImagesConfig> {
+    if kubernetes_version.is_some() {
+        docs.cluster.kubernetes_version = kubernetes_version;
+    }
+    if let Some(repo) = image_repository {
+        docs.cluster.image_repository = repo;
+    }
+    super::check(&docs)?;
+    let version = match &docs.cluster.kubernetes_version {
+        Some(v) => KubeVersion::parse(v).context("invalid `kubernetesVersion`")?,
+        None => kubelet_version(root, host).unwrap_or(version::NEWEST),
+    };
+    Ok(ImagesConfig {
+        cluster: docs.cluster,
+        version,
+        pull_policy: docs.init.node_registration.image_pull_policy,
+        cri_socket: docs.init.node_registration.cri_socket,
+    })
 }
 
 /// Folders searched for binaries, as `exec.LookPath` does: the absolute entries of `PATH`, then

@@ -430,7 +430,7 @@ impl Default for InitConfiguration {
     }
 }
 
-fn is_false(b: &bool) -> bool {
+pub(super) fn is_false(b: &bool) -> bool {
     !*b
 }
 fn default_true() -> bool {
@@ -445,7 +445,7 @@ fn default_service_subnet() -> String {
 fn default_dns_domain() -> String {
     "cluster.local".into()
 }
-fn default_cert_dir() -> String {
+pub(super) fn default_cert_dir() -> String {
     crate::fs::paths::DEFAULT_CERT_DIR.into()
 }
 /// The registry kubeadm pulls from (`registry.k8s.io`).

@@ -66,7 +66,44 @@ pub fn validate(init: &InitConfiguration, cluster: &ClusterConfiguration) -> Vec
     let mut p = Vec::new();
     validate_init(init, &mut p);
     validate_cluster(cluster, &mut p);
+    advertise_family(init, cluster, &mut p);
     p
+}
+
+/// The kube-apiserver advertises itself as the `kubernetes` Service's endpoint, a Service of the
+/// first service subnet's family: the two families must agree (it exits at start otherwise).
+fn advertise_family(init: &InitConfiguration, c: &ClusterConfiguration, p: &mut Vec<Problem>) {
+    let Some(ip) = init
+        .local_api_endpoint
+        .advertise_address
+        .as_deref()
+        .and_then(|a| a.parse::<IpAddr>().ok())
+    else {
+        return;
+    };
+    let Some(first) = c
+        .networking
+        .service_subnet
+        .split(',')
+        .next()
+        .and_then(parse_cidr)
+    else {
+        return;
+    };
+    if ip.is_ipv4() != first.addr().is_ipv4() {
+        let family = |v4: bool| if v4 { "IPv4" } else { "IPv6" };
+        p.push(Problem::new(
+            INIT,
+            "localAPIEndpoint.advertiseAddress",
+            format!(
+                "{ip} is {} but the first service subnet {first} is {}: the kube-apiserver would not start; advertise an {} address or list an {} service subnet first",
+                family(ip.is_ipv4()),
+                family(first.addr().is_ipv4()),
+                family(first.addr().is_ipv4()),
+                family(ip.is_ipv4())
+            ),
+        ));
+    }
 }
 
 fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
@@ -227,7 +264,18 @@ fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
         p,
     );
     if let Some(pods) = &c.networking.pod_subnet {
+        let before = p.len();
         subnets(pods, "networking.podSubnet", false, p);
+        if p.len() == before {
+            pod_subnet_fits(c, pods, p);
+        }
+    }
+    if c.cluster_name.len() > 253 || c.cluster_name.chars().any(char::is_control) {
+        p.push(Problem::new(
+            CLUSTER,
+            "clusterName",
+            "must be at most 253 characters without control characters (it names the cluster in every kubeconfig)",
+        ));
     }
     if !is_dns_subdomain(&c.networking.dns_domain) {
         p.push(Problem::new(
@@ -448,6 +496,69 @@ fn subnets(text: &str, path: &str, service: bool, p: &mut Vec<Problem>) {
     }
 }
 
+/// The pod subnet against the node ranges the controller-manager cuts from it (its
+/// `--node-cidr-mask-size*`, 24 for IPv4 and 64 for IPv6 by default), and against the services:
+/// a subnet smaller than one node's range, or one that would make more than 2^16 ranges, makes
+/// the controller-manager exit; pods and services in one range route wrongly.
+fn pod_subnet_fits(c: &ClusterConfiguration, pods: &str, p: &mut Vec<Problem>) {
+    const PATH: &str = "networking.podSubnet";
+    let args = &c.controller_manager.extra_args;
+    let nets: Vec<_> = pods.split(',').filter_map(parse_cidr).collect();
+    let services: Vec<_> = c
+        .networking
+        .service_subnet
+        .split(',')
+        .filter_map(parse_cidr)
+        .collect();
+    if super::flags::user_value(args, "allocate-node-cidrs") != Some("false") {
+        for net in &nets {
+            let v6 = net.addr().is_ipv6();
+            let (family_arg, default) = if v6 {
+                ("node-cidr-mask-size-ipv6", 64)
+            } else {
+                ("node-cidr-mask-size-ipv4", 24)
+            };
+            let (arg, value) = match super::flags::user_value(args, family_arg) {
+                Some(v) => (family_arg, Some(v)),
+                None if nets.len() == 1 => (
+                    "node-cidr-mask-size",
+                    super::flags::user_value(args, "node-cidr-mask-size"),
+                ),
+                None => (family_arg, None),
+            };
+            let mask = match value.map(str::parse::<u8>) {
+                None => default,
+                Some(Ok(m)) => m,
+                Some(Err(_)) => {
+                    p.push(Problem::new(
+                        CLUSTER,
+                        "controllerManager.extraArgs",
+                        format!(
+                            "{arg}={:?} is not a mask size (a number such as {default})",
+                            value.unwrap_or_default()
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let prefix = net.prefix_len();
+            if prefix > mask {
+                p.push(Problem::new(CLUSTER, PATH, format!("pod subnet {net} is smaller than one node's pod range (/{mask}, the controller-manager's --{arg}), so the controller-manager would exit: use a pod subnet of /{mask} or larger, or set controllerManager.extraArgs {arg}")));
+            } else if mask - prefix > 16 {
+                p.push(Problem::new(CLUSTER, PATH, format!("pod subnet {net} holds 2^{} node ranges of /{mask} (the controller-manager's --{arg}); at most 2^16 are allowed: use a pod subnet of /{} or smaller, or a larger {arg}", mask - prefix, mask - 16)));
+            }
+        }
+    }
+    for net in &nets {
+        if let Some(svc) = services
+            .iter()
+            .find(|s| s.contains(&net.network()) || net.contains(&s.network()))
+        {
+            p.push(Problem::new(CLUSTER, PATH, format!("pod subnet {net} overlaps the service subnet {svc}: a pod and a Service could get the same address; use ranges that do not overlap")));
+        }
+    }
+}
+
 fn is_endpoint(e: &str) -> bool {
     split_host_port(e).is_some_and(|(host, _)| {
         host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase())
@@ -533,5 +644,67 @@ mod tests {
             paths(&InitConfiguration::default(), &c),
             ["networking.podSubnet", "controlPlaneEndpoint"]
         );
+    }
+
+    fn messages(init: &InitConfiguration, c: &ClusterConfiguration) -> Vec<String> {
+        validate(init, c).into_iter().map(|p| p.message).collect()
+    }
+
+    fn with_args(c: &mut ClusterConfiguration, args: &[(&str, &str)]) {
+        c.controller_manager.extra_args = ExtraArgs {
+            args: args
+                .iter()
+                .map(|(n, v)| super::super::Arg {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            from_map: false,
+        };
+    }
+
+    #[test]
+    fn the_pod_subnet_must_hold_node_ranges_and_miss_the_services() {
+        let init = InitConfiguration::default();
+        let mut c = ClusterConfiguration::default();
+        for (pods, says) in [
+            ("10.244.0.0/25", "smaller than one node's pod range (/24"),
+            ("32.0.0.0/7", "holds 2^17 node ranges of /24"),
+            ("10.96.128.0/17", "overlaps the service subnet 10.96.0.0/12"),
+            ("fd00:1::/72", "smaller than one node's pod range (/64"),
+            ("10.244.0.0/16,fd00:1::/40", "holds 2^24 node ranges of /64"),
+        ] {
+            c.networking.pod_subnet = Some(pods.into());
+            let m = messages(&init, &c);
+            assert!(m.len() == 1 && m[0].contains(says), "{pods}: {m:?}");
+        }
+        c.networking.pod_subnet = Some("10.244.0.0/25".into());
+        with_args(&mut c, &[("node-cidr-mask-size", "26")]);
+        assert!(messages(&init, &c).is_empty());
+        with_args(&mut c, &[("node-cidr-mask-size-ipv4", "x")]);
+        assert!(
+            messages(&init, &c)[0].contains("node-cidr-mask-size-ipv4=\"x\" is not a mask size")
+        );
+        with_args(&mut c, &[("allocate-node-cidrs", "false")]);
+        assert!(messages(&init, &c).is_empty());
+        c.networking.pod_subnet = Some("10.244.0.0/16".into());
+        c.cluster_name = "x".repeat(254);
+        assert!(messages(&init, &c)[0].contains("at most 253 characters"));
+    }
+
+    #[test]
+    fn the_advertise_address_is_of_the_first_service_family() {
+        let mut init = InitConfiguration::default();
+        let mut c = ClusterConfiguration::default();
+        init.local_api_endpoint.advertise_address = Some("fd00::1".into());
+        let m = messages(&init, &c);
+        assert!(
+            m.len() == 1
+                && m[0]
+                    .contains("fd00::1 is IPv6 but the first service subnet 10.96.0.0/12 is IPv4"),
+            "{m:?}"
+        );
+        c.networking.service_subnet = "fd00:96::/112,10.96.0.0/12".into();
+        assert!(messages(&init, &c).is_empty());
     }
 }

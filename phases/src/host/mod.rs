@@ -4,8 +4,10 @@ pub mod containerd;
 #[cfg(any(test, feature = "testing"))]
 mod fake;
 pub mod kernel_state;
+pub mod kubelet_unit;
 mod linux;
 pub mod proc;
+pub mod systemd_unit;
 
 #[cfg(any(test, feature = "testing"))]
 pub use fake::FakeHost;

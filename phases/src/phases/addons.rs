@@ -8,23 +8,13 @@ use serde_yaml::{Mapping, Value};
 use crate::api::manifests;
 use crate::phases::bootstrap_token::admin_cluster;
 use crate::phases::kubelet_start;
+use crate::render::patches::Target;
 use crate::render::templates::scalar;
 use crate::runner::context::Context;
 
 /// The CoreDNS image of the target version (`dns.imageRepository`/`imageTag` win).
 pub fn coredns_image(ctx: &Context) -> String {
-    let p = ctx.profile();
-    let dns = &ctx.cfg.cluster.dns;
-    let repo = dns.image_repository.clone().unwrap_or_else(|| {
-        let base = ctx.cfg.cluster.image_repository.clone();
-        if p.coredns_in_subpath {
-            format!("{base}/coredns")
-        } else {
-            base
-        }
-    });
-    let tag = dns.image_tag.as_deref().unwrap_or(p.coredns_image_tag);
-    format!("{repo}/coredns:{tag}")
+    crate::version::images::coredns(&ctx.cfg.cluster, ctx.cfg.version)
 }
 
 /// The KubeProxyConfiguration: kubeadm's defaults under the user's document.
@@ -73,10 +63,7 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let (server, _) = admin_cluster(ctx)?;
-    let image = format!(
-        "{}/kube-proxy:{}",
-        ctx.cfg.cluster.image_repository, ctx.cfg.version
-    );
+    let image = crate::version::images::control_plane(&ctx.cfg, "kube-proxy");
     let vars = [
         ("config", kube_proxy_config(ctx)?),
         ("server", scalar(&server)),
@@ -94,13 +81,8 @@ pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// `addon/coredns`.
-pub fn coredns(ctx: &mut Context) -> Result<()> {
-    if ctx.cfg.cluster.dns.disabled {
-        ctx.out
-            .status("addons", "CoreDNS is disabled (dns.disabled); skipping");
-        return Ok(());
-    }
+/// CoreDNS's objects (RBAC, ConfigMap, Deployment, Service), unpatched.
+pub fn coredns_objects(ctx: &Context) -> Result<Vec<serde_json::Value>> {
     let vars = [
         ("domain", ctx.cfg.cluster.networking.dns_domain.clone()),
         ("image", scalar(&coredns_image(ctx))),
@@ -112,8 +94,21 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
             ),
         ),
     ];
-    let api = ctx.api()?;
-    manifests::apply(&api, "addons/coredns.yaml", manifests::ADDON_COREDNS, &vars)?;
+    manifests::render("addons/coredns.yaml", manifests::ADDON_COREDNS, &vars)
+}
+
+/// `addon/coredns`.
+pub fn coredns(ctx: &mut Context) -> Result<()> {
+    if ctx.cfg.cluster.dns.disabled {
+        ctx.out
+            .status("addons", "CoreDNS is disabled (dns.disabled); skipping");
+        return Ok(());
+    }
+    let mut objects = coredns_objects(ctx)?;
+    for object in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
+        crate::phases::patches::value(ctx, Target::CorednsDeployment, object)?;
+    }
+    manifests::apply_objects(&ctx.api()?, objects)?;
     ctx.out.status("addons", "Applied essential addon: CoreDNS");
     Ok(())
 }

@@ -324,12 +324,7 @@ fn ensure_ca(ctx: &Context, cert: Cert) -> Result<()> {
     let (crt, key_path) = pki::pair_paths(dir, base);
     if ctx.root.exists(&crt) {
         let ca = pki::load_ca(&ctx.root, dir, base)?;
-        if let Some(problem) = ca.cert.period_problem(SystemTime::now()) {
-            bail!(
-                "certificate authority {base} cannot be used: {problem}{}",
-                replace_hint(&crt, &key_path)
-            );
-        }
+        check_signing_period(&ca.cert, base)?;
         let keyless = if ca.key.is_some() { "" } else { "keyless " };
         ctx.out.status(
             "certs",
@@ -355,6 +350,13 @@ fn ensure_ca(ctx: &Context, cert: Cert) -> Result<()> {
 pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNames) -> Result<()> {
     let (crt, key_path) = pki::pair_paths(ctx.cert_dir(), base);
     let hint = replace_hint(&crt, &key_path);
+    let csr = format!("{}/{base}.csr", ctx.cert_dir());
+    if ctx.root.exists(&key_path) && !ctx.root.exists(&crt) && ctx.root.exists(&csr) {
+        bail!(
+            "found `{key_path}` and `{csr}` but not `{crt}`\n\nhint: sign `{csr}` with the {} CA and save the certificate as `{crt}` (external CA), or remove `{key_path}` and `{csr}` so kubestrap generates a new pair",
+            ca_name_of(base)
+        );
+    }
     for (present, missing) in [(&crt, &key_path), (&key_path, &crt)] {
         if !ctx.root.exists(missing) {
             bail!("found `{present}` but not `{missing}`{hint}");
@@ -383,6 +385,19 @@ pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNam
     Ok(())
 }
 
+/// The CA that signs the leaf with file name `base`, as kubeadm names it.
+fn ca_name_of(base: &str) -> &'static str {
+    match Cert::ALL
+        .into_iter()
+        .find(|c| c.base() == base)
+        .and_then(Cert::signer)
+    {
+        Some(Cert::EtcdCa) => "etcd-ca",
+        Some(Cert::FrontProxyCa) => "front-proxy-ca",
+        _ => "ca",
+    }
+}
+
 /// Loads the CA that signs `cert`, naming the phase that makes it when it is missing.
 fn signer(ctx: &Context, cert: Cert) -> Result<(Cert, Authority)> {
     let ca = cert.signer().context("a CA has no signer")?;
@@ -396,7 +411,28 @@ fn signer(ctx: &Context, cert: Cert) -> Result<(Cert, Authority)> {
     }
     let authority = pki::load_ca(&ctx.root, ctx.cert_dir(), ca.base())
         .with_context(|| format!("failure loading {} certificate authority", ca.base()))?;
+    check_signing_period(&authority.cert, ca.base())?;
     Ok((ca, authority))
+}
+
+/// Refuses a CA outside its validity window, for every phase that signs with one (what it signs
+/// would not verify), and says when the machine's clock is the likely cause.
+pub fn check_signing_period(ca: &Certificate, name: &str) -> Result<()> {
+    let now = SystemTime::now();
+    let Some(problem) = ca.period_problem(now) else {
+        return Ok(());
+    };
+    let clock = pki::rfc3339(now);
+    let hint = if now < ca.not_before {
+        format!(
+            "this machine's clock says {clock}, earlier than the CA was made: the clock is most likely behind. Check it (`date`; `timedatectl status` for NTP), then run this again"
+        )
+    } else {
+        format!(
+            "this machine's clock says {clock}: if that is wrong, set it right (`date`; `timedatectl status` for NTP) and run this again; if it is right, the CA has expired, and a cluster needs a new one (`kubestrap reset`, then `kubestrap init`)"
+        )
+    };
+    bail!("certificate authority {name} cannot sign: {problem}\n\nhint: {hint}")
 }
 
 /// The phase that makes a CA.

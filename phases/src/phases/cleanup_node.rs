@@ -80,6 +80,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     for file in &files {
         remove(ctx, file);
     }
+    if let Err(e) = super::kubelet_service::remove(ctx) {
+        ctx.out.warn("reset", &format!("{e:#}"));
+    }
     if ctx.root.exists(resume::STATE) {
         ctx.out.status(
             "reset",

@@ -8,6 +8,8 @@ use anyhow::Result;
 use crate::config::flags;
 use crate::config::{Arg, Config, ExtraArgs};
 use crate::fs::paths;
+use crate::phases::patches;
+use crate::render::patches as patch;
 use crate::render::staticpod::{self, Target, Volume, Volumes};
 use crate::render::templates::{self, list};
 use crate::runner::Phase;
@@ -472,18 +474,21 @@ fn run_apiserver(ctx: &mut Context) -> Result<()> {
     );
     creating(ctx, "kube-apiserver");
     let manifest = apiserver_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
+    let manifest = patches::yaml(ctx, patch::Target::KubeApiserver, &manifest)?;
     staticpod::write(&ctx.root, "kube-apiserver", &manifest)
 }
 
 fn run_controller_manager(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-controller-manager");
     let manifest = controller_manager_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
+    let manifest = patches::yaml(ctx, patch::Target::KubeControllerManager, &manifest)?;
     staticpod::write(&ctx.root, "kube-controller-manager", &manifest)
 }
 
 fn run_scheduler(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-scheduler");
     let manifest = scheduler_manifest(&ctx.cfg)?;
+    let manifest = patches::yaml(ctx, patch::Target::KubeScheduler, &manifest)?;
     staticpod::write(&ctx.root, "kube-scheduler", &manifest)
 }
 

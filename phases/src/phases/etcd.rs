@@ -217,6 +217,8 @@ fn run_local(ctx: &mut Context) -> Result<()> {
         return Ok(());
     };
     let manifest = etcd_manifest(&ctx.cfg)?;
+    let manifest =
+        crate::phases::patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
     ctx.root
         .create_dir(&local.data_dir, 0o700)
         .with_context(|| format!("failed to create the etcd data folder `{}`", local.data_dir))?;

@@ -67,7 +67,7 @@ impl File {
     }
 
     /// The user (client certificate CN) and its group.
-    fn identity(self, ctx: &Context) -> (String, Option<&'static str>) {
+    pub fn identity(self, ctx: &Context) -> (String, Option<&'static str>) {
         match self {
             File::Admin => ("kubernetes-admin".into(), Some(ctx.profile().admin_group)),
             File::SuperAdmin => ("kubernetes-super-admin".into(), Some("system:masters")),
@@ -88,7 +88,7 @@ impl File {
         }
     }
 
-    fn files(ctx: &Context) -> &'static [File] {
+    pub fn files(ctx: &Context) -> &'static [File] {
         if ctx.profile().super_admin {
             &[
                 File::Admin,
@@ -152,6 +152,59 @@ fn check_existing(ctx: &Context, path: &str, ca: &Certificate, server: &str) -> 
     Ok(())
 }
 
+/// External CA: a kubeconfig from `certs generate-csr` holds a key but no certificate; the
+/// certificate the CA signed from its `<file>.csr` is expected as `<file>.crt` and is embedded
+/// once it checks out (signed by the cluster CA, for the key in the file).
+fn embed_signed_cert(ctx: &Context, path: &str, ca: &Certificate) -> Result<()> {
+    let text = ctx.root.read_to_string(path)?;
+    let Ok(mut config) = Kubeconfig::parse(&text) else {
+        return Ok(()); // check_existing reports it
+    };
+    let Some(user_name) = config
+        .contexts
+        .iter()
+        .find(|c| c.name == config.current_context)
+        .map(|c| c.context.user.clone())
+    else {
+        return Ok(());
+    };
+    let Some(user) = config.users.iter_mut().find(|u| u.name == user_name) else {
+        return Ok(());
+    };
+    let u = &mut user.user;
+    let has_credentials =
+        u.client_certificate_data.is_some() || u.client_certificate.is_some() || u.token.is_some();
+    let Some(key_data) = u.client_key_data.clone().filter(|_| !has_credentials) else {
+        return Ok(());
+    };
+    let crt = format!("{path}.crt");
+    let hint = format!(
+        "\n\nhint: sign `{path}.csr` with the cluster CA and save the certificate as `{crt}` (see `kubestrap certs generate-csr --help`)"
+    );
+    if !ctx.root.exists(&crt) {
+        bail!("`{path}` has a key but no client certificate, and `{crt}` does not exist{hint}");
+    }
+    let cert = pki::read_cert(&ctx.root, &crt)?;
+    let key_pem = String::from_utf8(decode_data(&key_data)?)
+        .with_context(|| format!("the key in `{path}` is not text"))?;
+    let key = pki::PrivateKey::from_pem(&key_pem)
+        .with_context(|| format!("failed to parse the key in `{path}`"))?;
+    if !cert.is_signed_by(ca) {
+        bail!("`{crt}` is not signed by the cluster CA{hint}");
+    }
+    if !cert.matches_key(&key) {
+        bail!("`{crt}` is not the certificate of the key in `{path}`{hint}");
+    }
+    u.client_certificate_data =
+        Kubeconfig::client_cert_user(&cert.pem(), "").client_certificate_data;
+    ctx.root.write_secret(path, config.to_yaml()?.as_bytes())?;
+    ctx.out.status(
+        "kubeconfig",
+        &format!("Embedded the externally signed `{crt}` in {path:?}"),
+    );
+    Ok(())
+}
+
 /// The key the kubeconfig phase `name` will generate: one when its file is not there yet.
 fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
     let file = File::files(ctx)
@@ -169,6 +222,7 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
         .context("failure loading ca certificate authority")?;
     let server = file.server(ctx)?;
     if ctx.root.exists(&path) {
+        embed_signed_cert(ctx, &path, &ca.cert)?;
         check_existing(ctx, &path, &ca.cert, &server)?;
         ctx.out.status(
             "kubeconfig",
@@ -186,6 +240,7 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
         "kubeconfig",
         &format!("Writing {:?} kubeconfig file", file.name()),
     );
+    certs::check_signing_period(&ca.cert, Cert::Ca.base())?;
     let (user, group) = file.identity(ctx);
     let (not_before, not_after) = certs::leaf_validity(ctx, &ca.cert)?;
     let req = CertRequest {
@@ -214,6 +269,58 @@ fn ensure(ctx: &Context, file: File) -> Result<()> {
         key.pem(),
     );
     ctx.root.write_secret(&path, config.to_yaml()?.as_bytes())
+}
+
+/// `kubeconfig user`: a kubeconfig for `client_name` (in groups `orgs`) at the cluster's
+/// endpoint, authenticated by a client certificate the cluster CA signs for `validity`, or by
+/// `token` when one is given.
+pub fn user_kubeconfig(
+    ctx: &Context,
+    client_name: &str,
+    orgs: &[String],
+    validity: std::time::Duration,
+    token: Option<&str>,
+) -> Result<String> {
+    let ca = pki::load_ca(&ctx.root, ctx.cert_dir(), Cert::Ca.base())
+        .context("failure loading ca certificate authority")?;
+    let server = control_plane_endpoint(ctx)?;
+    let cluster = &ctx.cfg.cluster.cluster_name;
+    let config = match token {
+        Some(token) => Kubeconfig::with_token(cluster, &server, &ca.cert.pem(), client_name, token),
+        None => {
+            let Some(ca_key) = &ca.key else {
+                let (_, key) = pki::pair_paths(ctx.cert_dir(), Cert::Ca.base());
+                bail!(
+                    "`{key}` is not there to sign a client certificate (external CA)\n\nhint: pass --token, or run this where the CA key is"
+                );
+            };
+            certs::check_signing_period(&ca.cert, Cert::Ca.base())?;
+            let (not_before, _) = certs::leaf_validity(ctx, &ca.cert)?;
+            let req = CertRequest {
+                common_name: client_name.to_string(),
+                organizations: orgs.to_vec(),
+                alt_names: AltNames::default(),
+                usages: vec![Usage::ClientAuth],
+                is_ca: false,
+                leaf_basic_constraints: ctx.profile().leaf_basic_constraints,
+                not_before,
+                not_after: ctx.started + validity,
+            };
+            let key = pki::new_key(certs::key_algorithm(ctx)?)?;
+            let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key))).with_context(|| {
+                format!("failure while creating the client certificate for {client_name}")
+            })?;
+            Kubeconfig::with_client_cert(
+                cluster,
+                &server,
+                &ca.cert.pem(),
+                client_name,
+                &cert.pem(),
+                key.pem(),
+            )
+        }
+    };
+    config.to_yaml()
 }
 
 fn admin(ctx: &mut Context) -> Result<()> {

@@ -29,10 +29,7 @@ fn is_docker_socket(socket: &str) -> bool {
 /// `nodeRegistration.kubeletExtraArgs` (user wins) and sorted.
 pub fn kubelet_args(cfg: &Config, hostname: &str) -> Vec<String> {
     let p = cfg.version.profile();
-    let pause = format!(
-        "{}/pause:{}",
-        cfg.cluster.image_repository, p.pause_image_tag
-    );
+    let pause = crate::version::images::pause(&cfg.cluster, cfg.version);
     let mut d: Vec<(&str, String)> = Vec::new();
     if p.dockershim && is_docker_socket(&cfg.cri_socket) {
         d.push(("network-plugin", "cni".into()));
@@ -242,6 +239,12 @@ pub fn write_files(ctx: &mut Context) -> Result<()> {
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = flags_env(&ctx.cfg, &hostname)?;
     let config = kubelet_config(&ctx.cfg)?;
+    // Patches are this node's own: the cluster-wide ConfigMap gets the unpatched configuration.
+    let config = crate::phases::patches::yaml(
+        ctx,
+        crate::render::patches::Target::KubeletConfiguration,
+        &config,
+    )?;
     write_kubelet_files(ctx, &env, &config)
 }
 
@@ -284,6 +287,7 @@ pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()>
 /// The `kubelet-start` phase: writes the kubelet's files, then (re)starts it through systemd.
 pub fn run(ctx: &mut Context) -> Result<()> {
     write_files(ctx)?;
+    super::kubelet_service::ensure(ctx)?;
     ctx.out.status("kubelet-start", "Starting the kubelet");
     restart(ctx, true)
 }

@@ -19,9 +19,9 @@ use crate::api::objects::{ConfigMap, Node};
 use crate::api::{Client, ObjectRef, Retry};
 use crate::config::duration;
 use crate::fs::paths;
-use crate::phases::kubelet_start;
 use crate::phases::mark_control_plane::change_node_from;
 use crate::phases::upload_config::CRI_SOCKET_ANNOTATION;
+use crate::phases::{kubelet_service, kubelet_start};
 use crate::runner::context::Context;
 
 /// The kubeconfig the kubelet bootstraps with.
@@ -86,6 +86,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         ctx.root.write(&join.ca_cert_path, &ca_pem, 0o644)?;
     }
     kubelet_start::write_kubelet_files(ctx, &env, &kubelet_config)?;
+    kubelet_service::ensure(ctx)?;
     ctx.out.status("kubelet-start", "Starting the kubelet");
     kubelet_start::restart(ctx, true)?;
     if ctx.opts.dry_run {

@@ -117,10 +117,19 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         "kubelet",
         &format!("Creating a ConfigMap \"{name}\" in namespace kube-system with the configuration for the kubelets in the cluster"),
     );
-    let config = ctx
-        .root
-        .read_to_string(crate::fs::paths::KUBELET_CONFIG)
-        .context("the kubelet configuration is uploaded from the file kubelet-start writes")?;
+    let patched = ctx
+        .cfg
+        .patches
+        .as_ref()
+        .is_some_and(|p| p.has(crate::render::patches::Target::KubeletConfiguration));
+    // A patched file is this node's alone; the cluster gets kubeadm's configuration.
+    let config = if patched {
+        crate::phases::kubelet_start::kubelet_config(&ctx.cfg)?
+    } else {
+        ctx.root
+            .read_to_string(crate::fs::paths::KUBELET_CONFIG)
+            .context("the kubelet configuration is uploaded from the file kubelet-start writes")?
+    };
     let mut objs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -27,6 +27,10 @@ pub struct Certificate {
     pub not_after: SystemTime,
     /// DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
+    /// The serial number's big-endian bytes.
+    pub serial: Vec<u8>,
+    /// Its extended key usages (those kubeadm uses).
+    pub usages: Vec<Usage>,
 }
 
 impl Certificate {
@@ -65,6 +69,15 @@ impl Certificate {
             SystemTime::UNIX_EPOCH
                 + std::time::Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
         };
+        let mut usages = Vec::new();
+        if let Ok(Some(eku)) = x509.extended_key_usage() {
+            if eku.value.server_auth {
+                usages.push(Usage::ServerAuth);
+            }
+            if eku.value.client_auth {
+                usages.push(Usage::ClientAuth);
+            }
+        }
         Ok(Certificate {
             der: der.to_vec(),
             common_name,
@@ -75,6 +88,8 @@ impl Certificate {
             not_before: time(&x509.validity().not_before),
             not_after: time(&x509.validity().not_after),
             spki: x509.public_key().raw.to_vec(),
+            serial: x509.tbs_certificate.raw_serial().to_vec(),
+            usages,
         })
     }
 
@@ -86,6 +101,20 @@ impl Certificate {
             .find(|b| b.tag() == "CERTIFICATE")
             .context("no CERTIFICATE block found")?;
         Self::from_der(first.contents())
+    }
+
+    /// The serial number as openssl prints it (`openssl x509 -serial`): upper-case hex.
+    pub fn serial_hex(&self) -> String {
+        let bytes: Vec<u8> = self
+            .serial
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        if bytes.is_empty() {
+            return "00".into();
+        }
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
     }
 
     /// The certificate as PEM.
@@ -131,15 +160,10 @@ impl Certificate {
 
     /// `Some(reason)` when `now` is outside the validity period.
     pub fn period_problem(&self, now: SystemTime) -> Option<String> {
-        let show = |t: SystemTime| {
-            OffsetDateTime::from(t)
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        };
         let period = format!(
             "NotBefore: {}, NotAfter: {}",
-            show(self.not_before),
-            show(self.not_after)
+            rfc3339(self.not_before),
+            rfc3339(self.not_after)
         );
         if now < self.not_before {
             Some(format!("the certificate is not valid yet: {period}"))
@@ -149,6 +173,13 @@ impl Certificate {
             None
         }
     }
+}
+
+/// A time as RFC 3339 (UTC), as certificates' dates are shown.
+pub fn rfc3339(t: SystemTime) -> String {
+    OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// DNS and IP subject alternative names, kept as kubeadm orders them: DNS names sorted and
@@ -211,14 +242,17 @@ pub struct Authority {
     pub key: Option<PrivateKey>,
 }
 
-/// Builds and signs a certificate for `key`: self-signed when `issuer` is `None`.
-pub fn sign(
-    req: &CertRequest,
-    key: &PrivateKey,
-    issuer: Option<(&Certificate, &PrivateKey)>,
-) -> Result<Certificate> {
+/// The rcgen parameters of a request: subject, names, usages, validity and a fresh serial.
+fn params(req: &CertRequest) -> Result<CertificateParams> {
     if req.common_name.is_empty() {
         bail!("must specify a CommonName");
+    }
+    if req.organizations.len() > 1 {
+        // rcgen keeps one value per attribute type; a second O would silently replace the first.
+        bail!(
+            "more than one organization ({}) in one certificate is not supported",
+            req.organizations.join(", ")
+        );
     }
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -271,6 +305,16 @@ pub fn sign(
             })
             .collect();
     }
+    Ok(params)
+}
+
+/// Builds and signs a certificate for `key`: self-signed when `issuer` is `None`.
+pub fn sign(
+    req: &CertRequest,
+    key: &PrivateKey,
+    issuer: Option<(&Certificate, &PrivateKey)>,
+) -> Result<Certificate> {
+    let mut params = params(req)?;
     let cert = match issuer {
         None => params.self_signed(&key.pair)?,
         Some((ca_cert, ca_key)) => {
@@ -283,6 +327,20 @@ pub fn sign(
         }
     };
     Certificate::from_der(cert.der())
+}
+
+/// A PEM certificate signing request (`CERTIFICATE REQUEST`) for `key` with the subject, names
+/// and usages of `req`, for an external CA to sign.
+pub fn certificate_request(req: &CertRequest, key: &PrivateKey) -> Result<String> {
+    let mut params = params(req)?;
+    // A request carries no serial or basic constraints; the CA decides them.
+    params.serial_number = None;
+    params.is_ca = IsCa::NoCa;
+    let csr = params
+        .serialize_request(&key.pair)
+        .context("failed to build the certificate signing request")?;
+    csr.pem()
+        .context("failed to encode the certificate signing request")
 }
 
 /// Go's encoding choice: PrintableString when the text allows it, else UTF8String.

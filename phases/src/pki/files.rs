@@ -65,3 +65,17 @@ pub fn write_pair(
     root.write_secret(&key_path, key.pem().as_bytes())?;
     root.write(&crt, cert.pem().as_bytes(), 0o644)
 }
+
+/// Writes a key and its certificate signing request `<dir>/<base>.csr`, both 0600 as kubeadm
+/// writes them.
+pub fn write_csr(
+    root: &Root,
+    cert_dir: &str,
+    base: &str,
+    csr_pem: &str,
+    key: &PrivateKey,
+) -> Result<()> {
+    let (_, key_path) = pair_paths(cert_dir, base);
+    root.write_secret(&key_path, key.pem().as_bytes())?;
+    root.write_secret(format!("{cert_dir}/{base}.csr"), csr_pem.as_bytes())
+}

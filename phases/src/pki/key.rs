@@ -169,3 +169,14 @@ pub(super) fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<&[u8]> {
     };
     Some(key)
 }
+
+/// A new certificate key: 32 random bytes (an AES-256 key) in lower-case hex, as kubeadm's
+/// `certs certificate-key` prints it.
+pub fn certificate_key() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow!("the system random source failed"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

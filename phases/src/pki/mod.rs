@@ -10,10 +10,12 @@ mod hash;
 mod key;
 mod pool;
 
-pub use cert::{AltNames, Authority, CertRequest, Certificate, Usage, sign};
-pub use files::{load_ca, pair_paths, read_cert, read_key, write_pair};
+pub use cert::{
+    AltNames, Authority, CertRequest, Certificate, Usage, certificate_request, rfc3339, sign,
+};
+pub use files::{load_ca, pair_paths, read_cert, read_key, write_csr, write_pair};
 pub use hash::{ca_cert_hashes, discovery_hash, sha256_hex};
-pub use key::{KeyAlgorithm, PrivateKey};
+pub use key::{KeyAlgorithm, PrivateKey, certificate_key};
 pub use pool::{new_key, prefetch_keys};
 
 #[cfg(test)]

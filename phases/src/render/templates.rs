@@ -25,6 +25,11 @@ pub const KUBELET_FLAGS_ENV: &str = include_str!("../../../templates/kubelet/kub
 pub const KUBELET_INSTANCE_CONFIG: &str =
     include_str!("../../../templates/kubelet/instance-config.yaml");
 
+/// kubestrap's drop-in for the kubelet's systemd unit (as kubeadm's package `10-kubeadm.conf`).
+pub const KUBELET_DROP_IN: &str = include_str!("../../../templates/kubelet/10-kubestrap.conf");
+/// `kubelet.service` for a kubelet installed without one.
+pub const KUBELET_SERVICE: &str = include_str!("../../../templates/kubelet/kubelet.service");
+
 /// Every template with its name, for tests and reviews.
 pub const ALL: &[(&str, &str)] = &[
     ("static-pods/kube-apiserver.yaml", KUBE_APISERVER),
@@ -37,6 +42,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("kubelet/config.yaml", KUBELET_CONFIG),
     ("kubelet/kubeadm-flags.env", KUBELET_FLAGS_ENV),
     ("kubelet/instance-config.yaml", KUBELET_INSTANCE_CONFIG),
+    ("kubelet/10-kubestrap.conf", KUBELET_DROP_IN),
+    ("kubelet/kubelet.service", KUBELET_SERVICE),
 ];
 
 /// Fills the placeholders of template `name`.
@@ -165,6 +172,80 @@ fn plain_safe(s: &str) -> bool {
         return false;
     }
     !(s.ends_with(' ') || s.ends_with(':') || s.contains(": ") || s.contains(" #"))
+}
+
+/// A JSON value as YAML the way Go's encoder writes a Kubernetes object: block style, keys
+/// sorted, lists at their key's indentation, strings quoted only where YAML 1.1 would misread them.
+pub fn yaml(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    yaml_block(value, 0, &mut out);
+    out
+}
+
+fn yaml_inline(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+    }
+}
+
+fn is_block(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => !m.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        _ => false,
+    }
+}
+
+fn yaml_block(v: &serde_json::Value, indent: usize, out: &mut String) {
+    use serde_json::Value;
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, val) in map {
+                out.push_str(&format!("{pad}{}:", scalar(key)));
+                match val {
+                    Value::Object(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_block(val, indent + 2, out);
+                    }
+                    Value::Array(_) if is_block(val) => {
+                        out.push('\n');
+                        yaml_block(val, indent, out);
+                    }
+                    _ => out.push_str(&format!(" {}\n", yaml_inline(val))),
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&format!("{pad}-"));
+                if is_block(item) {
+                    let mut inner = String::new();
+                    yaml_block(item, indent + 2, &mut inner);
+                    match item {
+                        // The first key goes on the dash's line.
+                        Value::Object(_) => {
+                            out.push(' ');
+                            out.push_str(&inner[indent + 2..]);
+                        }
+                        _ => {
+                            out.push('\n');
+                            out.push_str(&inner);
+                        }
+                    }
+                } else {
+                    out.push_str(&format!(" {}\n", yaml_inline(item)));
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", yaml_inline(other))),
+    }
 }
 
 /// A YAML block sequence of scalars (`- a` lines).

@@ -4,9 +4,12 @@ use crate::phases::{
     addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
     kubelet_start, mark_control_plane, show_join, upload_config, wait_control_plane,
 };
+use anyhow::Result;
+
 use crate::preflight;
+use crate::render::patches::Target;
 use crate::runner::Phase;
-use crate::runner::context::Clients;
+use crate::runner::context::{Clients, Context};
 use crate::version::KubeVersion;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
@@ -177,6 +180,61 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
     ADDON,
     SHOW_JOIN_COMMAND,
 ];
+
+/// Applies every patch of the run to what init would write, writing nothing, so that a patch
+/// that does not apply (or breaks its target) is refused before the first file is written.
+pub fn check_patches(ctx: &Context) -> Result<()> {
+    try_patches(ctx).map_err(|e| crate::config::InvalidConfig(vec![format!("{e:#}")]).into())
+}
+
+fn try_patches(ctx: &Context) -> Result<()> {
+    let Some(set) = &ctx.cfg.patches else {
+        return Ok(());
+    };
+    let files: Vec<&str> = set
+        .files
+        .iter()
+        .map(|f| f.path.rsplit('/').next().unwrap_or(&f.path))
+        .collect();
+    ctx.out.status(
+        "patches",
+        &format!("Reading patches from path \"{}\"", set.dir),
+    );
+    if !files.is_empty() {
+        ctx.out.status(
+            "patches",
+            &format!("Found the following patch files: [{}]", files.join(" ")),
+        );
+    }
+    let cfg = &ctx.cfg;
+    let quiet = &mut |_| {};
+    for target in Target::ALL.into_iter().filter(|t| set.has(*t)) {
+        let text = match target {
+            Target::Etcd if cfg.cluster.etcd.local.is_none() => continue,
+            Target::Etcd => etcd::etcd_manifest(cfg)?,
+            Target::KubeApiserver => {
+                control_plane::apiserver_manifest(cfg, &control_plane::HostFacts::gather(ctx))?
+            }
+            Target::KubeControllerManager => control_plane::controller_manager_manifest(
+                cfg,
+                &control_plane::HostFacts::gather(ctx),
+            )?,
+            Target::KubeScheduler => control_plane::scheduler_manifest(cfg)?,
+            Target::KubeletConfiguration => kubelet_start::kubelet_config(cfg)?,
+            Target::CorednsDeployment => {
+                for mut object in addons::coredns_objects(ctx)?
+                    .into_iter()
+                    .filter(|o| o["kind"] == "Deployment")
+                {
+                    set.apply_value(target, &mut object, quiet)?;
+                }
+                continue;
+            }
+        };
+        set.apply_yaml(target, &text, quiet)?;
+    }
+    Ok(())
+}
 
 /// Every init phase table, newest first.
 pub static TABLES: [&[Phase]; 3] = [PHASES, PHASES_1_29, PHASES_BEFORE_1_29];

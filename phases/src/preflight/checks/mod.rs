@@ -15,7 +15,7 @@ pub(crate) use images::image_pull;
 use kernel::{kernel_modules, swap, sysctl_check, system_verification};
 use network::{advertise_address, http_proxy, http_proxy_cidr, is_v4_cidr, port_check};
 use runtime::{cgroup_driver, cri_check, sandbox_image};
-use system::{firewalld, hostname, kubelet_version, mem, num_cpu, service_kubelet};
+use system::{firewalld, hostname, kubelet_unit, kubelet_version, mem, num_cpu, service_kubelet};
 
 use super::{Issue, Level, Probe, Role};
 use crate::fs::paths;
@@ -154,6 +154,7 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
     t.push(check("Hostname", hostname));
     t.push(check("KubeletVersion", kubelet_version));
     t.push(check("Service-Kubelet", service_kubelet));
+    t.push(check("KubeletUnit", kubelet_unit));
     t.push(check("Port-10250", |p| port_check(p, 10250, "")));
     if role == Role::Join {
         let ca = format!("{}/ca.crt", ctx.cert_dir());

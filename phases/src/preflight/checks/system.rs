@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::host::{self, ServiceState};
+use crate::preflight::fix::Repair;
 use crate::preflight::{Issue, Probe};
 use crate::version::KubeVersion;
 
@@ -153,6 +154,45 @@ pub(super) fn service_kubelet(p: &Probe) -> Vec<Issue> {
         ],
         ServiceState::Missing => vec![
             Issue::warning("kubelet service does not exist").fix(p.install("kubelet", "kubelet")),
+        ],
+    }
+}
+
+/// Whether the kubelet's systemd unit starts the kubelet with the files init and join write
+/// (kubeadm leaves that to its package's drop-in; without it the kubelet never runs the control
+/// plane and init times out waiting for it).
+pub(super) fn kubelet_unit(p: &Probe) -> Vec<Issue> {
+    use crate::host::kubelet_unit::{self, State};
+    if !host::has_systemctl(p.ctx.host.as_ref(), &p.ctx.root) {
+        return vec![];
+    }
+    let path = p.ctx.host.env("PATH");
+    let state = match kubelet_unit::inspect(&p.ctx.root, path.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return vec![Issue::error(format!("{e:#}"))],
+    };
+    match &state {
+        State::Reads { .. } => vec![],
+        State::Lacks { .. } | State::NoUnit { kubelet: Some(_) } => vec![
+            Issue::warning(state.describe())
+                .why("systemd would start the kubelet without its configuration, kubeconfig and flags, so it would never run the control plane (kubeadm's package drop-in 10-kubeadm.conf is what normally adds them)")
+                .fix(format!(
+                    "nothing: kubelet-start writes {} and reloads systemd; to do it now, run `kubestrap preflight --fix`",
+                    match state {
+                        State::NoUnit { .. } => format!("{} and {}", kubelet_unit::UNIT, kubelet_unit::DROP_IN),
+                        _ => kubelet_unit::DROP_IN.to_string(),
+                    }
+                ))
+                .repair(Repair::KubeletUnit),
+        ],
+        State::NoUnit { kubelet: None } => vec![
+            Issue::error(state.describe())
+                .why("nothing can run the kubelet, which runs the control plane and every pod")
+                .fix(p.install("kubelet", "kubelet")),
+        ],
+        State::Broken { unit, why } => vec![
+            Issue::error(format!("the kubelet's unit `{unit}` cannot be used: {why}"))
+                .fix("`systemctl cat kubelet` shows the unit and its drop-ins; leave one ExecStart= (a drop-in that replaces it starts with an empty `ExecStart=`)"),
         ],
     }
 }

@@ -7,6 +7,7 @@ use super::{ABSENT, Entry, MODULES_FILE, Plan, SYSCTL_FILE};
 use crate::host;
 use crate::host::containerd;
 use crate::host::kernel_state::{fstab_swap_lines, module_loaded, swap_devices, sysctl_path};
+use crate::host::kubelet_unit;
 use crate::runner::context::Context;
 
 /// Adds each `(key, line)` whose key (the text before any `=`) the file lacks, so the setting
@@ -102,6 +103,20 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
         }
         ctx.out
             .status("fix", "turned swap off, now and in /etc/fstab");
+    }
+    if !plan.kubelet_unit.is_empty() {
+        for (path, text) in &plan.kubelet_unit {
+            journal.write_file(ctx, path, text.as_bytes(), 0o644)?;
+            ctx.out.status("fix", &format!("wrote {path}"));
+        }
+        journal.push(ctx, Entry::DaemonReload)?;
+        if host::has_systemctl(ctx.host.as_ref(), &ctx.root) {
+            ctx.host.run("systemctl", &["daemon-reload"])?;
+            ctx.host
+                .run("systemctl", &["enable", kubelet_unit::SERVICE])?;
+            ctx.out
+                .status("fix", "reloaded systemd; kubelet.service is enabled");
+        }
     }
     if let Some(edits) = &plan.containerd {
         let before = ctx.root.read_optional(containerd::CONFIG)?;

@@ -89,6 +89,7 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
         return Ok(0);
     }
     let mut restarts = Vec::new();
+    let mut reload = false;
     for entry in journal.entries.iter().rev() {
         match entry {
             Entry::File { path, backup, mode } => match backup {
@@ -126,7 +127,12 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
                     restarts.push(unit.clone());
                 }
             }
+            Entry::DaemonReload => reload = true,
         }
+    }
+    if reload && host::has_systemctl(ctx.host, ctx.root) {
+        ctx.host.run("systemctl", &["daemon-reload"])?;
+        ctx.out.status("fix", "reloaded systemd");
     }
     for unit in &restarts {
         if host::systemd_running(ctx.root) {

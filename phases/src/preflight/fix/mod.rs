@@ -14,6 +14,7 @@ use super::Report;
 use crate::host;
 use crate::host::containerd::{self, Edits};
 use crate::host::kernel_state::{MODULES, fstab_swap_lines, swap_devices, sysctl_path};
+use crate::host::kubelet_unit;
 use crate::runner::context::Context;
 
 /// The journal of applied fixes.
@@ -39,6 +40,8 @@ pub enum Repair {
     Sysctl { key: &'static str },
     /// Load a kernel module now and at boot ([`MODULES_FILE`]).
     Module { name: &'static str },
+    /// Write kubestrap's kubelet drop-in (and unit, when there is none), then reload systemd.
+    KubeletUnit,
 }
 
 /// One change of the plan.
@@ -59,6 +62,8 @@ pub struct Plan {
     pub sysctls: Vec<&'static str>,
     pub swap_off: bool,
     pub containerd: Option<Edits>,
+    /// The kubelet unit files to write (path, text).
+    pub kubelet_unit: Vec<(&'static str, String)>,
     pub steps: Vec<Step>,
 }
 
@@ -86,6 +91,8 @@ pub enum Entry {
     Swap { device: String },
     /// A service was restarted to take a changed file.
     Restart { unit: String },
+    /// systemd reloaded its units after a unit file changed.
+    DaemonReload,
 }
 
 /// Builds the plan for the repairable findings of a report.
@@ -105,6 +112,11 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
                 }
             }
             Some(Repair::SwapOff) => plan.swap_off = true,
+            Some(Repair::KubeletUnit) if plan.kubelet_unit.is_empty() => {
+                let path = ctx.host.env("PATH");
+                let state = kubelet_unit::inspect(&ctx.root, path.as_deref())?;
+                plan.kubelet_unit = kubelet_unit::files_for(&state)?;
+            }
             Some(Repair::Containerd(e)) => {
                 let merged = plan.containerd.get_or_insert_with(Edits::default);
                 merged.enable_cri |= e.enable_cri;
@@ -157,6 +169,22 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
                 command: "edit the file (a backup is kept)".into(),
             });
         }
+    }
+    for (path, _) in &plan.kubelet_unit {
+        plan.steps.push(Step {
+            what: path.to_string(),
+            before: "absent".into(),
+            after: "written by kubestrap".into(),
+            command: "write the file".into(),
+        });
+    }
+    if !plan.kubelet_unit.is_empty() {
+        plan.steps.push(Step {
+            what: "systemd".into(),
+            before: "units as loaded".into(),
+            after: "reloaded, kubelet.service enabled".into(),
+            command: "systemctl daemon-reload && systemctl enable kubelet.service".into(),
+        });
     }
     if let Some(edits) = &plan.containerd {
         let text = ctx

@@ -1,0 +1,275 @@
+//! Restarting a control-plane static pod so it reads its renewed certificates: a static pod
+//! cannot be restarted through the API, so its manifest is moved out of the manifests folder,
+//! the kubelet is watched (through the container runtime) until it stopped the pod, the manifest
+//! is put back, and the new container is waited for until the kubelet's own probes pass.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::api::http::HttpTransport;
+use crate::api::{Method, Request, Transport};
+use crate::fs::paths;
+use crate::phases::wait_control_plane;
+use crate::runner::context::Context;
+
+/// How often the runtime and the probes are asked while waiting.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Where a manifest waits while its pod is stopped (outside the folder the kubelet watches).
+pub const PARKING_DIR: &str = "/etc/kubernetes/tmp/kubestrap-restart";
+
+/// The control-plane static pods, in the order they restart: etcd first, as the API server
+/// needs it.
+pub const ORDER: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+];
+
+/// One HTTP(S) probe of a static pod manifest: `scheme://host:port` and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub base: String,
+    pub path: String,
+}
+
+/// The readiness and liveness probes (`httpGet`) of a manifest's first container: the checks
+/// the kubelet itself runs, so "healthy" means what it means to the kubelet.
+pub fn probes(manifest: &str) -> Result<Vec<Probe>> {
+    let pod: serde_yaml::Value =
+        serde_yaml::from_str(manifest).context("the manifest is not YAML")?;
+    let container = pod
+        .get("spec")
+        .and_then(|s| s.get("containers"))
+        .and_then(|c| c.get(0))
+        .context("the manifest has no container")?;
+    let mut out = Vec::new();
+    for kind in ["readinessProbe", "livenessProbe"] {
+        let Some(get) = container.get(kind).and_then(|p| p.get("httpGet")) else {
+            continue;
+        };
+        let text = |k: &str| get.get(k).and_then(serde_yaml::Value::as_str);
+        let host = text("host")
+            .filter(|h| !h.is_empty())
+            .unwrap_or("127.0.0.1");
+        let port = get
+            .get("port")
+            .and_then(serde_yaml::Value::as_u64)
+            .with_context(|| format!("{kind}.httpGet.port is not a number"))?;
+        let scheme = text("scheme").unwrap_or("HTTP").to_lowercase();
+        let host = crate::config::net::join_host_port(host, port as u16);
+        let probe = Probe {
+            base: format!("{scheme}://{host}"),
+            path: text("path").unwrap_or("/").to_string(),
+        };
+        if !out.contains(&probe) {
+            out.push(probe);
+        }
+    }
+    Ok(out)
+}
+
+fn answers(probe: &Probe) -> bool {
+    let transport = if probe.base.starts_with("https://") {
+        HttpTransport::local_insecure(&probe.base)
+    } else {
+        HttpTransport::plain(&probe.base)
+    };
+    transport
+        .and_then(|t| t.send(&Request::new(Method::Get, &probe.path)))
+        .is_ok_and(|r| r.status == 200)
+}
+
+/// The ids of the running containers of a control-plane component (the container named like
+/// the component, in its kube-system static pod `<component>-<node>`).
+fn running(ctx: &Context, component: &str) -> Result<Vec<String>> {
+    let socket = ctx.cfg.cri_socket_path();
+    let containers = crate::cri::containers(Path::new(socket), Duration::from_secs(5))
+        .map_err(|e| anyhow::anyhow!("failed to list containers through CRI at `{socket}`: {e}"))?;
+    let prefix = format!("{component}-");
+    Ok(containers
+        .into_iter()
+        .filter(|c| {
+            c.name == component
+                && c.namespace == "kube-system"
+                && c.pod.starts_with(&prefix)
+                && c.state == "CONTAINER_RUNNING"
+        })
+        .map(|c| c.id)
+        .collect())
+}
+
+/// Restarts one control-plane static pod (see the module doc); each wait is bounded by the
+/// control-plane timeout. The manifest is put back whatever happens.
+pub fn restart(ctx: &Context, component: &str) -> Result<()> {
+    let manifest = paths::manifest(component);
+    if !ctx.root.exists(&manifest) {
+        bail!(
+            "`{manifest}` does not exist: {component} does not run as a static pod on this node\n\nhint: run the restart on the control-plane node that runs {component}"
+        );
+    }
+    let bytes = ctx.root.read(&manifest)?;
+    let mode = ctx.root.mode(&manifest)?;
+    let probes = probes(&String::from_utf8_lossy(&bytes))
+        .with_context(|| format!("failed to read the probes of `{manifest}`"))?;
+    let before = running(ctx, component)?;
+    let timeout = wait_control_plane::control_plane_timeout(ctx);
+    let limit = crate::config::duration::format(timeout);
+    let parked = format!("{PARKING_DIR}/{component}.yaml");
+    ctx.root.write(&parked, &bytes, mode)?;
+    ctx.root.remove_all(&manifest)?;
+    ctx.out.status(
+        "restart",
+        &format!("Moved `{manifest}` to `{parked}`; waiting for the kubelet to stop {component}"),
+    );
+    let stopped = wait(ctx, timeout, &format!("stopping {component}"), || {
+        Ok(running(ctx, component)?.is_empty())
+    });
+    let put_back = ctx
+        .root
+        .write(&manifest, &bytes, mode)
+        .and_then(|()| ctx.root.remove_all(&parked));
+    if let Err(e) = put_back {
+        return Err(e.context(format!(
+            "failed to put `{manifest}` back: copy `{parked}` there by hand to start {component} again"
+        )));
+    }
+    let started = Instant::now();
+    match stopped {
+        Ok(true) => {}
+        Ok(false) => bail!(
+            "the kubelet did not stop {component} within {limit} after its manifest was moved out (the manifest is back in place)\n\nhint: check that the kubelet runs and watches `{}` (`systemctl status kubelet`)",
+            paths::MANIFESTS_DIR
+        ),
+        Err(e) => return Err(e),
+    }
+    ctx.out.status(
+        "restart",
+        &format!("{component} stopped; manifest back, waiting for it to be healthy"),
+    );
+    let healthy = wait(ctx, timeout, &format!("starting {component}"), || {
+        let now = running(ctx, component)?;
+        Ok(now.iter().any(|id| !before.contains(id)) && probes.iter().all(answers))
+    })?;
+    if !healthy {
+        let running_now = running(ctx, component)?;
+        let why = if running_now.iter().any(|id| !before.contains(id)) {
+            format!(
+                "its new container runs but does not pass its probes ({})",
+                probes
+                    .iter()
+                    .map(|p| format!("{}{}", p.base, p.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            "the kubelet has not started a new container (its log says why: a pod sandbox or image it cannot get, a file the manifest names that is missing)".to_string()
+        };
+        let logs = wait_control_plane::container_logs(ctx, component)
+            .map(|l| {
+                format!(
+                    "\n{component}: last lines of its log:\n    {}",
+                    l.tail.join("\n    ")
+                )
+            })
+            .unwrap_or_default();
+        bail!(
+            "{component} is not healthy {limit} after its manifest was put back: {why}{logs}\n\nhint: see the kubelet's log (`journalctl -u kubelet -n 100`) and `crictl ps -a --name {component}`; `{manifest}` is in place, so the kubelet keeps trying"
+        );
+    }
+    ctx.out.status(
+        "restart",
+        &format!(
+            "{component} is healthy again after {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// Polls `done` until it says yes (`Ok(true)`) or `timeout` passes (`Ok(false)`).
+fn wait(
+    ctx: &Context,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut() -> Result<bool>,
+) -> Result<bool> {
+    let started = Instant::now();
+    let progress = ctx.out.progress(what);
+    loop {
+        if done()? {
+            progress.finish(what);
+            return Ok(true);
+        }
+        if started.elapsed() > timeout {
+            progress.finish(what);
+            return Ok(false);
+        }
+        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The kube-apiserver's address on this node (`https://host:port`), from its manifest's probes.
+pub fn apiserver_url(ctx: &Context) -> Result<String> {
+    let manifest = paths::manifest("kube-apiserver");
+    let text = ctx.root.read_to_string(&manifest)?;
+    probes(&text)?
+        .into_iter()
+        .map(|p| p.base)
+        .find(|b| b.starts_with("https://"))
+        .with_context(|| format!("`{manifest}` has no HTTPS probe to find the API server by"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_probes_of_a_manifest() {
+        let manifest = "apiVersion: v1
+kind: Pod
+spec:
+  containers:
+  - name: kube-apiserver
+    livenessProbe:
+      httpGet:
+        host: 10.20.0.1
+        path: /livez
+        port: 6443
+        scheme: HTTPS
+    readinessProbe:
+      httpGet:
+        host: 10.20.0.1
+        path: /readyz
+        port: 6443
+        scheme: HTTPS
+";
+        let got = probes(manifest).unwrap();
+        assert_eq!(
+            got,
+            [
+                Probe {
+                    base: "https://10.20.0.1:6443".into(),
+                    path: "/readyz".into()
+                },
+                Probe {
+                    base: "https://10.20.0.1:6443".into(),
+                    path: "/livez".into()
+                }
+            ]
+        );
+        let etcd = "spec:\n  containers:\n  - livenessProbe:\n      httpGet:\n        path: /health\n        port: 2381\n";
+        assert_eq!(
+            probes(etcd).unwrap(),
+            [Probe {
+                base: "http://127.0.0.1:2381".into(),
+                path: "/health".into()
+            }]
+        );
+        assert!(probes("spec: {}").is_err());
+    }
+}
