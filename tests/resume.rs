@@ -243,12 +243,12 @@ fn other_settings_are_refused_naming_the_field_and_reset() {
     let base = dir.path();
     init_until(base, "certs/sa").unwrap();
     let before = tree(base);
-    let (ctx, _) = context(base, "10.99.0.0/16");
+    let (ctx, _) = context(base, "10.245.0.0/16");
     let err = open(&ctx).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
         msg.contains(
-            "networking.podSubnet: the earlier run had `10.244.0.0/16`, this one has `10.99.0.0/16`"
+            "networking.podSubnet: the earlier run had `10.244.0.0/16`, this one has `10.245.0.0/16`"
         ),
         "{msg}"
     );
@@ -265,7 +265,7 @@ fn other_settings_are_refused_naming_the_field_and_reset() {
     runner::run(&steps, &mut ctx, false).unwrap();
     assert!(lines(&out).contains(resume::STATE));
     assert!(!base.join(resume::STATE.trim_start_matches('/')).exists());
-    let (ctx, _) = context(base, "10.99.0.0/16");
+    let (ctx, _) = context(base, "10.245.0.0/16");
     open(&ctx).unwrap();
 }
 
@@ -275,7 +275,7 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
     let base = dir.path();
     init_until(base, "kubeconfig/admin").unwrap();
     fs::remove_dir_all(base.join("etc/kubernetes")).unwrap();
-    let (ctx, out) = context(base, "10.99.0.0/16");
+    let (ctx, out) = context(base, "10.245.0.0/16");
     let progress = open(&ctx).unwrap();
     assert!(!progress.resuming());
     assert!(lines(&out).contains("starting afresh"));
