@@ -621,6 +621,18 @@ pub struct ResetArgs {
     /// List of phases to be skipped, e.g. `remove-etcd-member`.
     #[arg(long, value_delimiter = ',', value_name = "PHASES")]
     pub skip_phases: Vec<String>,
+    /// Also remove the CNI configuration (/etc/cni/net.d, /var/lib/cni), the network plugins' interfaces (cni0, flannel.*, cali*, cilium_*, kube-ipvs0) and the KUBE-* iptables/ip6tables chains with the rules jumping to them.
+    #[arg(long)]
+    pub cleanup_network: bool,
+    /// Also put back what `kubestrap preflight --fix` changed (as `kubestrap preflight --undo-fixes`).
+    #[arg(long)]
+    pub undo_fixes: bool,
+    /// Look at the host again afterwards and fail, listing them, if listeners on the control plane's ports, containers, kubelet mounts or files (with --cleanup-network: CNI files, interfaces, KUBE-* chains) are left.
+    #[arg(long)]
+    pub verify: bool,
+    /// A kubeadm.k8s.io/v1beta4 ResetConfiguration file; the flags above override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// What the user asked for: the parsed command line, plus the phase path of `init phase …` or

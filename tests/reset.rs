@@ -417,3 +417,136 @@ fn on_a_systemd_host_kubelet_start_writes_the_drop_in_and_reset_removes_only_kub
     assert!(!drop_in.exists());
     assert_eq!(host.actions(), ["systemctl restart kubelet"]);
 }
+
+fn reset_with(
+    base: &Path,
+    host: &FakeHost,
+    cleanup_network: bool,
+) -> (Context, Arc<RecordingReporter>) {
+    let (mut ctx, out) = context(base, host, true);
+    ctx.opts.cleanup_network = cleanup_network;
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
+    (ctx, out)
+}
+
+const IPTABLES_SAVE: &str = "*nat
+:PREROUTING ACCEPT [0:0]
+:KUBE-SERVICES - [0:0]
+:MINE - [0:0]
+-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES
+-A PREROUTING -j MINE
+COMMIT
+";
+
+/// `--cleanup-network`: the CNI files, the plugins' interfaces and the KUBE-* chains with the
+/// jumps to them go; another interface and a rule of the user's own stay.
+#[test]
+fn cleanup_network_removes_the_cluster_network_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let mut host = FakeHost::healthy();
+    host.outputs
+        .insert("iptables-save".into(), IPTABLES_SAVE.into());
+    host.outputs.insert("ip6tables-save".into(), String::new());
+    init_files(base, &host);
+    put(base, "/etc/cni/net.d/10-bridge.conflist");
+    put(base, "/var/lib/cni/networks/cbr0/10.244.0.2");
+    for iface in ["cni0", "flannel.1", "eth0", "lo"] {
+        fs::create_dir_all(base.join("sys/class/net").join(iface)).unwrap();
+    }
+
+    let (_, out) = reset_with(base, &host, true);
+    assert!(is_empty_dir(base, "/etc/cni/net.d"));
+    assert!(is_empty_dir(base, "/var/lib/cni"));
+    let actions = host.actions();
+    assert!(
+        actions.contains(&"ip link delete cni0".to_string()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"ip link delete flannel.1".to_string()));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.contains("eth0") || a.contains("delete lo"))
+    );
+    let restore = actions
+        .iter()
+        .find(|a| a.starts_with("iptables-restore -w --noflush"))
+        .expect("the chains are removed");
+    assert!(restore.contains("-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n-F KUBE-SERVICES\n-X KUBE-SERVICES\n"), "{restore}");
+    assert!(!restore.contains("MINE"), "{restore}");
+    assert!(!actions.iter().any(|a| a.starts_with("ip6tables-restore")));
+    assert!(
+        out.lines()
+            .iter()
+            .any(|l| l.contains("1 KUBE-* chains and 1 rules jumping to them from the nat table"))
+    );
+}
+
+/// `--verify` names each thing left: a listener, a pod in the runtime, a file; nothing on a clean host.
+#[test]
+fn verify_names_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let mut host = FakeHost::healthy();
+    init_files(base, &host);
+    let (ctx, _) = reset_with(base, &host, false);
+    assert_eq!(
+        kubestrap_phases::phases::reset_verify::leftovers(&ctx),
+        Vec::<String>::new()
+    );
+
+    host.busy_ports = vec![6443];
+    host.cri_leftovers = vec!["pod sandbox kube-system/etcd-node1 (abc)".into()];
+    put(base, "/etc/kubernetes/manifests/kube-apiserver.yaml");
+    put(base, "/run/containerd/containerd.sock");
+    let (ctx, _) = context(base, &host, true);
+    let left = kubestrap_phases::phases::reset_verify::leftovers(&ctx);
+    assert_eq!(
+        left,
+        [
+            "listener on port 6443",
+            "pod sandbox kube-system/etcd-node1 (abc)",
+            "file /etc/kubernetes/manifests/kube-apiserver.yaml",
+        ],
+        "{left:?}"
+    );
+}
+
+/// The sudo user's kubeconfig that trusts the reset cluster's CA is moved aside; one for
+/// another cluster stays.
+#[test]
+fn the_users_kubeconfig_of_this_cluster_is_moved_aside() {
+    use kubestrap_phases::phases::install_kubeconfig::{SudoUser, set_aside_user_kubeconfig};
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    let ca = fs::read(base.join("etc/kubernetes/pki/ca.crt")).unwrap();
+    let admin = fs::read(base.join("etc/kubernetes/admin.conf")).unwrap();
+    let user = SudoUser {
+        name: "alice".into(),
+        home: "/home/alice".into(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    let kubeconfig = base.join("home/alice/.kube/config");
+    fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
+    fs::write(&kubeconfig, &admin).unwrap();
+    let (ctx, _) = context(base, &host, true);
+    assert_eq!(
+        set_aside_user_kubeconfig(&ctx, &user, b"another CA").unwrap(),
+        None
+    );
+    assert!(kubeconfig.is_file());
+    let (path, backup) = set_aside_user_kubeconfig(&ctx, &user, &ca)
+        .unwrap()
+        .unwrap();
+    assert_eq!(path, "/home/alice/.kube/config");
+    assert!(!kubeconfig.exists());
+    assert_eq!(
+        fs::read(base.join(backup.trim_start_matches('/'))).unwrap(),
+        admin
+    );
+}

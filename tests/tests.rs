@@ -17,5 +17,6 @@ mod preflight;
 mod properties;
 mod real_etcd;
 mod reset;
+mod resume;
 mod support;
 mod tiers;

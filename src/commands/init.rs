@@ -7,11 +7,10 @@ use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::install_kubeconfig::{
-    SudoUser, UserKubeconfig, install_user_kubeconfig,
-};
+use kubestrap_phases::phases::install_kubeconfig::{UserKubeconfig, install_user_kubeconfig};
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::resume::Progress;
 use kubestrap_phases::workflows::init;
 
 use crate::cli::{InitArgs, OutputFormat};
@@ -61,6 +60,14 @@ pub fn run(
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
     init::check_patches(&ctx)?;
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        ctx.progress = Some(Progress::open(
+            &ctx.root,
+            &ctx.cfg,
+            &runner::files_only(&steps),
+            ctx.out.as_ref(),
+        )?);
+    }
     runner::prefetch_keys(&steps, &ctx);
     let result = super::run_timed(&steps, &mut ctx, phase.is_some());
     // With -o json|yaml, stdout holds the one document only.
@@ -85,15 +92,10 @@ pub fn run(
 /// Run through sudo: give the invoking user a working `~/.kube/config` (B-10), replacing one
 /// left over from an earlier cluster at the same endpoint (B-9).
 fn user_kubeconfig(ctx: &mut Context) -> Result<()> {
-    let Some(name) = std::env::var("SUDO_USER")
-        .ok()
-        .filter(|n| !n.is_empty() && n != "root")
-    else {
+    let Some(user) = super::sudo_user()? else {
         return Ok(());
     };
-    let Some(user) = SudoUser::lookup(&name)? else {
-        return Ok(());
-    };
+    let name = &user.name;
     let note = match install_user_kubeconfig(ctx, &user)? {
         UserKubeconfig::Written(path) => {
             format!("kubectl is ready for {name}: `{path}` holds the admin kubeconfig")

@@ -46,6 +46,16 @@ fn run_timed(
     Ok(())
 }
 
+/// The user who ran kubestrap through sudo, if not root.
+fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::SudoUser>> {
+    match std::env::var("SUDO_USER") {
+        Ok(name) if !name.is_empty() && name != "root" => {
+            kubestrap_phases::phases::install_kubeconfig::SudoUser::lookup(&name)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// How long a phase (or discovery) took, to the millisecond.
 fn phase_timing(
     phase: &str,

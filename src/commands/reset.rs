@@ -3,10 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use kubestrap_phases::config::{self, Documents, Overrides};
+use anyhow::{Result, bail};
+use kubestrap_phases::config::reset::{ResetConfiguration, unsupported_by_reset, validate_reset};
+use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
+use kubestrap_phases::phases::install_kubeconfig::set_aside_user_kubeconfig;
+use kubestrap_phases::phases::reset_verify;
+use kubestrap_phases::preflight::fix;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::workflows::reset;
 use kubestrap_phases::{runner, version};
@@ -14,8 +18,8 @@ use kubestrap_phases::{runner, version};
 use crate::cli::ResetArgs;
 use crate::output::Printer;
 
-/// What reset leaves alone, said after it finished.
-const NOT_CLEANED: &str = "
+/// What reset leaves alone unless asked, said after it finished.
+const CNI_NOT_CLEANED: &str = "
 The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d
 
 The reset process does not reset or clean up iptables rules or IPVS tables.
@@ -24,11 +28,16 @@ If you wish to reset iptables, you must do so manually by using the \"iptables\"
 If your cluster was setup to utilize IPVS, run ipvsadm --clear (or similar)
 to reset your system's IPVS tables.
 
-The reset process does not clean your kubeconfig files and you must remove them manually.
-Please, check the contents of the $HOME/.kube/config file.
+`kubestrap reset --cleanup-network` removes the CNI configuration, the network plugins'
+interfaces and the KUBE-* iptables chains.";
 
+const KUBECONFIG_NOT_CLEANED: &str = "
+The reset process does not clean your kubeconfig files and you must remove them manually.
+Please, check the contents of the $HOME/.kube/config file.";
+
+const FIXES_NOT_UNDONE: &str = "
 Changes that `kubestrap preflight --fix` made (modules, sysctls, swap, containerd) stay;
-`kubestrap preflight --undo-fixes` puts them back.";
+`kubestrap reset --undo-fixes` (or `kubestrap preflight --undo-fixes`) puts them back.";
 
 /// Runs the reset phases (or one `phase`) on the host under `base`.
 pub fn run(
@@ -37,28 +46,49 @@ pub fn run(
     base: &Path,
     printer: Printer,
 ) -> Result<ExitCode> {
-    let printer = printer.assume_yes(args.force, "--force");
+    let file = match &args.config {
+        Some(path) => reset_file(path)?,
+        None => ResetConfiguration::default(),
+    };
+    let force = args.force || file.force;
+    let printer = printer.assume_yes(force, "--force");
     let host = LinuxHost;
-    let root = if args.dry_run {
+    let root = if args.dry_run || file.dry_run {
         Root::dry_run(base)?
     } else {
         Root::new(base)
     };
     let overrides = Overrides {
-        cri_socket: args.cri_socket.clone(),
-        cert_dir: args.cert_dir.clone(),
+        cri_socket: args.cri_socket.clone().or(file.cri_socket.clone()),
+        cert_dir: args
+            .cert_dir
+            .clone()
+            .or(Some(file.certificates_dir.clone())),
         // Reset depends on neither: a host without a default route or a kubelet still resets.
         advertise_address: Some("127.0.0.1".into()),
         kubernetes_version: Some(version::NEWEST.to_string()),
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
-    let steps = runner::plan(reset::PHASES, phase, &args.skip_phases)?;
+    let skip = if args.skip_phases.is_empty() {
+        &file.skip_phases
+    } else {
+        &args.skip_phases
+    };
+    let steps = runner::plan(reset::PHASES, phase, skip)?;
     let opts = Options {
         dry_run: root.is_dry_run(),
-        cleanup_tmp_dir: args.cleanup_tmp_dir,
+        cleanup_tmp_dir: args.cleanup_tmp_dir || file.cleanup_tmp_dir,
+        cleanup_network: args.cleanup_network,
+        ignore_preflight_errors: file
+            .ignore_preflight_errors
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
         ..Options::default()
     };
+    // Read before cleanup-node deletes it: the user's kubeconfig that trusts it goes aside.
+    let ca = root.read_optional(format!("{}/ca.crt", cfg.cluster.certificates_dir))?;
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(reset::CLIENTS);
     let result = runner::run(&steps, &mut ctx, false);
@@ -66,8 +96,107 @@ pub fn run(
         printer.journal(&ctx.root.changes());
     }
     result?;
-    if phase.is_none() {
-        printer.data(NOT_CLEANED);
+    if phase.is_some() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let kubeconfig_set_aside = match (&ca, super::sudo_user()?) {
+        (Some(ca), Some(user)) if !ctx.root.is_dry_run() => {
+            match set_aside_user_kubeconfig(&ctx, &user, ca)? {
+                Some((path, backup)) => {
+                    printer.status(
+                        "reset",
+                        &format!(
+                            "`{path}` trusted the CA of the cluster just reset (kubectl would fail with \"x509: certificate signed by unknown authority\" against a new one): moved it to `{backup}`"
+                        ),
+                    );
+                    true
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    if args.undo_fixes && !ctx.root.is_dry_run() {
+        fix::undo(&fix::Machine {
+            root: &ctx.root,
+            host: ctx.host.as_ref(),
+            out: &printer,
+        })?;
+    }
+    let mut notes = String::new();
+    if !args.cleanup_network {
+        notes.push_str(CNI_NOT_CLEANED);
+        notes.push('\n');
+    }
+    if !kubeconfig_set_aside {
+        notes.push_str(KUBECONFIG_NOT_CLEANED);
+        notes.push('\n');
+    }
+    if !args.undo_fixes {
+        notes.push_str(FIXES_NOT_UNDONE);
+    }
+    printer.data(notes.trim_end());
+    if args.verify {
+        if ctx.root.is_dry_run() {
+            printer.status("reset", "--verify has nothing to check after a dry run");
+        } else {
+            verify(&ctx, &printer)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--verify`: fails, naming each, when anything is left.
+fn verify(ctx: &Context, printer: &Printer) -> Result<()> {
+    // Processes killed a moment ago may still be letting go of their ports.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut left = reset_verify::leftovers(ctx);
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        left = reset_verify::leftovers(ctx);
+    }
+    if left.is_empty() {
+        printer.status(
+            "verify",
+            &format!(
+                "nothing is left: no listener on ports {}, no pod or container in the runtime, no mount under the kubelet's folder, none of the files{}",
+                reset_verify::PORTS.map(|p| p.to_string()).join(", "),
+                if ctx.opts.cleanup_network {
+                    ", no CNI file, network interface or KUBE-* chain"
+                } else {
+                    ""
+                }
+            ),
+        );
+        return Ok(());
+    }
+    bail!(
+        "reset --verify: {} things are still on this host:\n  - {}\n\nhint: look at each above; run `kubestrap reset --force --verify` again once the processes holding them are stopped",
+        left.len(),
+        left.join("\n  - ")
+    )
+}
+
+/// The ResetConfiguration of a kubeadm config file, checked; refused with every problem at once.
+fn reset_file(path: &Path) -> Result<ResetConfiguration> {
+    let name = path.display();
+    let Some(reset) = config::load_file(path)?.reset else {
+        return Err(InvalidConfig(vec![format!(
+            "{name}: no ResetConfiguration (kubeadm.k8s.io/v1beta4) was found in the file"
+        )])
+        .into());
+    };
+    let problems: Vec<String> = validate_reset(&reset)
+        .into_iter()
+        .map(|(field, message)| format!("{name}: ResetConfiguration `{field}`: {message}"))
+        .chain(
+            unsupported_by_reset(&reset)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        )
+        .collect();
+    if !problems.is_empty() {
+        return Err(InvalidConfig(problems).into());
+    }
+    Ok(reset)
 }

@@ -1,5 +1,5 @@
 //! `ResetConfiguration` (kubeadm.k8s.io/v1beta4), read and checked by `config validate`; printed
-//! by `config print reset-defaults`. `kubestrap reset` takes its settings as flags for now.
+//! by `config print reset-defaults`, and read by `kubestrap reset --config` (its flags override it).
 
 use serde::{Deserialize, Serialize};
 
@@ -85,4 +85,36 @@ pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+/// What `kubestrap reset` cannot do of a ResetConfiguration it reads, one problem each: it
+/// unmounts without flags and keeps its own time limits.
+pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<String> {
+    let mut out = Vec::new();
+    if !reset.unmount_flags.is_empty() {
+        out.push(
+            "ResetConfiguration `unmountFlags` is not supported: kubestrap unmounts without flags"
+                .to_string(),
+        );
+    }
+    if reset.timeouts != super::Timeouts::default() {
+        out.push("ResetConfiguration `timeouts` is not supported: kubestrap's reset uses its own time limits".to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_refuses_what_it_cannot_do() {
+        assert!(unsupported_by_reset(&ResetConfiguration::default()).is_empty());
+        let mut reset = ResetConfiguration::default();
+        reset.unmount_flags = vec!["MNT_FORCE".into()];
+        reset.timeouts.etcd_api_call = "1m0s".into();
+        let problems = unsupported_by_reset(&reset);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("unmountFlags") && problems[1].contains("timeouts"));
+    }
 }

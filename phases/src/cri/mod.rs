@@ -330,6 +330,15 @@ pub struct Sandbox {
     pub namespace: String,
 }
 
+/// Every pod sandbox of the runtime on `socket` (`ListPodSandbox`), bounded by `timeout`.
+pub fn sandboxes(socket: &Path, timeout: Duration) -> Result<Vec<Sandbox>, CallError> {
+    block_on(timeout, async {
+        let client = connect(socket).await?;
+        let (_, body) = call_newest(&client, "RuntimeService/ListPodSandbox", &[]).await?;
+        decode_sandboxes(&body).map_err(|e| CallError::Other(format!("{e:#}")))
+    })
+}
+
 /// Stops and removes every pod sandbox the runtime has (kubeadm reset's "remove Kubernetes-managed containers"): returns the sandboxes removed.
 ///
 /// Like kubeadm, each sandbox is stopped and then removed before the next one; the whole call

@@ -8,11 +8,13 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context as _, Result, bail};
+
+use super::fault;
 
 /// One change made (or, in dry-run, that would be made) under the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,15 @@ pub struct Root {
     overlay: Option<tempfile::TempDir>,
     removed: Mutex<HashSet<String>>,
     journal: Mutex<Vec<Change>>,
+    write_log: Mutex<Option<WriteLog>>,
+}
+
+/// Where each write is announced before it lands: `tag<TAB>path` lines appended to a file, so a
+/// process killed in the middle of a step leaves the names of the files it had started to write.
+#[derive(Debug, Clone)]
+struct WriteLog {
+    file: String,
+    tag: String,
 }
 
 impl Root {
@@ -47,6 +58,7 @@ impl Root {
             overlay: None,
             removed: Mutex::default(),
             journal: Mutex::default(),
+            write_log: Mutex::default(),
         }
     }
 
@@ -214,8 +226,54 @@ impl Root {
         self.write_file(logical.as_ref(), bytes, 0o600, true)
     }
 
+    /// Announces every following write (`tag<TAB>path`, one line each) in the file at `log`, or
+    /// stops announcing with `None`. Never in a dry run; the log's own folder is not announced.
+    pub fn log_writes(&self, log: Option<(&str, &str)>) {
+        *lock(&self.write_log) = log.map(|(file, tag)| WriteLog {
+            file: file.to_string(),
+            tag: tag.to_string(),
+        });
+    }
+
+    fn announce(&self, logical: &Path) -> Result<()> {
+        let Some(log) = lock(&self.write_log).clone() else {
+            return Ok(());
+        };
+        let log_dir = Path::new(&log.file).parent().unwrap_or(Path::new("/"));
+        if self.is_dry_run() || logical.starts_with(log_dir) {
+            return Ok(());
+        }
+        // One line per write: a process killed between two writes leaves whole lines.
+        self.append(&log.file, &format!("{}\t{}\n", log.tag, logical.display()))
+    }
+
+    /// Appends text to a file (not atomic: for logs read back line by line).
+    pub fn append(&self, logical: impl AsRef<Path>, text: &str) -> Result<()> {
+        let logical = logical.as_ref();
+        let path = self.target(logical)?;
+        let append = || -> Result<()> {
+            if let Some(parent) = path.parent() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)?;
+            }
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&path)?
+                .write_all(text.as_bytes())?;
+            Ok(())
+        };
+        append().with_context(|| format!("failed to append to `{}`", logical.display()))?;
+        lock(&self.removed).remove(&logical.display().to_string());
+        Ok(())
+    }
+
     fn write_file(&self, logical: &Path, bytes: &[u8], mode: u32, secret: bool) -> Result<()> {
         let target = self.target(logical)?;
+        self.announce(logical)?;
         let write = || -> Result<()> {
             let parent = target.parent().context("a file path needs a folder")?;
             fs::DirBuilder::new()
@@ -228,6 +286,11 @@ impl Root {
             // Set the mode before the contents land so a key is never readable by others.
             tmp.as_file()
                 .set_permissions(fs::Permissions::from_mode(mode))?;
+            if fault::while_writing(logical) {
+                tmp.write_all(&bytes[..bytes.len() / 2])?;
+                tmp.as_file().sync_all()?;
+                fault::die();
+            }
             tmp.write_all(bytes)?;
             tmp.as_file().sync_all()?;
             tmp.persist(&target)?;
@@ -352,6 +415,18 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("etc/hosts")).unwrap(), b"old");
         assert!(!dir.path().join("etc/kubernetes").exists());
         assert_eq!(root.list("/etc").unwrap(), vec!["kubernetes"]);
+    }
+
+    #[test]
+    fn a_file_appended_to_after_its_removal_exists_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.append("/var/log/x", "a\n").unwrap();
+        root.remove_all("/var/log/x").unwrap();
+        root.append("/var/log/x", "b\n").unwrap();
+        assert!(root.exists("/var/log/x"));
+        root.remove_all("/var/log/x").unwrap();
+        assert!(!dir.path().join("var/log/x").exists());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct FakeHost {
     pub cri: Option<Result<cri::Probe, cri::CallError>>,
     /// Images the runtime lacks, with what pulling each answers; every other image is present.
     pub absent_images: std::collections::BTreeMap<String, Result<String, cri::CallError>>,
+    /// What the runtime still holds after a reset (`cri_leftovers`).
+    pub cri_leftovers: Vec<String>,
 }
 
 impl FakeHost {
@@ -191,6 +193,17 @@ impl Host for FakeHost {
             .get(image)
             .cloned()
             .unwrap_or_else(|| Ok(image.to_string()))
+    }
+    fn run_with_input(&self, program: &str, args: &[&str], input: &str) -> Result<()> {
+        self.record(format!("{program} {} <<{input}", args.join(" ")));
+        Ok(())
+    }
+    fn cri_leftovers(
+        &self,
+        _socket: &Path,
+        _timeout: Duration,
+    ) -> Result<Vec<String>, cri::CallError> {
+        Ok(self.cri_leftovers.clone())
     }
     fn remove_pod_sandboxes(
         &self,

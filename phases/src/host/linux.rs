@@ -1,8 +1,9 @@
 //! The real machine: nix, std and the programs on the PATH.
 
+use std::io::Write;
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -189,6 +190,48 @@ impl Host for LinuxHost {
         timeout: Duration,
     ) -> Result<String, cri::CallError> {
         cri::pull_image(socket, image, timeout)
+    }
+
+    fn run_with_input(&self, program: &str, args: &[&str], input: &str) -> Result<()> {
+        let run = || -> Result<()> {
+            let mut child = Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(input.as_bytes())?;
+            }
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "exited with {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(())
+        };
+        run().with_context(|| format!("`{program} {}` failed", args.join(" ")))
+    }
+
+    fn cri_leftovers(
+        &self,
+        socket: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<String>, cri::CallError> {
+        let mut left: Vec<String> = cri::sandboxes(socket, timeout)?
+            .into_iter()
+            .map(|s| format!("pod sandbox {}/{} ({})", s.namespace, s.name, s.id))
+            .collect();
+        left.extend(cri::containers(socket, timeout)?.into_iter().map(|c| {
+            format!(
+                "container {} of {}/{} ({})",
+                c.name, c.namespace, c.pod, c.id
+            )
+        }));
+        Ok(left)
     }
 
     fn remove_pod_sandboxes(

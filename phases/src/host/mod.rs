@@ -12,7 +12,9 @@ pub mod systemd_unit;
 #[cfg(any(test, feature = "testing"))]
 pub use fake::FakeHost;
 pub use linux::LinuxHost;
-pub use proc::{Process, has_systemctl, port_listening, port_owner, systemd_running};
+pub use proc::{
+    Process, has_systemctl, mount_points_under, port_listening, port_owner, systemd_running,
+};
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,14 @@ pub trait Host: Send + Sync {
         image: &str,
         timeout: Duration,
     ) -> Result<String, cri::CallError>;
+    /// Runs a program with `input` on its standard input; fails on a non-zero exit.
+    fn run_with_input(&self, program: &str, args: &[&str], input: &str) -> Result<()>;
+    /// What the runtime on a unix socket still holds: one line per pod sandbox and container.
+    fn cri_leftovers(
+        &self,
+        socket: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<String>, cri::CallError>;
     /// Stops and removes every pod sandbox of the runtime on a unix socket; returns them.
     fn remove_pod_sandboxes(
         &self,

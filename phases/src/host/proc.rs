@@ -7,7 +7,7 @@ use super::Host;
 use crate::fs::root::Root;
 
 /// The mount points in a `/proc/self/mountinfo` text that lie below `dir` (not `dir` itself).
-pub(super) fn mount_points_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
+pub fn mount_points_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
     mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))

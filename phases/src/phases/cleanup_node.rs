@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::fs::paths;
+use crate::phases::cleanup_network;
 use crate::runner::context::Context;
+use crate::runner::resume;
 
 /// The kubeconfig files reset deletes.
 const KUBECONFIGS: [&str; 6] = [
@@ -64,15 +66,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             &format!("Cleaning a non-default certificates directory: {cert_dir:?}"),
         );
     }
-    let mut dirs = vec![
-        paths::MANIFESTS_DIR.to_string(),
-        kubelet_dir.to_string(),
-        cert_dir,
-    ];
-    if ctx.opts.cleanup_tmp_dir {
-        dirs.push(format!("{}/tmp", paths::KUBERNETES_DIR));
-    }
-    let files: Vec<String> = KUBECONFIGS.iter().map(|f| paths::kubeconfig(f)).collect();
+    let (dirs, files) = managed(ctx);
     let verb = if dry { "Would delete" } else { "Deleting" };
     ctx.out.status(
         "reset",
@@ -89,10 +83,36 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     if let Err(e) = super::kubelet_service::remove(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
+    if ctx.root.exists(resume::STATE) {
+        ctx.out.status(
+            "reset",
+            &format!("{verb} the record of the earlier init: {}", resume::STATE),
+        );
+    }
+    if let Err(e) = resume::forget(&ctx.root) {
+        ctx.out.warn("reset", &format!("{e:#}"));
+    }
+    if ctx.opts.cleanup_network {
+        cleanup_network::run(ctx);
+    }
     if !dry {
         report_leftovers(ctx, &dirs, &files)?;
     }
     Ok(())
+}
+
+/// The folders whose contents and the files that cleanup-node removes.
+pub fn managed(ctx: &Context) -> (Vec<String>, Vec<String>) {
+    let mut dirs = vec![
+        paths::MANIFESTS_DIR.to_string(),
+        paths::KUBELET_DIR.to_string(),
+        ctx.cert_dir().to_string(),
+    ];
+    if ctx.opts.cleanup_tmp_dir {
+        dirs.push(format!("{}/tmp", paths::KUBERNETES_DIR));
+    }
+    let files = KUBECONFIGS.iter().map(|f| paths::kubeconfig(f)).collect();
+    (dirs, files)
 }
 
 /// Stops and removes every pod sandbox of the runtime (and so every container).

@@ -82,6 +82,33 @@ pub fn install_user_kubeconfig(ctx: &Context, user: &SudoUser) -> Result<UserKub
     Ok(outcome)
 }
 
+/// reset: moves the sudo user's `~/.kube/config` aside (to a backup beside it) when it trusts
+/// `ca_pem`, the CA of the cluster being reset: after a new init, kubectl would otherwise fail
+/// with "x509: certificate signed by unknown authority". Returns the file and its backup.
+pub fn set_aside_user_kubeconfig(
+    ctx: &Context,
+    user: &SudoUser,
+    ca_pem: &[u8],
+) -> Result<Option<(String, String)>> {
+    let path = format!("{}/.kube/config", user.home.trim_end_matches('/'));
+    let Some(existing) = ctx.root.read_optional(&path)? else {
+        return Ok(None);
+    };
+    let ours = std::str::from_utf8(&existing)
+        .ok()
+        .and_then(|text| Credentials::parse_text(&ctx.root, text).ok())
+        .is_some_and(|c| c.ca_pem == ca_pem);
+    if !ours {
+        return Ok(None);
+    }
+    let stamp = bootstrap_token::rfc3339(SystemTime::now()).replace(':', "");
+    let backup = format!("{path}.reset-{stamp}");
+    ctx.root.write_secret(&backup, &existing)?;
+    chown(ctx, &backup, user)?;
+    ctx.root.remove_all(&path)?;
+    Ok(Some((path, backup)))
+}
+
 fn chown(ctx: &Context, logical: &str, user: &SudoUser) -> Result<()> {
     if ctx.root.is_dry_run() {
         return Ok(());

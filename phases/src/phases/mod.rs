@@ -4,6 +4,7 @@
 pub mod addons;
 pub mod bootstrap_token;
 pub mod certs;
+pub mod cleanup_network;
 pub mod cleanup_node;
 pub mod control_plane;
 pub mod discovery;
@@ -19,6 +20,7 @@ pub mod pull_images;
 pub mod remove_etcd_member;
 pub mod renew;
 pub mod renewable;
+pub mod reset_verify;
 pub mod restart;
 pub mod show_join;
 pub mod tls_bootstrap;

@@ -153,6 +153,14 @@ impl<'a> Probe<'a> {
             cri: OnceCell::new(),
         }
     }
+
+    /// Whether a file is the resumed run's own: written by a phase it finished, unchanged since.
+    pub fn resumed_owns(&self, path: &str) -> bool {
+        self.ctx
+            .progress
+            .as_ref()
+            .is_some_and(|r| r.resuming() && r.owns(&self.ctx.root, path))
+    }
 }
 
 /// Runs the init checks; a `phase` of the init workflow.
@@ -277,7 +285,10 @@ pub fn run_reset(ctx: &mut Context) -> Result<()> {
         bail!("aborted reset operation\n\nhint: pass --force to reset without being asked");
     }
     ctx.out.status("preflight", "Running pre-flight checks");
-    if !ctx.opts.dry_run && !ctx.host.is_root() {
+    if !ctx.opts.dry_run
+        && !ctx.host.is_root()
+        && !ignores(&ctx.opts.ignore_preflight_errors, "IsPrivilegedUser")
+    {
         bail!(
             "[preflight] Some fatal errors occurred:\n\t[ERROR IsPrivilegedUser]: user is not running as root\n\nhint: run it again with sudo"
         );

@@ -23,6 +23,9 @@ pub struct Options {
     pub fix: bool,
     /// reset: also empty `/etc/kubernetes/tmp`.
     pub cleanup_tmp_dir: bool,
+    /// reset: also remove the CNI configuration, the network plugins' interfaces and the
+    /// `KUBE-*` iptables chains.
+    pub cleanup_network: bool,
 }
 
 /// Builds an API client for the phases of a run.
@@ -50,6 +53,8 @@ pub struct Context {
     pub started: SystemTime,
     /// What the command prints at the end (tokens, join command).
     pub outputs: crate::runner::summary::Outputs,
+    /// A whole init's record of finished phases, kept for a later run to resume.
+    pub progress: Option<crate::runner::resume::Progress>,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
@@ -73,6 +78,7 @@ impl Context {
             opts,
             started: SystemTime::now(),
             outputs: Default::default(),
+            progress: None,
             api: OnceLock::new(),
             clients: None,
         }

@@ -3,10 +3,12 @@
 
 pub mod context;
 pub mod report;
+pub mod resume;
 pub mod summary;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::fs::fault;
 use crate::pki::{self, KeyAlgorithm};
 use crate::runner::context::Context;
 
@@ -26,6 +28,9 @@ pub struct Phase {
     /// Files (logical paths) that must exist when this phase runs alone, each with the phase that writes it.
     pub requires: &'static [(&'static str, &'static str)],
     pub new_key: Option<NewKeyFn>,
+    /// The phase (with its sub-phases) does nothing but write files under the root, so a resumed
+    /// run may reuse them instead of running it again (see [`resume`]).
+    pub files_only: bool,
 }
 
 impl Phase {
@@ -38,6 +43,7 @@ impl Phase {
             children: &[],
             requires: &[],
             new_key: None,
+            files_only: false,
         }
     }
 
@@ -54,7 +60,14 @@ impl Phase {
             children,
             requires: &[],
             new_key: None,
+            files_only: false,
         }
+    }
+
+    /// Marks a phase whose whole effect is files under the root.
+    pub const fn files_only(mut self) -> Self {
+        self.files_only = true;
+        self
     }
 
     /// Declares the files this phase reads, with the phase that produces each.
@@ -75,6 +88,10 @@ impl Phase {
 pub struct Step {
     pub path: String,
     pub phase: &'static Phase,
+    /// It or a group it belongs to is [`Phase::files_only`].
+    pub files_only: bool,
+    /// The paths (its own and its groups') that this step is the last planned step of.
+    pub closes: Vec<String>,
 }
 
 /// Every phase path of a table, pre-order (`certs`, `certs/ca`, …).
@@ -83,23 +100,44 @@ pub fn paths(table: &'static [Phase]) -> Vec<String> {
 }
 
 fn flatten(table: &'static [Phase]) -> Vec<Step> {
-    fn walk(prefix: &str, phases: &'static [Phase], out: &mut Vec<Step>) {
+    fn walk(prefix: &str, files_only: bool, phases: &'static [Phase], out: &mut Vec<Step>) {
         for phase in phases {
             let path = if prefix.is_empty() {
                 phase.name.to_string()
             } else {
                 format!("{prefix}/{}", phase.name)
             };
+            let files_only = files_only || phase.files_only;
             out.push(Step {
                 path: path.clone(),
                 phase,
+                files_only,
+                closes: Vec::new(),
             });
-            walk(&path, phase.children, out);
+            walk(&path, files_only, phase.children, out);
         }
     }
     let mut out = Vec::new();
-    walk("", table, &mut out);
+    walk("", false, table, &mut out);
     out
+}
+
+/// Fills in [`Step::closes`] for a plan.
+fn mark_closes(steps: &mut [Step]) {
+    for i in 0..steps.len() {
+        let next = steps.get(i + 1).map(|s| s.path.clone());
+        let path = steps[i].path.clone();
+        let mut prefix = String::new();
+        for part in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if !next.as_deref().is_some_and(|n| within(n, &prefix)) {
+                steps[i].closes.push(prefix.clone());
+            }
+        }
+    }
 }
 
 fn within(path: &str, subtree: &str) -> bool {
@@ -130,12 +168,23 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
             paths(table).join(", ")
         );
     }
-    Ok(all
+    let mut steps: Vec<Step> = all
         .into_iter()
         .filter(|s| s.phase.run.is_some())
         .filter(|s| only.is_none_or(|o| within(&s.path, o)))
         .filter(|s| !skip.iter().any(|k| within(&s.path, k)))
-        .collect())
+        .collect();
+    mark_closes(&mut steps);
+    Ok(steps)
+}
+
+/// The paths of the planned files-only steps, in order (see [`resume::Progress::open`]).
+pub fn files_only(steps: &[Step]) -> Vec<&str> {
+    steps
+        .iter()
+        .filter(|s| s.files_only)
+        .map(|s| s.path.as_str())
+        .collect()
 }
 
 /// The fresh keys the planned steps will generate, per algorithm.
@@ -163,10 +212,20 @@ pub fn prefetch_keys(steps: &[Step], ctx: &Context) {
 }
 
 /// Runs the planned steps in order. When `alone` (a single `phase` subcommand), each step's required
-/// files are checked first so a missing input names the phase that produces it.
+/// files are checked first so a missing input names the phase that produces it. With a
+/// [`resume::Progress`] in the context, each step is recorded when it finished, and a step an
+/// earlier run finished whose files are unchanged is not run again.
 pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
+    let crash_after = fault::after_phase();
     for step in steps {
         ctx.out.phase(&step.path);
+        if ctx.progress.as_ref().is_some_and(|p| p.reuses(&step.path)) {
+            ctx.out.status(
+                "resume",
+                &format!("`{}`: reusing the files of the earlier run", step.path),
+            );
+            continue;
+        }
         if alone {
             for (file, producer) in step.phase.requires {
                 let file = ctx.resolve_required(file);
@@ -179,8 +238,25 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
                 }
             }
         }
-        if let Some(run) = step.phase.run {
-            run(ctx).with_context(|| format!("phase `{}` failed", step.path))?;
+        let written_before = ctx.root.changes().len();
+        if step.files_only && ctx.progress.is_some() {
+            ctx.root.log_writes(Some((resume::WRITE_LOG, &step.path)));
+        }
+        let result = match step.phase.run {
+            Some(run) => run(ctx).with_context(|| format!("phase `{}` failed", step.path)),
+            None => Ok(()),
+        };
+        ctx.root.log_writes(None);
+        result?;
+        if let Some(progress) = ctx.progress.as_mut() {
+            let written = ctx.root.changes().split_off(written_before);
+            progress.finish(&ctx.root, &step.path, &written)?;
+        }
+        if crash_after
+            .as_ref()
+            .is_some_and(|target| step.closes.contains(target))
+        {
+            fault::die();
         }
     }
     Ok(())
@@ -256,6 +332,20 @@ mod tests {
         let skip = ["certs/ca".to_string(), "kubeconfig".to_string()];
         let steps = plan(TABLE, None, &skip).unwrap();
         assert_eq!(names(&steps), ["preflight", "certs/apiserver"]);
+    }
+
+    #[test]
+    fn each_step_knows_the_groups_it_ends() {
+        let steps = plan(TABLE, None, &["certs/apiserver".to_string()]).unwrap();
+        let closes: Vec<Vec<String>> = steps.iter().map(|s| s.closes.clone()).collect();
+        assert_eq!(
+            closes,
+            [
+                vec!["preflight".to_string()],
+                vec!["certs".into(), "certs/ca".into()],
+                vec!["kubeconfig".into(), "kubeconfig/admin".into()],
+            ]
+        );
     }
 
     #[test]

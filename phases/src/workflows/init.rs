@@ -13,7 +13,7 @@ use crate::runner::context::{Clients, Context};
 use crate::version::KubeVersion;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
-const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES);
+const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES).files_only();
 const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file";
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
@@ -113,12 +113,14 @@ const ETCD: Phase = Phase::group(
     "etcd",
     "Generate static Pod manifest file for local etcd",
     etcd::PHASES,
-);
+)
+.files_only();
 const CONTROL_PLANE: Phase = Phase::group(
     "control-plane",
     "Generate all static Pod manifest files necessary to establish the control plane",
     control_plane::PHASES,
-);
+)
+.files_only();
 
 /// The API clients init's phases get: admin.conf (dry run: a reporting client).
 pub const CLIENTS: Clients = super::clients::ADMIN;
@@ -127,7 +129,7 @@ pub const CLIENTS: Clients = super::clients::ADMIN;
 pub static PHASES: &[Phase] = &[
     PREFLIGHT,
     CERTS,
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES),
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
     ETCD,
     CONTROL_PLANE,
     KUBELET_START,
@@ -144,7 +146,7 @@ pub static PHASES: &[Phase] = &[
 pub static PHASES_1_29: &[Phase] = &[
     PREFLIGHT,
     CERTS,
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES),
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
     ETCD,
     CONTROL_PLANE,
     KUBELET_START,
@@ -165,7 +167,8 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
         "kubeconfig",
         KUBECONFIG_ABOUT,
         kubeconfig::PHASES_BEFORE_1_29,
-    ),
+    )
+    .files_only(),
     KUBELET_START,
     CONTROL_PLANE,
     ETCD,

@@ -4,7 +4,7 @@ use crate::config::path_dirs;
 use crate::preflight::{Issue, Level, Probe};
 
 pub(super) fn file_available(p: &Probe, path: &str) -> Vec<Issue> {
-    if !p.ctx.root.exists(path) {
+    if !p.ctx.root.exists(path) || p.resumed_owns(path) {
         return vec![];
     }
     vec![
@@ -16,6 +16,14 @@ pub(super) fn file_available(p: &Probe, path: &str) -> Vec<Issue> {
 
 pub(super) fn dir_available(p: &Probe, dir: &str) -> Vec<Issue> {
     if p.ctx.root.list(dir).map(|e| e.is_empty()).unwrap_or(true) {
+        return vec![];
+    }
+    // The data of the etcd the resumed run's own manifest started.
+    if p.ctx
+        .progress
+        .as_ref()
+        .is_some_and(|r| r.resuming() && r.finished("etcd"))
+    {
         return vec![];
     }
     vec![

@@ -86,7 +86,15 @@ pub(super) fn port_check(p: &Probe, port: u16, flag: &str) -> Vec<Issue> {
         return vec![];
     }
     let issue = Issue::error(format!("Port {port} is in use"));
-    let issue = match host::port_owner(&p.ctx.root, port) {
+    let owner = host::port_owner(&p.ctx.root, port);
+    let component = owner
+        .as_ref()
+        .is_some_and(|o| COMPONENTS.iter().any(|c| o.name.starts_with(c)));
+    // The resumed run's own kubelet and the control plane it started.
+    if component && p.ctx.progress.as_ref().is_some_and(|r| r.resuming()) {
+        return vec![];
+    }
+    let issue = match owner {
         Some(owner) if COMPONENTS.iter().any(|c| owner.name.starts_with(c)) => issue
             .why(format!(
                 "{} (pid {}) listens on it: a component left by an earlier init (`{}`)",

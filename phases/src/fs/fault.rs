@@ -1,0 +1,35 @@
+//! Fault injection, for tests only: `KUBESTRAP_TEST_CRASH` makes the process die at once, as
+//! `kill -9` would (no clean-up, no flushing), at a chosen point, so tests can prove that a run
+//! killed anywhere is resumed or reset cleanly.
+//!
+//! - `after:<phase>`: right after the phase (`certs`, `certs/ca`, …) finished and was recorded;
+//!   for a group, after its last sub-phase that runs.
+//! - `writing:<path>`: half-way through writing the file at this logical path (the temporary
+//!   file holds half the bytes; the file itself is untouched).
+
+use std::path::Path;
+
+/// The environment variable; never set outside tests.
+pub const VAR: &str = "KUBESTRAP_TEST_CRASH";
+
+fn requested(kind: &str) -> Option<String> {
+    let value = std::env::var(VAR).ok()?;
+    let (k, target) = value.split_once(':')?;
+    (k == kind).then(|| target.to_string())
+}
+
+/// The phase after which to die, if one is asked for.
+pub fn after_phase() -> Option<String> {
+    requested("after")
+}
+
+/// Whether to die half-way through writing this file.
+pub fn while_writing(logical: &Path) -> bool {
+    requested("writing").is_some_and(|target| Path::new(&target) == logical)
+}
+
+/// Dies now, as `kill -9` would.
+pub fn die() -> ! {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    std::process::abort()
+}
