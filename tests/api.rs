@@ -452,7 +452,8 @@ fn token_create_refuses_a_bad_token_before_connecting() {
         dir.path().to_str().unwrap(),
     ]);
     let (_, stderr) = support::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Bad input: the exit code of an invalid configuration or flag.
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("was not of the form"), "{stderr}");
     let out = support::kubestrap(&[
         "token",
@@ -463,6 +464,7 @@ fn token_create_refuses_a_bad_token_before_connecting() {
         dir.path().to_str().unwrap(),
     ]);
     let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("invalid bootstrap token usage \"magic\""),
         "{stderr}"

@@ -52,17 +52,6 @@ node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Re
 
 say "kubestrap init"
 cfg=$(config certs)
-# Restarts recreate pod sandboxes: the pause image must survive the kubelet's image garbage
-# collection and disk-pressure eviction on a build machine whose disk is mostly full.
-python3 - "$cfg" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-extra = ('imageGCHighThresholdPercent: 100\nimageGCLowThresholdPercent: 99\n'
-	'evictionHard:\n  imagefs.available: "1%"\n  nodefs.available: "1%"\n')
-text = text.replace('kind: KubeletConfiguration\n', 'kind: KubeletConfiguration\n' + extra, 1)
-open(path, 'w').write(text)
-PY
 $TB up
 # What an earlier run may have left.
 $TB stop-kubelet node1 >/dev/null 2>&1 || true

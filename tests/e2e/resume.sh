@@ -79,16 +79,7 @@ resumes() {
 	until_ok 120 node_ready || fail "node not Ready after resuming after $1"
 }
 
-# config NAME: lib.sh's config, without the kubelet's disk-pressure eviction: on a disk with less
-# than 15% free, each kubelet start reclaims space by deleting the images no container uses
-# (pause, kube-proxy), and this script starts the kubelet many times.
-config_gc_off() {
-	local file
-	file=$(config "$1")
-	sed -i 's/^cgroupDriver: .*/&\nimageGCHighThresholdPercent: 100\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n  nodefs.inodesFree: 1%\n  imagefs.available: 1%/' "$file"
-	echo "$file"
-}
-cfg=$(config_gc_off init)
+cfg=$(config init)
 $TB up
 $TB exec node1 "$KS" reset -f >/dev/null 2>&1 || true
 
@@ -121,7 +112,7 @@ for b in "${boundaries[@]}"; do
 	killed_at "$crash"
 	if [ "$crash" = after:kubeconfig ]; then
 		say "after an interruption, another podSubnet is refused naming the field"
-		other=$(KUBESTRAP_TESTBED_POD_SUBNET=10.245.0.0/16 config_gc_off other)
+		other=$(KUBESTRAP_TESTBED_POD_SUBNET=10.245.0.0/16 config other)
 		rc=0
 		init "$other" >"$WORK/other.out" 2>&1 || rc=$?
 		[ "$rc" = 3 ] || { cat "$WORK/other.out" >&2; fail "init with another podSubnet exited $rc, not 3"; }
@@ -184,10 +175,10 @@ say "the quick start twice: init, testbed down, init again resumes to a Ready no
 $TB down >/dev/null
 mkdir -p /etc/kubernetes
 touch /etc/kubernetes/.e2e-was-here
-$TB up -- "$KS" init --config "$(config_gc_off up)" >"$WORK/up1.out" 2>&1 || { cat "$WORK/up1.out" >&2; fail "first quick-start init"; }
+$TB up -- "$KS" init --config "$(config up)" >"$WORK/up1.out" 2>&1 || { cat "$WORK/up1.out" >&2; fail "first quick-start init"; }
 until_ok 120 node_ready || fail "node not Ready after the first quick-start init"
 $TB down >/dev/null
-$TB up -- "$KS" init --config "$(config_gc_off up)" >"$WORK/up2.out" 2>&1 || { cat "$WORK/up2.out" >&2; fail "second quick-start init"; }
+$TB up -- "$KS" init --config "$(config up)" >"$WORK/up2.out" 2>&1 || { cat "$WORK/up2.out" >&2; fail "second quick-start init"; }
 grep -q "resuming after" "$WORK/up2.out" || { cat "$WORK/up2.out" >&2; fail "the second quick start did not resume"; }
 until_ok 120 node_ready || fail "node not Ready after the second quick-start init"
 reset_clean
