@@ -100,12 +100,19 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(base.join("etc/kubernetes/tmp/kubeadm-backup").is_file());
     assert!(base.join("etc/cni/net.d/10-bridge.conflist").is_file());
 
+    // Under --root, the machine's own kubelet is not stopped; what lies under the root is cleaned.
     let actions = host.actions();
     let kubelet_dir = base.join("var/lib/kubelet").canonicalize().unwrap();
+    assert!(
+        out.lines()
+            .iter()
+            .any(|l| l.contains("not /: the kubelet service of this machine is left alone")),
+        "{:#?}",
+        out.lines()
+    );
     assert_eq!(
         actions,
         [
-            "systemctl stop kubelet".to_string(),
             format!("unmount under {}", kubelet_dir.display()),
             format!(
                 "remove pod sandboxes at {}",
@@ -213,7 +220,7 @@ fn dry_run_lists_what_it_would_do_and_touches_nothing() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(tree(base), before);
     for line in [
-        "[reset] Would stop the kubelet service",
+        "not /: the kubelet service of this machine is left alone",
         "[reset] Would remove Kubernetes-managed containers",
         "[reset] Would delete contents of the etcd data directory: /var/lib/etcd",
         "[reset] Would delete files: [/etc/kubernetes/admin.conf",
@@ -549,4 +556,51 @@ fn the_users_kubeconfig_of_this_cluster_is_moved_aside() {
         fs::read(base.join(backup.trim_start_matches('/'))).unwrap(),
         admin
     );
+}
+
+#[test]
+fn a_system_folder_as_the_certificates_folder_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost::healthy();
+    init_files(base, &host);
+    put(base, "/etc/hostname");
+    let root = base.to_str().unwrap();
+    let file = base.join("reset.yaml");
+    fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\ncertificatesDir: /etc\n",
+    )
+    .unwrap();
+    let before = tree(base);
+    for args in [
+        &["reset", "-f", "--cert-dir", "/", "--root", root][..],
+        &["reset", "-f", "--cert-dir", "/usr/", "--root", root],
+        &[
+            "reset",
+            "-f",
+            "--cert-dir",
+            "/etc/kubernetes/pki/../..",
+            "--root",
+            root,
+        ],
+        &[
+            "reset",
+            "-f",
+            "--config",
+            file.to_str().unwrap(),
+            "--root",
+            root,
+        ],
+    ] {
+        let out = kubestrap(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is a system folder, not a certificates folder")
+                || stderr.contains("climbs with `..`"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(tree(base), before, "{args:?} changed the root");
+    }
 }

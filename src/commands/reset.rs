@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use kubestrap_phases::config::reset::{ResetConfiguration, unsupported_by_reset, validate_reset};
+use kubestrap_phases::config::reset::{
+    ResetConfiguration, unsafe_cert_dir, unsupported_by_reset, validate_reset,
+};
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
@@ -70,6 +72,9 @@ pub fn run(
         ..Overrides::default()
     };
     let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
+    if let Some(why) = unsafe_cert_dir(&cfg.cluster.certificates_dir) {
+        return Err(InvalidConfig(vec![format!("--cert-dir: {why}")]).into());
+    }
     let skip = if args.skip_phases.is_empty() {
         &file.skip_phases
     } else {

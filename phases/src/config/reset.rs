@@ -55,6 +55,60 @@ impl Default for ResetConfiguration {
     }
 }
 
+/// Folders reset must never empty as a certificates folder: the system's own, and the ones whose
+/// contents reset removes file by file (emptying them whole would take what is not its own).
+const NOT_A_CERT_DIR: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/sbin",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/etc/kubernetes",
+    "/etc/kubernetes/manifests",
+    "/var/lib/kubelet",
+    "/var/lib/etcd",
+];
+
+/// Why reset must not empty `dir` as its certificates folder, if it must not.
+pub fn unsafe_cert_dir(dir: &str) -> Option<String> {
+    let normal = std::path::Path::new(dir)
+        .components()
+        .collect::<std::path::PathBuf>();
+    let shown = normal.display().to_string();
+    if dir.split('/').any(|c| c == "..") {
+        return Some(format!(
+            "{dir:?} climbs with `..`: name the certificates folder by its own path"
+        ));
+    }
+    NOT_A_CERT_DIR.contains(&shown.as_str()).then(|| {
+        format!(
+            "{shown:?} is a system folder, not a certificates folder: reset empties the certificates folder, so it refuses this one (the default is /etc/kubernetes/pki)"
+        )
+    })
+}
+
 /// The problems of a ResetConfiguration, as `(field, message)`.
 pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -63,6 +117,8 @@ pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
             "certificatesDir".into(),
             format!("path {:?} is not absolute", reset.certificates_dir),
         ));
+    } else if let Some(why) = unsafe_cert_dir(&reset.certificates_dir) {
+        out.push(("certificatesDir".into(), why));
     }
     for (i, flag) in reset.unmount_flags.iter().enumerate() {
         if !UNMOUNT_FLAGS.contains(&flag.as_str()) {

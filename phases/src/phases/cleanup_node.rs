@@ -27,7 +27,17 @@ const CRI_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `cleanup-node` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let dry = ctx.opts.dry_run;
-    if dry {
+    // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
+    let this_machine = ctx.root.base() == std::path::Path::new("/");
+    if !this_machine {
+        ctx.out.status(
+            "reset",
+            &format!(
+                "--root is {}, not /: the kubelet service of this machine is left alone",
+                ctx.root.base().display()
+            ),
+        );
+    } else if dry {
         ctx.out.status("reset", "Would stop the kubelet service");
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
