@@ -325,6 +325,32 @@ pub fn no_effect<T: Serialize>(kind: &str, value: &T, default: &T) -> Vec<String
         .collect()
 }
 
+/// Whole documents of a file that a command does not use, one warning each.
+pub fn unused_documents(docs: &super::Documents, join: bool) -> Vec<String> {
+    let mut out: Vec<String> = docs
+        .ignored
+        .iter()
+        .map(|kind| format!("the {kind} document has no effect: kubestrap has no upgrade yet"))
+        .collect();
+    if docs.reset.is_some() {
+        out.push("the ResetConfiguration document has no effect here: `kubestrap reset --config` reads it".to_string());
+    }
+    if join {
+        for (present, kind) in [
+            (docs.kubelet.is_some(), "KubeletConfiguration"),
+            (docs.kube_proxy.is_some(), "KubeProxyConfiguration"),
+        ] {
+            if present {
+                out.push(format!("the {kind} document has no effect on join: a joining node takes the cluster's (uploaded by init)"));
+            }
+        }
+        if docs.has_init_kinds {
+            out.push("the InitConfiguration and ClusterConfiguration documents have no effect on join: the cluster's configuration applies".to_string());
+        }
+    }
+    out
+}
+
 /// What an init's documents set without effect, one warning each.
 pub fn init_warnings(init: &InitConfiguration, cluster: &ClusterConfiguration) -> Vec<String> {
     let mut out = no_effect("InitConfiguration", init, &InitConfiguration::default());
@@ -521,5 +547,18 @@ mod tests {
                 "`nodeRegistration.imagePullPolicy` in the JoinConfiguration has no effect"
             )
         );
+    }
+
+    #[test]
+    fn documents_a_command_does_not_use_are_named() {
+        let text = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    unsafeSkipCAVerification: true\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n";
+        let (docs, problems) = super::super::parse(text, "f.yaml");
+        assert!(problems.is_empty(), "{problems:?}");
+        let init = super::unused_documents(&docs, false);
+        assert_eq!(init.len(), 1, "{init:?}");
+        assert!(init[0].starts_with("the UpgradeConfiguration document has no effect"));
+        let join = super::unused_documents(&docs, true);
+        assert_eq!(join.len(), 2, "{join:?}");
+        assert!(join[1].starts_with("the KubeletConfiguration document has no effect on join"));
     }
 }

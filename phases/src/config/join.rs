@@ -211,6 +211,7 @@ pub fn resolve_join(
         .into());
     }
     let mut jc = docs.join.clone().unwrap_or_default();
+    let unused = super::fields::unused_documents(&docs, true);
     let mut problems = Vec::new();
     if flags.control_plane || jc.control_plane.is_some() {
         bail!(
@@ -414,7 +415,7 @@ pub fn resolve_join(
             tls_bootstrap_timeout,
             bootstrap_kubeconfig: None,
         }),
-        warnings: join_warnings(&jc),
+        warnings: join_warnings(&jc).into_iter().chain(unused).collect(),
         patches: None,
     })
 }

@@ -156,7 +156,8 @@ pub fn resolve(
         None => detect_cri_socket(root)?,
     };
     let patches = load_patches(init.patches.as_ref(), version)?;
-    let warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
+    let mut warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
+    warnings.extend(super::fields::unused_documents(&docs, false));
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,
