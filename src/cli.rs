@@ -386,6 +386,9 @@ pub struct ImagesArgs {
     /// Choose a container registry to pull control plane images from.
     #[arg(long, value_name = "REPOSITORY")]
     pub image_repository: Option<String>,
+    /// Only the images a worker node runs (kube-proxy, CoreDNS, pause), for nodes that join.
+    #[arg(long)]
+    pub worker: bool,
 }
 
 // The subcommands are kubeadm's: init-defaults, join-defaults, reset-defaults.

@@ -173,3 +173,33 @@ fn pull_without_a_runtime_names_the_socket() {
     );
     assert!(stderr.contains("nothing.sock"), "{stderr}");
 }
+
+#[test]
+fn a_worker_lists_what_runs_beyond_the_control_plane_for_every_minor() {
+    for minor in OLDEST_MINOR..=NEWEST_MINOR {
+        let version = format!("v1.{minor}.0");
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = resolve(documents(&version), tmp.path());
+        let all = images::all(&cfg);
+        // kube-proxy (a DaemonSet), CoreDNS (a Deployment, placed anywhere), the sandbox image.
+        assert_eq!(
+            images::worker(&cfg.cluster, cfg.version),
+            [all[3].clone(), all[4].clone(), all[5].clone()],
+            "{version}"
+        );
+    }
+    let out = kubestrap(&[
+        "config",
+        "images",
+        "list",
+        "--worker",
+        "--kubernetes-version",
+        "v1.31.0",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout,
+        "registry.k8s.io/kube-proxy:v1.31.0\nregistry.k8s.io/coredns/coredns:v1.11.1\nregistry.k8s.io/pause:3.10\n"
+    );
+}

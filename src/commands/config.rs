@@ -60,7 +60,7 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         }
         ConfigCmd::Images(ImagesCmd::List { which, output }) => {
             let cfg = images_config(&which, base)?;
-            let list = images::list(&cfg.cluster, cfg.version);
+            let list = image_list(&which, &cfg);
             match output {
                 OutputFormat::Text => {
                     printer.raw(&list.iter().map(|i| format!("{i}\n")).collect::<String>())
@@ -84,10 +84,19 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 None => config::detect_cri_socket(&root)?,
             };
             let path = root.physical(socket.strip_prefix("unix://").unwrap_or(&socket))?;
-            let list = images::list(&cfg.cluster, cfg.version);
+            let list = image_list(&which, &cfg);
             pull_images::pull(Path::new(&path), &list, &cfg.pull_policy, printer)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A control-plane node's images, or with `--worker` a joining worker's.
+fn image_list(which: &ImagesArgs, cfg: &ImagesConfig) -> Vec<String> {
+    if which.worker {
+        images::worker(&cfg.cluster, cfg.version)
+    } else {
+        images::list(&cfg.cluster, cfg.version)
     }
 }
 

@@ -5,7 +5,8 @@
 #     of the scheduler has the annotation;
 #   - a patch that does not apply is refused before anything is written;
 #   - first, `kubestrap config images list` names the testbed's images, and `config images pull`
-#     through the node's containerd finds them present (and names the one that is missing).
+#     through the node's containerd finds them present (and names the one that is missing), also
+#     with --worker (a joining worker's three images).
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,6 +55,11 @@ while read -r image; do
 	esac
 done <"$WORK/images.txt"
 grep -q "failed to pull 1 of 7 images" "$WORK/pull.out" || { cat "$WORK/pull.out" >&2; fail "pull's summary"; }
+# A joining worker's share: kube-proxy and pause present, CoreDNS named, nothing of the control plane.
+rc=0
+$TB exec node1 "$KS" config images pull --worker --config "$cfg" >"$WORK/pull-worker.out" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "failed to pull 1 of 3 images" "$WORK/pull-worker.out" &&
+	! grep -q "kube-apiserver\|etcd" "$WORK/pull-worker.out" || { cat "$WORK/pull-worker.out" >&2; fail "config images pull --worker"; }
 
 say "a patch that does not apply is refused before anything is written"
 mkdir "$WORK/bad"

@@ -40,6 +40,21 @@ pub fn list(cluster: &ClusterConfiguration, version: KubeVersion) -> Vec<String>
     out
 }
 
+/// The images a worker (a joining node without the control plane) runs: kube-proxy and CoreDNS
+/// (scheduled anywhere) and the pause image, in [`list`]'s order.
+pub fn worker(cluster: &ClusterConfiguration, version: KubeVersion) -> Vec<String> {
+    let control_plane = [
+        component(cluster, version, "kube-apiserver"),
+        component(cluster, version, "kube-controller-manager"),
+        component(cluster, version, "kube-scheduler"),
+        etcd_image(cluster, version),
+    ];
+    list(cluster, version)
+        .into_iter()
+        .filter(|i| !control_plane.contains(i))
+        .collect()
+}
+
 /// The CoreDNS image: `dns.imageRepository` (else `imageRepository`) and `dns.imageTag` (else
 /// the version's); kubeadm's own registries keep it under `coredns/`.
 pub fn coredns(cluster: &ClusterConfiguration, version: KubeVersion) -> String {
