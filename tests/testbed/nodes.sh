@@ -179,6 +179,8 @@ start_node() {
 	timed "$node: import images" import_images "$node" "$CACHE/containerd/$node"
 	if ! alive "$d/kubelet-supervisor.pid"; then
 		boot_kubelet_package "$(node_etc "$node")" --node-ip="$node_ip" "$@"
+		# The boot loads the units (before anyone can run `systemctl daemon-reload`).
+		in_node "$node" python3 "$HERE/systemd-unit" load kubelet.service "$d/kubelet.unit.json"
 		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d"
 	fi
 }
