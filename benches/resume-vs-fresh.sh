@@ -15,8 +15,6 @@ eval "$($TB facts)"
 . tests/e2e/lib.sh
 trap '$TB exec node1 "$KS" reset --force >/dev/null 2>&1 || true; $TB down >/dev/null; rm -rf "$WORK"' EXIT
 
-node=$(hostname | tr '[:upper:]' '[:lower:]')
-node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 cfg=$(config bench)
 $TB up >/dev/null 2>&1
 $TB exec node1 "$KS" reset --force >/dev/null 2>&1 || true

@@ -38,7 +38,6 @@ trap finish EXIT
 
 PKI=/etc/kubernetes/pki
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler"
-node=$(hostname | tr '[:upper:]' '[:lower:]')
 serial_of() { openssl x509 -noout -serial -in "$1" | cut -d= -f2; }
 served_serial() {
 	openssl s_client -connect "$KUBESTRAP_TESTBED_API_ENDPOINT" -CAfile "$PKI/ca.crt" </dev/null 2>/dev/null |
@@ -48,7 +47,6 @@ admin_serial() {
 	grep client-certificate-data /etc/kubernetes/admin.conf | awk '{print $2}' | base64 -d | openssl x509 -noout -serial | cut -d= -f2
 }
 container() { $TB exec node1 crictl ps --name "^$1\$" --state running -q | head -1; }
-node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 
 say "kubestrap init"
 cfg=$(config certs)

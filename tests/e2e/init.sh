@@ -55,10 +55,8 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tokens"] 
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][0])' "$WORK/init.json")
 id=${token%%.*}
 secret=${token#*.}
-node=$(hostname | tr '[:upper:]' '[:lower:]')
 
 say "node Ready, control plane containers running (CRI)"
-node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 until_ok 180 node_ready || fail "node $node is not Ready"
 running() { [ -n "$($TB exec node1 crictl ps --name "^$1\$" --state running -q)" ]; }
 for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do

@@ -151,3 +151,7 @@ until_ok() {
 		sleep 1
 	done
 }
+
+# node1's node name (the machine's host name, lower-cased) and whether that Node is Ready.
+node=$(hostname | tr '[:upper:]' '[:lower:]')
+node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }

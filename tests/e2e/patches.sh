@@ -105,7 +105,6 @@ PY
 }
 has_flag() { apiserver_args | grep -qx -- '--event-ttl=2h'; }
 until_ok 120 has_flag || { apiserver_args >&2; fail "the kube-apiserver runs without --event-ttl=2h"; }
-node=$(hostname | tr '[:upper:]' '[:lower:]')
 annotated() { k -n kube-system get pod "kube-scheduler-$node" -o jsonpath='{.metadata.annotations}' | grep -q 'e2e.kubestrap.test/patched'; }
 until_ok 120 annotated || fail "the kube-scheduler mirror pod lacks the patched annotation"
 

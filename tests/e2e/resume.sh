@@ -27,7 +27,6 @@ eval "$($TB facts)"
 # shellcheck source=tests/e2e/lib.sh
 . tests/e2e/lib.sh
 
-node=$(hostname | tr '[:upper:]' '[:lower:]')
 made_etc_kubernetes= made_state_dir=
 [ -d /etc/kubernetes ] || made_etc_kubernetes=1
 [ -d /var/lib/kubestrap ] || made_state_dir=1
@@ -53,7 +52,6 @@ finish() {
 }
 trap finish EXIT
 
-node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 init() { $TB exec node1 "$KS" init --config "$@"; }
 
 # reset_clean [FLAGS]: reset --force --verify must succeed and find nothing left.

@@ -15,6 +15,8 @@ use crate::version::KubeVersion;
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES).files_only();
 const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file";
+const KUBECONFIG: Phase =
+    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only();
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
@@ -129,7 +131,7 @@ pub const CLIENTS: Clients = super::clients::ADMIN;
 pub static PHASES: &[Phase] = &[
     PREFLIGHT,
     CERTS,
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
+    KUBECONFIG,
     ETCD,
     CONTROL_PLANE,
     KUBELET_START,
@@ -146,7 +148,7 @@ pub static PHASES: &[Phase] = &[
 pub static PHASES_1_29: &[Phase] = &[
     PREFLIGHT,
     CERTS,
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
+    KUBECONFIG,
     ETCD,
     CONTROL_PLANE,
     KUBELET_START,
