@@ -287,6 +287,24 @@ fn an_expired_tree_is_reported_and_renew_all_fixes_it() {
 }
 
 #[test]
+fn without_a_config_the_cluster_is_asked_then_defaults_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    tree_made_ago(root, Duration::from_secs(345 * DAY));
+    fs::remove_file(root.join("etc/kubernetes/admin.conf")).unwrap();
+    let out = kubestrap(&["certs", "check-expiration", "--root", root.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("Error reading configuration from the cluster")
+            && stderr.contains("admin.conf` does not exist")
+            && stderr.contains("falling back to the default configuration"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("apiserver "), "{stdout}");
+}
+
+#[test]
 fn certificates_due_within_30_days_are_marked() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -622,7 +640,8 @@ fn kubeconfig_user_is_signed_by_the_cluster_ca() {
     let verified = openssl(&["verify", "-CAfile", &crt(root, "ca"), cert]);
     assert!(verified.trim().ends_with(": OK"), "{verified}");
 
-    // Two organizations cannot be written yet: refused rather than one silently dropped.
+    // Several organizations: every one is in the subject (a user in several groups), and the
+    // certificate re-signed with the new subject still verifies against the CA.
     let out = kubestrap(&[
         "kubeconfig",
         "user",
@@ -632,19 +651,26 @@ fn kubeconfig_user_is_signed_by_the_cluster_ca() {
         "dev",
         "--org",
         "ops",
+        "--org",
+        "on call",
         "--root",
         root.to_str().unwrap(),
         "--config",
         config.to_str().unwrap(),
     ]);
-    assert!(!out.status.success());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    fs::write(&conf, &stdout).unwrap();
+    kubeconfig_cert(root, "jane.conf", Path::new(cert));
+    let subject = openssl(&["x509", "-noout", "-subject", "-in", cert]);
     assert!(
-        text(&out)
-            .1
-            .contains("more than one organization (dev, ops)"),
-        "{:?}",
-        text(&out)
+        subject.contains("O = dev, O = ops, O = on call, CN = jane"),
+        "{subject}"
     );
+    let verified = openssl(&["verify", "-CAfile", &crt(root, "ca"), cert]);
+    assert!(verified.trim().ends_with(": OK"), "{verified}");
+    let text_form = openssl(&["x509", "-noout", "-text", "-in", cert]);
+    assert!(text_form.contains("TLS Web Client Authentication"), "{text_form}");
 
     let out = kubestrap(&[
         "kubeconfig",

@@ -20,12 +20,23 @@ use crate::cli::{CertsArgs, CertsCmd, KubeconfigCmd, OutputFormat};
 use crate::exit;
 use crate::output::Printer;
 
-/// The context of a certs command: the configuration file (or kubeadm's defaults) with
+/// Where a certs command takes the cluster's settings from without `--config`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Without {
+    /// kubeadm's defaults.
+    Defaults,
+    /// The cluster's kubeadm-config (through admin.conf), else kubeadm's defaults, as
+    /// kubeadm's `certs renew` and `check-expiration` do.
+    ClusterThenDefaults,
+}
+
+/// The context of a certs command: the configuration file (or what `without` says) with
 /// `--cert-dir` over it. `local_address`: whether the command uses this node's advertise
 /// address (otherwise none is looked up, so a host without a default route works).
 fn context(
     base: &Path,
     config_file: Option<&PathBuf>,
+    without: Without,
     cert_dir: Option<String>,
     local_address: bool,
     printer: &Printer,
@@ -34,6 +45,17 @@ fn context(
         Some(path) => config::load_file(path)?,
         None => Documents::default(),
     };
+    if config_file.is_none() && without == Without::ClusterThenDefaults {
+        match workflow::cluster_configuration(&Root::new(base), printer) {
+            Ok(cluster) => docs.cluster = cluster,
+            Err(e) => printer.status(
+                "certs",
+                &format!(
+                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
+                ),
+            ),
+        }
+    }
     if !local_address && docs.init.local_api_endpoint.advertise_address.is_none() {
         // Neither expiry nor renewal reads it; a placeholder avoids looking for a default route.
         docs.init.local_api_endpoint.advertise_address = Some("127.0.0.1".into());
@@ -62,7 +84,14 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CertsCmd::CheckExpiration { output, files } => {
-            let ctx = context(base, files.config.as_ref(), files.cert_dir, false, printer)?;
+            let ctx = context(
+                base,
+                files.config.as_ref(),
+                Without::ClusterThenDefaults,
+                files.cert_dir,
+                false,
+                printer,
+            )?;
             let summary = renewable::check_expiration(&ctx, SystemTime::now())?;
             match output {
                 OutputFormat::Text => printer.raw(&table(&summary)),
@@ -91,6 +120,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let ctx = context(
                 base,
                 files.config.as_ref(),
+                Without::ClusterThenDefaults,
                 files.cert_dir.clone(),
                 false,
                 printer,
@@ -139,6 +169,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let ctx = context(
                 base,
                 files.config.as_ref(),
+                Without::ClusterThenDefaults,
                 files.cert_dir.clone(),
                 false,
                 printer,
@@ -169,7 +200,14 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             kubeconfig_dir,
             files,
         } => {
-            let ctx = context(base, files.config.as_ref(), files.cert_dir, true, printer)?;
+            let ctx = context(
+                base,
+                files.config.as_ref(),
+                Without::Defaults,
+                files.cert_dir,
+                true,
+                printer,
+            )?;
             for written in renew::generate_csrs(&ctx, &kubeconfig_dir)? {
                 printer.status(
                     "certs",
@@ -306,7 +344,7 @@ pub fn kubeconfig(cmd: KubeconfigCmd, base: &Path, printer: &Printer) -> Result<
     } = cmd;
     let validity = config::duration::parse(&validity_period)
         .map_err(|e| config::InvalidConfig(vec![format!("--validity-period: {e:#}")]))?;
-    let ctx = context(base, config.as_ref(), None, true, printer)?;
+    let ctx = context(base, config.as_ref(), Without::Defaults, None, true, printer)?;
     let text =
         kubeconfig_phase::user_kubeconfig(&ctx, &client_name, &orgs, validity, token.as_deref())?;
     printer.raw(&text);

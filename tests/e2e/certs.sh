@@ -8,7 +8,8 @@
 #     new apiserver.crt (its serial, read with openssl s_client); kubectl works with the renewed
 #     admin.conf; the node stays Ready;
 #   - `kubestrap kubeconfig user` writes a kubeconfig that kubectl uses as that user: denied
-#     before a RoleBinding, allowed (`kubectl auth can-i`) after it.
+#     before a RoleBinding, allowed (`kubectl auth can-i`) after it; a RoleBinding for its
+#     second `--org` group allows it too.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,6 +67,8 @@ until_ok 60 test -e /var/lib/kubelet/pki/kubelet-client-current.pem || fail "no 
 cat "$WORK/check.out" >&2
 grep -Eq '^apiserver +[A-Z][a-z]{2} [0-9]{2}, [0-9]{4} [0-9:]{5} UTC +36[45]d +ca +no +ok$' "$WORK/check.out" || fail "apiserver row"
 grep -Eq '^kubelet-client-current.pem .* on +ok$' "$WORK/check.out" || fail "kubelet client certificate row (rotation on)"
+"$KS" certs check-expiration >"$WORK/check-cluster.out" 2>&1 || { cat "$WORK/check-cluster.out" >&2; fail "check-expiration without --config"; }
+! grep -q "falling back" "$WORK/check-cluster.out" || { cat "$WORK/check-cluster.out" >&2; fail "check-expiration without --config did not read the cluster's kubeadm-config"; }
 
 say "certs renew all --restart"
 old_served=$(served_serial)
@@ -103,7 +106,7 @@ until_ok 60 node_ready || fail "node $node is not Ready after the restarts"
 k -n kube-system get pods -o wide >&2
 
 say "kubeconfig user: denied, then allowed by a RoleBinding"
-"$KS" kubeconfig user --client-name e2e-user --org e2e-group --config "$cfg" >"$WORK/user.conf" || fail "kubeconfig user"
+"$KS" kubeconfig user --client-name e2e-user --org e2e-group --org e2e-ops --config "$cfg" >"$WORK/user.conf" || fail "kubeconfig user"
 as_user() { kubectl --kubeconfig "$WORK/user.conf" --cache-dir "$WORK/kubectl-cache-user" "$@"; }
 [ "$(as_user config view -o jsonpath='{.clusters[0].cluster.server}')" = "https://$KUBESTRAP_TESTBED_API_ENDPOINT" ] || fail "user kubeconfig server"
 [ "$(as_user auth can-i list pods -n default || true)" = no ] || fail "e2e-user may list pods before any RoleBinding"
@@ -112,3 +115,7 @@ can_list() { [ "$(as_user auth can-i list pods -n default)" = yes ]; }
 until_ok 30 can_list || fail "kubectl auth can-i as e2e-user after the RoleBinding"
 as_user -n default get pods >/dev/null || fail "e2e-user cannot list pods"
 [ "$(as_user auth can-i list pods -n kube-system || true)" = no ] || fail "e2e-user may list pods in kube-system"
+say "kubeconfig user: the second --org is a group the API server grants by"
+k -n kube-system create rolebinding e2e-ops-view --clusterrole=view --group=e2e-ops >/dev/null
+can_list_system() { [ "$(as_user auth can-i list pods -n kube-system)" = yes ]; }
+until_ok 30 can_list_system || fail "kubectl auth can-i as a member of group e2e-ops (the second --org)"

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use super::key::{PrivateKey, encode_pem};
+use super::subject;
 
 /// A parsed certificate (the first of a PEM file; later ones are its chain).
 #[derive(Debug, Clone)]
@@ -247,16 +248,11 @@ fn params(req: &CertRequest) -> Result<CertificateParams> {
     if req.common_name.is_empty() {
         bail!("must specify a CommonName");
     }
-    if req.organizations.len() > 1 {
-        // rcgen keeps one value per attribute type; a second O would silently replace the first.
-        bail!(
-            "more than one organization ({}) in one certificate is not supported",
-            req.organizations.join(", ")
-        );
-    }
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    for org in &req.organizations {
+    // rcgen keeps one value per attribute type: `sign` writes the others afterwards, and a
+    // request (whose subject is signed by the requester) is refused with several.
+    if let Some(org) = req.organizations.first() {
         dn.push(DnType::OrganizationName, dn_value(org));
     }
     dn.push(DnType::CommonName, dn_value(&req.common_name));
@@ -315,6 +311,7 @@ pub fn sign(
     issuer: Option<(&Certificate, &PrivateKey)>,
 ) -> Result<Certificate> {
     let mut params = params(req)?;
+    let signer = issuer.map_or(key, |(_, ca_key)| ca_key);
     let cert = match issuer {
         None => params.self_signed(&key.pair)?,
         Some((ca_cert, ca_key)) => {
@@ -326,12 +323,27 @@ pub fn sign(
             params.signed_by(&key.pair, &issuer)?
         }
     };
+    if req.organizations.len() > 1 {
+        let name = subject::encode_name(&req.organizations, &req.common_name);
+        return Certificate::from_der(&subject::with_subject(
+            cert.der(),
+            &name,
+            issuer.is_none(),
+            signer,
+        )?);
+    }
     Certificate::from_der(cert.der())
 }
 
 /// A PEM certificate signing request (`CERTIFICATE REQUEST`) for `key` with the subject, names
 /// and usages of `req`, for an external CA to sign.
 pub fn certificate_request(req: &CertRequest, key: &PrivateKey) -> Result<String> {
+    if req.organizations.len() > 1 {
+        bail!(
+            "a certificate request with more than one organization ({}) is not supported",
+            req.organizations.join(", ")
+        );
+    }
     let mut params = params(req)?;
     // A request carries no serial or basic constraints; the CA decides them.
     params.serial_number = None;

@@ -9,6 +9,7 @@ mod files;
 mod hash;
 mod key;
 mod pool;
+mod subject;
 
 pub use cert::{
     AltNames, Authority, CertRequest, Certificate, Usage, certificate_request, rfc3339, sign,
@@ -115,6 +116,29 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(7200);
         assert!(leaf.period_problem(later).unwrap().contains("has expired"));
         assert_eq!(Certificate::from_pem(&leaf.pem()).unwrap().der, leaf.der);
+    }
+
+    #[test]
+    fn several_organizations_are_all_in_the_subject_and_the_signature_holds() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let ca_key = PrivateKey::generate(alg).unwrap();
+            let mut ca_req = request("kubernetes", true);
+            ca_req.organizations = vec!["a".into(), "b".into()];
+            let ca = sign(&ca_req, &ca_key, None).unwrap();
+            assert_eq!(ca.organizations, ["a", "b"]);
+            assert!(ca.is_signed_by(&ca), "{alg:?}: self-signed, issuer = subject");
+            let mut req = request("jane", false);
+            req.organizations = vec!["dev".into(), "ops".into(), "on call: 24/7".into()];
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let leaf = sign(&req, &key, Some((&ca, &ca_key))).unwrap();
+            assert_eq!(leaf.organizations, ["dev", "ops", "on call: 24/7"]);
+            assert_eq!(leaf.common_name, "jane");
+            assert!(leaf.is_signed_by(&ca), "{alg:?}");
+            assert!(leaf.matches_key(&key));
+            assert_eq!(leaf.dns_names, ["a", "b"]);
+            let err = certificate_request(&req, &key).unwrap_err().to_string();
+            assert!(err.contains("more than one organization"), "{err}");
+        }
     }
 
     #[test]

@@ -2,14 +2,44 @@
 //! running control plane use them (restart each static pod whose files changed, etcd first) and
 //! check that the API server really serves its new certificate.
 
-use anyhow::{Result, bail};
+use std::time::Duration;
 
+use anyhow::{Context as _, Result, bail};
+
+use crate::api::objects::ConfigMap;
+use crate::api::{Log, ObjectRef, Retry, client};
+use crate::config::ClusterConfiguration;
+use crate::fs::root::Root;
 use crate::phases::certs::Cert;
 use crate::phases::renew::{self, Outcome};
 use crate::phases::renewable::Renewable;
 use crate::phases::restart;
 use crate::pki;
 use crate::runner::context::Context;
+
+/// How long renewal waits for the API server before it goes on with kubeadm's defaults: a
+/// renewal must work while the control plane is down (expired certificates are why it is).
+const CLUSTER_CONFIG_WAIT: Duration = Duration::from_secs(5);
+
+/// The ClusterConfiguration the cluster keeps (kube-system/kubeadm-config), read with
+/// admin.conf under `root`, for `certs` commands run without `--config` (as kubeadm does).
+pub fn cluster_configuration(root: &Root, out: &dyn Log) -> Result<ClusterConfiguration> {
+    let retry = Retry {
+        timeout: CLUSTER_CONFIG_WAIT,
+        ..Retry::default()
+    };
+    let admin = client::admin(root, retry)?;
+    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+    let cm = admin
+        .with(out)
+        .get::<ConfigMap>(&target)?
+        .context("the cluster has no kube-system/kubeadm-config ConfigMap")?;
+    let text = cm
+        .data
+        .get("ClusterConfiguration")
+        .context("the kubeadm-config ConfigMap has no `ClusterConfiguration` key")?;
+    Ok(crate::config::join::uploaded_cluster_configuration(text)?.0)
+}
 
 /// Every renewable certificate (`all`), or those named, in kubeadm's order; an unknown name is
 /// refused with the list of valid ones before anything is renewed.
