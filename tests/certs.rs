@@ -292,7 +292,12 @@ fn without_a_config_the_cluster_is_asked_then_defaults_are_used() {
     let root = dir.path();
     tree_made_ago(root, Duration::from_secs(345 * DAY));
     fs::remove_file(root.join("etc/kubernetes/admin.conf")).unwrap();
-    let out = kubestrap(&["certs", "check-expiration", "--root", root.to_str().unwrap()]);
+    let out = kubestrap(&[
+        "certs",
+        "check-expiration",
+        "--root",
+        root.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(
@@ -670,7 +675,10 @@ fn kubeconfig_user_is_signed_by_the_cluster_ca() {
     let verified = openssl(&["verify", "-CAfile", &crt(root, "ca"), cert]);
     assert!(verified.trim().ends_with(": OK"), "{verified}");
     let text_form = openssl(&["x509", "-noout", "-text", "-in", cert]);
-    assert!(text_form.contains("TLS Web Client Authentication"), "{text_form}");
+    assert!(
+        text_form.contains("TLS Web Client Authentication"),
+        "{text_form}"
+    );
 
     let out = kubestrap(&[
         "kubeconfig",

@@ -344,7 +344,14 @@ pub fn kubeconfig(cmd: KubeconfigCmd, base: &Path, printer: &Printer) -> Result<
     } = cmd;
     let validity = config::duration::parse(&validity_period)
         .map_err(|e| config::InvalidConfig(vec![format!("--validity-period: {e:#}")]))?;
-    let ctx = context(base, config.as_ref(), Without::Defaults, None, true, printer)?;
+    let ctx = context(
+        base,
+        config.as_ref(),
+        Without::Defaults,
+        None,
+        true,
+        printer,
+    )?;
     let text =
         kubeconfig_phase::user_kubeconfig(&ctx, &client_name, &orgs, validity, token.as_deref())?;
     printer.raw(&text);

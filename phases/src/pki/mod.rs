@@ -126,7 +126,10 @@ mod tests {
             ca_req.organizations = vec!["a".into(), "b".into()];
             let ca = sign(&ca_req, &ca_key, None).unwrap();
             assert_eq!(ca.organizations, ["a", "b"]);
-            assert!(ca.is_signed_by(&ca), "{alg:?}: self-signed, issuer = subject");
+            assert!(
+                ca.is_signed_by(&ca),
+                "{alg:?}: self-signed, issuer = subject"
+            );
             let mut req = request("jane", false);
             req.organizations = vec!["dev".into(), "ops".into(), "on call: 24/7".into()];
             let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();

@@ -93,8 +93,7 @@ pub fn with_subject(
         w.write_sequence(|w| {
             w.next().write_der(&tbs);
             w.next().write_der(&algorithm);
-            w.next()
-                .write_bitvec_bytes(&signature, signature.len() * 8);
+            w.next().write_bitvec_bytes(&signature, signature.len() * 8);
         })
     }))
 }
