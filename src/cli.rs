@@ -564,9 +564,16 @@ pub struct JoinArgs {
     /// Don't apply any changes; print what would be written (discovery still reads the cluster).
     #[arg(long)]
     pub dry_run: bool,
-    /// Create a new control plane instance on this node (not supported yet: refused).
+    /// Create a new control plane instance on this node.
     #[arg(long)]
     pub control_plane: bool,
+    /// With --control-plane: the IP address this node's API server and etcd member advertise
+    /// (default: the address of the default-route interface).
+    #[arg(long, value_name = "ADDRESS")]
+    pub apiserver_advertise_address: Option<String>,
+    /// With --control-plane: the port this node's API server binds to.
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
     /// Use this key to decrypt the certificate secrets uploaded by init (with --control-plane).
     #[arg(long, value_name = "KEY")]
     pub certificate_key: Option<String>,
@@ -599,6 +606,13 @@ impl JoinArgs {
         check(self.discovery_file.is_some(), "discovery-file");
         check(self.node_name.is_some(), "node-name");
         check(self.cri_socket.is_some(), "cri-socket");
+        check(self.control_plane, "control-plane");
+        check(
+            self.apiserver_advertise_address.is_some(),
+            "apiserver-advertise-address",
+        );
+        check(self.apiserver_bind_port.is_some(), "apiserver-bind-port");
+        check(self.certificate_key.is_some(), "certificate-key");
         mixed
     }
 }

@@ -60,6 +60,8 @@ pub fn run(
         ignore_preflight_errors: args.ignore_preflight_errors.clone(),
         skip_phases: args.skip_phases.clone(),
         control_plane: args.control_plane,
+        apiserver_advertise_address: args.apiserver_advertise_address.clone(),
+        apiserver_bind_port: args.apiserver_bind_port,
         certificate_key: args.certificate_key.clone(),
     };
     let host = LinuxHost;
@@ -98,11 +100,32 @@ pub fn run(
     if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
         printer.journal(&ctx.root.changes());
     }
-    result?;
+    if let Err(e) = result {
+        if let Err(undo) = join::undo(&mut ctx) {
+            kubestrap_phases::runner::report::Reporter::warn(
+                &printer,
+                "etcd",
+                &format!("{undo:#}"),
+            );
+        }
+        return Err(e);
+    }
     let joined = phase.is_none() && !ctx.root.is_dry_run();
+    let control_plane = ctx
+        .cfg
+        .join
+        .as_ref()
+        .is_some_and(|j| j.control_plane.is_some());
     match args.output {
         OutputFormat::Text => {
-            if joined {
+            if joined && control_plane {
+                let etcd = if ctx.cfg.cluster.etcd.local.is_some() {
+                    "* A new etcd member was added to the local/stacked etcd cluster.\n"
+                } else {
+                    ""
+                };
+                printer.data(&format!("\nThis node has joined the cluster and a new control plane instance was created:\n\n* Certificate signing request was sent to apiserver and approval was received.\n* The Kubelet was informed of the new secure connection details.\n* Control plane label and taint were applied to the new node.\n* The Kubernetes control plane instances scaled up.\n{etcd}\nTo start administering your cluster from this node, you need to run the following as a regular user:\n\n\tmkdir -p $HOME/.kube\n\tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nRun 'kubectl get nodes' to see this node join the cluster.\n"));
+            } else if joined {
                 printer.data("\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n");
             }
         }
@@ -112,6 +135,7 @@ pub fn run(
                 "server": ctx.api()?.endpoint(),
                 "kubernetesVersion": ctx.cfg.version.to_string(),
                 "joined": joined,
+                "controlPlane": control_plane,
                 "phases": ctx.outputs.phases,
             });
             printer.document(format, &doc)?;

@@ -85,6 +85,7 @@ pub fn run(
         dry_run: root.is_dry_run(),
         cleanup_tmp_dir: args.cleanup_tmp_dir || file.cleanup_tmp_dir,
         cleanup_network: args.cleanup_network,
+        force,
         ignore_preflight_errors: file
             .ignore_preflight_errors
             .iter()

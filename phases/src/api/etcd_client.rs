@@ -64,6 +64,13 @@ impl EtcdClient {
         server_version(&resp)
     }
 
+    /// A request without a body (`GET /health`).
+    pub fn send(&self, method: Method, path: &str) -> Result<Response> {
+        self.transport
+            .send(&Request::new(method, path))
+            .with_context(|| format!("etcd at {} did not answer {path}", self.endpoint()))
+    }
+
     /// One call of the JSON gateway (`/v3/cluster/member/list`, …).
     pub fn post(&self, path: &str, body: &Value) -> Result<Response> {
         let req = Request::new(Method::Post, path).with_json("application/json", body);

@@ -9,6 +9,7 @@
 pub mod client;
 mod dry_run;
 pub mod etcd_client;
+pub mod etcd_cluster;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod http;

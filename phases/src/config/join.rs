@@ -104,6 +104,15 @@ pub struct JoinFlags {
     pub ignore_preflight_errors: Vec<String>,
     pub skip_phases: Vec<String>,
     pub control_plane: bool,
+    pub apiserver_advertise_address: Option<String>,
+    pub apiserver_bind_port: Option<u16>,
+    pub certificate_key: Option<String>,
+}
+
+/// The settings of a control-plane join (`--control-plane`, `controlPlane`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlPlaneJoin {
+    /// Decrypts the `kubeadm-certs` Secret; without it the shared CAs must be on disk.
     pub certificate_key: Option<String>,
 }
 
@@ -134,6 +143,17 @@ pub struct Join {
     pub tls_bootstrap_timeout: Duration,
     /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
     pub bootstrap_kubeconfig: Option<String>,
+    /// `Some` when this node joins as a control-plane node.
+    pub control_plane: Option<ControlPlaneJoin>,
+    /// The etcd member this join added, while the join has not finished: a failure removes it.
+    pub added_etcd_member: Option<AddedMember>,
+}
+
+/// An etcd member added by this join: its ID and where the cluster's other members answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedMember {
+    pub id: String,
+    pub others: Vec<String>,
 }
 
 /// A pinned CA public key as kubeadm spells it: `sha256:<64 hex digits>` (lower-cased here).
@@ -213,16 +233,37 @@ pub fn resolve_join(
     let mut jc = docs.join.clone().unwrap_or_default();
     let unused = super::fields::unused_documents(&docs, true);
     let mut problems = Vec::new();
-    if flags.control_plane || jc.control_plane.is_some() {
-        bail!(
-            "joining as a control-plane node (--control-plane or `controlPlane` in the JoinConfiguration) is not supported by kubestrap yet; join this node as a worker (drop --control-plane), or use kubeadm join for a control-plane node"
-        );
+    if flags.control_plane {
+        let cp = jc.control_plane.get_or_insert_with(Default::default);
+        if let Some(address) = &flags.apiserver_advertise_address {
+            cp.local_api_endpoint.advertise_address = Some(address.clone());
+        }
+        if let Some(port) = flags.apiserver_bind_port {
+            cp.local_api_endpoint.bind_port = i64::from(port);
+        }
+        if let Some(key) = &flags.certificate_key {
+            cp.certificate_key = Some(key.clone());
+        }
+    } else {
+        for (set, flag) in [
+            (flags.certificate_key.is_some(), "--certificate-key"),
+            (
+                flags.apiserver_advertise_address.is_some(),
+                "--apiserver-advertise-address",
+            ),
+            (flags.apiserver_bind_port.is_some(), "--apiserver-bind-port"),
+        ] {
+            if set {
+                bail!(
+                    "{flag} is only used with --control-plane: add --control-plane to join this node as a control-plane node, or drop {flag} to join it as a worker"
+                );
+            }
+        }
     }
-    if flags.certificate_key.is_some() {
-        bail!(
-            "--certificate-key is only used with --control-plane, which kubestrap does not support yet"
-        );
-    }
+    let control_plane = match &jc.control_plane {
+        None => None,
+        Some(cp) => Some(resolve_control_plane(cp)?),
+    };
     if jc.patches.is_some() {
         bail!(
             "`patches` in the JoinConfiguration is not supported by kubestrap yet; remove it (kubestrap would otherwise join without the patches)"
@@ -388,6 +429,13 @@ pub fn resolve_join(
         .ca_cert_path
         .clone()
         .unwrap_or_else(|| format!("{}/ca.crt", crate::fs::paths::DEFAULT_CERT_DIR));
+    let (advertise_address, bind_port) = match &jc.control_plane {
+        Some(cp) => local_api_endpoint(&cp.local_api_endpoint, host)?,
+        None => (
+            host.default_address().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            6443,
+        ),
+    };
     let mut init = super::InitConfiguration::default();
     init.node_registration = jc.node_registration.clone();
     init.skip_phases = jc.skip_phases.clone();
@@ -403,8 +451,8 @@ pub fn resolve_join(
         // The cluster's version replaces it once discovery has read kubeadm-config.
         version: version::NEWEST,
         node_name,
-        advertise_address: host.default_address().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-        bind_port: 6443,
+        advertise_address,
+        bind_port,
         cri_socket,
         source: docs.source,
         join: Some(Join {
@@ -414,10 +462,65 @@ pub fn resolve_join(
             discovery_timeout,
             tls_bootstrap_timeout,
             bootstrap_kubeconfig: None,
+            control_plane,
+            added_etcd_member: None,
         }),
         warnings: join_warnings(&jc).into_iter().chain(unused).collect(),
         patches: None,
     })
+}
+
+/// Checks `controlPlane` of a JoinConfiguration: the certificate key is 64 hex digits.
+fn resolve_control_plane(cp: &JoinControlPlane) -> Result<ControlPlaneJoin> {
+    let certificate_key = match cp.certificate_key.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(key) => Some(check_certificate_key(key)?),
+    };
+    Ok(ControlPlaneJoin { certificate_key })
+}
+
+/// A certificate key as kubeadm makes it: 32 bytes, 64 hex digits (lower-cased here).
+fn check_certificate_key(key: &str) -> Result<String> {
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(super::InvalidConfig(vec![format!(
+            "the certificate key {key:?} is not 64 hexadecimal digits (32 bytes)\n\nhint: use the key `kubestrap init --upload-certs` printed, or make a new one on a control-plane node with `kubestrap init phase upload-certs --upload-certs`"
+        )])
+        .into());
+    }
+    Ok(key.to_ascii_lowercase())
+}
+
+/// The address and port this control-plane node's API server and etcd member use.
+fn local_api_endpoint(endpoint: &ApiEndpoint, host: &dyn Host) -> Result<(IpAddr, u16)> {
+    let address = match endpoint.advertise_address.as_deref().filter(|a| !a.is_empty()) {
+        Some(text) => {
+            let ip: IpAddr = text.parse().map_err(|_| {
+                super::InvalidConfig(vec![format!(
+                    "the advertise address {text:?} is not an IP address (--apiserver-advertise-address, `controlPlane.localAPIEndpoint.advertiseAddress`)"
+                )])
+            })?;
+            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+                return Err(super::InvalidConfig(vec![format!(
+                    "the advertise address {ip} cannot be reached by the other members of the control plane; give this node's own address with --apiserver-advertise-address"
+                )])
+                .into());
+            }
+            ip
+        }
+        None => host.default_address().context(
+            "this host has no default route, so kubestrap cannot tell which address this control-plane node advertises\n\nhint: give it with --apiserver-advertise-address",
+        )?,
+    };
+    let port = u16::try_from(endpoint.bind_port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            super::InvalidConfig(vec![format!(
+                "the API server bind port {} is not between 1 and 65535",
+                endpoint.bind_port
+            )])
+        })?;
+    Ok((address, port))
 }
 
 /// Every problem of a JoinConfiguration that can be told without the cluster (`config validate`).
@@ -425,11 +528,14 @@ pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
     const KIND: &str = "JoinConfiguration";
     let mut p = Vec::new();
     let mut add = |path: &str, message: String| p.push(super::Problem::new(KIND, path, message));
-    if jc.control_plane.is_some() {
-        add(
-            "controlPlane",
-            "joining a control-plane node is not supported by kubestrap yet".into(),
-        );
+    if let Some(key) = jc
+        .control_plane
+        .as_ref()
+        .and_then(|cp| cp.certificate_key.as_deref())
+        .filter(|k| !k.is_empty())
+        && let Err(e) = check_certificate_key(key)
+    {
+        add("controlPlane.certificateKey", format!("{e:#}"));
     }
     if jc.patches.is_some() {
         add(

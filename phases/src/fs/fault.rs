@@ -4,6 +4,8 @@
 //!
 //! - `after:<phase>`: right after the phase (`certs`, `certs/ca`, …) finished and was recorded;
 //!   for a group, after its last sub-phase that runs.
+//! - `fail:<phase>`: right after the phase finished, the run fails with an error instead (what
+//!   a workflow undoes on failure is undone).
 //! - `writing:<path>`: half-way through writing the file at this logical path (the temporary
 //!   file holds half the bytes; the file itself is untouched).
 
@@ -21,6 +23,11 @@ fn requested(kind: &str) -> Option<String> {
 /// The phase after which to die, if one is asked for.
 pub fn after_phase() -> Option<String> {
     requested("after")
+}
+
+/// The phase after which to fail, if one is asked for.
+pub fn fail_after_phase() -> Option<String> {
+    requested("fail")
 }
 
 /// Whether to die half-way through writing this file.

@@ -444,7 +444,7 @@ fn phase_name(ca: Cert) -> &'static str {
 }
 
 /// Creates or reuses a leaf certificate.
-fn ensure_leaf(ctx: &Context, cert: Cert) -> Result<()> {
+pub fn ensure_leaf(ctx: &Context, cert: Cert) -> Result<()> {
     let base = cert.base();
     if cert.is_etcd() && external_etcd(ctx) {
         ctx.out.status(

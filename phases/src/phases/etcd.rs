@@ -45,6 +45,12 @@ fn at_least_3_6(tag: &str) -> bool {
 
 /// The etcd command line for a single-member cluster on this node.
 pub fn etcd_command(cfg: &Config) -> Result<Vec<String>> {
+    command(cfg, None)
+}
+
+/// The etcd command line: a new single-member cluster, or (`joining` = the whole
+/// `--initial-cluster`) a member joining an existing cluster.
+fn command(cfg: &Config, joining: Option<&str>) -> Result<Vec<String>> {
     let Some(local) = &cfg.cluster.etcd.local else {
         bail!("no `etcd.local` section: the cluster uses external etcd");
     };
@@ -76,8 +82,16 @@ pub fn etcd_command(cfg: &Config) -> Result<Vec<String>> {
             "listen-metrics-urls",
             url("http", localhost(cfg), METRICS_PORT),
         ),
-        ("initial-cluster", format!("{}={peer_url}", cfg.node_name)),
+        (
+            "initial-cluster",
+            joining
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}={peer_url}", cfg.node_name)),
+        ),
     ];
+    if joining.is_some() {
+        d.push(("initial-cluster-state", "existing".into()));
+    }
     let v3_6 = at_least_3_6(&images::etcd_tag(cfg));
     if p.etcd_initial_corrupt_check {
         if v3_6 {
@@ -137,6 +151,15 @@ fn probe_endpoint(cfg: &Config) -> (String, u16, &'static str) {
 
 /// The local etcd static pod.
 pub fn etcd_manifest(cfg: &Config) -> Result<String> {
+    manifest(cfg, None)
+}
+
+/// The static pod of a member joining the cluster of `initial_cluster` (`name=peerURL,…`).
+pub fn joining_manifest(cfg: &Config, initial_cluster: &str) -> Result<String> {
+    manifest(cfg, Some(initial_cluster))
+}
+
+fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
     let Some(local) = &cfg.cluster.etcd.local else {
         bail!("no `etcd.local` section: the cluster uses external etcd");
     };
@@ -184,7 +207,7 @@ pub fn etcd_manifest(cfg: &Config) -> Result<String> {
                 "advertiseClientUrls",
                 url("https", cfg.advertise_address, CLIENT_PORT),
             ),
-            ("command", list(&etcd_command(cfg)?)),
+            ("command", list(&command(cfg, joining)?)),
             ("env", staticpod::env(&local.extra_envs)),
             ("image", images::etcd(cfg)),
             ("livenessProbe", staticpod::liveness(&target(live))),

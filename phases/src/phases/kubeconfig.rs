@@ -216,7 +216,7 @@ fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
     certs::key_algorithm(ctx).ok()
 }
 
-fn ensure(ctx: &Context, file: File) -> Result<()> {
+pub fn ensure(ctx: &Context, file: File) -> Result<()> {
     let path = paths::kubeconfig(file.name());
     let ca = pki::load_ca(&ctx.root, ctx.cert_dir(), Cert::Ca.base())
         .context("failure loading ca certificate authority")?;

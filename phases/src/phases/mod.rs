@@ -7,6 +7,7 @@ pub mod certs;
 pub mod cleanup_network;
 pub mod cleanup_node;
 pub mod control_plane;
+pub mod control_plane_join;
 pub mod discovery;
 pub mod etcd;
 pub mod install_kubeconfig;

@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
-use serde_json::{Value, json};
+use anyhow::{Result, bail};
+use serde_json::Value;
 
-use crate::api::etcd_client::{ClientTls, EtcdClient, answer};
+use crate::api::etcd_client::ClientTls;
+use crate::api::etcd_cluster::{self, EtcdCalls, Gateway};
 use crate::fs::paths;
 use crate::phases::cleanup_node::empty_dir;
 use crate::runner::context::Context;
@@ -75,13 +76,16 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     // Deleting the data of a member that others still count would cost them their quorum.
     let url = etcd_client_url(&pod).unwrap_or_else(|| "https://127.0.0.1:2379".into());
     match leave_etcd_cluster(ctx, &url) {
-        Ok(Some(id)) => ctx.out.status(
+        Ok(Left::Removed(id)) => ctx.out.status(
             "reset",
             &format!("Removed this node's member {id} from the etcd cluster"),
         ),
-        Ok(None) => ctx.out.status(
+        Ok(Left::Alone) => ctx.out.status(
             "reset",
             "This node's etcd is the only member of its cluster: nothing to leave",
+        ),
+        Ok(Left::WouldBreakQuorum(why)) => bail!(
+            "{why}; removing this node's member would leave the cluster without quorum, and it could no longer serve writes\n\nhint: bring the unhealthy members back (or remove dead ones with `etcdctl member remove <ID>`) first; `kubestrap reset --force` removes this member anyway"
         ),
         Err(e) => ctx.out.warn(
             "reset",
@@ -98,9 +102,19 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
+/// What leaving the etcd cluster came to.
+enum Left {
+    /// This member was removed (its ID).
+    Removed(String),
+    /// It was the only member.
+    Alone,
+    /// Not removed: the others would have no quorum without it (which members are sick).
+    WouldBreakQuorum(String),
+}
+
 /// Asks the local etcd for its members and removes this one (the member that answers) when
-/// there are others; returns the removed member's ID. A lone member is left: its data goes.
-fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
+/// there are others and they keep a quorum (or `--force`). A lone member is left: its data goes.
+fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Left> {
     let dir = ctx.cert_dir();
     let cert = ctx
         .root
@@ -112,37 +126,39 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Option<String>> {
         ca: ctx.root.read(format!("{dir}/etcd/ca.crt"))?,
         identity: Some((cert, key)),
     };
-    let etcd = EtcdClient::new(
-        url,
-        Some(&tls),
-        Duration::from_secs(5),
-        Duration::from_secs(30),
-    )?;
-    let path = "/v3/cluster/member/list";
-    let list = answer(&etcd.post(path, &json!({}))?, path)?;
-    let me = list
-        .pointer("/header/member_id")
-        .and_then(Value::as_str)
-        .context("etcd did not say which member answered")?
-        .to_string();
-    let members = list["members"].as_array().map_or(0, Vec::len);
-    if members <= 1 {
-        return Ok(None);
+    let gateway = Gateway {
+        endpoints: vec![url.to_string()],
+        tls,
+        timeout: Duration::from_secs(5),
+    };
+    let (members, me) = gateway.members()?;
+    if me.is_empty() {
+        bail!("etcd did not say which member answered");
+    }
+    if members.len() <= 1 {
+        return Ok(Left::Alone);
+    }
+    let others: Vec<_> = members.iter().filter(|m| m.id != me).cloned().collect();
+    let sick = etcd_cluster::unhealthy(&gateway, &others);
+    if !ctx.opts.force && !etcd_cluster::quorum_without(&members, &me, &sick) {
+        let names: Vec<String> = sick.iter().map(|m| m.describe()).collect();
+        return Ok(Left::WouldBreakQuorum(format!(
+            "of the etcd members that would stay, {} are not healthy",
+            names.join(", ")
+        )));
     }
     // etcd refuses to remove a member until every other member has been up for a few seconds
     // ("unhealthy cluster", 503): a member that just joined or restarted is given the time.
-    let path = "/v3/cluster/member/remove";
     let started = Instant::now();
     loop {
-        let resp = etcd.post(path, &json!({"ID": me}))?;
-        if resp.status == 503 && started.elapsed() < ETCD_SETTLE {
-            ctx.out
-                .detail(&format!("etcd: {}; trying again", resp.text().trim()));
-            std::thread::sleep(Duration::from_secs(1));
-            continue;
+        match gateway.remove(&me) {
+            Ok(()) => return Ok(Left::Removed(me)),
+            Err(e) if started.elapsed() < ETCD_SETTLE && format!("{e:#}").contains("503") => {
+                ctx.out.detail(&format!("etcd: {e:#}; trying again"));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
         }
-        answer(&resp, path)?;
-        return Ok(Some(me));
     }
 }
 

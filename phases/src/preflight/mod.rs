@@ -136,6 +136,20 @@ impl std::error::Error for PreflightFailed {}
 pub enum Role {
     Init,
     Join,
+    /// A join that makes a control-plane node: the join checks and init's node checks.
+    JoinControlPlane,
+}
+
+impl Role {
+    /// Whether the node runs a control plane (init's node checks apply).
+    pub fn control_plane(self) -> bool {
+        matches!(self, Role::Init | Role::JoinControlPlane)
+    }
+
+    /// Whether the node joins a cluster (the join checks apply).
+    pub fn joins(self) -> bool {
+        matches!(self, Role::Join | Role::JoinControlPlane)
+    }
 }
 
 /// Facts several checks share, each found once.
@@ -170,7 +184,16 @@ pub fn run_init(ctx: &mut Context) -> Result<()> {
 
 /// Runs the join checks.
 pub fn run_join(ctx: &mut Context) -> Result<()> {
-    run(ctx, Role::Join)
+    let control_plane = ctx
+        .cfg
+        .join
+        .as_ref()
+        .is_some_and(|j| j.control_plane.is_some());
+    if control_plane {
+        run(ctx, Role::JoinControlPlane)
+    } else {
+        run(ctx, Role::Join)
+    }
 }
 
 /// Runs the checks, offers the fixes when asked, and fails with [`PreflightFailed`] on errors.
@@ -191,7 +214,7 @@ pub fn run(ctx: &mut Context, role: Role) -> Result<()> {
     }
     fail_on_errors(&report)?;
     // kubeadm pulls the images in a run of its own once the checks pass; never in a dry run.
-    if role == Role::Init && !ctx.opts.dry_run {
+    if role.control_plane() && !ctx.opts.dry_run {
         for line in [
             "Pulling images required for setting up a Kubernetes cluster",
             "This might take a minute or two, depending on the speed of your internet connection",

@@ -21,6 +21,9 @@ pub struct Options {
     pub ignore_preflight_errors: Vec<String>,
     /// Offer to repair what preflight finds (`--fix`); applied only after the reporter confirms.
     pub fix: bool,
+    /// reset: go on where kubestrap would refuse to (`--force`), e.g. an etcd member leaving a
+    /// cluster without quorum.
+    pub force: bool,
     /// reset: also empty `/etc/kubernetes/tmp`.
     pub cleanup_tmp_dir: bool,
     /// reset: also remove the CNI configuration, the network plugins' interfaces and the

@@ -217,6 +217,7 @@ pub fn prefetch_keys(steps: &[Step], ctx: &Context) {
 /// earlier run finished whose files are unchanged is not run again.
 pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
     let crash_after = fault::after_phase();
+    let fail_after = fault::fail_after_phase();
     for step in steps {
         ctx.out.phase(&step.path);
         if ctx.progress.as_ref().is_some_and(|p| p.reuses(&step.path)) {
@@ -257,6 +258,15 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
             .is_some_and(|target| step.closes.contains(target))
         {
             fault::die();
+        }
+        if let Some(target) = fail_after
+            .as_ref()
+            .filter(|target| step.closes.contains(target))
+        {
+            bail!(
+                "{}=fail:{target}: failing on purpose after `{target}`",
+                fault::VAR
+            );
         }
     }
     Ok(())

@@ -1,9 +1,7 @@
 //! The join workflow: its phase tables in kubeadm's order for the cluster's version, and the
 //! glue that discovers the cluster (and so learns its version) before any phase runs.
 //!
-//! The control-plane phases are in the tables so that `--skip-phases` and `join phase` accept
-//! kubeadm's names; on a worker they have nothing to do, as in kubeadm. A control-plane join
-//! is refused while the configuration is resolved, before anything happens.
+//! The control-plane phases have nothing to do on a worker, as in kubeadm.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +11,7 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::objects::ConfigMap;
 use crate::api::{Client, ObjectRef, client};
 use crate::config::join::Discovery;
+use crate::phases::control_plane_join as cp;
 use crate::phases::discovery::{self, Connect, TokenDiscovery};
 use crate::phases::tls_bootstrap;
 use crate::preflight;
@@ -20,16 +19,18 @@ use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
 use crate::version::KubeVersion;
 
-/// A step of a control-plane join: nothing to do on a worker.
+/// A step of a control-plane join that kubestrap has nothing to do for.
 fn control_plane_only(_: &mut Context) -> Result<()> {
     Ok(())
 }
 
-const PREFLIGHT: Phase = Phase::leaf(
-    "preflight",
-    "Run join pre-flight checks",
-    preflight::run_join,
-);
+/// kubeadm's refusals of a control-plane join come first, then the checks of the node.
+fn join_preflight(ctx: &mut Context) -> Result<()> {
+    cp::check_can_join(ctx)?;
+    preflight::run_join(ctx)
+}
+
+const PREFLIGHT: Phase = Phase::leaf("preflight", "Run join pre-flight checks", join_preflight);
 const CONTROL_PLANE_PREPARE: Phase = Phase::group(
     "control-plane-prepare",
     "Prepare the machine for serving a control plane",
@@ -42,24 +43,24 @@ const CONTROL_PLANE_PREPARE: Phase = Phase::group(
         Phase::leaf(
             "certs",
             "Generate the certificates for the new control plane components",
-            control_plane_only,
+            cp::prepare_certs,
         ),
         Phase::leaf(
             "kubeconfig",
             "Generate the kubeconfig for the new control plane components",
-            control_plane_only,
+            cp::prepare_kubeconfig,
         ),
         Phase::leaf(
             "control-plane",
             "Generate the manifests for the new control plane components",
-            control_plane_only,
+            cp::prepare_control_plane,
         ),
     ],
 );
 const CHECK_ETCD: Phase = Phase::leaf(
     "check-etcd",
     "Check that the etcd cluster is healthy before a stacked member joins",
-    control_plane_only,
+    cp::check_etcd,
 );
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
@@ -69,9 +70,9 @@ const KUBELET_START: Phase = Phase::leaf(
 const MARK_CONTROL_PLANE: Phase = Phase::leaf(
     "mark-control-plane",
     "Mark a node as a control-plane",
-    control_plane_only,
+    cp::mark,
 );
-const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", control_plane_only);
+const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", cp::join_etcd);
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the control plane to start",
@@ -98,7 +99,7 @@ pub static PHASES_BEFORE_1_22: &[Phase] = &[
             Phase::leaf(
                 "update-status",
                 "Register the new control-plane node into the ClusterStatus maintained in the kubeadm-config ConfigMap",
-                control_plane_only,
+                cp::update_status,
             ),
             MARK_CONTROL_PLANE,
         ],
@@ -134,7 +135,7 @@ pub static PHASES: &[Phase] = &[
     Phase::leaf(
         "etcd-join",
         "Join etcd for control plane nodes",
-        control_plane_only,
+        cp::join_etcd,
     ),
     Phase::leaf(
         "kubelet-wait-bootstrap",
@@ -231,6 +232,11 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
         j.bootstrap_kubeconfig = Some(text);
     }
     Ok(())
+}
+
+/// After a failed join: what the join changed in the cluster (an added etcd member) is undone.
+pub fn undo(ctx: &mut Context) -> Result<()> {
+    cp::undo_etcd_member(ctx)
 }
 
 /// The client of a joining node's phases: the bootstrap token, at the server discovery found.

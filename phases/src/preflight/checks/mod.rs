@@ -83,48 +83,46 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
             .pod_subnet
             .as_deref()
             .is_some_and(|c| c.contains(':'));
-    match role {
-        Role::Init => {
-            t.push(check("NumCPU", num_cpu));
-            t.push(check("Mem", mem));
-            t.push(check("Firewalld", firewalld));
-            for (port, flag) in [
-                (cfg.bind_port, "--apiserver-bind-port"),
-                (10259, ""),
-                (10257, ""),
-            ] {
-                t.push(check(format!("Port-{port}"), move |p| {
-                    port_check(p, port, flag)
-                }));
-            }
-            for component in [
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kube-scheduler",
-                "etcd",
-            ] {
-                let path = paths::manifest(component);
-                t.push(check(path_name("FileAvailable-", &path), move |p| {
-                    file_available(p, &path)
-                }));
-            }
-            let address = cfg.advertise_address;
-            t.push(check("HTTPProxy", move |p| http_proxy(p, address)));
-            t.push(check("AdvertiseAddress", advertise_address));
-            let mut cidrs = vec![cfg.cluster.networking.service_subnet.clone()];
-            cidrs.extend(cfg.cluster.networking.pod_subnet.clone());
-            for cidr in cidrs.iter().flat_map(|c| c.split(',')).map(str::trim) {
-                let cidr = cidr.to_string();
-                t.push(check("HTTPProxyCIDR", move |p| http_proxy_cidr(p, &cidr)));
-            }
+    if role.joins() {
+        for name in ["kubelet.conf", "bootstrap-kubelet.conf"] {
+            let path = paths::kubeconfig(name);
+            t.push(check(path_name("FileAvailable-", &path), move |p| {
+                file_available(p, &path)
+            }));
         }
-        Role::Join => {
-            for name in ["kubelet.conf", "bootstrap-kubelet.conf"] {
-                let path = paths::kubeconfig(name);
-                t.push(check(path_name("FileAvailable-", &path), move |p| {
-                    file_available(p, &path)
-                }));
-            }
+    }
+    if role.control_plane() {
+        t.push(check("NumCPU", num_cpu));
+        t.push(check("Mem", mem));
+        t.push(check("Firewalld", firewalld));
+        for (port, flag) in [
+            (cfg.bind_port, "--apiserver-bind-port"),
+            (10259, ""),
+            (10257, ""),
+        ] {
+            t.push(check(format!("Port-{port}"), move |p| {
+                port_check(p, port, flag)
+            }));
+        }
+        for component in [
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "etcd",
+        ] {
+            let path = paths::manifest(component);
+            t.push(check(path_name("FileAvailable-", &path), move |p| {
+                file_available(p, &path)
+            }));
+        }
+        let address = cfg.advertise_address;
+        t.push(check("HTTPProxy", move |p| http_proxy(p, address)));
+        t.push(check("AdvertiseAddress", advertise_address));
+        let mut cidrs = vec![cfg.cluster.networking.service_subnet.clone()];
+        cidrs.extend(cfg.cluster.networking.pod_subnet.clone());
+        for cidr in cidrs.iter().flat_map(|c| c.split(',')).map(str::trim) {
+            let cidr = cidr.to_string();
+            t.push(check("HTTPProxyCIDR", move |p| http_proxy_cidr(p, &cidr)));
         }
     }
     // kubeadm's common checks.
@@ -157,6 +155,7 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
     t.push(check("KubeletUnit", kubelet_unit));
     t.push(check("Port-10250", |p| port_check(p, 10250, "")));
     if role == Role::Join {
+        // A control-plane join brings the CA with the shared certificates.
         let ca = format!("{}/ca.crt", ctx.cert_dir());
         t.push(check(path_name("FileAvailable-", &ca), move |p| {
             file_available(p, &ca)
@@ -175,7 +174,7 @@ pub(crate) fn table<'a>(ctx: &'a Context, role: Role) -> Vec<Check<'a>> {
         t.push(sysctl_check("net.ipv6.conf.default.forwarding"));
     }
     t.push(check("KernelModules", kernel_modules));
-    if role == Role::Init {
+    if role.control_plane() {
         match (&cfg.cluster.etcd.local, &cfg.cluster.etcd.external) {
             (_, Some(external)) => {
                 let etcd = external.clone();

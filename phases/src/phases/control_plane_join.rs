@@ -1,0 +1,426 @@
+//! The steps of a control-plane join (`kubestrap join --control-plane`): this node's certificates
+//! and kubeconfig files from the shared CAs, its static pods, its etcd member, its marks.
+//!
+//! The etcd member joins as a learner and is promoted once it has caught up: a member that never
+//! starts then costs the others nothing, and a failed join can always take it out again.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
+
+use crate::api::client;
+use crate::api::etcd_client::ClientTls;
+use crate::api::etcd_cluster::{self, EtcdCalls, Gateway, Member};
+use crate::api::objects::ConfigMap;
+use crate::api::{Api, Client, MERGE_PATCH, ObjectRef};
+use crate::config::join::AddedMember;
+use crate::config::net;
+use crate::fs::paths;
+use crate::phases::certs::{self, Cert};
+use crate::phases::kubeconfig::{self, File};
+use crate::phases::{control_plane, etcd, mark_control_plane, upload_config};
+use crate::runner::context::Context;
+
+/// The annotation of kubeadm's etcd pods that says where the member serves clients.
+const ETCD_CLIENT_URLS: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
+/// How long the new member gets to start, catch up and be promoted.
+const ETCD_JOIN_TIMEOUT: Duration = Duration::from_secs(180);
+const POLL: Duration = Duration::from_secs(1);
+
+/// Whether this join makes a control-plane node.
+pub fn is_control_plane(ctx: &Context) -> bool {
+    ctx.cfg
+        .join
+        .as_ref()
+        .is_some_and(|j| j.control_plane.is_some())
+}
+
+/// The refusals kubeadm makes before a control-plane join writes anything, said kubestrap's way.
+pub fn check_can_join(ctx: &Context) -> Result<()> {
+    let Some(cp) = ctx.cfg.join.as_ref().and_then(|j| j.control_plane.as_ref()) else {
+        return Ok(());
+    };
+    if ctx
+        .cfg
+        .cluster
+        .control_plane_endpoint
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        bail!(
+            "unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address: the cluster's kubeadm-config names none, so every node and kubeconfig points at the first control-plane node alone, and this node's API server could not stand in for it\n\nhint: give the cluster an address that reaches every control-plane node (a load balancer or DNS name): set `controlPlaneEndpoint` in its ClusterConfiguration, re-issue the API server certificates with it in their SANs (`kubestrap certs renew apiserver`), and upload the configuration (`kubestrap init phase upload-config kubeadm --config …`); a new cluster gets it with `kubestrap init --control-plane-endpoint <address>`"
+        );
+    }
+    if cp.certificate_key.is_some() {
+        return Ok(());
+    }
+    let dir = ctx.cert_dir();
+    let missing: Vec<String> = shared_files(ctx)
+        .into_iter()
+        .map(|f| format!("{dir}/{f}"))
+        .filter(|p| !ctx.root.exists(p))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the certificates shared among control-plane nodes are missing: {}; without --certificate-key they must be copied here by hand\n\nhint: on the first control-plane node, run `kubestrap init phase upload-certs --upload-certs` and join with the printed --certificate-key, or copy those files from its {dir}",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The files every control-plane node shares (kubeadm's list), relative to `certificatesDir`.
+fn shared_files(ctx: &Context) -> Vec<&'static str> {
+    let mut files = vec![
+        "ca.crt",
+        "ca.key",
+        "sa.key",
+        "sa.pub",
+        "front-proxy-ca.crt",
+        "front-proxy-ca.key",
+    ];
+    if ctx.cfg.cluster.etcd.local.is_some() {
+        files.extend(["etcd/ca.crt", "etcd/ca.key"]);
+    }
+    files
+}
+
+/// `control-plane-prepare/certs`: this node's leaf certificates, signed by the shared CAs.
+pub fn prepare_certs(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    ctx.out.status(
+        "certs",
+        &format!("Using certificateDir folder {:?}", ctx.cert_dir()),
+    );
+    for cert in Cert::ALL.into_iter().filter(|c| c.signer().is_some()) {
+        certs::ensure_leaf(ctx, cert)?;
+    }
+    ctx.out.status("certs", "Using the existing \"sa\" key");
+    Ok(())
+}
+
+/// `control-plane-prepare/kubeconfig`: admin, controller-manager and scheduler.
+pub fn prepare_kubeconfig(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    for file in [File::Admin, File::ControllerManager, File::Scheduler] {
+        kubeconfig::ensure(ctx, file)?;
+    }
+    Ok(())
+}
+
+/// `control-plane-prepare/control-plane`: the static pods of init, with this node's address.
+pub fn prepare_control_plane(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    for phase in control_plane::PHASES {
+        if let Some(run) = phase.run {
+            run(ctx)?;
+        }
+    }
+    Ok(())
+}
+
+/// The admin client of this node (admin.conf, written by `control-plane-prepare/kubeconfig`).
+fn admin(ctx: &Context) -> Result<Client> {
+    client::admin(&ctx.root, client::retry(&ctx.cfg))
+}
+
+/// Where the members of the cluster serve clients: the annotations of the etcd pods.
+fn etcd_endpoints(api: &Api) -> Result<Vec<String>> {
+    let pods: Vec<Value> = api.list(
+        "/api/v1/namespaces/kube-system/pods?labelSelector=component%3Detcd%2Ctier%3Dcontrol-plane",
+        "etcd pods in kube-system",
+    )?;
+    let mut urls: Vec<String> = pods
+        .iter()
+        .filter_map(|p| {
+            p.pointer("/metadata/annotations")?
+                .get(ETCD_CLIENT_URLS)?
+                .as_str()
+        })
+        .flat_map(|u| u.split(','))
+        .map(str::to_string)
+        .collect();
+    urls.dedup();
+    if urls.is_empty() {
+        bail!(
+            "no etcd pod in kube-system says where it serves clients (annotation {ETCD_CLIENT_URLS}), so kubestrap cannot reach the cluster's etcd\n\nhint: the cluster's etcd is not a stacked one made by kubestrap or kubeadm; join this node as a worker, or check the etcd pods with `kubectl -n kube-system get pods -l component=etcd`"
+        );
+    }
+    Ok(urls)
+}
+
+/// The cluster's etcd, reached with this node's apiserver-etcd-client certificate.
+fn gateway(ctx: &Context, endpoints: Vec<String>) -> Result<Gateway> {
+    let dir = ctx.cert_dir();
+    let read = |f: &str| {
+        ctx.root
+            .read(format!("{dir}/{f}"))
+            .with_context(|| format!("etcd is reached with `{dir}/{f}`"))
+    };
+    Ok(Gateway {
+        endpoints,
+        tls: ClientTls {
+            ca: read("etcd/ca.crt")?,
+            identity: Some((
+                read("apiserver-etcd-client.crt")?,
+                read("apiserver-etcd-client.key")?,
+            )),
+        },
+        timeout: Duration::from_secs(10),
+    })
+}
+
+fn cluster_gateway(ctx: &Context) -> Result<Gateway> {
+    let admin = admin(ctx)?;
+    let endpoints = etcd_endpoints(&admin.with(ctx))?;
+    gateway(ctx, endpoints)
+}
+
+fn peer_url(ctx: &Context) -> String {
+    format!(
+        "https://{}",
+        net::join_host_port(&ctx.cfg.advertise_address.to_string(), etcd::PEER_PORT)
+    )
+}
+
+/// Refuses when this node's address is a member already, or the cluster is not safe to grow.
+fn check_cluster(ctx: &Context, etcd: &dyn EtcdCalls) -> Result<Vec<Member>> {
+    let (members, _) = etcd.members()?;
+    let peer = peer_url(ctx);
+    if let Some(m) = members.iter().find(|m| m.peer_urls.contains(&peer)) {
+        bail!(
+            "this node's address {peer} belongs to etcd member {} already\n\nhint: if that member is this node's from an earlier join, remove it on another control-plane node with `etcdctl member remove {}`, run `kubestrap reset` here, then join again",
+            m.describe(),
+            m.id
+        );
+    }
+    etcd_cluster::check_safe_to_add(etcd, &members)?;
+    Ok(members)
+}
+
+/// `check-etcd`: the cluster's etcd answers and is healthy.
+pub fn check_etcd(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) || ctx.cfg.cluster.etcd.local.is_none() {
+        return Ok(());
+    }
+    let gw = cluster_gateway(ctx)?;
+    let members = check_cluster(ctx, &gw)?;
+    ctx.out.status(
+        "check-etcd",
+        &format!(
+            "The etcd cluster is healthy: {} members, all started",
+            members.len()
+        ),
+    );
+    Ok(())
+}
+
+/// `control-plane-join/etcd` (`etcd-join` on 1.34+): the member is added as a learner, its
+/// static pod written, and it is promoted once it has caught up.
+pub fn join_etcd(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    if ctx.cfg.cluster.etcd.local.is_none() {
+        ctx.out.status(
+            "control-plane-join",
+            "using external etcd - no local stacked instance added",
+        );
+        return Ok(());
+    }
+    let gw = cluster_gateway(ctx)?;
+    add_member(ctx, &gw)
+}
+
+fn add_member(ctx: &mut Context, etcd: &dyn EtcdCalls) -> Result<()> {
+    let before = check_cluster(ctx, etcd)?;
+    let (id, after) = etcd.add_learner(&peer_url(ctx))?;
+    let others = before
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    if let Some(join) = ctx.cfg.join.as_mut() {
+        join.added_etcd_member = Some(AddedMember {
+            id: id.clone(),
+            others,
+        });
+    }
+    ctx.out.status(
+        "etcd",
+        "Announced new etcd member joining to the existing etcd cluster",
+    );
+    let initial = etcd_cluster::initial_cluster(&after, &id, &ctx.cfg.node_name);
+    let manifest = etcd::joining_manifest(&ctx.cfg, &initial)?;
+    let manifest =
+        crate::phases::patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
+    if let Some(local) = &ctx.cfg.cluster.etcd.local {
+        ctx.root.create_dir(&local.data_dir, 0o700)?;
+    }
+    ctx.out.status(
+        "etcd",
+        &format!(
+            "Creating static Pod manifest for \"etcd\" in \"{}\"",
+            paths::MANIFESTS_DIR
+        ),
+    );
+    crate::render::staticpod::write(&ctx.root, "etcd", &manifest)?;
+    ctx.out.status(
+        "etcd",
+        "Waiting for the new etcd member to join the cluster. This can take up to 40s",
+    );
+    wait_and_promote(ctx, etcd, &id, ETCD_JOIN_TIMEOUT)
+}
+
+/// Waits until the learner runs and answers, then promotes it (etcd refuses until it caught
+/// up) and waits until every member is healthy.
+fn wait_and_promote(
+    ctx: &Context,
+    etcd: &dyn EtcdCalls,
+    id: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut last = String::from("it has not started");
+    while started.elapsed() < timeout {
+        match promote_once(etcd, id) {
+            Ok(true) => {
+                ctx.out.status(
+                    "etcd",
+                    &format!(
+                        "The new etcd member {id} was promoted to a voting member after {:.1}s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(e) => last = format!("{e:#}"),
+        }
+        std::thread::sleep(POLL);
+    }
+    bail!(
+        "the new etcd member {id} did not start, catch up and become healthy within {}s: {last}\n\nhint: look at this node's etcd container (`crictl ps -a --name etcd`, then `crictl logs <ID>`): a wrong address or certificate, or a busy disk, are the usual causes",
+        timeout.as_secs()
+    )
+}
+
+/// One round: `Ok(true)` once the member is a healthy voter and the whole cluster is healthy.
+fn promote_once(etcd: &dyn EtcdCalls, id: &str) -> Result<bool> {
+    let (members, _) = etcd.members()?;
+    let me = members
+        .iter()
+        .find(|m| m.id == id)
+        .context("the new member is no longer in the member list")?;
+    if !me.started() {
+        bail!("it has not started");
+    }
+    if me.is_learner {
+        etcd.promote(id)?;
+        return Ok(false);
+    }
+    let sick = etcd_cluster::unhealthy(etcd, &members);
+    if !sick.is_empty() {
+        let names: Vec<String> = sick.iter().map(|m| m.describe()).collect();
+        bail!("not healthy yet: {}", names.join(", "));
+    }
+    Ok(true)
+}
+
+/// After a failed join: the member this join added leaves the cluster again, and its static pod
+/// and data go, so the cluster is as it was and the node can join again after a reset.
+pub fn undo_etcd_member(ctx: &mut Context) -> Result<()> {
+    let Some(added) = ctx
+        .cfg
+        .join
+        .as_mut()
+        .and_then(|j| j.added_etcd_member.take())
+    else {
+        return Ok(());
+    };
+    let gw = gateway(ctx, added.others.clone())?;
+    remove_added(ctx, &gw, &added)
+}
+
+fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Result<()> {
+    ctx.out.status(
+        "etcd",
+        &format!(
+            "The join failed after etcd member {} was added: removing it again",
+            added.id
+        ),
+    );
+    // etcd refuses a removal while a member joined only seconds ago ("unhealthy cluster").
+    let started = Instant::now();
+    loop {
+        match etcd.remove(&added.id) {
+            Ok(()) => break,
+            Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                ctx.out.detail(&format!("etcd: {e:#}; trying again"));
+                std::thread::sleep(POLL);
+            }
+            Err(e) => {
+                return Err(e.context(format!(
+                    "etcd member {} could not be removed; remove it on a control-plane node with `etcdctl member remove {}`",
+                    added.id, added.id
+                )));
+            }
+        }
+    }
+    ctx.root.remove_all(paths::manifest("etcd"))?;
+    if let Some(local) = &ctx.cfg.cluster.etcd.local {
+        crate::phases::cleanup_node::empty_dir(ctx, &local.data_dir);
+    }
+    ctx.out.status(
+        "etcd",
+        &format!(
+            "Removed etcd member {} and this node's etcd manifest and data",
+            added.id
+        ),
+    );
+    Ok(())
+}
+
+/// `control-plane-join/update-status` (≤1.21): this node's API endpoint in the ClusterStatus
+/// of kubeadm-config.
+pub fn update_status(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    let admin = admin(ctx)?;
+    let api = admin.with(ctx);
+    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+    let existing = api
+        .get::<ConfigMap>(&target)?
+        .and_then(|cm| cm.data.get(upload_config::CLUSTER_STATUS_KEY).cloned());
+    let status = upload_config::cluster_status(
+        &ctx.cfg.node_name,
+        (ctx.cfg.advertise_address, ctx.cfg.bind_port),
+        existing.as_deref(),
+    )?;
+    api.patch(
+        &target,
+        MERGE_PATCH,
+        &json!({"data": {upload_config::CLUSTER_STATUS_KEY: status}}),
+    )?;
+    Ok(())
+}
+
+/// `control-plane-join/mark-control-plane`: init's step, with this node's admin.conf.
+pub fn mark(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    let admin = admin(ctx)?;
+    ctx.set_api(admin);
+    mark_control_plane::run(ctx)
+}
+
+#[cfg(test)]
+mod tests;
