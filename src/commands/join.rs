@@ -111,11 +111,7 @@ pub fn run(
         return Err(e);
     }
     let joined = phase.is_none() && !ctx.root.is_dry_run();
-    let control_plane = ctx
-        .cfg
-        .join
-        .as_ref()
-        .is_some_and(|j| j.control_plane.is_some());
+    let control_plane = ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane);
     match args.output {
         OutputFormat::Text => {
             if joined && control_plane {

@@ -154,6 +154,10 @@ impl FakeApi {
                 }
                 s.version += 1;
                 obj["metadata"]["resourceVersion"] = json!(s.version.to_string());
+                // As the real server: every object gets its uid when created.
+                if obj.pointer("/metadata/uid").is_none() {
+                    obj["metadata"]["uid"] = json!(format!("uid-{}", s.version));
+                }
                 s.objects.insert(key, obj.clone());
                 Response::json(201, &obj)
             }

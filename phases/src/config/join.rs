@@ -109,13 +109,6 @@ pub struct JoinFlags {
     pub certificate_key: Option<String>,
 }
 
-/// The settings of a control-plane join (`--control-plane`, `controlPlane`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlPlaneJoin {
-    /// Decrypts the `kubeadm-certs` Secret; without it the shared CAs must be on disk.
-    pub certificate_key: Option<String>,
-}
-
 /// How this node learns about the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Discovery {
@@ -141,10 +134,13 @@ pub struct Join {
     pub ca_cert_path: String,
     pub discovery_timeout: Duration,
     pub tls_bootstrap_timeout: Duration,
+    /// A control-plane join's key to the `kubeadm-certs` Secret (`--certificate-key`); `None` on
+    /// a worker.
+    pub certificate_key: Option<String>,
     /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
     pub bootstrap_kubeconfig: Option<String>,
-    /// `Some` when this node joins as a control-plane node.
-    pub control_plane: Option<ControlPlaneJoin>,
+    /// Whether this node joins as a control-plane node.
+    pub control_plane: bool,
     /// The etcd member this join added, while the join has not finished: a failure removes it.
     pub added_etcd_member: Option<AddedMember>,
 }
@@ -241,12 +237,8 @@ pub fn resolve_join(
         if let Some(port) = flags.apiserver_bind_port {
             cp.local_api_endpoint.bind_port = i64::from(port);
         }
-        if let Some(key) = &flags.certificate_key {
-            cp.certificate_key = Some(key.clone());
-        }
     } else {
         for (set, flag) in [
-            (flags.certificate_key.is_some(), "--certificate-key"),
             (
                 flags.apiserver_advertise_address.is_some(),
                 "--apiserver-advertise-address",
@@ -260,10 +252,23 @@ pub fn resolve_join(
             }
         }
     }
-    let control_plane = match &jc.control_plane {
-        None => None,
-        Some(cp) => Some(resolve_control_plane(cp)?),
-    };
+    let control_plane = jc.control_plane.is_some();
+    let certificate_key = flags.certificate_key.clone().or_else(|| {
+        jc.control_plane
+            .as_ref()
+            .and_then(|c| c.certificate_key.clone())
+    });
+    if let Some(key) = &certificate_key
+        && let Some(problem) = super::validate::certificate_key_problem(key)
+    {
+        problems.push(format!("--certificate-key: {problem}"));
+    }
+    let mut key_warning = None;
+    if certificate_key.is_some() && !control_plane {
+        key_warning = Some(
+            "--certificate-key has no effect without --control-plane: a worker does not download the control plane's certificates".to_string(),
+        );
+    }
     if jc.patches.is_some() {
         bail!(
             "`patches` in the JoinConfiguration is not supported by kubestrap yet; remove it (kubestrap would otherwise join without the patches)"
@@ -461,33 +466,18 @@ pub fn resolve_join(
             ca_cert_path,
             discovery_timeout,
             tls_bootstrap_timeout,
+            certificate_key: certificate_key.filter(|_| control_plane),
             bootstrap_kubeconfig: None,
             control_plane,
             added_etcd_member: None,
         }),
-        warnings: join_warnings(&jc).into_iter().chain(unused).collect(),
+        warnings: join_warnings(&jc)
+            .into_iter()
+            .chain(key_warning)
+            .chain(unused)
+            .collect(),
         patches: None,
     })
-}
-
-/// Checks `controlPlane` of a JoinConfiguration: the certificate key is 64 hex digits.
-fn resolve_control_plane(cp: &JoinControlPlane) -> Result<ControlPlaneJoin> {
-    let certificate_key = match cp.certificate_key.as_deref().filter(|k| !k.is_empty()) {
-        None => None,
-        Some(key) => Some(check_certificate_key(key)?),
-    };
-    Ok(ControlPlaneJoin { certificate_key })
-}
-
-/// A certificate key as kubeadm makes it: 32 bytes, 64 hex digits (lower-cased here).
-fn check_certificate_key(key: &str) -> Result<String> {
-    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(super::InvalidConfig(vec![format!(
-            "the certificate key {key:?} is not 64 hexadecimal digits (32 bytes)\n\nhint: use the key `kubestrap init --upload-certs` printed, or make a new one on a control-plane node with `kubestrap init phase upload-certs --upload-certs`"
-        )])
-        .into());
-    }
-    Ok(key.to_ascii_lowercase())
 }
 
 /// The address and port this control-plane node's API server and etcd member use.
@@ -533,9 +523,9 @@ pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
         .as_ref()
         .and_then(|cp| cp.certificate_key.as_deref())
         .filter(|k| !k.is_empty())
-        && let Err(e) = check_certificate_key(key)
+        && let Some(problem) = super::validate::certificate_key_problem(key)
     {
-        add("controlPlane.certificateKey", format!("{e:#}"));
+        add("controlPlane.certificateKey", problem);
     }
     if jc.patches.is_some() {
         add(

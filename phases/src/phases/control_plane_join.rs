@@ -19,7 +19,7 @@ use crate::config::net;
 use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::{self, File};
-use crate::phases::{control_plane, etcd, mark_control_plane, upload_config};
+use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs, upload_config};
 use crate::runner::context::Context;
 
 /// The annotation of kubeadm's etcd pods that says where the member serves clients.
@@ -30,15 +30,12 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Whether this join makes a control-plane node.
 pub fn is_control_plane(ctx: &Context) -> bool {
-    ctx.cfg
-        .join
-        .as_ref()
-        .is_some_and(|j| j.control_plane.is_some())
+    ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane)
 }
 
 /// The refusals kubeadm makes before a control-plane join writes anything, said kubestrap's way.
 pub fn check_can_join(ctx: &Context) -> Result<()> {
-    let Some(cp) = ctx.cfg.join.as_ref().and_then(|j| j.control_plane.as_ref()) else {
+    let Some(join) = ctx.cfg.join.as_ref().filter(|j| j.control_plane) else {
         return Ok(());
     };
     if ctx
@@ -52,38 +49,21 @@ pub fn check_can_join(ctx: &Context) -> Result<()> {
             "unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address: the cluster's kubeadm-config names none, so every node and kubeconfig points at the first control-plane node alone, and this node's API server could not stand in for it\n\nhint: give the cluster an address that reaches every control-plane node (a load balancer or DNS name): set `controlPlaneEndpoint` in its ClusterConfiguration, re-issue the API server certificates with it in their SANs (`kubestrap certs renew apiserver`), and upload the configuration (`kubestrap init phase upload-config kubeadm --config …`); a new cluster gets it with `kubestrap init --control-plane-endpoint <address>`"
         );
     }
-    if cp.certificate_key.is_some() {
+    if join.certificate_key.is_some() {
         return Ok(());
     }
-    let dir = ctx.cert_dir();
-    let missing: Vec<String> = shared_files(ctx)
+    let missing: Vec<String> = upload_certs::shared_files(&ctx.cfg.cluster)
         .into_iter()
-        .map(|f| format!("{dir}/{f}"))
-        .filter(|p| !ctx.root.exists(p))
+        .map(|(_, path)| path)
+        .filter(|p| !p.is_empty() && !ctx.root.exists(p))
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the certificates shared among control-plane nodes are missing: {}; without --certificate-key they must be copied here by hand\n\nhint: on the first control-plane node, run `kubestrap init phase upload-certs --upload-certs` and join with the printed --certificate-key, or copy those files from its {dir}",
+            "the certificates shared among control-plane nodes are missing: {}; without --certificate-key they must be copied here by hand\n\nhint: on the first control-plane node, run `kubestrap init phase upload-certs --upload-certs` and join with the printed --certificate-key, or copy those files from it",
             missing.join(", ")
         );
     }
     Ok(())
-}
-
-/// The files every control-plane node shares (kubeadm's list), relative to `certificatesDir`.
-fn shared_files(ctx: &Context) -> Vec<&'static str> {
-    let mut files = vec![
-        "ca.crt",
-        "ca.key",
-        "sa.key",
-        "sa.pub",
-        "front-proxy-ca.crt",
-        "front-proxy-ca.key",
-    ];
-    if ctx.cfg.cluster.etcd.local.is_some() {
-        files.extend(["etcd/ca.crt", "etcd/ca.key"]);
-    }
-    files
 }
 
 /// `control-plane-prepare/certs`: this node's leaf certificates, signed by the shared CAs.

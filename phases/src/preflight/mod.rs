@@ -184,11 +184,7 @@ pub fn run_init(ctx: &mut Context) -> Result<()> {
 
 /// Runs the join checks.
 pub fn run_join(ctx: &mut Context) -> Result<()> {
-    let control_plane = ctx
-        .cfg
-        .join
-        .as_ref()
-        .is_some_and(|j| j.control_plane.is_some());
+    let control_plane = ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane);
     if control_plane {
         run(ctx, Role::JoinControlPlane)
     } else {

@@ -65,9 +65,7 @@ fn no_control_plane_endpoint_or_no_shared_certificates_is_refused() {
         "a refusal wrote something"
     );
     // With the key the files come from the kubeadm-certs Secret instead.
-    ctx.cfg.join.as_mut().unwrap().control_plane = Some(crate::config::join::ControlPlaneJoin {
-        certificate_key: Some("0".repeat(64)),
-    });
+    ctx.cfg.join.as_mut().unwrap().certificate_key = Some("0".repeat(64));
     check_can_join(&ctx).unwrap();
 }
 
