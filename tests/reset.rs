@@ -304,33 +304,17 @@ fn remove_etcd_member_asks_a_real_etcd() {
     assert!(is_empty_dir(base, "/var/lib/etcd"));
 }
 
-/// With a second member, remove-etcd-member takes this node's member out of the cluster before
-/// deleting its data, so the other member keeps working alone.
-#[test]
-fn remove_etcd_member_leaves_a_real_two_member_cluster() {
-    use crate::real_etcd::{etcd_args, etcdctl, free_port, start_etcd};
-    let dir = etcd_root();
-    let base = dir.path();
-    let root = base.to_str().unwrap();
-    let (client_a, peer_a) = (free_port(), free_port());
-    let a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
-    a.wait_healthy(base, client_a);
-
-    // A second member `b` on other ports and its own data folder, with the same certificates
-    // (they name 127.0.0.1).
+/// A second member `b` of the cluster of the etcd serving `client_a` (peer `peer_a`), on other
+/// ports and its own data folder, with the same certificates (they name 127.0.0.1); `add` adds it
+/// to the cluster (`member add`) given its peer URL. Returns it started, and its client port.
+fn second_member(
+    base: &Path,
+    peer_a: u16,
+    add: impl FnOnce(&str),
+) -> (crate::real_etcd::Etcd, u16) {
+    use crate::real_etcd::{etcd_args, free_port, start_etcd};
     let (client_b, peer_b) = (free_port(), free_port());
-    let add = etcdctl(
-        base,
-        client_a,
-        "etcd/healthcheck-client",
-        &[
-            "member",
-            "add",
-            "b",
-            &format!("--peer-urls=https://127.0.0.1:{peer_b}"),
-        ],
-    );
-    assert!(add.status.success(), "member add: {}", text(&add).1);
+    add(&format!("https://127.0.0.1:{peer_b}"));
     let b_args: Vec<String> = etcd_args(base, client_b, peer_b, free_port())
         .into_iter()
         .map(|arg| match arg.split_once('=') {
@@ -345,8 +329,50 @@ fn remove_etcd_member_leaves_a_real_two_member_cluster() {
         .collect();
     let b_log = base.join("b");
     fs::create_dir_all(&b_log).unwrap();
-    let b = start_etcd(&b_log, &b_args);
+    (start_etcd(&b_log, &b_args), client_b)
+}
+
+/// `member add` with etcdctl through the member serving `client`.
+fn etcdctl_add(base: &Path, client: u16) -> impl FnOnce(&str) + '_ {
+    move |peer| {
+        let add = crate::real_etcd::etcdctl(
+            base,
+            client,
+            "etcd/healthcheck-client",
+            &["member", "add", "b", &format!("--peer-urls={peer}")],
+        );
+        assert!(add.status.success(), "member add: {}", text(&add).1);
+    }
+}
+
+/// A healthy real cluster of two members: `a` (this node's, of the files under the root) and `b`,
+/// with their client ports.
+fn two_members() -> (
+    tempfile::TempDir,
+    crate::real_etcd::Etcd,
+    u16,
+    crate::real_etcd::Etcd,
+    u16,
+) {
+    use crate::real_etcd::{etcd_args, free_port, start_etcd};
+    let dir = etcd_root();
+    let base = dir.path();
+    let (client_a, peer_a) = (free_port(), free_port());
+    let a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
+    a.wait_healthy(base, client_a);
+    let (b, client_b) = second_member(base, peer_a, etcdctl_add(base, client_a));
     b.wait_healthy(base, client_b);
+    (dir, a, client_a, b, client_b)
+}
+
+/// With a second member, remove-etcd-member takes this node's member out of the cluster before
+/// deleting its data, so the other member keeps working alone.
+#[test]
+fn remove_etcd_member_leaves_a_real_two_member_cluster() {
+    use crate::real_etcd::etcdctl;
+    let (dir, _a, client_a, b, client_b) = two_members();
+    let (base, root) = (dir.path(), dir.path().to_str().unwrap());
+    let _b = b;
 
     point_manifest_at(base, client_a);
     let stderr = remove_etcd_member(root);
@@ -364,6 +390,86 @@ fn remove_etcd_member_leaves_a_real_two_member_cluster() {
     assert!(list.status.success(), "member list: {err}");
     assert_eq!(members.lines().count(), 1, "{members}");
     assert!(members.contains(", b, "), "{members}");
+}
+
+/// Without --force, reset keeps this node's member when the others would have no quorum
+/// without it (here: the other of two members is down), and deletes nothing.
+#[test]
+fn remove_etcd_member_refuses_to_leave_a_real_cluster_without_quorum() {
+    let (dir, _a, client_a, b, _) = two_members();
+    let (base, root) = (dir.path(), dir.path().to_str().unwrap());
+    drop(b);
+    point_manifest_at(base, client_a);
+    let out = kubestrap(&["reset", "phase", "remove-etcd-member", "--root", root]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("b (") && stderr.contains("would leave the cluster without quorum"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubestrap reset --force"), "{stderr}");
+    assert!(base.join("var/lib/etcd/member").is_dir(), "the data went");
+}
+
+/// The gateway calls of a control-plane join against real etcd: a learner is added, starts,
+/// is promoted once it caught up, and can be removed again.
+#[test]
+fn a_learner_joins_a_real_cluster_is_promoted_and_removed() {
+    use kubestrap_phases::api::etcd_client::ClientTls;
+    use kubestrap_phases::api::etcd_cluster::{EtcdCalls, Gateway};
+    use std::time::{Duration, Instant};
+
+    use crate::real_etcd::{etcd_args, free_port, start_etcd};
+    let dir = etcd_root();
+    let base = dir.path();
+    let (client_a, peer_a) = (free_port(), free_port());
+    let a = start_etcd(base, &etcd_args(base, client_a, peer_a, free_port()));
+    a.wait_healthy(base, client_a);
+    let pki = base.join("etc/kubernetes/pki");
+    let gateway = Gateway {
+        endpoints: vec![format!("https://127.0.0.1:{client_a}")],
+        tls: ClientTls {
+            ca: fs::read(pki.join("etcd/ca.crt")).unwrap(),
+            identity: Some((
+                fs::read(pki.join("apiserver-etcd-client.crt")).unwrap(),
+                fs::read(pki.join("apiserver-etcd-client.key")).unwrap(),
+            )),
+        },
+        timeout: Duration::from_secs(5),
+    };
+    let mut added = String::new();
+    let (b, client_b) = second_member(base, peer_a, |peer| {
+        let (id, members) = gateway.add_learner(peer).unwrap();
+        let new = members.iter().find(|m| m.id == id).unwrap();
+        assert!(new.is_learner && !new.started(), "{new:?}");
+        added = id;
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = gateway.promote(&added) {
+        assert!(
+            Instant::now() < deadline,
+            "the learner was never promoted: {e:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.wait_healthy(base, client_b);
+    let (members, _) = gateway.members().unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(
+        members.iter().all(|m| m.started() && !m.is_learner),
+        "{members:?}"
+    );
+    assert!(gateway.healthy(&format!("https://127.0.0.1:{client_b}")));
+    // etcd refuses to remove a member that became active only seconds ago.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = gateway.remove(&added) {
+        assert!(
+            Instant::now() < deadline,
+            "the member was never removed: {e:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(gateway.members().unwrap().0.len(), 1);
 }
 
 #[test]

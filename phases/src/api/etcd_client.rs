@@ -10,6 +10,7 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::{Method, Request, Response, Transport};
 
 /// The CA and, when both are set, client certificate and key (PEM) to reach etcd with.
+#[derive(Clone)]
 pub struct ClientTls {
     pub ca: Vec<u8>,
     pub identity: Option<(Vec<u8>, Vec<u8>)>,

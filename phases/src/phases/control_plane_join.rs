@@ -341,6 +341,14 @@ fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Res
     loop {
         match etcd.remove(&added.id) {
             Ok(()) => break,
+            // The removal may have gone through with its answer lost.
+            Err(_)
+                if etcd
+                    .members()
+                    .is_ok_and(|(now, _)| !now.iter().any(|m| m.id == added.id)) =>
+            {
+                break;
+            }
             Err(e) if started.elapsed() < Duration::from_secs(30) => {
                 ctx.out.detail(&format!("etcd: {e:#}; trying again"));
                 std::thread::sleep(POLL);

@@ -147,18 +147,35 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Left> {
             names.join(", ")
         )));
     }
+    // Removed, this member stops at once: ask the others, whose answer is not lost with it.
+    let mut endpoints: Vec<String> = others
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    endpoints.push(url.to_string());
+    let others = Gateway {
+        endpoints,
+        ..gateway
+    };
     // etcd refuses to remove a member until every other member has been up for a few seconds
     // ("unhealthy cluster", 503): a member that just joined or restarted is given the time.
     let started = Instant::now();
     loop {
-        match gateway.remove(&me) {
-            Ok(()) => return Ok(Left::Removed(me)),
-            Err(e) if started.elapsed() < ETCD_SETTLE && format!("{e:#}").contains("503") => {
-                ctx.out.detail(&format!("etcd: {e:#}; trying again"));
-                std::thread::sleep(Duration::from_secs(1));
-            }
-            Err(e) => return Err(e),
+        let Err(e) = others.remove(&me) else {
+            return Ok(Left::Removed(me));
+        };
+        // The removal may have gone through with its answer lost.
+        if others
+            .members()
+            .is_ok_and(|(now, _)| !now.iter().any(|m| m.id == me))
+        {
+            return Ok(Left::Removed(me));
         }
+        if started.elapsed() >= ETCD_SETTLE {
+            return Err(e);
+        }
+        ctx.out.detail(&format!("etcd: {e:#}; trying again"));
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
