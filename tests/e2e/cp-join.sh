@@ -58,7 +58,7 @@ members() {
 }
 node1_etcd_healthy() {
 	ETCDCTL_API=3 etcdctl --endpoints "https://$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS:2379" --cacert $PKI/etcd/ca.crt \
-		--cert $PKI/etcd/healthcheck-client.crt --key $PKI/etcd/healthcheck-client.key endpoint health
+		--cert $PKI/etcd/healthcheck-client.crt --key $PKI/etcd/healthcheck-client.key endpoint health 2>&1
 }
 ready_n2() { k get node "$N2" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 # kubectl through node2's API server with node2's admin.conf.

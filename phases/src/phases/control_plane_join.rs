@@ -106,9 +106,21 @@ pub fn prepare_control_plane(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// The admin client of this node (admin.conf, written by `control-plane-prepare/kubeconfig`).
+/// The admin client of this node (admin.conf, written by `control-plane-prepare/kubeconfig`);
+/// in a dry run, one that reports what it would change.
 fn admin(ctx: &Context) -> Result<Client> {
+    if ctx.opts.dry_run {
+        return Ok(client::dry_run(&ctx.cfg));
+    }
     client::admin(&ctx.root, client::retry(&ctx.cfg))
+}
+
+/// A dry run reports the etcd step instead of taking it: etcd has no dry run.
+fn dry_run_says(ctx: &Context, what: &str) -> bool {
+    if ctx.opts.dry_run {
+        ctx.out.status("dryrun", &format!("Would {what}"));
+    }
+    ctx.opts.dry_run
 }
 
 /// Where the members of the cluster serve clients: the annotations of the etcd pods.
@@ -187,7 +199,10 @@ fn check_cluster(ctx: &Context, etcd: &dyn EtcdCalls) -> Result<Vec<Member>> {
 
 /// `check-etcd`: the cluster's etcd answers and is healthy.
 pub fn check_etcd(ctx: &mut Context) -> Result<()> {
-    if !is_control_plane(ctx) || ctx.cfg.cluster.etcd.local.is_none() {
+    if !is_control_plane(ctx)
+        || ctx.cfg.cluster.etcd.local.is_none()
+        || dry_run_says(ctx, "check that the etcd cluster is healthy")
+    {
         return Ok(());
     }
     let gw = cluster_gateway(ctx)?;
@@ -213,6 +228,12 @@ pub fn join_etcd(ctx: &mut Context) -> Result<()> {
             "control-plane-join",
             "using external etcd - no local stacked instance added",
         );
+        return Ok(());
+    }
+    if dry_run_says(
+        ctx,
+        "add this node's etcd member as a learner, write its static pod and promote it",
+    ) {
         return Ok(());
     }
     let gw = cluster_gateway(ctx)?;

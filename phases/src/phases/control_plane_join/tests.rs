@@ -193,3 +193,15 @@ fn a_member_that_never_starts_times_out_with_the_place_to_look() {
     assert!(err.contains("it has not started"), "{err}");
     assert!(err.contains("crictl ps -a --name etcd"), "{err}");
 }
+
+#[test]
+fn a_dry_run_reports_the_etcd_steps_and_reaches_no_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = joining(dir.path(), Some("10.0.0.1:6443"));
+    ctx.opts.dry_run = true;
+    // Nothing answers at the cluster: a real attempt would fail.
+    check_etcd(&mut ctx).unwrap();
+    join_etcd(&mut ctx).unwrap();
+    assert_eq!(etcd_manifest(dir.path()), None);
+    assert_eq!(ctx.cfg.join.unwrap().added_etcd_member, None);
+}
