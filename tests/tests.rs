@@ -20,3 +20,4 @@ mod reset;
 mod resume;
 mod support;
 mod tiers;
+mod upload_certs;
