@@ -258,3 +258,70 @@ fn fields_the_target_version_lacks_are_warned_about() {
         ]
     );
 }
+
+/// The committed table's generator, on Go types this test owns: fields, nested structs, lists of
+/// structs, maps, named types, comments and `json:"-"`, and which version has which field.
+#[test]
+fn the_table_generator_reads_go_types() {
+    crate::support::require_binary("python3", "python3");
+    const OLD: &str = "
+type KubeletConfiguration struct {
+\tmetav1.TypeMeta `json:\",inline\"`
+\t// maxPods is documented `json:\"notAField\"`
+\tMaxPods int32 `json:\"maxPods,omitempty\"`
+\tAuthentication Auth `json:\"authentication\"`
+\tTaints []v1.Taint `json:\"registerWithTaints,omitempty\"`
+\tFeatureGates map[string]bool `json:\"featureGates,omitempty\"`
+\tOld string `json:\"oldField\"`
+}
+type Auth struct {
+\tCacheTTL metav1.Duration `json:\"cacheTTL\"`
+}
+type Taint struct {
+\tKey string `json:\"key\"`
+}
+type KubeProxyConfiguration struct {
+\tMode ProxyMode `json:\"mode\"`
+\tInternal string `json:\"-\"`
+}
+type ProxyMode string
+";
+    let new = OLD.replace(
+        "Old string `json:\"oldField\"`",
+        "New *float64 `json:\"newField\"`",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (old_go, new_go) = (dir.path().join("old.go"), dir.path().join("new.go"));
+    std::fs::write(&old_go, OLD).unwrap();
+    std::fs::write(&new_go, new).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/data/component-fields.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg("--note=where the types came from")
+        .arg(format!("v1.20={}", old_go.display()))
+        .arg(format!("latest={}", new_go.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("\n# where the types came from\n"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        rows,
+        [
+            "KubeProxyConfiguration\tmode\tstring\tv1.20,latest",
+            "KubeletConfiguration\tauthentication\tstruct\tv1.20,latest",
+            "KubeletConfiguration\tauthentication.cacheTTL\tduration\tv1.20,latest",
+            "KubeletConfiguration\tfeatureGates\tmap<bool>\tv1.20,latest",
+            "KubeletConfiguration\tmaxPods\tint32\tv1.20,latest",
+            "KubeletConfiguration\tnewField\tfloat\tlatest",
+            "KubeletConfiguration\toldField\tstring\tv1.20",
+            "KubeletConfiguration\tregisterWithTaints\tlist<struct>\tv1.20,latest",
+            "KubeletConfiguration\tregisterWithTaints[].key\tstring\tv1.20,latest",
+        ]
+    );
+}
