@@ -5,6 +5,7 @@ mod api;
 mod api_tls;
 mod certs;
 mod cli;
+mod component_config;
 mod config;
 mod dry_run;
 mod images;
