@@ -29,10 +29,24 @@ pub fn run(
         &args.mixed_with_config(),
         "the config file",
     )?;
-    let docs = match &args.config {
+    let mut docs = match &args.config {
         Some(path) => config::load_file(path)?,
         None => Documents::default(),
     };
+    if phase == Some("upload-certs") && args.config.is_none() && args.upload_certs {
+        // Uploading again to a running cluster: its certificates folder and etcd are the ones
+        // kubeadm-config records, not the defaults.
+        match kubestrap_phases::workflows::certs::cluster_configuration(&Root::new(base), &printer)
+        {
+            Ok(cluster) => docs.cluster = cluster,
+            Err(e) => printer.status(
+                "upload-certs",
+                &format!(
+                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
+                ),
+            ),
+        }
+    }
     let overrides = overrides(args);
     let host = LinuxHost;
     let root = if args.dry_run || docs.init.dry_run {
@@ -64,6 +78,13 @@ pub fn run(
         .with_clients(init::CLIENTS);
     init::check_patches(&ctx)?;
     upload_certs::refuse_external_ca(&ctx)?;
+    if args.upload_certs && phase.is_none() && ctx.cfg.cluster.control_plane_endpoint.is_none() {
+        kubestrap_phases::runner::report::Reporter::warn(
+            &printer,
+            "config",
+            "--upload-certs without a controlPlaneEndpoint: no control-plane node can join this cluster (a control-plane join needs a stable endpoint shared by all control-plane nodes); set --control-plane-endpoint or controlPlaneEndpoint",
+        );
+    }
     if !args.upload_certs && ctx.cfg.init.certificate_key.is_some() {
         kubestrap_phases::runner::report::Reporter::warn(
             &printer,

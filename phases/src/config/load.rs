@@ -8,10 +8,12 @@ use anyhow::{Context as _, Result};
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
+use super::component;
 use super::join::JoinConfiguration;
 use super::locate;
 use super::reset::ResetConfiguration;
 use super::source::Source;
+use super::suggest::suggest;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
@@ -264,8 +266,17 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
                     docs.cluster = v;
                 }
             }
-            "KubeletConfiguration" => docs.kubelet = Some(map),
-            "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
+            "KubeletConfiguration" | "KubeProxyConfiguration" => {
+                let before = problems.len();
+                component::check(&kind, &api_version, &map, &here, &mut problems);
+                if problems.len() == before {
+                    if kind == "KubeletConfiguration" {
+                        docs.kubelet = Some(map);
+                    } else {
+                        docs.kube_proxy = Some(map);
+                    }
+                }
+            }
             "ResetConfiguration" => {
                 found_kubeadm = true;
                 match ApiVersion::parse(&api_version) {
@@ -467,21 +478,6 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-/// The closest known name, if close enough to be a typo.
-fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| {
-            (
-                strsim::levenshtein(&name.to_lowercase(), &k.to_lowercase()),
-                *k,
-            )
-        })
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
 fn strip_location(msg: &str) -> String {
     match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
@@ -670,19 +666,6 @@ fn remove_path_value(value: &mut Value, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names() {
-        assert_eq!(
-            suggest("extraArg", &["extraArgs", "extraVolumes"]),
-            Some("extraArgs")
-        );
-        assert_eq!(
-            suggest("certSans", &["certSANs", "extraArgs"]),
-            Some("certSANs")
-        );
-        assert_eq!(suggest("zzz", &["extraArgs"]), None);
-    }
 
     #[test]
     fn splits_documents_with_their_first_line() {

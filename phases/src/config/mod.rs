@@ -185,6 +185,7 @@ pub use resolve::{
     resolve_images,
 };
 
+pub mod component;
 mod defaults;
 mod load;
 mod locate;
@@ -192,6 +193,7 @@ mod migrate;
 pub mod net;
 pub mod reset;
 mod source;
+mod suggest;
 pub mod token_format;
 mod validate;
 

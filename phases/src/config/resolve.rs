@@ -160,6 +160,14 @@ pub fn resolve(
     let patches = load_patches(init.patches.as_ref(), version)?;
     let mut warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
     warnings.extend(super::fields::unused_documents(&docs, false));
+    for (kind, doc) in [
+        ("KubeletConfiguration", &docs.kubelet),
+        ("KubeProxyConfiguration", &docs.kube_proxy),
+    ] {
+        if let Some(doc) = doc {
+            warnings.extend(super::component::version_warnings(kind, doc, version));
+        }
+    }
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,

@@ -292,6 +292,16 @@ mod tests {
     }
 
     #[test]
+    fn upload_certs_runs_between_upload_config_and_mark_control_plane() {
+        for table in TABLES {
+            let order = runner::paths(table);
+            let pos = |p: &str| order.iter().position(|x| x == p).unwrap();
+            assert_eq!(pos("upload-certs"), pos("upload-config/kubelet") + 1);
+            assert_eq!(pos("mark-control-plane"), pos("upload-certs") + 1);
+        }
+    }
+
+    #[test]
     fn kubelet_start_moves_after_the_manifests_in_1_29() {
         let order = |v: &str| runner::paths(phases(KubeVersion::parse(v).unwrap()));
         let pos = |v: &str, p: &str| order(v).iter().position(|x| x == p).unwrap();
