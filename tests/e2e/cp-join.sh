@@ -4,7 +4,7 @@
 #     join without the certificate key is refused before anything is written; the control-plane
 #     join command init printed (its --certificate-key) joins node2;
 #   - etcd has two started voting members; both nodes are Ready with the control-plane label and
-#     taint; node2's API server answers kubectl with node2's admin.conf; with node1's kubelet and
+#     taint; node2's API endpoint is in kubeadm-config's ClusterStatus (v1.20); node2's API server answers kubectl with node2's admin.conf; with node1's kubelet and
 #     kube-apiserver stopped, a write through node2's API server succeeds;
 #   - `kubestrap reset -f` on node2 removes its etcd member, node1 stays healthy and serving;
 #   - a join made to fail after its etcd member was added removes that member again;
@@ -110,6 +110,9 @@ for n in "$node" "$N2"; do
 	k get node "$n" -o jsonpath='{.spec.taints[*].key}' | grep -q 'node-role.kubernetes.io/' ||
 		fail "$n has no control-plane taint"
 done
+# v1.20 keeps every control-plane node's API endpoint in kubeadm-config's ClusterStatus.
+k -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterStatus}' | grep -q "advertiseAddress: $N2_IP" ||
+	fail "node2 is not in the ClusterStatus of kubeadm-config"
 $TB exec node2 cat /etc/kubernetes/admin.conf >"$WORK/admin2.conf"
 until_ok 60 k2 get --raw /readyz || fail "node2's API server is not ready"
 k2 get nodes >/dev/null || fail "kubectl with node2's admin.conf against node2's API server"
