@@ -711,6 +711,40 @@ fn join_checks_look_for_an_earlier_join() {
     assert!(r.get("Port-6443").is_none());
 }
 
+#[test]
+fn a_control_plane_join_also_runs_init_s_node_checks() {
+    let dir = host_dir("join-leftover");
+    let mut host = fake_for(dir.path());
+    host.busy_ports = vec![6443, 2380, 10257];
+    // Copied by hand with the other shared certificates: not a leftover of an earlier join.
+    fs::create_dir_all(dir.path().join("etc/kubernetes/pki")).unwrap();
+    fs::write(dir.path().join("etc/kubernetes/pki/ca.crt"), "").unwrap();
+    let out = Arc::new(RecordingReporter::default());
+    let ctx = context(dir.path(), "v1.31.0", host, Options::default(), out);
+    let r = preflight::check(&ctx, Role::JoinControlPlane);
+    for check in [
+        "Port-6443",
+        "Port-2380",
+        "Port-10257",
+        "FileAvailable--etc-kubernetes-kubelet.conf",
+    ] {
+        assert_eq!(only(&r, check).level, Level::Error, "{check}");
+    }
+    // The CA comes with the shared certificates, not before.
+    assert!(
+        r.get("FileAvailable--etc-kubernetes-pki-ca.crt").is_none(),
+        "{:?}",
+        r.findings
+    );
+    let worker = preflight::check(&ctx, Role::Join);
+    assert!(worker.get("Port-2380").is_none() && worker.get("Port-6443").is_none());
+    assert!(
+        worker
+            .get("FileAvailable--etc-kubernetes-pki-ca.crt")
+            .is_some()
+    );
+}
+
 // ---- --ignore-preflight-errors ----
 
 #[test]
