@@ -135,6 +135,15 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
             .and_then(|v| KubeVersion::parse(v).ok())
             .unwrap_or(version::NEWEST);
         found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+        found.extend(
+            super::known_flags::unknown_flags(
+                &docs.init,
+                &docs.cluster,
+                version,
+                &super::known_flags::Allowed::from_env(),
+            )
+            .problems,
+        );
     }
     let source = docs.source.as_deref();
     Ok(found.into_iter().map(|p| p.render(source)).collect())
@@ -468,7 +477,7 @@ fn join(parent: &str, name: &str) -> String {
 }
 
 /// The closest known name, if close enough to be a typo.
-fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(super) fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| {

@@ -112,6 +112,13 @@ pub fn resolve(
     docs.cluster.kubernetes_version = Some(version.to_string());
     let mut removed =
         crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    let unknown = super::known_flags::unknown_flags(
+        &docs.init,
+        &docs.cluster,
+        version,
+        &super::known_flags::Allowed::from_env(),
+    );
+    removed.extend(unknown.problems);
     if all_in_file && !version.at_least(28) {
         removed.push(super::Problem::new(
             "InitConfiguration",
@@ -157,6 +164,7 @@ pub fn resolve(
     };
     let patches = load_patches(init.patches.as_ref(), version)?;
     let mut warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
+    warnings.extend(unknown.warnings);
     warnings.extend(super::fields::unused_documents(&docs, false));
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
