@@ -58,15 +58,14 @@ impl Table {
         self.flags().any(|f| f == flag)
     }
 
-    /// What the table was made from: its header, as one line.
+    /// What the table was made from (its `# source:` line) and where it is.
     fn source(&self) -> String {
-        let header: Vec<&str> = self
+        let what = self
             .text
             .lines()
-            .take_while(|l| l.starts_with('#'))
-            .map(|l| l.trim_start_matches('#').trim())
-            .collect();
-        format!("{} ({})", header.join(" "), self.file)
+            .find_map(|l| l.strip_prefix("# source: "))
+            .unwrap_or("");
+        format!("{what} ({})", self.file)
     }
 }
 
@@ -80,11 +79,9 @@ fn table_for(component: Component, version: KubeVersion) -> Option<(&'static Tab
                 minor: t.minor,
                 patch: 0,
             };
-            tag.split('.').take(2).eq(first
-                .profile()
-                .etcd_image_tag
-                .split('.')
-                .take(2))
+            tag.split('.')
+                .take(2)
+                .eq(first.profile().etcd_image_tag.split('.').take(2))
         }
         _ => t.minor == version.minor,
     };
@@ -168,7 +165,7 @@ pub fn unknown_flags(
             }
             let binary = component.binary();
             let hint = match super::load::suggest(name, &table.flags().collect::<Vec<_>>()) {
-                Some(s) => format!("did you mean `{s}`? "),
+                Some(s) => format!(" Did you mean `{s}`?"),
                 None => String::new(),
             };
             if allowed.allows(name) {
@@ -180,7 +177,7 @@ pub fn unknown_flags(
             }
             if !own {
                 found.warnings.push(format!(
-                    "`{}` sets `--{name}`, which {binary} has not in kubestrap's table for v1.{} and {version} has no table of its own; if {version} lacks it too, {binary} will not start. {hint}Source: {}",
+                    "`{}` sets `--{name}`, which {binary} of v1.{} does not have (and {version} has no flag table of its own); if {version} lacks it too, {binary} will not start.{hint} Table: {}",
                     component.field(),
                     table.minor,
                     table.source()
@@ -200,7 +197,7 @@ pub fn unknown_flags(
                 kind,
                 path,
                 format!(
-                    "{binary} {version} has no flag `--{name}`, so it would not start; {hint}Flags from a custom build pass with {ALLOW_ENV}={name}. Source: {}",
+                    "{binary} {version} has no flag `--{name}`, so it would not start.{hint} (Flags of a custom build pass with {ALLOW_ENV}={name}.) Table: {}",
                     table.source()
                 ),
             ));
@@ -261,7 +258,11 @@ mod tests {
             ),
             (
                 Component::ControllerManager,
-                &["cluster-signing-cert-file", "use-service-account-credentials", "port"],
+                &[
+                    "cluster-signing-cert-file",
+                    "use-service-account-credentials",
+                    "port",
+                ],
             ),
             (
                 Component::Scheduler,
@@ -269,7 +270,12 @@ mod tests {
             ),
             (
                 Component::Kubelet,
-                &["node-ip", "network-plugin", "pod-infra-container-image", "v"],
+                &[
+                    "node-ip",
+                    "network-plugin",
+                    "pod-infra-container-image",
+                    "v",
+                ],
             ),
             (
                 Component::Etcd,
@@ -303,7 +309,7 @@ mod tests {
         let p = &found.problems[0];
         assert_eq!(p.path, "apiServer.extraArgs.authorizaton-mode");
         assert!(
-            p.message.starts_with("kube-apiserver v1.20.2 has no flag `--authorizaton-mode`, so it would not start; did you mean `authorization-mode`?"),
+            p.message.starts_with("kube-apiserver v1.20.2 has no flag `--authorizaton-mode`, so it would not start. Did you mean `authorization-mode`?"),
             "{}",
             p.message
         );
@@ -318,7 +324,11 @@ mod tests {
     fn etcd_flags_follow_the_etcd_release() {
         let c = cluster_with(Component::Etcd, &["quota-backend-byte"], true);
         let found = check(&c, "v1.21.0", &Allowed::default());
-        assert!(found.problems[0].message.contains("did you mean `quota-backend-bytes`?"));
+        assert!(
+            found.problems[0]
+                .message
+                .contains("Did you mean `quota-backend-bytes`?")
+        );
         // v1.22 runs etcd 3.5, which has no table: a warning only.
         let found = check(&c, "v1.22.0", &Allowed::default());
         assert!(found.problems.is_empty());
@@ -327,12 +337,16 @@ mod tests {
 
     #[test]
     fn a_version_without_its_own_table_warns() {
-        let c = cluster_with(Component::ControllerManager, &["node-monitor-grace-perod"], true);
+        let c = cluster_with(
+            Component::ControllerManager,
+            &["node-monitor-grace-perod"],
+            true,
+        );
         let found = check(&c, "v1.30.1", &Allowed::default());
         assert!(found.problems.is_empty());
         assert!(
-            found.warnings[0].contains("has no table of its own")
-                && found.warnings[0].contains("did you mean `node-monitor-grace-period`?"),
+            found.warnings[0].contains("has no flag table of its own")
+                && found.warnings[0].contains("Did you mean `node-monitor-grace-period`?"),
             "{:?}",
             found.warnings
         );
@@ -341,7 +355,11 @@ mod tests {
     #[test]
     fn removed_flags_are_left_to_the_removal_table() {
         let c = cluster_with(Component::ApiServer, &["insecure-port"], true);
-        assert!(check(&c, "v1.20.0", &Allowed::default()).problems.is_empty());
+        assert!(
+            check(&c, "v1.20.0", &Allowed::default())
+                .problems
+                .is_empty()
+        );
         let found = check(&c, "v1.24.0", &Allowed::default());
         assert!(found.problems.is_empty() && found.warnings.is_empty());
     }
