@@ -454,7 +454,8 @@ fn describe(path: &str, inner: &str, kind: &str) -> (String, String) {
             .map(|(_, home)| format!("; it belongs under {home}: indent it below its section"));
         let hint = nested
             .or_else(|| {
-                suggest(name, &expected).map(|s| format!("; did you mean `{}`?", join(&path, s)))
+                super::suggest::closest(name, &expected)
+                    .map(|s| format!("; did you mean `{}`?", join(&path, s)))
             })
             .unwrap_or_default();
         return (
@@ -474,21 +475,6 @@ fn join(parent: &str, name: &str) -> String {
     } else {
         format!("{parent}.{name}")
     }
-}
-
-/// The closest known name, if close enough to be a typo.
-pub(super) fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| {
-            (
-                strsim::levenshtein(&name.to_lowercase(), &k.to_lowercase()),
-                *k,
-            )
-        })
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
 }
 
 fn strip_location(msg: &str) -> String {
@@ -679,19 +665,6 @@ fn remove_path_value(value: &mut Value, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names() {
-        assert_eq!(
-            suggest("extraArg", &["extraArgs", "extraVolumes"]),
-            Some("extraArgs")
-        );
-        assert_eq!(
-            suggest("certSans", &["certSANs", "extraArgs"]),
-            Some("certSANs")
-        );
-        assert_eq!(suggest("zzz", &["extraArgs"]), None);
-    }
 
     #[test]
     fn splits_documents_with_their_first_line() {

@@ -193,6 +193,7 @@ mod migrate;
 pub mod net;
 pub mod reset;
 mod source;
+mod suggest;
 pub mod token_format;
 mod validate;
 

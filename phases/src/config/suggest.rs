@@ -1,0 +1,34 @@
+//! "Did you mean …?": the known name closest to a misspelled one.
+
+/// The closest known name, if close enough to be a typo.
+pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::levenshtein(&name.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(
+            closest("extraArg", &["extraArgs", "extraVolumes"]),
+            Some("extraArgs")
+        );
+        assert_eq!(
+            closest("certSans", &["certSANs", "extraArgs"]),
+            Some("certSANs")
+        );
+        assert_eq!(closest("zzz", &["extraArgs"]), None);
+    }
+}
