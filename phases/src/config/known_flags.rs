@@ -4,8 +4,8 @@
 //! components themselves (`phases/flags/generate.sh`); a version without a table of its own is
 //! checked against its nearest older table, and there an unknown flag is only a warning.
 
-use super::flags::{Component, removed_flag};
-use super::{ClusterConfiguration, ExtraArgs, InitConfiguration, Problem};
+use super::flags::{Component, arg_path, removed_flag, sections};
+use super::{ClusterConfiguration, InitConfiguration, Problem};
 use crate::version::KubeVersion;
 
 /// The environment variable that lets named flags through: a comma-separated list of flag names
@@ -134,23 +134,8 @@ pub fn unknown_flags(
     version: KubeVersion,
     allowed: &Allowed,
 ) -> Findings {
-    let mut sections: Vec<(Component, &ExtraArgs)> = vec![
-        (Component::ApiServer, &cluster.api_server.extra_args),
-        (
-            Component::ControllerManager,
-            &cluster.controller_manager.extra_args,
-        ),
-        (Component::Scheduler, &cluster.scheduler.extra_args),
-        (
-            Component::Kubelet,
-            &init.node_registration.kubelet_extra_args,
-        ),
-    ];
-    if let Some(local) = &cluster.etcd.local {
-        sections.push((Component::Etcd, &local.extra_args));
-    }
     let mut found = Findings::default();
-    for (component, args) in sections {
+    for (component, args) in sections(init, cluster) {
         let Some((table, own)) = table_for(component, version) else {
             continue;
         };
@@ -184,18 +169,9 @@ pub fn unknown_flags(
                 ));
                 continue;
             }
-            let kind = match component {
-                Component::Kubelet => "InitConfiguration",
-                _ => "ClusterConfiguration",
-            };
-            let path = if args.from_map {
-                format!("{}.{name}", component.field())
-            } else {
-                format!("{}[{i}]", component.field())
-            };
             found.problems.push(Problem::new(
-                kind,
-                path,
+                component.kind(),
+                arg_path(component, args, i),
                 format!(
                     "{binary} {version} has no flag `--{name}`, so it would not start.{hint} (Flags of a custom build pass with {ALLOW_ENV}={name}.) Table: {}",
                     table.source()
@@ -209,7 +185,7 @@ pub fn unknown_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Arg;
+    use crate::config::{Arg, ExtraArgs};
 
     fn v(text: &str) -> KubeVersion {
         KubeVersion::parse(text).unwrap()
