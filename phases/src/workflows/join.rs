@@ -228,26 +228,9 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
     ctx.cfg.cluster = cluster;
     ctx.cfg.version = version;
     // Only now is the kubelet's version known: its flags are checked before anything is written.
-    let flags = crate::config::known_flags::unknown_flags(
-        &ctx.cfg.init,
-        &crate::config::ClusterConfiguration::default(),
-        version,
-        &crate::config::known_flags::Allowed::from_env(),
-    );
-    if !flags.problems.is_empty() {
-        let source = ctx.cfg.source.as_deref();
-        let problems = flags
-            .problems
-            .iter()
-            .map(|p| {
-                crate::config::Problem::new("JoinConfiguration", p.path.clone(), p.message.clone())
-                    .render(source)
-            })
-            .collect();
-        return Err(crate::config::InvalidConfig(problems).into());
-    }
-    for warning in &flags.warnings {
-        ctx.out.warn("config", warning);
+    let allowed = crate::config::known_flags::Allowed::from_env();
+    for warning in crate::config::join::check_kubelet_flags(&ctx.cfg, &allowed)? {
+        ctx.out.warn("config", &warning);
     }
     if let Some(j) = ctx.cfg.join.as_mut() {
         j.bootstrap_kubeconfig = Some(text);
