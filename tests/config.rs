@@ -339,7 +339,7 @@ fn a_flag_of_a_custom_build_passes_only_when_named_and_then_with_a_warning() {
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("`apiServer.extraArgs` sets `--example-plugin-mode`, which kube-apiserver v1.20.2 does not have; passed as KUBESTRAP_ALLOW_UNKNOWN_FLAGS asks"),
+        stderr.contains("custom-flag-v1beta4.yaml:20:3: `apiServer.extraArgs[1]`: kube-apiserver v1.20.2 has no flag `--example-plugin-mode`; passed on as KUBESTRAP_ALLOW_UNKNOWN_FLAGS asks"),
         "{stderr}"
     );
     let manifest = std::fs::read_to_string(
@@ -375,4 +375,23 @@ fn a_flag_kubernetes_removed_is_refused_for_the_versions_without_it() {
             );
         }
     }
+}
+
+#[test]
+fn an_unknown_flag_of_a_version_without_its_own_table_is_a_warning_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.33.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.33.1\napiServer:\n  extraArgs:\n  - name: authorizaton-mode\n    value: Node,RBAC\n",
+    )
+    .unwrap();
+    let out = kubestrap(&["config", "validate", "--config", path.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("v1.33.yaml:6:3: `apiServer.extraArgs[0]`: kube-apiserver of v1.20 has no flag `--authorizaton-mode` (and v1.33.1 has no flag table of its own)")
+            && stderr.contains("Did you mean `authorization-mode`?"),
+        "{stderr}"
+    );
 }

@@ -617,21 +617,20 @@ pub fn check_kubelet_flags(
         cfg.version,
         allowed,
     );
-    if found.problems.is_empty() {
-        return Ok(found.warnings);
-    }
+    // The joining node's flags are in its JoinConfiguration.
     let source = cfg.source.as_deref();
-    Err(super::InvalidConfig(
-        found
-            .problems
-            .iter()
+    let render = |list: &[super::Problem]| -> Vec<String> {
+        list.iter()
             .map(|p| {
                 super::Problem::new("JoinConfiguration", p.path.clone(), p.message.clone())
                     .render(source)
             })
-            .collect(),
-    )
-    .into())
+            .collect()
+    };
+    if found.problems.is_empty() {
+        return Ok(render(&found.warnings));
+    }
+    Err(super::InvalidConfig(render(&found.problems)).into())
 }
 
 #[cfg(test)]

@@ -119,11 +119,12 @@ impl Allowed {
     }
 }
 
-/// What the check found: refusals, and warnings for what it could not be sure of.
+/// What the check found: refusals, and warnings for what it could not be sure of (both pointing
+/// at the flag; [`Problem::render`] adds the file's line and column).
 #[derive(Debug, Default)]
 pub struct Findings {
     pub problems: Vec<Problem>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Problem>,
 }
 
 /// Every `extraArgs` flag of the documents that its component does not have at `version`.
@@ -153,19 +154,28 @@ pub fn unknown_flags(
                 Some(s) => format!(" Did you mean `{s}`?"),
                 None => String::new(),
             };
+            let at = || (component.kind(), arg_path(component, args, i));
             if allowed.allows(name) {
-                found.warnings.push(format!(
-                    "`{}` sets `--{name}`, which {binary} {version} does not have; passed as {ALLOW_ENV} asks",
-                    component.field()
+                let (kind, path) = at();
+                found.warnings.push(Problem::new(
+                    kind,
+                    path,
+                    format!(
+                        "{binary} {version} has no flag `--{name}`; passed on as {ALLOW_ENV} asks"
+                    ),
                 ));
                 continue;
             }
             if !own {
-                found.warnings.push(format!(
-                    "`{}` sets `--{name}`, which {binary} of v1.{} does not have (and {version} has no flag table of its own); if {version} lacks it too, {binary} will not start.{hint} Table: {}",
-                    component.field(),
-                    table.minor,
-                    table.source()
+                let (kind, path) = at();
+                found.warnings.push(Problem::new(
+                    kind,
+                    path,
+                    format!(
+                        "{binary} of v1.{} has no flag `--{name}` (and {version} has no flag table of its own); if {version} lacks it too, {binary} will not start.{hint} Table: {}",
+                        table.minor,
+                        table.source()
+                    ),
                 ));
                 continue;
             }
@@ -321,8 +331,12 @@ mod tests {
         let found = check(&c, "v1.30.1", &Allowed::default());
         assert!(found.problems.is_empty());
         assert!(
-            found.warnings[0].contains("has no flag table of its own")
-                && found.warnings[0].contains("Did you mean `node-monitor-grace-period`?"),
+            found.warnings[0]
+                .message
+                .contains("has no flag table of its own")
+                && found.warnings[0]
+                    .message
+                    .contains("Did you mean `node-monitor-grace-period`?"),
             "{:?}",
             found.warnings
         );
@@ -347,7 +361,12 @@ mod tests {
         let found = check(&c, "v1.20.2", &allowed);
         assert_eq!(found.problems.len(), 1);
         assert_eq!(found.problems[0].path, "apiServer.extraArgs.other");
-        assert!(found.warnings[0].contains("passed as KUBESTRAP_ALLOW_UNKNOWN_FLAGS asks"));
+        assert_eq!(found.warnings[0].path, "apiServer.extraArgs.my-plugin-flag");
+        assert!(
+            found.warnings[0]
+                .message
+                .contains("passed on as KUBESTRAP_ALLOW_UNKNOWN_FLAGS asks")
+        );
         let found = check(&c, "v1.20.2", &Allowed::parse(Some("*")));
         assert!(found.problems.is_empty());
         assert_eq!(found.warnings.len(), 2);

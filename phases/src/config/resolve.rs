@@ -164,7 +164,12 @@ pub fn resolve(
     };
     let patches = load_patches(init.patches.as_ref(), version)?;
     let mut warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
-    warnings.extend(unknown.warnings);
+    warnings.extend(
+        unknown
+            .warnings
+            .iter()
+            .map(|p| p.render(docs.source.as_deref())),
+    );
     warnings.extend(super::fields::unused_documents(&docs, false));
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
