@@ -160,6 +160,11 @@ pub enum TokenCmd {
         /// Instead of printing only the token, print the full join command.
         #[arg(long)]
         print_join_command: bool,
+        /// With --print-join-command, print the control-plane join command with this key (the
+        /// one `kubestrap init phase upload-certs --upload-certs` printed; checked against the
+        /// kubeadm-certs Secret).
+        #[arg(long, value_name = "KEY", requires = "print_join_command")]
+        certificate_key: Option<String>,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t)]
         output: OutputFormat,
@@ -474,6 +479,17 @@ pub struct InitArgs {
     /// strategic (default), merge, json), applied in file-name order.
     #[arg(long, value_name = "DIR")]
     pub patches: Option<String>,
+    /// Upload control-plane certificates to the kubeadm-certs Secret (encrypted with the
+    /// certificate key, deleted after two hours), for `join --control-plane`.
+    #[arg(long)]
+    pub upload_certs: bool,
+    /// Key used to encrypt the control-plane certificates in the kubeadm-certs Secret: 64 hex
+    /// digits (generated when absent; `kubestrap certs certificate-key` prints one).
+    #[arg(long, value_name = "KEY")]
+    pub certificate_key: Option<String>,
+    /// Don't print the key used to encrypt the control-plane certificates.
+    #[arg(long)]
+    pub skip_certificate_key_print: bool,
     /// Print the result (join endpoint, tokens, CA hashes, phase timings) as json or yaml on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -504,6 +520,7 @@ impl InitArgs {
             "apiserver-cert-extra-sans",
         );
         check(self.cert_dir.is_some(), "cert-dir");
+        check(self.certificate_key.is_some(), "certificate-key");
         check(
             self.control_plane_endpoint.is_some(),
             "control-plane-endpoint",

@@ -22,7 +22,7 @@ use crate::support;
 const TOKEN: &str = "abcdef.0123456789abcdef";
 const NODE: &str = "/api/v1/nodes/node1";
 
-fn host() -> FakeHost {
+pub(crate) fn host() -> FakeHost {
     FakeHost {
         root: true,
         hostname: "node1".into(),
@@ -32,7 +32,7 @@ fn host() -> FakeHost {
 }
 
 /// A root with a real CA (made by openssl), admin.conf and the kubelet's config file.
-fn seed(base: &Path) {
+pub(crate) fn seed(base: &Path) {
     support::require_binary("openssl", "openssl");
     let pki = base.join("etc/kubernetes/pki");
     std::fs::create_dir_all(&pki).unwrap();
@@ -65,7 +65,11 @@ fn seed(base: &Path) {
     .unwrap();
 }
 
-fn context(version: &str, base: &Path, fake: &FakeApi) -> (Context, Arc<RecordingReporter>) {
+pub(crate) fn context(
+    version: &str,
+    base: &Path,
+    fake: &FakeApi,
+) -> (Context, Arc<RecordingReporter>) {
     let mut docs = Documents::default();
     docs.init.node_registration.name = Some("node1".into());
     docs.init.node_registration.cri_socket = Some("unix:///run/containerd/containerd.sock".into());

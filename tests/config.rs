@@ -21,7 +21,11 @@ fn validate(name: &str) -> (Option<i32>, String) {
 
 #[test]
 fn valid_files_pass() {
-    for name in ["tutorial-v1.25.yaml", "full-v1beta4.yaml"] {
+    for name in [
+        "tutorial-v1.25.yaml",
+        "full-v1beta4.yaml",
+        "component-configs.yaml",
+    ] {
         let out = kubestrap(&["config", "validate", "--config", &fixture(name)]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{name}: {stderr}");

@@ -362,6 +362,19 @@ fn bad_join_input_is_refused_before_anything_happens() {
             ],
             "not supported by kubestrap yet",
         ),
+        (
+            vec![
+                "join",
+                "10.0.0.1:6443",
+                "--token",
+                TOKEN,
+                "--discovery-token-ca-cert-hash",
+                &hash,
+                "--certificate-key",
+                "abcd",
+            ],
+            "--certificate-key: the key is 2 bytes",
+        ),
         (vec!["join"], "nothing says how to find the cluster"),
         (
             vec![

@@ -8,6 +8,7 @@ use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::phases::install_kubeconfig::{UserKubeconfig, install_user_kubeconfig};
+use kubestrap_phases::phases::upload_certs;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::resume::Progress;
@@ -28,10 +29,24 @@ pub fn run(
         &args.mixed_with_config(),
         "the config file",
     )?;
-    let docs = match &args.config {
+    let mut docs = match &args.config {
         Some(path) => config::load_file(path)?,
         None => Documents::default(),
     };
+    if phase == Some("upload-certs") && args.config.is_none() && args.upload_certs {
+        // Uploading again to a running cluster: its certificates folder and etcd are the ones
+        // kubeadm-config records, not the defaults.
+        match kubestrap_phases::workflows::certs::cluster_configuration(&Root::new(base), &printer)
+        {
+            Ok(cluster) => docs.cluster = cluster,
+            Err(e) => printer.status(
+                "upload-certs",
+                &format!(
+                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
+                ),
+            ),
+        }
+    }
     let overrides = overrides(args);
     let host = LinuxHost;
     let root = if args.dry_run || docs.init.dry_run {
@@ -49,6 +64,8 @@ pub fn run(
         dry_run: root.is_dry_run(),
         ignore_preflight_errors: cfg.ignored_preflight_errors(),
         fix: args.fix,
+        upload_certs: args.upload_certs,
+        skip_certificate_key_print: args.skip_certificate_key_print,
         ..Options::default()
     };
     if phase.is_none() {
@@ -60,6 +77,21 @@ pub fn run(
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(init::CLIENTS);
     init::check_patches(&ctx)?;
+    upload_certs::refuse_external_ca(&ctx)?;
+    if args.upload_certs && phase.is_none() && ctx.cfg.cluster.control_plane_endpoint.is_none() {
+        kubestrap_phases::runner::report::Reporter::warn(
+            &printer,
+            "config",
+            "--upload-certs without a controlPlaneEndpoint: no control-plane node can join this cluster (a control-plane join needs a stable endpoint shared by all control-plane nodes); set --control-plane-endpoint or controlPlaneEndpoint",
+        );
+    }
+    if !args.upload_certs && ctx.cfg.init.certificate_key.is_some() {
+        kubestrap_phases::runner::report::Reporter::warn(
+            &printer,
+            "config",
+            "the certificate key (certificateKey) has no effect without --upload-certs: nothing is uploaded",
+        );
+    }
     if phase.is_none() && !ctx.root.is_dry_run() {
         ctx.progress = Some(Progress::open(
             &ctx.root,
@@ -156,7 +188,11 @@ fn success_text(ctx: &Context) -> String {
         .replacen(" --control-plane", " \\\n\t--control-plane", 1)
     };
     for cmd in ctx.outputs.control_plane_join_commands.iter().map(layout) {
-        t.push_str(&format!("You can now join any number of control-plane nodes by copying certificate authorities\nand service account keys on each node and then running the following as root:\n\n  {cmd}\n\n"));
+        if ctx.opts.upload_certs {
+            t.push_str(&format!("You can now join any number of the control-plane node running the following command on each as root:\n\n  {cmd}\n\nPlease note that the certificate-key gives access to cluster sensitive data, keep it secret!\nAs a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use\n\"{}\" to reload certs afterward.\n\n", upload_certs::REUPLOAD));
+        } else {
+            t.push_str(&format!("You can now join any number of control-plane nodes by copying certificate authorities\nand service account keys on each node and then running the following as root:\n\n  {cmd}\n\n"));
+        }
     }
     t.push_str(
         "Then you can join any number of worker nodes by running the following on each as root:\n",
@@ -188,5 +224,6 @@ fn overrides(args: &InitArgs) -> Overrides {
         skip_phases: args.skip_phases.clone(),
         ignore_preflight_errors: args.ignore_preflight_errors.clone(),
         patches: args.patches.clone(),
+        certificate_key: args.certificate_key.clone(),
     }
 }

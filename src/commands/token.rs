@@ -11,7 +11,7 @@ use kubestrap_phases::config::net;
 use kubestrap_phases::config::token_format::{self, Token};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::phases::bootstrap_token::{self as bt, Spec};
-use kubestrap_phases::phases::show_join;
+use kubestrap_phases::phases::{download_certs, show_join, upload_certs};
 use kubestrap_phases::pki;
 use serde_json::json;
 
@@ -36,6 +36,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             usages,
             groups,
             print_join_command,
+            certificate_key,
             output,
             cluster,
         } => {
@@ -54,8 +55,18 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 usages,
                 groups,
             };
+            let key = certificate_key
+                .as_deref()
+                .map(|k| {
+                    pki::CertificateKey::parse(k)
+                        .map_err(|e| invalid(e.context("--certificate-key")))
+                })
+                .transpose()?;
             let kubeconfig = cluster.kubeconfig();
             let (root, client) = client(base, &kubeconfig)?;
+            if let Some(key) = &key {
+                check_certificate_key(&client.with(printer), key, printer)?;
+            }
             bt::create(&client.with(printer), &spec)?;
             let creds = Credentials::load(&root, &kubeconfig)?;
             let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
@@ -64,7 +75,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 &endpoint,
                 &token.to_string(),
                 &hashes,
-                None,
+                certificate_key.as_deref().map(Some),
             ));
             match output {
                 OutputFormat::Text if print_join_command => printer.data(&join),
@@ -132,6 +143,33 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A key that cannot open the uploaded certificates would only fail on the joining node: refuse
+/// it here. Without the Secret (expired), warn: the key may be uploaded again with it.
+fn check_certificate_key(
+    api: &kubestrap_phases::api::Api<'_>,
+    key: &pki::CertificateKey,
+    printer: &Printer,
+) -> Result<()> {
+    match download_certs::key_opens(api, key)? {
+        Some(true) => Ok(()),
+        Some(false) => Err(invalid(anyhow::anyhow!(
+            "the certificate key does not open the kubeadm-certs Secret: a control-plane join with it would fail\n\nhint: pass the key `{0}` printed, or upload the certificates again under your key: `{0} --certificate-key <key>`",
+            upload_certs::REUPLOAD
+        ))),
+        None => {
+            kubestrap_phases::runner::report::Reporter::warn(
+                printer,
+                "token",
+                &format!(
+                    "the kubeadm-certs Secret is not in the cluster (it is deleted two hours after an upload): run `{} --certificate-key <key>` on a control-plane node before joining with this command",
+                    upload_certs::REUPLOAD
+                ),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Bad input to a token command: the exit code of an invalid configuration.

@@ -3,7 +3,8 @@
 # kube-controller-manager (v1.20.2, built by `tests/testbed/testbed setup`) on 127.0.0.1, with
 # every file made by kubestrap itself under a temporary --root. No kubelet: a Node object stands
 # in for the one it would register. Checks the objects, the controller-manager's signature of
-# cluster-info, that every API phase run again changes nothing, and the token and taint commands.
+# cluster-info, that every API phase run again changes nothing, upload-certs without --config, and
+# the token and taint commands.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/e2e/lib.sh
@@ -92,6 +93,17 @@ done
 kubestrap_state node1 "${K[@]}" >"$WORK/after"
 diff "$WORK/before" "$WORK/after" >&2 || fail "the second run changed objects"
 unmark_node node1 "${K[@]}"
+
+echo "== upload-certs without --config: the cluster's kubeadm-config, the user's key" >&2
+KEY=$("$KS" certs certificate-key)
+"$KS" init phase upload-certs --upload-certs --certificate-key "$KEY" "${A[@]}" >"$WORK/upload.out" 2>&1 ||
+	{ cat "$WORK/upload.out" >&2; fail "phase upload-certs"; }
+grep -qx "$KEY" "$WORK/upload.out" || { cat "$WORK/upload.out" >&2; fail "upload-certs did not print the key"; }
+grep -q "Error reading configuration from the cluster" "$WORK/upload.out" && fail "upload-certs did not read kubeadm-config"
+"${K[@]}" -n kube-system get secret kubeadm-certs -o jsonpath='{.metadata.ownerReferences[0].name}' | grep -q '^bootstrap-token-' ||
+	fail "kubeadm-certs has no owner token"
+"$KS" token create --root "$R" --print-join-command --certificate-key "$KEY" | grep -q -- "--control-plane --certificate-key $KEY\$" ||
+	fail "token create --certificate-key"
 
 echo "== token and taint commands" >&2
 T=(--root "$R")

@@ -6,6 +6,10 @@
 #   - the token Secret and RBAC; cluster-info readable anonymously, its jws-kubeconfig-<id>
 #     signature appears and verifies with the token secret; token create/list/delete; -o json;
 #   - the kube-proxy pod runs; the CoreDNS objects exist (its image does not exist here);
+#   - --upload-certs with controlPlaneEndpoint: the kubeadm-certs Secret owned by a 2-hour token,
+#     the control-plane join command with the key, `init phase upload-certs` replacing it,
+#     `token create --certificate-key` checking the key, the garbage collector removing the
+#     Secret with its token;
 #   - each API phase run alone again changes nothing;
 #   - `kubestrap reset` stops the kubelet, removes the pods and empties what init wrote, so that
 #     init runs again;
@@ -44,12 +48,12 @@ trap finish EXIT
 
 say "kubestrap init"
 TOKEN=$("$KS" token generate)
-cfg=$(config init)
+cfg=$(config init "controlPlaneEndpoint: $KUBESTRAP_TESTBED_API_ENDPOINT")
 $TB up
 # What an earlier run may have left.
 $TB stop-kubelet node1 >/dev/null 2>&1 || true
 $TB exec node1 kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1 || true
-$TB exec node1 "$KS" init --config "$cfg" -o json >"$WORK/init.json"
+$TB exec node1 "$KS" init --config "$cfg" --upload-certs -o json >"$WORK/init.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tokens"] and d["caCertHashes"] and d["joinEndpoint"] and d["phases"], d' "$WORK/init.json" ||
 	fail "init -o json"
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tokens"][0])' "$WORK/init.json")
@@ -122,6 +126,32 @@ dup=$("$KS" token create "$new" 2>&1 || true)
 grep -q "already exists" <<<"$dup" || fail "duplicate token accepted: $dup"
 "$KS" token delete "$new" | grep -q "deleted" || fail "token delete"
 ! k -n kube-system get secret "bootstrap-token-${new%%.*}" >/dev/null 2>&1 || fail "token still there"
+
+say "upload-certs: kubeadm-certs owned by a 2-hour token, uploaded again, deleted with its token"
+key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["certificateKey"])' "$WORK/init.json")
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["controlPlaneJoinCommands"][0].endswith("--control-plane --certificate-key "+sys.argv[2]), d' "$WORK/init.json" "$key" ||
+	fail "init -o json has no control-plane join command with the key"
+# The owner reference names the token Secret by name and uid; the token expires in 2 h.
+certs_owner() { k -n kube-system get secret kubeadm-certs -o jsonpath='{.metadata.ownerReferences[0].name} {.metadata.ownerReferences[0].uid}'; }
+read -r owner uid <<<"$(certs_owner)"
+[ "$uid" = "$(k -n kube-system get secret "$owner" -o jsonpath='{.metadata.uid}')" ] || fail "kubeadm-certs owner $owner/$uid"
+expiry=$(k -n kube-system get secret "$owner" -o jsonpath='{.data.expiration}' | base64 -d)
+ttl=$(($(date -d "$expiry" +%s) - $(date +%s)))
+[ "$ttl" -gt 7000 ] && [ "$ttl" -le 7200 ] || fail "the kubeadm-certs token lives $ttl s, not 2 h"
+k -n kube-system get role,rolebinding kubeadm:kubeadm-certs >/dev/null || fail "kubeadm:kubeadm-certs RBAC"
+# Again with a key of the user's (certificateKey in the file, as kubeadm takes it with --config).
+key2=$("$KS" certs certificate-key)
+sed "s/^kind: InitConfiguration\$/&\ncertificateKey: $key2/" "$cfg" >"$WORK/key.yaml"
+"$KS" init phase upload-certs --upload-certs --config "$WORK/key.yaml" >"$WORK/upload.out" 2>&1 || { cat "$WORK/upload.out" >&2; fail "upload-certs again"; }
+grep -qx "$key2" "$WORK/upload.out" || { cat "$WORK/upload.out" >&2; fail "upload-certs again did not use the key of the file"; }
+read -r owner2 _ <<<"$(certs_owner)"
+[ "$owner2" != "$owner" ] || fail "the second upload kept the first owner"
+"$KS" token create --print-join-command --certificate-key "$key2" >"$WORK/cp-join" || fail "token create --certificate-key"
+grep -q -- "--control-plane --certificate-key $key2\$" "$WORK/cp-join" || fail "token create --certificate-key: $(cat "$WORK/cp-join")"
+! "$KS" token create --print-join-command --certificate-key "$key" >/dev/null 2>&1 || fail "a stale certificate key was accepted"
+k -n kube-system delete secret "$owner2" >/dev/null
+gone() { ! k -n kube-system get secret kubeadm-certs; }
+until_ok 60 gone || fail "the garbage collector left kubeadm-certs after its token was deleted"
 
 say "kube-proxy runs, CoreDNS objects exist"
 proxy_running() { k -n kube-system get pods -l k8s-app=kube-proxy -o jsonpath='{.items[*].status.phase}' | grep -qx Running; }

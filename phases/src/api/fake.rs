@@ -154,6 +154,10 @@ impl FakeApi {
                 }
                 s.version += 1;
                 obj["metadata"]["resourceVersion"] = json!(s.version.to_string());
+                // As the real server: every object gets its uid when created.
+                if obj.pointer("/metadata/uid").is_none() {
+                    obj["metadata"]["uid"] = json!(format!("uid-{}", s.version));
+                }
                 s.objects.insert(key, obj.clone());
                 Response::json(201, &obj)
             }
@@ -201,9 +205,13 @@ impl FakeApi {
     }
 }
 
+/// `/api/v1[/namespaces/NS]/RESOURCE` or `/apis/GROUP/VERSION[/namespaces/NS]/RESOURCE`: the
+/// parity of the segment count tells a collection from an object (whose name may end in `s`).
 fn is_collection(path: &str) -> bool {
+    let segments = path.split('/').filter(|s| !s.is_empty()).count();
     let last = path.rsplit('/').next().unwrap_or_default();
-    last.ends_with('s') && !path.contains(':')
+    let parity = if path.starts_with("/apis/") { 0 } else { 1 };
+    last.ends_with('s') && !path.contains(':') && segments % 2 == parity
 }
 
 /// RFC 7386 merge patch.

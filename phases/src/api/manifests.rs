@@ -14,6 +14,8 @@ pub const RBAC_CLUSTER_INFO: &str = include_str!("../../../templates/rbac/cluste
 pub const RBAC_UPLOAD_CONFIG: &str = include_str!("../../../templates/rbac/upload-config.yaml");
 /// Nodes may read the kubelet-config ConfigMap.
 pub const RBAC_KUBELET_CONFIG: &str = include_str!("../../../templates/rbac/kubelet-config.yaml");
+/// Joining control-plane nodes may read `kube-system/kubeadm-certs`.
+pub const RBAC_KUBEADM_CERTS: &str = include_str!("../../../templates/rbac/kubeadm-certs.yaml");
 /// kube-proxy: ServiceAccount, RBAC, ConfigMap, DaemonSet.
 pub const ADDON_KUBE_PROXY: &str = include_str!("../../../templates/addons/kube-proxy.yaml");
 /// CoreDNS: RBAC, ConfigMap, Deployment, Service.
@@ -25,6 +27,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("rbac/cluster-info.yaml", RBAC_CLUSTER_INFO),
     ("rbac/upload-config.yaml", RBAC_UPLOAD_CONFIG),
     ("rbac/kubelet-config.yaml", RBAC_KUBELET_CONFIG),
+    ("rbac/kubeadm-certs.yaml", RBAC_KUBEADM_CERTS),
     ("addons/kube-proxy.yaml", ADDON_KUBE_PROXY),
     ("addons/coredns.yaml", ADDON_COREDNS),
 ];

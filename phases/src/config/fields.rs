@@ -69,9 +69,7 @@ pub const FIELDS: &[(&str, &str, Use)] = &[
     (
         "InitConfiguration",
         "certificateKey",
-        Use::NoEffect(
-            "it encrypts the certificates that upload-certs shares with joining control-plane nodes, and kubestrap has no upload-certs yet",
-        ),
+        Use::Used("upload-certs, show-join-command"),
     ),
     ("InitConfiguration", "skipPhases", Use::Used("runner::plan")),
     ("InitConfiguration", "patches", Use::Used("render::patches")),
@@ -503,7 +501,6 @@ mod tests {
             Vec::<String>::new()
         );
         let mut init = InitConfiguration::default();
-        init.certificate_key = Some("ab".repeat(32));
         init.node_registration.image_pull_serial = false;
         init.timeouts.etcd_api_call = "3m0s".into();
         init.timeouts.upgrade_manifests = "9m0s".into();

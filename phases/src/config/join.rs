@@ -132,6 +132,9 @@ pub struct Join {
     pub ca_cert_path: String,
     pub discovery_timeout: Duration,
     pub tls_bootstrap_timeout: Duration,
+    /// A control-plane join's key to the `kubeadm-certs` Secret (`--certificate-key`); `None` on
+    /// a worker.
+    pub certificate_key: Option<String>,
     /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
     pub bootstrap_kubeconfig: Option<String>,
 }
@@ -218,9 +221,21 @@ pub fn resolve_join(
             "joining as a control-plane node (--control-plane or `controlPlane` in the JoinConfiguration) is not supported by kubestrap yet; join this node as a worker (drop --control-plane), or use kubeadm join for a control-plane node"
         );
     }
-    if flags.certificate_key.is_some() {
-        bail!(
-            "--certificate-key is only used with --control-plane, which kubestrap does not support yet"
+    let control_plane = flags.control_plane || jc.control_plane.is_some();
+    let certificate_key = flags.certificate_key.clone().or_else(|| {
+        jc.control_plane
+            .as_ref()
+            .and_then(|c| c.certificate_key.clone())
+    });
+    if let Some(key) = &certificate_key
+        && let Some(problem) = super::validate::certificate_key_problem(key)
+    {
+        problems.push(format!("--certificate-key: {problem}"));
+    }
+    let mut key_warning = None;
+    if certificate_key.is_some() && !control_plane {
+        key_warning = Some(
+            "--certificate-key has no effect without --control-plane: a worker does not download the control plane's certificates".to_string(),
         );
     }
     if jc.patches.is_some() {
@@ -413,9 +428,14 @@ pub fn resolve_join(
             ca_cert_path,
             discovery_timeout,
             tls_bootstrap_timeout,
+            certificate_key: certificate_key.filter(|_| control_plane),
             bootstrap_kubeconfig: None,
         }),
-        warnings: join_warnings(&jc).into_iter().chain(unused).collect(),
+        warnings: join_warnings(&jc)
+            .into_iter()
+            .chain(key_warning)
+            .chain(unused)
+            .collect(),
         patches: None,
     })
 }

@@ -150,7 +150,7 @@ pub fn unknown_flags(
                 continue;
             }
             let binary = component.binary();
-            let hint = match super::suggest::closest(name, &table.flags().collect::<Vec<_>>()) {
+            let hint = match super::suggest::suggest(name, &table.flags().collect::<Vec<_>>()) {
                 Some(s) => format!(" Did you mean `{s}`?"),
                 None => String::new(),
             };

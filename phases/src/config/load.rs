@@ -8,10 +8,12 @@ use anyhow::{Context as _, Result};
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
+use super::component;
 use super::join::JoinConfiguration;
 use super::locate;
 use super::reset::ResetConfiguration;
 use super::source::Source;
+use super::suggest::suggest;
 use super::validate::validate;
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
@@ -275,8 +277,17 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
                     docs.cluster = v;
                 }
             }
-            "KubeletConfiguration" => docs.kubelet = Some(map),
-            "KubeProxyConfiguration" => docs.kube_proxy = Some(map),
+            "KubeletConfiguration" | "KubeProxyConfiguration" => {
+                let before = problems.len();
+                component::check(&kind, &api_version, &map, &here, &mut problems);
+                if problems.len() == before {
+                    if kind == "KubeletConfiguration" {
+                        docs.kubelet = Some(map);
+                    } else {
+                        docs.kube_proxy = Some(map);
+                    }
+                }
+            }
             "ResetConfiguration" => {
                 found_kubeadm = true;
                 match ApiVersion::parse(&api_version) {
@@ -456,8 +467,7 @@ fn describe(path: &str, inner: &str, kind: &str) -> (String, String) {
             .map(|(_, home)| format!("; it belongs under {home}: indent it below its section"));
         let hint = nested
             .or_else(|| {
-                super::suggest::closest(name, &expected)
-                    .map(|s| format!("; did you mean `{}`?", join(&path, s)))
+                suggest(name, &expected).map(|s| format!("; did you mean `{}`?", join(&path, s)))
             })
             .unwrap_or_default();
         return (

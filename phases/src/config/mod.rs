@@ -186,6 +186,7 @@ pub use resolve::{
     resolve_images,
 };
 
+pub mod component;
 mod defaults;
 mod load;
 mod locate;

@@ -55,6 +55,8 @@ pub struct Overrides {
     pub ignore_preflight_errors: Vec<String>,
     /// `--patches DIR`: replaces `patches.directory`.
     pub patches: Option<String>,
+    /// `--certificate-key`: replaces `certificateKey`.
+    pub certificate_key: Option<String>,
 }
 
 /// Known CRI endpoints, in kubeadm's detection order.
@@ -171,6 +173,14 @@ pub fn resolve(
             .map(|p| p.render(docs.source.as_deref())),
     );
     warnings.extend(super::fields::unused_documents(&docs, false));
+    for (kind, doc) in [
+        ("KubeletConfiguration", &docs.kubelet),
+        ("KubeProxyConfiguration", &docs.kube_proxy),
+    ] {
+        if let Some(doc) = doc {
+            warnings.extend(super::component::version_warnings(kind, doc, version));
+        }
+    }
     Ok(Config {
         api_version: docs.api_version.unwrap_or(ApiVersion::V1Beta4),
         init: docs.init,
@@ -244,6 +254,7 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
         });
     }
     set(&mut init.node_registration.name, &flags.node_name);
+    set(&mut init.certificate_key, &flags.certificate_key);
     set(&mut cluster.networking.pod_subnet, &flags.pod_network_cidr);
     if let Some(cidr) = &flags.service_cidr {
         cluster.networking.service_subnet.clone_from(cidr);

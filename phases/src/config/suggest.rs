@@ -1,7 +1,7 @@
-//! "Did you mean …?": the known name closest to a misspelled one.
+//! "Did you mean …?": the known name closest to a misspelt one.
 
 /// The closest known name, if close enough to be a typo.
-pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+pub fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| {
@@ -17,18 +17,18 @@ pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::closest;
+    use super::*;
 
     #[test]
     fn suggests_close_names() {
         assert_eq!(
-            closest("extraArg", &["extraArgs", "extraVolumes"]),
+            suggest("extraArg", &["extraArgs", "extraVolumes"]),
             Some("extraArgs")
         );
         assert_eq!(
-            closest("certSans", &["certSANs", "extraArgs"]),
+            suggest("certSans", &["certSANs", "extraArgs"]),
             Some("certSANs")
         );
-        assert_eq!(closest("zzz", &["extraArgs"]), None);
+        assert_eq!(suggest("zzz", &["extraArgs"]), None);
     }
 }

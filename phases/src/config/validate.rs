@@ -566,18 +566,9 @@ fn pod_subnet_fits(c: &ClusterConfiguration, pods: &str, p: &mut Vec<Problem>) {
 
 /// kubeadm's rule: the key that encrypts the uploaded certificates is 32 bytes (AES-256), in hex.
 pub fn certificate_key_problem(key: &str) -> Option<String> {
-    let hex = key.len() % 2 == 0 && key.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex {
-        return Some(format!(
-            "{key:?} is not hexadecimal: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)"
-        ));
-    }
-    (key.len() != 64).then(|| {
-        format!(
-            "the key is {} bytes; a certificate key is an AES-256 key of 32 bytes (64 hex digits; `kubestrap certs certificate-key` prints one)",
-            key.len() / 2
-        )
-    })
+    crate::pki::CertificateKey::parse(key)
+        .err()
+        .map(|e| e.to_string())
 }
 
 fn is_endpoint(e: &str) -> bool {

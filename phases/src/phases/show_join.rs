@@ -7,6 +7,9 @@ use anyhow::Result;
 use crate::phases::bootstrap_token::{self, admin_cluster};
 use crate::runner::context::Context;
 
+/// What kubeadm prints instead of a value the user asked not to see.
+pub const WITHHELD: &str = "<value withheld>";
+
 /// The `show-join-command` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     if ctx.outputs.tokens.is_empty() {
@@ -29,11 +32,24 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         .map(|t| one_line(&join_command(&endpoint, t, &hashes, None)))
         .collect();
     if ctx.cfg.cluster.control_plane_endpoint.is_some() {
+        // With uploaded certificates the command carries the key that opens them.
+        let key = match (ctx.opts.upload_certs, ctx.opts.skip_certificate_key_print) {
+            (false, _) => None,
+            (true, true) => Some(WITHHELD.to_string()),
+            // Run alone without --certificate-key: the key upload-certs printed is not known here.
+            (true, false) => Some(
+                ctx.cfg
+                    .init
+                    .certificate_key
+                    .clone()
+                    .unwrap_or_else(|| "<the key upload-certs printed>".into()),
+            ),
+        };
         ctx.outputs.control_plane_join_commands = ctx
             .outputs
             .tokens
             .iter()
-            .map(|t| one_line(&join_command(&endpoint, t, &hashes, Some(None))))
+            .map(|t| one_line(&join_command(&endpoint, t, &hashes, Some(key.as_deref()))))
             .collect();
     }
     ctx.outputs.join_endpoint = Some(endpoint);

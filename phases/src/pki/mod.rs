@@ -9,6 +9,7 @@ mod files;
 mod hash;
 mod key;
 mod pool;
+mod sealed;
 mod subject;
 
 pub use cert::{
@@ -18,6 +19,7 @@ pub use files::{load_ca, pair_paths, read_cert, read_key, write_csr, write_pair}
 pub use hash::{ca_cert_hashes, discovery_hash, sha256_hex};
 pub use key::{KeyAlgorithm, PrivateKey, certificate_key};
 pub use pool::{new_key, prefetch_keys};
+pub use sealed::{CertificateKey, OpenError};
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,10 @@ pub struct Options {
     /// reset: also remove the CNI configuration, the network plugins' interfaces and the
     /// `KUBE-*` iptables chains.
     pub cleanup_network: bool,
+    /// init: share the CAs and service-account keys in the `kubeadm-certs` Secret (`--upload-certs`).
+    pub upload_certs: bool,
+    /// init: keep the certificate key out of the output (`--skip-certificate-key-print`).
+    pub skip_certificate_key_print: bool,
 }
 
 /// Builds an API client for the phases of a run.

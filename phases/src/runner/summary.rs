@@ -21,6 +21,9 @@ pub struct Outputs {
     /// The control-plane join command, when `controlPlaneEndpoint` is set, on one line.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub control_plane_join_commands: Vec<String>,
+    /// The key that opens the uploaded certificates (unless `--skip-certificate-key-print`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_key: Option<String>,
     /// Why the node is not Ready yet at the end of init (the kubelet's own words).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_not_ready: Option<String>,

@@ -2,7 +2,7 @@
 
 use crate::phases::{
     addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
-    kubelet_start, mark_control_plane, show_join, upload_config, wait_control_plane,
+    kubelet_start, mark_control_plane, show_join, upload_certs, upload_config, wait_control_plane,
 };
 use anyhow::Result;
 
@@ -53,6 +53,12 @@ const UPLOAD_CONFIG: Phase = Phase::group(
         ]),
     ],
 );
+const UPLOAD_CERTS: Phase = Phase::leaf(
+    "upload-certs",
+    "Upload certificates to kubeadm-certs",
+    upload_certs::run,
+)
+.requires(ADMIN_CONF);
 const MARK_CONTROL_PLANE: Phase = Phase::leaf(
     "mark-control-plane",
     "Mark a node as a control-plane",
@@ -137,6 +143,7 @@ pub static PHASES: &[Phase] = &[
     KUBELET_START,
     WAIT_CONTROL_PLANE,
     UPLOAD_CONFIG,
+    UPLOAD_CERTS,
     MARK_CONTROL_PLANE,
     BOOTSTRAP_TOKEN,
     FINALIZE,
@@ -154,6 +161,7 @@ pub static PHASES_1_29: &[Phase] = &[
     KUBELET_START,
     WAIT_CONTROL_PLANE,
     UPLOAD_CONFIG,
+    UPLOAD_CERTS,
     MARK_CONTROL_PLANE,
     BOOTSTRAP_TOKEN,
     FINALIZE_EXPERIMENTAL,
@@ -176,6 +184,7 @@ pub static PHASES_BEFORE_1_29: &[Phase] = &[
     ETCD,
     WAIT_CONTROL_PLANE,
     UPLOAD_CONFIG,
+    UPLOAD_CERTS,
     MARK_CONTROL_PLANE,
     BOOTSTRAP_TOKEN,
     FINALIZE_EXPERIMENTAL,
@@ -280,6 +289,16 @@ mod tests {
             "v1.30.0",
             "kubelet-finalize/enable-client-cert-rotation"
         ));
+    }
+
+    #[test]
+    fn upload_certs_runs_between_upload_config_and_mark_control_plane() {
+        for table in TABLES {
+            let order = runner::paths(table);
+            let pos = |p: &str| order.iter().position(|x| x == p).unwrap();
+            assert_eq!(pos("upload-certs"), pos("upload-config/kubelet") + 1);
+            assert_eq!(pos("mark-control-plane"), pos("upload-certs") + 1);
+        }
     }
 
     #[test]

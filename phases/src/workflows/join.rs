@@ -14,7 +14,7 @@ use crate::api::objects::ConfigMap;
 use crate::api::{Client, ObjectRef, client};
 use crate::config::join::Discovery;
 use crate::phases::discovery::{self, Connect, TokenDiscovery};
-use crate::phases::tls_bootstrap;
+use crate::phases::{download_certs, tls_bootstrap};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
@@ -37,7 +37,7 @@ const CONTROL_PLANE_PREPARE: Phase = Phase::group(
         Phase::leaf(
             "download-certs",
             "Download certificates shared among control-plane nodes from the kubeadm-certs Secret",
-            control_plane_only,
+            download_certs::run,
         ),
         Phase::leaf(
             "certs",
