@@ -738,12 +738,15 @@ pub fn build() -> Command {
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
+            // A flag before `phase` would belong to `init`, not to the phase, and be dropped.
             cmd.after_long_help(runner::help("init", init::PHASES) + INIT_EXAMPLES)
                 .subcommand(init_phases)
+                .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("reset", |cmd| {
             cmd.after_long_help(runner::help("reset", reset::PHASES) + RESET_EXAMPLES)
                 .subcommand(reset_phases)
+                .args_conflicts_with_subcommands(true)
         })
 }
 
@@ -840,6 +843,37 @@ mod tests {
     #[test]
     fn cli_is_valid() {
         build().debug_assert();
+    }
+
+    #[test]
+    fn flags_before_phase_are_refused_not_dropped() {
+        for args in [
+            &[
+                "kubestrap",
+                "init",
+                "--config",
+                "k.yaml",
+                "phase",
+                "preflight",
+            ][..],
+            &["kubestrap", "reset", "--force", "phase", "cleanup-node"],
+        ] {
+            let err = build().try_get_matches_from(args).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+        let ok = parse_from(&[
+            "kubestrap",
+            "init",
+            "phase",
+            "preflight",
+            "--config",
+            "k.yaml",
+        ]);
+        assert_eq!(ok.init_phase.as_deref(), Some("preflight"));
     }
 
     #[test]

@@ -270,3 +270,132 @@ fn unreadable_shapes_get_a_message_that_says_what_to_do_and_change_nothing() {
     let out = kubestrap(&["config", "validate", "--config", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out).1);
 }
+
+#[test]
+fn a_misspelled_component_flag_is_refused_with_the_closest_one_and_nothing_written() {
+    let (code, stderr) = validate("invalid-unknown-flag.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("invalid-unknown-flag.yaml:8:5: `apiServer.extraArgs.authorizaton-mode`: kube-apiserver v1.20.2 has no flag `--authorizaton-mode`, so it would not start. Did you mean `authorization-mode`?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("phases/flags/1.20/kube-apiserver.txt"),
+        "{stderr}"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let out = kubestrap(&[
+        "init",
+        "--config",
+        &fixture("invalid-unknown-flag.yaml"),
+        "--root",
+        root.path().to_str().unwrap(),
+    ]);
+    let (_, init_stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{init_stderr}");
+    assert!(
+        init_stderr.contains("Did you mean `authorization-mode`?"),
+        "{init_stderr}"
+    );
+    assert_eq!(tree(root.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_flag_of_a_custom_build_passes_only_when_named_and_then_with_a_warning() {
+    // Real v1.20.2 flags of every component pass (kube-apiserver's hidden --insecure-port too);
+    // the custom one is refused until KUBESTRAP_ALLOW_UNKNOWN_FLAGS names it.
+    let config = fixture("custom-flag-v1beta4.yaml");
+    let (code, stderr) = validate("custom-flag-v1beta4.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("custom-flag-v1beta4.yaml:20:3: `apiServer.extraArgs[1]`: kube-apiserver v1.20.2 has no flag `--example-plugin-mode`")
+            && stderr.contains("invalid configuration: "),
+        "{stderr}"
+    );
+    let run = |allow: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubestrap"));
+        cmd.args(args).env_remove("KUBESTRAP_ALLOW_UNKNOWN_FLAGS");
+        if let Some(allow) = allow {
+            cmd.env("KUBESTRAP_ALLOW_UNKNOWN_FLAGS", allow);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(
+        Some("other-flag,example-plugin-mode"),
+        &["config", "validate", "--config", &config],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let root = tempfile::tempdir().unwrap();
+    let init = [
+        "init",
+        "phase",
+        "control-plane",
+        "apiserver",
+        "--config",
+        &config,
+        "--root",
+        root.path().to_str().unwrap(),
+    ];
+    let out = run(Some("other-flag"), &init);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out).1);
+    assert_eq!(tree(root.path()), Vec::<String>::new());
+    let out = run(Some("example-plugin-mode"), &init);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("custom-flag-v1beta4.yaml:20:3: `apiServer.extraArgs[1]`: kube-apiserver v1.20.2 has no flag `--example-plugin-mode`; passed on as KUBESTRAP_ALLOW_UNKNOWN_FLAGS asks"),
+        "{stderr}"
+    );
+    let manifest = std::fs::read_to_string(
+        root.path()
+            .join("etc/kubernetes/manifests/kube-apiserver.yaml"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains("- --example-plugin-mode=strict")
+            && manifest.contains("- --insecure-port=0"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn a_flag_kubernetes_removed_is_refused_for_the_versions_without_it() {
+    // kube-apiserver v1.20.2 accepts --insecure-port (hidden, deprecated); v1.24 removed it.
+    let dir = tempfile::tempdir().unwrap();
+    for (version, ok) in [("v1.20.2", true), ("v1.24.0", false), ("v1.36.0", false)] {
+        let path = dir.path().join(format!("{version}.yaml"));
+        std::fs::write(
+            &path,
+            format!("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: {version}\napiServer:\n  extraArgs:\n    insecure-port: \"0\"\n"),
+        )
+        .unwrap();
+        let out = kubestrap(&["config", "validate", "--config", path.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.success(), ok, "{version}: {stderr}");
+        if !ok {
+            assert!(
+                stderr.contains(":6:5: `apiServer.extraArgs.insecure-port`: flag `--insecure-port` was removed from kube-apiserver in v1.24"),
+                "{version}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_flag_of_a_version_without_its_own_table_is_a_warning_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.33.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.33.1\napiServer:\n  extraArgs:\n  - name: authorizaton-mode\n    value: Node,RBAC\n",
+    )
+    .unwrap();
+    let out = kubestrap(&["config", "validate", "--config", path.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("v1.33.yaml:6:3: `apiServer.extraArgs[0]`: kube-apiserver of v1.20 has no flag `--authorizaton-mode` (and v1.33.1 has no flag table of its own)")
+            && stderr.contains("Did you mean `authorization-mode`?"),
+        "{stderr}"
+    );
+}

@@ -20,7 +20,10 @@ use crate::output::Printer;
 pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
         ConfigCmd::Validate { config: path } => {
-            let problems = config::validate_file(&path)?;
+            let (problems, warnings) = config::validate_file(&path)?;
+            for warning in &warnings {
+                kubestrap_phases::runner::report::Reporter::warn(printer, "config", warning);
+            }
             if problems.is_empty() {
                 printer.data(&format!(
                     "ok: `{}` is a valid configuration",

@@ -199,7 +199,15 @@ say "a crash-looping kube-controller-manager fails wait-control-plane naming it"
 bad=$(config bad "controllerManager:
   extraArgs:
     bogus-flag: \"1\"")
+# A flag the component lacks is refused before anything is written...
 if $TB exec node1 "$KS" init --config "$bad" 2>"$WORK/bad.err" >/dev/null; then
+	fail "init with an unknown controller-manager flag succeeded"
+fi
+grep -q "kube-controller-manager $KUBESTRAP_TESTBED_KUBERNETES_VERSION has no flag \`--bogus-flag\`" "$WORK/bad.err" ||
+	{ cat "$WORK/bad.err" >&2; fail "the unknown flag is not refused"; }
+[ -z "$(ls -A /etc/kubernetes/manifests 2>/dev/null)" ] || fail "a refused config wrote manifests"
+# ...unless named as a custom build's flag: then the component crash-loops, and init says which.
+if $TB exec node1 env KUBESTRAP_ALLOW_UNKNOWN_FLAGS=bogus-flag "$KS" init --config "$bad" 2>"$WORK/bad.err" >/dev/null; then
 	fail "init with a broken controller-manager succeeded"
 fi
 grep -q "failing: kube-controller-manager" "$WORK/bad.err" || { cat "$WORK/bad.err" >&2; fail "the failing component is not named"; }

@@ -26,6 +26,14 @@ impl Component {
         }
     }
 
+    /// The kind of document that holds its flags.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Component::Kubelet => "InitConfiguration",
+            _ => "ClusterConfiguration",
+        }
+    }
+
     /// Where the config file sets this component's extra flags.
     pub fn field(self) -> &'static str {
         match self {
@@ -291,13 +299,12 @@ pub static REMOVED_FLAGS: &[RemovedFlag] = &[
     ),
 ];
 
-/// Every extraArgs flag of `cfg` that its Kubernetes version no longer accepts, one message each.
-pub fn removed_flag_problems(
-    init: &InitConfiguration,
-    cluster: &ClusterConfiguration,
-    version: KubeVersion,
-) -> Vec<Problem> {
-    let mut sections: Vec<(Component, &ExtraArgs)> = vec![
+/// The extraArgs of each component the documents configure.
+pub fn sections<'a>(
+    init: &'a InitConfiguration,
+    cluster: &'a ClusterConfiguration,
+) -> Vec<(Component, &'a ExtraArgs)> {
+    let mut sections = vec![
         (Component::ApiServer, &cluster.api_server.extra_args),
         (
             Component::ControllerManager,
@@ -312,23 +319,31 @@ pub fn removed_flag_problems(
     if let Some(local) = &cluster.etcd.local {
         sections.push((Component::Etcd, &local.extra_args));
     }
+    sections
+}
+
+/// Where the `i`th argument is: a map key in v1beta3, a list item in v1beta4.
+pub fn arg_path(component: Component, args: &ExtraArgs, i: usize) -> String {
+    if args.from_map {
+        format!("{}.{}", component.field(), args.args[i].name)
+    } else {
+        format!("{}[{i}]", component.field())
+    }
+}
+
+/// Every extraArgs flag of `cfg` that its Kubernetes version no longer accepts, one message each.
+pub fn removed_flag_problems(
+    init: &InitConfiguration,
+    cluster: &ClusterConfiguration,
+    version: KubeVersion,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for (component, args) in sections {
+    for (component, args) in sections(init, cluster) {
         for (i, arg) in args.args.iter().enumerate() {
             if let Some(r) = removed_flag(component, &arg.name, version) {
-                let kind = match component {
-                    Component::Kubelet => "InitConfiguration",
-                    _ => "ClusterConfiguration",
-                };
-                // Point at the flag itself: a map key in v1beta3, a list item in v1beta4.
-                let path = if args.from_map {
-                    format!("{}.{}", component.field(), arg.name)
-                } else {
-                    format!("{}[{i}]", component.field())
-                };
                 problems.push(Problem::new(
-                    kind,
-                    path,
+                    component.kind(),
+                    arg_path(component, args, i),
                     format!(
                         "flag `--{}` was removed from {} in v1.{} ({}), so Kubernetes {} refuses it and the component would crash-loop; {} in `{}`",
                         r.flag,

@@ -700,3 +700,64 @@ mod tests {
         assert_eq!(cluster.networking.service_subnet, "10.96.0.0/12");
     }
 }
+
+/// The kubelet's extra flags against the flags of the cluster's version (known after discovery):
+/// refused with their place in the file when that version's kubelet lacks them, else the warnings.
+pub fn check_kubelet_flags(
+    cfg: &Config,
+    allowed: &super::known_flags::Allowed,
+) -> Result<Vec<String>> {
+    let found = super::known_flags::unknown_flags(
+        &cfg.init,
+        &super::ClusterConfiguration::default(),
+        cfg.version,
+        allowed,
+    );
+    // The joining node's flags are in its JoinConfiguration.
+    let source = cfg.source.as_deref();
+    let render = |list: &[super::Problem]| -> Vec<String> {
+        list.iter()
+            .map(|p| {
+                super::Problem::new("JoinConfiguration", p.path.clone(), p.message.clone())
+                    .render(source)
+            })
+            .collect()
+    };
+    if found.problems.is_empty() {
+        return Ok(render(&found.warnings));
+    }
+    Err(super::InvalidConfig(render(&found.problems)).into())
+}
+
+#[cfg(test)]
+mod kubelet_flag_tests {
+    use super::*;
+    use crate::config::known_flags::Allowed;
+
+    #[test]
+    fn a_joining_kubelet_flag_is_checked_against_the_cluster_version() {
+        let text = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    apiServerEndpoint: 10.0.0.1:6443\n    token: abcdef.0123456789abcdef\n    unsafeSkipCAVerification: true\nnodeRegistration:\n  name: w1\n  criSocket: unix:///run/containerd/containerd.sock\n  kubeletExtraArgs:\n    node-labels: tier=edge\n    node-lables: tier=edge\n";
+        let (docs, problems) = super::super::parse(text, "join.yaml");
+        assert!(problems.is_empty(), "{problems:?}");
+        let root = Root::new(std::path::Path::new("/nonexistent"));
+        let host = crate::host::FakeHost::healthy();
+        let mut cfg = resolve_join(docs, &JoinFlags::default(), &root, &host).unwrap();
+        cfg.version = KubeVersion::parse("v1.20.2").unwrap();
+        let err = check_kubelet_flags(&cfg, &Allowed::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("join.yaml:13:5: `nodeRegistration.kubeletExtraArgs.node-lables`: kubelet v1.20.2 has no flag `--node-lables`, so it would not start. Did you mean `node-labels`?"),
+            "{err}"
+        );
+        let warnings = check_kubelet_flags(&cfg, &Allowed::parse(Some("node-lables"))).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // A newer cluster has no kubelet table of its own: a warning.
+        cfg.version = KubeVersion::parse("v1.33.0").unwrap();
+        let warnings = check_kubelet_flags(&cfg, &Allowed::default()).unwrap();
+        assert!(
+            warnings[0].contains("Did you mean `node-labels`?"),
+            "{warnings:?}"
+        );
+    }
+}

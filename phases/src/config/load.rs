@@ -105,13 +105,15 @@ pub fn load_file(path: &Path) -> Result<Documents> {
     Ok(docs)
 }
 
-/// Every problem of a config file (syntax, fields, values), empty when it is valid.
-pub fn validate_file(path: &Path) -> Result<Vec<String>> {
+/// Every problem of a config file (syntax, fields, values), empty when it is valid, and the
+/// warnings about what it cannot be sure of.
+pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
     let (docs, problems) = parse(&text, &path.display().to_string());
     if !problems.is_empty() {
-        return Ok(problems);
+        return Ok((problems, Vec::new()));
     }
+    let mut warnings = Vec::new();
     let mut found = if docs.has_init_kinds {
         validate(&docs.init, &docs.cluster)
     } else {
@@ -137,9 +139,18 @@ pub fn validate_file(path: &Path) -> Result<Vec<String>> {
             .and_then(|v| KubeVersion::parse(v).ok())
             .unwrap_or(version::NEWEST);
         found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+        let unknown = super::known_flags::unknown_flags(
+            &docs.init,
+            &docs.cluster,
+            version,
+            &super::known_flags::Allowed::from_env(),
+        );
+        found.extend(unknown.problems);
+        warnings = unknown.warnings;
     }
     let source = docs.source.as_deref();
-    Ok(found.into_iter().map(|p| p.render(source)).collect())
+    let render = |list: Vec<super::Problem>| list.iter().map(|p| p.render(source)).collect();
+    Ok((render(found), render(warnings)))
 }
 
 /// Fails with every problem of the documents (flags already applied), pointing into the file.

@@ -178,6 +178,7 @@ pub use types::{
 
 pub mod flags;
 pub mod join;
+pub mod known_flags;
 mod resolve;
 
 pub use resolve::{

@@ -114,6 +114,13 @@ pub fn resolve(
     docs.cluster.kubernetes_version = Some(version.to_string());
     let mut removed =
         crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    let unknown = super::known_flags::unknown_flags(
+        &docs.init,
+        &docs.cluster,
+        version,
+        &super::known_flags::Allowed::from_env(),
+    );
+    removed.extend(unknown.problems);
     if all_in_file && !version.at_least(28) {
         removed.push(super::Problem::new(
             "InitConfiguration",
@@ -159,6 +166,12 @@ pub fn resolve(
     };
     let patches = load_patches(init.patches.as_ref(), version)?;
     let mut warnings = super::fields::init_warnings(&docs.init, &docs.cluster);
+    warnings.extend(
+        unknown
+            .warnings
+            .iter()
+            .map(|p| p.render(docs.source.as_deref())),
+    );
     warnings.extend(super::fields::unused_documents(&docs, false));
     for (kind, doc) in [
         ("KubeletConfiguration", &docs.kubelet),

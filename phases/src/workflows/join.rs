@@ -228,6 +228,11 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
     let (cluster, version) = crate::config::join::uploaded_cluster_configuration(&cluster_text)?;
     ctx.cfg.cluster = cluster;
     ctx.cfg.version = version;
+    // Only now is the kubelet's version known: its flags are checked before anything is written.
+    let allowed = crate::config::known_flags::Allowed::from_env();
+    for warning in crate::config::join::check_kubelet_flags(&ctx.cfg, &allowed)? {
+        ctx.out.warn("config", &warning);
+    }
     if let Some(j) = ctx.cfg.join.as_mut() {
         j.bootstrap_kubeconfig = Some(text);
     }
