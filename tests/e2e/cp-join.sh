@@ -6,7 +6,7 @@
 #   - etcd has two started voting members; both nodes are Ready with the control-plane label and
 #     taint; node2's API endpoint is in kubeadm-config's ClusterStatus (v1.20); node2's API server answers kubectl with node2's admin.conf; with node1's kubelet and
 #     kube-apiserver stopped, a write through node2's API server succeeds;
-#   - `kubestrap reset -f` on node2 removes its etcd member, node1 stays healthy and serving;
+#   - `kubestrap reset -f` on node2 removes its etcd member and its ClusterStatus entry, node1 stays healthy and serving;
 #   - a join made to fail after its etcd member was added removes that member again;
 #   - node2 joins again.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
@@ -137,6 +137,8 @@ grep -q "Removed this node's member" "$WORK/reset.log" || fail "reset did not re
 [ "$(members)" = "$node started false" ] || fail "etcd members after the reset: $(members)"
 node1_etcd_healthy >/dev/null || fail "node1's etcd is not healthy"
 k -n default delete configmap e2e-cp-join >/dev/null || fail "node1 does not serve writes alone"
+! k -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterStatus}' | grep -q "advertiseAddress: $N2_IP" ||
+	fail "node2 is still in the ClusterStatus of kubeadm-config after its reset"
 
 say "a join made to fail after its etcd member was added removes the member again"
 out=$($TB exec node2 env KUBESTRAP_TEST_CRASH=fail:control-plane-join/etcd "${JOIN[@]}" "${NODE2[@]}" 2>&1) &&

@@ -26,6 +26,7 @@ pub mod reset_verify;
 pub mod restart;
 pub mod show_join;
 pub mod tls_bootstrap;
+pub mod update_cluster_status;
 pub mod upload_certs;
 pub mod upload_config;
 pub mod wait_control_plane;

@@ -1,10 +1,10 @@
 //! The reset workflow: undo what init did to this host so that init can run again.
 //!
-//! kubeadm's phases: preflight, remove-etcd-member, cleanup-node. (kubeadm ≤ 1.21 also had
-//! update-cluster-status, for the ClusterStatus that kubestrap never writes.) After cleaning,
+//! kubeadm's phases: preflight, update-cluster-status (≤ 1.21; nothing to do on a cluster without
+//! a ClusterStatus), remove-etcd-member, cleanup-node. After cleaning,
 //! every folder and file reset is responsible for is checked again and what is left is named.
 
-use crate::phases::{cleanup_node, remove_etcd_member};
+use crate::phases::{cleanup_node, remove_etcd_member, update_cluster_status};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::Clients;
@@ -18,6 +18,11 @@ pub static PHASES: &[Phase] = &[
         "preflight",
         "Run reset pre-flight checks",
         preflight::run_reset,
+    ),
+    Phase::leaf(
+        "update-cluster-status",
+        "Remove this node from the ClusterStatus object (clusters made for 1.21 and older).",
+        update_cluster_status::run,
     ),
     Phase::leaf(
         "remove-etcd-member",
