@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A second control-plane node on the testbed's real v1.20.2 nodes (run as root after `testbed setup`):
 #   - `kubestrap init --control-plane-endpoint --upload-certs` on node1; on node2, a control-plane
-#     join without the certificate key is refused before anything is written; the control-plane
-#     join command init printed (its --certificate-key) joins node2;
+#     join without the certificate key, with a wrong one, or with the kubeadm-certs Secret deleted
+#     is refused before anything is written; re-uploaded with `init phase upload-certs`, the
+#     control-plane join command init printed (its --certificate-key) joins node2;
 #   - etcd has two started voting members; both nodes are Ready with the control-plane label and
 #     taint; node2's API endpoint is in kubeadm-config's ClusterStatus (v1.20); node2's API server answers kubectl with node2's admin.conf; with node1's kubelet and
 #     kube-apiserver stopped, a write through node2's API server succeeds;
@@ -93,6 +94,23 @@ no_key=("${no_key[@]:0:${#no_key[@]}-2}")
 out=$($TB exec node2 "${no_key[@]}" "${NODE2[@]}" 2>&1) && fail "a control-plane join without the shared certificates: $out"
 grep -q "certificates shared among control-plane nodes are missing" <<<"$out" || fail "unexpected refusal: $out"
 [ -z "$(node2_files)" ] || fail "the refused join wrote: $(node2_files)"
+
+say "a wrong certificate key: refused, nothing written"
+key=${JOIN[${#JOIN[@]}-1]}
+wrong_key=("${JOIN[@]}")
+wrong_key[${#wrong_key[@]}-1]=$("$KS" certs certificate-key)
+out=$($TB exec node2 "${wrong_key[@]}" "${NODE2[@]}" 2>&1) && fail "a control-plane join with a wrong key: $out"
+grep -q "error decoding secret data with provided key" <<<"$out" || fail "unexpected refusal: $out"
+[ -z "$(node2_files)" ] || fail "the join with a wrong key wrote: $(node2_files)"
+
+say "kubeadm-certs deleted (as when it expires): refused, nothing written; re-uploaded, it opens again"
+k -n kube-system delete secret kubeadm-certs >/dev/null
+out=$($TB exec node2 "${JOIN[@]}" "${NODE2[@]}" 2>&1) && fail "a control-plane join without kubeadm-certs: $out"
+grep -q 'Secret "kubeadm-certs" was not found' <<<"$out" && grep -q "init phase upload-certs --upload-certs" <<<"$out" ||
+	fail "unexpected refusal: $out"
+[ -z "$(node2_files)" ] || fail "the join without kubeadm-certs wrote: $(node2_files)"
+$TB exec node1 "$KS" init phase upload-certs --upload-certs --certificate-key "$key" >"$WORK/reupload.log" 2>&1 ||
+	{ cat "$WORK/reupload.log" >&2; fail "init phase upload-certs"; }
 
 say "kubestrap join --control-plane of node2 with the printed command"
 t0=$(date +%s%N)

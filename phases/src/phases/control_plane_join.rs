@@ -421,6 +421,14 @@ pub fn update_status(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
+/// `wait-control-plane` (1.33+): on a control-plane join, this node's components are healthy.
+pub fn wait_control_plane(ctx: &mut Context) -> Result<()> {
+    if !is_control_plane(ctx) {
+        return Ok(());
+    }
+    crate::phases::wait_control_plane::local_components(ctx)
+}
+
 /// `control-plane-join/mark-control-plane`: init's step, with this node's admin.conf.
 pub fn mark(ctx: &mut Context) -> Result<()> {
     if !is_control_plane(ctx) {

@@ -238,6 +238,84 @@ fn telling_lines(lines: &[&str]) -> Vec<String> {
     picked.iter().map(|i| lines[*i].to_string()).collect()
 }
 
+/// join's `wait-control-plane` (1.33+, kubeadm's WaitForAllControlPlaneComponents): this
+/// node's API server at its advertise address, its controller-manager and its scheduler
+/// answer their health checks.
+pub fn local_components(ctx: &Context) -> Result<()> {
+    if ctx.opts.dry_run {
+        ctx.out.status(
+            "dryrun",
+            "would wait for this node's kube-apiserver, kube-controller-manager and kube-scheduler to become healthy",
+        );
+        return Ok(());
+    }
+    let api_url = format!(
+        "https://{}",
+        std::net::SocketAddr::new(ctx.cfg.advertise_address, ctx.cfg.bind_port)
+    );
+    let mut checks = vec![("kube-apiserver", api_url, "/livez")];
+    for (name, url) in COMPONENTS {
+        if let Some(url) = url {
+            checks.push((name, url.to_string(), "/healthz"));
+        }
+    }
+    wait_healthy(ctx, &checks, control_plane_timeout(ctx))
+}
+
+/// Polls each `(component, server, path)` until every one answers 200; on timeout, names
+/// those that did not and shows their logs.
+pub fn wait_healthy(
+    ctx: &Context,
+    checks: &[(&str, String, &str)],
+    timeout: Duration,
+) -> Result<()> {
+    let limit = crate::config::duration::format(timeout);
+    ctx.out.status(
+        "control-plane-check",
+        &format!("Waiting for healthy control plane components. This can take up to {limit}"),
+    );
+    let mut probes = Vec::new();
+    for (name, server, path) in checks {
+        probes.push((*name, HttpTransport::local_insecure(server)?, *path));
+        ctx.out.status(
+            "control-plane-check",
+            &format!("Checking {name} at {server}{path}"),
+        );
+    }
+    let started = Instant::now();
+    let mut healthy_ones: Vec<&str> = Vec::new();
+    loop {
+        for (name, t, path) in &probes {
+            if !healthy_ones.contains(name) && healthy(t, path) {
+                healthy_ones.push(name);
+                ctx.out.status(
+                    "control-plane-check",
+                    &format!(
+                        "{name} is healthy after {:.3}s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+            }
+        }
+        let pending: Vec<&str> = probes
+            .iter()
+            .map(|(name, ..)| *name)
+            .filter(|name| !healthy_ones.contains(name))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(diagnose(
+                ctx,
+                &pending,
+                &format!("not healthy after {limit}"),
+            ));
+        }
+        std::thread::sleep(POLL * 4);
+    }
+}
+
 /// The newest logs of a control-plane component on this node; `None` when it never started.
 pub fn container_logs(ctx: &Context, component: &str) -> Option<ContainerLogs> {
     const PODS: &str = "/var/log/pods";

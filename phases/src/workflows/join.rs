@@ -19,8 +19,9 @@ use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
 use crate::version::KubeVersion;
 
-/// A step of a control-plane join that kubestrap has nothing to do for.
-fn control_plane_only(_: &mut Context) -> Result<()> {
+/// `kubelet-wait-bootstrap`: kubestrap's kubelet-start has already waited for the kubelet's
+/// TLS bootstrap (kubeadm's moves that wait here only with ControlPlaneKubeletLocalMode).
+fn bootstrap_waited_in_kubelet_start(_: &mut Context) -> Result<()> {
     Ok(())
 }
 
@@ -76,7 +77,7 @@ const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", cp::join_
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the control plane to start",
-    control_plane_only,
+    cp::wait_control_plane,
 );
 const CONTROL_PLANE_JOIN_ABOUT: &str = "Join a machine as a control plane instance";
 const CONTROL_PLANE_JOIN: Phase = Phase::group(
@@ -140,7 +141,7 @@ pub static PHASES: &[Phase] = &[
     Phase::leaf(
         "kubelet-wait-bootstrap",
         "Wait for the kubelet to bootstrap itself (only with ControlPlaneKubeletLocalMode)",
-        control_plane_only,
+        bootstrap_waited_in_kubelet_start,
     ),
     Phase::group(
         "control-plane-join",

@@ -205,3 +205,65 @@ fn a_dry_run_reports_the_etcd_steps_and_reaches_no_etcd() {
     assert_eq!(etcd_manifest(dir.path()), None);
     assert_eq!(ctx.cfg.join.unwrap().added_etcd_member, None);
 }
+
+/// A loopback HTTP server answering 500 to its first `failures` requests, then 200.
+fn health_server(failures: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let status = if n < failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn wait_control_plane_waits_for_every_local_component() {
+    use crate::phases::wait_control_plane::wait_healthy;
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = joining(dir.path(), Some("cp.example:6443"));
+    let checks = [
+        ("kube-apiserver", health_server(0), "/livez"),
+        ("kube-scheduler", health_server(3), "/healthz"),
+    ];
+    wait_healthy(&ctx, &checks, Duration::from_secs(30)).unwrap();
+
+    // Nothing listens on a port just released: the component is named after the timeout.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let checks = [
+        ("kube-apiserver", health_server(0), "/livez"),
+        ("kube-controller-manager", closed, "/healthz"),
+    ];
+    let err = wait_healthy(&ctx, &checks, Duration::from_millis(500)).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("kube-controller-manager"), "{text}");
+    assert!(!text.contains("kube-apiserver"), "{text}");
+}
+
+#[test]
+fn a_worker_has_no_control_plane_to_wait_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = joining(dir.path(), Some("cp.example:6443"));
+    if let Some(join) = ctx.cfg.join.as_mut() {
+        join.control_plane = false;
+    }
+    assert!(!is_control_plane(&ctx));
+    // Would poll 10257/10259 and fail if it waited.
+    wait_control_plane(&mut ctx).unwrap();
+}
