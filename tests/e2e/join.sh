@@ -2,7 +2,8 @@
 # `kubestrap join` of the testbed's node2 into a cluster that `kubestrap init` made on node1
 # (real v1.20.2 kubelets and control plane; run as root after `testbed setup`):
 #   - refusals, each with its message and node2 left without a file: wrong CA hash, a deleted
-#     token, an expired token, an endpoint where nothing listens, a malformed token and hash;
+#     token, an expired token, an endpoint where nothing listens, a malformed token and hash, a
+#     control-plane join into a cluster without controlPlaneEndpoint;
 #   - the command `kubestrap token create --print-join-command` printed: node2's CSR is approved
 #     and signed by the real kube-controller-manager, node2 is Ready, kube-proxy runs on it,
 #     bootstrap-kubelet.conf is gone; joining again is refused while the node is Ready;
@@ -95,6 +96,9 @@ short=$("$KS" token create --ttl 1s)
 sleep 2
 refused "expired token" "token \"${short%%.*}\" is unknown to the cluster or has expired" \
 	"$KS" join "$EP" --token "$short" --discovery-token-ca-cert-hash "$hash" "$IGNORE" "$SOCK"
+
+refused "control-plane join without controlPlaneEndpoint" "doesn't have a stable controlPlaneEndpoint address" \
+	"${JOIN[@]}" "$IGNORE" "$SOCK" --control-plane --certificate-key "$("$KS" certs certificate-key)"
 
 node1=$(hostname | tr '[:upper:]' '[:lower:]')
 refused "name of a Ready node" "a Node with name \"$node1\" and status \"Ready\" already exists" \
