@@ -98,7 +98,8 @@ refused "expired token" "token \"${short%%.*}\" is unknown to the cluster or has
 	"$KS" join "$EP" --token "$short" --discovery-token-ca-cert-hash "$hash" "$IGNORE" "$SOCK"
 
 refused "control-plane join without controlPlaneEndpoint" "doesn't have a stable controlPlaneEndpoint address" \
-	"${JOIN[@]}" "$IGNORE" "$SOCK" --control-plane --certificate-key "$("$KS" certs certificate-key)"
+	"${JOIN[@]}" "$IGNORE" "$SOCK" --control-plane --apiserver-advertise-address "$KUBESTRAP_TESTBED_NODE2_IP" \
+	--certificate-key "$("$KS" certs certificate-key)"
 
 node1=$(hostname | tr '[:upper:]' '[:lower:]')
 refused "name of a Ready node" "a Node with name \"$node1\" and status \"Ready\" already exists" \
