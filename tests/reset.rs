@@ -126,8 +126,10 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
         has("Deleted contents of the etcd data directory: /var/lib/etcd"),
         "{lines:?}"
     );
+    // etcd's folder again, once the kubelet and the containers are gone (a kubelet still
+    // running after remove-etcd-member can restart etcd into it).
     assert!(has(
-        "Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki]"
+        "Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki /var/lib/etcd]"
     ));
     assert!(has(
         "Checked: the manifests, the kubelet's folder, the certificates and the kubeconfigs are gone"

@@ -121,6 +121,9 @@ pub fn managed(ctx: &Context) -> (Vec<String>, Vec<String>) {
     if ctx.opts.cleanup_tmp_dir {
         dirs.push(format!("{}/tmp", paths::KUBERNETES_DIR));
     }
+    if let Some(etcd) = &ctx.etcd_data_dir_emptied {
+        dirs.push(etcd.clone());
+    }
     let files = KUBECONFIGS.iter().map(|f| paths::kubeconfig(f)).collect();
     (dirs, files)
 }

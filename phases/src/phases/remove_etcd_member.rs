@@ -10,7 +10,6 @@ use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway};
 use crate::fs::paths;
 use crate::phases::cleanup_node::empty_dir;
-use crate::phases::restart;
 use crate::runner::context::Context;
 
 /// The data folder of the local etcd: the `etcd-data` volume of its manifest.
@@ -95,34 +94,16 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             ),
         ),
     }
-    // A running kubelet restarts etcd (a removed member exits) and it writes into the folder
-    // being emptied; without the manifest it stays down. cleanup-node empties the manifests anyway.
-    match restart::take_down(ctx, "etcd", ETCD_STOP) {
-        Ok(true) => ctx.out.status(
-            "reset",
-            &format!("Removed `{manifest}`; the kubelet stopped etcd"),
-        ),
-        Ok(false) => ctx.out.warn(
-            "reset",
-            &format!(
-                "Removed `{manifest}`, but etcd still runs after {}s (is the kubelet stopped?); cleanup-node stops it",
-                ETCD_STOP.as_secs()
-            ),
-        ),
-        Err(e) => ctx.out.detail(&format!(
-            "Removed `{manifest}`; could not check that etcd stopped: {e:#}"
-        )),
-    }
     empty_dir(ctx, &data_dir);
     ctx.out.status(
         "reset",
         &format!("Deleted contents of the etcd data directory: {data_dir}"),
     );
+    // The kubelet still runs and may restart etcd (a removed member exits) into the folder;
+    // cleanup-node empties it again once the kubelet and the containers are gone.
+    ctx.etcd_data_dir_emptied = Some(data_dir);
     Ok(())
 }
-
-/// How long reset waits for the kubelet to stop etcd once its manifest is gone.
-const ETCD_STOP: Duration = Duration::from_secs(20);
 
 /// What leaving the etcd cluster came to.
 enum Left {

@@ -190,17 +190,6 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes `component`'s manifest and waits (up to `timeout`) until the kubelet has stopped its
-/// container; whether it stopped. For reset: a static pod whose data goes next must not be
-/// restarted by the kubelet on the emptied folder.
-pub fn take_down(ctx: &Context, component: &str, timeout: Duration) -> Result<bool> {
-    let manifest = paths::manifest(component);
-    ctx.root.remove_all(&manifest)?;
-    wait(ctx, timeout, &format!("stopping {component}"), || {
-        Ok(running(ctx, component)?.is_empty())
-    })
-}
-
 /// Polls `done` until it says yes (`Ok(true)`) or `timeout` passes (`Ok(false)`).
 fn wait(
     ctx: &Context,

@@ -62,6 +62,9 @@ pub struct Context {
     pub outputs: crate::runner::summary::Outputs,
     /// A whole init's record of finished phases, kept for a later run to resume.
     pub progress: Option<crate::runner::resume::Progress>,
+    /// reset: the etcd data folder remove-etcd-member emptied, for cleanup-node to empty again
+    /// once nothing can write into it.
+    pub etcd_data_dir_emptied: Option<String>,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
@@ -86,6 +89,7 @@ impl Context {
             started: SystemTime::now(),
             outputs: Default::default(),
             progress: None,
+            etcd_data_dir_emptied: None,
             api: OnceLock::new(),
             clients: None,
         }
