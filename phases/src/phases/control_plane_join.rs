@@ -13,7 +13,7 @@ use crate::api::client;
 use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway, Member};
 use crate::api::objects::ConfigMap;
-use crate::api::{Api, Client, MERGE_PATCH, ObjectRef};
+use crate::api::{Api, Client, MERGE_PATCH};
 use crate::config::join::AddedMember;
 use crate::config::net;
 use crate::fs::paths;
@@ -404,7 +404,7 @@ pub fn update_status(ctx: &mut Context) -> Result<()> {
     }
     let admin = admin(ctx)?;
     let api = admin.with(ctx);
-    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+    let target = upload_config::kubeadm_config_ref()?;
     let existing = api
         .get::<ConfigMap>(&target)?
         .and_then(|cm| cm.data.get(upload_config::CLUSTER_STATUS_KEY).cloned());

@@ -11,9 +11,9 @@ use serde_json::json;
 use serde_yaml::{Mapping, Value};
 
 use crate::api::objects::ConfigMap;
-use crate::api::{MERGE_PATCH, ObjectRef, Retry, client};
+use crate::api::{MERGE_PATCH, Retry, client};
 use crate::fs::paths;
-use crate::phases::upload_config::CLUSTER_STATUS_KEY;
+use crate::phases::upload_config::{self, CLUSTER_STATUS_KEY};
 use crate::runner::context::Context;
 
 /// How long reset waits for the API server before it warns and goes on.
@@ -60,7 +60,7 @@ fn remove(ctx: &Context, node: &str) -> Result<()> {
     };
     let admin = client::admin(&ctx.root, retry)?;
     let api = admin.with(ctx);
-    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
+    let target = upload_config::kubeadm_config_ref()?;
     let Some(status) = api
         .get::<ConfigMap>(&target)?
         .and_then(|cm| cm.data.get(CLUSTER_STATUS_KEY).cloned())

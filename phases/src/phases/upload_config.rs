@@ -52,10 +52,8 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
     let mut data = json!({"ClusterConfiguration": text});
     if !ctx.profile().version.at_least(22) {
         let api = ctx.api()?;
-        let target =
-            crate::api::ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
         let existing = api
-            .get::<crate::api::objects::ConfigMap>(&target)?
+            .get::<crate::api::objects::ConfigMap>(&kubeadm_config_ref()?)?
             .and_then(|cm| cm.data.get(CLUSTER_STATUS_KEY).cloned());
         let endpoint = (ctx.cfg.advertise_address, ctx.cfg.bind_port);
         data[CLUSTER_STATUS_KEY] = json!(cluster_status(
@@ -76,6 +74,22 @@ pub fn kubeadm(ctx: &mut Context) -> Result<()> {
         &[],
     )?);
     manifests::apply_objects(&ctx.api()?, objs)
+}
+
+/// kube-system/kubeadm-config, where the cluster keeps its configuration.
+pub fn kubeadm_config_ref() -> Result<crate::api::ObjectRef> {
+    crate::api::ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")
+}
+
+/// The ClusterConfiguration document the cluster keeps in kubeadm-config, as uploaded.
+pub fn uploaded_cluster_configuration(api: &crate::api::Api<'_>) -> Result<String> {
+    let cm = api
+        .get::<crate::api::objects::ConfigMap>(&kubeadm_config_ref()?)?
+        .context("the cluster has no kube-system/kubeadm-config ConfigMap\n\nhint: on the control-plane node, run `kubestrap init phase upload-config kubeadm`")?;
+    cm.data
+        .get("ClusterConfiguration")
+        .cloned()
+        .context("the kubeadm-config ConfigMap has no `ClusterConfiguration` key")
 }
 
 /// The kubeadm-config key kubeadm ≤ 1.21 keeps the control-plane endpoints in.

@@ -4,16 +4,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::api::objects::ConfigMap;
-use crate::api::{Log, ObjectRef, Retry, client};
+use crate::api::{Log, Retry, client};
 use crate::config::ClusterConfiguration;
 use crate::fs::root::Root;
 use crate::phases::certs::Cert;
 use crate::phases::renew::{self, Outcome};
 use crate::phases::renewable::Renewable;
-use crate::phases::restart;
+use crate::phases::{restart, upload_config};
 use crate::pki;
 use crate::runner::context::Context;
 
@@ -29,16 +28,8 @@ pub fn cluster_configuration(root: &Root, out: &dyn Log) -> Result<ClusterConfig
         ..Retry::default()
     };
     let admin = client::admin(root, retry)?;
-    let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
-    let cm = admin
-        .with(out)
-        .get::<ConfigMap>(&target)?
-        .context("the cluster has no kube-system/kubeadm-config ConfigMap")?;
-    let text = cm
-        .data
-        .get("ClusterConfiguration")
-        .context("the kubeadm-config ConfigMap has no `ClusterConfiguration` key")?;
-    Ok(crate::config::join::uploaded_cluster_configuration(text)?.0)
+    let text = upload_config::uploaded_cluster_configuration(&admin.with(out))?;
+    Ok(crate::config::join::uploaded_cluster_configuration(&text)?.0)
 }
 
 /// Every renewable certificate (`all`), or those named, in kubeadm's order; an unknown name is

@@ -8,12 +8,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result};
 
 use crate::api::http::{Credentials, HttpTransport};
-use crate::api::objects::ConfigMap;
-use crate::api::{Client, ObjectRef, client};
+use crate::api::{Client, client};
 use crate::config::join::Discovery;
 use crate::phases::control_plane_join as cp;
 use crate::phases::discovery::{self, Connect, TokenDiscovery};
-use crate::phases::{download_certs, tls_bootstrap};
+use crate::phases::{download_certs, tls_bootstrap, upload_config};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
@@ -210,18 +209,8 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
     };
     let text = kubeconfig.to_yaml()?;
     let client = bootstrap_client(ctx, &text)?;
-    let cluster_text = {
-        let api = client.with(ctx);
-        let target = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kubeadm-config")?;
-        let cm = api
-            .get::<ConfigMap>(&target)
-            .context("failed to read the cluster's configuration with the bootstrap token")?
-            .context("the cluster has no kube-system/kubeadm-config ConfigMap\n\nhint: on the control-plane node, run `kubestrap init phase upload-config kubeadm`")?;
-        cm.data
-            .get("ClusterConfiguration")
-            .cloned()
-            .context("the kubeadm-config ConfigMap has no `ClusterConfiguration` key")?
-    };
+    let cluster_text = upload_config::uploaded_cluster_configuration(&client.with(ctx))
+        .context("failed to read the cluster's configuration with the bootstrap token")?;
     ctx.out.status(
         "preflight",
         "Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"",
