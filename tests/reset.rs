@@ -73,7 +73,11 @@ fn is_empty_dir(base: &Path, logical: &str) -> bool {
 fn reset_empties_what_init_wrote_and_init_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
-    let host = FakeHost::healthy();
+    // The machine this runs on, not the one under the root (as under --root).
+    let host = FakeHost {
+        elsewhere: true,
+        ..FakeHost::healthy()
+    };
     init_files(base, &host);
     put(base, "/var/lib/etcd/member/snap/db");
     put(base, "/var/lib/kubelet/pods/uid/volumes/token");
@@ -106,7 +110,7 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(
         out.lines()
             .iter()
-            .any(|l| l.contains("not /: the kubelet service of this machine is left alone")),
+            .any(|l| l.contains("not /: skipped `systemctl stop kubelet`, which would change this machine")),
         "{:#?}",
         out.lines()
     );
@@ -222,7 +226,7 @@ fn dry_run_lists_what_it_would_do_and_touches_nothing() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(tree(base), before);
     for line in [
-        "not /: the kubelet service of this machine is left alone",
+        "not /: skipped `systemctl stop kubelet`, which would change this machine, not the one under the root",
         "[reset] Would remove Kubernetes-managed containers",
         "[reset] Would delete contents of the etcd data directory: /var/lib/etcd",
         "[reset] Would delete files: [/etc/kubernetes/admin.conf",
