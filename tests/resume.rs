@@ -377,3 +377,34 @@ fn a_file_cut_short_is_written_again_with_its_phase() {
         .unwrap();
     assert!(verify.status.success(), "{verify:?}");
 }
+
+/// The write log names what a killed phase had started to write, for the next run to remove:
+/// a damaged or planted log never makes it remove `/`, a path with `..`, or a file init never
+/// writes.
+#[test]
+fn the_write_log_never_removes_what_init_does_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    init_until(base, "certs/ca").unwrap();
+    let passwd = base.join("etc/passwd");
+    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    fs::write(
+        base.join(resume::WRITE_LOG.trim_start_matches('/')),
+        "certs/apiserver\t/\ncerts/apiserver\t/etc/passwd\ncerts/apiserver\t/etc/kubernetes/../passwd\ncerts/apiserver\t/etc/kubernetes/pki/apiserver.crt\n",
+    )
+    .unwrap();
+    fs::write(base.join("etc/kubernetes/pki/apiserver.crt"), "half").unwrap();
+    let (ctx, out) = context(base, "10.244.0.0/16");
+    let progress = open(&ctx).unwrap();
+    assert!(progress.resuming());
+    assert!(passwd.is_file(), "{}", lines(&out));
+    assert!(base.join("etc/kubernetes/pki/ca.key").is_file());
+    assert!(!base.join("etc/kubernetes/pki/apiserver.crt").exists());
+    let said = lines(&out);
+    for path in ["/", "/etc/passwd", "/etc/kubernetes/../passwd"] {
+        assert!(
+            said.contains(&format!("names `{path}`, which init never writes")),
+            "{path}: {said}"
+        );
+    }
+}

@@ -116,9 +116,12 @@ fn open_owned(at: &OwnedFd, name: &OsStr, logical: &Path, owner: Owner) -> Resul
         }
         Ok(_) => {}
         Err(Errno::NOENT) => bail!("`{}` does not exist", logical.display()),
-        Err(e) => return Err(e).with_context(|| format!("failed to inspect `{}`", logical.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to inspect `{}`", logical.display()));
+        }
     }
-    let fd = at::open_dir(at, name).with_context(|| format!("failed to open `{}`", logical.display()))?;
+    let fd = at::open_dir(at, name)
+        .with_context(|| format!("failed to open `{}`", logical.display()))?;
     let uid = rustix::fs::fstat(&fd)?.st_uid;
     if uid != owner.uid {
         bail!(

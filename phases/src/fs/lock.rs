@@ -139,9 +139,12 @@ mod tests {
         let root = Root::new(dir.path());
         let first = acquire(&root, "kubestrap init", WAIT, &mut |_| {}).unwrap();
         let mut said = Vec::new();
-        let err = acquire(&root, "kubestrap reset", Duration::from_millis(300), &mut |m| {
-            said.push(m.to_string())
-        })
+        let err = acquire(
+            &root,
+            "kubestrap reset",
+            Duration::from_millis(300),
+            &mut |m| said.push(m.to_string()),
+        )
         .unwrap_err();
         let holder = format!("pid {} (`kubestrap init`)", std::process::id());
         assert!(format!("{err:#}").contains(&holder), "{err:#}");

@@ -76,7 +76,8 @@ fn remove_entry(
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return unlink(parent, name, AtFlags::empty(), logical);
     }
-    let dir = at::open_dir(parent, name).with_context(|| format!("failed to open `{}`", shown()))?;
+    let dir =
+        at::open_dir(parent, name).with_context(|| format!("failed to open `{}`", shown()))?;
     let mount = Mount::of(&dir)?;
     if mount.differs(parent_mount) {
         left.push(shown());

@@ -33,10 +33,7 @@ pub fn in_root(base: &Path, logical: &Path) -> io::Result<PathBuf> {
         if links > MAX_LINKS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "`{}`: too many levels of symbolic links",
-                    logical.display()
-                ),
+                format!("`{}`: too many levels of symbolic links", logical.display()),
             ));
         }
         if target.is_absolute() {

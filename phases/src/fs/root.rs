@@ -356,13 +356,17 @@ impl Root {
         let logical = logical.as_ref();
         let rel = relative(logical)?;
         if rel.as_os_str().is_empty() {
-            bail!("refusing to remove `{}`: that is the whole root", logical.display());
+            bail!(
+                "refusing to remove `{}`: that is the whole root",
+                logical.display()
+            );
         }
         if !self.exists(logical) {
             return Ok(());
         }
         if self.overlay.is_none() {
-            let parent = self.resolve(Path::new("/").join(rel.parent().unwrap_or(Path::new(""))))?;
+            let parent =
+                self.resolve(Path::new("/").join(rel.parent().unwrap_or(Path::new(""))))?;
             let inside = relative(&parent)?.join(rel.file_name().unwrap_or_default());
             let left = remove::tree(&self.base, &inside)
                 .with_context(|| format!("failed to remove `{}`", logical.display()))?;
@@ -473,6 +477,50 @@ mod tests {
         assert!(root.exists("/var/log/x"));
         root.remove_all("/var/log/x").unwrap();
         assert!(!dir.path().join("var/log/x").exists());
+    }
+
+    #[test]
+    fn an_existing_folder_keeps_its_mode_and_a_new_one_gets_the_asked_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("tmp");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir("/tmp", 0o755).unwrap();
+        root.create_dir("/var/lib/etcd", 0o700).unwrap();
+        let mode = |p: &str| {
+            fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("tmp"), 0o1777);
+        assert_eq!(mode("var/lib/etcd"), 0o700);
+        // Made by a write earlier in this run: still this run's, so it gets its mode.
+        root.write("/var/lib/kubelet/config.yaml", b"x", 0o644)
+            .unwrap();
+        root.create_dir("/var/lib/kubelet", 0o700).unwrap();
+        assert_eq!(mode("var/lib/kubelet"), 0o700);
+    }
+
+    #[test]
+    fn removal_follows_links_inside_the_root_only_and_never_takes_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("ca.key"), "theirs").unwrap();
+        fs::create_dir_all(dir.path().join("etc/kubernetes")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("etc/kubernetes/pki")).unwrap();
+        let root = Root::new(dir.path());
+        root.remove_all("/etc/kubernetes/pki/ca.key").unwrap();
+        assert!(outside.path().join("ca.key").is_file());
+        // The link itself goes, not what it leads to.
+        root.remove_all("/etc/kubernetes/pki").unwrap();
+        assert!(outside.path().join("ca.key").is_file());
+        assert!(!dir.path().join("etc/kubernetes/pki").exists());
+        let err = root.remove_all("/").unwrap_err();
+        assert!(format!("{err:#}").contains("the whole root"), "{err:#}");
+        assert!(dir.path().join("etc/kubernetes").is_dir());
     }
 
     #[test]

@@ -98,7 +98,12 @@ mod tests {
         ] {
             assert!(is_system_dir(Path::new(dir)), "{dir}");
         }
-        for dir in ["/var/lib/etcd", "/etc/kubernetes/pki", "/data/etcd", "/tmpx"] {
+        for dir in [
+            "/var/lib/etcd",
+            "/etc/kubernetes/pki",
+            "/data/etcd",
+            "/tmpx",
+        ] {
             assert!(!is_system_dir(Path::new(dir)), "{dir}");
         }
     }

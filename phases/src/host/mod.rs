@@ -125,7 +125,12 @@ pub struct Busy {
 
 impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` stays mounted ({})", self.point.display(), self.error)?;
+        write!(
+            f,
+            "`{}` stays mounted ({})",
+            self.point.display(),
+            self.error
+        )?;
         if !self.holders.is_empty() {
             let holders: Vec<String> = self.holders.iter().map(|p| p.to_string()).collect();
             write!(f, ", used by {}", holders.join(", "))?;

@@ -31,8 +31,7 @@ const CRI_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `cleanup-node` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let dry = ctx.opts.dry_run;
-    if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet")
-    {
+    if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet") {
         // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
         ctx.out.status("reset", &why);
     } else if dry {
@@ -65,7 +64,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             Ok(done) => {
                 // Emptying the folder leaves each with its files; reset fails at the end.
                 for busy in done.busy {
-                    ctx.out.warn("reset", &format!("{busy}: nothing in it is deleted"));
+                    ctx.out
+                        .warn("reset", &format!("{busy}: nothing in it is deleted"));
                 }
             }
             Err(e) => ctx.out.warn("reset", &format!("{e:#}")),

@@ -113,7 +113,9 @@ pub fn set_aside_user_kubeconfig(
     if !ctx.root.exists(&path) {
         return Ok(None);
     }
-    let dir = ctx.root.user_dir(&user.home, ".kube", user.owner(), false)?;
+    let dir = ctx
+        .root
+        .user_dir(&user.home, ".kube", user.owner(), false)?;
     let Some(existing) = dir.read("config")? else {
         return Ok(None);
     };

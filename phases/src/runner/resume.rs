@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::config::{Config, InvalidConfig};
 use crate::fs::paths::{self, STATE_DIR};
-use crate::fs::system_dirs;
 use crate::fs::root::{Change, Root};
+use crate::fs::system_dirs;
 use crate::pki::sha256_hex;
 use crate::runner::report::Reporter;
 

@@ -142,7 +142,9 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
             Entry::DaemonReload => reload = true,
         }
     }
-    if reload && host::has_systemctl(ctx.host, ctx.root) && ctx.may_change("systemctl daemon-reload")
+    if reload
+        && host::has_systemctl(ctx.host, ctx.root)
+        && ctx.may_change("systemctl daemon-reload")
     {
         ctx.host.run("systemctl", &["daemon-reload"])?;
         ctx.out.status("fix", "reloaded systemd");
