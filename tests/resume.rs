@@ -283,23 +283,8 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
 
 /// `kubestrap init` into a folder, skipping the phases that act on this machine.
 fn init_bin(root: &Path, crash: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
-    cmd.args(["init", "--root"])
-        .arg(root)
-        .args([
-            "--node-name",
-            "n1",
-            "--apiserver-advertise-address",
-            "10.0.0.1",
-            "--kubernetes-version",
-            "v1.20.2",
-            "--cri-socket",
-            "unix:///run/containerd/containerd.sock",
-            "--skip-phases",
-            "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
-        ])
-        .env_remove("KUBECONFIG")
-        .env_remove("SUDO_USER");
+    let mut cmd = crate::support::init_files_only(root);
+    cmd.env_remove("SUDO_USER");
     match crash {
         Some(c) => cmd.env("KUBESTRAP_TEST_CRASH", c),
         None => cmd.env_remove("KUBESTRAP_TEST_CRASH"),

@@ -44,16 +44,22 @@ fn put(base: &Path, logical: &str, contents: &str) -> PathBuf {
     path
 }
 
-fn bind_mount(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
+/// A folder of its own, holding a file `data`, bind-mounted at `logical` under `base` (as the
+/// kubelet mounts a volume); returns it and the path of its file.
+fn mounted_volume(base: &Path, logical: &str) -> (tempfile::TempDir, PathBuf) {
+    let volume = tempfile::tempdir().unwrap();
+    let data = put(volume.path(), "/data", "the volume's own");
+    let point = base.join(logical.trim_start_matches('/'));
+    fs::create_dir_all(&point).unwrap();
     let ok = Command::new("mount")
         .arg("--bind")
-        .arg(from)
-        .arg(to)
+        .arg(volume.path())
+        .arg(&point)
         .status()
         .unwrap()
         .success();
-    assert!(ok, "mount --bind {from:?} {to:?}");
+    assert!(ok, "mount --bind {:?} {point:?}", volume.path());
+    (volume, data)
 }
 
 /// A process killed when dropped, also when the test fails.
@@ -74,12 +80,9 @@ fn removal_never_crosses_a_mount_point_even_without_unmounting() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let volume = tempfile::tempdir().unwrap();
     let base = dir.path();
-    let kept = put(volume.path(), "/data", "the volume's own");
     let gone = put(base, "/var/lib/kubelet/pods/u1/etc-hosts", "x");
-    let point = base.join("var/lib/kubelet/pods/u1/volumes/v");
-    bind_mount(volume.path(), &point);
+    let (_volume, kept) = mounted_volume(base, "/var/lib/kubelet/pods/u1/volumes/v");
 
     let err = Root::new(base)
         .remove_all("/var/lib/kubelet/pods")
@@ -100,13 +103,11 @@ fn reset_leaves_a_busy_mount_with_its_files_names_who_uses_it_and_fails() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let volume = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
-    let kept = put(volume.path(), "/data", "the volume's own");
     let gone = put(&base, "/var/lib/kubelet/config.yaml", "x");
     let logical = "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/v";
+    let (_volume, kept) = mounted_volume(&base, logical);
     let point = base.join(logical.trim_start_matches('/'));
-    bind_mount(volume.path(), &point);
     // A process working in the volume keeps it busy: umount fails with EBUSY.
     let busy = Killed(
         Command::new("sleep")
@@ -198,20 +199,7 @@ fn reset_refuses_a_certificates_folder_that_resolves_to_a_system_folder() {
 /// `kubestrap init` through sudo as `nobody` (home `/nonexistent`), the phases that act on this
 /// machine or a cluster skipped.
 fn init_as_nobody(root: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kubestrap"))
-        .args(["init", "--root"])
-        .arg(root)
-        .args([
-            "--node-name",
-            "n1",
-            "--apiserver-advertise-address",
-            "10.0.0.1",
-            "--kubernetes-version",
-            "v1.31.0",
-            "--skip-phases",
-            "preflight,kubelet-start,wait-control-plane,upload-config,upload-certs,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
-        ])
-        .env_remove("KUBECONFIG")
+    crate::support::init_files_only(root)
         .env("SUDO_USER", "nobody")
         .output()
         .unwrap()

@@ -58,9 +58,13 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             "reset",
             &format!("Unmounting mounted directories in {kubelet_dir:?}"),
         );
-        let physical = ctx.root.physical(ctx.root.resolve(kubelet_dir)?)?;
-        let physical = physical.canonicalize().unwrap_or(physical);
-        match ctx.host.unmount_under(&physical) {
+        // The folder it is inside the root: a link must not lead the unmounting out of it.
+        let unmounted = ctx.root.resolve(kubelet_dir).and_then(|real| {
+            let physical = ctx.root.physical(real)?;
+            ctx.host
+                .unmount_under(&physical.canonicalize().unwrap_or(physical))
+        });
+        match unmounted {
             Ok(done) => {
                 // Emptying the folder leaves each with its files; reset fails at the end.
                 for busy in done.busy {
@@ -187,7 +191,7 @@ pub fn empty_dir(ctx: &Context, dir: &str) -> Vec<String> {
         );
         return Vec::new();
     }
-    if real != Path::new(dir) {
+    if real != system_dirs::normalize(Path::new(dir)) {
         ctx.out.status(
             "reset",
             &format!(
