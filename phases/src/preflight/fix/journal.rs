@@ -130,7 +130,7 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
             Entry::DaemonReload => reload = true,
         }
     }
-    if reload && host::has_systemctl(ctx.host, ctx.root) {
+    if reload && host::systemd_answers(ctx.host, ctx.root) {
         ctx.host.run("systemctl", &["daemon-reload"])?;
         ctx.out.status("fix", "reloaded systemd");
     }
