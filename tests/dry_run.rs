@@ -121,6 +121,21 @@ fn dry_run_on_a_systemd_host_lists_the_kubelet_drop_in_and_the_systemctl_calls()
     )
     .unwrap();
     let before = tree(root);
+    let (out, all) = dry_run_init(root);
+    assert!(out.status.success(), "{all}");
+    for line in [
+        "[dryrun] would write /etc/systemd/system/kubelet.service.d/10-kubestrap.conf (0644, ",
+        "[dryrun] would run `systemctl daemon-reload`",
+        "[dryrun] would run `systemctl enable kubelet.service`",
+        "[dryrun] would run `systemctl restart kubelet`",
+    ] {
+        assert!(all.contains(line), "missing {line:?} in\n{all}");
+    }
+    assert_eq!(tree(root), before, "--dry-run wrote under the root");
+}
+
+/// `kubestrap init --dry-run --root ROOT …` for v1.25 with every preflight error ignored.
+fn dry_run_init(root: &Path) -> (std::process::Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kubestrap"))
         .args([
             "init",
@@ -136,18 +151,66 @@ fn dry_run_on_a_systemd_host_lists_the_kubelet_drop_in_and_the_systemctl_calls()
             "--ignore-preflight-errors",
             "all",
         ])
+        .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
     let all = format!("{stdout}{stderr}");
-    for line in [
-        "[dryrun] would write /etc/systemd/system/kubelet.service.d/10-kubestrap.conf (0644, ",
-        "[dryrun] would run `systemctl daemon-reload`",
-        "[dryrun] would run `systemctl enable kubelet.service`",
-        "[dryrun] would run `systemctl restart kubelet`",
-    ] {
-        assert!(all.contains(line), "missing {line:?} in\n{all}");
+    (out, all)
+}
+
+// A container or WSL without systemd: a `systemctl` is installed but no systemd runs (its
+// runtime folder is absent). kubestrap wrote units and stopped at `systemctl daemon-reload`.
+#[test]
+fn a_systemctl_without_systemd_gets_no_unit_and_the_kubelet_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    for program in ["systemctl", "kubelet"] {
+        std::fs::write(root.join("usr/bin").join(program), "#!/bin/sh\n").unwrap();
     }
+    std::fs::create_dir_all(root.join("etc/default")).unwrap();
+    std::fs::write(
+        root.join("etc/default/kubelet"),
+        "KUBELET_EXTRA_ARGS=--v=2\n",
+    )
+    .unwrap();
+    let before = tree(root);
+    let (out, all) = dry_run_init(root);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("no service manager runs this host"),
+        "no warning in\n{all}"
+    );
+    assert!(
+        all.contains("\n  /usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml --container-runtime=remote --container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --hostname-override=cp1 --pod-infra-container-image=registry.k8s.io/pause:3.8 --v=2\n"),
+        "the command line is missing or wrong in\n{all}"
+    );
+    assert!(!all.contains("/etc/systemd/system"), "{all}");
+    assert!(!all.contains("would run `systemctl"), "{all}");
+    // The rest of the plan is shown.
+    assert!(
+        all.contains("would write /etc/kubernetes/manifests/kube-apiserver.yaml"),
+        "{all}"
+    );
     assert_eq!(tree(root), before, "--dry-run wrote under the root");
+}
+
+#[test]
+fn dry_run_on_a_systemd_host_without_a_kubelet_shows_the_plan_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
+    let (out, all) = dry_run_init(root);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains(
+            "there is no kubelet.service and no kubelet on the PATH: a real run stops here"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("would write /etc/kubernetes/manifests/etcd.yaml"),
+        "{all}"
+    );
 }

@@ -141,8 +141,7 @@ fn writes_with_kubeadm_modes_and_console_lines() {
         [
             "[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"",
             "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"",
-            "[kubelet-start] Starting the kubelet",
-            "[kubelet-start] systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
+            "[WARNING kubelet-start]: no service manager runs this host (PID 1 is `unknown`; neither systemd's `/run/systemd/system` nor OpenRC's runlevel exists), so kubestrap writes no kubelet unit and starts no kubelet. Start the kubelet yourself, and keep it running (start it again whenever it exits, as a service manager would), with:\n\n  /usr/bin/kubelet --bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml --container-runtime=remote --container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.8\n\nThere is no kubelet on the PATH either: install it first. kubestrap goes on and waits for that kubelet",
             "[control-plane] Using manifest folder \"/etc/kubernetes/manifests\"",
             "[control-plane] Creating static Pod manifest for \"kube-apiserver\"",
             "[control-plane] Creating static Pod manifest for \"kube-controller-manager\"",

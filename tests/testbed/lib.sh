@@ -9,6 +9,9 @@ CACHE=$(readlink -m "${KUBESTRAP_TESTBED_CACHE:-/var/cache/kubestrap-testbed}")
 RUN=$(readlink -m "${KUBESTRAP_TESTBED_RUN:-/run/kubestrap-testbed}")
 
 K8S_VERSION=v1.20.2          # what Debian's 1.20.5+really1.20.2 source really is
+# The version to upgrade to: no other release builds here, so the same source is built a second
+# time with this version stamped into the binaries (the code is v1.20.2's).
+K8S_NEXT_VERSION=v1.20.3
 K8S_SRC_VERSION=1.20.5+really1.20.2
 PAUSE_TAG=3.2                # the tags kubeadm v1.20.2 asks for
 ETCD_TAG=3.4.13-0
@@ -39,6 +42,7 @@ CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
 NODE2_DIRS="/etc/kubernetes /etc/systemd/system /etc/default /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
 
 BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
+NEXT_BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION-as-$K8S_NEXT_VERSION"
 # The kubelet package's unit and the kubeadm package's drop-in (also the preflight tests' inputs).
 PACKAGE_UNITS="$HERE/../../fixtures/systemd"
 # Images are also keyed by their recipe (setup.sh): a changed recipe builds them anew.

@@ -178,6 +178,11 @@ start_node() {
 	fi
 	timed "$node: import images" import_images "$node" "$CACHE/containerd/$node"
 	if ! alive "$d/kubelet-supervisor.pid"; then
+		rm -f "$d/no-systemd"
+		if [ "${KUBESTRAP_TESTBED_SYSTEMD:-on}" = off ]; then
+			[ ! -d /run/systemd/system ] || die "KUBESTRAP_TESTBED_SYSTEMD=off needs a machine that systemd does not run"
+			touch "$d/no-systemd"
+		fi
 		boot_kubelet_package "$(node_etc "$node")" --node-ip="$node_ip" "$@"
 		# The boot loads the units (before anyone can run `systemctl daemon-reload`).
 		in_node "$node" python3 "$HERE/systemd-unit" load kubelet.service "$d/kubelet.unit.json"
@@ -388,9 +393,16 @@ cmd_join() {
 	run_tool node2 "node2: tool command" "$@"
 }
 
-# stop-kubelet NODE: `systemctl stop kubelet`, e.g. before `kubeadm reset`.
+# stop-kubelet NODE: `systemctl stop kubelet`, e.g. before `kubeadm reset`; on a node without
+# systemd, what its supervisor's own command does (`sv down kubelet`).
 cmd_stop_kubelet() {
-	cmd_exec "${1:-node1}" systemctl stop kubelet
+	local node=${1:-node1}
+	if [ -e "$RUN/$node/no-systemd" ]; then
+		rm -f "$RUN/$node/kubelet.wanted"
+		for _ in $(seq 300); do alive "$RUN/$node/kubelet.pid" || return 0; sleep 0.1; done
+		die "$node: the kubelet did not stop"
+	fi
+	cmd_exec "$node" systemctl stop kubelet
 }
 
 # exec NODE CMD...: run a command on a node (node2: in its namespaces).

@@ -70,24 +70,40 @@ swap_reflect2() {
 # ldflags (gitVersion v1.20.2, gitCommit, ...) from the git-archive values in hack/lib/version.sh.
 # The make also generates the OpenAPI code kube-apiserver needs. Binaries are kept in
 # $BIN_DIR, keyed by the source version, and reused.
-build_binaries() {
-	local b need=0
-	for b in $K8S_BINARIES; do [ -x "$BIN_DIR/$b" ] || need=1; done
-	if [ "$need" = 0 ]; then log "binaries: cached in $BIN_DIR"; return 0; fi
+# make_binaries OUT VERSION [VERSION_FILE]: the binaries into OUT (kept), stamped VERSION; with a
+# VERSION_FILE (hack/lib/version.sh's KUBE_GIT_VERSION_FILE) instead of the source's own values.
+make_binaries() {
+	local out=$1 version=$2 version_file=${3:-} b need=0
+	for b in $K8S_BINARIES; do [ -x "$out/$b" ] || need=1; done
+	if [ "$need" = 0 ]; then log "binaries $version: cached in $out"; return 0; fi
 	swap_reflect2
 	local whats="" log_file="$CACHE/build.log"
 	for b in $K8S_BINARIES; do whats="$whats cmd/$b"; done
-	log "binaries: building$whats (about 7 min on 2 idle cores; log $log_file)"
+	log "binaries $version: building$whats (about 7 min on 2 idle cores, a relink once the Go cache is warm; log $log_file)"
 	# SOURCE_DATE_EPOCH pins buildDate (2021-01-13, v1.20.2's release day).
 	if ! (cd "$SRC" && env CGO_ENABLED=0 SOURCE_DATE_EPOCH=1610496000 HOME="$CACHE" \
-		make WHAT="${whats# }" >"$log_file" 2>&1); then
+		${version_file:+KUBE_GIT_VERSION_FILE="$version_file"} make WHAT="${whats# }" >"$log_file" 2>&1); then
 		show_log "$log_file" 60
 		die "kubernetes build failed"
 	fi
-	mkdir -p "$BIN_DIR.tmp"
-	for b in $K8S_BINARIES; do cp "$SRC/_output/bin/$b" "$BIN_DIR.tmp/"; done
-	rm -rf "$BIN_DIR" && mv "$BIN_DIR.tmp" "$BIN_DIR"
-	[ "$("$BIN_DIR/kubeadm" version -o short)" = "$K8S_VERSION" ] || die "built kubeadm is not $K8S_VERSION"
+	mkdir -p "$out.tmp"
+	for b in $K8S_BINARIES; do cp "$SRC/_output/bin/$b" "$out.tmp/"; done
+	rm -rf "$out" && mv "$out.tmp" "$out"
+	[ "$("$out/kubeadm" version -o short)" = "$version" ] || die "built kubeadm is not $version"
+}
+
+build_binaries() {
+	make_binaries "$BIN_DIR" "$K8S_VERSION"
+}
+
+# The same source stamped K8S_NEXT_VERSION (same commit, tree state "archive"): the version to
+# upgrade to.
+build_next_binaries() {
+	local version_file="$CACHE/next-version.env"
+	printf "%s='%s'\n" KUBE_GIT_COMMIT faecb196815e248d3ecfb03c680a4507229c2a56 \
+		KUBE_GIT_TREE_STATE archive KUBE_GIT_VERSION "$K8S_NEXT_VERSION" \
+		KUBE_GIT_MAJOR 1 KUBE_GIT_MINOR 20 >"$version_file"
+	make_binaries "$NEXT_BIN_DIR" "$K8S_NEXT_VERSION" "$version_file"
 }
 
 # kubeadm v1.20 needs crictl (cri-tools, not packaged by Debian) for its runtime checks,
@@ -152,7 +168,16 @@ image_refs() {
 	local b
 	for b in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
 		echo "$b $REGISTRY/$b:$K8S_VERSION"
+		echo "$b-next $REGISTRY/$b:$K8S_NEXT_VERSION"
 	done
+}
+
+# binary_of NAME: the binary of an image: NAME-next is NAME stamped K8S_NEXT_VERSION.
+binary_of() {
+	case $1 in
+	*-next) echo "$NEXT_BIN_DIR/${1%-next}" ;;
+	*) echo "$BIN_DIR/$1" ;;
+	esac
 }
 
 build_image() {
@@ -172,10 +197,10 @@ build_image() {
 		mkdir -p "$root/usr/local/bin" && mv "$root/usr/bin/etcd" "$root/usr/local/bin/etcd"
 		make_image "$root" "$ref" "$IMAGE_DIR/$name.tar"
 		;;
-	kube-proxy)
+	kube-proxy | kube-proxy-next)
 		# kube-proxy shells out to iptables(-save/-restore), ip6tables and conntrack.
 		mkdir -p "$root/usr/local/bin" "$root/usr/sbin"
-		cp "$BIN_DIR/kube-proxy" "$root/usr/local/bin/"
+		cp "$(binary_of "$name")" "$root/usr/local/bin/"
 		copy_with_libs "$root" /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack \
 			/usr/lib/x86_64-linux-gnu/xtables/*.so
 		# The same backend (nft or legacy) as the host's own iptables, or rules get split.
@@ -194,7 +219,7 @@ build_image() {
 	*)
 		# Control-plane binaries are static (CGO_ENABLED=0): the binary is the image.
 		mkdir -p "$root/usr/local/bin"
-		cp "$BIN_DIR/$name" "$root/usr/local/bin/"
+		cp "$(binary_of "$name")" "$root/usr/local/bin/"
 		make_image "$root" "$ref" "$IMAGE_DIR/$name.tar"
 		;;
 	esac
@@ -219,6 +244,7 @@ main() {
 	timed "install packages" install_packages
 	timed "fetch kubernetes source" fetch_source
 	timed "build kubernetes binaries" build_binaries
+	timed "build them as $K8S_NEXT_VERSION" build_next_binaries
 	timed "build crictl stand-in" build_crictl
 	timed "build images" build_images
 }

@@ -163,7 +163,8 @@ fn lacking(service: &Service, line: &str) -> Result<Vec<String>> {
     Ok(lacking)
 }
 
-fn find_on_path(root: &Root, path: Option<&str>) -> Option<String> {
+/// The first `kubelet` of `path` (a PATH value; the usual folders without one) under the root.
+pub fn find_on_path(root: &Root, path: Option<&str>) -> Option<String> {
     path.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .split(':')
         .filter(|d| d.starts_with('/'))
@@ -198,6 +199,31 @@ pub fn unit(kubelet: &str) -> Result<String> {
         templates::KUBELET_SERVICE,
         &[("kubelet", kubelet.to_string())],
     )
+}
+
+/// The shell command line that runs the kubelet with the files init and join write, as
+/// kubestrap's drop-in would start it now (its flags file and the machine's `/etc/default/kubelet`
+/// read from disk): for hosts where no service manager runs the kubelet. The environment files'
+/// other variables, which systemd would pass on, lead as `NAME=value` words. `path` is the PATH to
+/// find the kubelet in.
+pub fn command_line(root: &Root, path: Option<&str>) -> Result<Vec<String>> {
+    let kubelet = find_on_path(root, path).unwrap_or_else(|| PACKAGE_KUBELET.to_string());
+    let service = systemd_unit::parse(DROP_IN, &drop_in(&kubelet)?)?;
+    let env = service.environment_at_start(root)?;
+    let exec_line = service.exec_line()?;
+    let words = shlex::split(exec_line).unwrap_or_default();
+    let used = |name: &str| {
+        words
+            .iter()
+            .any(|w| *w == format!("${name}") || w.contains(&format!("${{{name}}}")))
+    };
+    let passed_on = env
+        .iter()
+        .filter(|(name, _)| !used(name))
+        .map(|(name, value)| format!("{name}={value}"));
+    Ok(passed_on
+        .chain(systemd_unit::expand(exec_line, &env, false)?)
+        .collect())
 }
 
 /// The files (path, text) that make the unit read kubestrap's files; none when it already does.
@@ -338,6 +364,34 @@ mod tests {
         assert!(matches!(inspect(&root, None).unwrap(), State::Reads { .. }));
         let err = files_for(&State::NoUnit { kubelet: None }).unwrap_err();
         assert!(err.to_string().contains("install the kubelet"), "{err}");
+    }
+
+    #[test]
+    fn the_command_line_reads_the_flags_file_and_the_extra_args() {
+        let (_d, root) = root_with(&[
+            ("/opt/bin/kubelet", ""),
+            (
+                paths::KUBELET_FLAGS_ENV,
+                "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --node-ip=10.0.0.10\"\n",
+            ),
+            (
+                "/etc/default/kubelet",
+                "KUBELET_EXTRA_ARGS=--v=2\nAWS_EC2_METADATA_DISABLED=true\n",
+            ),
+        ]);
+        assert_eq!(
+            command_line(&root, Some("/opt/bin")).unwrap(),
+            [
+                "AWS_EC2_METADATA_DISABLED=true",
+                "/opt/bin/kubelet",
+                "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                "--config=/var/lib/kubelet/config.yaml",
+                "--container-runtime=remote",
+                "--node-ip=10.0.0.10",
+                "--v=2",
+            ]
+        );
     }
 
     #[test]

@@ -7,15 +7,14 @@ pub mod kernel_state;
 pub mod kubelet_unit;
 mod linux;
 pub mod proc;
+pub mod service_manager;
 pub mod systemd_unit;
 
 #[cfg(any(test, feature = "testing"))]
 pub use fake::FakeHost;
 pub use linux::LinuxHost;
-pub use proc::{
-    Process, has_systemctl, mount_points_under, port_listening, port_owner, processes_using,
-    systemd_running,
-};
+pub use proc::{Process, mount_points_under, port_listening, port_owner, processes_using};
+pub use service_manager::{ServiceManager, systemd_answers, systemd_running};
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

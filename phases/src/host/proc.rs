@@ -1,9 +1,8 @@
 //! What `/proc` (under the root) tells about the machine: mounts, listening sockets and their
-//! processes, the default route, and whether systemd runs.
+//! processes, and the default route.
 
 use std::path::{Path, PathBuf};
 
-use super::Host;
 use crate::fs::root::Root;
 
 /// The mount points in a `/proc/self/mountinfo` text that lie below `dir` (not `dir` itself).
@@ -38,22 +37,6 @@ fn unescape_mount_path(field: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Whether systemd manages the host under `root` (its runtime folder exists).
-pub fn systemd_running(root: &Root) -> bool {
-    root.exists("/run/systemd/system")
-}
-
-/// Whether a service manager answers `systemctl`: systemd runs, or (like kubeadm's init-system
-/// detection) a `systemctl` is on the PATH, as a stand-in that supervises the kubelet provides.
-pub fn has_systemctl(host: &dyn Host, root: &Root) -> bool {
-    systemd_running(root)
-        || host.env("PATH").is_some_and(|path| {
-            path.split(':')
-                .filter(|d| d.starts_with('/'))
-                .any(|d| root.exists(format!("{d}/systemctl")))
-        })
 }
 
 /// A process, as /proc tells it.

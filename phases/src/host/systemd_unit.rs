@@ -84,6 +84,18 @@ pub fn load(root: &Root, name: &str) -> Result<Option<Service>> {
     Ok(Some(service))
 }
 
+/// The service one file describes alone (a unit, or a drop-in read without its unit).
+pub fn parse(file: &str, text: &str) -> Result<Service> {
+    let mut service = Service {
+        unit: file.to_string(),
+        ..Service::default()
+    };
+    for (key, value) in service_entries(text) {
+        service.apply(file, &key, &value)?;
+    }
+    Ok(service)
+}
+
 /// The `key=value` entries of the `[Service]` section, with continuation lines joined.
 fn service_entries(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

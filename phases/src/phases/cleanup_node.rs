@@ -38,13 +38,20 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ctx.out.status("reset", "Would stop the kubelet service");
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
-        if let Err(e) = ctx.host.stop_service("kubelet") {
-            ctx.out.warn(
+        match super::kubelet_service::stop(ctx) {
+            Ok(true) => {}
+            Ok(false) => ctx.out.warn(
                 "reset",
-                &format!("The kubelet service could not be stopped by kubestrap: {e:#}"),
-            );
-            ctx.out
-                .warn("reset", "Please ensure kubelet is stopped manually");
+                "no service manager runs here, so kubestrap cannot stop the kubelet: stop the one you started, or it runs the removed pods again",
+            ),
+            Err(e) => {
+                ctx.out.warn(
+                    "reset",
+                    &format!("The kubelet service could not be stopped by kubestrap: {e:#}"),
+                );
+                ctx.out
+                    .warn("reset", "Please ensure kubelet is stopped manually");
+            }
         }
     }
     let kubelet_dir = paths::KUBELET_DIR;

@@ -5,7 +5,6 @@ use crate::api::kubeconfig::Kubeconfig;
 use anyhow::{Context as _, Result};
 
 use crate::fs::paths;
-use crate::phases::kubelet_start;
 use crate::runner::context::Context;
 
 /// The kubelet's rotated client certificate and key (one PEM file).
@@ -55,7 +54,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         &format!("Updating \"{conf}\" to point to a rotatable kubelet client certificate and key"),
     );
     ctx.root.write_secret(&conf, new.as_bytes())?;
-    kubelet_start::restart(ctx, false)
+    super::kubelet_service::restart(ctx)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The `kubelet-start` phase: the kubelet's configuration and flags files, then a restart of the
-//! kubelet through systemd (when systemd runs).
+//! kubelet through the service manager (when one runs).
 
 use std::net::IpAddr;
 
@@ -284,53 +284,11 @@ pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()>
     Ok(())
 }
 
-/// The `kubelet-start` phase: writes the kubelet's files, then (re)starts it through systemd.
+/// The `kubelet-start` phase: writes the kubelet's files, then (re)starts it through the service
+/// manager.
 pub fn run(ctx: &mut Context) -> Result<()> {
     write_files(ctx)?;
-    super::kubelet_service::ensure(ctx)?;
-    ctx.out.status("kubelet-start", "Starting the kubelet");
-    restart(ctx, true)
-}
-
-/// Restarts the kubelet through systemd. Without systemd the kubelet is left to whatever
-/// supervises it: said once (`tell`, at kubelet-start), then kubestrap goes on and waits for it.
-pub fn restart(ctx: &Context, tell: bool) -> Result<()> {
-    if ctx.opts.dry_run {
-        ctx.out
-            .status("dryrun", "would run `systemctl restart kubelet`");
-        return Ok(());
-    }
-    if !crate::host::has_systemctl(ctx.host.as_ref(), &ctx.root) {
-        if tell {
-            ctx.out.status(
-                "kubelet-start",
-                "systemd is not running here, so kubestrap does not restart the kubelet: whatever supervises it must (re)start it with the files above",
-            );
-        }
-        return Ok(());
-    }
-    if let Err(e) = ctx.host.restart_service("kubelet") {
-        ctx.out.warn(
-            "kubelet-start",
-            &format!(
-                "the kubelet service could not be restarted ({e:#}); run `systemctl restart kubelet`"
-            ),
-        );
-    }
-    Ok(())
-}
-
-/// Stops the kubelet through systemd before its files change, so that it starts once, with
-/// all of them (a kubelet that starts on half of them is restarted a second later).
-pub fn stop(ctx: &Context) -> Result<()> {
-    if ctx.opts.dry_run || !crate::host::has_systemctl(ctx.host.as_ref(), &ctx.root) {
-        return Ok(());
-    }
-    if let Err(e) = ctx.host.stop_service("kubelet") {
-        ctx.out
-            .detail(&format!("the kubelet service did not stop ({e:#})"));
-    }
-    Ok(())
+    super::kubelet_service::start(ctx)
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
     let hostname = ctx.host.hostname()?.to_lowercase();
     let env = kubelet_start::flags_env(&ctx.cfg, &hostname)?;
 
-    kubelet_start::stop(ctx)?;
+    kubelet_service::stop_before_writing(ctx);
     ctx.root.create_dir(paths::KUBERNETES_DIR, 0o755)?;
     ctx.root
         .write_secret(BOOTSTRAP_KUBELET_CONF, bootstrap.as_bytes())?;
@@ -86,9 +86,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         ctx.root.write(&join.ca_cert_path, &ca_pem, 0o644)?;
     }
     kubelet_start::write_kubelet_files(ctx, &env, &kubelet_config)?;
-    kubelet_service::ensure(ctx)?;
-    ctx.out.status("kubelet-start", "Starting the kubelet");
-    kubelet_start::restart(ctx, true)?;
+    kubelet_service::start(ctx)?;
     if ctx.opts.dry_run {
         ctx.out.status(
             "dryrun",

@@ -56,6 +56,15 @@ fn healthy(t: &dyn Transport, path: &str) -> bool {
         .is_ok_and(|r| r.status == 200)
 }
 
+/// Where to look when no kubelet answers: the service manager's status and log, or, where none
+/// runs, the kubelet that was to be started by hand.
+fn kubelet_hint(ctx: &Context) -> String {
+    match crate::host::service_manager::detect(ctx.host.as_ref(), &ctx.root) {
+        Some(manager) => format!("\n\nhint: see why with {}", manager.log_hint("kubelet")),
+        None => "; no kubelet came up: no service manager runs here, so nothing starts it but you\n\nhint: start the kubelet with the command line of kubelet-start's warning above (keep it running), then run this again: init resumes where it stopped".to_string(),
+    }
+}
+
 /// The `wait-control-plane` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     if ctx.opts.dry_run {
@@ -92,8 +101,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         if started.elapsed() > kubelet_timeout {
             progress.finish("the kubelet is not healthy");
             bail!(
-                "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}\n\nhint: see why with `journalctl -u kubelet -n 50` (or the log of whatever runs the kubelet) and `systemctl status kubelet`",
-                crate::config::duration::format(kubelet_timeout)
+                "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}{}",
+                crate::config::duration::format(kubelet_timeout),
+                kubelet_hint(ctx)
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));

@@ -163,7 +163,9 @@ pub(super) fn service_kubelet(p: &Probe) -> Vec<Issue> {
 /// plane and init times out waiting for it).
 pub(super) fn kubelet_unit(p: &Probe) -> Vec<Issue> {
     use crate::host::kubelet_unit::{self, State};
-    if !host::has_systemctl(p.ctx.host.as_ref(), &p.ctx.root) {
+    use crate::host::service_manager::{self, ServiceManager};
+    // Without systemd the unit is not what runs the kubelet (kubelet-start says what does).
+    if service_manager::detect(p.ctx.host.as_ref(), &p.ctx.root) != Some(ServiceManager::Systemd) {
         return vec![];
     }
     let path = p.ctx.host.env("PATH");

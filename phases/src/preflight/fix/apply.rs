@@ -118,7 +118,7 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
             ctx.out.status("fix", &format!("wrote {path}"));
         }
         journal.push(ctx, Entry::DaemonReload)?;
-        if host::has_systemctl(ctx.host.as_ref(), &ctx.root)
+        if host::systemd_answers(ctx.host.as_ref(), &ctx.root)
             && ctx.may_change_machine("fix", "systemctl daemon-reload")
         {
             ctx.host.run("systemctl", &["daemon-reload"])?;

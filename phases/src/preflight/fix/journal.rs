@@ -143,7 +143,7 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
         }
     }
     if reload
-        && host::has_systemctl(ctx.host, ctx.root)
+        && host::systemd_answers(ctx.host, ctx.root)
         && ctx.may_change("systemctl daemon-reload")
     {
         ctx.host.run("systemctl", &["daemon-reload"])?;
