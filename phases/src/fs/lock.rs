@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -29,8 +29,8 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct RunLock {
     held: Flock<File>,
     path: PathBuf,
-    /// kubestrap's folder, when this run made it for the lock.
-    made: Option<PathBuf>,
+    /// kubestrap's folder and those above it that this run made for the lock, innermost first.
+    dirs: Vec<PathBuf>,
 }
 
 impl Drop for RunLock {
@@ -38,9 +38,11 @@ impl Drop for RunLock {
         if leads_to(&self.path, &self.held) {
             let _ = std::fs::remove_file(&self.path);
         }
-        if let Some(dir) = &self.made {
-            // Only when empty: what the run wrote there stays.
-            let _ = std::fs::remove_dir(dir);
+        // Each only when empty: what the run wrote there stays.
+        for dir in &self.dirs {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
         }
     }
 }
@@ -60,7 +62,15 @@ pub fn acquire(
     let deadline = Instant::now() + wait;
     let mut told = false;
     loop {
-        let made = (!root.exists(STATE_DIR)).then(|| root.physical(STATE_DIR));
+        // kubestrap's folder goes when empty, as --undo-fixes and reset leave it; the folders
+        // above it only when this run made them.
+        let mut dirs = vec![root.physical(STATE_DIR)?];
+        for above in Path::new(STATE_DIR).ancestors().skip(1) {
+            if root.exists(above) {
+                break;
+            }
+            dirs.push(root.physical(above)?);
+        }
         root.create_dir(STATE_DIR, 0o755)?;
         let path = root.physical(LOCK)?;
         let mut file = std::fs::OpenOptions::new()
@@ -101,16 +111,12 @@ pub fn acquire(
         held.set_len(0)
             .and_then(|()| held.write_all_at(record.as_bytes(), 0))
             .with_context(|| format!("failed to record this run in `{LOCK}`"))?;
-        return Ok(RunLock {
-            held,
-            path,
-            made: made.transpose()?,
-        });
+        return Ok(RunLock { held, path, dirs });
     }
 }
 
 /// Whether `path` is still the open file (not removed, nor replaced).
-fn leads_to(path: &std::path::Path, file: &File) -> bool {
+fn leads_to(path: &Path, file: &File) -> bool {
     match (std::fs::symlink_metadata(path), file.metadata()) {
         (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
         _ => false,
@@ -151,7 +157,7 @@ mod tests {
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(said[0].contains(&holder), "{said:?}");
         drop(first);
-        assert!(!dir.path().join("var/lib/kubestrap").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let again = acquire(&root, "kubestrap reset", WAIT, &mut |_| {}).unwrap();
         drop(again);
     }
