@@ -624,7 +624,10 @@ fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left()
         uid,
         gid,
     };
-    let config = dir.path().join("home/alice/.kube/config");
+    let home = dir.path().join("home/alice");
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+    let config = home.join(".kube/config");
     let admin = std::fs::read(dir.path().join("etc/kubernetes/admin.conf")).unwrap();
 
     // Absent: written, 0600.
@@ -639,6 +642,9 @@ fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left()
         std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    for made in [home.join(".kube"), config.clone()] {
+        assert_eq!(std::fs::metadata(&made).unwrap().uid(), uid, "{made:?}");
+    }
 
     // Present and current: left alone.
     let got = install_user_kubeconfig(&ctx, &user).unwrap();

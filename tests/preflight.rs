@@ -1111,6 +1111,73 @@ fn fix_plans_applies_journals_and_undo_restores_every_byte() {
     );
 }
 
+/// Under another `--root`, `--fix` edits the files under it but runs nothing on this machine
+/// (no modprobe, sysctl write or swapoff), saying so for each; `--undo-fixes` likewise.
+#[test]
+fn fix_and_undo_under_another_root_run_nothing_on_this_machine() {
+    let dir = host_dir_for("broken-host", "v1.29.0");
+    let root = dir.path();
+    let mut host = fake_for(root);
+    unimplemented(&mut host);
+    host.elsewhere = true;
+    let opts = Options {
+        fix: true,
+        ..Options::default()
+    };
+    let run = run_on(root, "v1.29.0", host, opts, true);
+    assert!(run.actions.is_empty(), "{:?}", run.actions);
+    for what in [
+        "modprobe br_netfilter",
+        "sysctl -w net.ipv4.ip_forward=1",
+        "swapoff -a",
+        "systemctl restart containerd",
+    ] {
+        assert!(
+            run.lines.iter().any(|l| l.contains(&format!(
+                "not /: skipped `{what}`, which would change this machine"
+            ))),
+            "{what}: {:#?}",
+            run.lines
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(root.join("proc/sys/net/ipv4/ip_forward")).unwrap(),
+        "0\n"
+    );
+    assert!(
+        fs::read_to_string(root.join("etc/fstab"))
+            .unwrap()
+            .ends_with("\n# /swapfile none swap sw 0 0\n")
+    );
+
+    fs::write(
+        root.join("var/lib/kubestrap/fixes.json"),
+        r#"[{"kind":"module","name":"br_netfilter"},{"kind":"swap","device":"/swapfile"},
+            {"kind":"setting","path":"/proc/sys/net/ipv4/ip_forward","before":"0"},
+            {"kind":"restart","unit":"containerd"}]"#,
+    )
+    .unwrap();
+    let host = FakeHost {
+        elsewhere: true,
+        ..fake_for(root)
+    };
+    let out = RecordingReporter::default();
+    fix::undo(&fix::Machine {
+        root: &Root::new(root),
+        host: &host,
+        out: &out,
+    })
+    .unwrap();
+    assert!(host.actions().is_empty(), "{:?}", host.actions());
+    assert!(
+        out.lines()
+            .iter()
+            .any(|l| l.contains("skipped `modprobe -r br_netfilter`")),
+        "{:#?}",
+        out.lines()
+    );
+}
+
 #[test]
 fn fix_without_consent_changes_nothing() {
     let dir = host_dir("ip-forward-off");

@@ -73,7 +73,11 @@ fn is_empty_dir(base: &Path, logical: &str) -> bool {
 fn reset_empties_what_init_wrote_and_init_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
-    let host = FakeHost::healthy();
+    // The machine this runs on, not the one under the root (as under --root).
+    let host = FakeHost {
+        elsewhere: true,
+        ..FakeHost::healthy()
+    };
     init_files(base, &host);
     put(base, "/var/lib/etcd/member/snap/db");
     put(base, "/var/lib/kubelet/pods/uid/volumes/token");
@@ -104,9 +108,8 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     let actions = host.actions();
     let kubelet_dir = base.join("var/lib/kubelet").canonicalize().unwrap();
     assert!(
-        out.lines()
-            .iter()
-            .any(|l| l.contains("not /: the kubelet service of this machine is left alone")),
+        out.lines().iter().any(|l| l
+            .contains("not /: skipped `systemctl stop kubelet`, which would change this machine")),
         "{:#?}",
         out.lines()
     );
@@ -222,7 +225,7 @@ fn dry_run_lists_what_it_would_do_and_touches_nothing() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(tree(base), before);
     for line in [
-        "not /: the kubelet service of this machine is left alone",
+        "not /: skipped `systemctl stop kubelet`, which would change this machine, not the one under the root",
         "[reset] Would remove Kubernetes-managed containers",
         "[reset] Would delete contents of the etcd data directory: /var/lib/etcd",
         "[reset] Would delete files: [/etc/kubernetes/admin.conf",
@@ -711,4 +714,41 @@ fn a_system_folder_as_the_certificates_folder_is_refused_before_anything_happens
         );
         assert_eq!(tree(base), before, "{args:?} changed the root");
     }
+}
+
+/// Under another `--root`, `--cleanup-network` cleans the files under it but deletes no
+/// interface and no chain of this machine, saying so for each.
+#[test]
+fn cleanup_network_under_another_root_runs_nothing_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let mut host = FakeHost {
+        elsewhere: true,
+        ..FakeHost::healthy()
+    };
+    host.outputs
+        .insert("iptables-save".into(), IPTABLES_SAVE.into());
+    host.outputs.insert("ip6tables-save".into(), String::new());
+    init_files(base, &host);
+    put(base, "/etc/cni/net.d/10-bridge.conflist");
+    fs::create_dir_all(base.join("sys/class/net/cni0")).unwrap();
+
+    let (_, out) = reset_with(base, &host, true);
+    let actions = host.actions();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a.starts_with("ip ") || a.contains("tables") || a.contains("stop kubelet")),
+        "{actions:?}"
+    );
+    let lines = out.lines();
+    for what in ["ip link delete cni0", "iptables-restore (KUBE-* chains)"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("not /: skipped `{what}`"))),
+            "{what}: {lines:#?}"
+        );
+    }
+    assert!(is_empty_dir(base, "/etc/cni/net.d"));
 }

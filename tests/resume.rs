@@ -283,23 +283,8 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
 
 /// `kubestrap init` into a folder, skipping the phases that act on this machine.
 fn init_bin(root: &Path, crash: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
-    cmd.args(["init", "--root"])
-        .arg(root)
-        .args([
-            "--node-name",
-            "n1",
-            "--apiserver-advertise-address",
-            "10.0.0.1",
-            "--kubernetes-version",
-            "v1.20.2",
-            "--cri-socket",
-            "unix:///run/containerd/containerd.sock",
-            "--skip-phases",
-            "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
-        ])
-        .env_remove("KUBECONFIG")
-        .env_remove("SUDO_USER");
+    let mut cmd = crate::support::init_files_only(root);
+    cmd.env_remove("SUDO_USER");
     match crash {
         Some(c) => cmd.env("KUBESTRAP_TEST_CRASH", c),
         None => cmd.env_remove("KUBESTRAP_TEST_CRASH"),
@@ -376,4 +361,35 @@ fn a_file_cut_short_is_written_again_with_its_phase() {
         .output()
         .unwrap();
     assert!(verify.status.success(), "{verify:?}");
+}
+
+/// The write log names what a killed phase had started to write, for the next run to remove:
+/// a damaged or planted log never makes it remove `/`, a path with `..`, or a file init never
+/// writes.
+#[test]
+fn the_write_log_never_removes_what_init_does_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    init_until(base, "certs/ca").unwrap();
+    let passwd = base.join("etc/passwd");
+    fs::write(&passwd, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    fs::write(
+        base.join(resume::WRITE_LOG.trim_start_matches('/')),
+        "certs/apiserver\t/\ncerts/apiserver\t/etc/passwd\ncerts/apiserver\t/etc/kubernetes/../passwd\ncerts/apiserver\t/etc/kubernetes/pki/apiserver.crt\n",
+    )
+    .unwrap();
+    fs::write(base.join("etc/kubernetes/pki/apiserver.crt"), "half").unwrap();
+    let (ctx, out) = context(base, "10.244.0.0/16");
+    let progress = open(&ctx).unwrap();
+    assert!(progress.resuming());
+    assert!(passwd.is_file(), "{}", lines(&out));
+    assert!(base.join("etc/kubernetes/pki/ca.key").is_file());
+    assert!(!base.join("etc/kubernetes/pki/apiserver.crt").exists());
+    let said = lines(&out);
+    for path in ["/", "/etc/passwd", "/etc/kubernetes/../passwd"] {
+        assert!(
+            said.contains(&format!("names `{path}`, which init never writes")),
+            "{path}: {said}"
+        );
+    }
 }

@@ -19,6 +19,7 @@ mod properties;
 mod real_etcd;
 mod reset;
 mod resume;
+mod safety;
 mod support;
 mod tiers;
 mod upload_certs;

@@ -117,6 +117,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             restart,
             files,
         } => {
+            let _lock = super::lock_root(&Root::new(base), printer)?;
             let ctx = context(
                 base,
                 files.config.as_ref(),
@@ -166,6 +167,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CertsCmd::Restart { components, files } => {
+            let _lock = super::lock_root(&Root::new(base), printer)?;
             let ctx = context(
                 base,
                 files.config.as_ref(),
@@ -200,6 +202,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             kubeconfig_dir,
             files,
         } => {
+            let _lock = super::lock_root(&Root::new(base), printer)?;
             let ctx = context(
                 base,
                 files.config.as_ref(),

@@ -56,7 +56,10 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             })?;
             let migrated = config::migrate(&text, &old_config.display().to_string())?;
             match new_config {
-                Some(path) => write_new_config(&path, &migrated)?,
+                Some(path) => {
+                    let _lock = super::lock_root(&Root::new(base), printer)?;
+                    write_new_config(&path, &migrated)?
+                }
                 None => printer.raw(&migrated),
             }
             Ok(ExitCode::SUCCESS)

@@ -54,6 +54,7 @@ pub fn run(
     } else {
         Root::new(base)
     };
+    let _lock = super::lock_root(&root, &printer)?;
     let cfg = config::resolve(docs, &overrides, &root, &host)?;
     for warning in &cfg.warnings {
         kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
@@ -136,6 +137,16 @@ fn user_kubeconfig(ctx: &mut Context) -> Result<()> {
             "`{path}` pointed at this endpoint with the CA of an earlier cluster (kubectl would fail with \"x509: certificate signed by unknown authority\"): saved it as `{backup}` and installed the new admin kubeconfig"
         ),
         UserKubeconfig::Left(path) => format!("`{path}` exists and was left as it is"),
+        UserKubeconfig::Unsafe { path, why } => {
+            // kubeadm's three lines (in the closing text) let the user do it as themselves.
+            ctx.out.warn(
+                "kubeconfig",
+                &format!(
+                    "`{path}` was not written: {why}. As {name}, copy the admin kubeconfig yourself: mkdir -p $HOME/.kube; sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config; sudo chown $(id -u):$(id -g) $HOME/.kube/config"
+                ),
+            );
+            return Ok(());
+        }
     };
     ctx.out.status("kubeconfig", &note);
     ctx.outputs.user_kubeconfig = Some(note);

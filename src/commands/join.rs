@@ -71,6 +71,7 @@ pub fn run(
     } else {
         Root::new(base)
     };
+    let _lock = super::lock_root(&root, &printer)?;
     let cfg = resolve_join(docs, &flags, &root, &host)?;
     for warning in &cfg.warnings {
         kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);

@@ -46,6 +46,24 @@ fn run_timed(
     Ok(())
 }
 
+/// Takes the lock of the root for the whole command, so that two runs never write one root at
+/// once; a second run waits up to 10 s, saying for whom, then fails naming the holder. A dry run
+/// writes nothing and takes none.
+fn lock_root(
+    root: &kubestrap_phases::fs::root::Root,
+    printer: &Printer,
+) -> Result<Option<kubestrap_phases::fs::lock::RunLock>> {
+    use kubestrap_phases::fs::lock;
+    if root.is_dry_run() {
+        return Ok(None);
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    lock::acquire(root, &command, lock::WAIT, &mut |msg| {
+        kubestrap_phases::runner::report::Reporter::warn(printer, "lock", msg)
+    })
+    .map(Some)
+}
+
 /// The user who ran kubestrap through sudo, if not root.
 fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::SudoUser>> {
     match std::env::var("SUDO_USER") {

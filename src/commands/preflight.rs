@@ -27,6 +27,12 @@ pub fn run(args: &PreflightArgs, base: &Path, printer: Printer) -> Result<ExitCo
         fix: args.fix,
         ..Options::default()
     };
+    // Only --fix and --undo-fixes write.
+    let _lock = if args.fix || args.undo_fixes {
+        super::lock_root(&root, &printer)?
+    } else {
+        None
+    };
     if args.undo_fixes {
         // Undo needs no cluster settings: the journal says everything.
         fix::undo(&fix::Machine {

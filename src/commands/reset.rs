@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use kubestrap_phases::config::reset::{
-    ResetConfiguration, unsafe_cert_dir, unsupported_by_reset, validate_reset,
+    ResetConfiguration, unsafe_cert_dir_in, unsupported_by_reset, validate_reset,
 };
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
@@ -14,6 +14,7 @@ use kubestrap_phases::phases::install_kubeconfig::set_aside_user_kubeconfig;
 use kubestrap_phases::phases::reset_verify;
 use kubestrap_phases::preflight::fix;
 use kubestrap_phases::runner::context::{Context, Options};
+use kubestrap_phases::runner::report::Reporter as _;
 use kubestrap_phases::workflows::reset;
 use kubestrap_phases::{runner, version};
 
@@ -71,8 +72,9 @@ pub fn run(
         kubernetes_version: Some(version::NEWEST.to_string()),
         ..Overrides::default()
     };
+    let _lock = super::lock_root(&root, &printer)?;
     let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
-    if let Some(why) = unsafe_cert_dir(&cfg.cluster.certificates_dir) {
+    if let Some(why) = unsafe_cert_dir_in(&root, &cfg.cluster.certificates_dir) {
         return Err(InvalidConfig(vec![format!("--cert-dir: {why}")]).into());
     }
     let skip = if args.skip_phases.is_empty() {
@@ -103,12 +105,13 @@ pub fn run(
     }
     result?;
     if phase.is_some() {
+        mounts_left(&ctx)?;
         return Ok(ExitCode::SUCCESS);
     }
     let kubeconfig_set_aside = match (&ca, super::sudo_user()?) {
         (Some(ca), Some(user)) if !ctx.root.is_dry_run() => {
-            match set_aside_user_kubeconfig(&ctx, &user, ca)? {
-                Some((path, backup)) => {
+            match set_aside_user_kubeconfig(&ctx, &user, ca) {
+                Ok(Some((path, backup))) => {
                     printer.status(
                         "reset",
                         &format!(
@@ -117,7 +120,14 @@ pub fn run(
                     );
                     true
                 }
-                None => false,
+                Ok(None) => false,
+                Err(e) => {
+                    printer.warn(
+                        "reset",
+                        &format!("`{}` was left as it is: {e:#}", user.kubeconfig()),
+                    );
+                    false
+                }
             }
         }
         _ => false,
@@ -149,7 +159,24 @@ pub fn run(
             verify(&ctx, &printer)?;
         }
     }
+    mounts_left(&ctx)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fails, once everything else is clean, when a mount point was left with its files.
+fn mounts_left(ctx: &Context) -> Result<()> {
+    if ctx.outputs.left_mounted.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "reset is incomplete: {} still mounted, with its files kept (see the warnings above for what uses it)\n\nhint: stop what uses it, unmount it (`umount <path>`), then run `kubestrap reset` again",
+        ctx.outputs
+            .left_mounted
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `--verify`: fails, naming each, when anything is left.

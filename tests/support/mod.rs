@@ -32,6 +32,28 @@ pub fn kubestrap_on(root: &Path, args: &[&str]) -> Output {
     kubestrap(&all)
 }
 
+/// `kubestrap init` into a folder, the phases that act on this machine or a cluster skipped
+/// (the caller's `KUBECONFIG` left out).
+pub fn init_files_only(root: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
+    cmd.args(["init", "--root"])
+        .arg(root)
+        .args([
+            "--node-name",
+            "n1",
+            "--apiserver-advertise-address",
+            "10.0.0.1",
+            "--kubernetes-version",
+            "v1.20.2",
+            "--cri-socket",
+            "unix:///run/containerd/containerd.sock",
+            "--skip-phases",
+            "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
+        ])
+        .env_remove("KUBECONFIG");
+    cmd
+}
+
 /// stdout and stderr of a run as text.
 pub fn text(out: &Output) -> (String, String) {
     (

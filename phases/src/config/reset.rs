@@ -3,8 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
 use super::Timeouts;
 use super::types::{default_cert_dir, is_false};
+use crate::fs::root::Root;
+use crate::fs::system_dirs;
 
 /// The unmount flags kubeadm accepts in `unmountFlags`.
 pub const UNMOUNT_FLAGS: &[&str] = &["MNT_FORCE", "MNT_DETACH", "MNT_EXPIRE", "UMOUNT_NOFOLLOW"];
@@ -55,58 +59,49 @@ impl Default for ResetConfiguration {
     }
 }
 
-/// Folders reset must never empty as a certificates folder: the system's own, and the ones whose
-/// contents reset removes file by file (emptying them whole would take what is not its own).
-const NOT_A_CERT_DIR: &[&str] = &[
-    "/",
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/home",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/media",
-    "/mnt",
-    "/opt",
-    "/proc",
-    "/root",
-    "/run",
-    "/sbin",
-    "/srv",
-    "/sys",
-    "/tmp",
-    "/usr",
-    "/usr/bin",
-    "/usr/lib",
-    "/usr/local",
-    "/usr/sbin",
-    "/var",
-    "/var/lib",
-    "/var/log",
+/// Folders of Kubernetes' own that reset empties or removes file by file: emptying one whole as
+/// the certificates folder would take what is not the certificates'.
+const KUBERNETES_DIRS: &[&str] = &[
     "/etc/kubernetes",
     "/etc/kubernetes/manifests",
     "/var/lib/kubelet",
     "/var/lib/etcd",
 ];
 
-/// Why reset must not empty `dir` as its certificates folder, if it must not.
+/// Why reset must not empty `dir` as its certificates folder, if it must not: a system folder
+/// (see [`system_dirs`]), one of Kubernetes' own, or a path that climbs with `..`.
 pub fn unsafe_cert_dir(dir: &str) -> Option<String> {
-    let normal = std::path::Path::new(dir)
-        .components()
-        .collect::<std::path::PathBuf>();
-    let shown = normal.display().to_string();
     if dir.split('/').any(|c| c == "..") {
         return Some(format!(
             "{dir:?} climbs with `..`: name the certificates folder by its own path"
         ));
     }
-    NOT_A_CERT_DIR.contains(&shown.as_str()).then(|| {
+    let normal = system_dirs::normalize(Path::new(dir));
+    let shown = normal.display().to_string();
+    (system_dirs::is_system_dir(&normal) || KUBERNETES_DIRS.contains(&shown.as_str())).then(|| {
         format!(
             "{shown:?} is a system folder, not a certificates folder: reset empties the certificates folder, so it refuses this one (the default is /etc/kubernetes/pki)"
         )
     })
+}
+
+/// [`unsafe_cert_dir`] for the folder `dir` really is on the machine under `root`: its links
+/// followed inside the root (`/var/run` is `/run`, `/proc/self/root` is `/`, a link leading out
+/// of the root ends inside it).
+pub fn unsafe_cert_dir_in(root: &Root, dir: &str) -> Option<String> {
+    if let Some(why) = unsafe_cert_dir(dir) {
+        return Some(why);
+    }
+    let real = match root.resolve(dir) {
+        Ok(real) => real,
+        Err(e) => return Some(format!("{e:#}")),
+    };
+    if real == system_dirs::normalize(Path::new(dir)) {
+        return None;
+    }
+    let shown = real.display().to_string();
+    unsafe_cert_dir(&shown)
+        .map(|why| format!("{dir:?} leads to {shown:?} through symbolic links: {why}"))
 }
 
 /// The problems of a ResetConfiguration, as `(field, message)`.

@@ -347,6 +347,10 @@ fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
                     "etcd.local.dataDir",
                     format!("path {:?} is not absolute", local.data_dir),
                 ));
+            } else if let Some(why) =
+                crate::fs::system_dirs::refused_as(&local.data_dir, "etcd's data folder")
+            {
+                p.push(Problem::new(CLUSTER, "etcd.local.dataDir", why));
             }
             sans(&local.server_cert_sans, "etcd.local.serverCertSANs", p);
             sans(&local.peer_cert_sans, "etcd.local.peerCertSANs", p);

@@ -15,6 +15,9 @@ use std::sync::Mutex;
 use anyhow::{Context as _, Result, bail};
 
 use super::fault;
+use super::home::{self, Owner, UserDir};
+use super::remove::{self, MountsLeft};
+use super::resolve;
 
 /// One change made (or, in dry-run, that would be made) under the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct Root {
     removed: Mutex<HashSet<String>>,
     journal: Mutex<Vec<Change>>,
     write_log: Mutex<Option<WriteLog>>,
+    /// The folders this run created (real paths): only their modes are set.
+    created: Mutex<HashSet<PathBuf>>,
 }
 
 /// Where each write is announced before it lands: `tag<TAB>path` lines appended to a file, so a
@@ -59,6 +64,7 @@ impl Root {
             removed: Mutex::default(),
             journal: Mutex::default(),
             write_log: Mutex::default(),
+            created: Mutex::default(),
         }
     }
 
@@ -115,6 +121,46 @@ impl Root {
         logical
             .ancestors()
             .any(|a| removed.contains(&a.display().to_string()))
+    }
+
+    /// Creates a folder and its missing parents (0755), remembering each one created.
+    fn make_dirs(&self, dir: &Path) -> std::io::Result<()> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.is_dir()).collect();
+        for d in missing.into_iter().rev() {
+            match fs::DirBuilder::new().mode(0o755).create(d) {
+                Ok(()) => {
+                    lock(&self.created).insert(d.to_path_buf());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The logical path with every symbolic link on it followed inside the root, as the machine
+    /// under the root would follow it: an absolute target starts at the root and `..` stops
+    /// there, so the result never leaves the root (`/var/run` is `/run` where it links there).
+    pub fn resolve(&self, logical: impl AsRef<Path>) -> Result<PathBuf> {
+        let logical = logical.as_ref();
+        if !logical.is_absolute() {
+            bail!(
+                "`{}` is not an absolute path; paths under the root must start with `/`",
+                logical.display()
+            );
+        }
+        resolve::in_root(&self.base, logical)
+            .with_context(|| format!("failed to resolve `{}`", logical.display()))
+    }
+
+    /// The folder `sub` of a user's home (made when missing and `create`), opened for writing as
+    /// that user would own it, without following anything the user could have planted (see
+    /// [`home`]). Not in a dry run.
+    pub fn user_dir(&self, home: &str, sub: &str, owner: Owner, create: bool) -> Result<UserDir> {
+        if self.is_dry_run() {
+            bail!("a dry run writes nothing in a user's home");
+        }
+        home::open(&self.base, Path::new(home), sub, owner, create)
     }
 
     /// Whether a file or folder exists at the logical path.
@@ -190,21 +236,22 @@ impl Root {
         Ok(names)
     }
 
-    /// Creates a folder (and missing parents, 0755) and sets its mode.
+    /// Creates a folder (and missing parents, 0755) with the given mode. A folder that was there
+    /// before this run keeps its own mode (an existing 1777 folder stays 1777).
     pub fn create_dir(&self, logical: impl AsRef<Path>, mode: u32) -> Result<()> {
         let logical = logical.as_ref();
         let target = self.target(logical)?;
         let create = || -> Result<()> {
             if let Some(parent) = target.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(parent)?;
+                self.make_dirs(parent)?;
             }
             if !target.is_dir() {
                 fs::DirBuilder::new().mode(mode).create(&target)?;
+                lock(&self.created).insert(target.clone());
             }
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
+            if lock(&self.created).contains(&target) {
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
+            }
             Ok(())
         };
         create().with_context(|| format!("failed to create folder `{}`", logical.display()))?;
@@ -253,10 +300,7 @@ impl Root {
         let path = self.target(logical)?;
         let append = || -> Result<()> {
             if let Some(parent) = path.parent() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(parent)?;
+                self.make_dirs(parent)?;
             }
             fs::OpenOptions::new()
                 .create(true)
@@ -276,10 +320,7 @@ impl Root {
         self.announce(logical)?;
         let write = || -> Result<()> {
             let parent = target.parent().context("a file path needs a folder")?;
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)?;
+            self.make_dirs(parent)?;
             let mut tmp = tempfile::Builder::new()
                 .prefix(".kubestrap-")
                 .tempfile_in(parent)?;
@@ -307,22 +348,31 @@ impl Root {
         Ok(())
     }
 
-    /// Removes a file or a whole folder; a missing one is not an error.
+    /// Removes a file or a whole folder; a missing one is not an error. The folders on the way
+    /// are resolved inside the root ([`Root::resolve`]); within the tree no link is followed and
+    /// no mounted filesystem entered: a mount point met stays, with its files, and the removal
+    /// fails with [`MountsLeft`] naming it after removing the rest.
     pub fn remove_all(&self, logical: impl AsRef<Path>) -> Result<()> {
         let logical = logical.as_ref();
+        let rel = relative(logical)?;
+        if rel.as_os_str().is_empty() {
+            bail!(
+                "refusing to remove `{}`: that is the whole root",
+                logical.display()
+            );
+        }
         if !self.exists(logical) {
             return Ok(());
         }
         if self.overlay.is_none() {
-            let path = self.target(logical)?;
-            let remove = || -> std::io::Result<()> {
-                if path.is_dir() && !path.is_symlink() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                }
-            };
-            remove().with_context(|| format!("failed to remove `{}`", logical.display()))?;
+            let parent =
+                self.resolve(Path::new("/").join(rel.parent().unwrap_or(Path::new(""))))?;
+            let inside = relative(&parent)?.join(rel.file_name().unwrap_or_default());
+            let left = remove::tree(&self.base, &inside)
+                .with_context(|| format!("failed to remove `{}`", logical.display()))?;
+            if !left.is_empty() {
+                return Err(MountsLeft(left).into());
+            }
         }
         lock(&self.removed).insert(logical.display().to_string());
         lock(&self.journal).push(Change::Removed {
@@ -427,6 +477,50 @@ mod tests {
         assert!(root.exists("/var/log/x"));
         root.remove_all("/var/log/x").unwrap();
         assert!(!dir.path().join("var/log/x").exists());
+    }
+
+    #[test]
+    fn an_existing_folder_keeps_its_mode_and_a_new_one_gets_the_asked_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("tmp");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir("/tmp", 0o755).unwrap();
+        root.create_dir("/var/lib/etcd", 0o700).unwrap();
+        let mode = |p: &str| {
+            fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("tmp"), 0o1777);
+        assert_eq!(mode("var/lib/etcd"), 0o700);
+        // Made by a write earlier in this run: still this run's, so it gets its mode.
+        root.write("/var/lib/kubelet/config.yaml", b"x", 0o644)
+            .unwrap();
+        root.create_dir("/var/lib/kubelet", 0o700).unwrap();
+        assert_eq!(mode("var/lib/kubelet"), 0o700);
+    }
+
+    #[test]
+    fn removal_follows_links_inside_the_root_only_and_never_takes_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("ca.key"), "theirs").unwrap();
+        fs::create_dir_all(dir.path().join("etc/kubernetes")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("etc/kubernetes/pki")).unwrap();
+        let root = Root::new(dir.path());
+        root.remove_all("/etc/kubernetes/pki/ca.key").unwrap();
+        assert!(outside.path().join("ca.key").is_file());
+        // The link itself goes, not what it leads to.
+        root.remove_all("/etc/kubernetes/pki").unwrap();
+        assert!(outside.path().join("ca.key").is_file());
+        assert!(!dir.path().join("etc/kubernetes/pki").exists());
+        let err = root.remove_all("/").unwrap_err();
+        assert!(format!("{err:#}").contains("the whole root"), "{err:#}");
+        assert!(dir.path().join("etc/kubernetes").is_dir());
     }
 
     #[test]

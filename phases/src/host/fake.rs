@@ -1,12 +1,12 @@
 //! A scripted machine for tests (feature `testing`).
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use super::{Host, ServiceState};
+use super::{Busy, Host, ServiceState, Unmounted};
 use crate::cri;
 
 /// A scripted machine for tests.
@@ -39,6 +39,12 @@ pub struct FakeHost {
     pub absent_images: std::collections::BTreeMap<String, Result<String, cri::CallError>>,
     /// What the runtime still holds after a reset (`cri_leftovers`).
     pub cri_leftovers: Vec<String>,
+    /// Mount points that `unmount_under` cannot unmount.
+    pub busy_mounts: Vec<Busy>,
+    /// The fake stands for another machine than the one under the test's root (as the real one
+    /// does under `--root`): its commands do not reach the root. By default it stands for the
+    /// machine under the root.
+    pub elsewhere: bool,
 }
 
 impl FakeHost {
@@ -157,9 +163,15 @@ impl Host for FakeHost {
         self.record(format!("systemctl stop {unit}"));
         Ok(())
     }
-    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+    fn unmount_under(&self, dir: &Path) -> Result<Unmounted> {
         self.record(format!("unmount under {}", dir.display()));
-        Ok(Vec::new())
+        Ok(Unmounted {
+            unmounted: Vec::new(),
+            busy: self.busy_mounts.clone(),
+        })
+    }
+    fn commands_reach(&self, _base: &Path) -> bool {
+        !self.elsewhere
     }
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
         self.addresses.clone()

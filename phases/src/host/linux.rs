@@ -2,16 +2,17 @@
 
 use std::io::Write;
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::proc::{default_route_interface, mount_points_under};
-use super::{Host, ServiceState};
+use super::proc::{default_route_interface, mount_points_under, processes_using};
+use super::{Busy, Host, ServiceState, Unmounted};
 use crate::cri;
+use crate::fs::root::Root;
 
 /// How long a host-name lookup may take before the Hostname check gives up on it.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -152,22 +153,31 @@ impl Host for LinuxHost {
         self.run("systemctl", &["stop", unit])
     }
 
-    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+    fn unmount_under(&self, dir: &Path) -> Result<Unmounted> {
         let table = std::fs::read_to_string("/proc/self/mountinfo")
             .context("failed to read `/proc/self/mountinfo`")?;
         let mut points = mount_points_under(&table, dir);
         // Children before parents.
         points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        let mut failed = Vec::new();
-        for point in &points {
-            if let Err(e) = nix::mount::umount(point.as_path()) {
-                failed.push(format!("{}: {e}", point.display()));
+        let mut done = Unmounted::default();
+        for point in points {
+            match nix::mount::umount(point.as_path()) {
+                Ok(()) => done.unmounted.push(point),
+                Err(e) => {
+                    let holders = processes_using(&Root::new("/"), &point);
+                    done.busy.push(Busy {
+                        point,
+                        error: e.desc().to_string(),
+                        holders,
+                    });
+                }
             }
         }
-        if !failed.is_empty() {
-            bail!("failed to unmount {}", failed.join(", "));
-        }
-        Ok(points)
+        Ok(done)
+    }
+
+    fn commands_reach(&self, base: &Path) -> bool {
+        base.canonicalize().is_ok_and(|b| b == Path::new("/"))
     }
 
     fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError> {

@@ -13,7 +13,7 @@ pub mod systemd_unit;
 #[cfg(any(test, feature = "testing"))]
 pub use fake::FakeHost;
 pub use linux::LinuxHost;
-pub use proc::{Process, mount_points_under, port_listening, port_owner};
+pub use proc::{Process, mount_points_under, port_listening, port_owner, processes_using};
 pub use service_manager::{ServiceManager, systemd_answers, systemd_running};
 
 use std::net::IpAddr;
@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cri;
+use crate::fs::root::Root;
 
 /// What the init system says about a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +65,11 @@ pub trait Host: Send + Sync {
     fn restart_service(&self, unit: &str) -> Result<()>;
     /// Stops a systemd unit.
     fn stop_service(&self, unit: &str) -> Result<()>;
-    /// Unmounts every mount point under a folder (a real path), deepest first; returns them.
-    fn unmount_under(&self, dir: &Path) -> Result<Vec<PathBuf>>;
+    /// Unmounts every mount point under a folder (a real path), deepest first.
+    fn unmount_under(&self, dir: &Path) -> Result<Unmounted>;
+    /// Whether the commands this host runs (`run`, services, kernel settings) change the
+    /// machine whose files lie under `base`: those of the real machine lie under `/` only.
+    fn commands_reach(&self, base: &Path) -> bool;
     /// The IPv4 addresses of the host's interfaces, as (interface, address).
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
     /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
@@ -98,4 +102,50 @@ pub trait Host: Send + Sync {
         socket: &Path,
         timeout: Duration,
     ) -> Result<Vec<cri::Sandbox>, cri::CallError>;
+}
+
+/// What unmounting below a folder did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unmounted {
+    pub unmounted: Vec<PathBuf>,
+    /// The mount points that stay mounted.
+    pub busy: Vec<Busy>,
+}
+
+/// A mount point that could not be unmounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub point: PathBuf,
+    /// What umount answered.
+    pub error: String,
+    /// The processes using something in it.
+    pub holders: Vec<Process>,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` stays mounted ({})",
+            self.point.display(),
+            self.error
+        )?;
+        if !self.holders.is_empty() {
+            let holders: Vec<String> = self.holders.iter().map(|p| p.to_string()).collect();
+            write!(f, ", used by {}", holders.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a command that changes the machine (`what`: ip, iptables, modprobe, swapoff, a kernel
+/// setting, a service) must not run for the files under `root`: under another `--root` than `/`
+/// it would change this machine instead of the one under the root. `None`: it may run.
+pub fn foreign_root(host: &dyn Host, root: &Root, what: &str) -> Option<String> {
+    (!host.commands_reach(root.base())).then(|| {
+        format!(
+            "--root is {}, not /: skipped `{what}`, which would change this machine, not the one under the root",
+            root.base().display()
+        )
+    })
 }

@@ -89,24 +89,85 @@ pub fn port_owner(root: &Root, port: u16) -> Option<Process> {
                 .is_some_and(|target| wanted.iter().any(|w| target.as_os_str() == w.as_str()))
         });
         if holds {
-            let name = root
-                .read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim().to_string())
-                .unwrap_or_default();
-            let cmdline = root
-                .read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    c.split(|b| *b == 0)
-                        .filter(|a| !a.is_empty())
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            return Some(Process { pid, name, cmdline });
+            return Some(Process::read(root, pid));
         }
     }
     None
+}
+
+impl Process {
+    /// The name and command line of a process, from `/proc/<pid>` under the root.
+    fn read(root: &Root, pid: u32) -> Process {
+        let name = root
+            .read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default();
+        let cmdline = root
+            .read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                c.split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        Process { pid, name, cmdline }
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.cmdline.is_empty() {
+            &self.name
+        } else {
+            &self.cmdline
+        };
+        write!(f, "pid {} (`{shown}`)", self.pid)
+    }
+}
+
+/// The processes that use something below `dir` (a real path): their working folder, root
+/// folder, an open file or a mapped file lies there, as `/proc` under the root tells.
+pub fn processes_using(root: &Root, dir: &Path) -> Vec<Process> {
+    let mut pids: Vec<u32> = root
+        .list("/proc")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let inside = |target: &Path| target == dir || target.starts_with(dir);
+    let link = |logical: String| {
+        root.physical(logical)
+            .ok()
+            .and_then(|p| std::fs::read_link(p).ok())
+    };
+    pids.into_iter()
+        .filter(|pid| {
+            let proc_dir = format!("/proc/{pid}");
+            let by_link = ["cwd", "root"]
+                .iter()
+                .filter_map(|l| link(format!("{proc_dir}/{l}")))
+                .chain(
+                    root.list(format!("{proc_dir}/fd"))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|fd| link(format!("{proc_dir}/fd/{fd}"))),
+                )
+                .any(|target| inside(&target));
+            // `address perms offset dev inode path`: the path is the sixth field on.
+            let by_map = || {
+                root.read_to_string(format!("{proc_dir}/maps"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.splitn(6, char::is_whitespace).nth(5))
+                    .any(|p| inside(Path::new(p.trim_start())))
+            };
+            by_link || by_map()
+        })
+        .map(|pid| Process::read(root, pid))
+        .collect()
 }
 
 /// Inodes of sockets listening on `port` in a `/proc/net/tcp` table.

@@ -2,11 +2,15 @@
 //! through the runtime, empty the folders and delete the files init wrote, then name whatever is
 //! still there.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::fs::paths;
+use crate::fs::remove::MountsLeft;
+use crate::fs::system_dirs;
+use crate::host;
 use crate::phases::cleanup_network;
 use crate::runner::context::Context;
 use crate::runner::resume;
@@ -27,16 +31,9 @@ const CRI_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `cleanup-node` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let dry = ctx.opts.dry_run;
-    // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
-    let this_machine = ctx.root.base() == std::path::Path::new("/");
-    if !this_machine {
-        ctx.out.status(
-            "reset",
-            &format!(
-                "--root is {}, not /: the kubelet service of this machine is left alone",
-                ctx.root.base().display()
-            ),
-        );
+    if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet") {
+        // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
+        ctx.out.status("reset", &why);
     } else if dry {
         ctx.out.status("reset", "Would stop the kubelet service");
     } else {
@@ -68,10 +65,21 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             "reset",
             &format!("Unmounting mounted directories in {kubelet_dir:?}"),
         );
-        let physical = ctx.root.physical(kubelet_dir)?;
-        let physical = physical.canonicalize().unwrap_or(physical);
-        if let Err(e) = ctx.host.unmount_under(&physical) {
-            ctx.out.warn("reset", &format!("{e:#}"));
+        // The folder it is inside the root: a link must not lead the unmounting out of it.
+        let unmounted = ctx.root.resolve(kubelet_dir).and_then(|real| {
+            let physical = ctx.root.physical(real)?;
+            ctx.host
+                .unmount_under(&physical.canonicalize().unwrap_or(physical))
+        });
+        match unmounted {
+            Ok(done) => {
+                // Emptying the folder leaves each with its files; reset fails at the end.
+                for busy in done.busy {
+                    ctx.out
+                        .warn("reset", &format!("{busy}: nothing in it is deleted"));
+                }
+            }
+            Err(e) => ctx.out.warn("reset", &format!("{e:#}")),
         }
     }
     remove_containers(ctx);
@@ -90,12 +98,14 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         &format!("{verb} contents of directories: [{}]", dirs.join(" ")),
     );
     for dir in &dirs {
-        empty_dir(ctx, dir);
+        let left = empty_dir(ctx, dir);
+        ctx.outputs.left_mounted.extend(left);
     }
     ctx.out
         .status("reset", &format!("{verb} files: [{}]", files.join(" ")));
     for file in &files {
-        remove(ctx, file);
+        let left = remove(ctx, file);
+        ctx.outputs.left_mounted.extend(left);
     }
     if let Err(e) = super::kubelet_service::remove(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
@@ -167,24 +177,61 @@ fn remove_containers(ctx: &Context) {
     }
 }
 
-/// Removes what a folder holds; the folder stays, as kubeadm leaves it.
-pub fn empty_dir(ctx: &Context, dir: &str) {
-    match ctx.root.list(dir) {
-        Ok(names) => {
-            for name in names {
-                remove(ctx, &format!("{dir}/{name}"));
-            }
+/// Removes what a folder holds; the folder stays, as kubeadm leaves it. The folder is the one it
+/// really is under the root (its links followed inside the root); a system folder is refused.
+/// Returns the mount points left in it (see [`crate::fs::root::Root::remove_all`]).
+pub fn empty_dir(ctx: &Context, dir: &str) -> Vec<String> {
+    let real = match ctx.root.resolve(dir) {
+        Ok(real) => real,
+        Err(e) => {
+            ctx.out.warn("reset", &format!("{e:#}; its contents stay"));
+            return Vec::new();
         }
-        Err(_) if !ctx.root.exists(dir) => {}
-        Err(e) => ctx.out.warn("reset", &format!("{e:#}")),
+    };
+    if system_dirs::is_system_dir(&real) {
+        ctx.out.warn(
+            "reset",
+            &format!(
+                "{dir} is the system folder {} (through symbolic links under the root): kubestrap empties no system folder, so its contents stay",
+                real.display()
+            ),
+        );
+        return Vec::new();
+    }
+    if real != system_dirs::normalize(Path::new(dir)) {
+        ctx.out.status(
+            "reset",
+            &format!(
+                "{dir} leads to {} under the root: emptying that",
+                real.display()
+            ),
+        );
+    }
+    let real = real.display().to_string();
+    match ctx.root.list(&real) {
+        Ok(names) => names
+            .into_iter()
+            .flat_map(|name| remove(ctx, &format!("{real}/{name}")))
+            .collect(),
+        Err(_) if !ctx.root.exists(&real) => Vec::new(),
+        Err(e) => {
+            ctx.out.warn("reset", &format!("{e:#}"));
+            Vec::new()
+        }
     }
 }
 
 /// Removes a file or folder. A failure (a busy mount, say) does not stop the reset: it is
-/// named here and again among what is left at the end.
-fn remove(ctx: &Context, path: &str) {
-    if let Err(e) = ctx.root.remove_all(path) {
-        ctx.out.warn("reset", &format!("{e:#}"));
+/// named here and again among what is left at the end. Returns the mount points left.
+fn remove(ctx: &Context, path: &str) -> Vec<String> {
+    match ctx.root.remove_all(path) {
+        Ok(()) => Vec::new(),
+        Err(e) => {
+            ctx.out.warn("reset", &format!("{e:#}"));
+            e.downcast_ref::<MountsLeft>()
+                .map(|m| m.0.clone())
+                .unwrap_or_default()
+        }
     }
 }
 
@@ -192,12 +239,14 @@ fn remove(ctx: &Context, path: &str) {
 fn report_leftovers(ctx: &Context, dirs: &[String], files: &[String]) -> Result<()> {
     let mut left = Vec::new();
     for dir in dirs {
-        if ctx.root.exists(dir) {
+        // The folder emptied: the one the path leads to inside the root.
+        let real = ctx.root.resolve(dir)?.display().to_string();
+        if ctx.root.exists(&real) && !system_dirs::is_system_dir(Path::new(&real)) {
             left.extend(
                 ctx.root
-                    .list(dir)?
+                    .list(&real)?
                     .into_iter()
-                    .map(|n| format!("{dir}/{n}")),
+                    .map(|n| format!("{real}/{n}")),
             );
         }
     }

@@ -114,17 +114,23 @@ pub fn open_all(
     Ok(files)
 }
 
-/// Whether PEM text holds a private key (`Some(true)`), a certificate or public key
-/// (`Some(false)`), or neither (`None`).
+/// Whether PEM text holds a private key in any of its blocks (`Some(true)`: a bundle whose key
+/// comes after a certificate is still a secret), only certificates and public keys
+/// (`Some(false)`), or no PEM block it knows (`None`).
 fn pem_kind(contents: &[u8]) -> Option<bool> {
     let text = std::str::from_utf8(contents).ok()?;
-    let label = text
+    let labels: Vec<&str> = text
         .lines()
-        .find_map(|l| l.strip_prefix("-----BEGIN "))?
-        .strip_suffix("-----")?;
-    if label.ends_with("PRIVATE KEY") {
+        .filter_map(|l| l.trim_end().strip_prefix("-----BEGIN "))
+        .filter_map(|l| l.strip_suffix("-----"))
+        .collect();
+    if labels.iter().any(|l| l.ends_with("PRIVATE KEY")) {
         Some(true)
-    } else if label == "CERTIFICATE" || label.ends_with("PUBLIC KEY") {
+    } else if !labels.is_empty()
+        && labels
+            .iter()
+            .all(|l| *l == "CERTIFICATE" || l.ends_with("PUBLIC KEY"))
+    {
         Some(false)
     } else {
         None
@@ -141,4 +147,33 @@ pub fn write(root: &Root, files: &[Downloaded]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_bundle_with_a_key_after_its_certificate_is_written_private() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
+        let bundle = format!("{cert}{key}");
+        assert_eq!(pem_kind(bundle.as_bytes()), Some(true));
+        assert_eq!(pem_kind(cert.as_bytes()), Some(false));
+        assert_eq!(pem_kind(b"not pem"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let files = [Downloaded {
+            path: "/etc/kubernetes/pki/bundle.pem".into(),
+            private: pem_kind(bundle.as_bytes()).unwrap(),
+            contents: bundle.into_bytes(),
+        }];
+        write(&root, &files).unwrap();
+        let mode = std::fs::metadata(dir.path().join("etc/kubernetes/pki/bundle.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use anyhow::{Context as _, Result};
 
 use crate::api::http::Credentials;
+use crate::fs::home::Owner;
 use crate::fs::paths;
 use crate::phases::bootstrap_token::{self, admin_cluster};
 use crate::runner::context::Context;
@@ -43,55 +44,79 @@ pub enum UserKubeconfig {
     Replaced { path: String, backup: String },
     /// It exists and was left alone.
     Left(String),
+    /// Nothing was written: it could not be done safely (a symbolic link, a folder or file the
+    /// user does not own), said in `why`.
+    Unsafe { path: String, why: String },
+}
+
+impl SudoUser {
+    /// `~/.kube/config`.
+    pub fn kubeconfig(&self) -> String {
+        format!("{}/.kube/config", self.home.trim_end_matches('/'))
+    }
+
+    fn owner(&self) -> Owner {
+        Owner {
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
 }
 
 /// Installs admin.conf as the sudo user's kubeconfig when it is absent or stale (same endpoint,
 /// other CA: the cause of "x509: certificate signed by unknown authority" after a re-init).
+/// Everything in the user's home goes through [`crate::fs::home`]: no link the user could have
+/// planted is followed, and the files are the user's.
 pub fn install_user_kubeconfig(ctx: &Context, user: &SudoUser) -> Result<UserKubeconfig> {
-    let admin = paths::kubeconfig("admin.conf");
-    let admin_text = ctx.root.read(&admin)?;
-    let dir = format!("{}/.kube", user.home.trim_end_matches('/'));
-    let path = format!("{dir}/config");
-    let outcome = match ctx.root.read_optional(&path)? {
-        None => UserKubeconfig::Written(path.clone()),
-        Some(existing) => {
-            let (server, ca) = admin_cluster(ctx)?;
-            let stale = std::str::from_utf8(&existing)
-                .ok()
-                .and_then(|text| Credentials::parse_text(&ctx.root, text).ok())
-                .is_some_and(|c| c.server == server && c.ca_pem != ca);
-            if !stale {
-                return Ok(UserKubeconfig::Left(path));
+    let admin_text = ctx.root.read(paths::kubeconfig("admin.conf"))?;
+    let (server, ca) = admin_cluster(ctx)?;
+    let path = user.kubeconfig();
+    let install = || -> Result<UserKubeconfig> {
+        let dir = ctx.root.user_dir(&user.home, ".kube", user.owner(), true)?;
+        let outcome = match dir.read("config")? {
+            None => UserKubeconfig::Written(path.clone()),
+            Some(existing) => {
+                let stale = std::str::from_utf8(&existing)
+                    .ok()
+                    .and_then(|text| Credentials::parse_text(&ctx.root, text).ok())
+                    .is_some_and(|c| c.server == server && c.ca_pem != ca);
+                if !stale {
+                    return Ok(UserKubeconfig::Left(path.clone()));
+                }
+                let backup = format!("config.bak-{}", stamp());
+                dir.write(&backup, &existing)?;
+                UserKubeconfig::Replaced {
+                    path: path.clone(),
+                    backup: dir.path(&backup),
+                }
             }
-            let stamp = bootstrap_token::rfc3339(SystemTime::now()).replace(':', "");
-            let backup = format!("{path}.bak-{stamp}");
-            ctx.root.write_secret(&backup, &existing)?;
-            chown(ctx, &backup, user)?;
-            UserKubeconfig::Replaced {
-                path: path.clone(),
-                backup,
-            }
-        }
+        };
+        dir.write("config", &admin_text)?;
+        Ok(outcome)
     };
-    if !ctx.root.exists(&dir) {
-        ctx.root.create_dir(&dir, 0o755)?;
-        chown(ctx, &dir, user)?;
-    }
-    ctx.root.write_secret(&path, &admin_text)?;
-    chown(ctx, &path, user)?;
-    Ok(outcome)
+    Ok(install().unwrap_or_else(|e| UserKubeconfig::Unsafe {
+        path: path.clone(),
+        why: format!("{e:#}"),
+    }))
 }
 
 /// reset: moves the sudo user's `~/.kube/config` aside (to a backup beside it) when it trusts
 /// `ca_pem`, the CA of the cluster being reset: after a new init, kubectl would otherwise fail
-/// with "x509: certificate signed by unknown authority". Returns the file and its backup.
+/// with "x509: certificate signed by unknown authority". Returns the file and its backup. Fails,
+/// changing nothing, where that cannot be done safely (see [`install_user_kubeconfig`]).
 pub fn set_aside_user_kubeconfig(
     ctx: &Context,
     user: &SudoUser,
     ca_pem: &[u8],
 ) -> Result<Option<(String, String)>> {
-    let path = format!("{}/.kube/config", user.home.trim_end_matches('/'));
-    let Some(existing) = ctx.root.read_optional(&path)? else {
+    let path = user.kubeconfig();
+    if !ctx.root.exists(&path) {
+        return Ok(None);
+    }
+    let dir = ctx
+        .root
+        .user_dir(&user.home, ".kube", user.owner(), false)?;
+    let Some(existing) = dir.read("config")? else {
         return Ok(None);
     };
     let ours = std::str::from_utf8(&existing)
@@ -101,23 +126,13 @@ pub fn set_aside_user_kubeconfig(
     if !ours {
         return Ok(None);
     }
-    let stamp = bootstrap_token::rfc3339(SystemTime::now()).replace(':', "");
-    let backup = format!("{path}.reset-{stamp}");
-    ctx.root.write_secret(&backup, &existing)?;
-    chown(ctx, &backup, user)?;
-    ctx.root.remove_all(&path)?;
-    Ok(Some((path, backup)))
+    let backup = format!("config.reset-{}", stamp());
+    dir.write(&backup, &existing)?;
+    dir.remove("config")?;
+    Ok(Some((path, dir.path(&backup))))
 }
 
-fn chown(ctx: &Context, logical: &str, user: &SudoUser) -> Result<()> {
-    if ctx.root.is_dry_run() {
-        return Ok(());
-    }
-    let physical = ctx.root.physical(logical)?;
-    nix::unistd::chown(
-        &physical,
-        Some(nix::unistd::Uid::from_raw(user.uid)),
-        Some(nix::unistd::Gid::from_raw(user.gid)),
-    )
-    .with_context(|| format!("failed to give `{logical}` to user `{}`", user.name))
+/// Now, for a backup's name: RFC 3339 without colons.
+fn stamp() -> String {
+    bootstrap_token::rfc3339(SystemTime::now()).replace(':', "")
 }

@@ -134,6 +134,12 @@ impl Context {
         self.cfg.version.profile()
     }
 
+    /// Whether a command that changes the machine (`what`) may run; under another `--root` than
+    /// `/` it is skipped, with a line saying so (see [`may_change_machine`]).
+    pub fn may_change_machine(&self, tag: &str, what: &str) -> bool {
+        may_change_machine(self.host.as_ref(), &self.root, self.out.as_ref(), tag, what)
+    }
+
     /// The certificates folder (`certificatesDir`).
     pub fn cert_dir(&self) -> &str {
         &self.cfg.cluster.certificates_dir
@@ -145,6 +151,26 @@ impl Context {
             Some(rest) => format!("{}/{rest}", self.cert_dir()),
             None => file.to_string(),
         }
+    }
+}
+
+/// Whether a command that changes the machine (`what`: ip, iptables, modprobe, swapoff, a kernel
+/// setting, a service) may run for the files under `root`. The one rule for every such command:
+/// under another `--root` than `/` it would change this machine, not the one under the root, so
+/// it is skipped and `out` says so.
+pub fn may_change_machine(
+    host: &dyn Host,
+    root: &Root,
+    out: &dyn Reporter,
+    tag: &str,
+    what: &str,
+) -> bool {
+    match crate::host::foreign_root(host, root, what) {
+        Some(why) => {
+            out.status(tag, &why);
+            false
+        }
+        None => true,
     }
 }
 

@@ -10,15 +10,16 @@
 //! half-way are known and removed before it runs again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Component, Path};
 
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, InvalidConfig};
-use crate::fs::paths::STATE_DIR;
+use crate::fs::paths::{self, STATE_DIR};
 use crate::fs::root::{Change, Root};
+use crate::fs::system_dirs;
 use crate::pki::sha256_hex;
 use crate::runner::report::Reporter;
 
@@ -109,14 +110,15 @@ impl Progress {
             ))))
             .context("this host holds the files of an earlier `kubestrap init` with other settings; nothing was changed\n\nhint: run init with the earlier settings to resume it, or `kubestrap reset` to remove what it wrote and start over with these");
         }
-        remove_half_written(root, &earlier, &logged, out)?;
+        let folders = init_folders(cfg);
+        remove_half_written(root, &earlier, &logged, &folders, out)?;
         let mut progress = Progress {
             resumed_after: earlier.finished.last().map(|f| f.phase.clone()),
             state: earlier,
             reused: BTreeSet::new(),
         };
         progress.reused = progress.intact_prefix(root, files_only);
-        progress.take_back_changed(root, files_only, out)?;
+        progress.take_back_changed(root, files_only, &folders, out)?;
         match &progress.resumed_after {
             Some(after) => out.status(
                 "resume",
@@ -175,6 +177,7 @@ impl Progress {
         &self,
         root: &Root,
         files_only: &[&str],
+        folders: &[String],
         out: &dyn Reporter,
     ) -> Result<()> {
         for phase in files_only.iter().filter(|p| !self.reused.contains(**p)) {
@@ -185,7 +188,10 @@ impl Progress {
                 let Some(now) = digest_of(root, path) else {
                     continue;
                 };
-                if now != *own && self.last_digest(path) == Some(now.as_str()) {
+                if now != *own
+                    && self.last_digest(path) == Some(now.as_str())
+                    && removable(path, folders, out)
+                {
                     root.remove_all(path)?;
                     out.status(
                         "resume",
@@ -250,6 +256,7 @@ fn remove_half_written(
     root: &Root,
     earlier: &State,
     logged: &[(String, String)],
+    folders: &[String],
     out: &dyn Reporter,
 ) -> Result<()> {
     let recorded: BTreeSet<&String> = earlier
@@ -257,10 +264,13 @@ fn remove_half_written(
         .iter()
         .flat_map(|f| f.files.keys())
         .collect();
-    let mut folders = BTreeSet::new();
+    let mut written_in = BTreeSet::new();
     for (phase, path) in logged {
+        if !removable(path, folders, out) {
+            continue;
+        }
         if let Some(folder) = Path::new(path).parent() {
-            folders.insert(folder.to_path_buf());
+            written_in.insert(folder.to_path_buf());
         }
         if recorded.contains(path) || !root.exists(path) {
             continue;
@@ -271,7 +281,7 @@ fn remove_half_written(
             &format!("removed `{path}`: the earlier run's `{phase}` did not finish, it runs again"),
         );
     }
-    for folder in folders {
+    for folder in written_in {
         for name in root.list(&folder)? {
             if name.starts_with(".kubestrap-") {
                 root.remove_all(folder.join(&name))?;
@@ -279,6 +289,42 @@ fn remove_half_written(
         }
     }
     root.remove_all(WRITE_LOG)
+}
+
+/// The folders the files-only phases of init write in; the record may name nothing else.
+fn init_folders(cfg: &Config) -> Vec<String> {
+    let mut folders = vec![
+        paths::KUBERNETES_DIR.to_string(),
+        paths::KUBELET_DIR.to_string(),
+        cfg.cluster.certificates_dir.clone(),
+    ];
+    folders.extend(cfg.cluster.etcd.local.as_ref().map(|l| l.data_dir.clone()));
+    folders.retain(|f| !system_dirs::is_system_dir(Path::new(f)));
+    folders
+}
+
+/// Whether a path the record or the write log names may be removed: absolute, without `.` or
+/// `..`, and inside a folder init writes in. Anything else (`/`, a system file: a damaged or
+/// planted record) is left alone, and said.
+fn removable(path: &str, folders: &[String], out: &dyn Reporter) -> bool {
+    let p = Path::new(path);
+    let plain = p.is_absolute()
+        && !p
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir));
+    let inside = folders
+        .iter()
+        .any(|f| p.starts_with(f) && p != Path::new(f));
+    if !(plain && inside) {
+        out.warn(
+            "resume",
+            &format!(
+                "the record of the earlier init names `{path}`, which init never writes (it writes only in {}): left as it is",
+                folders.join(", ")
+            ),
+        );
+    }
+    plain && inside
 }
 
 fn digest_of(root: &Root, path: &str) -> Option<String> {

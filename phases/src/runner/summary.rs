@@ -33,6 +33,9 @@ pub struct Outputs {
     /// Seconds each phase took, in run order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<PhaseTiming>,
+    /// reset: mount points left in place (with their files) because they could not be unmounted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_mounted: Vec<String>,
 }
 
 /// How long one phase took.

@@ -42,6 +42,9 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
     let mut journal = Journal::load(&ctx.root)?;
     for m in &plan.modules {
         if !module_loaded(&ctx.root, m) {
+            if !ctx.may_change_machine("fix", &format!("modprobe {m}")) {
+                continue;
+            }
             ctx.host.run("modprobe", &[m])?;
             journal.push(
                 ctx,
@@ -64,6 +67,9 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
             .read_to_string(&path)
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|_| ABSENT.into());
+        if !ctx.may_change_machine("fix", &format!("sysctl -w {key}=1")) {
+            continue;
+        }
         ctx.host.write_setting(&ctx.root.physical(&path)?, "1")?;
         journal.push(
             ctx,
@@ -82,10 +88,12 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
         persist(ctx, &mut journal, SYSCTL_FILE, "Kernel settings", lines)?;
     }
     if plan.swap_off {
-        let devices = swap_devices(&ctx.root);
-        ctx.host.run("swapoff", &["-a"])?;
-        for device in devices {
-            journal.push(ctx, Entry::Swap { device })?;
+        if ctx.may_change_machine("fix", "swapoff -a") {
+            let devices = swap_devices(&ctx.root);
+            ctx.host.run("swapoff", &["-a"])?;
+            for device in devices {
+                journal.push(ctx, Entry::Swap { device })?;
+            }
         }
         let lines = fstab_swap_lines(&ctx.root);
         if !lines.is_empty() {
@@ -110,7 +118,9 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
             ctx.out.status("fix", &format!("wrote {path}"));
         }
         journal.push(ctx, Entry::DaemonReload)?;
-        if host::systemd_answers(ctx.host.as_ref(), &ctx.root) {
+        if host::systemd_answers(ctx.host.as_ref(), &ctx.root)
+            && ctx.may_change_machine("fix", "systemctl daemon-reload")
+        {
             ctx.host.run("systemctl", &["daemon-reload"])?;
             ctx.host
                 .run("systemctl", &["enable", kubelet_unit::SERVICE])?;
@@ -139,6 +149,9 @@ pub fn apply(ctx: &Context, plan: &Plan) -> Result<()> {
 }
 
 pub(super) fn restart(ctx: &Context, journal: &mut Journal, unit: &str) -> Result<()> {
+    if !ctx.may_change_machine("fix", &format!("systemctl restart {unit}")) {
+        return Ok(());
+    }
     journal.push(ctx, Entry::Restart { unit: unit.into() })?;
     if host::systemd_running(&ctx.root) {
         ctx.host.restart_service(unit)?;

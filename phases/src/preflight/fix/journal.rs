@@ -6,7 +6,7 @@ use super::{ABSENT, BACKUPS, Entry, JOURNAL};
 use crate::fs::paths;
 use crate::fs::root::Root;
 use crate::host::{self, Host};
-use crate::runner::context::Context;
+use crate::runner::context::{Context, may_change_machine};
 use crate::runner::report::Reporter;
 
 /// The journal file, kept up to date after every change.
@@ -78,6 +78,13 @@ pub struct Machine<'a> {
     pub out: &'a dyn Reporter,
 }
 
+impl Machine<'_> {
+    /// See [`may_change_machine`].
+    fn may_change(&self, what: &str) -> bool {
+        may_change_machine(self.host, self.root, self.out, "fix", what)
+    }
+}
+
 /// Puts back every journaled change, newest first, then restarts the services whose files changed.
 pub fn undo(ctx: &Machine) -> Result<usize> {
     let journal = Journal::load(ctx.root)?;
@@ -106,10 +113,14 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
             // An absent setting goes away with its module (undone next).
             Entry::Setting { path, before } if before == ABSENT => {}
             Entry::Setting { path, before } => {
+                if !ctx.may_change(&format!("write {before} to {path}")) {
+                    continue;
+                }
                 ctx.host.write_setting(&ctx.root.physical(path)?, before)?;
                 ctx.out
                     .status("fix", &format!("set {path} back to {before}"));
             }
+            Entry::Module { name } if !ctx.may_change(&format!("modprobe -r {name}")) => {}
             Entry::Module { name } => match ctx.host.run("modprobe", &["-r", name]) {
                 Ok(()) => ctx
                     .out
@@ -118,6 +129,7 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
                     .out
                     .warn("fix", &format!("could not unload {name}: {e:#}")),
             },
+            Entry::Swap { device } if !ctx.may_change(&format!("swapon {device}")) => {}
             Entry::Swap { device } => {
                 ctx.host.run("swapon", &[device])?;
                 ctx.out.status("fix", &format!("turned swap on: {device}"));
@@ -130,11 +142,17 @@ pub fn undo(ctx: &Machine) -> Result<usize> {
             Entry::DaemonReload => reload = true,
         }
     }
-    if reload && host::systemd_answers(ctx.host, ctx.root) {
+    if reload
+        && host::systemd_answers(ctx.host, ctx.root)
+        && ctx.may_change("systemctl daemon-reload")
+    {
         ctx.host.run("systemctl", &["daemon-reload"])?;
         ctx.out.status("fix", "reloaded systemd");
     }
     for unit in &restarts {
+        if !ctx.may_change(&format!("systemctl restart {unit}")) {
+            continue;
+        }
         if host::systemd_running(ctx.root) {
             ctx.host.restart_service(unit)?;
             ctx.out.status("fix", &format!("restarted {unit}"));
