@@ -21,4 +21,5 @@ mod reset;
 mod resume;
 mod support;
 mod tiers;
+mod untrusted;
 mod upload_certs;
