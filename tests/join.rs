@@ -10,6 +10,7 @@ use kubestrap_phases::api::fake::{FakeApi, Scripted};
 use kubestrap_phases::api::kubeconfig::cluster_info as cluster_info_kubeconfig;
 use kubestrap_phases::api::{Method, Request, Response, Transport};
 use kubestrap_phases::config::token_format::Token;
+use kubestrap_phases::host::interrupt::Interrupt;
 use kubestrap_phases::phases::bootstrap_token::detached_signature;
 use kubestrap_phases::phases::discovery::{self, Connect, TokenDiscovery};
 use kubestrap_phases::phases::tls_bootstrap;
@@ -138,6 +139,7 @@ fn settings(pins: Vec<String>) -> TokenDiscovery {
         timeout: Duration::from_secs(2),
         unreachable_timeout: Duration::from_millis(300),
         poll: Duration::from_millis(20),
+        interrupt: Interrupt::default(),
     }
 }
 

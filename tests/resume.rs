@@ -19,7 +19,7 @@ use kubestrap_phases::{preflight, runner};
 
 use crate::support::{text, tree};
 
-fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
+pub(crate) fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
     context_on(base, pod_subnet, FakeHost::healthy())
 }
 

@@ -9,6 +9,7 @@ mod component_config;
 mod config;
 mod dry_run;
 mod images;
+mod interrupt;
 mod join;
 mod manifests;
 mod migrate;

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use kubestrap_phases::config::token_format::Token;
+use kubestrap_phases::host::interrupt::Interrupt;
 use kubestrap_phases::phases::discovery::{self, Https, TokenDiscovery};
 use kubestrap_phases::pki::{self, AltNames, CertRequest, KeyAlgorithm, PrivateKey, Usage};
 use kubestrap_phases::runner::report::RecordingReporter;
@@ -161,6 +162,7 @@ fn settings(port: u16) -> TokenDiscovery {
         timeout: Duration::from_secs(20),
         unreachable_timeout: Duration::from_secs(5),
         poll: Duration::from_millis(20),
+        interrupt: Interrupt::default(),
     }
 }
 

@@ -28,6 +28,7 @@ use crate::api::{Method, Request, Response, Transport, Unreachable};
 use crate::config::token_format::Token;
 use crate::fs::bounded::{read_at_most, show_size};
 use crate::fs::root::Root;
+use crate::host::interrupt::Interrupt;
 use crate::pki::{Certificate, ca_cert_hashes};
 use crate::runner::report::{Progress, Reporter};
 
@@ -128,6 +129,8 @@ pub struct TokenDiscovery {
     /// The first pause between reads of cluster-info while its signature is not there yet;
     /// each next one is twice as long, up to 5 s.
     pub poll: Duration,
+    /// Ends the waits when the run is asked to stop.
+    pub interrupt: Interrupt,
 }
 
 /// The `https://` URL of a `host:port` endpoint.
@@ -218,7 +221,7 @@ pub fn by_token(
                     ))
                 });
                 p.tick(&format!("{:.0?}", started.elapsed()));
-                std::thread::sleep(pause.min(left));
+                d.interrupt.pause(pause.min(left))?;
                 pause = (pause * 2).min(MAX_POLL);
             }
         }
@@ -260,7 +263,7 @@ fn read_cluster_info(
                 )));
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        d.interrupt.pause(Duration::from_millis(200))?;
     };
     config_map_data(&resp, server)
 }
