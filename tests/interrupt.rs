@@ -5,7 +5,7 @@
 //! next one.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use kubestrap_phases::host::interrupt::{Interrupt, Interrupted};
@@ -13,28 +13,16 @@ use kubestrap_phases::runner::{self, Phase, context::Context};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::resume::{init_args, init_bin};
 use crate::support::{text, tree};
 
-/// The flags of a test node whose phases act on no host: only files under `root`.
-fn init_args(root: &Path) -> Vec<String> {
-    [
-        "init",
-        "--node-name",
-        "n1",
-        "--apiserver-advertise-address",
-        "10.0.0.1",
-        "--kubernetes-version",
-        "v1.20.2",
-        "--cri-socket",
-        "unix:///run/containerd/containerd.sock",
-        "--skip-phases",
-        "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
-        "--root",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([root.display().to_string()])
-    .collect()
+/// A test's folder with an empty `root` and `tmp` in it.
+fn root_and_tmp() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, tmp) = (dir.path().join("root"), dir.path().join("tmp"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    (dir, root, tmp)
 }
 
 /// A child process killed (SIGKILL) if the test ends before it does.
@@ -91,10 +79,7 @@ fn interrupt_after(
 
 #[test]
 fn an_interrupted_dry_run_leaves_no_scratch_folder_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, tmp) = (dir.path().join("root"), dir.path().join("tmp"));
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (_dir, root, tmp) = root_and_tmp();
     let mut args = init_args(&root);
     args.push("--dry-run".into());
     let (code, stderr) = interrupt_after(&args, &tmp, "certs", Signal::SIGINT, || {
@@ -118,10 +103,7 @@ fn an_interrupted_dry_run_leaves_no_scratch_folder_behind() {
 
 #[test]
 fn an_init_stopped_between_phases_resumes_after_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let (root, tmp) = (dir.path().join("root"), dir.path().join("tmp"));
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (_dir, root, tmp) = root_and_tmp();
     let args = init_args(&root);
     let (code, stderr) = interrupt_after(&args, &tmp, "kubeconfig", Signal::SIGTERM, || {});
     assert_eq!(code, Some(143), "{stderr}");
@@ -141,13 +123,7 @@ fn an_init_stopped_between_phases_resumes_after_them() {
     );
     assert!(!root.join("etc/kubernetes/manifests").exists());
 
-    let out = Command::new(env!("CARGO_BIN_EXE_kubestrap"))
-        .args(&args)
-        .env_remove("KUBESTRAP_TEST_CRASH")
-        .env_remove("KUBECONFIG")
-        .env_remove("SUDO_USER")
-        .output()
-        .unwrap();
+    let out = init_bin(&root, None);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(

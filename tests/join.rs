@@ -224,23 +224,26 @@ fn an_expired_token_whose_signature_is_still_there_is_refused() {
     );
 }
 
-#[test]
-fn a_known_token_waits_for_the_signature_and_then_joins() {
+/// A cluster whose cluster-info is signed only from the read after the first `unsigned` ones.
+fn signed_after(unsigned: usize) -> FakeCluster {
     let token = Token::parse(TOKEN).unwrap();
     let c = cluster(None);
-    let unsigned = Response::json(200, &cluster_info(&c.ca, None));
+    let answer = Response::json(200, &cluster_info(&c.ca, None));
     c.api.script(
         Method::Get,
         discovery::CLUSTER_INFO_PATH,
-        vec![
-            Scripted::Answer(unsigned.clone()),
-            Scripted::Answer(unsigned),
-        ],
+        vec![Scripted::Answer(answer); unsigned],
     );
     c.api.put(
         discovery::CLUSTER_INFO_PATH,
         cluster_info(&c.ca, Some(&token)),
     );
+    c
+}
+
+#[test]
+fn a_known_token_waits_for_the_signature_and_then_joins() {
+    let c = signed_after(2);
     discover(&c, &settings(vec![pin(&c)])).unwrap();
     let reads = c
         .api
@@ -253,18 +256,7 @@ fn a_known_token_waits_for_the_signature_and_then_joins() {
 
 #[test]
 fn the_token_is_shown_once_however_long_the_signature_takes() {
-    let token = Token::parse(TOKEN).unwrap();
-    let c = cluster(None);
-    let unsigned = Response::json(200, &cluster_info(&c.ca, None));
-    c.api.script(
-        Method::Get,
-        discovery::CLUSTER_INFO_PATH,
-        vec![Scripted::Answer(unsigned); 5],
-    );
-    c.api.put(
-        discovery::CLUSTER_INFO_PATH,
-        cluster_info(&c.ca, Some(&token)),
-    );
+    let c = signed_after(5);
     let mut s = settings(vec![pin(&c)]);
     s.poll = Duration::from_millis(1);
     discover(&c, &s).unwrap();

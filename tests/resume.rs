@@ -281,23 +281,32 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
     assert!(lines(&out).contains("starting afresh"));
 }
 
+/// The arguments of `kubestrap init` into a folder, skipping the phases that act on this machine.
+pub(crate) fn init_args(root: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "init",
+        "--node-name",
+        "n1",
+        "--apiserver-advertise-address",
+        "10.0.0.1",
+        "--kubernetes-version",
+        "v1.20.2",
+        "--cri-socket",
+        "unix:///run/containerd/containerd.sock",
+        "--skip-phases",
+        "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
+        "--root",
+    ]
+    .map(str::to_string)
+    .into();
+    args.push(root.display().to_string());
+    args
+}
+
 /// `kubestrap init` into a folder, skipping the phases that act on this machine.
-fn init_bin(root: &Path, crash: Option<&str>) -> Output {
+pub(crate) fn init_bin(root: &Path, crash: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubestrap"));
-    cmd.args(["init", "--root"])
-        .arg(root)
-        .args([
-            "--node-name",
-            "n1",
-            "--apiserver-advertise-address",
-            "10.0.0.1",
-            "--kubernetes-version",
-            "v1.20.2",
-            "--cri-socket",
-            "unix:///run/containerd/containerd.sock",
-            "--skip-phases",
-            "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
-        ])
+    cmd.args(init_args(root))
         .env_remove("KUBECONFIG")
         .env_remove("SUDO_USER");
     match crash {
