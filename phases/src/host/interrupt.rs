@@ -30,6 +30,15 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Runs `ask` (a question to the user) with signals ending the process at once, as they would
+/// without [`install`]: nothing is under way while kubestrap waits for an answer.
+pub fn at_once<T>(ask: impl FnOnce() -> T) -> T {
+    ARMED.store(true, Ordering::SeqCst);
+    let answer = ask();
+    ARMED.store(RECEIVED.load(Ordering::SeqCst) != 0, Ordering::SeqCst);
+    answer
+}
+
 /// Where a run learns that it was asked to stop: the process's signals, or (tests) a flag of
 /// its own.
 #[derive(Debug, Clone, Copy)]
@@ -94,11 +103,13 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
-    /// The one in an error's chain, if any.
+    /// What stopped a run that ended with `err`: the interruption in its chain, else a signal
+    /// the process got (a program the run started may have failed of the same Ctrl-C).
     pub fn find(err: &anyhow::Error) -> Option<Interrupted> {
         err.chain()
             .find_map(|c| c.downcast_ref::<Interrupted>())
             .copied()
+            .or_else(|| Interrupt::process().check().err())
     }
 
     /// The exit code shells give a process this signal ended: 128 + its number (130, 143).
