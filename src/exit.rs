@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use kubestrap_phases::config::InvalidConfig;
+use kubestrap_phases::host::interrupt::Interrupted;
 use kubestrap_phases::preflight::PreflightFailed;
 
 /// Exit code of a general failure.
@@ -14,6 +15,8 @@ pub const PREFLIGHT_FAILED: u8 = 2;
 pub const INVALID_CONFIG: u8 = 3;
 /// Exit code of `certs check-expiration` when a certificate has expired or expires within 30 days.
 pub const NEEDS_RENEWAL: u8 = 4;
+// A run stopped by SIGINT or SIGTERM exits with 128 + the signal's number (130, 143), as shells
+// report a process the signal ended.
 
 /// Prints `error:`, each cause, and a `hint:` when one is embedded; returns the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
@@ -40,7 +43,9 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 fn code(err: &anyhow::Error) -> u8 {
-    if err
+    if let Some(interrupted) = Interrupted::find(err) {
+        interrupted.exit_code()
+    } else if err
         .chain()
         .any(|c| c.downcast_ref::<InvalidConfig>().is_some())
     {

@@ -155,7 +155,11 @@ impl Reporter for Printer {
         }
         eprint!("{question} [y/N] ");
         let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        // Ctrl-C at the question ends kubestrap, as it would anywhere without a run under way.
+        let read = kubestrap_phases::host::interrupt::at_once(|| {
+            std::io::stdin().lock().read_line(&mut answer)
+        });
+        if read.is_err() {
             return false;
         }
         matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")

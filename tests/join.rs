@@ -1,6 +1,7 @@
 //! Join at the library level: discovery against the fake API server (JWS, CA pin, the verified
 //! second read, unknown tokens, clocks) and the join settings; the binary's refusals.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -9,6 +10,7 @@ use kubestrap_phases::api::fake::{FakeApi, Scripted};
 use kubestrap_phases::api::kubeconfig::cluster_info as cluster_info_kubeconfig;
 use kubestrap_phases::api::{Method, Request, Response, Transport};
 use kubestrap_phases::config::token_format::Token;
+use kubestrap_phases::host::interrupt::Interrupt;
 use kubestrap_phases::phases::bootstrap_token::detached_signature;
 use kubestrap_phases::phases::discovery::{self, Connect, TokenDiscovery};
 use kubestrap_phases::phases::tls_bootstrap;
@@ -54,6 +56,8 @@ struct FakeCluster {
     known_tokens: Arc<Mutex<Vec<String>>>,
     /// What the verified connection reads, when it differs from the first read.
     verified_override: Arc<Mutex<Option<serde_json::Value>>>,
+    /// Requests that presented the token.
+    token_sent: Arc<AtomicUsize>,
 }
 
 struct Verified {
@@ -64,6 +68,7 @@ struct Verified {
 impl Transport for Verified {
     fn send(&self, req: &Request) -> Result<Response> {
         if let Some(t) = &self.token {
+            self.cluster.token_sent.fetch_add(1, Ordering::SeqCst);
             if !self.cluster.known_tokens.lock().unwrap().contains(t) {
                 return Ok(Response::json(401, &json!({"kind": "Status", "code": 401})));
             }
@@ -121,6 +126,7 @@ fn cluster(signed_by: Option<&Token>) -> FakeCluster {
         ca,
         known_tokens: Arc::new(Mutex::new(vec![TOKEN.to_string()])),
         verified_override: Arc::new(Mutex::new(None)),
+        token_sent: Arc::new(AtomicUsize::new(0)),
     }
 }
 
@@ -133,6 +139,7 @@ fn settings(pins: Vec<String>) -> TokenDiscovery {
         timeout: Duration::from_secs(2),
         unreachable_timeout: Duration::from_millis(300),
         poll: Duration::from_millis(20),
+        interrupt: Interrupt::default(),
     }
 }
 
@@ -217,23 +224,26 @@ fn an_expired_token_whose_signature_is_still_there_is_refused() {
     );
 }
 
-#[test]
-fn a_known_token_waits_for_the_signature_and_then_joins() {
+/// A cluster whose cluster-info is signed only from the read after the first `unsigned` ones.
+fn signed_after(unsigned: usize) -> FakeCluster {
     let token = Token::parse(TOKEN).unwrap();
     let c = cluster(None);
-    let unsigned = Response::json(200, &cluster_info(&c.ca, None));
+    let answer = Response::json(200, &cluster_info(&c.ca, None));
     c.api.script(
         Method::Get,
         discovery::CLUSTER_INFO_PATH,
-        vec![
-            Scripted::Answer(unsigned.clone()),
-            Scripted::Answer(unsigned),
-        ],
+        vec![Scripted::Answer(answer); unsigned],
     );
     c.api.put(
         discovery::CLUSTER_INFO_PATH,
         cluster_info(&c.ca, Some(&token)),
     );
+    c
+}
+
+#[test]
+fn a_known_token_waits_for_the_signature_and_then_joins() {
+    let c = signed_after(2);
     discover(&c, &settings(vec![pin(&c)])).unwrap();
     let reads = c
         .api
@@ -242,6 +252,15 @@ fn a_known_token_waits_for_the_signature_and_then_joins() {
         .filter(|l| l.contains("cluster-info"))
         .count();
     assert!(reads >= 3, "{reads}");
+}
+
+#[test]
+fn the_token_is_shown_once_however_long_the_signature_takes() {
+    let c = signed_after(5);
+    let mut s = settings(vec![pin(&c)]);
+    s.poll = Duration::from_millis(1);
+    discover(&c, &s).unwrap();
+    assert_eq!(c.token_sent.load(Ordering::SeqCst), 1);
 }
 
 #[test]

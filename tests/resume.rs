@@ -19,7 +19,7 @@ use kubestrap_phases::{preflight, runner};
 
 use crate::support::{text, tree};
 
-fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
+pub(crate) fn context(base: &Path, pod_subnet: &str) -> (Context, Arc<RecordingReporter>) {
     context_on(base, pod_subnet, FakeHost::healthy())
 }
 
@@ -282,7 +282,7 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
 }
 
 /// `kubestrap init` into a folder, skipping the phases that act on this machine.
-fn init_bin(root: &Path, crash: Option<&str>) -> Output {
+pub(crate) fn init_bin(root: &Path, crash: Option<&str>) -> Output {
     let mut cmd = crate::support::init_files_only(root);
     cmd.env_remove("SUDO_USER");
     match crash {

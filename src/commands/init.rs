@@ -107,7 +107,9 @@ pub fn run(
     if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
         printer.journal(&ctx.root.changes());
     }
-    result?;
+    result.map_err(|e| {
+        super::when_interrupted(e, "kubestrap init", &interrupted_left(&ctx, phase))
+    })?;
     if phase.is_none() && !ctx.root.is_dry_run() {
         user_kubeconfig(&mut ctx)?;
     }
@@ -120,6 +122,22 @@ pub fn run(
         format => printer.document(format, &serde_json::to_value(&ctx.outputs)?)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an interrupted init leaves, and how to go on.
+fn interrupted_left(ctx: &Context, phase: Option<&str>) -> String {
+    if ctx.root.is_dry_run() {
+        "nothing was changed, and the dry run's scratch folder is removed".into()
+    } else if ctx.progress.is_some() {
+        format!(
+            "the phases that finished are recorded in {}\n\nhint: run the same command again to resume after them, or `kubestrap reset` to remove what this init wrote",
+            kubestrap_phases::runner::resume::STATE
+        )
+    } else if phase.is_some() {
+        "each file it wrote is whole\n\nhint: run the phase again".into()
+    } else {
+        "each file it wrote is whole\n\nhint: run the same command again, or `kubestrap reset` to remove what it wrote".into()
+    }
 }
 
 /// Run through sudo: give the invoking user a working `~/.kube/config` (B-10), replacing one

@@ -92,7 +92,13 @@ pub fn run(
     let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
         .with_clients(join::CLIENTS);
     let started = Instant::now();
-    join::discover(&mut ctx, &Https)?;
+    join::discover(&mut ctx, &Https).map_err(|e| {
+        super::when_interrupted(
+            e,
+            "kubestrap join",
+            "nothing was changed (discovery writes nothing)",
+        )
+    })?;
     ctx.outputs
         .phases
         .push(super::phase_timing("discovery", started));
@@ -102,14 +108,33 @@ pub fn run(
         printer.journal(&ctx.root.changes());
     }
     if let Err(e) = result {
-        if let Err(undo) = join::undo(&mut ctx) {
+        let added_member = ctx
+            .cfg
+            .join
+            .as_ref()
+            .is_some_and(|j| j.added_etcd_member.is_some());
+        let undone = join::undo(&mut ctx);
+        if let Err(undo) = &undone {
             kubestrap_phases::runner::report::Reporter::warn(
                 &printer,
                 "etcd",
                 &format!("{undo:#}"),
             );
         }
-        return Err(e);
+        let left = match (added_member, undone.is_ok()) {
+            (false, _) => "each file it wrote is whole",
+            (true, true) => {
+                "each file it wrote is whole, and the etcd member it added is removed again"
+            }
+            (true, false) => {
+                "each file it wrote is whole; the etcd member it added could not be removed (see the warning above)"
+            }
+        };
+        return Err(super::when_interrupted(
+            e,
+            "kubestrap join",
+            &format!("{left}\n\nhint: run `kubestrap reset` on this node, then join again"),
+        ));
     }
     let joined = phase.is_none() && !ctx.root.is_dry_run();
     let control_plane = ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane);

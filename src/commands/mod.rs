@@ -64,6 +64,15 @@ fn lock_root(
     .map(Some)
 }
 
+/// A run stopped by SIGINT or SIGTERM says so first, with what it left (`left`, which may end in
+/// a `\n\nhint: …`); any other error is returned as it is.
+fn when_interrupted(err: anyhow::Error, command: &str, left: &str) -> anyhow::Error {
+    match kubestrap_phases::host::interrupt::Interrupted::find(&err) {
+        Some(i) => err.context(format!("{command} stopped on {}: {left}", i.name())),
+        None => err,
+    }
+}
+
 /// The user who ran kubestrap through sudo, if not root.
 fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::SudoUser>> {
     match std::env::var("SUDO_USER") {

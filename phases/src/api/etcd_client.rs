@@ -16,6 +16,9 @@ pub struct ClientTls {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+/// The most read of one answer of etcd: member lists, health and version are a few KiB.
+pub const ETCD_ANSWER_LIMIT: u64 = 4 << 20;
+
 /// A client of one etcd endpoint (`https://…` needs a CA; `http://…` uses none).
 pub struct EtcdClient {
     transport: HttpTransport,
@@ -49,7 +52,9 @@ impl EtcdClient {
         } else {
             bail!("{endpoint:?} is neither an http:// nor an https:// URL");
         };
-        Ok(EtcdClient { transport })
+        Ok(EtcdClient {
+            transport: transport.with_limit(ETCD_ANSWER_LIMIT),
+        })
     }
 
     /// The endpoint's URL.

@@ -226,6 +226,8 @@ pub(crate) mod fake {
         pub up: RefCell<BTreeSet<String>>,
         /// An added member starts (and answers) at the next member list.
         pub new_members_start: Cell<bool>,
+        /// This many removals are refused first, as etcd refuses them right after an add.
+        pub refused_removals: Cell<usize>,
     }
 
     impl FakeEtcd {
@@ -294,6 +296,10 @@ pub(crate) mod fake {
             Ok(())
         }
         fn remove(&self, id: &str) -> Result<()> {
+            if self.refused_removals.get() > 0 {
+                self.refused_removals.set(self.refused_removals.get() - 1);
+                bail!("etcdserver: unhealthy cluster");
+            }
             self.members.borrow_mut().retain(|m| m.id != id);
             Ok(())
         }

@@ -1,13 +1,23 @@
 //! The real transport: reqwest (blocking, rustls) with the CA and client certificate of a
 //! kubeconfig file under the root.
+//!
+//! Every answer is read up to a limit that fits its server, checked as it streams, and no client
+//! follows a redirect: a 3xx is an answer like any other, which the callers refuse.
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
+use reqwest::blocking::{ClientBuilder, Response as Answer};
 
 use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::api::{Method, Request, Response, Transport, Unreachable};
+use crate::fs::bounded::{read_at_most, show_size};
 use crate::fs::root::Root;
+
+/// The most read of one answer of the API server: lists of a large cluster's pods or secrets fit.
+pub const API_ANSWER_LIMIT: u64 = 64 << 20;
+/// The most read of one answer of a health endpoint (`ok`, or a list of checks).
+pub const HEALTH_ANSWER_LIMIT: u64 = 1 << 20;
 
 /// What a kubeconfig says about how to reach and authenticate to its current cluster.
 #[derive(Debug, Clone)]
@@ -90,6 +100,56 @@ pub struct HttpTransport {
     server: String,
     token: Option<String>,
     client: reqwest::blocking::Client,
+    /// The most bytes read of one answer.
+    limit: u64,
+}
+
+/// Every client's settings: no proxy (the cluster's addresses are reached directly), and no
+/// redirect followed, so nothing (a token, a client certificate, trust) goes to a server other
+/// than the one named.
+fn client_builder() -> ClientBuilder {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// The body of an answer to `request` (`GET https://…`), refused as soon as it grows past
+/// `limit`; the error names the request and the limit, never what the server sent.
+fn read_body(answer: Answer, limit: u64, request: &str) -> Result<Vec<u8>> {
+    let too_large = || {
+        anyhow!(
+            "the answer to {request} is larger than {}, the most kubestrap reads from this server: not read further",
+            show_size(limit)
+        )
+    };
+    if answer.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    read_at_most(answer, limit)
+        .with_context(|| format!("failed to read the answer to {request}"))?
+        .ok_or_else(too_large)
+}
+
+/// GETs `url` trusting the system's CAs, following no redirect and reading at most `limit`
+/// bytes (5 s to connect, 30 s in all).
+pub fn download(url: &str, limit: u64) -> Result<Vec<u8>> {
+    let client = client_builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("failed to set up an HTTPS client")?;
+    let answer = client
+        .get(url)
+        .send()
+        .with_context(|| format!("failed to connect to {url}"))?;
+    let status = answer.status();
+    if status.is_redirection() {
+        bail!("{url} answered {status}: redirects are not followed");
+    }
+    if !status.is_success() {
+        bail!("{url} answered {status}");
+    }
+    read_body(answer, limit, &format!("GET {url}"))
 }
 
 impl HttpTransport {
@@ -108,9 +168,8 @@ impl HttpTransport {
     pub fn with_timeouts(creds: Credentials, connect: Duration, total: Duration) -> Result<Self> {
         let cas = reqwest::Certificate::from_pem_bundle(&creds.ca_pem)
             .context("the certificate authority is not valid PEM")?;
-        let mut builder = reqwest::blocking::Client::builder()
+        let mut builder = client_builder()
             .tls_certs_only(cas)
-            .no_proxy()
             .connect_timeout(connect)
             .timeout(total);
         if let Some(pem) = &creds.identity_pem {
@@ -123,15 +182,21 @@ impl HttpTransport {
             server: creds.server,
             token: creds.token,
             client: builder.build().context("failed to set up TLS")?,
+            limit: API_ANSWER_LIMIT,
         })
+    }
+
+    /// The same transport reading at most `limit` bytes of an answer.
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// A transport to a health endpoint on 127.0.0.1 served with a self-signed certificate (the
     /// controller-manager's and scheduler's), as the kubelet's own probes reach them.
     pub fn local_insecure(server: &str) -> Result<Self> {
-        let client = reqwest::blocking::Client::builder()
+        let client = client_builder()
             .tls_danger_accept_invalid_certs(true)
-            .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .build()
@@ -140,6 +205,7 @@ impl HttpTransport {
             server: server.trim_end_matches('/').to_string(),
             token: None,
             client,
+            limit: HEALTH_ANSWER_LIMIT,
         })
     }
 
@@ -151,8 +217,7 @@ impl HttpTransport {
 
     /// A plain-HTTP transport with its own connect and per-request timeouts.
     pub fn plain_with_timeouts(server: &str, connect: Duration, total: Duration) -> Result<Self> {
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
+        let client = client_builder()
             .connect_timeout(connect)
             .timeout(total)
             .build()
@@ -161,6 +226,7 @@ impl HttpTransport {
             server: server.trim_end_matches('/').to_string(),
             token: None,
             client,
+            limit: HEALTH_ANSWER_LIMIT,
         })
     }
 }
@@ -170,10 +236,10 @@ impl HttpTransport {
 pub fn served_certificate(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>> {
     let cas = reqwest::Certificate::from_pem_bundle(ca_pem)
         .context("the certificate authority is not valid PEM")?;
-    let client = reqwest::blocking::Client::builder()
+    // Not redirected: the certificate is the one of the server at `url`.
+    let client = client_builder()
         .tls_certs_only(cas)
         .tls_info(true)
-        .no_proxy()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
         .build()
@@ -249,10 +315,7 @@ impl Transport for HttpTransport {
             }
         })?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .with_context(|| format!("failed to read the answer of {} {url}", req.method))?
-            .to_vec();
+        let body = read_body(resp, self.limit, &format!("{} {url}", req.method))?;
         Ok(Response { status, body })
     }
 

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
+
+use crate::host::interrupt::Interrupt;
 use serde_json::{Value, json};
 
 /// How long and how often to retry a request the server could not answer.
@@ -61,13 +63,17 @@ impl Retry {
     }
 }
 
-/// Where API calls tell the user what they do (retries, dry-run requests). The runner's
-/// reporters provide it, so this module needs no phase machinery.
+/// Where API calls tell the user what they do (retries, dry-run requests), and wait between
+/// retries. The runner's reporters provide it, so this module needs no phase machinery.
 pub trait Log: Sync {
     /// A status line: `[tag] msg`.
     fn status(&self, tag: &str, msg: &str);
     /// Extra detail shown with `-v` only.
     fn detail(&self, msg: &str);
+    /// Waits before a retry, or stops when the run is interrupted (SIGINT, SIGTERM).
+    fn pause(&self, pause: Duration) -> Result<()> {
+        Ok(Interrupt::process().pause(pause)?)
+    }
 }
 
 /// A transport plus the retry policy: what `ctx.api()` hands out.
@@ -268,7 +274,7 @@ impl Api<'_> {
                 "{} {}: {why}; retrying in {delay:?}",
                 req.method, req.path
             ));
-            std::thread::sleep(delay);
+            self.out.pause(delay)?;
             delay = (delay * 2).min(retry.max_delay).max(retry.first_delay);
         }
     }

@@ -25,6 +25,10 @@ pub const UNIMPLEMENTED: u32 = 12;
 /// gRPC status `NOT_FOUND`.
 const NOT_FOUND: u32 = 5;
 
+/// The largest answer read from the runtime: the kubelet's CRI client allows 16 MiB, enough for
+/// the container list of a full node.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
 /// What `Version` answered.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Version {
@@ -220,10 +224,25 @@ async fn call(
     }
     let mut body = response.into_body();
     let mut data = BytesMut::new();
+    let too_large = || {
+        CallError::Other(format!(
+            "gRPC call {path}: the container runtime's answer is larger than {}, the most kubestrap reads: not read further",
+            crate::fs::bounded::show_size(MAX_MESSAGE as u64)
+        ))
+    };
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(other)?;
         let _ = body.flow_control().release_capacity(chunk.len());
+        // Checked as it streams: the 5-byte frame header, then at most MAX_MESSAGE bytes.
+        if data.len() + chunk.len() > 5 + MAX_MESSAGE {
+            return Err(too_large());
+        }
         data.extend_from_slice(&chunk);
+        if data.len() >= 5
+            && u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize > MAX_MESSAGE
+        {
+            return Err(too_large());
+        }
     }
     if let Some(trailers) = body.trailers().await.map_err(other)?
         && let Some(err) = grpc_error(&trailers)

@@ -303,3 +303,75 @@ fn a_missing_socket_is_a_connect_error() {
     let err = probe(&dir.path().join("none.sock"), Duration::from_secs(1)).unwrap_err();
     assert!(matches!(err, CallError::Connect(_)), "{err:?}");
 }
+
+/// A runtime that answers the first call with a message of `declared` bytes and then streams
+/// bytes as fast as the client takes them, up to 64 MiB; returns how many it got out.
+fn spawn_endless_server(socket: &Path, declared: u32) -> std::thread::JoinHandle<usize> {
+    let std_listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
+            let serve = async {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut conn = h2::server::handshake(stream).await.unwrap();
+                let Some(Ok((_, mut respond))) = conn.accept().await else {
+                    return 0;
+                };
+                tokio::spawn(async move { while conn.accept().await.is_some() {} });
+                let response = http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(())
+                    .unwrap();
+                let mut send = respond.send_response(response, false).unwrap();
+                let mut header = vec![0];
+                header.extend(declared.to_be_bytes());
+                send.send_data(Bytes::from(header), false).unwrap();
+                let chunk = Bytes::from(vec![0x0a; 64 << 10]);
+                let mut sent = 0;
+                while sent < 64 << 20 {
+                    send.reserve_capacity(chunk.len());
+                    match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                        Some(Ok(0)) => continue,
+                        Some(Ok(n)) => {
+                            let n = n.min(chunk.len());
+                            if send.send_data(chunk.slice(..n), false).is_err() {
+                                break;
+                            }
+                            sent += n;
+                        }
+                        _ => break,
+                    }
+                }
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", "0".parse().unwrap());
+                let _ = send.send_trailers(trailers);
+                sent
+            };
+            tokio::time::timeout(Duration::from_secs(30), serve)
+                .await
+                .unwrap_or(0)
+        })
+    })
+}
+
+#[test]
+fn an_endless_answer_of_the_runtime_is_cut_at_16_mib() {
+    // A message said to be small that goes on, then one said to be larger than the limit.
+    for (declared, most) in [(8 << 20, 20 << 20), (u32::MAX, 2 << 20)] {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let server = spawn_endless_server(&socket, declared);
+        let err = probe(&socket, Duration::from_secs(20)).unwrap_err();
+        let sent = server.join().unwrap();
+        assert!(
+            err.to_string().contains("larger than 16 MiB"),
+            "{declared}: {err}"
+        );
+        assert!(sent < most, "{declared}: the runtime sent {sent} bytes");
+    }
+}

@@ -6,6 +6,8 @@
 //!   for a group, after its last sub-phase that runs.
 //! - `fail:<phase>`: right after the phase finished, the run fails with an error instead (what
 //!   a workflow undoes on failure is undone).
+//! - `pause:<phase>`: right after the phase finished, the run says so and waits for SIGINT or
+//!   SIGTERM (at most [`PAUSE_LIMIT`]), so a test can interrupt it at a known point.
 //! - `writing:<path>`: half-way through writing the file at this logical path (the temporary
 //!   file holds half the bytes; the file itself is untouched).
 
@@ -29,6 +31,14 @@ pub fn after_phase() -> Option<String> {
 pub fn fail_after_phase() -> Option<String> {
     requested("fail")
 }
+
+/// The phase after which to wait for a signal, if one is asked for.
+pub fn pause_after_phase() -> Option<String> {
+    requested("pause")
+}
+
+/// How long `pause:` waits for a signal before the run fails.
+pub const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Whether to die half-way through writing this file.
 pub fn while_writing(logical: &Path) -> bool {

@@ -1,6 +1,7 @@
 //! Files: [`root::Root`], through which every read and write goes, and the logical paths.
 
 pub mod at;
+pub mod bounded;
 pub mod fault;
 pub mod home;
 pub mod lock;

@@ -3,6 +3,7 @@
 pub mod containerd;
 #[cfg(any(test, feature = "testing"))]
 mod fake;
+pub mod interrupt;
 pub mod kernel_state;
 pub mod kubelet_unit;
 mod linux;

@@ -304,7 +304,7 @@ fn wait_and_promote(
             Ok(false) => {}
             Err(e) => last = format!("{e:#}"),
         }
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     }
     bail!(
         "the new etcd member {id} did not start, catch up and become healthy within {}s: {last}\n\nhint: look at this node's etcd container (`crictl ps -a --name etcd`, then `crictl logs <ID>`): a wrong address or certificate, or a busy disk, are the usual causes",
@@ -358,6 +358,7 @@ fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Res
         ),
     );
     // etcd refuses a removal while a member joined only seconds ago ("unhealthy cluster").
+    // Not cut short by an interruption: this is how an interrupted join is undone.
     let started = Instant::now();
     loop {
         match etcd.remove(&added.id) {

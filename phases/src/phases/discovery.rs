@@ -4,8 +4,12 @@
 //! By token: `kube-public/cluster-info` is read without trusting the server, its detached JWS
 //! `jws-kubeconfig-<token-id>` must verify with the token, its CA must match a pinned public-key
 //! hash, and a second read over TLS that trusts only that CA must return the same kubeconfig.
-//! Unlike kubeadm, a missing signature is not waited for blindly: the token is shown to the
-//! (by then verified) server, so an unknown or expired token is named at once.
+//! Unlike kubeadm, a missing signature is not waited for blindly: the token is shown once to the
+//! (by then verified) server, so an unknown or expired token is named at once. While the
+//! signature is missing, cluster-info is read again at growing intervals (up to kubeadm's 5 s).
+//!
+//! What a server not trusted yet sends is read up to [`CLUSTER_INFO_LIMIT`], with no redirect
+//! followed, and none of it is shown in an error.
 //!
 //! By file: a kubeconfig on disk or at an https URL, trusted as it is.
 //!
@@ -22,7 +26,9 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::api::{Method, Request, Response, Transport, Unreachable};
 use crate::config::token_format::Token;
+use crate::fs::bounded::{read_at_most, show_size};
 use crate::fs::root::Root;
+use crate::host::interrupt::Interrupt;
 use crate::pki::{Certificate, ca_cert_hashes};
 use crate::runner::report::{Progress, Reporter};
 
@@ -32,6 +38,13 @@ pub const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/c
 pub const BOOTSTRAP_CLUSTER: &str = "kubernetes";
 /// The user name in the TLS bootstrap kubeconfig.
 pub const BOOTSTRAP_USER: &str = "tls-bootstrap-token-user";
+/// The most read of a cluster-info answer: a kubeconfig with a CA and a signature per token.
+pub const CLUSTER_INFO_LIMIT: u64 = 1 << 20;
+/// The most read of a discovery file, as of a config file.
+pub const DISCOVERY_FILE_LIMIT: u64 = 1 << 20;
+/// The longest pause between two reads of cluster-info while its signature is missing
+/// (kubeadm's discovery retry interval).
+const MAX_POLL: Duration = Duration::from_secs(5);
 
 /// What discovery found: the server to talk to and the CA that signs its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +89,9 @@ pub struct Https;
 
 impl Connect for Https {
     fn insecure(&self, server: &str) -> Result<Box<dyn Transport>> {
-        Ok(Box::new(HttpTransport::local_insecure(server)?))
+        Ok(Box::new(
+            HttpTransport::local_insecure(server)?.with_limit(CLUSTER_INFO_LIMIT),
+        ))
     }
 
     fn verified(
@@ -85,12 +100,15 @@ impl Connect for Https {
         ca_pem: &[u8],
         token: Option<&str>,
     ) -> Result<Box<dyn Transport>> {
-        Ok(Box::new(HttpTransport::new(Credentials {
-            server: server.to_string(),
-            ca_pem: ca_pem.to_vec(),
-            identity_pem: None,
-            token: token.map(str::to_string),
-        })?))
+        Ok(Box::new(
+            HttpTransport::new(Credentials {
+                server: server.to_string(),
+                ca_pem: ca_pem.to_vec(),
+                identity_pem: None,
+                token: token.map(str::to_string),
+            })?
+            .with_limit(CLUSTER_INFO_LIMIT),
+        ))
     }
 }
 
@@ -108,8 +126,11 @@ pub struct TokenDiscovery {
     pub timeout: Duration,
     /// How long an endpoint where nothing answers is tried before giving up.
     pub unreachable_timeout: Duration,
-    /// Pause between reads of cluster-info while its signature is not there yet.
+    /// The first pause between reads of cluster-info while its signature is not there yet;
+    /// each next one is twice as long, up to 5 s.
     pub poll: Duration,
+    /// Ends the waits when the run is asked to stop.
+    pub interrupt: Interrupt,
 }
 
 /// The `https://` URL of a `host:port` endpoint.
@@ -133,6 +154,8 @@ pub fn by_token(
         &format!("Reading the cluster-info ConfigMap from {server} (not trusted yet)"),
     );
     let mut waiting: Option<Box<dyn Progress + '_>> = None;
+    let mut pause = d.poll;
+    let mut token_checked = false;
     loop {
         let data = read_cluster_info(insecure.as_ref(), &server, d, started)?;
         let Some(kubeconfig) = data.get("kubeconfig").and_then(Value::as_str) else {
@@ -151,7 +174,7 @@ pub fn by_token(
                 }
                 verify_signature(kubeconfig, sig, &d.token)?;
                 // The signer drops the signatures of expired or deleted tokens only eventually.
-                if pinned {
+                if pinned && !token_checked {
                     check_token_known(connect, &server, &ca_pem, &d.token)?;
                 }
                 let verified = connect.verified(&server, &ca_pem, None)?;
@@ -179,10 +202,12 @@ pub fn by_token(
                 });
             }
             None => {
-                if pinned {
+                if pinned && !token_checked {
                     check_token_known(connect, &server, &ca_pem, &d.token)?;
+                    token_checked = true;
                 }
-                if started.elapsed() + d.poll > d.timeout {
+                let left = d.timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
                     bail!(
                         "the cluster-info ConfigMap at {server} still holds no signature for token ID {:?} after {:?}: kube-controller-manager signs it for every valid token with the signing usage\n\nhint: check that kube-controller-manager runs on the control plane, and that the token has the \"signing\" usage (`kubestrap token list`); `kubestrap token create --print-join-command` makes one that does",
                         d.token.id,
@@ -196,7 +221,8 @@ pub fn by_token(
                     ))
                 });
                 p.tick(&format!("{:.0?}", started.elapsed()));
-                std::thread::sleep(d.poll);
+                d.interrupt.pause(pause.min(left))?;
+                pause = (pause * 2).min(MAX_POLL);
             }
         }
     }
@@ -216,9 +242,8 @@ fn read_cluster_info(
             Ok(resp) if resp.status >= 500 || resp.status == 429 => {
                 if started.elapsed() > d.unreachable_timeout.min(d.timeout) {
                     bail!(
-                        "the API server at {server} keeps answering {} {} to the cluster-info read",
-                        resp.status,
-                        resp.message()
+                        "the API server at {server} keeps answering {} to the cluster-info read",
+                        status_line(resp.status)
                     );
                 }
             }
@@ -238,25 +263,38 @@ fn read_cluster_info(
                 )));
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        d.interrupt.pause(Duration::from_millis(200))?;
     };
     config_map_data(&resp, server)
+}
+
+/// `403 Forbidden`: a status with its standard reason. What the server wrote in the body is not
+/// shown: before the CA is verified, it may be anyone's.
+fn status_line(status: u16) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}").trim_end().to_string()
 }
 
 fn config_map_data(resp: &Response, server: &str) -> Result<serde_json::Map<String, Value>> {
     match resp.status {
         200 => {}
+        300..=399 => bail!(
+            "the API server at {server} answered the cluster-info read with {}, a redirect, which kubestrap does not follow\n\nhint: join with the address of the API server itself",
+            status_line(resp.status)
+        ),
         404 => bail!(
             "the API server at {server} has no kube-public/cluster-info ConfigMap, so it is not set up for joining by token\n\nhint: on the control-plane node, run `kubestrap init phase bootstrap-token`"
         ),
         401 | 403 => bail!(
-            "the API server at {server} refuses anonymous reads of kube-public/cluster-info ({} {})\n\nhint: the API server needs anonymous authentication and the `kubeadm:bootstrap-signer-clusterinfo` Role; `kubestrap init phase bootstrap-token` creates the Role",
-            resp.status,
-            resp.message()
+            "the API server at {server} refuses anonymous reads of kube-public/cluster-info ({})\n\nhint: the API server needs anonymous authentication and the `kubeadm:bootstrap-signer-clusterinfo` Role; `kubestrap init phase bootstrap-token` creates the Role",
+            status_line(resp.status)
         ),
         other => bail!(
-            "reading cluster-info from {server} failed: {other} {}",
-            resp.message()
+            "reading cluster-info from {server} failed: {}",
+            status_line(other)
         ),
     }
     let cm: Value = serde_json::from_slice(&resp.body)
@@ -422,31 +460,26 @@ pub fn by_file(
     Ok(kc)
 }
 
-/// The text of a discovery file: a path, or an https URL checked against the system's CAs.
+/// The text of a discovery file: a path, or an https URL checked against the system's CAs
+/// (no redirect followed); at most [`DISCOVERY_FILE_LIMIT`] bytes.
 pub fn read_location(location: &str) -> Result<String> {
-    if location.starts_with("https://") {
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("failed to set up an HTTPS client")?;
-        let resp = client
-            .get(location)
-            .send()
-            .with_context(|| format!("failed to download the discovery file {location}"))?;
-        if !resp.status().is_success() {
-            bail!(
-                "downloading the discovery file {location} failed: {}",
-                resp.status()
-            );
-        }
-        return resp
-            .text()
-            .with_context(|| format!("failed to read the discovery file {location}"));
-    }
-    std::fs::read_to_string(location)
-        .with_context(|| format!("failed to read the discovery file `{location}`"))
+    let bytes = if location.starts_with("https://") {
+        crate::api::http::download(location, DISCOVERY_FILE_LIMIT)
+            .with_context(|| format!("failed to download the discovery file {location}"))?
+    } else {
+        let read = || -> Result<Vec<u8>> {
+            let file = std::fs::File::open(location)?;
+            read_at_most(file, DISCOVERY_FILE_LIMIT)?.with_context(|| {
+                format!(
+                    "it is larger than {}, too large for a kubeconfig",
+                    show_size(DISCOVERY_FILE_LIMIT)
+                )
+            })
+        };
+        read().with_context(|| format!("failed to read the discovery file `{location}`"))?
+    };
+    String::from_utf8(bytes)
+        .with_context(|| format!("the discovery file `{location}` is not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -161,7 +161,8 @@ pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(crate::phases::wait_control_plane::POLL);
+        ctx.interrupt
+            .pause(crate::phases::wait_control_plane::POLL)?;
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::cri;
+use crate::host::interrupt::Interrupt;
 use crate::runner::report::Reporter;
 
 /// How long one image pull may take.
@@ -25,6 +26,7 @@ pub fn pull(socket: &Path, images: &[String], policy: &str, out: &dyn Reporter) 
     }
     let mut failed = Vec::new();
     for image in images {
+        Interrupt::process().check()?;
         if policy != "Always" {
             match cri::image_present(socket, image, STATUS_TIMEOUT) {
                 Ok(true) => {

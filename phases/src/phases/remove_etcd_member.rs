@@ -178,7 +178,7 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Left> {
             return Err(e);
         }
         ctx.out.detail(&format!("etcd: {e:#}; trying again"));
-        std::thread::sleep(Duration::from_secs(1));
+        ctx.interrupt.pause(Duration::from_secs(1))?;
     }
 }
 

@@ -209,7 +209,7 @@ fn wait(
             return Ok(false);
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     }
 }
 

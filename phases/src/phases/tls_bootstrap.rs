@@ -112,7 +112,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
                 duration::format(join.tls_bootstrap_timeout)
             );
         }
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     };
     if !ctx.profile().node_local_cri_socket {
         let socket = ctx.cfg.cri_socket.clone();
@@ -154,7 +154,7 @@ fn wait_for_kubelet_conf(ctx: &Context, timeout: Duration) -> Result<Client> {
             return Err(diagnose(ctx, timeout));
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     }
 }
 

@@ -107,7 +107,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             );
         }
         progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     }
     progress.finish("kubelet healthy");
     drop(progress);
@@ -202,7 +202,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             started.elapsed().as_secs_f64(),
             pending.join(", ")
         ));
-        std::thread::sleep(POLL);
+        ctx.interrupt.pause(POLL)?;
     }
     progress.finish("control plane healthy");
     drop(progress);
@@ -322,7 +322,7 @@ pub fn wait_healthy(
                 &format!("not healthy after {limit}"),
             ));
         }
-        std::thread::sleep(POLL * 4);
+        ctx.interrupt.pause(POLL * 4)?;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `Context`: what every phase of a workflow works with.
 
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
@@ -9,6 +9,7 @@ use crate::api::{Api, Client};
 use crate::config::Config;
 use crate::fs::root::Root;
 use crate::host::Host;
+use crate::host::interrupt::Interrupt;
 use crate::runner::report::Reporter;
 use crate::version::Profile;
 
@@ -69,6 +70,9 @@ pub struct Context {
     api: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
     clients: Option<Clients>,
+    /// Whether the run was asked to stop (SIGINT, SIGTERM): looked at before each phase and on
+    /// each poll of a wait.
+    pub interrupt: Interrupt,
 }
 
 impl Context {
@@ -92,6 +96,7 @@ impl Context {
             etcd_data_dir_emptied: None,
             api: OnceLock::new(),
             clients: None,
+            interrupt: Interrupt::process(),
         }
     }
 
@@ -181,5 +186,8 @@ impl crate::api::Log for Context {
     }
     fn detail(&self, msg: &str) {
         self.out.detail(msg)
+    }
+    fn pause(&self, pause: Duration) -> Result<()> {
+        Ok(self.interrupt.pause(pause)?)
     }
 }

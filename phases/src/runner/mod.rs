@@ -218,7 +218,11 @@ pub fn prefetch_keys(steps: &[Step], ctx: &Context) {
 pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
     let crash_after = fault::after_phase();
     let fail_after = fault::fail_after_phase();
+    let pause_after = fault::pause_after_phase();
     for step in steps {
+        ctx.interrupt
+            .check()
+            .with_context(|| format!("stopped before phase `{}`", step.path))?;
         ctx.out.phase(&step.path);
         if ctx.progress.as_ref().is_some_and(|p| p.reuses(&step.path)) {
             ctx.out.status(
@@ -266,6 +270,26 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
             bail!(
                 "{}=fail:{target}: failing on purpose after `{target}`",
                 fault::VAR
+            );
+        }
+        if let Some(target) = pause_after
+            .as_ref()
+            .filter(|target| step.closes.contains(target))
+        {
+            ctx.out.status(
+                "fault",
+                &format!(
+                    "{}=pause:{target}: waiting for SIGINT or SIGTERM",
+                    fault::VAR
+                ),
+            );
+            ctx.interrupt
+                .pause(fault::PAUSE_LIMIT)
+                .with_context(|| format!("stopped after phase `{target}`, which finished"))?;
+            bail!(
+                "{}=pause:{target}: no signal came within {:?}",
+                fault::VAR,
+                fault::PAUSE_LIMIT
             );
         }
     }

@@ -190,6 +190,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
                 timeout: join.discovery_timeout,
                 unreachable_timeout: Duration::from_secs(10),
                 poll: Duration::from_millis(200),
+                interrupt: ctx.interrupt,
             };
             if *unsafe_skip_ca_verification && pins.is_empty() {
                 ctx.out.warn(

@@ -3,6 +3,7 @@ use crate::api::etcd_cluster::fake::FakeEtcd;
 use crate::config::join::{JoinFlags, resolve_join};
 use crate::fs::root::Root;
 use crate::host::FakeHost;
+use crate::host::interrupt::{Interrupt, Interrupted};
 use crate::runner::report::RecordingReporter;
 use crate::version::KubeVersion;
 
@@ -149,6 +150,30 @@ fn the_member_joins_as_a_learner_and_is_promoted_once_started() {
     );
     // A failure later in the join takes the member out again, and its pod and data.
     remove_added(&ctx, &etcd, added.as_ref().unwrap()).unwrap();
+    assert_eq!(etcd.members.borrow().len(), 1);
+    assert_eq!(etcd_manifest(dir.path()), None);
+}
+
+#[test]
+fn a_join_interrupted_while_its_member_starts_stops_and_the_member_is_removed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = joining(dir.path(), Some("10.0.0.1:6443"));
+    ctx.interrupt = Interrupt::private();
+    // The new member never starts: without the signal the join would wait its full 180 s.
+    let etcd = FakeEtcd::healthy(&[("1", "node1", "10.0.0.1")]);
+    ctx.interrupt.raise(signal_hook::consts::SIGINT);
+    let err = add_member(&mut ctx, &etcd).unwrap_err();
+    assert_eq!(
+        Interrupted::find(&err).map(|i| i.name()),
+        Some("SIGINT".to_string()),
+        "{err:#}"
+    );
+    assert_eq!(etcd.members.borrow().len(), 2);
+    let added = ctx.cfg.join.as_ref().unwrap().added_etcd_member.clone();
+    // The undo of a failed join, which the interrupted one takes: etcd refuses the first
+    // removal, and the undo tries again although the run is interrupted.
+    etcd.refused_removals.set(1);
+    remove_added(&ctx, &etcd, &added.unwrap()).unwrap();
     assert_eq!(etcd.members.borrow().len(), 1);
     assert_eq!(etcd_manifest(dir.path()), None);
 }

@@ -37,6 +37,10 @@ pub(crate) fn image_pull(p: &Probe) -> Vec<Issue> {
     let host = p.ctx.host.as_ref();
     let mut issues = Vec::new();
     for image in crate::version::images::all(&p.ctx.cfg) {
+        // The run stops before the next phase; pulling on would only delay it.
+        if p.ctx.interrupt.check().is_err() {
+            break;
+        }
         if policy == "IfNotPresent" {
             match host.image_present(&socket, &image, CRI_TIMEOUT) {
                 Ok(true) => {
