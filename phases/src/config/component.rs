@@ -302,11 +302,7 @@ fn scalar_problem(ty: &str, value: &Value) -> Option<String> {
 
 /// A Go duration (`time.ParseDuration`): kubeadm's syntax, which a sign may precede.
 fn go_duration(text: &str) -> anyhow::Result<()> {
-    let unsigned = text
-        .strip_prefix('-')
-        .or_else(|| text.strip_prefix('+'))
-        .unwrap_or(text);
-    duration::parse(unsigned).map(|_| ())
+    duration::parse_signed(text).map(|_| ())
 }
 
 fn is_yaml11_bool(s: &str) -> bool {

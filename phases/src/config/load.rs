@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
@@ -170,22 +170,34 @@ pub fn check(docs: &Documents) -> Result<()> {
 /// not a configuration, and refusing it at once keeps every answer quick.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// Reads a configuration file, refusing one too large to be one before reading it.
-fn read_config(path: &Path) -> Result<String> {
-    let read = || format!("failed to read config file `{}`", path.display());
-    let size = std::fs::metadata(path).with_context(read)?.len();
-    if size > MAX_CONFIG_BYTES {
-        return Err(InvalidConfig(vec![format!(
-            "{}: {size} bytes is not a configuration (kubestrap reads at most {MAX_CONFIG_BYTES} bytes; a kubeadm configuration is a few KiB)",
-            path.display()
-        )])
-        .into());
-    }
-    let bytes = std::fs::read(path).with_context(read)?;
+/// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8 (a
+/// FIFO or a device such as `/dev/zero` is refused before anything is read from it).
+pub fn read_config(path: &Path) -> Result<String> {
+    use crate::fs::bounded::{self, Unreadable};
+    let shown = path.display();
+    let bytes = match bounded::read(path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(Unreadable::Io(e)) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("failed to read config file `{shown}`"))
+            );
+        }
+        Err(Unreadable::NotAFile(what)) => {
+            return Err(InvalidConfig(vec![format!(
+                "{shown}: {what}, not a configuration file; give the path of a kubeadm configuration file"
+            )])
+            .into());
+        }
+        Err(Unreadable::TooLarge(limit)) => {
+            return Err(InvalidConfig(vec![format!(
+                "{shown}: more than {limit} bytes is not a configuration (kubestrap reads at most {limit} bytes; a kubeadm configuration is a few KiB)"
+            )])
+            .into());
+        }
+    };
     String::from_utf8(bytes).map_err(|e| {
         InvalidConfig(vec![format!(
-            "{}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
-            path.display(),
+            "{shown}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
             e.utf8_error().valid_up_to()
         )])
         .into()
@@ -208,7 +220,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
     };
     let mut found_kubeadm = false;
     for doc in split(text) {
-        let value: Value = match serde_yaml::from_str(doc.text) {
+        let value: Value = match super::yaml::to_value(doc.text) {
             Ok(v) => v,
             Err(e) => {
                 problems.push(yaml_problem(&e, &doc, name));

@@ -188,6 +188,7 @@ pub use resolve::{
 
 pub mod component;
 mod defaults;
+pub mod discovery_file;
 mod load;
 mod locate;
 mod migrate;
@@ -197,6 +198,7 @@ mod source;
 mod suggest;
 pub mod token_format;
 mod validate;
+pub mod yaml;
 
 pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
 pub use load::{InvalidConfig, check, load_file, parse, validate_file};

@@ -202,7 +202,10 @@ pub fn ca_validity(ctx: &Context) -> Result<(SystemTime, SystemTime)> {
     } else {
         start
     };
-    Ok((not_before, from + period(ctx, true)?))
+    Ok((
+        not_before,
+        crate::config::duration::later(from, period(ctx, true)?)?,
+    ))
 }
 
 /// A new leaf's validity: ≤1.30 from the CA's NotBefore, 1.31+ from the start − 5 minutes; it
@@ -214,7 +217,10 @@ pub fn leaf_validity(ctx: &Context, ca: &Certificate) -> Result<(SystemTime, Sys
     } else {
         ca.not_before
     };
-    Ok((not_before, start + period(ctx, false)?))
+    Ok((
+        not_before,
+        crate::config::duration::later(start, period(ctx, false)?)?,
+    ))
 }
 
 /// The first address of the (first) service CIDR: the `kubernetes` service IP.

@@ -445,8 +445,7 @@ pub fn read_location(location: &str) -> Result<String> {
             .text()
             .with_context(|| format!("failed to read the discovery file {location}"));
     }
-    std::fs::read_to_string(location)
-        .with_context(|| format!("failed to read the discovery file `{location}`"))
+    crate::config::discovery_file::read(location)
 }
 
 #[cfg(test)]
