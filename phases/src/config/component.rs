@@ -108,14 +108,26 @@ pub fn check(
         kind,
         here,
         problems,
+        unlisted: 0,
     };
     walk.mapping("", "", map, true);
+    if walk.unlisted > 0 {
+        let more = format!(
+            "{}: {} more problems in the {kind} are not listed",
+            here(""),
+            walk.unlisted
+        );
+        walk.problems.push(more);
+    }
 }
 
 struct Walk<'a> {
     kind: &'a str,
     here: &'a dyn Fn(&str) -> String,
     problems: &'a mut Vec<String>,
+    /// Problems past what an error shows: counted, not placed (placing each costs a look
+    /// through the document).
+    unlisted: usize,
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -128,6 +140,10 @@ fn join(parent: &str, name: &str) -> String {
 
 impl Walk<'_> {
     fn problem(&mut self, at: &str, message: String) {
+        if self.problems.len() + 1 >= super::load::MAX_PROBLEMS_SHOWN {
+            self.unlisted += 1;
+            return;
+        }
         let place = (self.here)(at);
         self.problems.push(format!("{place}: {message}"));
     }

@@ -22,14 +22,32 @@ use crate::version::{self, KubeVersion};
 #[derive(Debug)]
 pub struct InvalidConfig(pub Vec<String>);
 
+/// The most problems an error lists, and the most characters it quotes of one: a hostile file
+/// (thousands of bad values, a value of a megabyte) still gets an answer of a few KiB.
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
+const MAX_PROBLEM_CHARS: usize = 500;
+
 impl fmt::Display for InvalidConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |p: &str| -> String {
+            match p.char_indices().nth(MAX_PROBLEM_CHARS) {
+                Some((cut, _)) => format!("{}… ({} more bytes)", &p[..cut], p.len() - cut),
+                None => p.to_string(),
+            }
+        };
         match self.0.as_slice() {
-            [one] => write!(f, "invalid configuration: {one}"),
+            [one] => write!(f, "invalid configuration: {}", shown(one)),
             many => {
                 write!(f, "invalid configuration ({} problems):", many.len())?;
-                for p in many {
-                    write!(f, "\n  - {p}")?;
+                for p in many.iter().take(MAX_PROBLEMS_SHOWN) {
+                    write!(f, "\n  - {}", shown(p))?;
+                }
+                if many.len() > MAX_PROBLEMS_SHOWN {
+                    write!(
+                        f,
+                        "\n  - … and {} more; fix these first",
+                        many.len() - MAX_PROBLEMS_SHOWN
+                    )?;
                 }
                 Ok(())
             }

@@ -201,7 +201,7 @@ mod validate;
 pub mod yaml;
 
 pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
-pub use load::{InvalidConfig, check, load_file, parse, validate_file};
-pub use migrate::migrate;
+pub use load::{InvalidConfig, check, load_file, parse, read_config, validate_file};
+pub use migrate::{migrate, migrate_file, write_migrated};
 pub use source::Source;
 pub use validate::{Problem, validate};

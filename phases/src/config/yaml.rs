@@ -203,9 +203,10 @@ fn decode_binary(value: &mut Value) -> Result<(), serde_yaml::Error> {
 }
 
 /// 1-based (line, column) of the field at `segments` (`["apiServer", "certSANs", "0"]`) in one
-/// document, in block or flow style: a key's place, or a list item's.
+/// document, in block or flow style: a key's place, or a list item's. For a document that
+/// [`to_value`] accepted (its aliases are within bounds).
 pub fn position(text: &str, segments: &[String]) -> Option<(usize, usize)> {
-    if segments.is_empty() || check_expansion(text).is_err() {
+    if segments.is_empty() {
         return None;
     }
     let document = serde_yaml::Deserializer::from_str(text).next()?;
