@@ -20,7 +20,8 @@ use crate::output::Printer;
 pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
         ConfigCmd::Validate { config: path } => {
-            let (problems, warnings) = config::validate_file(&path)?;
+            let (problems, warnings) =
+                config::validate_file(&path, &kubestrap_phases::workflows::phase_names)?;
             for warning in &warnings {
                 kubestrap_phases::runner::report::Reporter::warn(printer, "config", warning);
             }

@@ -200,6 +200,11 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     }
     if host.parse::<IpAddr>().is_ok() || super::net::is_dns_subdomain(host) {
         Ok(())
+    } else if super::net::is_dns_subdomain(&host.to_lowercase()) {
+        bail!(
+            "the host of the API server endpoint {endpoint:?} must be lower-case: write {:?}",
+            endpoint.to_lowercase()
+        )
     } else {
         Err(bad())
     }
@@ -368,11 +373,6 @@ pub fn resolve_join(
         (None, Some(f)) => {
             if f.kube_config_path.is_empty() {
                 problems.push("`discovery.file.kubeConfigPath` is empty".into());
-            } else if f.kube_config_path.starts_with("http://") {
-                problems.push(format!(
-                    "the discovery file {:?} must be a path or an https URL, not plain http",
-                    f.kube_config_path
-                ));
             }
             Some(Discovery::File {
                 location: f.kube_config_path.clone(),
@@ -405,6 +405,8 @@ pub fn resolve_join(
     let tls_bootstrap_timeout = duration(&timeouts.tls_bootstrap, "timeouts.tlsBootstrap")
         .map_err(|e| problems.push(e.to_string()))
         .ok();
+    let source = docs.source.as_deref();
+    problems.extend(join_node_problems(&jc).iter().map(|p| p.render(source)));
     if !problems.is_empty() {
         // --token fills both tokens: one bad token is one problem.
         let mut seen = std::collections::HashSet::new();
@@ -515,8 +517,7 @@ fn local_api_endpoint(endpoint: &ApiEndpoint, host: &dyn Host) -> Result<(IpAddr
 
 /// Every problem of a JoinConfiguration that can be told without the cluster (`config validate`).
 pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
-    const KIND: &str = "JoinConfiguration";
-    let mut p = Vec::new();
+    let mut p = join_node_problems(jc);
     let mut add = |path: &str, message: String| p.push(super::Problem::new(KIND, path, message));
     if let Some(key) = jc
         .control_plane
@@ -599,6 +600,54 @@ pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
         ] {
             if let Err(e) = duration(value, &format!("timeouts.{name}")) {
                 add(&format!("timeouts.{name}"), e.to_string());
+            }
+        }
+    }
+    p
+}
+
+const KIND: &str = "JoinConfiguration";
+
+/// The problems of a JoinConfiguration that `kubestrap join` and `config validate` find alike
+/// (the join's own flags applied): this node's registration, its control-plane endpoint, the
+/// CA's path and the discovery file's contents.
+fn join_node_problems(jc: &JoinConfiguration) -> Vec<super::Problem> {
+    use super::validate::{api_endpoint, local_path, node_registration};
+    let mut p = Vec::new();
+    node_registration(KIND, &jc.node_registration, &mut p);
+    if let Some(cp) = &jc.control_plane {
+        api_endpoint(
+            KIND,
+            "controlPlane.localAPIEndpoint",
+            &cp.local_api_endpoint,
+            &mut p,
+        );
+    }
+    if let Some(path) = &jc.ca_cert_path {
+        local_path(KIND, "caCertPath", path, &mut p);
+    }
+    if let Some(location) = jc
+        .discovery
+        .file
+        .as_ref()
+        .map(|f| f.kube_config_path.as_str())
+        .filter(|l| !l.is_empty())
+    {
+        let at = "discovery.file.kubeConfigPath";
+        if location.starts_with("http://") {
+            p.push(super::Problem::new(KIND, at, format!("{location:?} must be a path or an https URL, not plain http: the bootstrap token would travel in clear text")));
+        } else if !location.starts_with("https://") {
+            match super::discovery_file::read(location) {
+                Ok(text) => p.extend(super::discovery_file::problems(&text).into_iter().map(
+                    |why| {
+                        super::Problem::new(
+                            KIND,
+                            at,
+                            format!("the discovery file `{location}`: {why}"),
+                        )
+                    },
+                )),
+                Err(e) => p.push(super::Problem::new(KIND, at, format!("{e:#}"))),
             }
         }
     }

@@ -123,9 +123,13 @@ pub fn load_file(path: &Path) -> Result<Documents> {
     Ok(docs)
 }
 
-/// Every problem of a config file (syntax, fields, values), empty when it is valid, and the
-/// warnings about what it cannot be sure of.
-pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+/// The phase names each kind's `skipPhases` may hold, for a Kubernetes version (the phase
+/// tables are the workflows', a tier above).
+pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
+
+/// Every problem of a config file (syntax, fields, values, phase names), empty when it is
+/// valid, and the warnings about what it cannot be sure of.
+pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
     let (docs, problems) = parse(&text, &path.display().to_string());
     if !problems.is_empty() {
@@ -148,14 +152,44 @@ pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
                 .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
         );
     }
+    // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
+    let version = docs
+        .cluster
+        .kubernetes_version
+        .as_deref()
+        .and_then(|v| KubeVersion::parse(v).ok())
+        .unwrap_or(version::NEWEST);
+    let skips = [
+        (
+            "InitConfiguration",
+            docs.has_init_kinds.then_some(&docs.init.skip_phases),
+        ),
+        (
+            "JoinConfiguration",
+            docs.join.as_ref().map(|j| &j.skip_phases),
+        ),
+        (
+            "ResetConfiguration",
+            docs.reset.as_ref().map(|r| &r.skip_phases),
+        ),
+    ];
+    for (kind, list) in skips {
+        let Some(list) = list else { continue };
+        let known = phases(kind, version);
+        for (i, name) in list.iter().enumerate() {
+            if !known.contains(name) {
+                found.push(super::Problem::new(
+                    kind,
+                    format!("skipPhases[{i}]"),
+                    format!(
+                        "unknown phase `{name}`; valid phases are: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     if found.is_empty() && docs.has_init_kinds {
-        // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
-        let version = docs
-            .cluster
-            .kubernetes_version
-            .as_deref()
-            .and_then(|v| KubeVersion::parse(v).ok())
-            .unwrap_or(version::NEWEST);
         found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
         let unknown = super::known_flags::unknown_flags(
             &docs.init,
