@@ -549,7 +549,7 @@ mod tests {
             "{KUBELET}containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\nmaxPods: 10\nlogging:\n  sanitization: true\n"
         ))
         .unwrap();
-        let v = |minor| KubeVersion { minor, patch: 0 };
+        let v = |minor| KubeVersion::new(minor, 0);
         let old = version_warnings("KubeletConfiguration", &doc, v(20));
         assert_eq!(old.len(), 1, "{old:?}");
         assert!(old[0].starts_with(
