@@ -25,7 +25,7 @@ pub struct InvalidConfig(pub Vec<String>);
 /// The most problems an error lists, and the most characters it quotes of one: a hostile file
 /// (thousands of bad values, a value of a megabyte) still gets an answer of a few KiB.
 pub const MAX_PROBLEMS_SHOWN: usize = 50;
-const MAX_PROBLEM_CHARS: usize = 500;
+const MAX_PROBLEM_CHARS: usize = 2000;
 
 impl fmt::Display for InvalidConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,6 +141,7 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
     } else {
         Vec::new()
     };
+    found.extend(across_documents(&docs));
     if let Some(join) = &docs.join {
         let v4 = docs.api_version == Some(ApiVersion::V1Beta4);
         found.extend(super::join::validate_join(join, v4));
@@ -205,10 +206,22 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
     Ok((render(found), render(warnings)))
 }
 
+/// Problems between documents: the kube-proxy's clusterCIDR against the pod subnet.
+fn across_documents(docs: &Documents) -> Vec<super::Problem> {
+    let (Some(proxy), Some(pods)) = (&docs.kube_proxy, &docs.cluster.networking.pod_subnet) else {
+        return Vec::new();
+    };
+    super::component_values::cluster_cidr_problem(proxy, pods)
+        .map(|why| super::Problem::new("ClusterConfiguration", "networking.podSubnet", why))
+        .into_iter()
+        .collect()
+}
+
 /// Fails with every problem of the documents (flags already applied), pointing into the file.
 pub fn check(docs: &Documents) -> Result<()> {
     let problems: Vec<String> = validate(&docs.init, &docs.cluster)
         .into_iter()
+        .chain(across_documents(docs))
         .map(|p| p.render(docs.source.as_deref()))
         .collect();
     if problems.is_empty() {
@@ -344,6 +357,9 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             "KubeletConfiguration" | "KubeProxyConfiguration" => {
                 let before = problems.len();
                 component::check(&kind, &api_version, &map, &here, &mut problems);
+                if problems.len() == before {
+                    super::component_values::check(&kind, &map, &here, &mut problems);
+                }
                 if problems.len() == before {
                     if kind == "KubeletConfiguration" {
                         docs.kubelet = Some(map);

@@ -187,6 +187,7 @@ pub use resolve::{
 };
 
 pub mod component;
+mod component_values;
 mod defaults;
 pub mod discovery_file;
 mod load;
