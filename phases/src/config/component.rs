@@ -140,7 +140,7 @@ fn join(parent: &str, name: &str) -> String {
 
 impl Walk<'_> {
     fn problem(&mut self, at: &str, message: String) {
-        if self.problems.len() + 1 >= super::load::MAX_PROBLEMS_SHOWN {
+        if self.problems.len() + 1 >= super::validate::MAX_PROBLEMS_SHOWN {
             self.unlisted += 1;
             return;
         }

@@ -14,7 +14,7 @@ use super::locate;
 use super::reset::ResetConfiguration;
 use super::source::Source;
 use super::suggest::suggest;
-use super::validate::validate;
+use super::validate::{MAX_PROBLEMS_SHOWN, validate};
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
 
@@ -22,9 +22,8 @@ use crate::version::{self, KubeVersion};
 #[derive(Debug)]
 pub struct InvalidConfig(pub Vec<String>);
 
-/// The most problems an error lists, and the most characters it quotes of one: a hostile file
-/// (thousands of bad values, a value of a megabyte) still gets an answer of a few KiB.
-pub const MAX_PROBLEMS_SHOWN: usize = 50;
+/// The most characters an error quotes of one problem (with [`MAX_PROBLEMS_SHOWN`]: a hostile
+/// file, thousands of bad values or a value of a megabyte, still gets an answer of a few KiB).
 const MAX_PROBLEM_CHARS: usize = 2000;
 
 impl fmt::Display for InvalidConfig {

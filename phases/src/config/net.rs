@@ -162,13 +162,12 @@ pub fn label_value_problem(value: &str) -> Option<&'static str> {
 /// parts of lower-case letters and digits joined by `.`, `_`, `__` or dashes.
 pub fn image_repository_problem(repo: &str) -> Option<String> {
     let mut parts: Vec<&str> = repo.split('/').collect();
-    // As container tools read a name: the first part is a registry when more follow and it
-    // has a `.`, a `:` or an upper-case letter, or is `localhost`.
+    // As container tools read a name: the first part is a registry when it has a `.` or a `:`,
+    // is `localhost`, or has an upper-case letter and a path follows.
     let first = parts[0];
-    if parts.len() > 1
-        && (first.contains(['.', ':'])
-            || first == "localhost"
-            || first.bytes().any(|b| b.is_ascii_uppercase()))
+    if first.contains(['.', ':'])
+        || first == "localhost"
+        || (parts.len() > 1 && first.bytes().any(|b| b.is_ascii_uppercase()))
     {
         parts.remove(0);
         let (host, port) = match first.strip_prefix('[').and_then(|r| r.split_once(']')) {

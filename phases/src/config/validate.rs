@@ -10,6 +10,9 @@ use super::{ApiEndpoint, ClusterConfiguration, ExtraArgs, InitConfiguration, Nod
 use crate::config::duration;
 use crate::version::KubeVersion;
 
+/// The most problems an error lists.
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
+
 /// One thing wrong with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

@@ -295,7 +295,7 @@ fn names(targets: &[Target]) -> String {
 
 /// The documents of a patch file (YAML or JSON, `---` between documents) as JSON.
 fn documents(text: &str) -> Result<Vec<Value>> {
-    crate::config::yaml::check_expansion(text)?;
+    crate::config::yaml::check_expansion(text).context("not valid YAML or JSON")?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value: Value = serde::Deserialize::deserialize(doc)
