@@ -192,12 +192,11 @@ pub fn image_repository_problem(repo: &str) -> Option<String> {
             return Some(format!("the registry host {host:?} is not a host name"));
         }
     }
-    match parts.iter().find(|part| !path_component(part)) {
-        Some(part) => Some(format!(
+    parts.iter().find(|part| !path_component(part)).map(|part| {
+        format!(
             "the path part {part:?} must be lower-case letters and digits, joined by '.', '_', '__' or '-'"
-        )),
-        None => None,
-    }
+        )
+    })
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
