@@ -767,3 +767,47 @@ fn component_values_the_components_refuse() {
         "{stderr}"
     );
 }
+
+/// Messages that said too little: a YAML float where a version goes, positions in flow style;
+/// and what kubeadm accepts (merge keys, `!!binary`) is accepted.
+#[test]
+fn yaml_messages_and_what_kubeadm_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n";
+    let float = write(
+        tmp.path(),
+        "float.yaml",
+        &format!("{head}kubernetesVersion: 1.20\n"),
+    );
+    let out = kubestrap_bounded(tmp.path(), &["config", "validate", "--config", &float]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("float.yaml:3:1: `kubernetesVersion`") && stderr.contains("quote it"),
+        "{stderr}"
+    );
+    let flow = write(
+        tmp.path(),
+        "flow.yaml",
+        "{apiVersion: kubeadm.k8s.io/v1beta4, kind: ClusterConfiguration,\n  networking: {podSubnet: bogus}}\n",
+    );
+    let out = kubestrap_bounded(tmp.path(), &["config", "validate", "--config", &flow]);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("flow.yaml:2:16: `networking.podSubnet`"),
+        "{stderr}"
+    );
+    let accepted = write(
+        tmp.path(),
+        "merge.yaml",
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: !!binary YWJjZGVmLjAxMjM0NTY3ODlhYmNkZWY=\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nx-common: &common\n  extraArgs:\n  - name: v\n    value: \"2\"\napiServer:\n  <<: *common\n  certSANs: [a.example]\n",
+    );
+    let out = kubestrap_bounded(tmp.path(), &["config", "validate", "--config", &accepted]);
+    let (_, stderr) = text(&out);
+    // `x-common` is no kubeadm field (kubeadm says so too); the merge and the token are read.
+    assert!(stderr.contains("unknown field `x-common`"), "{stderr}");
+    assert!(
+        !stderr.contains("<<") && !stderr.contains("bootstrapTokens"),
+        "{stderr}"
+    );
+}

@@ -163,13 +163,13 @@ pub fn parse_pin(text: &str) -> Result<String> {
         bail!("unknown hash format {format:?} in {text:?}; kubestrap pins with \"sha256\"");
     }
     let value = value.to_ascii_lowercase();
-    if !value.bytes().all(|b| b.is_ascii_hexdigit()) || value.len() % 2 != 0 {
+    if !value.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("the public key hash {text:?} is not hexadecimal");
     }
     if value.len() != 64 {
         bail!(
-            "expected a 32 byte SHA-256 hash, found {} bytes in {text:?}",
-            value.len() / 2
+            "expected a 32 byte SHA-256 hash (64 hex digits), found {} hex digits in {text:?}",
+            value.len()
         );
     }
     Ok(format!("sha256:{value}"))

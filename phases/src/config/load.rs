@@ -554,10 +554,16 @@ fn describe(path: &str, inner: &str, kind: &str) -> (String, String) {
             format!("unknown field `{field}` in {kind}{hint}"),
         );
     }
-    (
-        path.clone(),
-        format!("`{path}` in {kind}: {}", strip_location(inner)),
-    )
+    let mut message = format!("`{path}` in {kind}: {}", strip_location(inner));
+    if inner.starts_with("invalid type: floating point") && inner.contains("expected a string") {
+        // `kubernetesVersion: 1.20` is the number 1.2 to YAML.
+        message.push_str(
+            "; quote it (\"v1.20.0\"): unquoted, YAML reads it as a number, and 1.20 as 1.2",
+        );
+    } else if inner.starts_with("invalid type:") && inner.contains("expected a string") {
+        message.push_str("; quote it to make it a string");
+    }
+    (path.clone(), message)
 }
 
 fn join(parent: &str, name: &str) -> String {

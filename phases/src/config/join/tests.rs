@@ -10,7 +10,8 @@ fn pins_parse_as_kubeadm_checks_them() {
     for (bad, says) in [
         (hex.clone(), "expected \"format:value\""),
         (format!("md5:{hex}"), "unknown hash format"),
-        ("sha256:abcd".into(), "found 2 bytes"),
+        ("sha256:abcd".into(), "found 4 hex digits"),
+        ("sha256:abc".into(), "found 3 hex digits"),
         (format!("sha256:{}", "g".repeat(64)), "not hexadecimal"),
     ] {
         let err = parse_pin(&bad).unwrap_err().to_string();
