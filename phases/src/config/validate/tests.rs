@@ -144,10 +144,11 @@ fn a_certificate_key_is_32_bytes_of_hex() {
             .unwrap()
             .contains("not hexadecimal")
     );
+    // A wrong length is not called "not hexadecimal".
     assert!(
         certificate_key_problem("abc")
             .unwrap()
-            .contains("not hexadecimal")
+            .contains("has 3 hex digits, not 64")
     );
     assert!(
         certificate_key_problem("abcd")
