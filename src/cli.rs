@@ -9,6 +9,11 @@ use kubestrap_phases::workflows::{init, join, reset};
 /// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
 /// looks like the real `/etc`.
 fn root_dir(value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err(
+            "an empty folder name is not a root (it would be the current folder): give --root / for this machine, or the folder that stands for `/`".into(),
+        );
+    }
     let path = PathBuf::from(value);
     match std::fs::metadata(&path) {
         Ok(meta) if !meta.is_dir() => Err(format!(
@@ -350,9 +355,13 @@ pub enum ConfigCmd {
         /// The file to convert.
         #[arg(long, value_name = "FILE")]
         old_config: PathBuf,
-        /// Where to write the converted file (standard output without it).
+        /// Where to write the converted file (standard output without it); maps under --root.
+        /// An existing file is replaced only when it is a kubeadm configuration.
         #[arg(long, value_name = "FILE")]
         new_config: Option<PathBuf>,
+        /// Replace the --new-config file even when it is not a kubeadm configuration.
+        #[arg(long, requires = "new_config")]
+        force: bool,
     },
     /// Interact with the container images used by kubestrap
     #[command(subcommand)]

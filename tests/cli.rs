@@ -32,7 +32,7 @@ fn unknown_skip_phase_fails_listing_valid_phases() {
         ],
     );
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("unknown phase `cert`"), "{stderr}");
     assert!(stderr.contains("certs/ca"), "{stderr}");
 }
@@ -73,7 +73,7 @@ fn a_sub_phase_runs_for_the_versions_that_have_it() {
     assert!(out.status.success(), "{}", text(&out).1);
     let out = run("v1.31.0");
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
         stderr.contains("unknown phase `kubelet-finalize/experimental-cert-rotation`")
             && stderr.contains("kubelet-finalize/enable-client-cert-rotation"),

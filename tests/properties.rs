@@ -171,3 +171,129 @@ fn kubeconfigs_and_pem_files_never_panic_or_hang_and_nothing_is_written() {
         prop_assert!(tree(dir.path()).is_empty());
     });
 }
+
+/// What a duration is made of: digits (runs long enough to overflow), fractions, units, signs.
+fn duration_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[0-9]{1,4}",
+        1 => "[0-9]{15,25}",
+        2 => prop::sample::select(vec!["h", "m", "s", "ms", "us", "µs", "ns", ".", "-", "+", "d", " ", "e3", "0"]).prop_map(str::to_string),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+}
+
+#[test]
+fn durations_parse_as_go_does_within_its_range() {
+    use kubestrap_phases::config::duration;
+    let units: [(&str, u128); 6] = [
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ];
+    let sums = prop::collection::vec((0u64..=u64::MAX, 0usize..6), 1..4);
+    proptest!(config(), |(text in duration_text(), parts in sums)| {
+        if let Ok(d) = quick("duration::parse", || duration::parse(&text)) {
+            prop_assert!(d.as_nanos() <= i64::MAX as u128, "{text}: {d:?}");
+        }
+        // Whole numbers of units: accepted exactly when the sum fits in Go's int64.
+        let text: String = parts.iter().map(|(n, u)| format!("{n}{}", units[*u].0)).collect();
+        let sum: u128 = parts.iter().map(|(n, u)| u128::from(*n) * units[*u].1).sum();
+        match duration::parse(&text) {
+            Ok(d) => prop_assert_eq!(d.as_nanos(), sum),
+            Err(e) => {
+                prop_assert!(sum > i64::MAX as u128, "{text}: {e}");
+                prop_assert!(e.to_string().contains("longer than 2562047h47m16.854775807s"));
+            }
+        }
+    });
+}
+
+/// Every duration field of a configuration, and the time sums made with them: no panic.
+#[test]
+fn duration_fields_never_panic() {
+    use kubestrap_phases::config::duration;
+    use kubestrap_phases::phases::bootstrap_token::expiry;
+    let now = std::time::SystemTime::now();
+    proptest!(config(), |(d in duration_text())| {
+        let text = format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- ttl: {d:?}\ntimeouts:\n  discovery: {d:?}\n  kubeletHealthCheck: {d:?}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: {d:?}\ncaCertificateValidityPeriod: {d:?}\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nsyncFrequency: {d:?}\n"
+        );
+        let (docs, problems) = quick("config::parse", || kubestrap_phases::config::parse(&text, "f.yaml"));
+        if problems.is_empty() {
+            let _ = kubestrap_phases::config::check(&docs);
+        }
+        if let Ok(length) = duration::parse(&d) {
+            let _ = duration::later(now, length);
+            let expires = expiry(now, length);
+            prop_assert!(length.is_zero() == matches!(expires, Ok(None)), "{d}: {expires:?}");
+        }
+    });
+}
+
+/// Addresses and paths of the command line: any mix gives an answer (never a panic), and
+/// nothing is written outside the root.
+#[test]
+fn addresses_and_paths_never_panic_or_write_outside_the_root() {
+    let address = prop_oneof![
+        prop::sample::select(vec![
+            "10.0.0.1",
+            "10.0.0.300",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "[fd00::1]:6443",
+            "CP.Example.com:6443",
+            "cp.example.com:70000",
+            "",
+            "0.0.0.0",
+            "fe80::1%eth0",
+        ])
+        .prop_map(str::to_string),
+        "[a-zA-Z0-9.:\\[\\]%/-]{0,24}",
+    ];
+    let path = prop_oneof![
+        prop::sample::select(vec![
+            "/etc/kubernetes/pki",
+            "/etc/kubernetes/../pki",
+            "pki",
+            "/",
+            "//x",
+            "/x/./y",
+            "/../../tmp/x",
+            "",
+            "/proc/self/root",
+        ])
+        .prop_map(str::to_string),
+        "(/[a-z.]{0,6}){0,4}",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::create_dir(&cwd).unwrap();
+    let cases = Config {
+        cases: config().cases.min(24),
+        ..config()
+    };
+    proptest!(cases, |(advertise in address.clone(), endpoint in address, cert_dir in path)| {
+    let flags = [
+                format!("--apiserver-advertise-address={advertise}"),
+                format!("--control-plane-endpoint={endpoint}"),
+                format!("--cert-dir={cert_dir}"),
+            ];
+            let mut args = vec!["init", "phase", "certs", "sa", "--root", root.to_str().unwrap(), "--node-name", "n1"];
+            args.extend(flags.iter().map(String::as_str));
+            let out = crate::support::kubestrap_bounded(&cwd, &args);
+            prop_assert!(matches!(out.status.code(), Some(0 | 1 | 3)), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+            let mut beside: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            beside.sort();
+            prop_assert_eq!(beside, vec!["cwd".to_string(), "root".to_string()]);
+            prop_assert!(tree(&cwd).is_empty());
+        });
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_tls;
+mod bad_input;
 mod certs;
 mod cli;
 mod component_config;

@@ -347,6 +347,12 @@ pub fn kubeconfig(cmd: KubeconfigCmd, base: &Path, printer: &Printer) -> Result<
     } = cmd;
     let validity = config::duration::parse(&validity_period)
         .map_err(|e| config::InvalidConfig(vec![format!("--validity-period: {e:#}")]))?;
+    if validity < std::time::Duration::from_secs(60) && token.is_none() {
+        return Err(config::InvalidConfig(vec![format!(
+            "--validity-period {validity_period}: a client certificate valid for less than a minute has expired before anyone can use it; give e.g. 24h or 8760h (a year)"
+        )])
+        .into());
+    }
     let ctx = context(
         base,
         config.as_ref(),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use kubestrap_phases::config::{self, ApiVersion};
 
 use std::path::Path;
@@ -20,7 +20,8 @@ use crate::output::Printer;
 pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
         ConfigCmd::Validate { config: path } => {
-            let (problems, warnings) = config::validate_file(&path)?;
+            let (problems, warnings) =
+                config::validate_file(&path, &kubestrap_phases::workflows::phase_names)?;
             for warning in &warnings {
                 kubestrap_phases::runner::report::Reporter::warn(printer, "config", warning);
             }
@@ -50,15 +51,15 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         ConfigCmd::Migrate {
             old_config,
             new_config,
+            force,
         } => {
-            let text = std::fs::read_to_string(&old_config).with_context(|| {
-                format!("failed to read config file `{}`", old_config.display())
-            })?;
-            let migrated = config::migrate(&text, &old_config.display().to_string())?;
+            let migrated = config::migrate_file(&old_config)?;
             match new_config {
                 Some(path) => {
-                    let _lock = super::lock_root(&Root::new(base), printer)?;
-                    write_new_config(&path, &migrated)?
+                    let root = Root::new(base);
+                    let _lock = super::lock_root(&root, printer)?;
+                    let written = config::write_migrated(&root, &path, &migrated, force)?;
+                    printer.status("config", &format!("wrote `{written}`"));
                 }
                 None => printer.raw(&migrated),
             }
@@ -116,21 +117,6 @@ fn api_version_arg(text: &str) -> Result<ApiVersion> {
             "unknown API version {text:?}; use kubeadm.k8s.io/v1beta4 or kubeadm.k8s.io/v1beta3"
         ),
     }
-}
-
-/// Writes the migrated file whole (a temporary file renamed over it).
-fn write_new_config(path: &Path, text: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    Ok(())
 }
 
 /// The configuration whose images to list or pull: the file's, or the defaults, with the flags.

@@ -51,7 +51,8 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let spec = Spec {
                 token: token.clone(),
                 description,
-                expires: bt::expiry(SystemTime::now(), ttl_d),
+                expires: bt::expiry(SystemTime::now(), ttl_d)
+                    .map_err(|e| invalid(e.context("--ttl")))?,
                 usages,
                 groups,
             };

@@ -176,3 +176,39 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Runs kubestrap in `cwd` with its address space limited to 1 GiB (an input that makes it
+/// allocate without bound ends it, instead of the machine) and killed after two minutes (an
+/// input that makes it wait forever fails the test instead of hanging it).
+pub fn kubestrap_bounded(cwd: &Path, args: &[&str]) -> Output {
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_kubestrap"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("failed to run kubestrap");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err();
+        if timed_out {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        timed_out
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    assert!(
+        !watchdog.join().unwrap(),
+        "kubestrap {args:?} did not end within two minutes"
+    );
+    out
+}

@@ -47,7 +47,9 @@ fn data_or_file(
 impl Credentials {
     /// Reads the current context of a kubeconfig under the root.
     pub fn load(root: &Root, path: &str) -> Result<Self> {
-        let text = root.read_to_string(path)?;
+        let bytes = root.read_bounded(path, crate::api::kubeconfig::MAX_KUBECONFIG_BYTES)?;
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("`{path}` is not UTF-8 text"))?;
         Self::parse_text(root, &text).with_context(|| format!("failed to use kubeconfig `{path}`"))
     }
 

@@ -6,6 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+/// The largest kubeconfig read from a path a user gives (admin.conf is a few KiB).
+pub const MAX_KUBECONFIG_BYTES: u64 = 1 << 20;
+
 /// A kubeconfig file (`apiVersion: v1`, `kind: Config`), fields in client-go's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kubeconfig {
@@ -177,7 +180,7 @@ impl Kubeconfig {
 
     /// Parses kubeconfig YAML.
     pub fn parse(text: &str) -> Result<Self> {
-        let mut value: serde_yaml::Value = serde_yaml::from_str(text)?;
+        let mut value = crate::config::yaml::to_value(text)?;
         // client-go writes empty lists as `null` (cluster-info has `contexts: null`).
         if let Some(map) = value.as_mapping_mut() {
             map.retain(|_, v| !v.is_null());

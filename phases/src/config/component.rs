@@ -108,14 +108,26 @@ pub fn check(
         kind,
         here,
         problems,
+        unlisted: 0,
     };
     walk.mapping("", "", map, true);
+    if walk.unlisted > 0 {
+        let more = format!(
+            "{}: {} more problems in the {kind} are not listed",
+            here(""),
+            walk.unlisted
+        );
+        walk.problems.push(more);
+    }
 }
 
 struct Walk<'a> {
     kind: &'a str,
     here: &'a dyn Fn(&str) -> String,
     problems: &'a mut Vec<String>,
+    /// Problems past what an error shows: counted, not placed (placing each costs a look
+    /// through the document).
+    unlisted: usize,
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -128,6 +140,10 @@ fn join(parent: &str, name: &str) -> String {
 
 impl Walk<'_> {
     fn problem(&mut self, at: &str, message: String) {
+        if self.problems.len() + 1 >= super::validate::MAX_PROBLEMS_SHOWN {
+            self.unlisted += 1;
+            return;
+        }
         let place = (self.here)(at);
         self.problems.push(format!("{place}: {message}"));
     }
@@ -302,11 +318,7 @@ fn scalar_problem(ty: &str, value: &Value) -> Option<String> {
 
 /// A Go duration (`time.ParseDuration`): kubeadm's syntax, which a sign may precede.
 fn go_duration(text: &str) -> anyhow::Result<()> {
-    let unsigned = text
-        .strip_prefix('-')
-        .or_else(|| text.strip_prefix('+'))
-        .unwrap_or(text);
-    duration::parse(unsigned).map(|_| ())
+    duration::parse_signed(text).map(|_| ())
 }
 
 fn is_yaml11_bool(s: &str) -> bool {
@@ -537,7 +549,7 @@ mod tests {
             "{KUBELET}containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\nmaxPods: 10\nlogging:\n  sanitization: true\n"
         ))
         .unwrap();
-        let v = |minor| KubeVersion { minor, patch: 0 };
+        let v = |minor| KubeVersion::new(minor, 0);
         let old = version_warnings("KubeletConfiguration", &doc, v(20));
         assert_eq!(old.len(), 1, "{old:?}");
         assert!(old[0].starts_with(

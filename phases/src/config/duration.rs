@@ -1,48 +1,111 @@
-//! Go-style durations as kubeadm's config files spell them (`24h0m0s`, `4m`, `1.5h`).
+//! Go-style durations as kubeadm's config files and flags spell them (`24h0m0s`, `4m`, `1.5h`),
+//! read with the rules of Go's `time.ParseDuration`: units ns, us (µs, μs), ms, s, m, h; a number
+//! may have a fraction (`.5h`, `1.h`); the sum is whole nanoseconds and at most
+//! 2562047h47m16.854775807s (a signed 64-bit count), beyond which kubeadm refuses it too.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
-/// Parses a Go duration string such as `24h0m0s`, `90s` or `1h30m`.
+/// The longest duration Go (and so kubeadm) accepts, in nanoseconds: `i64::MAX`.
+const MAX_NANOS: u64 = i64::MAX as u64;
+
+/// How Go prints [`MAX_NANOS`].
+pub const MAX_TEXT: &str = "2562047h47m16.854775807s";
+
+/// Parses a non-negative Go duration such as `24h0m0s`, `90s` or `1h30m`.
 pub fn parse(text: &str) -> Result<Duration> {
-    let s = text.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() || s.starts_with('-') {
+    let (negative, nanos) = parse_signed(text)?;
+    if negative && nanos > 0 {
         bail!("invalid duration {text:?}: expected a non-negative duration such as 24h0m0s or 90s");
     }
-    let mut total = 0f64;
-    let mut rest = s;
+    Ok(Duration::from_nanos(nanos))
+}
+
+/// Parses a Go duration that may carry a sign: whether it is negative, and its size in
+/// nanoseconds (at most [`MAX_NANOS`], or one more when negative, as in Go).
+pub fn parse_signed(text: &str) -> Result<(bool, u64)> {
+    let invalid = |why: &str| anyhow::anyhow!("invalid duration {text:?}: {why}");
+    let (negative, mut rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Ok((negative, 0));
+    }
+    if rest.is_empty() {
+        return Err(invalid(
+            "expected a duration such as 24h0m0s or 90s (units h, m, s, ms, us, ns)",
+        ));
+    }
+    let limit = if negative { MAX_NANOS + 1 } else { MAX_NANOS };
+    let too_long = || {
+        anyhow::anyhow!(
+            "invalid duration {text:?}: longer than {MAX_TEXT}, the longest duration kubeadm accepts (kubeadm: time: invalid duration {text:?})"
+        )
+    };
+    let mut total: u64 = 0;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            bail!("invalid duration {text:?}: expected a number before each unit");
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let whole_len = digits(rest);
+        let whole = &rest[..whole_len];
+        rest = &rest[whole_len..];
+        let mut fraction = "";
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let len = digits(after_dot);
+            fraction = &after_dot[..len];
+            rest = &after_dot[len..];
+        } else if whole_len == 0 {
+            return Err(invalid("expected a number before each unit"));
         }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid duration {text:?}: bad number"))?;
-        rest = &rest[num_len..];
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(invalid("expected a number before each unit"));
+        }
         let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .find(|c: char| c == '.' || c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            "" => bail!("invalid duration {text:?}: missing unit (h, m, s, ms, us or ns)"),
-            other => bail!("invalid duration {text:?}: unknown unit {other:?}"),
+        let unit: u64 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(invalid("missing unit (h, m, s, ms, us or ns)")),
+            other => return Err(invalid(&format!("unknown unit {other:?}"))),
         };
         rest = &rest[unit_len..];
-        total += number * seconds;
+        // Digits past u128's reach add nothing a nanosecond can show; Go drops them too.
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| too_long())?
+        };
+        let kept = &fraction[..fraction.len().min(30)];
+        let part = if kept.is_empty() {
+            0
+        } else {
+            let numerator: u128 = kept.parse().map_err(|_| too_long())?;
+            numerator * u128::from(unit) / 10u128.pow(kept.len() as u32)
+        };
+        let nanos = whole
+            .checked_mul(u128::from(unit))
+            .and_then(|n| n.checked_add(part))
+            .and_then(|n| n.checked_add(u128::from(total)))
+            .filter(|n| *n <= u128::from(limit))
+            .ok_or_else(too_long)?;
+        total = u64::try_from(nanos).map_err(|_| too_long())?;
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok((negative, total))
+}
+
+/// `start + length`, refused when the sum is past what a clock can say (it never is for a
+/// duration kubeadm accepts, but a sum must not panic).
+pub fn later(start: SystemTime, length: Duration) -> Result<SystemTime> {
+    start
+        .checked_add(length)
+        .with_context(|| format!("{} after now is past the end of time", format(length)))
 }
 
 /// Formats a duration the way Go's `time.Duration.String` does for whole seconds: `24h0m0s`, `4m0s`, `30s`.
@@ -68,15 +131,67 @@ mod tests {
         assert_eq!(parse("4m").unwrap(), Duration::from_secs(240));
         assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse(".5h").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse("1.h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse("+90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse("-0").unwrap(), Duration::ZERO);
         assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("3µs2μs1us").unwrap(), Duration::from_micros(6));
+        assert_eq!(parse("1.000000001s").unwrap(), Duration::new(1, 1));
+        assert_eq!(
+            parse("0.1234567890123456789012345678901234567890s").unwrap(),
+            Duration::from_nanos(123_456_789)
+        );
     }
 
     #[test]
     fn rejects_bad_durations() {
-        for bad in ["", "10", "5x", "h", "-1h", "1d"] {
+        for bad in [
+            "", "10", "5x", "h", "-1h", "1d", ".", ".s", "1h 2m", " 1h", "1e3s", "+",
+        ] {
             assert!(parse(bad).is_err(), "{bad} should fail");
         }
+        assert_eq!(parse_signed("-1h").unwrap(), (true, 3_600_000_000_000));
+    }
+
+    #[test]
+    fn the_longest_duration_is_go_s() {
+        assert_eq!(
+            parse(MAX_TEXT).unwrap(),
+            Duration::from_nanos(i64::MAX as u64)
+        );
+        assert_eq!(
+            parse("9223372036854775807ns").unwrap().as_nanos(),
+            i64::MAX as u128
+        );
+        assert_eq!(
+            parse_signed("-9223372036854775808ns").unwrap().1,
+            MAX_NANOS + 1
+        );
+        for over in [
+            "2562047h47m16.854775808s",
+            "9223372036854775808ns",
+            "2562048h",
+            "99999999999999999999h",
+            "1e400h",
+            &format!("{}h", "9".repeat(400)),
+            "2562047h2562047h",
+        ] {
+            let err = parse(over).map(|_| ()).unwrap_err().to_string();
+            assert!(
+                err.contains("longer than 2562047h47m16.854775807s")
+                    || err.contains("unknown unit"),
+                "{over}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn sums_with_a_clock_are_checked() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40);
+        assert!(later(far, Duration::from_secs(u64::MAX)).is_err());
+        assert!(later(SystemTime::UNIX_EPOCH, parse(MAX_TEXT).unwrap()).is_ok());
     }
 
     #[test]

@@ -163,13 +163,13 @@ pub fn parse_pin(text: &str) -> Result<String> {
         bail!("unknown hash format {format:?} in {text:?}; kubestrap pins with \"sha256\"");
     }
     let value = value.to_ascii_lowercase();
-    if !value.bytes().all(|b| b.is_ascii_hexdigit()) || value.len() % 2 != 0 {
+    if !value.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("the public key hash {text:?} is not hexadecimal");
     }
     if value.len() != 64 {
         bail!(
-            "expected a 32 byte SHA-256 hash, found {} bytes in {text:?}",
-            value.len() / 2
+            "expected a 32 byte SHA-256 hash (64 hex digits), found {} hex digits in {text:?}",
+            value.len()
         );
     }
     Ok(format!("sha256:{value}"))
@@ -200,6 +200,11 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     }
     if host.parse::<IpAddr>().is_ok() || super::net::is_dns_subdomain(host) {
         Ok(())
+    } else if super::net::is_dns_subdomain(&host.to_lowercase()) {
+        bail!(
+            "the host of the API server endpoint {endpoint:?} must be lower-case: write {:?}",
+            endpoint.to_lowercase()
+        )
     } else {
         Err(bad())
     }
@@ -368,11 +373,6 @@ pub fn resolve_join(
         (None, Some(f)) => {
             if f.kube_config_path.is_empty() {
                 problems.push("`discovery.file.kubeConfigPath` is empty".into());
-            } else if f.kube_config_path.starts_with("http://") {
-                problems.push(format!(
-                    "the discovery file {:?} must be a path or an https URL, not plain http",
-                    f.kube_config_path
-                ));
             }
             Some(Discovery::File {
                 location: f.kube_config_path.clone(),
@@ -405,6 +405,8 @@ pub fn resolve_join(
     let tls_bootstrap_timeout = duration(&timeouts.tls_bootstrap, "timeouts.tlsBootstrap")
         .map_err(|e| problems.push(e.to_string()))
         .ok();
+    let source = docs.source.as_deref();
+    problems.extend(join_node_problems(&jc).iter().map(|p| p.render(source)));
     if !problems.is_empty() {
         // --token fills both tokens: one bad token is one problem.
         let mut seen = std::collections::HashSet::new();
@@ -515,8 +517,7 @@ fn local_api_endpoint(endpoint: &ApiEndpoint, host: &dyn Host) -> Result<(IpAddr
 
 /// Every problem of a JoinConfiguration that can be told without the cluster (`config validate`).
 pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
-    const KIND: &str = "JoinConfiguration";
-    let mut p = Vec::new();
+    let mut p = join_node_problems(jc);
     let mut add = |path: &str, message: String| p.push(super::Problem::new(KIND, path, message));
     if let Some(key) = jc
         .control_plane
@@ -605,6 +606,54 @@ pub fn validate_join(jc: &JoinConfiguration, v4: bool) -> Vec<super::Problem> {
     p
 }
 
+const KIND: &str = "JoinConfiguration";
+
+/// The problems of a JoinConfiguration that `kubestrap join` and `config validate` find alike
+/// (the join's own flags applied): this node's registration, its control-plane endpoint, the
+/// CA's path and the discovery file's contents.
+fn join_node_problems(jc: &JoinConfiguration) -> Vec<super::Problem> {
+    use super::validate::{api_endpoint, local_path, node_registration};
+    let mut p = Vec::new();
+    node_registration(KIND, &jc.node_registration, &mut p);
+    if let Some(cp) = &jc.control_plane {
+        api_endpoint(
+            KIND,
+            "controlPlane.localAPIEndpoint",
+            &cp.local_api_endpoint,
+            &mut p,
+        );
+    }
+    if let Some(path) = &jc.ca_cert_path {
+        local_path(KIND, "caCertPath", path, &mut p);
+    }
+    if let Some(location) = jc
+        .discovery
+        .file
+        .as_ref()
+        .map(|f| f.kube_config_path.as_str())
+        .filter(|l| !l.is_empty())
+    {
+        let at = "discovery.file.kubeConfigPath";
+        if location.starts_with("http://") {
+            p.push(super::Problem::new(KIND, at, format!("{location:?} must be a path or an https URL, not plain http: the bootstrap token would travel in clear text")));
+        } else if !location.starts_with("https://") {
+            match super::discovery_file::read(location) {
+                Ok(text) => p.extend(super::discovery_file::problems(&text).into_iter().map(
+                    |why| {
+                        super::Problem::new(
+                            KIND,
+                            at,
+                            format!("the discovery file `{location}`: {why}"),
+                        )
+                    },
+                )),
+                Err(e) => p.push(super::Problem::new(KIND, at, format!("{e:#}"))),
+            }
+        }
+    }
+    p
+}
+
 /// What a JoinConfiguration sets without effect, one warning each (see [`super::fields`]).
 pub fn join_warnings(join: &JoinConfiguration) -> Vec<String> {
     let mut set = join.clone();
@@ -653,53 +702,7 @@ pub fn uploaded_cluster_configuration(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pins_parse_as_kubeadm_checks_them() {
-        let hex = "a".repeat(64);
-        assert_eq!(
-            parse_pin(&format!("SHA256:{}", hex.to_uppercase())).unwrap(),
-            format!("sha256:{hex}")
-        );
-        for (bad, says) in [
-            (hex.clone(), "expected \"format:value\""),
-            (format!("md5:{hex}"), "unknown hash format"),
-            ("sha256:abcd".into(), "found 2 bytes"),
-            (format!("sha256:{}", "g".repeat(64)), "not hexadecimal"),
-        ] {
-            let err = parse_pin(&bad).unwrap_err().to_string();
-            assert!(err.contains(says), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn endpoints_are_host_and_port() {
-        for good in ["10.0.0.1:6443", "cp.example.com:443", "[fd00::1]:6443"] {
-            assert!(check_endpoint(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "10.0.0.1",
-            "10.0.0.1:0",
-            "10.0.0.1:99999",
-            "fd00::1:6443",
-            "bad_host:6443",
-            ":6443",
-        ] {
-            assert!(check_endpoint(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn v1beta2_of_kubeadm_1_20_is_read() {
-        let text = "apiServer:\n  extraArgs:\n    authorization-mode: Node,RBAC\n  timeoutForControlPlane: 4m0s\napiVersion: kubeadm.k8s.io/v1beta2\ncertificatesDir: /etc/kubernetes/pki\nclusterName: kubernetes\ncontrollerManager: {}\ndns:\n  type: CoreDNS\netcd:\n  local:\n    dataDir: /var/lib/etcd\nimageRepository: k8s.gcr.io\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nscheduler: {}\n";
-        let (cluster, version) = uploaded_cluster_configuration(text).unwrap();
-        assert_eq!(version.to_string(), "v1.20.2");
-        assert_eq!(cluster.image_repository, "k8s.gcr.io");
-        assert_eq!(cluster.networking.service_subnet, "10.96.0.0/12");
-    }
-}
+mod tests;
 
 /// The kubelet's extra flags against the flags of the cluster's version (known after discovery):
 /// refused with their place in the file when that version's kubelet lacks them, else the warnings.

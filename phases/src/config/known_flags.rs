@@ -75,10 +75,7 @@ fn table_for(component: Component, version: KubeVersion) -> Option<(&'static Tab
         // etcd's flags follow etcd's minor release, which the Kubernetes minor's image names.
         Component::Etcd => {
             let tag = version.profile().etcd_image_tag;
-            let first = KubeVersion {
-                minor: t.minor,
-                patch: 0,
-            };
+            let first = KubeVersion::new(t.minor, 0);
             tag.split('.')
                 .take(2)
                 .eq(first.profile().etcd_image_tag.split('.').take(2))

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
@@ -14,7 +14,7 @@ use super::locate;
 use super::reset::ResetConfiguration;
 use super::source::Source;
 use super::suggest::suggest;
-use super::validate::validate;
+use super::validate::{MAX_PROBLEMS_SHOWN, validate};
 use super::{ApiVersion, ClusterConfiguration, Documents, InitConfiguration};
 use crate::version::{self, KubeVersion};
 
@@ -22,14 +22,31 @@ use crate::version::{self, KubeVersion};
 #[derive(Debug)]
 pub struct InvalidConfig(pub Vec<String>);
 
+/// The most characters an error quotes of one problem (with [`MAX_PROBLEMS_SHOWN`]: a hostile
+/// file, thousands of bad values or a value of a megabyte, still gets an answer of a few KiB).
+const MAX_PROBLEM_CHARS: usize = 2000;
+
 impl fmt::Display for InvalidConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |p: &str| -> String {
+            match p.char_indices().nth(MAX_PROBLEM_CHARS) {
+                Some((cut, _)) => format!("{}… ({} more bytes)", &p[..cut], p.len() - cut),
+                None => p.to_string(),
+            }
+        };
         match self.0.as_slice() {
-            [one] => write!(f, "invalid configuration: {one}"),
+            [one] => write!(f, "invalid configuration: {}", shown(one)),
             many => {
                 write!(f, "invalid configuration ({} problems):", many.len())?;
-                for p in many {
-                    write!(f, "\n  - {p}")?;
+                for p in many.iter().take(MAX_PROBLEMS_SHOWN) {
+                    write!(f, "\n  - {}", shown(p))?;
+                }
+                if many.len() > MAX_PROBLEMS_SHOWN {
+                    write!(
+                        f,
+                        "\n  - … and {} more; fix these first",
+                        many.len() - MAX_PROBLEMS_SHOWN
+                    )?;
                 }
                 Ok(())
             }
@@ -105,9 +122,13 @@ pub fn load_file(path: &Path) -> Result<Documents> {
     Ok(docs)
 }
 
-/// Every problem of a config file (syntax, fields, values), empty when it is valid, and the
-/// warnings about what it cannot be sure of.
-pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+/// The phase names each kind's `skipPhases` may hold, for a Kubernetes version (the phase
+/// tables are the workflows', a tier above).
+pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
+
+/// Every problem of a config file (syntax, fields, values, phase names), empty when it is
+/// valid, and the warnings about what it cannot be sure of.
+pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
     let (docs, problems) = parse(&text, &path.display().to_string());
     if !problems.is_empty() {
@@ -119,6 +140,7 @@ pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
     } else {
         Vec::new()
     };
+    found.extend(across_documents(&docs));
     if let Some(join) = &docs.join {
         let v4 = docs.api_version == Some(ApiVersion::V1Beta4);
         found.extend(super::join::validate_join(join, v4));
@@ -130,14 +152,44 @@ pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
                 .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
         );
     }
+    // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
+    let version = docs
+        .cluster
+        .kubernetes_version
+        .as_deref()
+        .and_then(|v| KubeVersion::parse(v).ok())
+        .unwrap_or(version::NEWEST);
+    let skips = [
+        (
+            "InitConfiguration",
+            docs.has_init_kinds.then_some(&docs.init.skip_phases),
+        ),
+        (
+            "JoinConfiguration",
+            docs.join.as_ref().map(|j| &j.skip_phases),
+        ),
+        (
+            "ResetConfiguration",
+            docs.reset.as_ref().map(|r| &r.skip_phases),
+        ),
+    ];
+    for (kind, list) in skips {
+        let Some(list) = list else { continue };
+        let known = phases(kind, version);
+        for (i, name) in list.iter().enumerate() {
+            if !known.contains(name) {
+                found.push(super::Problem::new(
+                    kind,
+                    format!("skipPhases[{i}]"),
+                    format!(
+                        "unknown phase `{name}`; valid phases are: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     if found.is_empty() && docs.has_init_kinds {
-        // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
-        let version = docs
-            .cluster
-            .kubernetes_version
-            .as_deref()
-            .and_then(|v| KubeVersion::parse(v).ok())
-            .unwrap_or(version::NEWEST);
         found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
         let unknown = super::known_flags::unknown_flags(
             &docs.init,
@@ -153,10 +205,22 @@ pub fn validate_file(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
     Ok((render(found), render(warnings)))
 }
 
+/// Problems between documents: the kube-proxy's clusterCIDR against the pod subnet.
+fn across_documents(docs: &Documents) -> Vec<super::Problem> {
+    let (Some(proxy), Some(pods)) = (&docs.kube_proxy, &docs.cluster.networking.pod_subnet) else {
+        return Vec::new();
+    };
+    super::component_values::cluster_cidr_problem(proxy, pods)
+        .map(|why| super::Problem::new("ClusterConfiguration", "networking.podSubnet", why))
+        .into_iter()
+        .collect()
+}
+
 /// Fails with every problem of the documents (flags already applied), pointing into the file.
 pub fn check(docs: &Documents) -> Result<()> {
     let problems: Vec<String> = validate(&docs.init, &docs.cluster)
         .into_iter()
+        .chain(across_documents(docs))
         .map(|p| p.render(docs.source.as_deref()))
         .collect();
     if problems.is_empty() {
@@ -170,22 +234,34 @@ pub fn check(docs: &Documents) -> Result<()> {
 /// not a configuration, and refusing it at once keeps every answer quick.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// Reads a configuration file, refusing one too large to be one before reading it.
-fn read_config(path: &Path) -> Result<String> {
-    let read = || format!("failed to read config file `{}`", path.display());
-    let size = std::fs::metadata(path).with_context(read)?.len();
-    if size > MAX_CONFIG_BYTES {
-        return Err(InvalidConfig(vec![format!(
-            "{}: {size} bytes is not a configuration (kubestrap reads at most {MAX_CONFIG_BYTES} bytes; a kubeadm configuration is a few KiB)",
-            path.display()
-        )])
-        .into());
-    }
-    let bytes = std::fs::read(path).with_context(read)?;
+/// Reads a configuration file: a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8 (a
+/// FIFO or a device such as `/dev/zero` is refused before anything is read from it).
+pub fn read_config(path: &Path) -> Result<String> {
+    use crate::fs::bounded::{self, Unreadable};
+    let shown = path.display();
+    let bytes = match bounded::read(path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(Unreadable::Io(e)) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("failed to read config file `{shown}`"))
+            );
+        }
+        Err(Unreadable::NotAFile(what)) => {
+            return Err(InvalidConfig(vec![format!(
+                "{shown}: {what}, not a configuration file; give the path of a kubeadm configuration file"
+            )])
+            .into());
+        }
+        Err(Unreadable::TooLarge(limit)) => {
+            return Err(InvalidConfig(vec![format!(
+                "{shown}: more than {limit} bytes is not a configuration (kubestrap reads at most {limit} bytes; a kubeadm configuration is a few KiB)"
+            )])
+            .into());
+        }
+    };
     String::from_utf8(bytes).map_err(|e| {
         InvalidConfig(vec![format!(
-            "{}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
-            path.display(),
+            "{shown}: not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
             e.utf8_error().valid_up_to()
         )])
         .into()
@@ -208,7 +284,7 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
     };
     let mut found_kubeadm = false;
     for doc in split(text) {
-        let value: Value = match serde_yaml::from_str(doc.text) {
+        let value: Value = match super::yaml::to_value(doc.text) {
             Ok(v) => v,
             Err(e) => {
                 problems.push(yaml_problem(&e, &doc, name));
@@ -280,6 +356,9 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
             "KubeletConfiguration" | "KubeProxyConfiguration" => {
                 let before = problems.len();
                 component::check(&kind, &api_version, &map, &here, &mut problems);
+                if problems.len() == before {
+                    super::component_values::check(&kind, &map, &here, &mut problems);
+                }
                 if problems.len() == before {
                     if kind == "KubeletConfiguration" {
                         docs.kubelet = Some(map);
@@ -475,10 +554,16 @@ fn describe(path: &str, inner: &str, kind: &str) -> (String, String) {
             format!("unknown field `{field}` in {kind}{hint}"),
         );
     }
-    (
-        path.clone(),
-        format!("`{path}` in {kind}: {}", strip_location(inner)),
-    )
+    let mut message = format!("`{path}` in {kind}: {}", strip_location(inner));
+    if inner.starts_with("invalid type: floating point") && inner.contains("expected a string") {
+        // `kubernetesVersion: 1.20` is the number 1.2 to YAML.
+        message.push_str(
+            "; quote it (\"v1.20.0\"): unquoted, YAML reads it as a number, and 1.20 as 1.2",
+        );
+    } else if inner.starts_with("invalid type:") && inner.contains("expected a string") {
+        message.push_str("; quote it to make it a string");
+    }
+    (path.clone(), message)
 }
 
 fn join(parent: &str, name: &str) -> String {

@@ -1,5 +1,5 @@
 //! Finding the line and column of a field path (`apiServer.extraArgs`, `bootstrapTokens[0].ttl`)
-//! in block-style YAML, so every config problem can point at its place in the file.
+//! in YAML, so every config problem can point at its place in the file.
 
 /// The parts of a field path: `a.b[2].c` → `a`, `b`, `2`, `c`.
 pub fn segments(path: &str) -> Vec<String> {
@@ -58,8 +58,13 @@ fn is_key(content: &str, key: &str) -> bool {
     unquoted.is_some_and(|rest| rest.trim_start().starts_with(':'))
 }
 
-/// 1-based (line, column) of the last segment of `path` in `text`, if it can be found.
+/// 1-based (line, column) of the last segment of `path` in `text`, if it can be found: by the
+/// lines of block style, else (flow style) by the parser's own marks.
 pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    in_block(text, path).or_else(|| super::yaml::position(text, &segments(path)))
+}
+
+fn in_block(text: &str, path: &str) -> Option<(usize, usize)> {
     let all = lines(text);
     let (mut lo, mut hi) = (0, all.len());
     let mut at = None;

@@ -187,7 +187,9 @@ pub use resolve::{
 };
 
 pub mod component;
+mod component_values;
 mod defaults;
+pub mod discovery_file;
 mod load;
 mod locate;
 mod migrate;
@@ -197,9 +199,10 @@ mod source;
 mod suggest;
 pub mod token_format;
 mod validate;
+pub mod yaml;
 
 pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
-pub use load::{InvalidConfig, check, load_file, parse, validate_file};
-pub use migrate::migrate;
+pub use load::{InvalidConfig, check, load_file, parse, read_config, validate_file};
+pub use migrate::{migrate, migrate_file, write_migrated};
 pub use source::Source;
 pub use validate::{Problem, validate};

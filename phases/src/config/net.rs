@@ -64,6 +64,12 @@ pub fn parse_control_plane_endpoint(endpoint: &str) -> Result<(String, Option<u1
         )
     };
     let (host, port) = split_host_port(endpoint).with_context(bad)?;
+    if host.bytes().any(|b| b.is_ascii_uppercase()) && is_dns_subdomain(&host.to_lowercase()) {
+        bail!(
+            "`controlPlaneEndpoint`: the host of {endpoint:?} must be lower-case, as DNS names are in certificates and kubeconfigs: write {:?}",
+            endpoint.to_lowercase()
+        );
+    }
     if host.is_empty() || !(host.parse::<IpAddr>().is_ok() || is_dns_subdomain(host)) {
         bail!(bad());
     }
@@ -105,6 +111,127 @@ pub fn is_dns_subdomain(s: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// Why `name` is not a Kubernetes label name (the part of a key after its `/`), if it is not:
+/// 1 to 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit.
+fn label_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("the name part is empty");
+    }
+    if name.len() > 63 {
+        return Some("the name part is longer than 63 characters");
+    }
+    let inner = |b: u8| b.is_ascii_alphanumeric() || b"-_.".contains(&b);
+    let bytes = name.as_bytes();
+    if !bytes.iter().all(|b| inner(*b))
+        || !bytes[0].is_ascii_alphanumeric()
+        || !bytes[bytes.len() - 1].is_ascii_alphanumeric()
+    {
+        return Some(
+            "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+        );
+    }
+    None
+}
+
+/// Why `key` is not a label or taint key (`[prefix/]name`, the prefix a DNS subdomain).
+pub fn label_key_problem(key: &str) -> Option<&'static str> {
+    match key.split_once('/') {
+        Some((prefix, name)) => {
+            if !is_dns_subdomain(prefix) {
+                return Some("its prefix (before `/`) must be a lower-case DNS subdomain");
+            }
+            label_name_problem(name)
+        }
+        None => label_name_problem(key),
+    }
+}
+
+/// Why `value` is not a label or taint value (empty, or a label name).
+pub fn label_value_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        None
+    } else {
+        label_name_problem(value)
+    }
+}
+
+/// Why `repo` is not an image repository as container references spell it (`registry.k8s.io`,
+/// `my.registry:5000/k8s`), if it is not: an optional registry host (with a port), then path
+/// parts of lower-case letters and digits joined by `.`, `_`, `__` or dashes.
+pub fn image_repository_problem(repo: &str) -> Option<String> {
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    // As container tools read a name: the first part is a registry when it has a `.` or a `:`,
+    // is `localhost`, or has an upper-case letter and a path follows.
+    let first = parts[0];
+    if first.contains(['.', ':'])
+        || first == "localhost"
+        || (parts.len() > 1 && first.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        parts.remove(0);
+        let (host, port) = match first.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((v6, rest)) => (v6, rest.strip_prefix(':')),
+            None => match first.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (first, None),
+            },
+        };
+        if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Some(format!(
+                "the registry {first:?} has a port that is not a number"
+            ));
+        }
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if host.parse::<IpAddr>().is_err() && !host.split('.').all(label) {
+            return Some(format!("the registry host {host:?} is not a host name"));
+        }
+    }
+    parts.iter().find(|part| !path_component(part)).map(|part| {
+        format!(
+            "the path part {part:?} must be lower-case letters and digits, joined by '.', '_', '__' or '-'"
+        )
+    })
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn path_component(part: &str) -> bool {
+    let bytes = part.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < bytes.len() && alnum(bytes[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == bytes.len() {
+            return true;
+        }
+        match bytes[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += if bytes.get(i + 1) == Some(&b'_') {
+                    2
+                } else {
+                    1
+                }
+            }
+            b'-' => {
+                while bytes.get(i) == Some(&b'-') {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +302,48 @@ mod tests {
             Some(("fd00::1", Some(6443)))
         );
         assert_eq!(split_host_port("fd00::1"), Some(("fd00::1", None)));
+    }
+
+    #[test]
+    fn image_repositories_follow_the_reference_grammar() {
+        for ok in [
+            "registry.k8s.io",
+            "k8s.gcr.io",
+            "my.registry:5000/k8s",
+            "localhost/k8s",
+            "10.0.0.1:5000/a/b",
+            "Registry.Example.com/k8s",
+            "docker.io/library",
+            "a/b_c/d__e/f-g",
+        ] {
+            assert_eq!(image_repository_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "MyRegistry",
+            "registry.k8s.io/K8s",
+            "reg.io/",
+            "reg.io//x",
+            "reg.io:port/x",
+            "reg_io.com/x",
+            "a/-b",
+        ] {
+            assert!(image_repository_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn taint_keys_and_values() {
+        assert_eq!(label_key_problem("example.com/dedicated"), None);
+        assert_eq!(
+            label_key_problem("node-role.kubernetes.io/control-plane"),
+            None
+        );
+        assert!(label_key_problem("").is_some());
+        assert!(label_key_problem("a b").is_some());
+        assert!(label_key_problem("Example.com/x").is_some());
+        assert_eq!(label_value_problem(""), None);
+        assert!(label_value_problem("-x").is_some());
     }
 
     #[test]

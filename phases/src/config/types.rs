@@ -324,10 +324,35 @@ pub struct BootstrapToken {
     pub ttl: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
-    #[serde(default = "default_token_usages")]
+    /// An empty list takes the defaults, as kubeadm's defaulting does.
+    #[serde(
+        default = "default_token_usages",
+        deserialize_with = "usages_or_default"
+    )]
     pub usages: Vec<String>,
-    #[serde(default = "default_token_groups")]
+    #[serde(
+        default = "default_token_groups",
+        deserialize_with = "groups_or_default"
+    )]
     pub groups: Vec<String>,
+}
+
+fn usages_or_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    Ok(if list.is_empty() {
+        default_token_usages()
+    } else {
+        list
+    })
+}
+
+fn groups_or_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    Ok(if list.is_empty() {
+        default_token_groups()
+    } else {
+        list
+    })
 }
 
 impl Default for BootstrapToken {

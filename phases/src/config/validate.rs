@@ -3,12 +3,15 @@
 
 use std::net::IpAddr;
 
-use super::net::{is_dns_subdomain, parse_cidr, split_host_port};
+use super::net::{is_dns_subdomain, parse_cidr};
 use super::source::Source;
 use super::token_format as token;
-use super::{ClusterConfiguration, ExtraArgs, InitConfiguration};
+use super::{ApiEndpoint, ClusterConfiguration, ExtraArgs, InitConfiguration, NodeRegistration};
 use crate::config::duration;
 use crate::version::KubeVersion;
+
+/// The most problems an error lists.
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
 
 /// One thing wrong with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +133,36 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
         {
             p.push(Problem::new(INIT, at("ttl"), e.to_string()));
         }
+        if let Some(expires) = &token.expires
+            && time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+                .is_err()
+        {
+            p.push(Problem::new(
+                INIT,
+                at("expires"),
+                format!(
+                    "{expires:?} is not a date and time in RFC 3339, such as 2030-01-02T15:04:05Z"
+                ),
+            ));
+        }
+        if let Some(id) = token
+            .token
+            .as_deref()
+            .and_then(|t| t.split_once('.'))
+            .map(|(id, _)| id)
+            && let Some(first) = init.bootstrap_tokens[..i].iter().position(|t| {
+                t.token
+                    .as_deref()
+                    .and_then(|t| t.split_once('.'))
+                    .is_some_and(|(other, _)| other == id)
+            })
+        {
+            p.push(Problem::new(
+                INIT,
+                at("token"),
+                format!("the token ID {id:?} is also the ID of bootstrapTokens[{first}]: each token needs an ID of its own (the second would replace the first)"),
+            ));
+        }
         for usage in &token.usages {
             if !token::USAGES.contains(&usage.as_str()) {
                 p.push(Problem::new(
@@ -161,78 +194,8 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
     {
         p.push(Problem::new(INIT, "certificateKey", problem));
     }
-    let reg = &init.node_registration;
-    if let Some(name) = &reg.name
-        && !is_dns_subdomain(name)
-    {
-        p.push(Problem::new(
-            INIT,
-            "nodeRegistration.name",
-            format!("{name:?} is not a valid node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"),
-        ));
-    }
-    if let Some(socket) = &reg.cri_socket {
-        match socket.split_once("://") {
-            Some(("unix", path)) if path.starts_with('/') => {}
-            Some(("unix", path)) => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("path is not absolute: {path}"))),
-            Some((scheme, _)) => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("URL scheme {scheme} is not supported; use unix:///path/to/socket"))),
-            None if socket.starts_with('/') => {}
-            None => p.push(Problem::new(INIT, "nodeRegistration.criSocket", format!("{socket:?} is not a socket URL; use e.g. unix:///var/run/containerd/containerd.sock"))),
-        }
-    }
-    if !["Always", "IfNotPresent", "Never"].contains(&reg.image_pull_policy.as_str()) {
-        p.push(Problem::new(
-            INIT,
-            "nodeRegistration.imagePullPolicy",
-            format!(
-                "{:?} is not one of Always, IfNotPresent, Never",
-                reg.image_pull_policy
-            ),
-        ));
-    }
-    for (i, taint) in reg.taints.iter().flatten().enumerate() {
-        if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&taint.effect.as_str()) {
-            p.push(Problem::new(
-                INIT,
-                format!("nodeRegistration.taints[{i}].effect"),
-                format!(
-                    "{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute",
-                    taint.effect
-                ),
-            ));
-        }
-    }
-    let ignored = &reg.ignore_preflight_errors;
-    if ignored.len() > 1 && ignored.iter().any(|c| c.eq_ignore_ascii_case("all")) {
-        p.push(Problem::new(
-            INIT,
-            "nodeRegistration.ignorePreflightErrors",
-            "don't specify individual checks if 'all' is used",
-        ));
-    }
-    extra_args(
-        INIT,
-        "nodeRegistration.kubeletExtraArgs",
-        &reg.kubelet_extra_args,
-        p,
-    );
-    let endpoint = &init.local_api_endpoint;
-    if let Some(addr) = &endpoint.advertise_address
-        && addr.parse::<IpAddr>().is_err()
-    {
-        p.push(Problem::new(
-            INIT,
-            "localAPIEndpoint.advertiseAddress",
-            format!("ip address {addr:?} is not valid"),
-        ));
-    }
-    if !(1..=65535).contains(&endpoint.bind_port) {
-        p.push(Problem::new(
-            INIT,
-            "localAPIEndpoint.bindPort",
-            format!("port number {} is not valid (1-65535)", endpoint.bind_port),
-        ));
-    }
+    node_registration(INIT, &init.node_registration, p);
+    api_endpoint(INIT, "localAPIEndpoint", &init.local_api_endpoint, p);
     let t = &init.timeouts;
     for (name, value) in [
         (
@@ -253,6 +216,129 @@ fn validate_init(init: &InitConfiguration, p: &mut Vec<Problem>) {
                 e.to_string(),
             ));
         }
+    }
+}
+
+/// `nodeRegistration` of an InitConfiguration or a JoinConfiguration.
+pub(super) fn node_registration(kind: &'static str, reg: &NodeRegistration, p: &mut Vec<Problem>) {
+    if let Some(name) = &reg.name
+        && !is_dns_subdomain(name)
+    {
+        p.push(Problem::new(
+            kind,
+            "nodeRegistration.name",
+            format!("{name:?} is not a valid node name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"),
+        ));
+    }
+    if let Some(socket) = &reg.cri_socket {
+        let at = "nodeRegistration.criSocket";
+        match socket.split_once("://") {
+            Some(("unix", path)) if path.starts_with('/') => {}
+            Some(("unix", path)) => p.push(Problem::new(kind, at, format!("path is not absolute: {path}"))),
+            Some((scheme, _)) => p.push(Problem::new(kind, at, format!("URL scheme {scheme} is not supported; use unix:///path/to/socket"))),
+            None if socket.starts_with('/') => {}
+            None => p.push(Problem::new(kind, at, format!("{socket:?} is not a socket URL; use e.g. unix:///var/run/containerd/containerd.sock"))),
+        }
+    }
+    if !["Always", "IfNotPresent", "Never"].contains(&reg.image_pull_policy.as_str()) {
+        p.push(Problem::new(
+            kind,
+            "nodeRegistration.imagePullPolicy",
+            format!(
+                "{:?} is not one of Always, IfNotPresent, Never",
+                reg.image_pull_policy
+            ),
+        ));
+    }
+    for (i, taint) in reg.taints.iter().flatten().enumerate() {
+        let at = |field: &str| format!("nodeRegistration.taints[{i}].{field}");
+        if !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&taint.effect.as_str()) {
+            p.push(Problem::new(
+                kind,
+                at("effect"),
+                format!(
+                    "{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute",
+                    taint.effect
+                ),
+            ));
+        }
+        if let Some(why) = super::net::label_key_problem(&taint.key) {
+            p.push(Problem::new(
+                kind,
+                at("key"),
+                format!("{:?} is not a valid taint key: {why}", taint.key),
+            ));
+        }
+        if let Some(value) = taint.value.as_deref()
+            && let Some(why) = super::net::label_value_problem(value)
+        {
+            p.push(Problem::new(
+                kind,
+                at("value"),
+                format!("{value:?} is not a valid taint value: {why}"),
+            ));
+        }
+    }
+    let ignored = &reg.ignore_preflight_errors;
+    if ignored.len() > 1 && ignored.iter().any(|c| c.eq_ignore_ascii_case("all")) {
+        p.push(Problem::new(
+            kind,
+            "nodeRegistration.ignorePreflightErrors",
+            "don't specify individual checks if 'all' is used",
+        ));
+    }
+    extra_args(
+        kind,
+        "nodeRegistration.kubeletExtraArgs",
+        &reg.kubelet_extra_args,
+        p,
+    );
+}
+
+/// An API endpoint (`localAPIEndpoint`, a join's `controlPlane.localAPIEndpoint`): an address
+/// other nodes can reach this API server at, and a port.
+pub(super) fn api_endpoint(
+    kind: &'static str,
+    prefix: &str,
+    endpoint: &ApiEndpoint,
+    p: &mut Vec<Problem>,
+) {
+    if let Some(addr) = endpoint
+        .advertise_address
+        .as_deref()
+        .filter(|a| !a.is_empty())
+    {
+        let at = format!("{prefix}.advertiseAddress");
+        match addr.parse::<IpAddr>() {
+            Err(_) => p.push(Problem::new(kind, at, format!("ip address {addr:?} is not valid"))),
+            Ok(ip) if ip.is_multicast() => p.push(Problem::new(kind, at, format!("{ip} is a multicast address: no API server can answer there; advertise this node's own unicast address"))),
+            Ok(std::net::IpAddr::V4(v4)) if v4.is_broadcast() => p.push(Problem::new(kind, at, format!("{v4} is the broadcast address: no API server can answer there; advertise this node's own unicast address"))),
+            Ok(_) => {}
+        }
+    }
+    if !(1..=65535).contains(&endpoint.bind_port) {
+        p.push(Problem::new(
+            kind,
+            format!("{prefix}.bindPort"),
+            format!("port number {} is not valid (1-65535)", endpoint.bind_port),
+        ));
+    }
+}
+
+/// A folder or file kubestrap reads or writes under the root: absolute, without `..`.
+pub(super) fn local_path(kind: &'static str, at: &str, path: &str, p: &mut Vec<Problem>) {
+    if !path.starts_with('/') {
+        p.push(Problem::new(
+            kind,
+            at,
+            format!("path {path:?} is not absolute"),
+        ));
+    } else if path.split('/').any(|c| c == "..") {
+        p.push(Problem::new(
+            kind,
+            at,
+            format!("path {path:?} climbs with `..`: name it by its own path"),
+        ));
     }
 }
 
@@ -289,10 +375,17 @@ fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
             format!("{:?} is not a valid DNS domain", c.networking.dns_domain),
         ));
     }
-    if let Some(endpoint) = &c.control_plane_endpoint
-        && !is_endpoint(endpoint)
+    if let Some(endpoint) = c
+        .control_plane_endpoint
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        && let Err(e) = super::net::parse_control_plane_endpoint(endpoint)
     {
-        p.push(Problem::new(CLUSTER, "controlPlaneEndpoint", format!("endpoint {endpoint:?} is not valid: use an IP address or DNS name, with an optional :port")));
+        p.push(Problem::new(
+            CLUSTER,
+            "controlPlaneEndpoint",
+            format!("{e:#}"),
+        ));
     }
     sans(&c.api_server.cert_sans, "apiServer.certSANs", p);
     extra_args(CLUSTER, "apiServer.extraArgs", &c.api_server.extra_args, p);
@@ -341,13 +434,8 @@ fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
             "either .Etcd.Local or .Etcd.External is required",
         )),
         (Some(local), None) => {
-            if !local.data_dir.starts_with('/') {
-                p.push(Problem::new(
-                    CLUSTER,
-                    "etcd.local.dataDir",
-                    format!("path {:?} is not absolute", local.data_dir),
-                ));
-            } else if let Some(why) =
+            local_path(CLUSTER, "etcd.local.dataDir", &local.data_dir, p);
+            if let Some(why) =
                 crate::fs::system_dirs::refused_as(&local.data_dir, "etcd's data folder")
             {
                 p.push(Problem::new(CLUSTER, "etcd.local.dataDir", why));
@@ -381,20 +469,10 @@ fn validate_cluster(c: &ClusterConfiguration, p: &mut Vec<Problem>) {
             }
         }
     }
-    if !c.certificates_dir.starts_with('/') {
-        p.push(Problem::new(
-            CLUSTER,
-            "certificatesDir",
-            format!("path {:?} is not absolute", c.certificates_dir),
-        ));
-    }
+    local_path(CLUSTER, "certificatesDir", &c.certificates_dir, p);
     let repo = &c.image_repository;
-    if repo.is_empty()
-        || repo.contains("://")
-        || repo.chars().any(char::is_whitespace)
-        || repo.ends_with('/')
-    {
-        p.push(Problem::new(CLUSTER, "imageRepository", format!("invalid image repository format {repo:?}: use e.g. registry.k8s.io or my.registry:5000/k8s")));
+    if let Some(why) = super::net::image_repository_problem(repo) {
+        p.push(Problem::new(CLUSTER, "imageRepository", format!("invalid image repository format {repo:?}: {why}; use e.g. registry.k8s.io or my.registry:5000/k8s")));
     }
     if !["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256"]
         .contains(&c.encryption_algorithm.as_str())
@@ -575,172 +653,5 @@ pub fn certificate_key_problem(key: &str) -> Option<String> {
         .map(|e| e.to_string())
 }
 
-fn is_endpoint(e: &str) -> bool {
-    split_host_port(e).is_some_and(|(host, _)| {
-        host.parse::<IpAddr>().is_ok() || is_dns_subdomain(&host.to_lowercase())
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn paths(init: &InitConfiguration, cluster: &ClusterConfiguration) -> Vec<String> {
-        validate(init, cluster)
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        assert_eq!(
-            validate(
-                &InitConfiguration::default(),
-                &ClusterConfiguration::default()
-            ),
-            []
-        );
-    }
-
-    #[test]
-    fn bad_networking_is_reported_with_the_rule() {
-        let mut c = ClusterConfiguration::default();
-        c.networking.service_subnet = "10.96.0.0/8".into();
-        c.networking.pod_subnet = Some("10.244.0.0".into());
-        let problems = validate(&InitConfiguration::default(), &c);
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(
-            problems[0].message.contains("the mask must be >= 12"),
-            "{problems:?}"
-        );
-        assert!(
-            problems[1].message.contains("couldn't parse subnet"),
-            "{problems:?}"
-        );
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let mut init = InitConfiguration::default();
-        init.bootstrap_tokens[0].token = Some("abc.def".into());
-        init.local_api_endpoint.advertise_address = Some("10.0.0.300".into());
-        init.local_api_endpoint.bind_port = 70000;
-        let mut c = ClusterConfiguration::default();
-        c.kubernetes_version = Some("v1.19.0".into());
-        c.certificates_dir = "pki".into();
-        c.encryption_algorithm = "RSA-1024".into();
-        c.api_server.cert_sans = vec!["bad_name".into(), "*.ok.example".into(), "10.0.0.1".into()];
-        assert_eq!(
-            paths(&init, &c),
-            [
-                "bootstrapTokens[0].token",
-                "localAPIEndpoint.advertiseAddress",
-                "localAPIEndpoint.bindPort",
-                "kubernetesVersion",
-                "apiServer.certSANs[0]",
-                "certificatesDir",
-                "encryptionAlgorithm",
-            ]
-        );
-    }
-
-    #[test]
-    fn dual_stack_and_endpoints() {
-        let mut c = ClusterConfiguration::default();
-        c.networking.pod_subnet = Some("10.244.0.0/16,fd00::/56".into());
-        c.control_plane_endpoint = Some("cp.example:6443".into());
-        assert_eq!(
-            paths(&InitConfiguration::default(), &c),
-            Vec::<String>::new()
-        );
-        c.control_plane_endpoint = Some("cp.example:http".into());
-        c.networking.pod_subnet = Some("10.244.0.0/16,10.245.0.0/16".into());
-        assert_eq!(
-            paths(&InitConfiguration::default(), &c),
-            ["networking.podSubnet", "controlPlaneEndpoint"]
-        );
-    }
-
-    fn messages(init: &InitConfiguration, c: &ClusterConfiguration) -> Vec<String> {
-        validate(init, c).into_iter().map(|p| p.message).collect()
-    }
-
-    fn with_args(c: &mut ClusterConfiguration, args: &[(&str, &str)]) {
-        c.controller_manager.extra_args = ExtraArgs {
-            args: args
-                .iter()
-                .map(|(n, v)| super::super::Arg {
-                    name: n.to_string(),
-                    value: v.to_string(),
-                })
-                .collect(),
-            from_map: false,
-        };
-    }
-
-    #[test]
-    fn the_pod_subnet_must_hold_node_ranges_and_miss_the_services() {
-        let init = InitConfiguration::default();
-        let mut c = ClusterConfiguration::default();
-        for (pods, says) in [
-            ("10.244.0.0/25", "smaller than one node's pod range (/24"),
-            ("32.0.0.0/7", "holds 2^17 node ranges of /24"),
-            ("10.96.128.0/17", "overlaps the service subnet 10.96.0.0/12"),
-            ("fd00:1::/72", "smaller than one node's pod range (/64"),
-            ("10.244.0.0/16,fd00:1::/40", "holds 2^24 node ranges of /64"),
-        ] {
-            c.networking.pod_subnet = Some(pods.into());
-            let m = messages(&init, &c);
-            assert!(m.len() == 1 && m[0].contains(says), "{pods}: {m:?}");
-        }
-        c.networking.pod_subnet = Some("10.244.0.0/25".into());
-        with_args(&mut c, &[("node-cidr-mask-size", "26")]);
-        assert!(messages(&init, &c).is_empty());
-        with_args(&mut c, &[("node-cidr-mask-size-ipv4", "x")]);
-        assert!(
-            messages(&init, &c)[0].contains("node-cidr-mask-size-ipv4=\"x\" is not a mask size")
-        );
-        with_args(&mut c, &[("allocate-node-cidrs", "false")]);
-        assert!(messages(&init, &c).is_empty());
-        c.networking.pod_subnet = Some("10.244.0.0/16".into());
-        c.cluster_name = "x".repeat(254);
-        assert!(messages(&init, &c)[0].contains("at most 253 characters"));
-    }
-
-    #[test]
-    fn the_advertise_address_is_of_the_first_service_family() {
-        let mut init = InitConfiguration::default();
-        let mut c = ClusterConfiguration::default();
-        init.local_api_endpoint.advertise_address = Some("fd00::1".into());
-        let m = messages(&init, &c);
-        assert!(
-            m.len() == 1
-                && m[0]
-                    .contains("fd00::1 is IPv6 but the first service subnet 10.96.0.0/12 is IPv4"),
-            "{m:?}"
-        );
-        c.networking.service_subnet = "fd00:96::/112,10.96.0.0/12".into();
-        assert!(messages(&init, &c).is_empty());
-    }
-
-    #[test]
-    fn a_certificate_key_is_32_bytes_of_hex() {
-        assert!(certificate_key_problem(&"ab".repeat(32)).is_none());
-        assert!(
-            certificate_key_problem("zz")
-                .unwrap()
-                .contains("not hexadecimal")
-        );
-        assert!(
-            certificate_key_problem("abc")
-                .unwrap()
-                .contains("not hexadecimal")
-        );
-        assert!(
-            certificate_key_problem("abcd")
-                .unwrap()
-                .contains("the key is 2 bytes")
-        );
-    }
-}
+mod tests;

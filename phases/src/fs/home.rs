@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -175,14 +175,14 @@ impl UserDir {
                 self.owner.uid
             );
         }
-        let mut bytes = Vec::new();
-        File::from(fd)
-            .take(MAX_READ + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("failed to read `{shown}`"))?;
-        if bytes.len() as u64 > MAX_READ {
-            bail!("`{shown}` is larger than {MAX_READ} bytes: not a kubeconfig");
-        }
+        let bytes = super::bounded::read_at_most(File::from(fd), MAX_READ)
+            .with_context(|| format!("failed to read `{shown}`"))?
+            .with_context(|| {
+                format!(
+                    "`{shown}` is larger than {}: not a kubeconfig",
+                    super::bounded::show_size(MAX_READ)
+                )
+            })?;
         Ok(Some(bytes))
     }
 

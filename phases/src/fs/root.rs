@@ -184,6 +184,19 @@ impl Root {
         read().with_context(|| format!("failed to read `{}`", logical.display()))
     }
 
+    /// Reads a whole file a user named, refused without reading it when it is not a regular file
+    /// or holds more than `limit` bytes (see [`super::bounded`]).
+    pub fn read_bounded(&self, logical: impl AsRef<Path>, limit: u64) -> Result<Vec<u8>> {
+        let logical = logical.as_ref();
+        let read = || -> Result<Vec<u8>> {
+            if self.is_removed(logical) {
+                bail!("No such file or directory (removed in this dry run)");
+            }
+            Ok(super::bounded::read(&self.physical(logical)?, limit)?)
+        };
+        read().with_context(|| format!("failed to read `{}`", logical.display()))
+    }
+
     /// Reads a whole file as UTF-8 text.
     pub fn read_to_string(&self, logical: impl AsRef<Path>) -> Result<String> {
         let logical = logical.as_ref();

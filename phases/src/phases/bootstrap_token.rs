@@ -44,8 +44,8 @@ impl Spec {
         };
         let expires = match (&t.expires, &t.ttl) {
             (Some(e), _) => Some(e.clone()),
-            (None, Some(ttl)) => expiry(now, crate::config::duration::parse(ttl)?),
-            (None, None) => expiry(now, Duration::from_secs(24 * 3600)),
+            (None, Some(ttl)) => expiry(now, crate::config::duration::parse(ttl)?)?,
+            (None, None) => expiry(now, Duration::from_secs(24 * 3600))?,
         };
         validate(&t.usages, &t.groups)?;
         Ok(Spec {
@@ -88,9 +88,20 @@ impl Spec {
     }
 }
 
-/// `now + ttl` in RFC 3339; a zero TTL never expires.
-pub fn expiry(now: SystemTime, ttl: Duration) -> Option<String> {
-    (!ttl.is_zero()).then(|| rfc3339(now + ttl))
+/// `now + ttl` in RFC 3339; only a zero TTL never expires (an empty expiration would mean
+/// "never" to the API server, so a time RFC 3339 cannot write is refused).
+pub fn expiry(now: SystemTime, ttl: Duration) -> Result<Option<String>> {
+    if ttl.is_zero() {
+        return Ok(None);
+    }
+    let text = rfc3339(crate::config::duration::later(now, ttl)?);
+    if text.is_empty() {
+        bail!(
+            "a token that lasts {} would expire after the year 9999, which its expiration cannot say; give a shorter TTL, or 0 for a token that never expires",
+            crate::config::duration::format(ttl)
+        );
+    }
+    Ok(Some(text))
 }
 
 /// A time as `2006-01-02T15:04:05Z` (whole seconds, UTC).
@@ -396,7 +407,12 @@ mod tests {
             parse_rfc3339("2023-11-14T23:13:20+01:00"),
             Some(1_700_000_000)
         );
-        assert_eq!(expiry(t, Duration::ZERO), None);
+        assert_eq!(expiry(t, Duration::ZERO).unwrap(), None);
+        // Past the year 9999 an expiration would be empty, which means "never": refused.
+        let end_of_9999 = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        let err = expiry(end_of_9999, Duration::from_secs(3600)).unwrap_err();
+        assert!(err.to_string().contains("after the year 9999"), "{err}");
+        assert!(expiry(end_of_9999, Duration::from_secs(u64::MAX)).is_err());
     }
 
     #[test]

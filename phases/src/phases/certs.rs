@@ -202,7 +202,10 @@ pub fn ca_validity(ctx: &Context) -> Result<(SystemTime, SystemTime)> {
     } else {
         start
     };
-    Ok((not_before, from + period(ctx, true)?))
+    Ok((
+        not_before,
+        crate::config::duration::later(from, period(ctx, true)?)?,
+    ))
 }
 
 /// A new leaf's validity: ≤1.30 from the CA's NotBefore, 1.31+ from the start − 5 minutes; it
@@ -214,7 +217,24 @@ pub fn leaf_validity(ctx: &Context, ca: &Certificate) -> Result<(SystemTime, Sys
     } else {
         ca.not_before
     };
-    Ok((not_before, start + period(ctx, false)?))
+    let not_after = crate::config::duration::later(start, period(ctx, false)?)?;
+    warn_if_outlives(ctx, ca, not_after);
+    Ok((not_before, not_after))
+}
+
+/// A certificate that ends after its CA stops verifying when the CA ends: say so.
+pub fn warn_if_outlives(ctx: &Context, ca: &Certificate, not_after: SystemTime) {
+    if not_after > ca.not_after {
+        ctx.out.warn(
+            "certs",
+            &format!(
+                "a certificate valid until {} is signed by the CA {:?}, which expires on {}: it stops verifying then; give the CA a longer caCertificateValidityPeriod or the certificate a shorter one",
+                pki::rfc3339(not_after),
+                ca.common_name,
+                pki::rfc3339(ca.not_after)
+            ),
+        );
+    }
 }
 
 /// The first address of the (first) service CIDR: the `kubernetes` service IP.

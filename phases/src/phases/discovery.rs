@@ -26,7 +26,6 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::api::{Method, Request, Response, Transport, Unreachable};
 use crate::config::token_format::Token;
-use crate::fs::bounded::{read_at_most, show_size};
 use crate::fs::root::Root;
 use crate::host::interrupt::Interrupt;
 use crate::pki::{Certificate, ca_cert_hashes};
@@ -467,16 +466,7 @@ pub fn read_location(location: &str) -> Result<String> {
         crate::api::http::download(location, DISCOVERY_FILE_LIMIT)
             .with_context(|| format!("failed to download the discovery file {location}"))?
     } else {
-        let read = || -> Result<Vec<u8>> {
-            let file = std::fs::File::open(location)?;
-            read_at_most(file, DISCOVERY_FILE_LIMIT)?.with_context(|| {
-                format!(
-                    "it is larger than {}, too large for a kubeconfig",
-                    show_size(DISCOVERY_FILE_LIMIT)
-                )
-            })
-        };
-        read().with_context(|| format!("failed to read the discovery file `{location}`"))?
+        return crate::config::discovery_file::read(location);
     };
     String::from_utf8(bytes)
         .with_context(|| format!("the discovery file `{location}` is not UTF-8 text"))

@@ -304,8 +304,9 @@ pub fn user_kubeconfig(
                 is_ca: false,
                 leaf_basic_constraints: ctx.profile().leaf_basic_constraints,
                 not_before,
-                not_after: ctx.started + validity,
+                not_after: crate::config::duration::later(ctx.started, validity)?,
             };
+            certs::warn_if_outlives(ctx, &ca.cert, req.not_after);
             let key = pki::new_key(certs::key_algorithm(ctx)?)?;
             let cert = pki::sign(&req, &key, Some((&ca.cert, ca_key))).with_context(|| {
                 format!("failure while creating the client certificate for {client_name}")

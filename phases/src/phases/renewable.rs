@@ -300,12 +300,39 @@ fn rfc3339(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-/// Reads every renewable certificate, the CAs and the kubelet's client certificate.
+/// Why the key beside a certificate is not its key, if it is not (a missing key is an external
+/// CA's way, not a mismatch).
+fn key_mismatch(ctx: &Context, cert: Cert, parsed: &Certificate) -> Result<Option<String>> {
+    let (_, key_path) = pki::pair_paths(ctx.cert_dir(), cert.base());
+    if !ctx.root.exists(&key_path) {
+        return Ok(None);
+    }
+    let key = pki::read_key(&ctx.root, &key_path)?;
+    Ok((!parsed.matches_key(&key)).then(|| {
+        format!("`{key_path}` is not the key of its certificate: the two do not belong together")
+    }))
+}
+
+/// Reads every renewable certificate, the CAs and the kubelet's client certificate; fails when
+/// the folder is not one, holds none of them, or a key does not match its certificate.
 pub fn check_expiration(ctx: &Context, now: SystemTime) -> Result<Summary> {
+    let dir = ctx.cert_dir();
+    let hint = "\n\nhint: pass --cert-dir with the folder that holds the cluster's certificates (kubeadm's is /etc/kubernetes/pki), or --root with the folder that stands for `/`";
+    match std::fs::metadata(ctx.root.physical(dir)?) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => anyhow::bail!("the certificates folder `{dir}` is a file, not a folder{hint}"),
+        Err(e) => anyhow::bail!("the certificates folder `{dir}` cannot be read: {e}{hint}"),
+    }
+    let mut mismatched = Vec::new();
     let mut certificates = Vec::new();
     let mut cas: Vec<Cert> = Vec::new();
     for item in Renewable::all(ctx) {
         let cert = item.read(ctx)?;
+        if let (Renewable::Leaf(c), Some(cert)) = (item, &cert)
+            && let Some(problem) = key_mismatch(ctx, c, cert)?
+        {
+            mismatched.push(problem);
+        }
         let ca = item.signer();
         if !cas.contains(&ca) {
             cas.push(ca);
@@ -331,6 +358,11 @@ pub fn check_expiration(ctx: &Context, now: SystemTime) -> Result<Summary> {
         } else {
             None
         };
+        if let Some(cert) = &cert
+            && let Some(problem) = key_mismatch(ctx, ca, cert)?
+        {
+            mismatched.push(problem);
+        }
         certificate_authorities.push(row(
             ca_name(ca),
             cert.as_ref(),
@@ -338,6 +370,21 @@ pub fn check_expiration(ctx: &Context, now: SystemTime) -> Result<Summary> {
             externally_managed(ctx, ca),
             now,
         ));
+    }
+    if certificates
+        .iter()
+        .chain(&certificate_authorities)
+        .all(|e| e.state == State::Missing)
+    {
+        anyhow::bail!(
+            "the certificates folder `{dir}` holds none of the cluster's certificates{hint}"
+        );
+    }
+    if !mismatched.is_empty() {
+        anyhow::bail!(
+            "{}\n\nhint: a certificate is used with its own key only: put the right key beside it, or renew the certificate (`kubestrap certs renew <name>`; a CA cannot be renewed, it needs its own key back)",
+            mismatched.join("\n")
+        );
     }
     let kubelet_client = if ctx.root.exists(KUBELET_CLIENT_CERT) {
         let pem = read_following_links(ctx, KUBELET_CLIENT_CERT)?;

@@ -144,7 +144,7 @@ pub fn upload(api: &Api<'_>, data: Vec<(String, String)>, dry_run: bool) -> Resu
     let spec = Spec {
         token: Token::generate()?,
         description: Some(TOKEN_DESCRIPTION.into()),
-        expires: bootstrap_token::expiry(SystemTime::now(), LIFETIME),
+        expires: bootstrap_token::expiry(SystemTime::now(), LIFETIME)?,
         usages: Vec::new(),
         groups: Vec::new(),
     };

@@ -39,9 +39,15 @@ impl std::error::Error for OpenError {}
 impl CertificateKey {
     /// Parses 64 hex digits (either case).
     pub fn parse(hex: &str) -> Result<Self> {
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() % 2 != 0 {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             bail!(
                 "the certificate key is not hexadecimal: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)"
+            );
+        }
+        if hex.len() % 2 != 0 {
+            bail!(
+                "the certificate key has {} hex digits, not 64: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)",
+                hex.len()
             );
         }
         let bytes: Vec<u8> = (0..hex.len())
@@ -134,6 +140,10 @@ mod tests {
         assert!(err.contains("not hexadecimal"), "{err}");
         let err = CertificateKey::parse("abcd").unwrap_err().to_string();
         assert!(err.contains("the key is 2 bytes"), "{err}");
+        // A wrong length is said as such, odd or even.
+        let err = CertificateKey::parse(&KEY[..63]).unwrap_err().to_string();
+        assert!(err.contains("has 63 hex digits, not 64"), "{err}");
+        assert!(!err.contains("not hexadecimal"), "{err}");
         assert!(!format!("{:?}", CertificateKey::parse(KEY).unwrap()).contains("5b3a"));
     }
 }

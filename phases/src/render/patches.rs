@@ -295,6 +295,7 @@ fn names(targets: &[Target]) -> String {
 
 /// The documents of a patch file (YAML or JSON, `---` between documents) as JSON.
 fn documents(text: &str) -> Result<Vec<Value>> {
+    crate::config::yaml::check_expansion(text).context("not valid YAML or JSON")?;
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value: Value = serde::Deserialize::deserialize(doc)
@@ -305,6 +306,9 @@ fn documents(text: &str) -> Result<Vec<Value>> {
     }
     Ok(out)
 }
+
+/// The largest patch file read (a patch is a few lines).
+const MAX_PATCH_BYTES: u64 = 1 << 20;
 
 impl PatchSet {
     /// Reads every file of `dir` (sub-folders are refused) for a Kubernetes version; every
@@ -336,8 +340,10 @@ impl PatchSet {
             let (target, kind) = parse_name(&name, &known).with_context(|| {
                 format!("the patch file `{file}` has a name kubestrap cannot use (`target[suffix][+json|merge|strategic].yaml|json`)")
             })?;
-            let text = std::fs::read_to_string(&path)
+            let bytes = crate::fs::bounded::read(&path, MAX_PATCH_BYTES)
                 .with_context(|| format!("failed to read the patch file `{file}`"))?;
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("the patch file `{file}` is not UTF-8 text"))?;
             let patches = documents(&text)
                 .with_context(|| format!("the patch file `{file}` is unreadable"))?;
             for (i, p) in patches.iter().enumerate() {

@@ -158,7 +158,8 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
         .filter(|name| !known(name))
         .collect();
     if !unknown.is_empty() {
-        bail!(
+        // A bad phase name is bad input (exit 3), as `config validate` says of `skipPhases`.
+        return Err(crate::config::InvalidConfig(vec![format!(
             "unknown phase {}; valid phases are: {}",
             unknown
                 .iter()
@@ -166,7 +167,8 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
                 .collect::<Vec<_>>()
                 .join(", "),
             paths(table).join(", ")
-        );
+        )])
+        .into());
     }
     let mut steps: Vec<Step> = all
         .into_iter()

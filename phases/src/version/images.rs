@@ -85,7 +85,7 @@ pub fn pause(cluster: &ClusterConfiguration, version: KubeVersion) -> String {
 }
 
 fn component(cluster: &ClusterConfiguration, version: KubeVersion, name: &str) -> String {
-    image(&cluster.image_repository, name, &version.to_string())
+    image(&cluster.image_repository, name, &version.image_tag())
 }
 
 /// A control-plane image (`kube-apiserver`, …, `kube-proxy`): `<imageRepository>/<name>:v<version>`.

@@ -14,20 +14,90 @@ pub const OLDEST_MINOR: u32 = 20;
 /// Newest supported minor (`v1.36.x`).
 pub const NEWEST_MINOR: u32 = 36;
 /// The default when nothing else decides.
-pub const NEWEST: KubeVersion = KubeVersion {
-    minor: NEWEST_MINOR,
-    patch: 0,
-};
+pub const NEWEST: KubeVersion = KubeVersion::new(NEWEST_MINOR, 0);
 
-/// A Kubernetes release `v1.<minor>.<patch>`.
+/// A Kubernetes release `v1.<minor>.<patch>`, with the pre-release or build suffix it was
+/// written with (`-rc.0`, `+build.1`), which kubeadm keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KubeVersion {
     pub minor: u32,
     pub patch: u32,
+    pub suffix: Suffix,
+}
+
+/// The longest version suffix kept (Kubernetes' own are a few characters: `-rc.0`, `-alpha.1`).
+const MAX_SUFFIX: usize = 40;
+
+/// A version suffix (`-rc.0`, `+build.1`), kept inline so that a version stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Suffix {
+    bytes: [u8; MAX_SUFFIX],
+    len: u8,
+}
+
+impl Suffix {
+    /// No suffix.
+    pub const NONE: Suffix = Suffix {
+        bytes: [0; MAX_SUFFIX],
+        len: 0,
+    };
+
+    /// A suffix as semantic versions write it: `-` and dot-separated identifiers of letters,
+    /// digits and `-`, and/or `+` and such identifiers.
+    fn parse(text: &str) -> Option<Suffix> {
+        if text.len() > MAX_SUFFIX {
+            return None;
+        }
+        let (pre, build) = match text.split_once('+') {
+            Some((pre, build)) => (pre, Some(build)),
+            None => (text, None),
+        };
+        let identifiers = |s: &str| {
+            s.split('.').all(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        };
+        let pre_ok = pre.is_empty() || pre.strip_prefix('-').is_some_and(identifiers);
+        if !pre_ok || !build.is_none_or(identifiers) {
+            return None;
+        }
+        let mut bytes = [0; MAX_SUFFIX];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Some(Suffix {
+            bytes,
+            len: text.len() as u8,
+        })
+    }
+
+    /// The suffix as written.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Suffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
 }
 
 impl KubeVersion {
-    /// Parses `v1.25.0` or `1.25.0` (a pre-release or build suffix is ignored) and checks the supported range.
+    /// `v1.<minor>.<patch>` without a suffix.
+    pub const fn new(minor: u32, patch: u32) -> Self {
+        KubeVersion {
+            minor,
+            patch,
+            suffix: Suffix::NONE,
+        }
+    }
+
+    /// The tag of this version's control-plane images: the version, `+` written `_` (an image
+    /// tag has no `+`), as kubeadm tags them.
+    pub fn image_tag(self) -> String {
+        self.to_string().replace('+', "_")
+    }
+
+    /// Parses `v1.25.0` or `1.25.0` (with a pre-release or build suffix, kept) and checks the supported range.
     pub fn parse(text: &str) -> Result<Self> {
         let v = Self::parse_any(text)?;
         if !(OLDEST_MINOR..=NEWEST_MINOR).contains(&v.minor) {
@@ -41,13 +111,22 @@ impl KubeVersion {
     /// Parses without checking the supported range (for reading versions printed by binaries).
     pub fn parse_any(text: &str) -> Result<Self> {
         let t = text.trim();
-        let core = t.strip_prefix('v').unwrap_or(t);
-        let core = core.split(['-', '+']).next().unwrap_or(core);
+        let full = t.strip_prefix('v').unwrap_or(t);
+        let core = full.split(['-', '+']).next().unwrap_or(full);
+        let Some(suffix) = Suffix::parse(&full[core.len()..]) else {
+            bail!(
+                "invalid Kubernetes version {text:?}: the suffix after v1.MINOR.PATCH must be a pre-release (`-rc.0`) or build (`+build.1`) of letters, digits, `-` and `.`"
+            );
+        };
         let parts: Vec<&str> = core.split('.').collect();
         let number = |s: &str| s.parse::<u32>().ok().filter(|_| !s.is_empty());
         match parts.as_slice() {
             [major, minor, patch] if *major == "1" => match (number(minor), number(patch)) {
-                (Some(minor), Some(patch)) => Ok(KubeVersion { minor, patch }),
+                (Some(minor), Some(patch)) => Ok(KubeVersion {
+                    minor,
+                    patch,
+                    suffix,
+                }),
                 _ => bail!(
                     "invalid Kubernetes version {text:?}: expected v1.MINOR.PATCH, e.g. v1.31.0"
                 ),
@@ -71,7 +150,13 @@ impl KubeVersion {
 
 impl fmt::Display for KubeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v1.{}.{}", self.minor, self.patch)
+        write!(
+            f,
+            "v1.{}.{}{}",
+            self.minor,
+            self.patch,
+            self.suffix.as_str()
+        )
     }
 }
 
@@ -369,16 +454,22 @@ mod tests {
     #[test]
     fn parses_and_orders_versions() {
         let v = KubeVersion::parse("v1.20.2").unwrap();
-        assert_eq!(
-            v,
-            KubeVersion {
-                minor: 20,
-                patch: 2
-            }
-        );
+        assert_eq!(v, KubeVersion::new(20, 2));
         assert_eq!(v.to_string(), "v1.20.2");
         assert_eq!(KubeVersion::parse("1.25.0").unwrap().minor, 25);
-        assert!(KubeVersion::parse("v1.31.0-rc.1").is_ok());
+        let rc = KubeVersion::parse("v1.31.0-rc.1").unwrap();
+        assert_eq!((rc.minor, rc.to_string()), (31, "v1.31.0-rc.1".to_string()));
+        let build = KubeVersion::parse("1.30.2+build.7").unwrap();
+        assert_eq!(build.image_tag(), "v1.30.2_build.7");
+        for bad in [
+            "v1.30.0-",
+            "v1.30.0-rc..1",
+            "v1.30.0 rc",
+            "v1.30.0-rc/1",
+            &format!("v1.30.0-{}", "a".repeat(50)),
+        ] {
+            assert!(KubeVersion::parse(bad).is_err(), "{bad}");
+        }
         assert!(KubeVersion::parse("v1.36.9").is_ok());
     }
 

@@ -205,6 +205,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
         }
         Discovery::File { location } => {
             let text = discovery::read_location(location)?;
+            crate::config::discovery_file::check(&text, location)?;
             discovery::by_file(&text, location, join.tls_bootstrap_token.as_ref())?
         }
     };
