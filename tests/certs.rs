@@ -853,3 +853,41 @@ fn every_phase_that_signs_refuses_a_ca_outside_its_validity_and_names_the_clock(
         }
     }
 }
+
+// A lost CA certificate beside its key: the hint said to remove the key, which on a running
+// cluster makes a new CA and breaks every certificate, kubeconfig and node.
+#[test]
+fn a_lost_ca_certificate_is_restored_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = crate::support::init_files_only(root).output().unwrap();
+    assert!(out.status.success(), "{:?}", crate::support::text(&out));
+    let ca = pki(root).join("ca.crt");
+    let original = fs::read(&ca).unwrap();
+    fs::remove_file(&ca).unwrap();
+    let r = root.to_str().unwrap();
+    let out = crate::support::kubestrap(&["init", "phase", "certs", "ca", "--root", r]);
+    let (_, err) = crate::support::text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("restore it from the copy every kubeconfig holds: `kubectl config view --kubeconfig /etc/kubernetes/admin.conf --raw"), "{err}");
+    assert!(
+        err.contains("Only on a host that serves no cluster"),
+        "{err}"
+    );
+    // The command of the hint gives back the very certificate.
+    let kubeconfig = root.join("etc/kubernetes/admin.conf");
+    let restored = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "kubectl config view --kubeconfig {} --raw -o jsonpath='{{.clusters[0].cluster.certificate-authority-data}}' | base64 -d",
+            kubeconfig.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(restored.stdout, original);
+    // Without a kubeconfig, and for the other CAs, a copy from elsewhere.
+    fs::remove_file(pki(root).join("front-proxy-ca.crt")).unwrap();
+    let out = crate::support::kubestrap(&["init", "phase", "certs", "front-proxy-ca", "--root", r]);
+    let (_, err) = crate::support::text(&out);
+    assert!(err.contains("copy `/etc/kubernetes/pki/front-proxy-ca.crt` back from a backup or from another control-plane node"), "{err}");
+}

@@ -831,3 +831,87 @@ fn external_etcd_skips_the_etcd_certificates() {
         "{lines:?}"
     );
 }
+
+// A P-384 CA key was refused as `EC PRIVATE KEY` (SEC1) and accepted as PKCS#8 `PRIVATE KEY`.
+#[test]
+fn a_p384_ca_signs_in_either_pem_form() {
+    crate::support::require_binary("openssl", "openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(work)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "ecparam",
+        "-name",
+        "secp384r1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "sec1.key",
+    ]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        "sec1.key",
+        "-out",
+        "pkcs8.key",
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "sec1.key",
+        "-subj",
+        "/CN=kubernetes",
+        "-days",
+        "3650",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "-out",
+        "ca.crt",
+    ]);
+    for form in ["sec1", "pkcs8"] {
+        let root = work.join(form);
+        let pki = root.join("etc/kubernetes/pki");
+        fs::create_dir_all(&pki).unwrap();
+        fs::copy(work.join("ca.crt"), pki.join("ca.crt")).unwrap();
+        fs::copy(work.join(format!("{form}.key")), pki.join("ca.key")).unwrap();
+        let out = crate::support::kubestrap(&[
+            "init",
+            "phase",
+            "certs",
+            "apiserver",
+            "--root",
+            root.to_str().unwrap(),
+            "--kubernetes-version",
+            "v1.25.0",
+            "--apiserver-advertise-address",
+            "10.0.0.1",
+            "--node-name",
+            "n1",
+        ]);
+        assert!(
+            out.status.success(),
+            "{form}: {:?}",
+            crate::support::text(&out)
+        );
+        let verify = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(work.join("ca.crt"))
+            .arg(pki.join("apiserver.crt"))
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "{form}: {verify:?}");
+    }
+}

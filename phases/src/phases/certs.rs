@@ -330,6 +330,23 @@ fn new_key(ctx: &Context, name: &str) -> Option<KeyAlgorithm> {
     key_algorithm(ctx).ok()
 }
 
+/// How to get a CA certificate back whose key is still there. Removing the key too would make a
+/// new CA, which on a running cluster invalidates every certificate, kubeconfig and node signed
+/// by the old one: that is the last resort, for a host that serves no cluster.
+fn lost_ca_hint(ctx: &Context, base: &str, crt: &str, key_path: &str) -> String {
+    let admin = crate::fs::paths::kubeconfig("admin.conf");
+    let restore = if base == "ca" && ctx.root.exists(&admin) {
+        format!(
+            "restore it from the copy every kubeconfig holds: `kubectl config view --kubeconfig {admin} --raw -o jsonpath='{{.clusters[0].cluster.certificate-authority-data}}' | base64 -d > {crt}`"
+        )
+    } else {
+        format!("copy `{crt}` back from a backup or from another control-plane node")
+    };
+    format!(
+        "\n\nhint: {restore}. Only on a host that serves no cluster, remove `{key_path}` so kubestrap generates a new CA: on a running cluster a new CA invalidates every certificate, kubeconfig and node signed by the old one"
+    )
+}
+
 /// Creates or reuses a CA.
 fn ensure_ca(ctx: &Context, cert: Cert) -> Result<()> {
     let base = cert.base();
@@ -354,7 +371,8 @@ fn ensure_ca(ctx: &Context, cert: Cert) -> Result<()> {
     }
     if ctx.root.exists(&key_path) {
         bail!(
-            "found `{key_path}` but not `{crt}`\n\nhint: put the CA certificate next to its key, or remove `{key_path}` so kubestrap generates a new CA"
+            "found `{key_path}` but not `{crt}`{}",
+            lost_ca_hint(ctx, base, &crt, &key_path)
         );
     }
     ctx.out

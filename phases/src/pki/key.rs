@@ -92,18 +92,21 @@ impl PrivateKey {
         key.with_context(|| format!("failed to generate a {alg} key"))
     }
 
-    /// Parses a PEM key: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256) or PKCS#8 `PRIVATE KEY`.
+    /// Parses a PEM key: `RSA PRIVATE KEY`, `EC PRIVATE KEY` (P-256, P-384) or PKCS#8 `PRIVATE KEY`.
     pub fn from_pem(text: &str) -> Result<Self> {
         let block = pem::parse(text).context("not a PEM private key")?;
         let pair = match block.tag() {
             "RSA PRIVATE KEY" => KeyPair::from_pem_and_sign_algo(text, &rcgen::PKCS_RSA_SHA256),
+            // SEC1 does not say its curve to rcgen: the curves PKCS#8 keys are accepted with.
             "EC PRIVATE KEY" => {
-                KeyPair::from_pem_and_sign_algo(text, &rcgen::PKCS_ECDSA_P256_SHA256)
+                KeyPair::from_pem_and_sign_algo(text, &rcgen::PKCS_ECDSA_P256_SHA256).or_else(
+                    |_| KeyPair::from_pem_and_sign_algo(text, &rcgen::PKCS_ECDSA_P384_SHA384),
+                )
             }
             "PRIVATE KEY" => KeyPair::from_pem(text),
             other => bail!("PEM block {other:?} is not a private key"),
         }
-        .context("the key is neither an RSA nor an ECDSA P-256 private key")?;
+        .context("the key is neither an RSA nor an ECDSA P-256 or P-384 private key")?;
         Ok(PrivateKey {
             pair,
             pem: text.to_string(),
