@@ -7,6 +7,7 @@
 //! [`DryRun`] (logs mutating requests), and the scripted fake in `fake` (feature `testing`).
 
 pub mod client;
+pub mod cluster_config;
 mod dry_run;
 pub mod etcd_client;
 pub mod etcd_cluster;

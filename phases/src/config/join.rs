@@ -13,7 +13,7 @@ use super::types::is_false;
 use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
 use crate::fs::root::Root;
 use crate::host::Host;
-use crate::version::{self, KubeVersion};
+use crate::version;
 
 /// `discovery.bootstrapToken`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -666,41 +666,6 @@ pub fn join_warnings(join: &JoinConfiguration) -> Vec<String> {
     super::fields::no_effect("JoinConfiguration", &set, &default)
 }
 
-/// The ClusterConfiguration kubeadm (or kubestrap) uploaded, in any version up to v1beta4, and
-/// the cluster's Kubernetes version.
-pub fn uploaded_cluster_configuration(
-    text: &str,
-) -> Result<(super::ClusterConfiguration, KubeVersion)> {
-    let mut doc: serde_yaml::Mapping = serde_yaml::from_str(text)
-        .context("the ClusterConfiguration in kubeadm-config is not YAML")?;
-    // kubeadm 1.20 and 1.21 upload v1beta2, which names the DNS addon's type; its other
-    // fields are v1beta3's.
-    if doc.get("apiVersion").and_then(|v| v.as_str()) == Some("kubeadm.k8s.io/v1beta2") {
-        doc.insert("apiVersion".into(), "kubeadm.k8s.io/v1beta3".into());
-        if let Some(serde_yaml::Value::Mapping(dns)) = doc.get_mut("dns") {
-            dns.remove("type");
-        }
-        doc.remove("useHyperKubeImage");
-    }
-    let text = serde_yaml::to_string(&doc)?;
-    let (docs, problems) = super::parse(&text, "kubeadm-config ClusterConfiguration");
-    if !problems.is_empty() {
-        bail!(
-            "kubestrap cannot read the cluster's ClusterConfiguration:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    let version_text = docs
-        .cluster
-        .kubernetes_version
-        .clone()
-        .context("the cluster's ClusterConfiguration has no kubernetesVersion")?;
-    let version = KubeVersion::parse(&version_text).with_context(|| {
-        format!("the cluster runs Kubernetes {version_text}, which kubestrap cannot join")
-    })?;
-    Ok((docs.cluster, version))
-}
-
 #[cfg(test)]
 mod tests;
 
@@ -736,6 +701,7 @@ pub fn check_kubelet_flags(
 mod kubelet_flag_tests {
     use super::*;
     use crate::config::known_flags::Allowed;
+    use crate::version::KubeVersion;
 
     #[test]
     fn a_joining_kubelet_flag_is_checked_against_the_cluster_version() {

@@ -179,6 +179,7 @@ pub use types::{
 pub mod flags;
 pub mod join;
 pub mod known_flags;
+pub mod kubeadm_config;
 mod resolve;
 
 pub use resolve::{

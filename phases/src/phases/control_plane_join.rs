@@ -7,19 +7,18 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::client;
 use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway, Member};
-use crate::api::objects::ConfigMap;
-use crate::api::{Api, Client, MERGE_PATCH};
+use crate::api::{Api, Client, cluster_config};
 use crate::config::join::AddedMember;
 use crate::config::net;
 use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::{self, File};
-use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs, upload_config};
+use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs};
 use crate::runner::context::Context;
 
 /// The annotation of kubeadm's etcd pods that says where the member serves clients.
@@ -404,22 +403,11 @@ pub fn update_status(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let admin = admin(ctx)?;
-    let api = admin.with(ctx);
-    let target = upload_config::kubeadm_config_ref()?;
-    let existing = api
-        .get::<ConfigMap>(&target)?
-        .and_then(|cm| cm.data.get(upload_config::CLUSTER_STATUS_KEY).cloned());
-    let status = upload_config::cluster_status(
+    cluster_config::add_to_cluster_status(
+        &admin.with(ctx),
         &ctx.cfg.node_name,
         (ctx.cfg.advertise_address, ctx.cfg.bind_port),
-        existing.as_deref(),
-    )?;
-    api.patch(
-        &target,
-        MERGE_PATCH,
-        &json!({"data": {upload_config::CLUSTER_STATUS_KEY: status}}),
-    )?;
-    Ok(())
+    )
 }
 
 /// `wait-control-plane` (1.33+): on a control-plane join, this node's components are healthy.

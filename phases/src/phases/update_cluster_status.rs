@@ -7,29 +7,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
-use serde_yaml::{Mapping, Value};
 
-use crate::api::objects::ConfigMap;
-use crate::api::{MERGE_PATCH, Retry, client};
+use crate::api::{Retry, client, cluster_config};
 use crate::fs::paths;
-use crate::phases::upload_config::{self, CLUSTER_STATUS_KEY};
 use crate::runner::context::Context;
 
 /// How long reset waits for the API server before it warns and goes on.
 const API_WAIT: Duration = Duration::from_secs(10);
-
-/// `status` (a ClusterStatus document) without `node`'s endpoint; `None` when it has none.
-pub fn without_node(status: &str, node: &str) -> Result<Option<String>> {
-    let mut doc: Mapping = serde_yaml::from_str(status)?;
-    let Some(Value::Mapping(endpoints)) = doc.get_mut("apiEndpoints") else {
-        return Ok(None);
-    };
-    if endpoints.remove(node).is_none() {
-        return Ok(None);
-    }
-    Ok(Some(serde_yaml::to_string(&doc)?))
-}
 
 /// The `update-cluster-status` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
@@ -59,44 +43,11 @@ fn remove(ctx: &Context, node: &str) -> Result<()> {
         ..Retry::default()
     };
     let admin = client::admin(&ctx.root, retry)?;
-    let api = admin.with(ctx);
-    let target = upload_config::kubeadm_config_ref()?;
-    let Some(status) = api
-        .get::<ConfigMap>(&target)?
-        .and_then(|cm| cm.data.get(CLUSTER_STATUS_KEY).cloned())
-    else {
-        return Ok(());
-    };
-    if let Some(updated) = without_node(&status, node)? {
-        api.patch(
-            &target,
-            MERGE_PATCH,
-            &json!({"data": {CLUSTER_STATUS_KEY: updated}}),
-        )?;
+    if cluster_config::remove_from_cluster_status(&admin.with(ctx), node)? {
         ctx.out.status(
             "reset",
             &format!("Removed {node:?} from the ClusterStatus in kube-system/kubeadm-config"),
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::phases::upload_config::cluster_status;
-
-    #[test]
-    fn only_this_node_leaves_the_cluster_status() {
-        let two = cluster_status("n1", ("10.0.0.1".parse().unwrap(), 6443), None).unwrap();
-        let two = cluster_status("n2", ("10.0.0.2".parse().unwrap(), 6443), Some(&two)).unwrap();
-        let one = without_node(&two, "n2").unwrap().unwrap();
-        let doc: Mapping = serde_yaml::from_str(&one).unwrap();
-        let endpoints = doc["apiEndpoints"].as_mapping().unwrap();
-        assert_eq!(endpoints.len(), 1);
-        assert_eq!(endpoints["n1"]["advertiseAddress"], "10.0.0.1");
-        assert_eq!(doc["kind"], "ClusterStatus");
-        assert_eq!(without_node(&one, "n2").unwrap(), None);
-        assert_eq!(without_node("kind: ClusterStatus\n", "n1").unwrap(), None);
-    }
 }

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::api::{Log, Retry, client};
+use crate::api::{Log, Retry, client, cluster_config};
 use crate::config::ClusterConfiguration;
 use crate::fs::root::Root;
 use crate::phases::certs::Cert;
 use crate::phases::renew::{self, Outcome};
 use crate::phases::renewable::Renewable;
-use crate::phases::{restart, upload_config};
+use crate::phases::restart;
 use crate::pki;
 use crate::runner::context::Context;
 
@@ -28,8 +28,7 @@ pub fn cluster_configuration(root: &Root, out: &dyn Log) -> Result<ClusterConfig
         ..Retry::default()
     };
     let admin = client::admin(root, retry)?;
-    let text = upload_config::uploaded_cluster_configuration(&admin.with(out))?;
-    Ok(crate::config::join::uploaded_cluster_configuration(&text)?.0)
+    Ok(cluster_config::cluster_configuration(&admin.with(out))?.0)
 }
 
 /// Every renewable certificate (`all`), or those named, in kubeadm's order; an unknown name is

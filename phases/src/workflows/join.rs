@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result};
 
 use crate::api::http::{Credentials, HttpTransport};
-use crate::api::{Client, client};
+use crate::api::{Client, client, cluster_config};
 use crate::config::join::Discovery;
+use crate::config::kubeadm_config;
 use crate::phases::control_plane_join as cp;
 use crate::phases::discovery::{self, Connect, TokenDiscovery};
-use crate::phases::{download_certs, tls_bootstrap, upload_config};
+use crate::phases::{download_certs, tls_bootstrap};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
@@ -211,13 +212,13 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
     };
     let text = kubeconfig.to_yaml()?;
     let client = bootstrap_client(ctx, &text)?;
-    let cluster_text = upload_config::uploaded_cluster_configuration(&client.with(ctx))
+    let cluster_text = cluster_config::cluster_configuration_text(&client.with(ctx))
         .context("failed to read the cluster's configuration with the bootstrap token")?;
     ctx.out.status(
         "preflight",
         "Reading configuration from the \"kubeadm-config\" ConfigMap in namespace \"kube-system\"",
     );
-    let (cluster, version) = crate::config::join::uploaded_cluster_configuration(&cluster_text)?;
+    let (cluster, version) = kubeadm_config::parse_cluster_configuration(&cluster_text)?;
     ctx.cfg.cluster = cluster;
     ctx.cfg.version = version;
     // Only now is the kubelet's version known: its flags are checked before anything is written.
