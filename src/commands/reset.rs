@@ -156,7 +156,7 @@ pub fn run(
         if ctx.root.is_dry_run() {
             printer.status("reset", "--verify has nothing to check after a dry run");
         } else {
-            verify(&ctx, &printer)?;
+            reset_verify::verify(&ctx)?;
         }
     }
     mounts_left(&ctx)?;
@@ -176,37 +176,6 @@ fn mounts_left(ctx: &Context) -> Result<()> {
             .map(|p| format!("`{p}`"))
             .collect::<Vec<_>>()
             .join(", ")
-    )
-}
-
-/// `--verify`: fails, naming each, when anything is left.
-fn verify(ctx: &Context, printer: &Printer) -> Result<()> {
-    // Processes killed a moment ago may still be letting go of their ports.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut left = reset_verify::leftovers(ctx);
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(250));
-        left = reset_verify::leftovers(ctx);
-    }
-    if left.is_empty() {
-        printer.status(
-            "verify",
-            &format!(
-                "nothing is left: no listener on ports {}, no pod or container in the runtime, no mount under the kubelet's folder, none of the files{}",
-                reset_verify::PORTS.map(|p| p.to_string()).join(", "),
-                if ctx.opts.cleanup_network {
-                    ", no CNI file, network interface or KUBE-* chain"
-                } else {
-                    ""
-                }
-            ),
-        );
-        return Ok(());
-    }
-    bail!(
-        "reset --verify: {} things are still on this host:\n  - {}\n\nhint: look at each above; run `kubestrap reset --force --verify` again once the processes holding them are stopped",
-        left.len(),
-        left.join("\n  - ")
     )
 }
 

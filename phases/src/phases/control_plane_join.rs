@@ -18,8 +18,10 @@ use crate::config::net;
 use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::{self, File};
+use crate::phases::remove_etcd_member::{Interruptible, remove_member};
 use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs};
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait};
 
 /// The annotation of kubeadm's etcd pods that says where the member serves clients.
 const ETCD_CLIENT_URLS: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
@@ -287,28 +289,36 @@ fn wait_and_promote(
     timeout: Duration,
 ) -> Result<()> {
     let started = Instant::now();
-    let mut last = String::from("it has not started");
-    while started.elapsed() < timeout {
-        match promote_once(etcd, id) {
-            Ok(true) => {
-                ctx.out.status(
-                    "etcd",
-                    &format!(
-                        "The new etcd member {id} was promoted to a voting member after {:.1}s",
-                        started.elapsed().as_secs_f64()
-                    ),
-                );
-                return Ok(());
-            }
-            Ok(false) => {}
-            Err(e) => last = format!("{e:#}"),
-        }
-        ctx.interrupt.pause(POLL)?;
-    }
-    bail!(
-        "the new etcd member {id} did not start, catch up and become healthy within {}s: {last}\n\nhint: look at this node's etcd container (`crictl ps -a --name etcd`, then `crictl logs <ID>`): a wrong address or certificate, or a busy disk, are the usual causes",
-        timeout.as_secs()
+    Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "etcd",
+        format!("Waiting for the new etcd member {id} to start, catch up and be promoted"),
+        POLL,
+        timeout,
     )
+    .quiet()
+    .until(|| {
+        Ok(match promote_once(etcd, id) {
+            Ok(true) => Poll::Ready(()),
+            Ok(false) => Poll::Pending(String::from("it has not started")),
+            Err(e) => Poll::Pending(format!("{e:#}")),
+        })
+    })?
+    .or_else(|last| {
+        anyhow::anyhow!(
+            "the new etcd member {id} did not start, catch up and become healthy within {}s: {last}\n\nhint: look at this node's etcd container (`crictl ps -a --name etcd`, then `crictl logs <ID>`): a wrong address or certificate, or a busy disk, are the usual causes",
+            timeout.as_secs()
+        )
+    })?;
+    ctx.out.status(
+        "etcd",
+        &format!(
+            "The new etcd member {id} was promoted to a voting member after {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
 }
 
 /// One round: `Ok(true)` once the member is a healthy voter and the whole cluster is healthy.
@@ -356,32 +366,13 @@ fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Res
             added.id
         ),
     );
-    // etcd refuses a removal while a member joined only seconds ago ("unhealthy cluster").
     // Not cut short by an interruption: this is how an interrupted join is undone.
-    let started = Instant::now();
-    loop {
-        match etcd.remove(&added.id) {
-            Ok(()) => break,
-            // The removal may have gone through with its answer lost.
-            Err(_)
-                if etcd
-                    .members()
-                    .is_ok_and(|(now, _)| !now.iter().any(|m| m.id == added.id)) =>
-            {
-                break;
-            }
-            Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                ctx.out.detail(&format!("etcd: {e:#}; trying again"));
-                std::thread::sleep(POLL);
-            }
-            Err(e) => {
-                return Err(e.context(format!(
-                    "etcd member {} could not be removed; remove it on a control-plane node with `etcdctl member remove {}`",
-                    added.id, added.id
-                )));
-            }
-        }
-    }
+    remove_member(ctx, etcd, &added.id, Interruptible::No).map_err(|e| {
+        e.context(format!(
+            "etcd member {} could not be removed; remove it on a control-plane node with `etcdctl member remove {}`",
+            added.id, added.id
+        ))
+    })?;
     ctx.root.remove_all(paths::manifest("etcd"))?;
     if let Some(local) = &ctx.cfg.cluster.etcd.local {
         crate::phases::cleanup_node::empty_dir(ctx, &local.data_dir);

@@ -29,7 +29,8 @@ use crate::config::token_format::Token;
 use crate::fs::root::Root;
 use crate::host::interrupt::Interrupt;
 use crate::pki::{Certificate, ca_cert_hashes};
-use crate::runner::report::{Progress, Reporter};
+use crate::runner::report::Reporter;
+use crate::runner::wait::{Poll, Wait};
 
 /// Where the public cluster information lives.
 pub const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
@@ -152,11 +153,22 @@ pub fn by_token(
         "discovery",
         &format!("Reading the cluster-info ConfigMap from {server} (not trusted yet)"),
     );
-    let mut waiting: Option<Box<dyn Progress + '_>> = None;
-    let mut pause = d.poll;
     let mut token_checked = false;
-    loop {
-        let data = read_cluster_info(insecure.as_ref(), &server, d, started)?;
+    let (kubeconfig, ca_pem, sig, pinned) = Wait::new(
+        out,
+        d.interrupt,
+        "discovery",
+        format!(
+            "Waiting for kube-controller-manager to sign cluster-info for token ID {:?}",
+            d.token.id
+        ),
+        d.poll,
+        d.timeout,
+    )
+    .since(started)
+    .backoff(MAX_POLL)
+    .until(|| {
+        let data = read_cluster_info(insecure.as_ref(), &server, d, out, started)?;
         let Some(kubeconfig) = data.get("kubeconfig").and_then(Value::as_str) else {
             bail!(
                 "the cluster-info ConfigMap at {server} has no `kubeconfig` key, so this API server is not set up for joining by token\n\nhint: on the control-plane node, run `kubestrap init phase bootstrap-token`"
@@ -166,65 +178,52 @@ pub fn by_token(
         // Pin first: nothing (not even the token) is sent to a server not known to be the one.
         let pinned = check_pins(&ca_pem, &d.pins, d.unsafe_skip_ca_verification, &server)?;
         check_clock(&ca_pem, now)?;
-        match data.get(&sig_key).and_then(Value::as_str) {
-            Some(sig) => {
-                if let Some(p) = waiting.take() {
-                    p.finish("the cluster-info signature appeared");
-                }
-                verify_signature(kubeconfig, sig, &d.token)?;
-                // The signer drops the signatures of expired or deleted tokens only eventually.
-                if pinned && !token_checked {
-                    check_token_known(connect, &server, &ca_pem, &d.token)?;
-                }
-                let verified = connect.verified(&server, &ca_pem, None)?;
-                let again = read_verified(verified.as_ref(), &server)?;
-                if again.get("kubeconfig").and_then(Value::as_str) != Some(kubeconfig) {
-                    bail!(
-                        "the cluster-info read again over TLS trusting only the cluster CA differs from the first read from {server}, so kubestrap cannot trust this API server"
-                    );
-                }
-                let how = if pinned {
-                    "its CA matches the pinned public key"
-                } else {
-                    "CA not verified (--discovery-token-unsafe-skip-ca-verification)"
-                };
-                out.status(
-                    "discovery",
-                    &format!(
-                        "Cluster info signature verified with token ID {:?}; {how}",
-                        d.token.id
-                    ),
-                );
-                return Ok(Discovered {
-                    server: server.clone(),
-                    ca_pem,
-                });
-            }
-            None => {
-                if pinned && !token_checked {
-                    check_token_known(connect, &server, &ca_pem, &d.token)?;
-                    token_checked = true;
-                }
-                let left = d.timeout.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    bail!(
-                        "the cluster-info ConfigMap at {server} still holds no signature for token ID {:?} after {:?}: kube-controller-manager signs it for every valid token with the signing usage\n\nhint: check that kube-controller-manager runs on the control plane, and that the token has the \"signing\" usage (`kubestrap token list`); `kubestrap token create --print-join-command` makes one that does",
-                        d.token.id,
-                        d.timeout
-                    );
-                }
-                let p = waiting.get_or_insert_with(|| {
-                    out.progress(&format!(
-                        "[discovery] Waiting for kube-controller-manager to sign cluster-info for token ID {:?}",
-                        d.token.id
-                    ))
-                });
-                p.tick(&format!("{:.0?}", started.elapsed()));
-                d.interrupt.pause(pause.min(left))?;
-                pause = (pause * 2).min(MAX_POLL);
-            }
+        if let Some(sig) = data.get(&sig_key).and_then(Value::as_str) {
+            return Ok(Poll::Ready((
+                kubeconfig.to_string(),
+                ca_pem,
+                sig.to_string(),
+                pinned,
+            )));
         }
+        if pinned && !token_checked {
+            check_token_known(connect, &server, &ca_pem, &d.token)?;
+            token_checked = true;
+        }
+        Ok(Poll::Pending(String::new()))
+    })?
+    .or_else(|_| {
+        anyhow::anyhow!(
+            "the cluster-info ConfigMap at {server} still holds no signature for token ID {:?} after {:?}: kube-controller-manager signs it for every valid token with the signing usage\n\nhint: check that kube-controller-manager runs on the control plane, and that the token has the \"signing\" usage (`kubestrap token list`); `kubestrap token create --print-join-command` makes one that does",
+            d.token.id,
+            d.timeout
+        )
+    })?;
+    verify_signature(&kubeconfig, &sig, &d.token)?;
+    // The signer drops the signatures of expired or deleted tokens only eventually.
+    if pinned && !token_checked {
+        check_token_known(connect, &server, &ca_pem, &d.token)?;
     }
+    let verified = connect.verified(&server, &ca_pem, None)?;
+    let again = read_verified(verified.as_ref(), &server)?;
+    if again.get("kubeconfig").and_then(Value::as_str) != Some(kubeconfig.as_str()) {
+        bail!(
+            "the cluster-info read again over TLS trusting only the cluster CA differs from the first read from {server}, so kubestrap cannot trust this API server"
+        );
+    }
+    let how = if pinned {
+        "its CA matches the pinned public key"
+    } else {
+        "CA not verified (--discovery-token-unsafe-skip-ca-verification)"
+    };
+    out.status(
+        "discovery",
+        &format!(
+            "Cluster info signature verified with token ID {:?}; {how}",
+            d.token.id
+        ),
+    );
+    Ok(Discovered { server, ca_pem })
 }
 
 /// GETs cluster-info over the untrusted connection and returns its `data`. Trying again
@@ -233,37 +232,36 @@ fn read_cluster_info(
     insecure: &dyn Transport,
     server: &str,
     d: &TokenDiscovery,
+    out: &dyn Reporter,
     started: Instant,
 ) -> Result<serde_json::Map<String, Value>> {
     let req = Request::new(Method::Get, CLUSTER_INFO_PATH);
-    let resp = loop {
-        match insecure.send(&req) {
-            Ok(resp) if resp.status >= 500 || resp.status == 429 => {
-                if started.elapsed() > d.unreachable_timeout.min(d.timeout) {
-                    bail!(
-                        "the API server at {server} keeps answering {} to the cluster-info read",
-                        status_line(resp.status)
-                    );
-                }
-            }
-            Ok(resp) => break resp,
-            Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
-                if started.elapsed() > d.unreachable_timeout.min(d.timeout) {
-                    bail!(
-                        "nothing answers at {server} ({e:#}), tried for {:?}\n\nhint: check the address and port in the join command; on the control-plane node, `kubectl get --raw /healthz` shows whether the API server runs, and a firewall must let this node reach port {}",
-                        d.unreachable_timeout.min(d.timeout),
-                        server.rsplit(':').next().unwrap_or("6443")
-                    );
-                }
-            }
-            Err(e) => {
-                return Err(e.context(format!(
-                    "failed to read the cluster-info ConfigMap from {server}"
-                )));
-            }
-        }
-        d.interrupt.pause(Duration::from_millis(200))?;
-    };
+    let limit = d.unreachable_timeout.min(d.timeout);
+    let resp = Wait::new(
+        out,
+        d.interrupt,
+        "discovery",
+        format!("Reading the cluster-info ConfigMap from {server}"),
+        Duration::from_millis(200),
+        limit,
+    )
+    .since(started)
+    .quiet()
+    .until(|| match insecure.send(&req) {
+        Ok(resp) if resp.status >= 500 || resp.status == 429 => Ok(Poll::Pending(format!(
+            "the API server at {server} keeps answering {} to the cluster-info read",
+            status_line(resp.status)
+        ))),
+        Ok(resp) => Ok(Poll::Ready(resp)),
+        Err(e) if e.downcast_ref::<Unreachable>().is_some() => Ok(Poll::Pending(format!(
+            "nothing answers at {server} ({e:#}), tried for {limit:?}\n\nhint: check the address and port in the join command; on the control-plane node, `kubectl get --raw /healthz` shows whether the API server runs, and a firewall must let this node reach port {}",
+            server.rsplit(':').next().unwrap_or("6443")
+        ))),
+        Err(e) => Err(e.context(format!(
+            "failed to read the cluster-info ConfigMap from {server}"
+        ))),
+    })?
+    .or_else(anyhow::Error::msg)?;
     config_map_data(&resp, server)
 }
 

@@ -2,7 +2,7 @@
 //! node (spec §10.2). The merge is pure; the phase adds one GET (waiting for the Node to
 //! register) and one merge PATCH guarded by the resourceVersion.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::api::objects::{Node, Taint};
 use crate::api::{Api, MERGE_PATCH, ObjectRef};
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait};
 use crate::version::Profile;
 
 /// Both keys kubeadm has used for the control-plane taint.
@@ -134,36 +135,37 @@ fn read_node(api: &Api<'_>, name: &str) -> Result<Node> {
     }
 }
 
+/// How often the API server is asked for the node.
+const POLL: Duration = Duration::from_millis(50);
+
 /// Waits for the kubelet to register the node, showing progress.
 pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
     let api = ctx.api()?;
     let target = node_ref(&ctx.cfg.node_name)?;
-    let started = Instant::now();
-    let progress = ctx.out.progress(&format!(
-        "Waiting for the kubelet to register node {:?}",
-        ctx.cfg.node_name
-    ));
-    loop {
-        if let Some(node) = api.get::<Node>(&target)? {
-            progress.finish(&format!(
-                "Node {:?} registered after {:.1}s",
-                ctx.cfg.node_name,
-                started.elapsed().as_secs_f64()
-            ));
-            return Ok(node);
-        }
-        if started.elapsed() > timeout {
-            progress.finish("timed out");
-            bail!(
-                "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
-                ctx.cfg.node_name,
-                crate::config::duration::format(timeout)
-            );
-        }
-        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        ctx.interrupt
-            .pause(crate::phases::wait_control_plane::POLL)?;
-    }
+    Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "kubelet-check",
+        format!(
+            "Waiting for the kubelet to register node {:?}",
+            ctx.cfg.node_name
+        ),
+        POLL,
+        timeout,
+    )
+    .until(|| {
+        Ok(match api.get::<Node>(&target)? {
+            Some(node) => Poll::Ready(node),
+            None => Poll::Pending(String::new()),
+        })
+    })?
+    .or_else(|_| {
+        anyhow::anyhow!(
+            "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
+            ctx.cfg.node_name,
+            crate::config::duration::format(timeout)
+        )
+    })
 }
 
 /// The `mark-control-plane` phase.

@@ -1,7 +1,7 @@
 //! The `remove-etcd-member` phase of reset: this node's member leaves its etcd cluster when
 //! there are others (their quorum depends on it), then its data folder is emptied.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use serde_json::Value;
@@ -11,6 +11,7 @@ use crate::api::etcd_cluster::{self, EtcdCalls, Gateway};
 use crate::fs::paths;
 use crate::phases::cleanup_node::empty_dir;
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait};
 
 /// The data folder of the local etcd: the `etcd-data` volume of its manifest.
 fn etcd_data_dir(pod: &Value) -> Option<String> {
@@ -160,26 +161,58 @@ fn leave_etcd_cluster(ctx: &Context, url: &str) -> Result<Left> {
         endpoints,
         ..gateway
     };
-    // etcd refuses to remove a member until every other member has been up for a few seconds
-    // ("unhealthy cluster", 503): a member that just joined or restarted is given the time.
-    let started = Instant::now();
-    loop {
-        let Err(e) = others.remove(&me) else {
-            return Ok(Left::Removed(me));
-        };
-        // The removal may have gone through with its answer lost.
-        if others
-            .members()
-            .is_ok_and(|(now, _)| !now.iter().any(|m| m.id == me))
+    remove_member(ctx, &others, &me, Interruptible::Yes)?;
+    Ok(Left::Removed(me))
+}
+
+/// Whether SIGINT and SIGTERM stop [`remove_member`]'s retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruptible {
+    Yes,
+    /// The undo of a failed join, which is how an interrupted join cleans up.
+    No,
+}
+
+/// Removes etcd member `id`. etcd refuses a removal until every other member has been up for a
+/// few seconds ("unhealthy cluster", 503): a member that just joined or restarted is given
+/// [`ETCD_SETTLE`], asked again every second. A removal whose answer was lost counts as done.
+/// Fails with etcd's last refusal.
+pub fn remove_member(
+    ctx: &Context,
+    etcd: &dyn EtcdCalls,
+    id: &str,
+    interruptible: Interruptible,
+) -> Result<()> {
+    let mut refused = None;
+    let wait = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "etcd",
+        format!("Removing etcd member {id}"),
+        Duration::from_secs(1),
+        ETCD_SETTLE,
+    )
+    .retries();
+    let wait = match interruptible {
+        Interruptible::Yes => wait,
+        Interruptible::No => wait.uninterruptible(),
+    };
+    wait.until(|| match etcd.remove(id) {
+        Ok(()) => Ok(Poll::Ready(())),
+        Err(_)
+            if etcd
+                .members()
+                .is_ok_and(|(now, _)| !now.iter().any(|m| m.id == id)) =>
         {
-            return Ok(Left::Removed(me));
+            Ok(Poll::Ready(()))
         }
-        if started.elapsed() >= ETCD_SETTLE {
-            return Err(e);
+        Err(e) => {
+            let state = format!("{e:#}");
+            refused = Some(e);
+            Ok(Poll::Pending(state))
         }
-        ctx.out.detail(&format!("etcd: {e:#}; trying again"));
-        ctx.interrupt.pause(Duration::from_secs(1))?;
-    }
+    })?
+    .or_else(|last| refused.take().unwrap_or_else(|| anyhow::anyhow!(last)))
 }
 
 /// How long a member removal waits for the other members to count as healthy.

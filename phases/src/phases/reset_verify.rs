@@ -5,16 +5,21 @@
 
 use std::time::Duration;
 
+use anyhow::{Result, bail};
+
 use crate::fs::paths;
 use crate::host;
 use crate::phases::{cleanup_network, cleanup_node};
 use crate::runner::context::Context;
 use crate::runner::resume;
+use crate::runner::wait::{Poll, Wait, Waited};
 
 /// The ports of the API server, etcd, the kubelet, the controller-manager and the scheduler.
 pub const PORTS: [u16; 6] = [6443, 2379, 2380, 10250, 10257, 10259];
 
 const CRI_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `--verify` looks again before naming what is left.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Everything still there, one line each; empty when the host is clean.
 pub fn leftovers(ctx: &Context) -> Vec<String> {
@@ -72,4 +77,46 @@ pub fn leftovers(ctx: &Context) -> Vec<String> {
         left.extend(cleanup_network::leftovers(ctx));
     }
     left
+}
+
+/// `--verify`: fails, naming each, when anything is left. Processes killed a moment ago may
+/// still be letting go of their ports: the host is looked at again for a few seconds.
+pub fn verify(ctx: &Context) -> Result<()> {
+    let mut left = Vec::new();
+    let waited = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "verify",
+        "Waiting for the host to be clean",
+        Duration::from_millis(250),
+        SETTLE,
+    )
+    .quiet()
+    .until(|| {
+        left = leftovers(ctx);
+        Ok(match left.is_empty() {
+            true => Poll::Ready(()),
+            false => Poll::Pending(left.join(", ")),
+        })
+    })?;
+    if waited == Waited::Ready(()) {
+        ctx.out.status(
+            "verify",
+            &format!(
+                "nothing is left: no listener on ports {}, no pod or container in the runtime, no mount under the kubelet's folder, none of the files{}",
+                PORTS.map(|p| p.to_string()).join(", "),
+                if ctx.opts.cleanup_network {
+                    ", no CNI file, network interface or KUBE-* chain"
+                } else {
+                    ""
+                }
+            ),
+        );
+        return Ok(());
+    }
+    bail!(
+        "reset --verify: {} things are still on this host:\n  - {}\n\nhint: look at each above; run `kubestrap reset --force --verify` again once the processes holding them are stopped",
+        left.len(),
+        left.join("\n  - ")
+    )
 }

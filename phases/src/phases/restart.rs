@@ -13,6 +13,7 @@ use crate::api::{Method, Request, Transport};
 use crate::fs::paths;
 use crate::phases::wait_control_plane;
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait, Waited};
 
 /// How often the runtime and the probes are asked while waiting.
 const POLL: Duration = Duration::from_millis(200);
@@ -197,20 +198,21 @@ fn wait(
     what: &str,
     mut done: impl FnMut() -> Result<bool>,
 ) -> Result<bool> {
-    let started = Instant::now();
-    let progress = ctx.out.progress(what);
-    loop {
-        if done()? {
-            progress.finish(what);
-            return Ok(true);
-        }
-        if started.elapsed() > timeout {
-            progress.finish(what);
-            return Ok(false);
-        }
-        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        ctx.interrupt.pause(POLL)?;
-    }
+    let waited = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "restart",
+        what,
+        POLL,
+        timeout,
+    )
+    .until(|| {
+        Ok(match done()? {
+            true => Poll::Ready(()),
+            false => Poll::Pending(String::new()),
+        })
+    })?;
+    Ok(waited == Waited::Ready(()))
 }
 
 /// The kube-apiserver's address on this node (`https://host:port`), from its manifest's probes.

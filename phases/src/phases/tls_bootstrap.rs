@@ -9,7 +9,7 @@
 //! happen (no CSR, CSR not approved, approved but not signed, node not registered), read from
 //! the API. Removes `bootstrap-kubelet.conf` at the end, as kubeadm does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
@@ -23,6 +23,7 @@ use crate::phases::mark_control_plane::change_node_from;
 use crate::phases::upload_config::CRI_SOCKET_ANNOTATION;
 use crate::phases::{kubelet_service, kubelet_start};
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait};
 
 /// The kubeconfig the kubelet bootstraps with.
 pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
@@ -101,19 +102,27 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
     let kubelet = wait_for_kubelet_conf(ctx, join.tls_bootstrap_timeout)?;
     let api = kubelet.with(ctx);
     let target = ObjectRef::new("v1", "Node", None, &node_name)?;
-    let started = Instant::now();
-    let node = loop {
-        if let Some(node) = api.get::<Node>(&target)? {
-            break node;
-        }
-        if started.elapsed() > join.tls_bootstrap_timeout {
-            bail!(
-                "the kubelet got its certificate but did not register Node {node_name:?} within {}\n\nhint: see why in the kubelet's log (`journalctl -u kubelet -n 50`)",
-                duration::format(join.tls_bootstrap_timeout)
-            );
-        }
-        ctx.interrupt.pause(POLL)?;
-    };
+    let node = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "kubelet-start",
+        format!("Waiting for the kubelet to register Node {node_name:?}"),
+        POLL,
+        join.tls_bootstrap_timeout,
+    )
+    .quiet()
+    .until(|| {
+        Ok(match api.get::<Node>(&target)? {
+            Some(node) => Poll::Ready(node),
+            None => Poll::Pending(String::new()),
+        })
+    })?
+    .or_else(|_| {
+        anyhow::anyhow!(
+            "the kubelet got its certificate but did not register Node {node_name:?} within {}\n\nhint: see why in the kubelet's log (`journalctl -u kubelet -n 50`)",
+            duration::format(join.tls_bootstrap_timeout)
+        )
+    })?;
     if !ctx.profile().node_local_cri_socket {
         let socket = ctx.cfg.cri_socket.clone();
         change_node_from(&api, node, |node| {
@@ -135,27 +144,24 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
 /// the kubeconfig); returns a client with them. On timeout, says which step did not happen.
 fn wait_for_kubelet_conf(ctx: &Context, timeout: Duration) -> Result<Client> {
     let conf = paths::kubeconfig("kubelet.conf");
-    let started = Instant::now();
-    let progress = ctx
-        .out
-        .progress("[kubelet-start] Waiting for the kubelet's client certificate");
-    loop {
+    let transport = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "kubelet-start",
+        "Waiting for the kubelet's client certificate",
+        POLL,
+        timeout,
+    )
+    .until(|| {
         if ctx.root.exists(&conf)
             && let Ok(t) = HttpTransport::from_kubeconfig(&ctx.root, &conf)
         {
-            progress.finish(&format!(
-                "The kubelet got its client certificate after {:.1}s",
-                started.elapsed().as_secs_f64()
-            ));
-            return Ok(Client::new(Box::new(t), Retry::default()));
+            return Ok(Poll::Ready(t));
         }
-        if started.elapsed() > timeout {
-            progress.finish("timed out");
-            return Err(diagnose(ctx, timeout));
-        }
-        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        ctx.interrupt.pause(POLL)?;
-    }
+        Ok(Poll::Pending(String::new()))
+    })?
+    .or_else(|_| diagnose(ctx, timeout))?;
+    Ok(Client::new(Box::new(transport), Retry::default()))
 }
 
 /// What the cluster says about this node's certificate request, asked with the bootstrap token.

@@ -5,15 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
 use crate::runner::context::Context;
+use crate::runner::wait::{Poll, Wait, Waited};
 
 /// How often each endpoint is polled: every poll is a loopback request, and each one saved
 /// between "healthy" and "noticed" is time the user waits for nothing.
-pub(crate) const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(50);
 /// How often the runtime is asked for crash-looping control-plane containers while waiting.
 const CRASH_CHECK: Duration = Duration::from_secs(5);
 /// The kubelet's healthz.
@@ -96,21 +97,27 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ),
     );
     let started = Instant::now();
-    let progress = ctx.out.progress("waiting for the kubelet");
-    while !healthy(&kubelet, "/healthz") {
-        if started.elapsed() > kubelet_timeout {
-            progress.finish("the kubelet is not healthy");
-            bail!(
-                "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}{}",
-                crate::config::duration::format(kubelet_timeout),
-                kubelet_hint(ctx)
-            );
-        }
-        progress.tick(&format!("{:.0}s", started.elapsed().as_secs_f64()));
-        ctx.interrupt.pause(POLL)?;
-    }
-    progress.finish("kubelet healthy");
-    drop(progress);
+    Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "kubelet-check",
+        "waiting for the kubelet",
+        POLL,
+        kubelet_timeout,
+    )
+    .until(|| {
+        Ok(match healthy(&kubelet, "/healthz") {
+            true => Poll::Ready(()),
+            false => Poll::Pending(String::new()),
+        })
+    })?
+    .or_else(|_| {
+        anyhow::anyhow!(
+            "the kubelet is not healthy at {KUBELET_HEALTHZ}/healthz after {}{}",
+            crate::config::duration::format(kubelet_timeout),
+            kubelet_hint(ctx)
+        )
+    })?;
     ctx.out.status(
         "kubelet-check",
         &format!(
@@ -133,10 +140,18 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     let client = ctx.health_client()?;
     let api = client.with(ctx);
     let started = Instant::now();
-    let progress = ctx.out.progress("waiting for the control plane");
     let mut last_crash_check = Instant::now();
-    loop {
-        let mut pending = Vec::new();
+    let mut pending = Vec::new();
+    let waited = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "api-check",
+        "waiting for the control plane",
+        POLL,
+        timeout,
+    )
+    .until(|| {
+        pending.clear();
         if !["/healthz", "/livez", "/readyz"]
             .iter()
             .all(|p| api.healthy(p).unwrap_or(false))
@@ -167,45 +182,36 @@ pub fn run(ctx: &mut Context) -> Result<()> {
                     starting.join(", ")
                 ));
             }
-            break;
+            return Ok(Poll::Ready(()));
         }
         // Every 5 s, look for crash loops so a broken component fails the wait early.
-        let crashed = if last_crash_check.elapsed() >= CRASH_CHECK {
+        if last_crash_check.elapsed() >= CRASH_CHECK {
             last_crash_check = Instant::now();
-            crash_looping(ctx, &pending)
-        } else {
-            Vec::new()
-        };
-        if !crashed.is_empty() || started.elapsed() > timeout {
-            progress.finish("the control plane is not healthy");
-            if crashed.is_empty() {
-                return Err(diagnose(
-                    ctx,
-                    &pending,
-                    &format!("not healthy after {limit}"),
-                ));
+            let crashed = crash_looping(ctx, &pending);
+            if !crashed.is_empty() {
+                // Only the crash-looping ones fail: the others may just be slow on a busy machine.
+                let failing: Vec<&str> = crashed.iter().map(String::as_str).collect();
+                let slow: Vec<&str> = pending
+                    .iter()
+                    .copied()
+                    .filter(|c| !failing.contains(c))
+                    .collect();
+                let why = match slow.as_slice() {
+                    [] => "crash-looping".to_string(),
+                    slow => format!("crash-looping ({} not healthy yet either)", slow.join(", ")),
+                };
+                return Err(diagnose(ctx, &failing, &why));
             }
-            // Only the crash-looping ones fail: the others may just be slow on a busy machine.
-            let failing: Vec<&str> = crashed.iter().map(String::as_str).collect();
-            let slow: Vec<&str> = pending
-                .into_iter()
-                .filter(|c| !failing.contains(c))
-                .collect();
-            let why = match slow.as_slice() {
-                [] => "crash-looping".to_string(),
-                slow => format!("crash-looping ({} not healthy yet either)", slow.join(", ")),
-            };
-            return Err(diagnose(ctx, &failing, &why));
         }
-        progress.tick(&format!(
-            "{:.0}s, waiting for {}",
-            started.elapsed().as_secs_f64(),
-            pending.join(", ")
+        Ok(Poll::Pending(format!("waiting for {}", pending.join(", "))))
+    })?;
+    if let Waited::TimedOut(_) = waited {
+        return Err(diagnose(
+            ctx,
+            &pending,
+            &format!("not healthy after {limit}"),
         ));
-        ctx.interrupt.pause(POLL)?;
     }
-    progress.finish("control plane healthy");
-    drop(progress);
     ctx.out.status(
         "api-check",
         &format!(
@@ -294,7 +300,17 @@ pub fn wait_healthy(
     }
     let started = Instant::now();
     let mut healthy_ones: Vec<&str> = Vec::new();
-    loop {
+    let mut pending: Vec<&str> = Vec::new();
+    let waited = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "control-plane-check",
+        "waiting for the control plane components",
+        POLL * 4,
+        timeout,
+    )
+    .quiet()
+    .until(|| {
         for (name, t, path) in &probes {
             if !healthy_ones.contains(name) && healthy(t, path) {
                 healthy_ones.push(name);
@@ -307,22 +323,23 @@ pub fn wait_healthy(
                 );
             }
         }
-        let pending: Vec<&str> = probes
+        pending = probes
             .iter()
             .map(|(name, ..)| *name)
             .filter(|name| !healthy_ones.contains(name))
             .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            return Err(diagnose(
-                ctx,
-                &pending,
-                &format!("not healthy after {limit}"),
-            ));
-        }
-        ctx.interrupt.pause(POLL * 4)?;
+        Ok(match pending.is_empty() {
+            true => Poll::Ready(()),
+            false => Poll::Pending(pending.join(", ")),
+        })
+    })?;
+    match waited {
+        Waited::Ready(()) => Ok(()),
+        Waited::TimedOut(_) => Err(diagnose(
+            ctx,
+            &pending,
+            &format!("not healthy after {limit}"),
+        )),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod context;
 pub mod report;
 pub mod resume;
 pub mod summary;
+pub mod wait;
 
 use anyhow::{Context as _, Result, bail};
 

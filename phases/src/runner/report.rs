@@ -18,10 +18,10 @@ pub trait Reporter: Send + Sync {
     fn confirm(&self, _question: &str) -> bool {
         false
     }
-    /// Starts showing a wait (`msg`); the handle updates it and ends it. Without an override,
-    /// `msg` and the end are plain detail lines.
-    fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
-        self.detail(msg);
+    /// Starts showing a wait (`[tag] msg`); the handle updates it and ends it. Without an
+    /// override, `[tag] msg` and the end are plain detail lines.
+    fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+        self.detail(&format!("[{tag}] {msg}"));
         Box::new(PlainProgress(self))
     }
 }

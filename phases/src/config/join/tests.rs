@@ -35,4 +35,3 @@ fn endpoints_are_host_and_port() {
         assert!(check_endpoint(bad).is_err(), "{bad}");
     }
 }
-
