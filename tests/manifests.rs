@@ -309,7 +309,7 @@ fn user_kubelet_configuration_is_merged_over_the_defaults() {
         .unwrap(),
     );
     let cfg = resolve(docs, dir.path());
-    let text = kubelet_start::kubelet_config(&cfg).unwrap();
+    let text = kubestrap_phases::render::kubelet_config::kubelet_config(&cfg).unwrap();
     assert!(text.contains("\ncgroupDriver: cgroupfs\n"), "{text}");
     assert!(text.contains("\nmaxPods: 50\n"), "{text}");
     assert!(

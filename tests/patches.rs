@@ -315,7 +315,7 @@ fn kubelet_patches_stay_on_the_node_and_coredns_patches_reach_the_cluster() {
     assert!(!uploaded.contains("maxPods"), "{uploaded}");
     assert_eq!(
         uploaded,
-        kubelet_start::kubelet_config(&ctx.cfg).unwrap(),
+        kubestrap_phases::render::kubelet_config::kubelet_config(&ctx.cfg).unwrap(),
         "the cluster gets kubeadm's KubeletConfiguration"
     );
     addons::coredns(&mut ctx).unwrap();

@@ -14,7 +14,7 @@ use kubestrap_phases::phases::renewable::{self, Expiration, State, Summary};
 use kubestrap_phases::phases::{kubeconfig as kubeconfig_phase, restart};
 use kubestrap_phases::pki;
 use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::workflows::certs as workflow;
+use kubestrap_phases::workflows::renewal as workflow;
 
 use crate::cli::{CertsArgs, CertsCmd, KubeconfigCmd, OutputFormat};
 use crate::exit;

@@ -11,7 +11,7 @@ use kubestrap_phases::phases::install_kubeconfig::{UserKubeconfig, install_user_
 use kubestrap_phases::phases::upload_certs;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::runner::resume::Progress;
+use kubestrap_phases::runner::resume::Record;
 use kubestrap_phases::workflows::init;
 
 use crate::cli::{InitArgs, OutputFormat};
@@ -36,7 +36,7 @@ pub fn run(
     if phase == Some("upload-certs") && args.config.is_none() && args.upload_certs {
         // Uploading again to a running cluster: its certificates folder and etcd are the ones
         // kubeadm-config records, not the defaults.
-        match kubestrap_phases::workflows::certs::cluster_configuration(&Root::new(base), &printer)
+        match kubestrap_phases::workflows::renewal::cluster_configuration(&Root::new(base), &printer)
         {
             Ok(cluster) => docs.cluster = cluster,
             Err(e) => printer.status(
@@ -94,7 +94,7 @@ pub fn run(
         );
     }
     if phase.is_none() && !ctx.root.is_dry_run() {
-        ctx.progress = Some(Progress::open(
+        ctx.record = Some(Record::open(
             &ctx.root,
             &ctx.cfg,
             &runner::files_only(&steps),
@@ -128,7 +128,7 @@ pub fn run(
 fn interrupted_left(ctx: &Context, phase: Option<&str>) -> String {
     if ctx.root.is_dry_run() {
         "nothing was changed, and the dry run's scratch folder is removed".into()
-    } else if ctx.progress.is_some() {
+    } else if ctx.record.is_some() {
         format!(
             "the phases that finished are recorded in {}\n\nhint: run the same command again to resume after them, or `kubestrap reset` to remove what this init wrote",
             kubestrap_phases::runner::resume::STATE

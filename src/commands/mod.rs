@@ -87,8 +87,8 @@ fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::Su
 fn phase_timing(
     phase: &str,
     started: std::time::Instant,
-) -> kubestrap_phases::runner::summary::PhaseTiming {
-    kubestrap_phases::runner::summary::PhaseTiming {
+) -> kubestrap_phases::runner::outputs::PhaseTiming {
+    kubestrap_phases::runner::outputs::PhaseTiming {
         phase: phase.to_string(),
         seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     }

@@ -424,16 +424,25 @@ pub fn check_existing(ctx: &Context, base: &str, ca: &Certificate, want: &AltNam
 }
 
 /// The CA that signs the leaf with file name `base`, as kubeadm names it.
-fn ca_name_of(base: &str) -> &'static str {
-    match Cert::ALL
-        .into_iter()
-        .find(|c| c.base() == base)
-        .and_then(Cert::signer)
-    {
-        Some(Cert::EtcdCa) => "etcd-ca",
-        Some(Cert::FrontProxyCa) => "front-proxy-ca",
-        _ => "ca",
-    }
+fn ca_name_of(base: &str) -> String {
+    ca_name(
+        Cert::ALL
+            .into_iter()
+            .find(|c| c.base() == base)
+            .and_then(Cert::signer)
+            .unwrap_or(Cert::Ca),
+    )
+}
+
+/// kubeadm's name of a CA: `ca`, `front-proxy-ca`, `etcd-ca`.
+pub fn ca_name(ca: Cert) -> String {
+    ca.base().replace("etcd/ca", "etcd-ca")
+}
+
+/// Whether a CA's key is absent (an external CA signs its certificates).
+pub fn externally_managed(ctx: &Context, ca: Cert) -> bool {
+    let (crt, key) = pki::pair_paths(ctx.cert_dir(), ca.base());
+    ctx.root.exists(crt) && !ctx.root.exists(key)
 }
 
 /// Loads the CA that signs `cert`, naming the phase that makes it when it is missing.

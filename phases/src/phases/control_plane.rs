@@ -8,9 +8,9 @@ use anyhow::Result;
 use crate::config::flags;
 use crate::config::{Arg, Config, ExtraArgs};
 use crate::fs::paths;
-use crate::phases::patches;
+use crate::phases::apply_patches;
 use crate::render::patches as patch;
-use crate::render::staticpod::{self, Target, Volume, Volumes};
+use crate::render::staticpod::{self, Probes, Volume, Volumes};
 use crate::render::templates::{self, list};
 use crate::runner::Phase;
 use crate::runner::context::Context;
@@ -211,40 +211,33 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
     for v in &api.extra_volumes {
         volumes.add(Volume::extra(v));
     }
-    let probe = |path| Target {
+    let probes = Probes {
         host: staticpod::probe_host(&cfg.advertise_address.to_string()),
-        path,
         port: cfg.bind_port,
         scheme: "HTTPS",
         named: p.named_probe_port,
+        liveness: "/livez",
+        readiness: Some("/readyz"),
+        startup: "/livez",
     };
-    let threshold = staticpod::startup_failure_threshold(cfg)?;
+    let mut vars = vec![
+        (
+            "endpoint",
+            crate::config::net::join_host_port(&cfg.advertise_address.to_string(), cfg.bind_port),
+        ),
+        ("command", list(&apiserver_command(cfg))),
+        ("env", staticpod::env(&api.extra_envs)),
+        ("image", images::control_plane(cfg, "kube-apiserver")),
+        ("volumeMounts", volumes.mounts()),
+        ("priority", staticpod::priority(&p)),
+        ("securityContext", staticpod::security_context(&p)),
+        ("volumes", volumes.volumes()),
+    ];
+    vars.extend(probes.fields(cfg)?);
     templates::render(
         "static-pods/kube-apiserver.yaml",
         templates::KUBE_APISERVER,
-        &[
-            (
-                "endpoint",
-                crate::config::net::join_host_port(
-                    &cfg.advertise_address.to_string(),
-                    cfg.bind_port,
-                ),
-            ),
-            ("command", list(&apiserver_command(cfg))),
-            ("env", staticpod::env(&api.extra_envs)),
-            ("image", images::control_plane(cfg, "kube-apiserver")),
-            ("livenessProbe", staticpod::liveness(&probe("/livez"))),
-            ("ports", staticpod::ports(&probe("/livez"))),
-            ("readinessProbe", staticpod::readiness(&probe("/readyz"))),
-            (
-                "startupProbe",
-                staticpod::startup(&probe("/livez"), threshold),
-            ),
-            ("volumeMounts", volumes.mounts()),
-            ("priority", staticpod::priority(&p)),
-            ("securityContext", staticpod::security_context(&p)),
-            ("volumes", volumes.volumes()),
-        ],
+        &vars,
     )
 }
 
@@ -351,32 +344,32 @@ pub fn controller_manager_manifest(cfg: &Config, facts: &HostFacts) -> Result<St
     for v in &kcm.extra_volumes {
         volumes.add(Volume::extra(v));
     }
-    let target = Target {
+    let probes = Probes {
         host: bind_probe_host(&kcm.extra_args),
-        path: "/healthz",
         port: 10257,
         scheme: "HTTPS",
         named: p.named_probe_port,
+        liveness: "/healthz",
+        readiness: None,
+        startup: "/healthz",
     };
-    let threshold = staticpod::startup_failure_threshold(cfg)?;
+    let mut vars = vec![
+        ("command", list(&controller_manager_command(cfg, facts))),
+        ("env", staticpod::env(&kcm.extra_envs)),
+        (
+            "image",
+            images::control_plane(cfg, "kube-controller-manager"),
+        ),
+        ("volumeMounts", volumes.mounts()),
+        ("priority", staticpod::priority(&p)),
+        ("securityContext", staticpod::security_context(&p)),
+        ("volumes", volumes.volumes()),
+    ];
+    vars.extend(probes.fields(cfg)?);
     templates::render(
         "static-pods/kube-controller-manager.yaml",
         templates::KUBE_CONTROLLER_MANAGER,
-        &[
-            ("command", list(&controller_manager_command(cfg, facts))),
-            ("env", staticpod::env(&kcm.extra_envs)),
-            (
-                "image",
-                images::control_plane(cfg, "kube-controller-manager"),
-            ),
-            ("livenessProbe", staticpod::liveness(&target)),
-            ("ports", staticpod::ports(&target)),
-            ("startupProbe", staticpod::startup(&target, threshold)),
-            ("volumeMounts", volumes.mounts()),
-            ("priority", staticpod::priority(&p)),
-            ("securityContext", staticpod::security_context(&p)),
-            ("volumes", volumes.volumes()),
-        ],
+        &vars,
     )
 }
 
@@ -420,43 +413,34 @@ pub fn scheduler_manifest(cfg: &Config) -> Result<String> {
     for v in &sched.extra_volumes {
         volumes.add(Volume::extra(v));
     }
-    let target = |path| Target {
+    let (liveness, readiness) = if p.scheduler_livez_readyz {
+        ("/livez", Some("/readyz"))
+    } else {
+        ("/healthz", None)
+    };
+    let probes = Probes {
         host: bind_probe_host(&sched.extra_args),
-        path,
         port: 10259,
         scheme: "HTTPS",
         named: p.named_probe_port,
+        liveness,
+        readiness,
+        startup: liveness,
     };
-    let (live, ready, start) = if p.scheduler_livez_readyz {
-        ("/livez", Some("/readyz"), "/livez")
-    } else {
-        ("/healthz", None, "/healthz")
-    };
-    let threshold = staticpod::startup_failure_threshold(cfg)?;
+    let mut vars = vec![
+        ("command", list(&scheduler_command(cfg))),
+        ("env", staticpod::env(&sched.extra_envs)),
+        ("image", images::control_plane(cfg, "kube-scheduler")),
+        ("volumeMounts", volumes.mounts()),
+        ("priority", staticpod::priority(&p)),
+        ("securityContext", staticpod::security_context(&p)),
+        ("volumes", volumes.volumes()),
+    ];
+    vars.extend(probes.fields(cfg)?);
     templates::render(
         "static-pods/kube-scheduler.yaml",
         templates::KUBE_SCHEDULER,
-        &[
-            ("command", list(&scheduler_command(cfg))),
-            ("env", staticpod::env(&sched.extra_envs)),
-            ("image", images::control_plane(cfg, "kube-scheduler")),
-            ("livenessProbe", staticpod::liveness(&target(live))),
-            ("ports", staticpod::ports(&target(live))),
-            (
-                "readinessProbe",
-                ready
-                    .map(|r| staticpod::readiness_field(&target(r)))
-                    .unwrap_or_default(),
-            ),
-            (
-                "startupProbe",
-                staticpod::startup(&target(start), threshold),
-            ),
-            ("volumeMounts", volumes.mounts()),
-            ("priority", staticpod::priority(&p)),
-            ("securityContext", staticpod::security_context(&p)),
-            ("volumes", volumes.volumes()),
-        ],
+        &vars,
     )
 }
 
@@ -474,21 +458,21 @@ fn run_apiserver(ctx: &mut Context) -> Result<()> {
     );
     creating(ctx, "kube-apiserver");
     let manifest = apiserver_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
-    let manifest = patches::yaml(ctx, patch::Target::KubeApiserver, &manifest)?;
+    let manifest = apply_patches::yaml(ctx, patch::Target::KubeApiserver, &manifest)?;
     staticpod::write(&ctx.root, "kube-apiserver", &manifest)
 }
 
 fn run_controller_manager(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-controller-manager");
     let manifest = controller_manager_manifest(&ctx.cfg, &HostFacts::gather(ctx))?;
-    let manifest = patches::yaml(ctx, patch::Target::KubeControllerManager, &manifest)?;
+    let manifest = apply_patches::yaml(ctx, patch::Target::KubeControllerManager, &manifest)?;
     staticpod::write(&ctx.root, "kube-controller-manager", &manifest)
 }
 
 fn run_scheduler(ctx: &mut Context) -> Result<()> {
     creating(ctx, "kube-scheduler");
     let manifest = scheduler_manifest(&ctx.cfg)?;
-    let manifest = patches::yaml(ctx, patch::Target::KubeScheduler, &manifest)?;
+    let manifest = apply_patches::yaml(ctx, patch::Target::KubeScheduler, &manifest)?;
     staticpod::write(&ctx.root, "kube-scheduler", &manifest)
 }
 

@@ -261,7 +261,7 @@ fn add_member(ctx: &mut Context, etcd: &dyn EtcdCalls) -> Result<()> {
     let initial = etcd_cluster::initial_cluster(&after, &id, &ctx.cfg.node_name);
     let manifest = etcd::joining_manifest(&ctx.cfg, &initial)?;
     let manifest =
-        crate::phases::patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
+        crate::phases::apply_patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
     if let Some(local) = &ctx.cfg.cluster.etcd.local {
         ctx.root.create_dir(&local.data_dir, 0o700)?;
     }

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::config::Config;
 use crate::config::flags;
 use crate::fs::paths;
-use crate::render::staticpod::{self, Target};
+use crate::render::staticpod::{self, Probes};
 use crate::render::templates::{self, list, scalar};
 use crate::runner::Phase;
 use crate::runner::context::Context;
@@ -165,14 +165,7 @@ fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
     };
     let p = cfg.version.profile();
     let (host, port, scheme) = probe_endpoint(cfg);
-    let target = |path| Target {
-        host: host.clone(),
-        path,
-        port,
-        scheme,
-        named: p.named_probe_port,
-    };
-    let (live, ready, start) = match p.etcd_probes {
+    let (liveness, readiness, startup) = match p.etcd_probes {
         EtcdProbes::Health => ("/health", None, "/health"),
         EtcdProbes::SerializableHealth => (
             "/health?exclude=NOSPACE&serializable=true",
@@ -180,6 +173,15 @@ fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
             "/health?serializable=false",
         ),
         EtcdProbes::LivezReadyz => ("/livez", Some("/readyz"), "/readyz"),
+    };
+    let probes = Probes {
+        host,
+        port,
+        scheme,
+        named: p.named_probe_port,
+        liveness,
+        readiness,
+        startup,
     };
     let mut requests = String::from("cpu: 100m\n");
     if p.etcd_ephemeral_storage_request {
@@ -198,37 +200,22 @@ fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
         data = scalar(&local.data_dir),
         certs = scalar(&certs)
     );
-    let threshold = staticpod::startup_failure_threshold(cfg)?;
-    templates::render(
-        "static-pods/etcd.yaml",
-        templates::ETCD,
-        &[
-            (
-                "advertiseClientUrls",
-                url("https", cfg.advertise_address, CLIENT_PORT),
-            ),
-            ("command", list(&command(cfg, joining)?)),
-            ("env", staticpod::env(&local.extra_envs)),
-            ("image", images::etcd(cfg)),
-            ("livenessProbe", staticpod::liveness(&target(live))),
-            ("ports", staticpod::ports(&target(live))),
-            (
-                "readinessProbe",
-                ready
-                    .map(|r| staticpod::readiness_field(&target(r)))
-                    .unwrap_or_default(),
-            ),
-            ("requests", requests),
-            (
-                "startupProbe",
-                staticpod::startup(&target(start), threshold),
-            ),
-            ("volumeMounts", mounts),
-            ("priority", staticpod::priority(&p)),
-            ("securityContext", staticpod::security_context(&p)),
-            ("volumes", volumes),
-        ],
-    )
+    let mut vars = vec![
+        (
+            "advertiseClientUrls",
+            url("https", cfg.advertise_address, CLIENT_PORT),
+        ),
+        ("command", list(&command(cfg, joining)?)),
+        ("env", staticpod::env(&local.extra_envs)),
+        ("image", images::etcd(cfg)),
+        ("requests", requests),
+        ("volumeMounts", mounts),
+        ("priority", staticpod::priority(&p)),
+        ("securityContext", staticpod::security_context(&p)),
+        ("volumes", volumes),
+    ];
+    vars.extend(probes.fields(cfg)?);
+    templates::render("static-pods/etcd.yaml", templates::ETCD, &vars)
 }
 
 fn run_local(ctx: &mut Context) -> Result<()> {
@@ -241,7 +228,7 @@ fn run_local(ctx: &mut Context) -> Result<()> {
     };
     let manifest = etcd_manifest(&ctx.cfg)?;
     let manifest =
-        crate::phases::patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
+        crate::phases::apply_patches::yaml(ctx, crate::render::patches::Target::Etcd, &manifest)?;
     ctx.root
         .create_dir(&local.data_dir, 0o700)
         .with_context(|| format!("failed to create the etcd data folder `{}`", local.data_dir))?;

@@ -2,6 +2,7 @@
 //! never knows which workflow runs it: it gets the API client and the data through the context.
 
 pub mod addons;
+pub mod apply_patches;
 pub mod bootstrap_token;
 pub mod certs;
 pub mod cleanup_network;
@@ -17,7 +18,6 @@ pub mod kubelet_finalize;
 pub mod kubelet_service;
 pub mod kubelet_start;
 pub mod mark_control_plane;
-pub mod patches;
 pub mod pull_images;
 pub mod remove_etcd_member;
 pub mod renew;

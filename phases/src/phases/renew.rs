@@ -4,9 +4,10 @@
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::kubeconfig::Kubeconfig;
+use crate::phases::certs::ca_name;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::File;
-use crate::phases::renewable::{Renewable, ca_name};
+use crate::phases::renewable::Renewable;
 use crate::pki::{self, AltNames, CertRequest, Certificate, Usage};
 use crate::runner::context::Context;
 

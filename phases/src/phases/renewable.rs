@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::fs::paths;
-use crate::phases::certs::Cert;
+use crate::phases::certs::{Cert, ca_name, externally_managed};
 use crate::phases::kubeconfig::File;
 use crate::pki::{self, Certificate};
 use crate::runner::context::Context;
@@ -256,17 +256,6 @@ impl Summary {
             .chain(self.kubelet_client.as_ref().map(|k| &k.expiration))
             .any(|e| e.state.needs_renewal())
     }
-}
-
-/// kubeadm's name of a CA: `ca`, `front-proxy-ca`, `etcd-ca`.
-pub fn ca_name(ca: Cert) -> String {
-    ca.base().replace("etcd/ca", "etcd-ca")
-}
-
-/// Whether a CA's key is absent (an external CA signs its certificates).
-pub fn externally_managed(ctx: &Context, ca: Cert) -> bool {
-    let (crt, key) = pki::pair_paths(ctx.cert_dir(), ca.base());
-    ctx.root.exists(crt) && !ctx.root.exists(key)
 }
 
 fn row(

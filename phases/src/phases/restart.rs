@@ -12,6 +12,7 @@ use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
 use crate::fs::paths;
 use crate::phases::wait_control_plane;
+use crate::render::staticpod::{HealthCheck, health_checks};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait, Waited};
 
@@ -30,50 +31,7 @@ pub const ORDER: [&str; 4] = [
     "kube-scheduler",
 ];
 
-/// One HTTP(S) probe of a static pod manifest: `scheme://host:port` and the path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub base: String,
-    pub path: String,
-}
-
-/// The readiness and liveness probes (`httpGet`) of a manifest's first container: the checks
-/// the kubelet itself runs, so "healthy" means what it means to the kubelet.
-pub fn probes(manifest: &str) -> Result<Vec<Probe>> {
-    let pod: serde_yaml::Value =
-        serde_yaml::from_str(manifest).context("the manifest is not YAML")?;
-    let container = pod
-        .get("spec")
-        .and_then(|s| s.get("containers"))
-        .and_then(|c| c.get(0))
-        .context("the manifest has no container")?;
-    let mut out = Vec::new();
-    for kind in ["readinessProbe", "livenessProbe"] {
-        let Some(get) = container.get(kind).and_then(|p| p.get("httpGet")) else {
-            continue;
-        };
-        let text = |k: &str| get.get(k).and_then(serde_yaml::Value::as_str);
-        let host = text("host")
-            .filter(|h| !h.is_empty())
-            .unwrap_or("127.0.0.1");
-        let port = get
-            .get("port")
-            .and_then(serde_yaml::Value::as_u64)
-            .with_context(|| format!("{kind}.httpGet.port is not a number"))?;
-        let scheme = text("scheme").unwrap_or("HTTP").to_lowercase();
-        let host = crate::config::net::join_host_port(host, port as u16);
-        let probe = Probe {
-            base: format!("{scheme}://{host}"),
-            path: text("path").unwrap_or("/").to_string(),
-        };
-        if !out.contains(&probe) {
-            out.push(probe);
-        }
-    }
-    Ok(out)
-}
-
-fn answers(probe: &Probe) -> bool {
+fn answers(probe: &HealthCheck) -> bool {
     let transport = if probe.base.starts_with("https://") {
         HttpTransport::local_insecure(&probe.base)
     } else {
@@ -114,7 +72,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
     }
     let bytes = ctx.root.read(&manifest)?;
     let mode = ctx.root.mode(&manifest)?;
-    let probes = probes(&String::from_utf8_lossy(&bytes))
+    let probes = health_checks(&String::from_utf8_lossy(&bytes))
         .with_context(|| format!("failed to read the probes of `{manifest}`"))?;
     let before = running(ctx, component)?;
     let timeout = wait_control_plane::control_plane_timeout(ctx);
@@ -219,59 +177,9 @@ fn wait(
 pub fn apiserver_url(ctx: &Context) -> Result<String> {
     let manifest = paths::manifest("kube-apiserver");
     let text = ctx.root.read_to_string(&manifest)?;
-    probes(&text)?
+    health_checks(&text)?
         .into_iter()
         .map(|p| p.base)
         .find(|b| b.starts_with("https://"))
         .with_context(|| format!("`{manifest}` has no HTTPS probe to find the API server by"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_probes_of_a_manifest() {
-        let manifest = "apiVersion: v1
-kind: Pod
-spec:
-  containers:
-  - name: kube-apiserver
-    livenessProbe:
-      httpGet:
-        host: 10.20.0.1
-        path: /livez
-        port: 6443
-        scheme: HTTPS
-    readinessProbe:
-      httpGet:
-        host: 10.20.0.1
-        path: /readyz
-        port: 6443
-        scheme: HTTPS
-";
-        let got = probes(manifest).unwrap();
-        assert_eq!(
-            got,
-            [
-                Probe {
-                    base: "https://10.20.0.1:6443".into(),
-                    path: "/readyz".into()
-                },
-                Probe {
-                    base: "https://10.20.0.1:6443".into(),
-                    path: "/livez".into()
-                }
-            ]
-        );
-        let etcd = "spec:\n  containers:\n  - livenessProbe:\n      httpGet:\n        path: /health\n        port: 2381\n";
-        assert_eq!(
-            probes(etcd).unwrap(),
-            [Probe {
-                base: "http://127.0.0.1:2381".into(),
-                path: "/health".into()
-            }]
-        );
-        assert!(probes("spec: {}").is_err());
-    }
 }

@@ -50,7 +50,7 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         .is_some_and(|p| p.has(crate::render::patches::Target::KubeletConfiguration));
     // A patched file is this node's alone; the cluster gets kubeadm's configuration.
     let config = if patched {
-        crate::phases::kubelet_start::kubelet_config(&ctx.cfg)?
+        crate::render::kubelet_config::kubelet_config(&ctx.cfg)?
     } else {
         ctx.root
             .read_to_string(crate::fs::paths::KUBELET_CONFIG)

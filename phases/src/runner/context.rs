@@ -60,9 +60,9 @@ pub struct Context {
     /// When the run started: kubeadm dates certificates from it.
     pub started: SystemTime,
     /// What the command prints at the end (tokens, join command).
-    pub outputs: crate::runner::summary::Outputs,
+    pub outputs: crate::runner::outputs::Outputs,
     /// A whole init's record of finished phases, kept for a later run to resume.
-    pub progress: Option<crate::runner::resume::Progress>,
+    pub record: Option<crate::runner::resume::Record>,
     /// reset: the etcd data folder remove-etcd-member emptied, for cleanup-node to empty again
     /// once nothing can write into it.
     pub etcd_data_dir_emptied: Option<String>,
@@ -92,7 +92,7 @@ impl Context {
             opts,
             started: SystemTime::now(),
             outputs: Default::default(),
-            progress: None,
+            record: None,
             etcd_data_dir_emptied: None,
             api: OnceLock::new(),
             clients: None,

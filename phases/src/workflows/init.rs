@@ -231,7 +231,7 @@ fn try_patches(ctx: &Context) -> Result<()> {
                 &control_plane::HostFacts::gather(ctx),
             )?,
             Target::KubeScheduler => control_plane::scheduler_manifest(cfg)?,
-            Target::KubeletConfiguration => kubelet_start::kubelet_config(cfg)?,
+            Target::KubeletConfiguration => crate::render::kubelet_config::kubelet_config(cfg)?,
             Target::CorednsDeployment => {
                 for mut object in addons::coredns_objects(ctx)?
                     .into_iter()
