@@ -502,13 +502,11 @@ fn worker(
         server: SERVER.into(),
         ca_pem: ca.into_bytes(),
     };
-    join.bootstrap_kubeconfig = Some(
-        found
-            .bootstrap_kubeconfig(&token)
-            .unwrap()
-            .to_yaml()
-            .unwrap(),
-    );
+    let bootstrap = found
+        .bootstrap_kubeconfig(&token)
+        .unwrap()
+        .to_yaml()
+        .unwrap();
     let mut ctx = kubestrap_phases::runner::context::Context::new(
         cfg,
         root,
@@ -516,6 +514,7 @@ fn worker(
         Box::new(RecordingReporter::default()),
         Default::default(),
     );
+    ctx.set_state(discovery::BootstrapKubeconfig(bootstrap));
     ctx.set_api(kubestrap_phases::api::Client::new(
         Box::new(api.clone()),
         kubestrap_phases::api::Retry::immediate(),

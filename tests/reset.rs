@@ -147,6 +147,45 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
 }
 
+/// `reset phase cleanup-node` run alone, after `remove-etcd-member` ran in an earlier run,
+/// empties the etcd data folder that phase emptied (a kubelet still running in between may have
+/// restarted etcd into it); without remove-etcd-member, the etcd data stays.
+#[test]
+fn cleanup_node_alone_empties_the_etcd_folder_an_earlier_remove_etcd_member_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let host = FakeHost {
+        elsewhere: true,
+        ..FakeHost::healthy()
+    };
+    init_files(base, &host);
+    put(base, "/var/lib/etcd/member/snap/db");
+    let phase = |name: &str| {
+        let (mut ctx, out) = context(base, &host, true);
+        let steps = runner::plan(reset::PHASES, Some(name), &[]).unwrap();
+        runner::run(&steps, &mut ctx, true).unwrap();
+        out.lines()
+    };
+    phase("remove-etcd-member");
+    assert!(is_empty_dir(base, "/var/lib/etcd"));
+    put(base, "/var/lib/etcd/member/wal/restarted");
+    let lines = phase("cleanup-node");
+    assert!(is_empty_dir(base, "/var/lib/etcd"), "{:?}", tree(base));
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki /var/lib/etcd]"
+        )),
+        "{lines:?}"
+    );
+    assert!(!base.join("var/lib/kubestrap").exists(), "{:?}", tree(base));
+
+    // Skipping remove-etcd-member keeps the data.
+    init_files(base, &host);
+    put(base, "/var/lib/etcd/member/snap/db");
+    phase("cleanup-node");
+    assert!(base.join("var/lib/etcd/member/snap/db").is_file());
+}
+
 /// What reset cannot remove (an immutable file here) does not stop it: the rest goes, and the
 /// end names what is left.
 #[test]

@@ -205,9 +205,7 @@ fn uploaded_certificates_come_back_on_the_joining_node_and_a_second_upload_repla
         discovery_timeout: Duration::from_secs(1),
         tls_bootstrap_timeout: Duration::from_secs(1),
         certificate_key: None,
-        bootstrap_kubeconfig: None,
         control_plane: true,
-        added_etcd_member: None,
     });
     download_certs::run(&mut joining).unwrap();
     assert!(files(node3.path()).is_empty());

@@ -109,10 +109,8 @@ pub fn run(
     }
     if let Err(e) = result {
         let added_member = ctx
-            .cfg
-            .join
-            .as_ref()
-            .is_some_and(|j| j.added_etcd_member.is_some());
+            .state::<kubestrap_phases::phases::control_plane_join::AddedMember>()
+            .is_some();
         let undone = join::undo(&mut ctx);
         if let Err(undo) = &undone {
             kubestrap_phases::runner::report::Reporter::warn(

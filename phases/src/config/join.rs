@@ -137,19 +137,8 @@ pub struct Join {
     /// A control-plane join's key to the `kubeadm-certs` Secret (`--certificate-key`); `None` on
     /// a worker.
     pub certificate_key: Option<String>,
-    /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
-    pub bootstrap_kubeconfig: Option<String>,
     /// Whether this node joins as a control-plane node.
     pub control_plane: bool,
-    /// The etcd member this join added, while the join has not finished: a failure removes it.
-    pub added_etcd_member: Option<AddedMember>,
-}
-
-/// An etcd member added by this join: its ID and where the cluster's other members answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedMember {
-    pub id: String,
-    pub others: Vec<String>,
 }
 
 /// A pinned CA public key as kubeadm spells it: `sha256:<64 hex digits>` (lower-cased here).
@@ -469,9 +458,7 @@ pub fn resolve_join(
             discovery_timeout,
             tls_bootstrap_timeout,
             certificate_key: certificate_key.filter(|_| control_plane),
-            bootstrap_kubeconfig: None,
             control_plane,
-            added_etcd_member: None,
         }),
         warnings: join_warnings(&jc)
             .into_iter()

@@ -110,6 +110,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     if let Err(e) = super::kubelet_service::remove(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
+    if let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {
+        ctx.out.warn("reset", &format!("{e:#}"));
+    }
     if ctx.root.exists(resume::STATE) {
         ctx.out.status(
             "reset",
@@ -138,8 +141,8 @@ pub fn managed(ctx: &Context) -> (Vec<String>, Vec<String>) {
     if ctx.opts.cleanup_tmp_dir {
         dirs.push(format!("{}/tmp", paths::KUBERNETES_DIR));
     }
-    if let Some(etcd) = &ctx.etcd_data_dir_emptied {
-        dirs.push(etcd.clone());
+    if let Ok(Some(etcd)) = ctx.root.read_optional(paths::ETCD_DATA_DIR_EMPTIED) {
+        dirs.push(String::from_utf8_lossy(&etcd).trim().to_string());
     }
     let files = KUBECONFIGS.iter().map(|f| paths::kubeconfig(f)).collect();
     (dirs, files)

@@ -9,11 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::api::client;
 use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway, Member};
-use crate::api::{Api, Client, cluster_config};
-use crate::config::join::AddedMember;
+use crate::api::{Api, cluster_config};
 use crate::config::net;
 use crate::fs::paths;
 use crate::phases::certs::{self, Cert};
@@ -22,6 +20,14 @@ use crate::phases::remove_etcd_member::{Interruptible, remove_member};
 use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
+
+/// An etcd member this join added, kept while the join has not finished: a failure removes it
+/// again. Its ID and where the cluster's other members answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedMember {
+    pub id: String,
+    pub others: Vec<String>,
+}
 
 /// The annotation of kubeadm's etcd pods that says where the member serves clients.
 const ETCD_CLIENT_URLS: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls";
@@ -107,15 +113,6 @@ pub fn prepare_control_plane(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// The admin client of this node (admin.conf, written by `control-plane-prepare/kubeconfig`);
-/// in a dry run, one that reports what it would change.
-fn admin(ctx: &Context) -> Result<Client> {
-    if ctx.opts.dry_run {
-        return Ok(client::dry_run(&ctx.cfg));
-    }
-    client::admin(&ctx.root, client::retry(&ctx.cfg))
-}
-
 /// A dry run reports the etcd step instead of taking it: etcd has no dry run.
 fn dry_run_says(ctx: &Context, what: &str) -> bool {
     if ctx.opts.dry_run {
@@ -171,8 +168,7 @@ fn gateway(ctx: &Context, endpoints: Vec<String>) -> Result<Gateway> {
 }
 
 fn cluster_gateway(ctx: &Context) -> Result<Gateway> {
-    let admin = admin(ctx)?;
-    let endpoints = etcd_endpoints(&admin.with(ctx))?;
+    let endpoints = etcd_endpoints(&ctx.admin()?)?;
     gateway(ctx, endpoints)
 }
 
@@ -248,12 +244,10 @@ fn add_member(ctx: &mut Context, etcd: &dyn EtcdCalls) -> Result<()> {
         .iter()
         .flat_map(|m| m.client_urls.iter().cloned())
         .collect();
-    if let Some(join) = ctx.cfg.join.as_mut() {
-        join.added_etcd_member = Some(AddedMember {
-            id: id.clone(),
-            others,
-        });
-    }
+    ctx.set_state(AddedMember {
+        id: id.clone(),
+        others,
+    });
     ctx.out.status(
         "etcd",
         "Announced new etcd member joining to the existing etcd cluster",
@@ -346,12 +340,7 @@ fn promote_once(etcd: &dyn EtcdCalls, id: &str) -> Result<bool> {
 /// After a failed join: the member this join added leaves the cluster again, and its static pod
 /// and data go, so the cluster is as it was and the node can join again after a reset.
 pub fn undo_etcd_member(ctx: &mut Context) -> Result<()> {
-    let Some(added) = ctx
-        .cfg
-        .join
-        .as_mut()
-        .and_then(|j| j.added_etcd_member.take())
-    else {
+    let Some(added) = ctx.take_state::<AddedMember>() else {
         return Ok(());
     };
     let gw = gateway(ctx, added.others.clone())?;
@@ -393,9 +382,8 @@ pub fn update_status(ctx: &mut Context) -> Result<()> {
     if !is_control_plane(ctx) {
         return Ok(());
     }
-    let admin = admin(ctx)?;
     cluster_config::add_to_cluster_status(
-        &admin.with(ctx),
+        &ctx.admin()?,
         &ctx.cfg.node_name,
         (ctx.cfg.advertise_address, ctx.cfg.bind_port),
     )
@@ -414,9 +402,7 @@ pub fn mark(ctx: &mut Context) -> Result<()> {
     if !is_control_plane(ctx) {
         return Ok(());
     }
-    let admin = admin(ctx)?;
-    ctx.set_api(admin);
-    mark_control_plane::run(ctx)
+    mark_control_plane::mark(ctx, &ctx.admin()?)
 }
 
 #[cfg(test)]

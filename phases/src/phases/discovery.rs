@@ -46,6 +46,11 @@ pub const DISCOVERY_FILE_LIMIT: u64 = 1 << 20;
 /// (kubeadm's discovery retry interval).
 const MAX_POLL: Duration = Duration::from_secs(5);
 
+/// The kubeconfig (YAML) a joining node bootstraps with, as discovery made it: the join's own
+/// state (see [`crate::runner::context::Context::state`]), for its API client and kubelet-start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapKubeconfig(pub String);
+
 /// What discovery found: the server to talk to and the CA that signs its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovered {

@@ -138,9 +138,8 @@ fn read_node(api: &Api<'_>, name: &str) -> Result<Node> {
 /// How often the API server is asked for the node.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Waits for the kubelet to register the node, showing progress.
-pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
-    let api = ctx.api()?;
+/// Waits for the kubelet to register the node (asking through `api`), showing progress.
+pub fn wait_for_node(ctx: &Context, api: &Api<'_>, timeout: Duration) -> Result<Node> {
     let target = node_ref(&ctx.cfg.node_name)?;
     Wait::new(
         ctx.out.as_ref(),
@@ -170,6 +169,11 @@ pub fn wait_for_node(ctx: &Context, timeout: Duration) -> Result<Node> {
 
 /// The `mark-control-plane` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
+    mark(ctx, &ctx.api()?)
+}
+
+/// Labels and taints this node as a control-plane node, through `api`.
+pub fn mark(ctx: &Context, api: &Api<'_>) -> Result<()> {
     let profile = ctx.profile();
     let name = ctx.cfg.node_name.clone();
     let labels = profile.control_plane_labels;
@@ -193,8 +197,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             ),
         );
     }
-    let node = wait_for_node(ctx, node_timeout(ctx))?;
-    change_node_from(&ctx.api()?, node, |node| mark_patch(node, labels, &taints))?;
+    let node = wait_for_node(ctx, api, node_timeout(ctx))?;
+    change_node_from(api, node, |node| mark_patch(node, labels, &taints))?;
     Ok(())
 }
 

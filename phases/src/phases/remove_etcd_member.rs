@@ -102,8 +102,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     );
     // The kubelet still runs and may restart etcd (a removed member exits) into the folder;
     // cleanup-node empties it again once the kubelet and the containers are gone.
-    ctx.etcd_data_dir_emptied = Some(data_dir);
-    Ok(())
+    ctx.root.create_dir(paths::STATE_DIR, 0o755)?;
+    ctx.root
+        .write(paths::ETCD_DATA_DIR_EMPTIED, data_dir.as_bytes(), 0o644)
 }
 
 /// What leaving the etcd cluster came to.

@@ -19,6 +19,7 @@ use crate::api::objects::{ConfigMap, Node};
 use crate::api::{Client, ObjectRef, Retry};
 use crate::config::duration;
 use crate::fs::paths;
+use crate::phases::discovery::BootstrapKubeconfig;
 use crate::phases::mark_control_plane::change_node_from;
 use crate::phases::upload_config::CRI_SOCKET_ANNOTATION;
 use crate::phases::{kubelet_service, kubelet_start};
@@ -45,9 +46,9 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         .join
         .clone()
         .context("kubelet-start of join runs only within `kubestrap join`")?;
-    let bootstrap = join
-        .bootstrap_kubeconfig
-        .clone()
+    let BootstrapKubeconfig(bootstrap) = ctx
+        .state::<BootstrapKubeconfig>()
+        .cloned()
         .context("discovery has not run, so kubestrap does not know the cluster")?;
     let node_name = ctx.cfg.node_name.clone();
     let (kubelet_config, ca_pem) = {

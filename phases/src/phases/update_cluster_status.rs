@@ -4,16 +4,11 @@
 //! the phase then has nothing to do. A cluster that does not answer only gets a warning, as
 //! with kubeadm: reset must work on a broken cluster.
 
-use std::time::Duration;
-
 use anyhow::Result;
 
-use crate::api::{Retry, client, cluster_config};
+use crate::api::cluster_config;
 use crate::fs::paths;
 use crate::runner::context::Context;
-
-/// How long reset waits for the API server before it warns and goes on.
-const API_WAIT: Duration = Duration::from_secs(10);
 
 /// The `update-cluster-status` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
@@ -38,12 +33,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 }
 
 fn remove(ctx: &Context, node: &str) -> Result<()> {
-    let retry = Retry {
-        timeout: API_WAIT,
-        ..Retry::default()
-    };
-    let admin = client::admin(&ctx.root, retry)?;
-    if cluster_config::remove_from_cluster_status(&admin.with(ctx), node)? {
+    if cluster_config::remove_from_cluster_status(&ctx.admin()?, node)? {
         ctx.out.status(
             "reset",
             &format!("Removed {node:?} from the ClusterStatus in kube-system/kubeadm-config"),

@@ -81,8 +81,9 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
 
 fn annotate_cri_socket(ctx: &Context) -> Result<()> {
     let socket = ctx.cfg.cri_socket.clone();
-    let node = wait_for_node(ctx, node_timeout(ctx))?;
-    change_node_from(&ctx.api()?, node, |node| {
+    let api = ctx.api()?;
+    let node = wait_for_node(ctx, &api, node_timeout(ctx))?;
+    change_node_from(&api, node, |node| {
         (node.metadata.annotations.get(CRI_SOCKET_ANNOTATION) != Some(&socket)).then(|| {
             json!({"metadata": {
                 "annotations": {CRI_SOCKET_ANNOTATION: socket},

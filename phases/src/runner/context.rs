@@ -1,5 +1,6 @@
 //! `Context`: what every phase of a workflow works with.
 
+use std::any::Any;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +49,10 @@ pub struct Clients {
     /// A client that only polls health while the API server starts, before `api` can be built
     /// (it may make calls that need a serving API server).
     pub health: ClientFactory,
+    /// This node's admin.conf (a dry run's reporting client), built on the first
+    /// [`Context::admin`] call: what a joining control-plane node uses once it has one, and
+    /// what reset uses.
+    pub admin: ClientFactory,
 }
 
 /// The state of one workflow run.
@@ -63,11 +68,13 @@ pub struct Context {
     pub outputs: crate::runner::outputs::Outputs,
     /// A whole init's record of finished phases, kept for a later run to resume.
     pub record: Option<crate::runner::resume::Record>,
-    /// reset: the etcd data folder remove-etcd-member emptied, for cleanup-node to empty again
-    /// once nothing can write into it.
-    pub etcd_data_dir_emptied: Option<String>,
+    /// What this run learned that its later phases, or the undo of a failure, need (see
+    /// [`Context::state`]).
+    state: Vec<Box<dyn Any + Send + Sync>>,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
+    /// The admin client, built on first use by [`Context::admin`].
+    admin: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
     clients: Option<Clients>,
     /// Whether the run was asked to stop (SIGINT, SIGTERM): looked at before each phase and on
@@ -93,8 +100,9 @@ impl Context {
             started: SystemTime::now(),
             outputs: Default::default(),
             record: None,
-            etcd_data_dir_emptied: None,
+            state: Vec::new(),
             api: OnceLock::new(),
+            admin: OnceLock::new(),
             clients: None,
             interrupt: Interrupt::process(),
         }
@@ -118,6 +126,37 @@ impl Context {
         let client = (clients.api)(self)?;
         let client = self.api.get_or_init(|| client);
         Ok(client.with(self))
+    }
+
+    /// The admin client (see [`Clients::admin`]), built on first use.
+    pub fn admin(&self) -> Result<Api<'_>> {
+        if let Some(client) = self.admin.get() {
+            return Ok(client.with(self));
+        }
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        let client = (clients.admin)(self)?;
+        let client = self.admin.get_or_init(|| client);
+        Ok(client.with(self))
+    }
+
+    /// Keeps what this run learned (one value per type), for its later phases: the workflow's
+    /// own state, never part of the configuration.
+    pub fn set_state<T: Any + Send + Sync>(&mut self, value: T) {
+        self.state.retain(|s| !s.is::<T>());
+        self.state.push(Box::new(value));
+    }
+
+    /// The value of type `T` this run keeps, if any.
+    pub fn state<T: Any>(&self) -> Option<&T> {
+        self.state.iter().find_map(|s| s.downcast_ref::<T>())
+    }
+
+    /// Takes the value of type `T` this run keeps out of it.
+    pub fn take_state<T: Any>(&mut self) -> Option<T> {
+        let at = self.state.iter().position(|s| s.is::<T>())?;
+        self.state.remove(at).downcast::<T>().ok().map(|b| *b)
     }
 
     /// A fresh client for health checks while the API server starts (see [`Clients::health`]).

@@ -12,7 +12,7 @@ use crate::api::{Client, client, cluster_config};
 use crate::config::join::Discovery;
 use crate::config::kubeadm_config;
 use crate::phases::control_plane_join as cp;
-use crate::phases::discovery::{self, Connect, TokenDiscovery};
+use crate::phases::discovery::{self, BootstrapKubeconfig, Connect, TokenDiscovery};
 use crate::phases::{download_certs, tls_bootstrap};
 use crate::preflight;
 use crate::runner::Phase;
@@ -226,9 +226,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
     for warning in crate::config::join::check_kubelet_flags(&ctx.cfg, &allowed)? {
         ctx.out.warn("config", &warning);
     }
-    if let Some(j) = ctx.cfg.join.as_mut() {
-        j.bootstrap_kubeconfig = Some(text);
-    }
+    ctx.set_state(BootstrapKubeconfig(text));
     Ok(())
 }
 
@@ -238,17 +236,17 @@ pub fn undo(ctx: &mut Context) -> Result<()> {
 }
 
 /// The client of a joining node's phases: the bootstrap token, at the server discovery found.
+/// A control-plane node's admin client is its own admin.conf, once
+/// `control-plane-prepare/kubeconfig` wrote it.
 pub const CLIENTS: Clients = Clients {
     api: bootstrap,
     health: bootstrap,
+    admin: super::clients::admin_health,
 };
 
 fn bootstrap(ctx: &Context) -> Result<Client> {
-    let text = ctx
-        .cfg
-        .join
-        .as_ref()
-        .and_then(|j| j.bootstrap_kubeconfig.as_deref())
+    let BootstrapKubeconfig(text) = ctx
+        .state::<BootstrapKubeconfig>()
         .context("discovery has not run, so kubestrap does not know the cluster to talk to")?;
     bootstrap_client(ctx, text)
 }

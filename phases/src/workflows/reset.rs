@@ -4,13 +4,37 @@
 //! a ClusterStatus), remove-etcd-member, cleanup-node. After cleaning,
 //! every folder and file reset is responsible for is checked again and what is left is named.
 
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::api::{Client, Retry, client};
 use crate::phases::{cleanup_node, remove_etcd_member, update_cluster_status};
 use crate::preflight;
 use crate::runner::Phase;
-use crate::runner::context::Clients;
+use crate::runner::context::{Clients, Context};
 
-/// The API clients reset's phases get: admin.conf when it is there, as for init.
-pub const CLIENTS: Clients = super::clients::ADMIN;
+/// How long reset waits for the API server before it warns and goes on: reset must work on a
+/// broken cluster.
+const API_WAIT: Duration = Duration::from_secs(10);
+
+/// The API clients reset's phases get: admin.conf when it is there, as for init; its admin
+/// client waits for the API server only [`API_WAIT`].
+pub const CLIENTS: Clients = Clients {
+    admin: briefly_admin,
+    ..super::clients::ADMIN
+};
+
+fn briefly_admin(ctx: &Context) -> Result<Client> {
+    if ctx.opts.dry_run {
+        return Ok(client::dry_run(&ctx.cfg));
+    }
+    let retry = Retry {
+        timeout: API_WAIT,
+        ..Retry::default()
+    };
+    client::admin(&ctx.root, retry)
+}
 
 /// The reset phases, in kubeadm's order.
 pub static PHASES: &[Phase] = &[

@@ -143,7 +143,7 @@ fn the_member_joins_as_a_learner_and_is_promoted_once_started() {
     let members = etcd.members.borrow().clone();
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| m.started() && !m.is_learner));
-    let added = ctx.cfg.join.as_ref().unwrap().added_etcd_member.clone();
+    let added = ctx.state::<AddedMember>().cloned();
     assert_eq!(
         added.as_ref().map(|a| a.others.clone()),
         Some(vec!["https://10.0.0.1:2379".to_string()])
@@ -169,7 +169,7 @@ fn a_join_interrupted_while_its_member_starts_stops_and_the_member_is_removed_ag
         "{err:#}"
     );
     assert_eq!(etcd.members.borrow().len(), 2);
-    let added = ctx.cfg.join.as_ref().unwrap().added_etcd_member.clone();
+    let added = ctx.state::<AddedMember>().cloned();
     // The undo of a failed join, which the interrupted one takes: etcd refuses the first
     // removal, and the undo tries again although the run is interrupted.
     etcd.refused_removals.set(1);
@@ -203,7 +203,7 @@ fn a_pending_or_unhealthy_member_or_this_address_already_a_member_is_refused_bef
         assert!(etcd.members.borrow().iter().all(|m| !m.is_learner));
     }
     assert_eq!(etcd_manifest(dir.path()), None);
-    assert_eq!(ctx.cfg.join.unwrap().added_etcd_member, None);
+    assert_eq!(ctx.state::<AddedMember>(), None);
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn a_dry_run_reports_the_etcd_steps_and_reaches_no_etcd() {
     check_etcd(&mut ctx).unwrap();
     join_etcd(&mut ctx).unwrap();
     assert_eq!(etcd_manifest(dir.path()), None);
-    assert_eq!(ctx.cfg.join.unwrap().added_etcd_member, None);
+    assert_eq!(ctx.state::<AddedMember>(), None);
 }
 
 /// A loopback HTTP server answering 500 to its first `failures` requests, then 200.
