@@ -650,7 +650,7 @@ fn verify_names_what_is_left() {
     init_files(base, &host);
     let (ctx, _) = reset_with(base, &host, false);
     assert_eq!(
-        kubestrap_phases::phases::reset_verify::leftovers(&ctx),
+        kubestrap_phases::phases::reset::verify::leftovers(&ctx),
         Vec::<String>::new()
     );
 
@@ -659,7 +659,7 @@ fn verify_names_what_is_left() {
     put(base, "/etc/kubernetes/manifests/kube-apiserver.yaml");
     put(base, "/run/containerd/containerd.sock");
     let (ctx, _) = context(base, &host, true);
-    let left = kubestrap_phases::phases::reset_verify::leftovers(&ctx);
+    let left = kubestrap_phases::phases::reset::verify::leftovers(&ctx);
     assert_eq!(
         left,
         [
@@ -675,7 +675,7 @@ fn verify_names_what_is_left() {
 /// another cluster stays.
 #[test]
 fn the_users_kubeconfig_of_this_cluster_is_moved_aside() {
-    use kubestrap_phases::phases::install_kubeconfig::{SudoUser, set_aside_user_kubeconfig};
+    use kubestrap_phases::phases::kubeconfig::sudo_user::{SudoUser, set_aside_user_kubeconfig};
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     let host = FakeHost::healthy();

@@ -9,7 +9,7 @@ use kubestrap_phases::config::join::{JoinFlags, resolve_join};
 use kubestrap_phases::config::{self, Documents};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::discovery::Https;
+use kubestrap_phases::phases::bootstrap::discovery::Https;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::Reporter as _;
@@ -109,7 +109,7 @@ pub fn run(
     }
     if let Err(e) = result {
         let added_member = ctx
-            .state::<kubestrap_phases::phases::control_plane_join::AddedMember>()
+            .state::<kubestrap_phases::phases::control_plane::join::AddedMember>()
             .is_some();
         let undone = join::undo(&mut ctx);
         if let Err(undo) = &undone {

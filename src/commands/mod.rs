@@ -74,10 +74,10 @@ fn when_interrupted(err: anyhow::Error, command: &str, left: &str) -> anyhow::Er
 }
 
 /// The user who ran kubestrap through sudo, if not root.
-fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::SudoUser>> {
+fn sudo_user() -> Result<Option<kubestrap_phases::phases::kubeconfig::sudo_user::SudoUser>> {
     match std::env::var("SUDO_USER") {
         Ok(name) if !name.is_empty() && name != "root" => {
-            kubestrap_phases::phases::install_kubeconfig::SudoUser::lookup(&name)
+            kubestrap_phases::phases::kubeconfig::sudo_user::SudoUser::lookup(&name)
         }
         _ => Ok(None),
     }

@@ -10,8 +10,8 @@ use kubestrap_phases::config::reset::{
 use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::install_kubeconfig::set_aside_user_kubeconfig;
-use kubestrap_phases::phases::reset_verify;
+use kubestrap_phases::phases::kubeconfig::sudo_user::set_aside_user_kubeconfig;
+use kubestrap_phases::phases::reset::verify as reset_verify;
 use kubestrap_phases::preflight::fix;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::Reporter as _;

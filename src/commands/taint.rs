@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use kubestrap_phases::api::objects::{Node, Taint};
 use kubestrap_phases::host::{Host, LinuxHost};
-use kubestrap_phases::phases::mark_control_plane::{
-    TAINT_KEYS, change_node, mark_patch, untaint_patch,
-};
+use kubestrap_phases::phases::node::mark::{TAINT_KEYS, change_node, mark_patch, untaint_patch};
 
 use crate::cli::{TaintArgs, TaintCmd};
 use crate::output::Printer;

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::api::{cluster_config, manifests};
 use crate::config::kubeadm_config;
-use crate::phases::mark_control_plane::{change_node_from, node_timeout, wait_for_node};
+use crate::phases::node::mark::{change_node_from, node_timeout, wait_for_node};
 use crate::runner::context::Context;
 
 /// The annotation with the node's CRI socket.

@@ -1,9 +1,18 @@
 //! The init workflow: its phase tables, in kubeadm's order for the target version.
 
-use crate::phases::{
-    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
-    kubelet_start, mark_control_plane, show_join, upload_certs, upload_config, wait_control_plane,
-};
+use crate::phases::addons;
+use crate::phases::bootstrap::join_command as show_join;
+use crate::phases::bootstrap::token as bootstrap_token;
+use crate::phases::certs;
+use crate::phases::certs::upload as upload_certs;
+use crate::phases::control_plane;
+use crate::phases::control_plane::wait as wait_control_plane;
+use crate::phases::etcd;
+use crate::phases::kubeconfig;
+use crate::phases::kubelet as kubelet_start;
+use crate::phases::kubelet::finalize as kubelet_finalize;
+use crate::phases::node::mark as mark_control_plane;
+use crate::phases::upload_config;
 use anyhow::Result;
 
 use crate::preflight;

@@ -10,9 +10,9 @@ use crate::api::{Log, Retry, client, cluster_config};
 use crate::config::ClusterConfiguration;
 use crate::fs::root::Root;
 use crate::phases::certs::Cert;
-use crate::phases::renew::{self, Outcome};
-use crate::phases::renewable::Renewable;
-use crate::phases::restart;
+use crate::phases::control_plane::restart;
+use crate::phases::renewal::expiry::Renewable;
+use crate::phases::renewal::renew::{self, Outcome};
 use crate::pki;
 use crate::runner::context::Context;
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::api::{Client, Retry, client};
-use crate::phases::{cleanup_node, remove_etcd_member, update_cluster_status};
+use crate::phases::etcd::leave as remove_etcd_member;
+use crate::phases::reset::cleanup_node;
+use crate::phases::reset::cluster_status as update_cluster_status;
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};

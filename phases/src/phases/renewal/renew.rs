@@ -7,7 +7,7 @@ use crate::api::kubeconfig::Kubeconfig;
 use crate::phases::certs::ca_name;
 use crate::phases::certs::{self, Cert};
 use crate::phases::kubeconfig::File;
-use crate::phases::renewable::Renewable;
+use crate::phases::renewal::expiry::Renewable;
 use crate::pki::{self, AltNames, CertRequest, Certificate, Usage};
 use crate::runner::context::Context;
 

@@ -257,7 +257,7 @@ fn health_server(failures: usize) -> String {
 
 #[test]
 fn wait_control_plane_waits_for_every_local_component() {
-    use crate::phases::wait_control_plane::wait_healthy;
+    use crate::phases::control_plane::wait::wait_healthy;
     let dir = tempfile::tempdir().unwrap();
     let ctx = joining(dir.path(), Some("cp.example:6443"));
     let checks = [

@@ -479,12 +479,12 @@ pub fn read_location(location: &str) -> Result<String> {
 mod tests {
     use super::*;
     use crate::api::kubeconfig::cluster_info as cluster_info_kubeconfig;
-    use crate::phases::bootstrap_token::detached_signature;
+    use crate::phases::bootstrap::token::detached_signature;
 
     #[test]
     fn signature_of_the_real_signer_verifies_and_another_token_does_not() {
         let fixture: Value = serde_json::from_str(include_str!(
-            "../../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
+            "../../../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
         ))
         .unwrap();
         let token = Token::parse(fixture["token"].as_str().unwrap()).unwrap();

@@ -54,7 +54,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         &format!("Updating \"{conf}\" to point to a rotatable kubelet client certificate and key"),
     );
     ctx.root.write_secret(&conf, new.as_bytes())?;
-    super::kubelet_service::restart(ctx)
+    crate::phases::kubelet::service::restart(ctx)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The `kubeconfig` phases: admin, super-admin (1.29+), kubelet, controller-manager, scheduler.
 //! The file format is [`crate::api::kubeconfig`].
 
+pub mod sudo_user;
+
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::kubeconfig::{Kubeconfig, decode_data};

@@ -3,6 +3,10 @@
 //! Each manifest is built by a pure function of the configuration and a few facts about the host
 //! ([`HostFacts`]), then written once through the root.
 
+pub mod join;
+pub mod restart;
+pub mod wait;
+
 use anyhow::Result;
 
 use crate::config::flags;

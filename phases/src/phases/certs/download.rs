@@ -11,7 +11,7 @@ use crate::api::objects::Secret;
 use crate::api::{Api, ObjectRef};
 use crate::config::ClusterConfiguration;
 use crate::fs::root::Root;
-use crate::phases::upload_certs::{REUPLOAD, SECRET, shared_files};
+use crate::phases::certs::upload::{REUPLOAD, SECRET, shared_files};
 use crate::pki::{CertificateKey, OpenError};
 use crate::runner::context::Context;
 

@@ -19,10 +19,11 @@ use crate::api::objects::{ConfigMap, Node};
 use crate::api::{Client, ObjectRef, Retry};
 use crate::config::duration;
 use crate::fs::paths;
-use crate::phases::discovery::BootstrapKubeconfig;
-use crate::phases::mark_control_plane::change_node_from;
+use crate::phases::bootstrap::discovery::BootstrapKubeconfig;
+use crate::phases::kubelet as kubelet_start;
+use crate::phases::kubelet::service as kubelet_service;
+use crate::phases::node::mark::change_node_from;
 use crate::phases::upload_config::CRI_SOCKET_ANNOTATION;
-use crate::phases::{kubelet_service, kubelet_start};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
 

@@ -1,5 +1,7 @@
 //! The `etcd` phase: the local etcd static pod.
 
+pub mod leave;
+
 use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, bail};

@@ -3,6 +3,9 @@
 //! Each certificate is reused when it exists and is valid, generated when it does not, and refused
 //! with the reason and the fix when it exists but does not fit (wrong CA, missing SAN, expired).
 
+pub mod download;
+pub mod upload;
+
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 

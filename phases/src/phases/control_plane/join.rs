@@ -14,10 +14,13 @@ use crate::api::etcd_cluster::{self, EtcdCalls, Gateway, Member};
 use crate::api::{Api, cluster_config};
 use crate::config::net;
 use crate::fs::paths;
+use crate::phases::certs::upload as upload_certs;
 use crate::phases::certs::{self, Cert};
+use crate::phases::control_plane;
+use crate::phases::etcd;
+use crate::phases::etcd::leave::{Interruptible, remove_member};
 use crate::phases::kubeconfig::{self, File};
-use crate::phases::remove_etcd_member::{Interruptible, remove_member};
-use crate::phases::{control_plane, etcd, mark_control_plane, upload_certs};
+use crate::phases::node::mark as mark_control_plane;
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
 
@@ -364,7 +367,7 @@ fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Res
     })?;
     ctx.root.remove_all(paths::manifest("etcd"))?;
     if let Some(local) = &ctx.cfg.cluster.etcd.local {
-        crate::phases::cleanup_node::empty_dir(ctx, &local.data_dir);
+        crate::phases::reset::cleanup_node::empty_dir(ctx, &local.data_dir);
     }
     ctx.out.status(
         "etcd",
@@ -394,7 +397,7 @@ pub fn wait_control_plane(ctx: &mut Context) -> Result<()> {
     if !is_control_plane(ctx) {
         return Ok(());
     }
-    crate::phases::wait_control_plane::local_components(ctx)
+    crate::phases::control_plane::wait::local_components(ctx)
 }
 
 /// `control-plane-join/mark-control-plane`: init's step, with this node's admin.conf.

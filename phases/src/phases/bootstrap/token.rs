@@ -437,7 +437,7 @@ mod tests {
     fn signature_equals_the_one_kube_controller_manager_wrote() {
         // cluster-info as kube-controller-manager v1.20.2's bootstrap signer left it.
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
+            "../../../../fixtures/api/cluster-info-signed-by-kube-controller-manager.json"
         ))
         .unwrap();
         let token = Token::parse(fixture["token"].as_str().unwrap()).unwrap();

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::phases::bootstrap_token::{self, admin_cluster};
+use crate::phases::bootstrap::token::{self as bootstrap_token, admin_cluster};
 use crate::runner::context::Context;
 
 /// What kubeadm prints instead of a value the user asked not to see.
@@ -64,7 +64,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 /// the user should learn why the node is NotReady from kubestrap rather than from kubectl.
 fn not_ready(ctx: &Context) -> Result<Option<String>> {
     let api = ctx.api()?;
-    let target = crate::phases::mark_control_plane::node_ref(&ctx.cfg.node_name)?;
+    let target = crate::phases::node::mark::node_ref(&ctx.cfg.node_name)?;
     let Some(node) = api.get::<crate::api::objects::Node>(&target)? else {
         return Ok(Some("the node has not registered".into()));
     };

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use crate::api::http::Credentials;
 use crate::fs::home::Owner;
 use crate::fs::paths;
-use crate::phases::bootstrap_token::{self, admin_cluster};
+use crate::phases::bootstrap::token::{self as bootstrap_token, admin_cluster};
 use crate::runner::context::Context;
 
 /// The user who ran kubestrap through sudo.

@@ -11,7 +11,7 @@ use crate::fs::paths;
 use crate::fs::remove::MountsLeft;
 use crate::fs::system_dirs;
 use crate::host;
-use crate::phases::cleanup_network;
+use crate::phases::reset::cleanup_network;
 use crate::runner::context::Context;
 use crate::runner::resume;
 
@@ -38,7 +38,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ctx.out.status("reset", "Would stop the kubelet service");
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
-        match super::kubelet_service::stop(ctx) {
+        match crate::phases::kubelet::service::stop(ctx) {
             Ok(true) => {}
             Ok(false) => ctx.out.warn(
                 "reset",
@@ -107,7 +107,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         let left = remove(ctx, file);
         ctx.outputs.left_mounted.extend(left);
     }
-    if let Err(e) = super::kubelet_service::remove(ctx) {
+    if let Err(e) = crate::phases::kubelet::service::remove(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
     if let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {

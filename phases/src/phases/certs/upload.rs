@@ -15,7 +15,7 @@ use crate::api::objects::Secret;
 use crate::api::{Api, ObjectRef, manifests};
 use crate::config::ClusterConfiguration;
 use crate::config::token_format::Token;
-use crate::phases::bootstrap_token::{self, Spec};
+use crate::phases::bootstrap::token::{self as bootstrap_token, Spec};
 use crate::phases::certs::{Cert, externally_managed};
 use crate::pki::CertificateKey;
 use crate::runner::context::Context;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
 use crate::fs::paths;
-use crate::phases::wait_control_plane;
+use crate::phases::control_plane::wait as wait_control_plane;
 use crate::render::staticpod::{HealthCheck, health_checks};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait, Waited};

@@ -1,6 +1,9 @@
 //! The `kubelet-start` phase: the kubelet's configuration and flags files, then a restart of the
 //! kubelet through the service manager (when one runs).
 
+pub mod finalize;
+pub mod service;
+
 use anyhow::Result;
 
 use crate::config::Config;
@@ -140,5 +143,5 @@ pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()>
 /// manager.
 pub fn run(ctx: &mut Context) -> Result<()> {
     write_files(ctx)?;
-    super::kubelet_service::start(ctx)
+    crate::phases::kubelet::service::start(ctx)
 }

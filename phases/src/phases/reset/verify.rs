@@ -9,7 +9,8 @@ use anyhow::{Result, bail};
 
 use crate::fs::paths;
 use crate::host;
-use crate::phases::{cleanup_network, cleanup_node};
+use crate::phases::reset::cleanup_network;
+use crate::phases::reset::cleanup_node;
 use crate::runner::context::Context;
 use crate::runner::resume;
 use crate::runner::wait::{Poll, Wait, Waited};
