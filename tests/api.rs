@@ -420,7 +420,8 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
 
 #[test]
 fn taints_can_be_removed_and_added_back() {
-    use kubestrap_phases::phases::node::mark::{change_node, untaint_patch};
+    use kubestrap_phases::api::node::change_node;
+    use kubestrap_phases::phases::node::untaint_patch;
     let fake = FakeApi::new();
     fake.put(
         NODE,

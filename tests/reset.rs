@@ -650,7 +650,7 @@ fn verify_names_what_is_left() {
     init_files(base, &host);
     let (ctx, _) = reset_with(base, &host, false);
     assert_eq!(
-        kubestrap_phases::phases::reset::verify::leftovers(&ctx),
+        kubestrap_phases::phases::reset::leftovers(&ctx),
         Vec::<String>::new()
     );
 
@@ -659,7 +659,7 @@ fn verify_names_what_is_left() {
     put(base, "/etc/kubernetes/manifests/kube-apiserver.yaml");
     put(base, "/run/containerd/containerd.sock");
     let (ctx, _) = context(base, &host, true);
-    let left = kubestrap_phases::phases::reset::verify::leftovers(&ctx);
+    let left = kubestrap_phases::phases::reset::leftovers(&ctx);
     assert_eq!(
         left,
         [

@@ -109,7 +109,7 @@ pub fn run(
     }
     if let Err(e) = result {
         let added_member = ctx
-            .state::<kubestrap_phases::phases::control_plane::join::AddedMember>()
+            .state::<kubestrap_phases::phases::etcd::member::AddedMember>()
             .is_some();
         let undone = join::undo(&mut ctx);
         if let Err(undo) = &undone {

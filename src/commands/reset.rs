@@ -11,7 +11,7 @@ use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::phases::kubeconfig::sudo_user::set_aside_user_kubeconfig;
-use kubestrap_phases::phases::reset::verify as reset_verify;
+use kubestrap_phases::phases::reset as reset_phases;
 use kubestrap_phases::preflight::fix;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::Reporter as _;
@@ -156,7 +156,7 @@ pub fn run(
         if ctx.root.is_dry_run() {
             printer.status("reset", "--verify has nothing to check after a dry run");
         } else {
-            reset_verify::verify(&ctx)?;
+            reset_phases::verify(&ctx)?;
         }
     }
     mounts_left(&ctx)?;

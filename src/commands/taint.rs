@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use kubestrap_phases::api::node::change_node;
 use kubestrap_phases::api::objects::{Node, Taint};
 use kubestrap_phases::host::{Host, LinuxHost};
-use kubestrap_phases::phases::node::mark::{TAINT_KEYS, change_node, mark_patch, untaint_patch};
+use kubestrap_phases::phases::node::{TAINT_KEYS, mark_patch, untaint_patch};
 
 use crate::cli::{TaintArgs, TaintCmd};
 use crate::output::Printer;

@@ -10,7 +10,7 @@ use kubestrap_phases::api::{Client, Retry};
 use kubestrap_phases::config::net;
 use kubestrap_phases::config::token_format::{self, Token};
 use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::phases::bootstrap::join_command as show_join;
+use kubestrap_phases::phases::bootstrap as show_join;
 use kubestrap_phases::phases::bootstrap::token::{self as bt, Spec};
 use kubestrap_phases::phases::certs::download as download_certs;
 use kubestrap_phases::phases::certs::upload as upload_certs;

@@ -16,6 +16,7 @@ pub mod fake;
 pub mod http;
 pub mod kubeconfig;
 pub mod manifests;
+pub mod node;
 pub mod objects;
 mod transport;
 

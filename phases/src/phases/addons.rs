@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
 use crate::api::manifests;
-use crate::phases::bootstrap::token::admin_cluster;
+use crate::phases::bootstrap::admin_cluster;
 use crate::render::patches::Target;
 use crate::render::templates::scalar;
 use crate::runner::context::Context;

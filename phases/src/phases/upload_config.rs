@@ -7,11 +7,9 @@ use serde_json::json;
 
 use crate::api::{cluster_config, manifests};
 use crate::config::kubeadm_config;
-use crate::phases::node::mark::{change_node_from, node_timeout, wait_for_node};
+use crate::phases::node;
 use crate::runner::context::Context;
 
-/// The annotation with the node's CRI socket.
-pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
 /// The annotation with the hash of a ConfigMap kubeadm generated.
 pub const HASH_ANNOTATION: &str = "kubeadm.kubernetes.io/component-config.hash";
 
@@ -80,16 +78,8 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
 }
 
 fn annotate_cri_socket(ctx: &Context) -> Result<()> {
-    let socket = ctx.cfg.cri_socket.clone();
     let api = ctx.api()?;
-    let node = wait_for_node(ctx, &api, node_timeout(ctx))?;
-    change_node_from(&api, node, |node| {
-        (node.metadata.annotations.get(CRI_SOCKET_ANNOTATION) != Some(&socket)).then(|| {
-            json!({"metadata": {
-                "annotations": {CRI_SOCKET_ANNOTATION: socket},
-                "resourceVersion": node.metadata.resource_version,
-            }})
-        })
-    })?;
+    let node = node::wait_for_node(ctx, &api, node::node_timeout(ctx))?;
+    node::annotate_cri_socket(ctx, &api, node)?;
     Ok(())
 }

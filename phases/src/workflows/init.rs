@@ -1,19 +1,10 @@
 //! The init workflow: its phase tables, in kubeadm's order for the target version.
 
-use crate::phases::addons;
-use crate::phases::bootstrap::join_command as show_join;
-use crate::phases::bootstrap::token as bootstrap_token;
-use crate::phases::certs;
-use crate::phases::certs::upload as upload_certs;
-use crate::phases::control_plane;
-use crate::phases::control_plane::wait as wait_control_plane;
-use crate::phases::etcd;
-use crate::phases::kubeconfig;
-use crate::phases::kubelet as kubelet_start;
-use crate::phases::kubelet::finalize as kubelet_finalize;
-use crate::phases::node::mark as mark_control_plane;
-use crate::phases::upload_config;
 use anyhow::Result;
+
+use crate::phases::{
+    addons, bootstrap, certs, control_plane, etcd, kubeconfig, kubelet, node, upload_config,
+};
 
 use crate::preflight;
 use crate::render::patches::Target;
@@ -29,7 +20,7 @@ const KUBECONFIG: Phase =
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
-    kubelet_start::run,
+    kubelet::run,
 );
 
 /// What every phase that talks to the API server needs.
@@ -38,7 +29,7 @@ const ADMIN_CONF: &[(&str, &str)] = &[("/etc/kubernetes/admin.conf", "kubeconfig
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the kubelet and the control plane to become healthy",
-    wait_control_plane::run,
+    control_plane::wait_control_plane,
 )
 .requires(ADMIN_CONF);
 const UPLOAD_CONFIG: Phase = Phase::group(
@@ -65,19 +56,19 @@ const UPLOAD_CONFIG: Phase = Phase::group(
 const UPLOAD_CERTS: Phase = Phase::leaf(
     "upload-certs",
     "Upload certificates to kubeadm-certs",
-    upload_certs::run,
+    certs::upload_certs,
 )
 .requires(ADMIN_CONF);
 const MARK_CONTROL_PLANE: Phase = Phase::leaf(
     "mark-control-plane",
     "Mark a node as a control-plane",
-    mark_control_plane::run,
+    node::mark_control_plane,
 )
 .requires(ADMIN_CONF);
 const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
     "bootstrap-token",
     "Generates bootstrap tokens used to join a node to a cluster",
-    bootstrap_token::run,
+    bootstrap::bootstrap_token,
 )
 .requires(ADMIN_CONF);
 const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
@@ -89,7 +80,7 @@ const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
     &[Phase::leaf(
         "experimental-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_finalize::run,
+        kubelet::enable_client_cert_rotation,
     )],
 );
 /// kubeadm 1.31+ names it `enable-client-cert-rotation`.
@@ -99,7 +90,7 @@ const FINALIZE: Phase = Phase::group(
     &[Phase::leaf(
         "enable-client-cert-rotation",
         CERT_ROTATION_ABOUT,
-        kubelet_finalize::run,
+        kubelet::enable_client_cert_rotation,
     )],
 );
 const ADDON: Phase = Phase::group(
@@ -123,7 +114,7 @@ const ADDON: Phase = Phase::group(
 const SHOW_JOIN_COMMAND: Phase = Phase::leaf(
     "show-join-command",
     "Show the join command for control-plane and worker node",
-    show_join::run,
+    bootstrap::show_join_command,
 )
 .requires(ADMIN_CONF);
 const ETCD: Phase = Phase::group(

@@ -11,10 +11,8 @@ use crate::api::http::{Credentials, HttpTransport};
 use crate::api::{Client, client, cluster_config};
 use crate::config::join::Discovery;
 use crate::config::kubeadm_config;
-use crate::phases::bootstrap::discovery::{self, BootstrapKubeconfig, Connect, TokenDiscovery};
-use crate::phases::bootstrap::tls as tls_bootstrap;
-use crate::phases::certs::download as download_certs;
-use crate::phases::control_plane::join as cp;
+use crate::phases::bootstrap::{self, BootstrapKubeconfig, Connect, TokenDiscovery};
+use crate::phases::{certs, control_plane, etcd};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
@@ -28,7 +26,7 @@ fn bootstrap_waited_in_kubelet_start(_: &mut Context) -> Result<()> {
 
 /// kubeadm's refusals of a control-plane join come first, then the checks of the node.
 fn join_preflight(ctx: &mut Context) -> Result<()> {
-    cp::check_can_join(ctx)?;
+    control_plane::check_can_join(ctx)?;
     preflight::run_join(ctx)
 }
 
@@ -40,45 +38,45 @@ const CONTROL_PLANE_PREPARE: Phase = Phase::group(
         Phase::leaf(
             "download-certs",
             "Download certificates shared among control-plane nodes from the kubeadm-certs Secret",
-            download_certs::run,
+            certs::download_certs,
         ),
         Phase::leaf(
             "certs",
             "Generate the certificates for the new control plane components",
-            cp::prepare_certs,
+            control_plane::join_certs,
         ),
         Phase::leaf(
             "kubeconfig",
             "Generate the kubeconfig for the new control plane components",
-            cp::prepare_kubeconfig,
+            control_plane::join_kubeconfig,
         ),
         Phase::leaf(
             "control-plane",
             "Generate the manifests for the new control plane components",
-            cp::prepare_control_plane,
+            control_plane::join_manifests,
         ),
     ],
 );
 const CHECK_ETCD: Phase = Phase::leaf(
     "check-etcd",
     "Check that the etcd cluster is healthy before a stacked member joins",
-    cp::check_etcd,
+    etcd::check_etcd,
 );
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings, certificates and (re)start the kubelet",
-    tls_bootstrap::kubelet_start,
+    bootstrap::tls_bootstrap,
 );
 const MARK_CONTROL_PLANE: Phase = Phase::leaf(
     "mark-control-plane",
     "Mark a node as a control-plane",
-    cp::mark,
+    control_plane::join_mark,
 );
-const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", cp::join_etcd);
+const ETCD: Phase = Phase::leaf("etcd", "Add a new local etcd member", etcd::join_etcd);
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the control plane to start",
-    cp::wait_control_plane,
+    control_plane::join_wait,
 );
 const CONTROL_PLANE_JOIN_ABOUT: &str = "Join a machine as a control plane instance";
 const CONTROL_PLANE_JOIN: Phase = Phase::group(
@@ -101,7 +99,7 @@ pub static PHASES_BEFORE_1_22: &[Phase] = &[
             Phase::leaf(
                 "update-status",
                 "Register the new control-plane node into the ClusterStatus maintained in the kubeadm-config ConfigMap",
-                cp::update_status,
+                control_plane::join_update_status,
             ),
             MARK_CONTROL_PLANE,
         ],
@@ -137,7 +135,7 @@ pub static PHASES: &[Phase] = &[
     Phase::leaf(
         "etcd-join",
         "Join etcd for control plane nodes",
-        cp::join_etcd,
+        etcd::join_etcd,
     ),
     Phase::leaf(
         "kubelet-wait-bootstrap",
@@ -201,14 +199,14 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
                 );
             }
             let found =
-                discovery::by_token(&settings, connect, ctx.out.as_ref(), SystemTime::now())?;
+                bootstrap::by_token(&settings, connect, ctx.out.as_ref(), SystemTime::now())?;
             let bootstrap_token = join.tls_bootstrap_token.as_ref().unwrap_or(token);
             found.bootstrap_kubeconfig(bootstrap_token)?
         }
         Discovery::File { location } => {
-            let text = discovery::read_location(location)?;
+            let text = bootstrap::read_location(location)?;
             crate::config::discovery_file::check(&text, location)?;
-            discovery::by_file(&text, location, join.tls_bootstrap_token.as_ref())?
+            bootstrap::by_file(&text, location, join.tls_bootstrap_token.as_ref())?
         }
     };
     let text = kubeconfig.to_yaml()?;
@@ -233,7 +231,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
 
 /// After a failed join: what the join changed in the cluster (an added etcd member) is undone.
 pub fn undo(ctx: &mut Context) -> Result<()> {
-    cp::undo_etcd_member(ctx)
+    etcd::undo_etcd_member(ctx)
 }
 
 /// The client of a joining node's phases: the bootstrap token, at the server discovery found.

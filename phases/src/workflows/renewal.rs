@@ -10,9 +10,8 @@ use crate::api::{Log, Retry, client, cluster_config};
 use crate::config::ClusterConfiguration;
 use crate::fs::root::Root;
 use crate::phases::certs::Cert;
-use crate::phases::control_plane::restart;
-use crate::phases::renewal::expiry::Renewable;
-use crate::phases::renewal::renew::{self, Outcome};
+use crate::phases::control_plane;
+use crate::phases::renewal::{self, Outcome, Renewable};
 use crate::pki;
 use crate::runner::context::Context;
 
@@ -63,13 +62,13 @@ pub fn renew(ctx: &Context, items: &[Renewable]) -> Result<Vec<(Renewable, Outco
     }
     items
         .iter()
-        .map(|item| Ok((*item, renew::renew(ctx, *item)?)))
+        .map(|item| Ok((*item, renewal::renew_certificate(ctx, *item)?)))
         .collect()
 }
 
 /// The static pods that read the renewed certificates, in restart order.
 pub fn components_to_restart(renewed: &[(Renewable, Outcome)]) -> Vec<&'static str> {
-    restart::ORDER
+    control_plane::RESTART_ORDER
         .into_iter()
         .filter(|c| {
             renewed.iter().any(|(item, outcome)| {
@@ -87,12 +86,12 @@ pub struct Served {
     pub serial: String,
 }
 
-/// Restarts `components` one at a time in [`restart::ORDER`]; when the kube-apiserver is among
+/// Restarts `components` one at a time in [`control_plane::RESTART_ORDER`]; when the kube-apiserver is among
 /// them, checks over TLS that it serves `apiserver.crt` as it is on disk now.
 pub fn restart(ctx: &Context, components: &[&str]) -> Result<Option<Served>> {
-    for component in restart::ORDER {
+    for component in control_plane::RESTART_ORDER {
         if components.contains(&component) {
-            restart::restart(ctx, component)?;
+            control_plane::restart_component(ctx, component)?;
         }
     }
     if !components.contains(&"kube-apiserver") {
@@ -109,7 +108,7 @@ pub fn served_matches_disk(ctx: &Context) -> Result<Served> {
     let (ca_crt, _) = pki::pair_paths(dir, Cert::Ca.base());
     let on_disk = pki::read_cert(&ctx.root, &crt)?;
     let ca_pem = ctx.root.read(&ca_crt)?;
-    let url = restart::apiserver_url(ctx)?;
+    let url = control_plane::apiserver_url(ctx)?;
     let served = pki::Certificate::from_der(&crate::api::http::served_certificate(
         &format!("{url}/livez"),
         &ca_pem,

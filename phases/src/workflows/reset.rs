@@ -9,9 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::api::{Client, Retry, client};
-use crate::phases::etcd::leave as remove_etcd_member;
-use crate::phases::reset::cleanup_node;
-use crate::phases::reset::cluster_status as update_cluster_status;
+use crate::phases::{etcd, reset};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
@@ -48,12 +46,12 @@ pub static PHASES: &[Phase] = &[
     Phase::leaf(
         "update-cluster-status",
         "Remove this node from the ClusterStatus object (clusters made for 1.21 and older).",
-        update_cluster_status::run,
+        reset::update_cluster_status,
     ),
     Phase::leaf(
         "remove-etcd-member",
         "Remove a local etcd member.",
-        remove_etcd_member::run,
+        etcd::remove_etcd_member,
     ),
-    Phase::leaf("cleanup-node", "Run cleanup node.", cleanup_node::run),
+    Phase::leaf("cleanup-node", "Run cleanup node.", reset::cleanup_node),
 ];

@@ -20,10 +20,7 @@ use crate::api::{Client, ObjectRef, Retry};
 use crate::config::duration;
 use crate::fs::paths;
 use crate::phases::bootstrap::discovery::BootstrapKubeconfig;
-use crate::phases::kubelet as kubelet_start;
-use crate::phases::kubelet::service as kubelet_service;
-use crate::phases::node::mark::change_node_from;
-use crate::phases::upload_config::CRI_SOCKET_ANNOTATION;
+use crate::phases::{kubelet, node};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
 
@@ -76,9 +73,9 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         (config, ca)
     };
     let hostname = ctx.host.hostname()?.to_lowercase();
-    let env = kubelet_start::flags_env(&ctx.cfg, &hostname)?;
+    let env = kubelet::flags_env(&ctx.cfg, &hostname)?;
 
-    kubelet_service::stop_before_writing(ctx);
+    kubelet::stop_before_writing(ctx);
     ctx.root.create_dir(paths::KUBERNETES_DIR, 0o755)?;
     ctx.root
         .write_secret(BOOTSTRAP_KUBELET_CONF, bootstrap.as_bytes())?;
@@ -88,8 +85,8 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         }
         ctx.root.write(&join.ca_cert_path, &ca_pem, 0o644)?;
     }
-    kubelet_start::write_kubelet_files(ctx, &env, &kubelet_config)?;
-    kubelet_service::start(ctx)?;
+    kubelet::write_kubelet_files(ctx, &env, &kubelet_config)?;
+    kubelet::start_service(ctx)?;
     if ctx.opts.dry_run {
         ctx.out.status(
             "dryrun",
@@ -126,17 +123,8 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         )
     })?;
     if !ctx.profile().node_local_cri_socket {
-        let socket = ctx.cfg.cri_socket.clone();
-        change_node_from(&api, node, |node| {
-            let key = CRI_SOCKET_ANNOTATION;
-            (node.metadata.annotations.get(key) != Some(&socket)).then(|| {
-                serde_json::json!({"metadata": {
-                    "annotations": {key: socket},
-                    "resourceVersion": node.metadata.resource_version,
-                }})
-            })
-        })
-        .context("failed to record this node's CRI socket on its Node")?;
+        node::annotate_cri_socket(ctx, &api, node)
+            .context("failed to record this node's CRI socket on its Node")?;
     }
     ctx.root.remove_all(BOOTSTRAP_KUBELET_CONF)?;
     Ok(())

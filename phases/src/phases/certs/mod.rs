@@ -6,6 +6,9 @@
 pub mod download;
 pub mod upload;
 
+pub use download::{key_opens, run as download_certs};
+pub use upload::{REUPLOAD, refuse_external_ca, run as upload_certs, shared_files};
+
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 

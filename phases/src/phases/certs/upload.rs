@@ -15,7 +15,7 @@ use crate::api::objects::Secret;
 use crate::api::{Api, ObjectRef, manifests};
 use crate::config::ClusterConfiguration;
 use crate::config::token_format::Token;
-use crate::phases::bootstrap::token::{self as bootstrap_token, Spec};
+use crate::phases::bootstrap::{self, Spec};
 use crate::phases::certs::{Cert, externally_managed};
 use crate::pki::CertificateKey;
 use crate::runner::context::Context;
@@ -143,11 +143,11 @@ pub fn upload(api: &Api<'_>, data: Vec<(String, String)>, dry_run: bool) -> Resu
     let spec = Spec {
         token: Token::generate()?,
         description: Some(TOKEN_DESCRIPTION.into()),
-        expires: bootstrap_token::expiry(SystemTime::now(), LIFETIME)?,
+        expires: bootstrap::expiry(SystemTime::now(), LIFETIME)?,
         usages: Vec::new(),
         groups: Vec::new(),
     };
-    bootstrap_token::create(api, &spec)
+    bootstrap::create_token(api, &spec)
         .context("failed to create the token that owns the kubeadm-certs Secret")?;
     let owner = spec.token.secret_name();
     let owner_ref = ObjectRef::new("v1", "Secret", Some("kube-system"), &owner)?;

@@ -7,6 +7,14 @@ pub mod join;
 pub mod restart;
 pub mod wait;
 
+pub use join::{
+    check_can_join, mark as join_mark, prepare_certs as join_certs,
+    prepare_control_plane as join_manifests, prepare_kubeconfig as join_kubeconfig,
+    update_status as join_update_status, wait_control_plane as join_wait,
+};
+pub use restart::{ORDER as RESTART_ORDER, apiserver_url, restart as restart_component};
+pub use wait::run as wait_control_plane;
+
 use anyhow::Result;
 
 use crate::config::flags;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway};
 use crate::fs::paths;
-use crate::phases::reset::cleanup_node::empty_dir;
+use crate::phases::reset::empty_dir;
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
 

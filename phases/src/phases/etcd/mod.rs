@@ -1,6 +1,10 @@
 //! The `etcd` phase: the local etcd static pod.
 
 pub mod leave;
+pub mod member;
+
+pub use leave::run as remove_etcd_member;
+pub use member::{AddedMember, check_etcd, join_etcd, undo_etcd_member};
 
 use std::net::IpAddr;
 

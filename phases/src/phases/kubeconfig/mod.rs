@@ -3,6 +3,8 @@
 
 pub mod sudo_user;
 
+pub use sudo_user::{SudoUser, UserKubeconfig, install_user_kubeconfig, set_aside_user_kubeconfig};
+
 use anyhow::{Context as _, Result, bail};
 
 use crate::api::kubeconfig::{Kubeconfig, decode_data};

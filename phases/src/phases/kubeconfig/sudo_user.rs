@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use crate::api::http::Credentials;
 use crate::fs::home::Owner;
 use crate::fs::paths;
-use crate::phases::bootstrap::token::{self as bootstrap_token, admin_cluster};
+use crate::phases::bootstrap::{self, admin_cluster};
 use crate::runner::context::Context;
 
 /// The user who ran kubestrap through sudo.
@@ -134,5 +134,5 @@ pub fn set_aside_user_kubeconfig(
 
 /// Now, for a backup's name: RFC 3339 without colons.
 fn stamp() -> String {
-    bootstrap_token::rfc3339(SystemTime::now()).replace(':', "")
+    bootstrap::rfc3339(SystemTime::now()).replace(':', "")
 }

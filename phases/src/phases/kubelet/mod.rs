@@ -4,6 +4,11 @@
 pub mod finalize;
 pub mod service;
 
+pub use finalize::run as enable_client_cert_rotation;
+pub use service::{
+    remove as remove_service, start as start_service, stop as stop_service, stop_before_writing,
+};
+
 use anyhow::Result;
 
 use crate::config::Config;

@@ -2,15 +2,14 @@
 //! node (spec §10.2). The merge is pure; the phase adds one GET (waiting for the Node to
 //! register) and one merge PATCH guarded by the resourceVersion.
 
-use std::time::Duration;
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Value, json};
 
+use crate::api::Api;
+use crate::api::node::change_node_from;
 use crate::api::objects::{Node, Taint};
-use crate::api::{Api, MERGE_PATCH, ObjectRef};
+use crate::phases::node::{node_timeout, wait_for_node};
 use crate::runner::context::Context;
-use crate::runner::wait::{Poll, Wait};
 use crate::version::Profile;
 
 /// Both keys kubeadm has used for the control-plane taint.
@@ -91,89 +90,13 @@ pub fn untaint_patch(node: &Node) -> Option<Value> {
     })
 }
 
-/// Node `name`'s reference.
-pub fn node_ref(name: &str) -> Result<ObjectRef> {
-    ObjectRef::new("v1", "Node", None, name)
-}
-
-/// Reads a node, patches it with what `change` computes, and retries on a conflicting update.
-/// Returns whether anything changed.
-pub fn change_node(
-    api: &Api<'_>,
-    name: &str,
-    change: impl Fn(&Node) -> Option<Value>,
-) -> Result<bool> {
-    change_node_from(api, read_node(api, name)?, change)
-}
-
-/// [`change_node`] starting from a node just read (by [`wait_for_node`]), saving a request.
-pub fn change_node_from(
-    api: &Api<'_>,
-    mut node: Node,
-    change: impl Fn(&Node) -> Option<Value>,
-) -> Result<bool> {
-    let name = node.metadata.name.clone();
-    let target = node_ref(&name)?;
-    for _ in 0..5 {
-        let Some(patch) = change(&node) else {
-            return Ok(false);
-        };
-        match api.patch(&target, MERGE_PATCH, &patch) {
-            Ok(_) => return Ok(true),
-            // Someone else updated the node between our GET and PATCH: read again.
-            Err(e) if e.to_string().contains(": 409 ") => node = read_node(api, &name)?,
-            Err(e) => return Err(e),
-        }
-    }
-    bail!("node `{name}` kept changing while kubestrap updated it; try again")
-}
-
-fn read_node(api: &Api<'_>, name: &str) -> Result<Node> {
-    match api.get::<Node>(&node_ref(name)?)? {
-        Some(node) => Ok(node),
-        None => bail!("node `{name}` does not exist at {}", api.endpoint()),
-    }
-}
-
-/// How often the API server is asked for the node.
-const POLL: Duration = Duration::from_millis(50);
-
-/// Waits for the kubelet to register the node (asking through `api`), showing progress.
-pub fn wait_for_node(ctx: &Context, api: &Api<'_>, timeout: Duration) -> Result<Node> {
-    let target = node_ref(&ctx.cfg.node_name)?;
-    Wait::new(
-        ctx.out.as_ref(),
-        ctx.interrupt,
-        "kubelet-check",
-        format!(
-            "Waiting for the kubelet to register node {:?}",
-            ctx.cfg.node_name
-        ),
-        POLL,
-        timeout,
-    )
-    .until(|| {
-        Ok(match api.get::<Node>(&target)? {
-            Some(node) => Poll::Ready(node),
-            None => Poll::Pending(String::new()),
-        })
-    })?
-    .or_else(|_| {
-        anyhow::anyhow!(
-            "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
-            ctx.cfg.node_name,
-            crate::config::duration::format(timeout)
-        )
-    })
-}
-
 /// The `mark-control-plane` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
-    mark(ctx, &ctx.api()?)
+    mark_node(ctx, &ctx.api()?)
 }
 
 /// Labels and taints this node as a control-plane node, through `api`.
-pub fn mark(ctx: &Context, api: &Api<'_>) -> Result<()> {
+pub fn mark_node(ctx: &Context, api: &Api<'_>) -> Result<()> {
     let profile = ctx.profile();
     let name = ctx.cfg.node_name.clone();
     let labels = profile.control_plane_labels;
@@ -200,12 +123,6 @@ pub fn mark(ctx: &Context, api: &Api<'_>) -> Result<()> {
     let node = wait_for_node(ctx, api, node_timeout(ctx))?;
     change_node_from(api, node, |node| mark_patch(node, labels, &taints))?;
     Ok(())
-}
-
-/// How long to wait for the node: `timeouts.kubeletHealthCheck` (4 m by default).
-pub fn node_timeout(ctx: &Context) -> Duration {
-    crate::config::duration::parse(&ctx.cfg.init.timeouts.kubelet_health_check)
-        .unwrap_or(Duration::from_secs(240))
 }
 
 #[cfg(test)]

@@ -3,3 +3,9 @@
 
 pub mod expiry;
 pub mod renew;
+
+pub use expiry::{
+    Expiration, RENEW_WITHIN, Renewable, State, Summary, check_expiration, expires_text,
+    short_duration,
+};
+pub use renew::{Outcome, generate_csrs, renew as renew_certificate};

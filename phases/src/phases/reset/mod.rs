@@ -2,7 +2,11 @@
 //! the ClusterStatus, the node is cleaned (kubelet, mounts, containers, files, and on request the
 //! network), and `--verify` names what is left.
 
-pub mod cleanup_network;
-pub mod cleanup_node;
+pub mod check;
+pub mod clean;
 pub mod cluster_status;
-pub mod verify;
+pub mod network;
+
+pub use check::{PORTS, leftovers, verify};
+pub use clean::{empty_dir, run as cleanup_node};
+pub use cluster_status::run as update_cluster_status;

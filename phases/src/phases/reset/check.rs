@@ -9,8 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::fs::paths;
 use crate::host;
-use crate::phases::reset::cleanup_network;
-use crate::phases::reset::cleanup_node;
+use crate::phases::reset::{clean, network};
 use crate::runner::context::Context;
 use crate::runner::resume;
 use crate::runner::wait::{Poll, Wait, Waited};
@@ -60,7 +59,7 @@ pub fn leftovers(ctx: &Context) -> Vec<String> {
             }
         }
     }
-    let (mut dirs, files) = cleanup_node::managed(ctx);
+    let (mut dirs, files) = clean::managed(ctx);
     if let Some(local) = &ctx.cfg.cluster.etcd.local {
         dirs.push(local.data_dir.clone());
     }
@@ -75,7 +74,7 @@ pub fn leftovers(ctx: &Context) -> Vec<String> {
         }
     }
     if ctx.opts.cleanup_network {
-        left.extend(cleanup_network::leftovers(ctx));
+        left.extend(network::leftovers(ctx));
     }
     left
 }

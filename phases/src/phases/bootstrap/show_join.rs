@@ -64,7 +64,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 /// the user should learn why the node is NotReady from kubestrap rather than from kubectl.
 fn not_ready(ctx: &Context) -> Result<Option<String>> {
     let api = ctx.api()?;
-    let target = crate::phases::node::mark::node_ref(&ctx.cfg.node_name)?;
+    let target = crate::api::node::node_ref(&ctx.cfg.node_name)?;
     let Some(node) = api.get::<crate::api::objects::Node>(&target)? else {
         return Ok(Some("the node has not registered".into()));
     };

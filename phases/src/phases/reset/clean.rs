@@ -11,7 +11,7 @@ use crate::fs::paths;
 use crate::fs::remove::MountsLeft;
 use crate::fs::system_dirs;
 use crate::host;
-use crate::phases::reset::cleanup_network;
+use crate::phases::reset::network;
 use crate::runner::context::Context;
 use crate::runner::resume;
 
@@ -38,7 +38,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ctx.out.status("reset", "Would stop the kubelet service");
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
-        match crate::phases::kubelet::service::stop(ctx) {
+        match crate::phases::kubelet::stop_service(ctx) {
             Ok(true) => {}
             Ok(false) => ctx.out.warn(
                 "reset",
@@ -107,7 +107,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         let left = remove(ctx, file);
         ctx.outputs.left_mounted.extend(left);
     }
-    if let Err(e) = crate::phases::kubelet::service::remove(ctx) {
+    if let Err(e) = crate::phases::kubelet::remove_service(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
     if let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {
@@ -123,7 +123,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
     if ctx.opts.cleanup_network {
-        cleanup_network::run(ctx);
+        network::run(ctx);
     }
     if !dry {
         report_leftovers(ctx, &dirs, &files)?;
