@@ -726,7 +726,7 @@ pub fn build() -> Command {
         Command::new("phase")
             .about("Use this command to invoke single phase of the init workflow")
             .subcommand_required(true),
-        &init::TABLES,
+        &init::tables(),
     );
     let reset_phases = phase_command::<ResetArgs>(
         Command::new("phase")
@@ -738,17 +738,17 @@ pub fn build() -> Command {
         Command::new("phase")
             .about("Use this command to invoke single phase of the join workflow")
             .subcommand_required(true),
-        &join::TABLES,
+        &join::tables(),
     );
     Cli::command()
         .mut_subcommand("join", |cmd| {
-            cmd.after_long_help(runner::help("join", join::PHASES) + JOIN_EXAMPLES)
+            cmd.after_long_help(runner::help("join", join::tables()[0]) + JOIN_EXAMPLES)
                 .subcommand(join_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
             // A flag before `phase` would belong to `init`, not to the phase, and be dropped.
-            cmd.after_long_help(runner::help("init", init::PHASES) + INIT_EXAMPLES)
+            cmd.after_long_help(runner::help("init", init::tables()[0]) + INIT_EXAMPLES)
                 .subcommand(init_phases)
                 .args_conflicts_with_subcommands(true)
         })

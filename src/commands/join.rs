@@ -78,11 +78,9 @@ pub fn run(
     }
     // Phase names are checked before the network is: every version's names are known.
     let skip = cfg.init.skip_phases.clone();
-    if !join::TABLES
-        .iter()
-        .any(|t| runner::plan(t, phase, &skip).is_ok())
-    {
-        runner::plan(join::PHASES, phase, &skip)?;
+    let tables = join::tables();
+    if !tables.iter().any(|t| runner::plan(t, phase, &skip).is_ok()) {
+        runner::plan(tables[0], phase, &skip)?;
     }
     let opts = Options {
         dry_run: root.is_dry_run(),

@@ -5,6 +5,7 @@ pub mod context;
 pub mod outputs;
 pub mod report;
 pub mod resume;
+pub mod versions;
 pub mod wait;
 
 use anyhow::{Context as _, Result, bail};
@@ -20,7 +21,7 @@ pub type PhaseFn = fn(&mut Context) -> Result<()>;
 pub type NewKeyFn = fn(&Context, &str) -> Option<KeyAlgorithm>;
 
 /// A node of a workflow's phase tree: a leaf with a function or a group of children.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Phase {
     pub name: &'static str,
     pub about: &'static str,

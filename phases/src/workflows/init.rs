@@ -10,13 +10,12 @@ use crate::preflight;
 use crate::render::patches::Target;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
+use crate::runner::versions::{Tables, Versioned};
 use crate::version::KubeVersion;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES).files_only();
 const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file";
-const KUBECONFIG: Phase =
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only();
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
@@ -73,26 +72,6 @@ const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
 .requires(ADMIN_CONF);
 const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
 const CERT_ROTATION_ABOUT: &str = "Enable kubelet client certificate rotation";
-/// kubeadm ≤ 1.30 names the sub-phase `experimental-cert-rotation`.
-const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
-    "kubelet-finalize",
-    FINALIZE_ABOUT,
-    &[Phase::leaf(
-        "experimental-cert-rotation",
-        CERT_ROTATION_ABOUT,
-        kubelet::enable_client_cert_rotation,
-    )],
-);
-/// kubeadm 1.31+ names it `enable-client-cert-rotation`.
-const FINALIZE: Phase = Phase::group(
-    "kubelet-finalize",
-    FINALIZE_ABOUT,
-    &[Phase::leaf(
-        "enable-client-cert-rotation",
-        CERT_ROTATION_ABOUT,
-        kubelet::enable_client_cert_rotation,
-    )],
-);
 const ADDON: Phase = Phase::group(
     "addon",
     "Install required addons for passing conformance tests",
@@ -133,64 +112,50 @@ const CONTROL_PLANE: Phase = Phase::group(
 /// The API clients init's phases get: admin.conf (dry run: a reporting client).
 pub const CLIENTS: Clients = super::clients::ADMIN;
 
-/// kubeadm 1.31 and newer: etcd and the control plane before kubelet-start.
-pub static PHASES: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    KUBECONFIG,
-    ETCD,
-    CONTROL_PLANE,
-    KUBELET_START,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
-
-/// kubeadm 1.29 and 1.30: the order of 1.31, the older kubelet-finalize sub-phase.
-pub static PHASES_1_29: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    KUBECONFIG,
-    ETCD,
-    CONTROL_PLANE,
-    KUBELET_START,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE_EXPERIMENTAL,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
-
-/// kubeadm 1.28 and older: kubelet-start right after kubeconfig, etcd after the control plane.
-pub static PHASES_BEFORE_1_29: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    Phase::group(
-        "kubeconfig",
-        KUBECONFIG_ABOUT,
-        kubeconfig::PHASES_BEFORE_1_29,
-    )
-    .files_only(),
-    KUBELET_START,
-    CONTROL_PLANE,
-    ETCD,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE_EXPERIMENTAL,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
+/// init's phases in kubeadm's order, with the versions that differ:
+/// - 1.29 adds kubeconfig/super-admin and moves kubelet-start after the static pods, etcd
+///   before the control plane (1.28 and older: kubelet-start right after kubeconfig, etcd
+///   after the control plane);
+/// - 1.31 renames kubelet-finalize/experimental-cert-rotation to enable-client-cert-rotation.
+static PHASES: Tables = Tables::new(&[
+    Versioned::all(PREFLIGHT),
+    Versioned::all(CERTS),
+    Versioned::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
+    Versioned::before(29, KUBELET_START),
+    Versioned::since(29, ETCD),
+    Versioned::all(CONTROL_PLANE),
+    Versioned::before(29, ETCD),
+    Versioned::since(29, KUBELET_START),
+    Versioned::all(WAIT_CONTROL_PLANE),
+    Versioned::all(UPLOAD_CONFIG),
+    Versioned::all(UPLOAD_CERTS),
+    Versioned::all(MARK_CONTROL_PLANE),
+    Versioned::all(BOOTSTRAP_TOKEN),
+    Versioned::group(
+        "kubelet-finalize",
+        FINALIZE_ABOUT,
+        &[
+            Versioned::before(
+                31,
+                Phase::leaf(
+                    "experimental-cert-rotation",
+                    CERT_ROTATION_ABOUT,
+                    kubelet::enable_client_cert_rotation,
+                ),
+            ),
+            Versioned::since(
+                31,
+                Phase::leaf(
+                    "enable-client-cert-rotation",
+                    CERT_ROTATION_ABOUT,
+                    kubelet::enable_client_cert_rotation,
+                ),
+            ),
+        ],
+    ),
+    Versioned::all(ADDON),
+    Versioned::all(SHOW_JOIN_COMMAND),
+]);
 
 /// Applies every patch of the run to what init would write, writing nothing, so that a patch
 /// that does not apply (or breaks its target) is refused before the first file is written.
@@ -247,18 +212,14 @@ fn try_patches(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Every init phase table, newest first.
-pub static TABLES: [&[Phase]; 3] = [PHASES, PHASES_1_29, PHASES_BEFORE_1_29];
+/// Every distinct init phase table, newest version first.
+pub fn tables() -> Vec<&'static [Phase]> {
+    PHASES.distinct()
+}
 
 /// The init phase table for a Kubernetes version.
 pub fn phases(version: KubeVersion) -> &'static [Phase] {
-    if version.at_least(31) {
-        PHASES
-    } else if version.profile().kubelet_start_after_manifests {
-        PHASES_1_29
-    } else {
-        PHASES_BEFORE_1_29
-    }
+    PHASES.of(version)
 }
 
 #[cfg(test)]
@@ -293,7 +254,7 @@ mod tests {
 
     #[test]
     fn upload_certs_runs_between_upload_config_and_mark_control_plane() {
-        for table in TABLES {
+        for table in tables() {
             let order = runner::paths(table);
             let pos = |p: &str| order.iter().position(|x| x == p).unwrap();
             assert_eq!(pos("upload-certs"), pos("upload-config/kubelet") + 1);

@@ -16,6 +16,7 @@ use crate::phases::{certs, control_plane, etcd};
 use crate::preflight;
 use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
+use crate::runner::versions::{Tables, Versioned};
 use crate::version::KubeVersion;
 
 /// `kubelet-wait-bootstrap`: kubestrap's kubelet-start has already waited for the kubelet's
@@ -79,91 +80,61 @@ const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     control_plane::join_wait,
 );
 const CONTROL_PLANE_JOIN_ABOUT: &str = "Join a machine as a control plane instance";
-const CONTROL_PLANE_JOIN: Phase = Phase::group(
-    "control-plane-join",
-    CONTROL_PLANE_JOIN_ABOUT,
-    &[ETCD, MARK_CONTROL_PLANE],
-);
 
-/// kubeadm 1.20 and 1.21: control-plane-join still has update-status (ClusterStatus).
-pub static PHASES_BEFORE_1_22: &[Phase] = &[
-    PREFLIGHT,
-    CONTROL_PLANE_PREPARE,
-    CHECK_ETCD,
-    KUBELET_START,
-    Phase::group(
+/// join's phases in kubeadm's order, with the versions that differ:
+/// - 1.20 and 1.21: control-plane-join has update-status (ClusterStatus);
+/// - 1.33 adds wait-control-plane after control-plane-join;
+/// - 1.34 makes etcd-join a phase of its own (no longer control-plane-join/etcd) and adds
+///   kubelet-wait-bootstrap (kubelet-start waits for the TLS bootstrap itself unless
+///   ControlPlaneKubeletLocalMode).
+static PHASES: Tables = Tables::new(&[
+    Versioned::all(PREFLIGHT),
+    Versioned::all(CONTROL_PLANE_PREPARE),
+    Versioned::all(CHECK_ETCD),
+    Versioned::all(KUBELET_START),
+    Versioned::since(
+        34,
+        Phase::leaf(
+            "etcd-join",
+            "Join etcd for control plane nodes",
+            etcd::join_etcd,
+        ),
+    ),
+    Versioned::since(
+        34,
+        Phase::leaf(
+            "kubelet-wait-bootstrap",
+            "Wait for the kubelet to bootstrap itself (only with ControlPlaneKubeletLocalMode)",
+            bootstrap_waited_in_kubelet_start,
+        ),
+    ),
+    Versioned::group(
         "control-plane-join",
         CONTROL_PLANE_JOIN_ABOUT,
         &[
-            ETCD,
-            Phase::leaf(
-                "update-status",
-                "Register the new control-plane node into the ClusterStatus maintained in the kubeadm-config ConfigMap",
-                control_plane::join_update_status,
+            Versioned::before(34, ETCD),
+            Versioned::before(
+                22,
+                Phase::leaf(
+                    "update-status",
+                    "Register the new control-plane node into the ClusterStatus maintained in the kubeadm-config ConfigMap",
+                    control_plane::join_update_status,
+                ),
             ),
-            MARK_CONTROL_PLANE,
+            Versioned::all(MARK_CONTROL_PLANE),
         ],
     ),
-];
+    Versioned::since(33, WAIT_CONTROL_PLANE),
+]);
 
-/// kubeadm 1.22 to 1.32.
-pub static PHASES_BEFORE_1_33: &[Phase] = &[
-    PREFLIGHT,
-    CONTROL_PLANE_PREPARE,
-    CHECK_ETCD,
-    KUBELET_START,
-    CONTROL_PLANE_JOIN,
-];
-
-/// kubeadm 1.33: wait-control-plane after control-plane-join.
-pub static PHASES_1_33: &[Phase] = &[
-    PREFLIGHT,
-    CONTROL_PLANE_PREPARE,
-    CHECK_ETCD,
-    KUBELET_START,
-    CONTROL_PLANE_JOIN,
-    WAIT_CONTROL_PLANE,
-];
-
-/// kubeadm 1.34 and newer: etcd-join is a phase of its own, and kubelet-wait-bootstrap exists
-/// (kubelet-start waits for the TLS bootstrap itself unless ControlPlaneKubeletLocalMode).
-pub static PHASES: &[Phase] = &[
-    PREFLIGHT,
-    CONTROL_PLANE_PREPARE,
-    CHECK_ETCD,
-    KUBELET_START,
-    Phase::leaf(
-        "etcd-join",
-        "Join etcd for control plane nodes",
-        etcd::join_etcd,
-    ),
-    Phase::leaf(
-        "kubelet-wait-bootstrap",
-        "Wait for the kubelet to bootstrap itself (only with ControlPlaneKubeletLocalMode)",
-        bootstrap_waited_in_kubelet_start,
-    ),
-    Phase::group(
-        "control-plane-join",
-        CONTROL_PLANE_JOIN_ABOUT,
-        &[MARK_CONTROL_PLANE],
-    ),
-    WAIT_CONTROL_PLANE,
-];
-
-/// Every join phase table, newest first.
-pub static TABLES: [&[Phase]; 4] = [PHASES, PHASES_1_33, PHASES_BEFORE_1_33, PHASES_BEFORE_1_22];
+/// Every distinct join phase table, newest version first.
+pub fn tables() -> Vec<&'static [Phase]> {
+    PHASES.distinct()
+}
 
 /// The join phase table for the cluster's Kubernetes version.
 pub fn phases(version: KubeVersion) -> &'static [Phase] {
-    if version.at_least(34) {
-        PHASES
-    } else if version.at_least(33) {
-        PHASES_1_33
-    } else if version.at_least(22) {
-        PHASES_BEFORE_1_33
-    } else {
-        PHASES_BEFORE_1_22
-    }
+    PHASES.of(version)
 }
 
 /// Finds the cluster and makes sure it can be trusted, then reads its configuration: the

@@ -12,7 +12,7 @@ pub mod reset;
 pub fn phase_names(kind: &str, version: crate::version::KubeVersion) -> Vec<String> {
     let tables: Vec<&'static [crate::runner::Phase]> = match kind {
         "InitConfiguration" => vec![init::phases(version)],
-        "JoinConfiguration" => join::TABLES.to_vec(),
+        "JoinConfiguration" => join::tables(),
         "ResetConfiguration" => vec![reset::PHASES],
         _ => Vec::new(),
     };

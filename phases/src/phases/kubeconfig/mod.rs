@@ -14,6 +14,7 @@ use crate::phases::certs::{self, Cert};
 use crate::pki::{self, AltNames, CertRequest, Certificate, KeyAlgorithm, Usage};
 use crate::runner::Phase;
 use crate::runner::context::Context;
+use crate::runner::versions::Versioned;
 
 /// `https://host:port`, with IPv6 hosts bracketed.
 fn url(host: &str, port: u16) -> String {
@@ -383,23 +384,23 @@ const SCHEDULER: Phase = Phase::leaf(
 .requires(NEEDS_CA)
 .new_key(new_key);
 
-/// The sub-phases of `kubeconfig` for v1.29 and newer.
-pub static PHASES: &[Phase] = &[
-    ADMIN,
-    Phase::leaf(
-        "super-admin",
-        "Generate a kubeconfig file for the super-admin",
-        super_admin,
-    )
-    .requires(NEEDS_CA)
-    .new_key(new_key),
-    KUBELET,
-    CONTROLLER_MANAGER,
-    SCHEDULER,
+/// The sub-phases of `kubeconfig`: super-admin from v1.29.
+pub static PHASES: &[Versioned] = &[
+    Versioned::all(ADMIN),
+    Versioned::since(
+        29,
+        Phase::leaf(
+            "super-admin",
+            "Generate a kubeconfig file for the super-admin",
+            super_admin,
+        )
+        .requires(NEEDS_CA)
+        .new_key(new_key),
+    ),
+    Versioned::all(KUBELET),
+    Versioned::all(CONTROLLER_MANAGER),
+    Versioned::all(SCHEDULER),
 ];
-
-/// The sub-phases of `kubeconfig` before v1.29 (no super-admin).
-pub static PHASES_BEFORE_1_29: &[Phase] = &[ADMIN, KUBELET, CONTROLLER_MANAGER, SCHEDULER];
 
 #[cfg(test)]
 mod tests {
