@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand};
-use kubestrap_phases::runner;
+use kubestrap_phases::workflows::{self, Phase};
 use kubestrap_phases::workflows::{init, join, reset};
 
 /// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
@@ -742,18 +742,18 @@ pub fn build() -> Command {
     );
     Cli::command()
         .mut_subcommand("join", |cmd| {
-            cmd.after_long_help(runner::help("join", join::tables()[0]) + JOIN_EXAMPLES)
+            cmd.after_long_help(workflows::help("join", join::tables()[0]) + JOIN_EXAMPLES)
                 .subcommand(join_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("init", |cmd| {
             // A flag before `phase` would belong to `init`, not to the phase, and be dropped.
-            cmd.after_long_help(runner::help("init", init::tables()[0]) + INIT_EXAMPLES)
+            cmd.after_long_help(workflows::help("init", init::tables()[0]) + INIT_EXAMPLES)
                 .subcommand(init_phases)
                 .args_conflicts_with_subcommands(true)
         })
         .mut_subcommand("reset", |cmd| {
-            cmd.after_long_help(runner::help("reset", reset::PHASES) + RESET_EXAMPLES)
+            cmd.after_long_help(workflows::help("reset", reset::PHASES) + RESET_EXAMPLES)
                 .subcommand(reset_phases)
                 .args_conflicts_with_subcommands(true)
         })
@@ -762,7 +762,7 @@ pub fn build() -> Command {
 /// Adds a subcommand per phase of `tables`: every name any of them has, in the order it first
 /// appears (kubeadm versions name some sub-phases differently; the plan for the configured
 /// version then says which exist).
-fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [runner::Phase]]) -> Command {
+fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [Phase]]) -> Command {
     let mut names: Vec<&str> = Vec::new();
     for phase in tables.iter().flat_map(|t| t.iter()) {
         if !names.contains(&phase.name) {
@@ -770,13 +770,13 @@ fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [runner::Phase]])
         }
     }
     for name in names {
-        let same: Vec<&runner::Phase> = tables
+        let same: Vec<&Phase> = tables
             .iter()
             .flat_map(|t| t.iter())
             .filter(|p| p.name == name)
             .collect();
         let mut sub = A::augment_args(Command::new(name).about(same[0].about));
-        let children: Vec<&'static [runner::Phase]> = same
+        let children: Vec<&'static [Phase]> = same
             .iter()
             .map(|p| p.children)
             .filter(|c| !c.is_empty())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubestrap_phases::fs::root::Change;
-use kubestrap_phases::runner::report::{Progress, Reporter};
+use kubestrap_phases::workflows::{Progress, Reporter};
 
 /// Prints what phases report, at the chosen verbosity.
 #[derive(Debug, Clone)]

@@ -1,7 +1,9 @@
 //! The tiers of `phases/src` (see the crate overview in phases/src/lib.rs): workflows over phases
 //! and preflight over the runner over infrastructure, and no import cycle between files; a folder
-//! of phase steps (`phases/<subject>/`) is used from outside only through its `mod.rs`. Reads
-//! every `crate::`/`super::`/`self::` path outside `#[cfg(test)]` modules and `tests.rs` files.
+//! of phase steps (`phases/<subject>/`) is used from outside only through its `mod.rs`; the
+//! command line (`src/`) reaches the library through `workflows` and infrastructure only. Reads
+//! every `crate::`/`super::`/`self::` (in `src/`: `kubestrap_phases::`) path outside
+//! `#[cfg(test)]` modules and `tests.rs` files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -316,6 +318,30 @@ fn a_folder_of_phase_steps_is_used_from_outside_only_through_its_mod_rs() {
             if from.as_deref() != Some(subject.as_str()) && g.modules[target].len() > 2 {
                 problems.push(format!(
                     "phases/src/{file}:{line}: `{path}` reaches into phases/{subject}/ ({target}): use what phases/{subject}/mod.rs re-exports"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_command_line_reaches_the_library_through_workflows_and_infrastructure() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let mut problems = Vec::new();
+    for p in &paths {
+        let text = std::fs::read_to_string(p).unwrap();
+        for u in uses_of(&text, &["kubestrap_phases::"]) {
+            let top = u.path.split("::").nth(1).unwrap_or_default();
+            if top != "workflows" && !INFRASTRUCTURE.contains(&top) {
+                problems.push(format!(
+                    "{}:{}: `{}`: the command line uses the library through `workflows` or infrastructure ({})",
+                    p.strip_prefix(&src).unwrap().display(),
+                    u.line,
+                    u.path,
+                    INFRASTRUCTURE.join(", ")
                 ));
             }
         }

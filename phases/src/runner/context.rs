@@ -173,6 +173,11 @@ impl Context {
         let _ = self.api.set(client);
     }
 
+    /// The root of this run, once the run is over (a dry run's scratch folder goes with it).
+    pub fn into_root(self) -> Root {
+        self.root
+    }
+
     /// The version differences of the Kubernetes version being deployed.
     pub fn profile(&self) -> Profile {
         self.cfg.version.profile()
@@ -221,10 +226,10 @@ pub fn may_change_machine(
 /// API calls made for a phase report through the run's reporter.
 impl crate::api::Log for Context {
     fn status(&self, tag: &str, msg: &str) {
-        self.out.status(tag, msg)
+        Reporter::status(self.out.as_ref(), tag, msg)
     }
     fn detail(&self, msg: &str) {
-        self.out.detail(msg)
+        Reporter::detail(self.out.as_ref(), msg)
     }
     fn pause(&self, pause: Duration) -> Result<()> {
         Ok(self.interrupt.pause(pause)?)

@@ -26,6 +26,31 @@ pub trait Reporter: Send + Sync {
     }
 }
 
+/// A boxed reporter is one (what a run hands on before its context owns it).
+impl Reporter for Box<dyn Reporter> {
+    fn phase(&self, path: &str) {
+        self.as_ref().phase(path)
+    }
+    fn status(&self, tag: &str, msg: &str) {
+        self.as_ref().status(tag, msg)
+    }
+    fn warn(&self, tag: &str, msg: &str) {
+        self.as_ref().warn(tag, msg)
+    }
+    fn detail(&self, msg: &str) {
+        self.as_ref().detail(msg)
+    }
+    fn error(&self, tag: &str, msg: &str) {
+        self.as_ref().error(tag, msg)
+    }
+    fn confirm(&self, question: &str) -> bool {
+        self.as_ref().confirm(question)
+    }
+    fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+        self.as_ref().progress(tag, msg)
+    }
+}
+
 /// API calls report through any reporter.
 impl<R: Reporter + ?Sized> crate::api::Log for R {
     fn status(&self, tag: &str, msg: &str) {

@@ -1,4 +1,7 @@
-//! The init workflow: its phase tables, in kubeadm's order for the target version.
+//! The init workflow: its phase tables, in kubeadm's order for the target version, and its front
+//! door [`run`].
+
+use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -6,12 +9,20 @@ use crate::phases::{
     addons, bootstrap, certs, control_plane, etcd, kubeconfig, kubelet, node, upload_config,
 };
 
+use crate::config::{self, Documents, Overrides};
+use crate::fs::root::Root;
+use crate::host::LinuxHost;
+use crate::phases::kubeconfig::{UserKubeconfig, install_user_kubeconfig};
 use crate::preflight;
 use crate::render::patches::Target;
-use crate::runner::Phase;
-use crate::runner::context::{Clients, Context};
+use crate::runner::context::{Clients, Context, Options};
+use crate::runner::outputs::Outputs;
+use crate::runner::report::Reporter;
+use crate::runner::resume::{self, Record};
 use crate::runner::versions::{Tables, Versioned};
+use crate::runner::{self, Phase};
 use crate::version::KubeVersion;
+use crate::workflows::Outcome;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES).files_only();
@@ -157,10 +168,209 @@ static PHASES: Tables = Tables::new(&[
     Versioned::all(SHOW_JOIN_COMMAND),
 ]);
 
+/// The command that uploads the certificates again, for messages.
+pub use crate::phases::certs::REUPLOAD;
+
+/// What `kubestrap init` (or `init phase …`) is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// The folder that stands for `/`.
+    pub base: PathBuf,
+    /// The configuration file's documents (defaults without `--config`).
+    pub docs: Documents,
+    /// Whether `--config` was given.
+    pub config_given: bool,
+    /// The flags that override the file.
+    pub overrides: Overrides,
+    /// One phase (`certs/ca`), or the whole workflow.
+    pub phase: Option<String>,
+    pub dry_run: bool,
+    pub fix: bool,
+    pub upload_certs: bool,
+    pub skip_certificate_key_print: bool,
+    /// The command line, recorded in the root's lock for another run to see.
+    pub command_line: String,
+    /// `SUDO_USER`: whose `~/.kube/config` gets the admin kubeconfig.
+    pub sudo_user: Option<String>,
+}
+
+/// What a finished init reports.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    pub outputs: Outputs,
+    pub node_name: String,
+    /// Whether the node keeps a control-plane taint (no `nodeRegistration.taints: []`).
+    pub tainted: bool,
+    /// Whether the certificates were uploaded (`--upload-certs`).
+    pub upload_certs: bool,
+}
+
+/// Loads and checks the configuration, then runs the init phases (or one phase), reporting
+/// through `out`.
+pub fn run(opts: InitOptions, out: Box<dyn Reporter>) -> Outcome<Initialized> {
+    let mut docs = opts.docs.clone();
+    if opts.phase.as_deref() == Some("upload-certs") && !opts.config_given && opts.upload_certs {
+        // Uploading again to a running cluster: its certificates folder and etcd are the ones
+        // kubeadm-config records, not the defaults.
+        match super::renewal::cluster_configuration(&Root::new(&opts.base), &out) {
+            Ok(cluster) => docs.cluster = cluster,
+            Err(e) => out.status(
+                "upload-certs",
+                &format!(
+                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
+                ),
+            ),
+        }
+    }
+    let root = if opts.dry_run || docs.init.dry_run {
+        match Root::dry_run(&opts.base) {
+            Ok(root) => root,
+            Err(e) => return Outcome::early(e),
+        }
+    } else {
+        Root::new(&opts.base)
+    };
+    let (result, root) = run_on(root, docs, &opts, out);
+    Outcome::on(&root, result)
+}
+
+fn run_on(
+    root: Root,
+    docs: Documents,
+    opts: &InitOptions,
+    out: Box<dyn Reporter>,
+) -> (Result<Initialized>, Root) {
+    let host = LinuxHost;
+    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
+        Ok(lock) => lock,
+        Err(e) => return (Err(e), root),
+    };
+    let cfg = match config::resolve(docs, &opts.overrides, &root, &host) {
+        Ok(cfg) => cfg,
+        Err(e) => return (Err(e), root),
+    };
+    let phase = opts.phase.as_deref();
+    for warning in &cfg.warnings {
+        out.warn("config", warning);
+    }
+    let steps = match runner::plan(phases(cfg.version), phase, &cfg.init.skip_phases) {
+        Ok(steps) => steps,
+        Err(e) => return (Err(e), root),
+    };
+    let options = Options {
+        dry_run: root.is_dry_run(),
+        ignore_preflight_errors: cfg.ignored_preflight_errors(),
+        fix: opts.fix,
+        upload_certs: opts.upload_certs,
+        skip_certificate_key_print: opts.skip_certificate_key_print,
+        ..Options::default()
+    };
+    if phase.is_none() {
+        out.status(
+            "init",
+            &format!("Using Kubernetes version: {}", cfg.version),
+        );
+    }
+    let mut ctx = Context::new(cfg, root, Box::new(host), out, options).with_clients(CLIENTS);
+    let result = run_steps(&mut ctx, &steps, opts);
+    (result, ctx.into_root())
+}
+
+fn run_steps(ctx: &mut Context, steps: &[runner::Step], opts: &InitOptions) -> Result<Initialized> {
+    let phase = opts.phase.as_deref();
+    check_patches(ctx)?;
+    crate::phases::certs::refuse_external_ca(ctx)?;
+    if opts.upload_certs && phase.is_none() && ctx.cfg.cluster.control_plane_endpoint.is_none() {
+        ctx.out.warn(
+            "config",
+            "--upload-certs without a controlPlaneEndpoint: no control-plane node can join this cluster (a control-plane join needs a stable endpoint shared by all control-plane nodes); set --control-plane-endpoint or controlPlaneEndpoint",
+        );
+    }
+    if !opts.upload_certs && ctx.cfg.init.certificate_key.is_some() {
+        ctx.out.warn(
+            "config",
+            "the certificate key (certificateKey) has no effect without --upload-certs: nothing is uploaded",
+        );
+    }
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        ctx.record = Some(Record::open(
+            &ctx.root,
+            &ctx.cfg,
+            &runner::files_only(steps),
+            ctx.out.as_ref(),
+        )?);
+    }
+    runner::prefetch_keys(steps, ctx);
+    super::run_timed(steps, ctx, phase.is_some())
+        .map_err(|e| super::when_interrupted(e, "kubestrap init", &interrupted_left(ctx, phase)))?;
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        user_kubeconfig(ctx, opts.sudo_user.as_deref())?;
+    }
+    Ok(Initialized {
+        outputs: ctx.outputs.clone(),
+        node_name: ctx.cfg.node_name.clone(),
+        tainted: ctx
+            .cfg
+            .init
+            .node_registration
+            .taints
+            .as_ref()
+            .is_none_or(|t| !t.is_empty()),
+        upload_certs: ctx.opts.upload_certs,
+    })
+}
+
+/// What an interrupted init leaves, and how to go on.
+fn interrupted_left(ctx: &Context, phase: Option<&str>) -> String {
+    if ctx.root.is_dry_run() {
+        "nothing was changed, and the dry run's scratch folder is removed".into()
+    } else if ctx.record.is_some() {
+        format!(
+            "the phases that finished are recorded in {}\n\nhint: run the same command again to resume after them, or `kubestrap reset` to remove what this init wrote",
+            resume::STATE
+        )
+    } else if phase.is_some() {
+        "each file it wrote is whole\n\nhint: run the phase again".into()
+    } else {
+        "each file it wrote is whole\n\nhint: run the same command again, or `kubestrap reset` to remove what it wrote".into()
+    }
+}
+
+/// Run through sudo: give the invoking user a working `~/.kube/config` (B-10), replacing one
+/// left over from an earlier cluster at the same endpoint (B-9).
+fn user_kubeconfig(ctx: &mut Context, sudo_user: Option<&str>) -> Result<()> {
+    let Some(user) = super::sudo_user(sudo_user)? else {
+        return Ok(());
+    };
+    let name = &user.name;
+    let note = match install_user_kubeconfig(ctx, &user)? {
+        UserKubeconfig::Written(path) => {
+            format!("kubectl is ready for {name}: `{path}` holds the admin kubeconfig")
+        }
+        UserKubeconfig::Replaced { path, backup } => format!(
+            "`{path}` pointed at this endpoint with the CA of an earlier cluster (kubectl would fail with \"x509: certificate signed by unknown authority\"): saved it as `{backup}` and installed the new admin kubeconfig"
+        ),
+        UserKubeconfig::Left(path) => format!("`{path}` exists and was left as it is"),
+        UserKubeconfig::Unsafe { path, why } => {
+            // kubeadm's three lines (in the closing text) let the user do it as themselves.
+            ctx.out.warn(
+                "kubeconfig",
+                &format!(
+                    "`{path}` was not written: {why}. As {name}, copy the admin kubeconfig yourself: mkdir -p $HOME/.kube; sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config; sudo chown $(id -u):$(id -g) $HOME/.kube/config"
+                ),
+            );
+            return Ok(());
+        }
+    };
+    ctx.out.status("kubeconfig", &note);
+    ctx.outputs.user_kubeconfig = Some(note);
+    Ok(())
+}
+
 /// Applies every patch of the run to what init would write, writing nothing, so that a patch
 /// that does not apply (or breaks its target) is refused before the first file is written.
-pub fn check_patches(ctx: &Context) -> Result<()> {
-    try_patches(ctx).map_err(|e| crate::config::InvalidConfig(vec![format!("{e:#}")]).into())
+fn check_patches(ctx: &Context) -> Result<()> {
+    try_patches(ctx).map_err(|e| config::InvalidConfig(vec![format!("{e:#}")]).into())
 }
 
 fn try_patches(ctx: &Context) -> Result<()> {

@@ -1,22 +1,33 @@
-//! The join workflow: its phase tables in kubeadm's order for the cluster's version, and the
-//! glue that discovers the cluster (and so learns its version) before any phase runs.
+//! The join workflow: its phase tables in kubeadm's order for the cluster's version, the glue
+//! that discovers the cluster (and so learns its version) before any phase runs, and its front
+//! door [`run`].
 //!
 //! The control-plane phases have nothing to do on a worker, as in kubeadm.
 
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
 
 use crate::api::http::{Credentials, HttpTransport};
 use crate::api::{Client, client, cluster_config};
-use crate::config::join::Discovery;
+use crate::config::Documents;
+use crate::config::join::{Discovery, JoinFlags, resolve_join};
+use crate::fs::root::Root;
+use crate::host::LinuxHost;
+use crate::runner::context::Options;
+use crate::runner::outputs::PhaseTiming;
+use crate::runner::report::Reporter;
+use crate::workflows::Outcome;
+
 use crate::config::kubeadm_config;
+pub use crate::phases::bootstrap::Https;
 use crate::phases::bootstrap::{self, BootstrapKubeconfig, Connect, TokenDiscovery};
 use crate::phases::{certs, control_plane, etcd};
 use crate::preflight;
-use crate::runner::Phase;
 use crate::runner::context::{Clients, Context};
 use crate::runner::versions::{Tables, Versioned};
+use crate::runner::{self, Phase};
 use crate::version::KubeVersion;
 
 /// `kubelet-wait-bootstrap`: kubestrap's kubelet-start has already waited for the kubelet's
@@ -137,6 +148,143 @@ pub fn phases(version: KubeVersion) -> &'static [Phase] {
     PHASES.of(version)
 }
 
+/// What `kubestrap join` (or `join phase …`) is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct JoinOptions {
+    /// The folder that stands for `/`.
+    pub base: PathBuf,
+    /// The configuration file's documents (defaults without `--config`).
+    pub docs: Documents,
+    /// The flags, which win over the file.
+    pub flags: JoinFlags,
+    /// One phase (`kubelet-start`), or the whole workflow.
+    pub phase: Option<String>,
+    pub dry_run: bool,
+    /// The command line, recorded in the root's lock for another run to see.
+    pub command_line: String,
+}
+
+/// What a finished join reports.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub node_name: String,
+    /// The API server joined through.
+    pub server: String,
+    /// The cluster's Kubernetes version.
+    pub version: KubeVersion,
+    /// Whether the node joined (the whole workflow ran, not in a dry run).
+    pub joined: bool,
+    pub control_plane: bool,
+    /// Whether the cluster's etcd is a local (stacked) one, which got a member.
+    pub local_etcd: bool,
+    /// Seconds discovery and each phase took, in run order.
+    pub phases: Vec<PhaseTiming>,
+}
+
+/// Checks the configuration, discovers the cluster through `connect`, then runs the join phases
+/// for its version (or one phase), reporting through `out`. A failure undoes what the join
+/// changed in the cluster (an added etcd member).
+pub fn run(opts: JoinOptions, connect: &dyn Connect, out: Box<dyn Reporter>) -> Outcome<Joined> {
+    let dry_run = opts.dry_run || opts.docs.join.as_ref().is_some_and(|j| j.dry_run);
+    let root = if dry_run {
+        match Root::dry_run(&opts.base) {
+            Ok(root) => root,
+            Err(e) => return Outcome::early(e),
+        }
+    } else {
+        Root::new(&opts.base)
+    };
+    let (result, root) = run_on(root, &opts, connect, out);
+    Outcome::on(&root, result)
+}
+
+fn run_on(
+    root: Root,
+    opts: &JoinOptions,
+    connect: &dyn Connect,
+    out: Box<dyn Reporter>,
+) -> (Result<Joined>, Root) {
+    let host = LinuxHost;
+    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
+        Ok(lock) => lock,
+        Err(e) => return (Err(e), root),
+    };
+    let cfg = match resolve_join(opts.docs.clone(), &opts.flags, &root, &host) {
+        Ok(cfg) => cfg,
+        Err(e) => return (Err(e), root),
+    };
+    for warning in &cfg.warnings {
+        out.warn("config", warning);
+    }
+    // Phase names are checked before the network is: every version's names are known.
+    let phase = opts.phase.as_deref();
+    let skip = cfg.init.skip_phases.clone();
+    let tables = tables();
+    if !tables.iter().any(|t| runner::plan(t, phase, &skip).is_ok()) {
+        if let Err(e) = runner::plan(tables[0], phase, &skip) {
+            return (Err(e), root);
+        }
+    }
+    let options = Options {
+        dry_run: root.is_dry_run(),
+        ignore_preflight_errors: cfg.ignored_preflight_errors(),
+        ..Options::default()
+    };
+    let mut ctx = Context::new(cfg, root, Box::new(host), out, options).with_clients(CLIENTS);
+    let result = discover_and_join(&mut ctx, connect, phase, &skip);
+    (result, ctx.into_root())
+}
+
+fn discover_and_join(
+    ctx: &mut Context,
+    connect: &dyn Connect,
+    phase: Option<&str>,
+    skip: &[String],
+) -> Result<Joined> {
+    let started = Instant::now();
+    discover(ctx, connect).map_err(|e| {
+        super::when_interrupted(
+            e,
+            "kubestrap join",
+            "nothing was changed (discovery writes nothing)",
+        )
+    })?;
+    ctx.outputs
+        .phases
+        .push(super::phase_timing("discovery", started));
+    let steps = runner::plan(phases(ctx.cfg.version), phase, skip)?;
+    if let Err(e) = super::run_timed(&steps, ctx, phase.is_some()) {
+        let added_member = ctx.state::<etcd::AddedMember>().is_some();
+        let undone = undo(ctx);
+        if let Err(undo) = &undone {
+            ctx.out.warn("etcd", &format!("{undo:#}"));
+        }
+        let left = match (added_member, undone.is_ok()) {
+            (false, _) => "each file it wrote is whole",
+            (true, true) => {
+                "each file it wrote is whole, and the etcd member it added is removed again"
+            }
+            (true, false) => {
+                "each file it wrote is whole; the etcd member it added could not be removed (see the warning above)"
+            }
+        };
+        return Err(super::when_interrupted(
+            e,
+            "kubestrap join",
+            &format!("{left}\n\nhint: run `kubestrap reset` on this node, then join again"),
+        ));
+    }
+    Ok(Joined {
+        node_name: ctx.cfg.node_name.clone(),
+        server: ctx.api()?.endpoint(),
+        version: ctx.cfg.version,
+        joined: phase.is_none() && !ctx.root.is_dry_run(),
+        control_plane: ctx.cfg.joins_control_plane(),
+        local_etcd: ctx.cfg.cluster.etcd.local.is_some(),
+        phases: ctx.outputs.phases.clone(),
+    })
+}
+
 /// Finds the cluster and makes sure it can be trusted, then reads its configuration: the
 /// bootstrap kubeconfig and API client go into the context, the cluster's ClusterConfiguration
 /// and version into its config. Writes nothing.
@@ -201,7 +349,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
 }
 
 /// After a failed join: what the join changed in the cluster (an added etcd member) is undone.
-pub fn undo(ctx: &mut Context) -> Result<()> {
+fn undo(ctx: &mut Context) -> Result<()> {
     etcd::undo_etcd_member(ctx)
 }
 

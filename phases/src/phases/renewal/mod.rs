@@ -8,4 +8,4 @@ pub use expiry::{
     Expiration, RENEW_WITHIN, Renewable, State, Summary, check_expiration, expires_text,
     short_duration,
 };
-pub use renew::{Outcome, generate_csrs, renew as renew_certificate};
+pub use renew::{CsrFiles, Outcome, generate_csrs, renew as renew_certificate};
