@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::phases::bootstrap::token::{self as bootstrap_token, admin_cluster};
+use crate::phases::bootstrap::token::{self, admin_cluster};
 use crate::runner::context::Context;
 
 /// What kubeadm prints instead of a value the user asked not to see.
@@ -13,7 +13,7 @@ pub const WITHHELD: &str = "<value withheld>";
 /// The `show-join-command` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     if ctx.outputs.tokens.is_empty() {
-        bootstrap_token::init_specs(ctx)?;
+        token::init_specs(ctx)?;
         ctx.outputs.tokens = ctx
             .cfg
             .init

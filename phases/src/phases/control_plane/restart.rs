@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::api::http::HttpTransport;
 use crate::api::{Method, Request, Transport};
 use crate::fs::paths;
-use crate::phases::control_plane::wait as wait_control_plane;
+use crate::phases::control_plane::wait;
 use crate::render::staticpod::{HealthCheck, health_checks};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait, Waited};
@@ -75,7 +75,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
     let probes = health_checks(&String::from_utf8_lossy(&bytes))
         .with_context(|| format!("failed to read the probes of `{manifest}`"))?;
     let before = running(ctx, component)?;
-    let timeout = wait_control_plane::control_plane_timeout(ctx);
+    let timeout = wait::control_plane_timeout(ctx);
     let limit = crate::config::duration::format(timeout);
     let parked = format!("{PARKING_DIR}/{component}.yaml");
     ctx.root.write(&parked, &bytes, mode)?;
@@ -84,7 +84,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
         "restart",
         &format!("Moved `{manifest}` to `{parked}`; waiting for the kubelet to stop {component}"),
     );
-    let stopped = wait(ctx, timeout, &format!("stopping {component}"), || {
+    let stopped = wait_until(ctx, timeout, &format!("stopping {component}"), || {
         Ok(running(ctx, component)?.is_empty())
     });
     let put_back = ctx
@@ -109,7 +109,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
         "restart",
         &format!("{component} stopped; manifest back, waiting for it to be healthy"),
     );
-    let healthy = wait(ctx, timeout, &format!("starting {component}"), || {
+    let healthy = wait_until(ctx, timeout, &format!("starting {component}"), || {
         let now = running(ctx, component)?;
         Ok(now.iter().any(|id| !before.contains(id)) && probes.iter().all(answers))
     })?;
@@ -127,7 +127,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
         } else {
             "the kubelet has not started a new container (its log says why: a pod sandbox or image it cannot get, a file the manifest names that is missing)".to_string()
         };
-        let logs = wait_control_plane::container_logs(ctx, component)
+        let logs = wait::container_logs(ctx, component)
             .map(|l| {
                 format!(
                     "\n{component}: last lines of its log:\n    {}",
@@ -150,7 +150,7 @@ pub fn restart(ctx: &Context, component: &str) -> Result<()> {
 }
 
 /// Polls `done` until it says yes (`Ok(true)`) or `timeout` passes (`Ok(false)`).
-fn wait(
+fn wait_until(
     ctx: &Context,
     timeout: Duration,
     what: &str,
