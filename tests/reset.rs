@@ -69,17 +69,23 @@ fn is_empty_dir(base: &Path, logical: &str) -> bool {
     path.is_dir() && fs::read_dir(path).unwrap().next().is_none()
 }
 
-#[test]
-fn reset_empties_what_init_wrote_and_init_runs_again() {
+/// A root with init's files and etcd data, on a host that is the machine this runs on, not the
+/// one under the root (as under --root).
+fn initialized_elsewhere() -> (tempfile::TempDir, FakeHost) {
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path();
-    // The machine this runs on, not the one under the root (as under --root).
     let host = FakeHost {
         elsewhere: true,
         ..FakeHost::healthy()
     };
-    init_files(base, &host);
-    put(base, "/var/lib/etcd/member/snap/db");
+    init_files(dir.path(), &host);
+    put(dir.path(), "/var/lib/etcd/member/snap/db");
+    (dir, host)
+}
+
+#[test]
+fn reset_empties_what_init_wrote_and_init_runs_again() {
+    let (dir, host) = initialized_elsewhere();
+    let base = dir.path();
     put(base, "/var/lib/kubelet/pods/uid/volumes/token");
     put(base, "/etc/kubernetes/tmp/kubeadm-backup");
     put(base, "/etc/cni/net.d/10-bridge.conflist");
@@ -152,14 +158,8 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
 /// restarted etcd into it); without remove-etcd-member, the etcd data stays.
 #[test]
 fn cleanup_node_alone_empties_the_etcd_folder_an_earlier_remove_etcd_member_emptied() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, host) = initialized_elsewhere();
     let base = dir.path();
-    let host = FakeHost {
-        elsewhere: true,
-        ..FakeHost::healthy()
-    };
-    init_files(base, &host);
-    put(base, "/var/lib/etcd/member/snap/db");
     let phase = |name: &str| {
         let (mut ctx, out) = context(base, &host, true);
         let steps = runner::plan(reset::PHASES, Some(name), &[]).unwrap();

@@ -134,6 +134,23 @@ impl Probes {
     }
 }
 
+/// Renders a control-plane static pod from its template (`name`, `template`): `vars` (its
+/// command, image, env, volumes, …) with what every control-plane pod has the same way, the
+/// probes, the priority and the seccomp profile of the version.
+pub fn render(
+    name: &str,
+    template: &str,
+    cfg: &Config,
+    probes: &Probes,
+    mut vars: Vec<(&str, String)>,
+) -> Result<String> {
+    let p = cfg.version.profile();
+    vars.push(("priority", priority(&p)));
+    vars.push(("securityContext", security_context(&p)));
+    vars.extend(probes.fields(cfg)?);
+    crate::render::templates::render(name, template, &vars)
+}
+
 /// One HTTP probe of a static pod manifest as the kubelet runs it: `scheme://host:port` (the
 /// host `127.0.0.1` when the manifest leaves it out) and the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +313,7 @@ pub fn env(vars: &[EnvVar]) -> String {
 }
 
 /// `priority: 2000001000` where this version sets it.
-pub fn priority(p: &Profile) -> String {
+fn priority(p: &Profile) -> String {
     if p.static_pod_priority {
         "priority: 2000001000\n".to_string()
     } else {
@@ -305,7 +322,7 @@ pub fn priority(p: &Profile) -> String {
 }
 
 /// The pod's seccomp profile where this version sets it.
-pub fn security_context(p: &Profile) -> String {
+fn security_context(p: &Profile) -> String {
     if p.seccomp_runtime_default {
         "securityContext:\n  seccompProfile:\n    type: RuntimeDefault\n".to_string()
     } else {

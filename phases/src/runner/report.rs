@@ -26,30 +26,37 @@ pub trait Reporter: Send + Sync {
     }
 }
 
-/// A boxed reporter is one (what a run hands on before its context owns it).
-impl Reporter for Box<dyn Reporter> {
-    fn phase(&self, path: &str) {
-        self.as_ref().phase(path)
-    }
-    fn status(&self, tag: &str, msg: &str) {
-        self.as_ref().status(tag, msg)
-    }
-    fn warn(&self, tag: &str, msg: &str) {
-        self.as_ref().warn(tag, msg)
-    }
-    fn detail(&self, msg: &str) {
-        self.as_ref().detail(msg)
-    }
-    fn error(&self, tag: &str, msg: &str) {
-        self.as_ref().error(tag, msg)
-    }
-    fn confirm(&self, question: &str) -> bool {
-        self.as_ref().confirm(question)
-    }
-    fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
-        self.as_ref().progress(tag, msg)
-    }
+/// A reporter behind a pointer (`Box<dyn Reporter>`, what a run hands on before its context
+/// owns it; a test's `Arc<RecordingReporter>`) is one.
+macro_rules! forward_reporter {
+    ($pointer:ty) => {
+        impl Reporter for $pointer {
+            fn phase(&self, path: &str) {
+                (**self).phase(path)
+            }
+            fn status(&self, tag: &str, msg: &str) {
+                (**self).status(tag, msg)
+            }
+            fn warn(&self, tag: &str, msg: &str) {
+                (**self).warn(tag, msg)
+            }
+            fn detail(&self, msg: &str) {
+                (**self).detail(msg)
+            }
+            fn error(&self, tag: &str, msg: &str) {
+                (**self).error(tag, msg)
+            }
+            fn confirm(&self, question: &str) -> bool {
+                (**self).confirm(question)
+            }
+            fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+                (**self).progress(tag, msg)
+            }
+        }
+    };
 }
+
+forward_reporter!(Box<dyn Reporter>);
 
 /// API calls report through any reporter.
 impl<R: Reporter + ?Sized> crate::api::Log for R {
@@ -124,23 +131,4 @@ impl Reporter for RecordingReporter {
 }
 
 #[cfg(any(test, feature = "testing"))]
-impl Reporter for std::sync::Arc<RecordingReporter> {
-    fn phase(&self, path: &str) {
-        self.as_ref().phase(path)
-    }
-    fn status(&self, tag: &str, msg: &str) {
-        self.as_ref().status(tag, msg)
-    }
-    fn warn(&self, tag: &str, msg: &str) {
-        self.as_ref().warn(tag, msg)
-    }
-    fn detail(&self, msg: &str) {
-        self.as_ref().detail(msg)
-    }
-    fn error(&self, tag: &str, msg: &str) {
-        self.as_ref().error(tag, msg)
-    }
-    fn confirm(&self, question: &str) -> bool {
-        self.as_ref().confirm(question)
-    }
-}
+forward_reporter!(std::sync::Arc<RecordingReporter>);

@@ -100,8 +100,7 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
     );
     let kubelet = wait_for_kubelet_conf(ctx, join.tls_bootstrap_timeout)?;
     let api = kubelet.with(ctx);
-    let target = ObjectRef::new("v1", "Node", None, &node_name)?;
-    let node = Wait::new(
+    let wait = Wait::new(
         ctx.out.as_ref(),
         ctx.interrupt,
         "kubelet-start",
@@ -109,13 +108,8 @@ pub fn kubelet_start(ctx: &mut Context) -> Result<()> {
         POLL,
         join.tls_bootstrap_timeout,
     )
-    .quiet()
-    .until(|| {
-        Ok(match api.get::<Node>(&target)? {
-            Some(node) => Poll::Ready(node),
-            None => Poll::Pending(String::new()),
-        })
-    })?
+    .quiet();
+    let node = node::until_registered(wait, &api, &node_name)?
     .or_else(|_| {
         anyhow::anyhow!(
             "the kubelet got its certificate but did not register Node {node_name:?} within {}\n\nhint: see why in the kubelet's log (`journalctl -u kubelet -n 50`)",

@@ -232,24 +232,21 @@ pub fn apiserver_manifest(cfg: &Config, facts: &HostFacts) -> Result<String> {
         readiness: Some("/readyz"),
         startup: "/livez",
     };
-    let mut vars = vec![
+    let vars = vec![
         (
             "endpoint",
             crate::config::net::join_host_port(&cfg.advertise_address.to_string(), cfg.bind_port),
         ),
         ("command", list(&apiserver_command(cfg))),
         ("env", staticpod::env(&api.extra_envs)),
-        ("image", images::control_plane(cfg, "kube-apiserver")),
-        ("volumeMounts", volumes.mounts()),
-        ("priority", staticpod::priority(&p)),
-        ("securityContext", staticpod::security_context(&p)),
-        ("volumes", volumes.volumes()),
     ];
-    vars.extend(probes.fields(cfg)?);
-    templates::render(
-        "static-pods/kube-apiserver.yaml",
+    component_manifest(
+        cfg,
+        "kube-apiserver",
         templates::KUBE_APISERVER,
-        &vars,
+        &volumes,
+        &probes,
+        vars,
     )
 }
 
@@ -365,23 +362,17 @@ pub fn controller_manager_manifest(cfg: &Config, facts: &HostFacts) -> Result<St
         readiness: None,
         startup: "/healthz",
     };
-    let mut vars = vec![
+    let vars = vec![
         ("command", list(&controller_manager_command(cfg, facts))),
         ("env", staticpod::env(&kcm.extra_envs)),
-        (
-            "image",
-            images::control_plane(cfg, "kube-controller-manager"),
-        ),
-        ("volumeMounts", volumes.mounts()),
-        ("priority", staticpod::priority(&p)),
-        ("securityContext", staticpod::security_context(&p)),
-        ("volumes", volumes.volumes()),
     ];
-    vars.extend(probes.fields(cfg)?);
-    templates::render(
-        "static-pods/kube-controller-manager.yaml",
+    component_manifest(
+        cfg,
+        "kube-controller-manager",
         templates::KUBE_CONTROLLER_MANAGER,
-        &vars,
+        &volumes,
+        &probes,
+        vars,
     )
 }
 
@@ -439,21 +430,35 @@ pub fn scheduler_manifest(cfg: &Config) -> Result<String> {
         readiness,
         startup: liveness,
     };
-    let mut vars = vec![
+    let vars = vec![
         ("command", list(&scheduler_command(cfg))),
         ("env", staticpod::env(&sched.extra_envs)),
-        ("image", images::control_plane(cfg, "kube-scheduler")),
-        ("volumeMounts", volumes.mounts()),
-        ("priority", staticpod::priority(&p)),
-        ("securityContext", staticpod::security_context(&p)),
-        ("volumes", volumes.volumes()),
     ];
-    vars.extend(probes.fields(cfg)?);
-    templates::render(
-        "static-pods/kube-scheduler.yaml",
+    component_manifest(
+        cfg,
+        "kube-scheduler",
         templates::KUBE_SCHEDULER,
-        &vars,
+        &volumes,
+        &probes,
+        vars,
     )
+}
+
+/// A control-plane component's static pod: `vars` (its command and environment) with its image
+/// and volumes.
+fn component_manifest(
+    cfg: &Config,
+    component: &str,
+    template: &str,
+    volumes: &Volumes,
+    probes: &Probes,
+    mut vars: Vec<(&str, String)>,
+) -> Result<String> {
+    vars.push(("image", images::control_plane(cfg, component)));
+    vars.push(("volumeMounts", volumes.mounts()));
+    vars.push(("volumes", volumes.volumes()));
+    let name = format!("static-pods/{component}.yaml");
+    staticpod::render(&name, template, cfg, probes, vars)
 }
 
 fn creating(ctx: &Context, component: &str) {

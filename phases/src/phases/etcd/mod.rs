@@ -206,7 +206,7 @@ fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
         data = scalar(&local.data_dir),
         certs = scalar(&certs)
     );
-    let mut vars = vec![
+    let vars = vec![
         (
             "advertiseClientUrls",
             url("https", cfg.advertise_address, CLIENT_PORT),
@@ -216,12 +216,9 @@ fn manifest(cfg: &Config, joining: Option<&str>) -> Result<String> {
         ("image", images::etcd(cfg)),
         ("requests", requests),
         ("volumeMounts", mounts),
-        ("priority", staticpod::priority(&p)),
-        ("securityContext", staticpod::security_context(&p)),
         ("volumes", volumes),
     ];
-    vars.extend(probes.fields(cfg)?);
-    templates::render("static-pods/etcd.yaml", templates::ETCD, &vars)
+    staticpod::render("static-pods/etcd.yaml", templates::ETCD, cfg, &probes, vars)
 }
 
 fn run_local(ctx: &mut Context) -> Result<()> {

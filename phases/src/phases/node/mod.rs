@@ -15,7 +15,7 @@ use crate::api::Api;
 use crate::api::node::{change_node_from, node_ref};
 use crate::api::objects::Node;
 use crate::runner::context::Context;
-use crate::runner::wait::{Poll, Wait};
+use crate::runner::wait::{Poll, Wait, Waited};
 
 /// The annotation with the node's CRI socket (before the kubelet keeps it itself, 1.34).
 pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
@@ -23,10 +23,21 @@ pub const CRI_SOCKET_ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket"
 /// How often the API server is asked for the node.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Waits for the kubelet to register the node (asking through `api`), showing progress.
+/// Waits (`wait`: how often and how long) for the kubelet to register node `name`, asking
+/// through `api`.
+pub fn until_registered(wait: Wait<'_>, api: &Api<'_>, name: &str) -> Result<Waited<Node>> {
+    let target = node_ref(name)?;
+    wait.until(|| {
+        Ok(match api.get::<Node>(&target)? {
+            Some(node) => Poll::Ready(node),
+            None => Poll::Pending(String::new()),
+        })
+    })
+}
+
+/// Waits for the kubelet to register this node (asking through `api`), showing progress.
 pub fn wait_for_node(ctx: &Context, api: &Api<'_>, timeout: Duration) -> Result<Node> {
-    let target = node_ref(&ctx.cfg.node_name)?;
-    Wait::new(
+    let wait = Wait::new(
         ctx.out.as_ref(),
         ctx.interrupt,
         "kubelet-check",
@@ -36,14 +47,8 @@ pub fn wait_for_node(ctx: &Context, api: &Api<'_>, timeout: Duration) -> Result<
         ),
         POLL,
         timeout,
-    )
-    .until(|| {
-        Ok(match api.get::<Node>(&target)? {
-            Some(node) => Poll::Ready(node),
-            None => Poll::Pending(String::new()),
-        })
-    })?
-    .or_else(|_| {
+    );
+    until_registered(wait, api, &ctx.cfg.node_name)?.or_else(|_| {
         anyhow::anyhow!(
             "node {:?} did not register within {}\n\nhint: check that the kubelet runs (`systemctl status kubelet`) and that `nodeRegistration.name` matches the name the kubelet registers with",
             ctx.cfg.node_name,
