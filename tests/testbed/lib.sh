@@ -43,6 +43,9 @@ NODE2_DIRS="/etc/kubernetes /etc/systemd/system /etc/default /var/lib/kubelet /v
 
 BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
 NEXT_BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION-as-$K8S_NEXT_VERSION"
+# What commands on a node find on their PATH besides the machine's own: kubeadm and crictl (the
+# kubelet is the node's package's, in /usr/bin).
+TOOLS_DIR="$RUN/tools"
 # The kubelet package's unit and the kubeadm package's drop-in (also the preflight tests' inputs).
 PACKAGE_UNITS="$HERE/../../fixtures/systemd"
 # Images are also keyed by their recipe (setup.sh): a changed recipe builds them anew.

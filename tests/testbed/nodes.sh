@@ -194,13 +194,46 @@ start_node() {
 node_etc() { if [ "$1" = node1 ]; then echo /etc; else echo "$RUN/$1/root/etc"; fi; }
 
 # The kubelet package, as its .deb installs it on every node: the binary in /usr/bin and its
-# unit (ExecStart=/usr/bin/kubelet, nothing else: the flags come from drop-ins).
+# unit (ExecStart=/usr/bin/kubelet, nothing else: the flags come from drop-ins). node1's binary
+# is the machine's /usr/bin/kubelet; node2 gets its own at the same path (a bind mount in its
+# mount namespace), so that each node's kubelet is upgraded on its own (`kubelet-package`).
 install_kubelet_package() {
-	if [ -e /usr/bin/kubelet ] && [ "$(readlink -f /usr/bin/kubelet)" != "$(readlink -f "$BIN_DIR/kubelet")" ]; then
-		die "/usr/bin/kubelet is not the testbed's kubelet: the testbed installs its own kubelet package there"
+	local b
+	if [ -e /usr/bin/kubelet ]; then
+		for b in "$BIN_DIR" "$NEXT_BIN_DIR"; do [ /usr/bin/kubelet -ef "$b/kubelet" ] && break; done
+		[ /usr/bin/kubelet -ef "$b/kubelet" ] ||
+			die "/usr/bin/kubelet is not the testbed's kubelet: the testbed installs its own kubelet package there"
+	else
+		place_kubelet "$BIN_DIR/kubelet" /usr/bin/kubelet
 	fi
-	ln -sfn "$BIN_DIR/kubelet" /usr/bin/kubelet
 	install -D -m 0644 "$PACKAGE_UNITS/kubelet.service" /usr/lib/systemd/system/kubelet.service
+}
+
+# place_kubelet FROM TO: TO becomes the binary FROM (a hard link where the file systems allow,
+# else a copy), replaced in one rename as a package manager replaces a file.
+place_kubelet() {
+	ln -f "$1" "$2.testbed-new" 2>/dev/null || cp "$1" "$2.testbed-new"
+	mv -f "$2.testbed-new" "$2"
+}
+
+# kubelet-package NODE VERSION: installs the kubelet of VERSION ($K8S_VERSION or
+# $K8S_NEXT_VERSION) on NODE, as `apt-get install kubelet=VERSION` does: the binary is replaced,
+# the running kubelet goes on until `systemctl restart kubelet`.
+cmd_kubelet_package() {
+	local node=${1:?node1 or node2} version=${2:?version} from
+	case $version in
+	"$K8S_VERSION") from=$BIN_DIR/kubelet ;;
+	"$K8S_NEXT_VERSION") from=$NEXT_BIN_DIR/kubelet ;;
+	*) die "the testbed has the kubelet of $K8S_VERSION and $K8S_NEXT_VERSION only, not $version" ;;
+	esac
+	if [ "$node" = node1 ]; then
+		place_kubelet "$from" /usr/bin/kubelet
+	else
+		place_kubelet "$from" "$RUN/node2/kubelet"
+		in_node node2 umount /usr/bin/kubelet
+		in_node node2 mount --bind "$RUN/node2/kubelet" /usr/bin/kubelet
+	fi
+	log "$node: kubelet package $version installed ($(in_node "$node" /usr/bin/kubelet --version))"
 }
 
 # boot_kubelet_package ETC KUBELET_EXTRA_ARG...: a node's share of the package: the unit enabled
@@ -270,6 +303,8 @@ KUBESTRAP_TESTBED_SERVICE_SUBNET=$SERVICE_SUBNET
 KUBESTRAP_TESTBED_NODE2_NAME=$NODE2_NAME
 KUBESTRAP_TESTBED_NODE2_IP=$NODE2_IP
 KUBESTRAP_TESTBED_BIN_DIR=$BIN_DIR
+KUBESTRAP_TESTBED_NEXT_VERSION=$K8S_NEXT_VERSION
+KUBESTRAP_TESTBED_NEXT_BIN_DIR=$NEXT_BIN_DIR
 EOF
 }
 
@@ -277,10 +312,10 @@ check_setup() {
 	[ -x "$BIN_DIR/kubelet" ] && [ -s "$IMAGE_DIR/pause.tar" ] || die "run \`$0 setup\` first"
 }
 
-# node_env NODE: the environment of commands run on a node: the testbed's systemctl and
-# the built binaries first in PATH, the facts.
+# node_env NODE: the environment of commands run on a node: the testbed's systemctl, kubeadm
+# and crictl first in PATH, the facts.
 node_env() {
-	echo "PATH=$HERE/bin:$BIN_DIR:$PATH" "KUBESTRAP_TESTBED_NODE_DIR=$RUN/$1"
+	echo "PATH=$HERE/bin:$TOOLS_DIR:$PATH" "KUBESTRAP_TESTBED_NODE_DIR=$RUN/$1"
 	facts
 }
 
@@ -321,6 +356,9 @@ cmd_up() {
 	# kube-proxy's DaemonSet mounts /lib/modules from the host; these VMs have none.
 	mkdir -p /lib/modules /var/log/pods /var/log/containers
 	install_kubelet_package
+	mkdir -p "$TOOLS_DIR"
+	ln -sfn "$BIN_DIR/kubeadm" "$TOOLS_DIR/kubeadm"
+	ln -sfn "$BIN_DIR/crictl" "$TOOLS_DIR/crictl"
 	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"
 	facts >"$RUN/facts.env"
 	facts | sed 's/^/[testbed] /' >&2
@@ -368,6 +406,11 @@ node2_up() {
 		unshare --mount="$d/ns/mnt" --uts="$d/ns/uts" --propagation private \
 			sh -c "hostname $NODE2_NAME && $binds true"
 		echo yes >"$d/ns/ready"
+	fi
+	# Its own kubelet package's binary, at first the one node1 has.
+	if [ ! -e "$d/kubelet" ]; then
+		place_kubelet /usr/bin/kubelet "$d/kubelet"
+		in_node node2 mount --bind "$d/kubelet" /usr/bin/kubelet
 	fi
 	# Its own kubepods tree: --cgroup-root=/node2 in every hierarchy (two kubelets
 	# sharing /kubepods kill each other's pods).
@@ -525,7 +568,7 @@ cmd_down() {
 	# A kubelet whose supervisor was killed would go on: find it in our cgroup.
 	local pid
 	for pid in $(cat "$CGROUP_V2/cgroup.procs" 2>/dev/null); do
-		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BIN_DIR/kubelet" ] && kill -KILL "$pid" 2>/dev/null
+		case $(readlink "/proc/$pid/exe" 2>/dev/null) in */kubelet) kill -KILL "$pid" 2>/dev/null ;; esac
 	done
 	for node in node2 node1; do
 		[ "$node" = node2 ] && [ ! -s "$RUN/node2/ns/ready" ] && continue
