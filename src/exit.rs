@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kubestrap_phases::config::InvalidConfig;
 use kubestrap_phases::host::interrupt::Interrupted;
-use kubestrap_phases::preflight::PreflightFailed;
+use kubestrap_phases::workflows::PreflightFailed;
 
 /// Exit code of a general failure.
 pub const FAILURE: u8 = 1;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubestrap_phases::fs::root::Change;
-use kubestrap_phases::runner::report::{Progress, Reporter};
+use kubestrap_phases::workflows::{Progress, Reporter};
 
 /// Prints what phases report, at the chosen verbosity.
 #[derive(Debug, Clone)]
@@ -164,10 +164,11 @@ impl Reporter for Printer {
         }
         matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
     }
-    fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
+    fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+        let msg = format!("[{tag}] {msg}");
         if !std::io::stderr().is_terminal() {
             return Box::new(PlainProgress {
-                msg: msg.to_string(),
+                msg,
                 last: std::cell::Cell::new(std::time::Instant::now()),
             });
         }
@@ -176,7 +177,7 @@ impl Reporter for Printer {
             ProgressStyle::with_template("{spinner} {prefix} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_prefix(msg.to_string());
+        bar.set_prefix(msg);
         bar.enable_steady_tick(Duration::from_millis(100));
         Box::new(Spinner(bar))
     }

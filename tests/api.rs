@@ -406,7 +406,7 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
     );
     let err = format!(
         "{:#}",
-        kubestrap_phases::phases::bootstrap_token::run(&mut ctx).unwrap_err()
+        kubestrap_phases::phases::bootstrap::token::run(&mut ctx).unwrap_err()
     );
     assert!(
         err.contains("failed to create ConfigMap `kube-public/cluster-info` at https://fake-apiserver:6443: 403"),
@@ -420,7 +420,8 @@ fn transient_failures_are_retried_and_errors_name_object_and_endpoint() {
 
 #[test]
 fn taints_can_be_removed_and_added_back() {
-    use kubestrap_phases::phases::mark_control_plane::{change_node, untaint_patch};
+    use kubestrap_phases::api::node::change_node;
+    use kubestrap_phases::phases::node::untaint_patch;
     let fake = FakeApi::new();
     fake.put(
         NODE,
@@ -494,7 +495,7 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         )
         .unwrap();
     }
-    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+    let err = kubestrap_phases::phases::control_plane::wait::diagnose(
         &ctx,
         &["kube-controller-manager"],
         "crash-looping",
@@ -520,7 +521,7 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
         "2025-12-31T23:59:59.000000000Z stderr F E1231 leaderelection.go:325] earlier run\n",
     )
     .unwrap();
-    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+    let err = kubestrap_phases::phases::control_plane::wait::diagnose(
         &ctx,
         &["kube-controller-manager"],
         "crash-looping",
@@ -533,7 +534,7 @@ fn a_crash_looping_component_is_named_with_its_last_log_lines() {
     );
     assert!(!err.contains("earlier run"), "{err}");
     // A component that never started is named as such.
-    let err = kubestrap_phases::phases::wait_control_plane::diagnose(
+    let err = kubestrap_phases::phases::control_plane::wait::diagnose(
         &ctx,
         &["kube-scheduler"],
         "not healthy after 4m0s",
@@ -603,7 +604,7 @@ fn init_dry_run_prints_one_json_document_and_the_api_calls_it_would_make() {
 
 #[test]
 fn the_sudo_users_kubeconfig_is_written_replaced_when_stale_and_otherwise_left() {
-    use kubestrap_phases::phases::install_kubeconfig::{
+    use kubestrap_phases::phases::kubeconfig::sudo_user::{
         SudoUser, UserKubeconfig, install_user_kubeconfig,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -684,7 +685,7 @@ fn running_bootstrap_token_again_keeps_the_first_expiry() {
     seed(dir.path());
     let fake = FakeApi::new();
     let (mut ctx, _) = context("v1.20.2", dir.path(), &fake);
-    kubestrap_phases::phases::bootstrap_token::run(&mut ctx).unwrap();
+    kubestrap_phases::phases::bootstrap::token::run(&mut ctx).unwrap();
     let path = "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef";
     // As if the first run had been an hour ago.
     let mut first = fake.object(path).unwrap();
@@ -692,6 +693,6 @@ fn running_bootstrap_token_again_keeps_the_first_expiry() {
     fake.put(path, first);
     let before = fake.object(path).unwrap();
     let (mut again, _) = context("v1.20.2", dir.path(), &fake);
-    kubestrap_phases::phases::bootstrap_token::run(&mut again).unwrap();
+    kubestrap_phases::phases::bootstrap::token::run(&mut again).unwrap();
     assert_eq!(fake.object(path).unwrap(), before);
 }

@@ -11,9 +11,9 @@ use kubestrap_phases::api::kubeconfig::cluster_info as cluster_info_kubeconfig;
 use kubestrap_phases::api::{Method, Request, Response, Transport};
 use kubestrap_phases::config::token_format::Token;
 use kubestrap_phases::host::interrupt::Interrupt;
-use kubestrap_phases::phases::bootstrap_token::detached_signature;
-use kubestrap_phases::phases::discovery::{self, Connect, TokenDiscovery};
-use kubestrap_phases::phases::tls_bootstrap;
+use kubestrap_phases::phases::bootstrap::discovery::{self, Connect, TokenDiscovery};
+use kubestrap_phases::phases::bootstrap::tls as tls_bootstrap;
+use kubestrap_phases::phases::bootstrap::token::detached_signature;
 use kubestrap_phases::pki::{
     self, AltNames, CertRequest, KeyAlgorithm, PrivateKey, ca_cert_hashes,
 };
@@ -502,13 +502,11 @@ fn worker(
         server: SERVER.into(),
         ca_pem: ca.into_bytes(),
     };
-    join.bootstrap_kubeconfig = Some(
-        found
-            .bootstrap_kubeconfig(&token)
-            .unwrap()
-            .to_yaml()
-            .unwrap(),
-    );
+    let bootstrap = found
+        .bootstrap_kubeconfig(&token)
+        .unwrap()
+        .to_yaml()
+        .unwrap();
     let mut ctx = kubestrap_phases::runner::context::Context::new(
         cfg,
         root,
@@ -516,6 +514,7 @@ fn worker(
         Box::new(RecordingReporter::default()),
         Default::default(),
     );
+    ctx.set_state(discovery::BootstrapKubeconfig(bootstrap));
     ctx.set_api(kubestrap_phases::api::Client::new(
         Box::new(api.clone()),
         kubestrap_phases::api::Retry::immediate(),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use kubestrap_phases::config::{self, ApiVersion, Documents, ExternalEtcd, Overrides};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
-use kubestrap_phases::phases::{control_plane, etcd, kubelet_start};
+use kubestrap_phases::phases::control_plane;
+use kubestrap_phases::phases::etcd;
+use kubestrap_phases::phases::kubelet as kubelet_start;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::RecordingReporter;
@@ -309,7 +311,7 @@ fn user_kubelet_configuration_is_merged_over_the_defaults() {
         .unwrap(),
     );
     let cfg = resolve(docs, dir.path());
-    let text = kubelet_start::kubelet_config(&cfg).unwrap();
+    let text = kubestrap_phases::render::kubelet_config::kubelet_config(&cfg).unwrap();
     assert!(text.contains("\ncgroupDriver: cgroupfs\n"), "{text}");
     assert!(text.contains("\nmaxPods: 50\n"), "{text}");
     assert!(

@@ -291,7 +291,8 @@ fn bad_patches_are_refused_before_anything_is_written() {
 fn kubelet_patches_stay_on_the_node_and_coredns_patches_reach_the_cluster() {
     use kubestrap_phases::api::fake::FakeApi;
     use kubestrap_phases::api::{Client, Retry};
-    use kubestrap_phases::phases::{kubelet_start, upload_config};
+    use kubestrap_phases::phases::kubelet as kubelet_start;
+    use kubestrap_phases::phases::upload_config;
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = patch_dir("strategic", "v1.36.0", tmp.path());
@@ -315,7 +316,7 @@ fn kubelet_patches_stay_on_the_node_and_coredns_patches_reach_the_cluster() {
     assert!(!uploaded.contains("maxPods"), "{uploaded}");
     assert_eq!(
         uploaded,
-        kubelet_start::kubelet_config(&ctx.cfg).unwrap(),
+        kubestrap_phases::render::kubelet_config::kubelet_config(&ctx.cfg).unwrap(),
         "the cluster gets kubeadm's KubeletConfiguration"
     );
     addons::coredns(&mut ctx).unwrap();

@@ -215,7 +215,7 @@ fn durations_parse_as_go_does_within_its_range() {
 #[test]
 fn duration_fields_never_panic() {
     use kubestrap_phases::config::duration;
-    use kubestrap_phases::phases::bootstrap_token::expiry;
+    use kubestrap_phases::phases::bootstrap::token::expiry;
     let now = std::time::SystemTime::now();
     proptest!(config(), |(d in duration_text())| {
         let text = format!(

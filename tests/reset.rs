@@ -69,17 +69,23 @@ fn is_empty_dir(base: &Path, logical: &str) -> bool {
     path.is_dir() && fs::read_dir(path).unwrap().next().is_none()
 }
 
-#[test]
-fn reset_empties_what_init_wrote_and_init_runs_again() {
+/// A root with init's files and etcd data, on a host that is the machine this runs on, not the
+/// one under the root (as under --root).
+fn initialized_elsewhere() -> (tempfile::TempDir, FakeHost) {
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path();
-    // The machine this runs on, not the one under the root (as under --root).
     let host = FakeHost {
         elsewhere: true,
         ..FakeHost::healthy()
     };
-    init_files(base, &host);
-    put(base, "/var/lib/etcd/member/snap/db");
+    init_files(dir.path(), &host);
+    put(dir.path(), "/var/lib/etcd/member/snap/db");
+    (dir, host)
+}
+
+#[test]
+fn reset_empties_what_init_wrote_and_init_runs_again() {
+    let (dir, host) = initialized_elsewhere();
+    let base = dir.path();
     put(base, "/var/lib/kubelet/pods/uid/volumes/token");
     put(base, "/etc/kubernetes/tmp/kubeadm-backup");
     put(base, "/etc/cni/net.d/10-bridge.conflist");
@@ -145,6 +151,39 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     runner::run(&steps, &mut ctx, false).unwrap();
     runner::run(&steps, &mut ctx, false).unwrap();
     assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
+}
+
+/// `reset phase cleanup-node` run alone, after `remove-etcd-member` ran in an earlier run,
+/// empties the etcd data folder that phase emptied (a kubelet still running in between may have
+/// restarted etcd into it); without remove-etcd-member, the etcd data stays.
+#[test]
+fn cleanup_node_alone_empties_the_etcd_folder_an_earlier_remove_etcd_member_emptied() {
+    let (dir, host) = initialized_elsewhere();
+    let base = dir.path();
+    let phase = |name: &str| {
+        let (mut ctx, out) = context(base, &host, true);
+        let steps = runner::plan(reset::PHASES, Some(name), &[]).unwrap();
+        runner::run(&steps, &mut ctx, true).unwrap();
+        out.lines()
+    };
+    phase("remove-etcd-member");
+    assert!(is_empty_dir(base, "/var/lib/etcd"));
+    put(base, "/var/lib/etcd/member/wal/restarted");
+    let lines = phase("cleanup-node");
+    assert!(is_empty_dir(base, "/var/lib/etcd"), "{:?}", tree(base));
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "Deleting contents of directories: [/etc/kubernetes/manifests /var/lib/kubelet /etc/kubernetes/pki /var/lib/etcd]"
+        )),
+        "{lines:?}"
+    );
+    assert!(!base.join("var/lib/kubestrap").exists(), "{:?}", tree(base));
+
+    // Skipping remove-etcd-member keeps the data.
+    init_files(base, &host);
+    put(base, "/var/lib/etcd/member/snap/db");
+    phase("cleanup-node");
+    assert!(base.join("var/lib/etcd/member/snap/db").is_file());
 }
 
 /// What reset cannot remove (an immutable file here) does not stop it: the rest goes, and the
@@ -611,7 +650,7 @@ fn verify_names_what_is_left() {
     init_files(base, &host);
     let (ctx, _) = reset_with(base, &host, false);
     assert_eq!(
-        kubestrap_phases::phases::reset_verify::leftovers(&ctx),
+        kubestrap_phases::phases::reset::leftovers(&ctx),
         Vec::<String>::new()
     );
 
@@ -620,7 +659,7 @@ fn verify_names_what_is_left() {
     put(base, "/etc/kubernetes/manifests/kube-apiserver.yaml");
     put(base, "/run/containerd/containerd.sock");
     let (ctx, _) = context(base, &host, true);
-    let left = kubestrap_phases::phases::reset_verify::leftovers(&ctx);
+    let left = kubestrap_phases::phases::reset::leftovers(&ctx);
     assert_eq!(
         left,
         [
@@ -636,7 +675,7 @@ fn verify_names_what_is_left() {
 /// another cluster stays.
 #[test]
 fn the_users_kubeconfig_of_this_cluster_is_moved_aside() {
-    use kubestrap_phases::phases::install_kubeconfig::{SudoUser, set_aside_user_kubeconfig};
+    use kubestrap_phases::phases::kubeconfig::sudo_user::{SudoUser, set_aside_user_kubeconfig};
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     let host = FakeHost::healthy();

@@ -13,7 +13,7 @@ use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::FakeHost;
 use kubestrap_phases::runner::context::{Context, Options};
 use kubestrap_phases::runner::report::RecordingReporter;
-use kubestrap_phases::runner::resume::{self, Progress};
+use kubestrap_phases::runner::resume::{self, Record};
 use kubestrap_phases::workflows::{init, reset};
 use kubestrap_phases::{preflight, runner};
 
@@ -50,16 +50,16 @@ fn context_on(base: &Path, pod_subnet: &str, host: FakeHost) -> (Context, Arc<Re
 fn init_until(base: &Path, last: &str) -> Result<Arc<RecordingReporter>, anyhow::Error> {
     let (mut ctx, out) = context(base, "10.244.0.0/16");
     let steps = file_steps(&ctx);
-    ctx.progress = Some(open(&ctx)?);
+    ctx.record = Some(open(&ctx)?);
     let end = steps.iter().position(|s| s.path == last).unwrap();
     runner::run(&steps[..=end], &mut ctx, false)?;
     Ok(out)
 }
 
 /// The record of an init of the file phases on this context's root.
-fn open(ctx: &Context) -> anyhow::Result<Progress> {
+fn open(ctx: &Context) -> anyhow::Result<Record> {
     let steps = file_steps(ctx);
-    Progress::open(
+    Record::open(
         &ctx.root,
         &ctx.cfg,
         &runner::files_only(&steps),
@@ -88,7 +88,7 @@ fn a_rerun_with_the_same_settings_reuses_its_files_and_its_manifests_pass_prefli
 
     let (mut ctx, out) = context(base, "10.244.0.0/16");
     let steps = file_steps(&ctx);
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let said = lines(&out);
     assert!(
         said.contains("resuming after `control-plane/apiserver`"),
@@ -142,13 +142,13 @@ fn the_resumed_runs_own_apiserver_holds_its_port() {
     host.busy_ports = vec![6443];
 
     let (mut ctx, _) = context_on(base, "10.244.0.0/16", host.clone());
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     assert!(report.get("Port-6443").is_none(), "{report:?}");
 
     fs::remove_file(base.join(resume::STATE.trim_start_matches('/'))).unwrap();
     let (mut ctx, _) = context_on(base, "10.244.0.0/16", host);
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     assert_eq!(
         report.get("Port-6443").map(|f| f.level),
@@ -183,14 +183,14 @@ fn a_file_a_later_phase_changed_is_written_again() {
     drop(ctx);
 
     let (mut ctx, out) = context(base, "10.244.0.0/16");
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let said = lines(&out);
     assert!(
         said.contains("removed `/etc/kubernetes/kubelet.conf`: the earlier run changed it after `kubeconfig/kubelet`, which runs again"),
         "{said}"
     );
-    assert!(ctx.progress.as_ref().unwrap().reuses("kubeconfig/admin"));
-    assert!(!ctx.progress.as_ref().unwrap().reuses("kubeconfig/kubelet"));
+    assert!(ctx.record.as_ref().unwrap().reuses("kubeconfig/admin"));
+    assert!(!ctx.record.as_ref().unwrap().reuses("kubeconfig/kubelet"));
     runner::run(&file_steps(&ctx), &mut ctx, false).unwrap();
     let kubelet_conf = fs::read(base.join("etc/kubernetes/kubelet.conf")).unwrap();
     assert_ne!(kubelet_conf, finalized);
@@ -208,7 +208,7 @@ fn a_manifest_changed_since_is_not_the_runs_own() {
     fs::write(&manifest, text).unwrap();
 
     let (mut ctx, _) = context(base, "10.244.0.0/16");
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     let finding = report
         .get("FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml")
@@ -228,7 +228,7 @@ fn without_a_record_the_files_are_refused_as_kubeadm_does() {
     init_until(base, "control-plane/scheduler").unwrap();
     fs::remove_file(base.join(resume::STATE.trim_start_matches('/'))).unwrap();
     let (mut ctx, _) = context(base, "10.244.0.0/16");
-    ctx.progress = Some(open(&ctx).unwrap());
+    ctx.record = Some(open(&ctx).unwrap());
     let report = preflight::check(&ctx, preflight::Role::Init);
     assert!(
         report

@@ -1,6 +1,9 @@
 //! The tiers of `phases/src` (see the crate overview in phases/src/lib.rs): workflows over phases
-//! and preflight over the runner over infrastructure, and no import cycle between files. Reads
-//! every `crate::`/`super::`/`self::` path outside `#[cfg(test)]` modules.
+//! and preflight over the runner over infrastructure, and no import cycle between files; a folder
+//! of phase steps (`phases/<subject>/`) is used from outside only through its `mod.rs`; the
+//! command line (`src/`) reaches the library through `workflows` and infrastructure only. Reads
+//! every `crate::`/`super::`/`self::` (in `src/`: `kubestrap_phases::`) path outside
+//! `#[cfg(test)]` modules and `tests.rs` files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -126,6 +129,11 @@ fn is_ident(c: char) -> bool {
 
 /// Every path starting with `crate::`, `super::` or `self::` in the library code of a file.
 fn uses(text: &str) -> Vec<Use> {
+    uses_of(text, &["crate::", "super::", "self::"])
+}
+
+/// Every path starting with one of `roots` in the non-test code of a file.
+fn uses_of(text: &str, roots: &[&str]) -> Vec<Use> {
     let lines = library_lines(text);
     let mut out = Vec::new();
     // `use` items first (they may span lines and hold `{…}` groups), then paths in code.
@@ -140,7 +148,7 @@ fn uses(text: &str) -> Vec<Use> {
             None => match start {
                 Some(rest) => pending = Some((*n, rest.to_string())),
                 None => {
-                    scan_paths(*n, line, &mut out);
+                    scan_paths(*n, line, roots, &mut out);
                     continue;
                 }
             },
@@ -154,10 +162,7 @@ fn uses(text: &str) -> Vec<Use> {
                     .unwrap_or(&path)
                     .trim()
                     .to_string();
-                if ["crate::", "super::", "self::"]
-                    .iter()
-                    .any(|p| path.starts_with(p))
-                {
+                if roots.iter().any(|p| path.starts_with(p)) {
                     out.push(Use { line: first, path });
                 }
             }
@@ -166,8 +171,8 @@ fn uses(text: &str) -> Vec<Use> {
     out
 }
 
-fn scan_paths(line_no: usize, line: &str, out: &mut Vec<Use>) {
-    for keyword in ["crate::", "super::"] {
+fn scan_paths(line_no: usize, line: &str, roots: &[&str], out: &mut Vec<Use>) {
+    for keyword in roots.iter().filter(|r| **r != "self::") {
         let mut from = 0;
         while let Some(pos) = line[from..].find(keyword) {
             let at = from + pos;
@@ -239,6 +244,8 @@ fn graph() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/src");
     let mut paths = Vec::new();
     rust_files(&src, &mut paths);
+    // A `tests.rs` file is a `#[cfg(test)]` module of its parent.
+    paths.retain(|p| p.file_name().is_none_or(|f| f != "tests.rs"));
     let mut files = BTreeMap::new();
     let mut modules = BTreeMap::new();
     for p in &paths {
@@ -280,6 +287,62 @@ fn lower_tiers_never_import_higher_ones() {
             if !allowed(from, to) {
                 problems.push(format!(
                     "phases/src/{file}:{line}: `{path}` ({from:?} must not use {to:?}: {target})"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The folder of phase steps a module is in (`phases/<subject>/…`), if it is one.
+fn subject_folder(module: &[String], modules: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    match module {
+        [first, subject, ..] if first == "phases" => {
+            let folder = format!("phases/{subject}/mod.rs");
+            modules.contains_key(&folder).then(|| subject.clone())
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn a_folder_of_phase_steps_is_used_from_outside_only_through_its_mod_rs() {
+    let g = graph();
+    let mut problems = Vec::new();
+    for (file, targets) in &g.edges {
+        let from = subject_folder(&g.modules[file], &g.modules);
+        for (target, (line, path)) in targets {
+            let Some(subject) = subject_folder(&g.modules[target], &g.modules) else {
+                continue;
+            };
+            if from.as_deref() != Some(subject.as_str()) && g.modules[target].len() > 2 {
+                problems.push(format!(
+                    "phases/src/{file}:{line}: `{path}` reaches into phases/{subject}/ ({target}): use what phases/{subject}/mod.rs re-exports"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_command_line_reaches_the_library_through_workflows_and_infrastructure() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    paths.retain(|p| p.file_name().is_none_or(|f| f != "tests.rs"));
+    let mut problems = Vec::new();
+    for p in &paths {
+        let text = std::fs::read_to_string(p).unwrap();
+        for u in uses_of(&text, &["kubestrap_phases::"]) {
+            let top = u.path.split("::").nth(1).unwrap_or_default();
+            if top != "workflows" && !INFRASTRUCTURE.contains(&top) {
+                problems.push(format!(
+                    "{}:{}: `{}`: the command line uses the library through `workflows` or infrastructure ({})",
+                    p.strip_prefix(&src).unwrap().display(),
+                    u.line,
+                    u.path,
+                    INFRASTRUCTURE.join(", ")
                 ));
             }
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kubestrap_phases::config::token_format::Token;
 use kubestrap_phases::host::interrupt::Interrupt;
-use kubestrap_phases::phases::discovery::{self, Https, TokenDiscovery};
+use kubestrap_phases::phases::bootstrap::discovery::{self, Https, TokenDiscovery};
 use kubestrap_phases::pki::{self, AltNames, CertRequest, KeyAlgorithm, PrivateKey, Usage};
 use kubestrap_phases::runner::report::RecordingReporter;
 use rustls::pki_types::pem::PemObject;

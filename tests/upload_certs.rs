@@ -14,8 +14,9 @@ use kubestrap_phases::api::objects::Secret;
 use kubestrap_phases::api::{Api, Client, Retry};
 use kubestrap_phases::config::ClusterConfiguration;
 use kubestrap_phases::config::join::{Discovery, Join};
-use kubestrap_phases::phases::bootstrap_token::parse_rfc3339;
-use kubestrap_phases::phases::{download_certs, upload_certs};
+use kubestrap_phases::phases::bootstrap::token::parse_rfc3339;
+use kubestrap_phases::phases::certs::download as download_certs;
+use kubestrap_phases::phases::certs::upload as upload_certs;
 use kubestrap_phases::pki::CertificateKey;
 use kubestrap_phases::runner::context::Context;
 use kubestrap_phases::runner::report::RecordingReporter;
@@ -205,9 +206,7 @@ fn uploaded_certificates_come_back_on_the_joining_node_and_a_second_upload_repla
         discovery_timeout: Duration::from_secs(1),
         tls_bootstrap_timeout: Duration::from_secs(1),
         certificate_key: None,
-        bootstrap_kubeconfig: None,
         control_plane: true,
-        added_etcd_member: None,
     });
     download_certs::run(&mut joining).unwrap();
     assert!(files(node3.path()).is_empty());

@@ -1,79 +1,27 @@
 //! `kubestrap certs check-expiration|renew|restart|generate-csr|certificate-key` and
 //! `kubestrap kubeconfig user`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
-use anyhow::{Context as _, Result};
-use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::renew::{self, Outcome};
-use kubestrap_phases::phases::renewable::{self, Expiration, State, Summary};
-use kubestrap_phases::phases::{kubeconfig as kubeconfig_phase, restart};
+use anyhow::Result;
 use kubestrap_phases::pki;
-use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::workflows::certs as workflow;
+use kubestrap_phases::workflows::renewal::{
+    self, CertsOptions, Expiration, Outcome, RenewOptions, RestartOptions, State, Summary,
+};
+use kubestrap_phases::workflows::user_kubeconfig::{self, UserKubeconfigOptions};
 
 use crate::cli::{CertsArgs, CertsCmd, KubeconfigCmd, OutputFormat};
 use crate::exit;
 use crate::output::Printer;
 
-/// Where a certs command takes the cluster's settings from without `--config`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Without {
-    /// kubeadm's defaults.
-    Defaults,
-    /// The cluster's kubeadm-config (through admin.conf), else kubeadm's defaults, as
-    /// kubeadm's `certs renew` and `check-expiration` do.
-    ClusterThenDefaults,
-}
-
-/// The context of a certs command: the configuration file (or what `without` says) with
-/// `--cert-dir` over it. `local_address`: whether the command uses this node's advertise
-/// address (otherwise none is looked up, so a host without a default route works).
-fn context(
-    base: &Path,
-    config_file: Option<&PathBuf>,
-    without: Without,
-    cert_dir: Option<String>,
-    local_address: bool,
-    printer: &Printer,
-) -> Result<Context> {
-    let mut docs = match config_file {
-        Some(path) => config::load_file(path)?,
-        None => Documents::default(),
-    };
-    if config_file.is_none() && without == Without::ClusterThenDefaults {
-        match workflow::cluster_configuration(&Root::new(base), printer) {
-            Ok(cluster) => docs.cluster = cluster,
-            Err(e) => printer.status(
-                "certs",
-                &format!(
-                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
-                ),
-            ),
-        }
+/// Where the certificates and the configuration of a certs command are.
+fn certs_options(base: &Path, files: &CertsArgs) -> CertsOptions {
+    CertsOptions {
+        base: base.to_path_buf(),
+        config: files.config.clone(),
+        cert_dir: files.cert_dir.clone(),
     }
-    if !local_address && docs.init.local_api_endpoint.advertise_address.is_none() {
-        // Neither expiry nor renewal reads it; a placeholder avoids looking for a default route.
-        docs.init.local_api_endpoint.advertise_address = Some("127.0.0.1".into());
-    }
-    let overrides = Overrides {
-        cert_dir,
-        ..Overrides::default()
-    };
-    let root = Root::new(base);
-    let host = LinuxHost;
-    let cfg = config::resolve(docs, &overrides, &root, &host)?;
-    Ok(Context::new(
-        cfg,
-        root,
-        Box::new(host),
-        Box::new(printer.clone()),
-        Options::default(),
-    ))
 }
 
 /// Runs a `certs` subcommand.
@@ -84,15 +32,8 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CertsCmd::CheckExpiration { output, files } => {
-            let ctx = context(
-                base,
-                files.config.as_ref(),
-                Without::ClusterThenDefaults,
-                files.cert_dir,
-                false,
-                printer,
-            )?;
-            let summary = renewable::check_expiration(&ctx, SystemTime::now())?;
+            let summary =
+                renewal::check_expiration(&certs_options(base, &files), Box::new(printer.clone()))?;
             match output {
                 OutputFormat::Text => printer.raw(&table(&summary)),
                 format => printer.document(
@@ -117,18 +58,13 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             restart,
             files,
         } => {
-            let _lock = super::lock_root(&Root::new(base), printer)?;
-            let ctx = context(
-                base,
-                files.config.as_ref(),
-                Without::ClusterThenDefaults,
-                files.cert_dir.clone(),
-                false,
-                printer,
-            )?;
-            let items = workflow::select(&ctx, &names).map_err(usage)?;
-            let outcomes = workflow::renew(&ctx, &items)?;
-            for (item, outcome) in &outcomes {
+            let opts = RenewOptions {
+                certs: certs_options(base, &files),
+                names: names.clone(),
+                command_line: super::command_line(),
+            };
+            let renewed = renewal::run(opts, Box::new(printer.clone()))?;
+            for (item, outcome) in &renewed.outcomes {
                 match outcome {
                     Outcome::Renewed { .. } => {
                         printer.data(&format!("{} renewed", item.long_name()))
@@ -140,7 +76,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                     )),
                 }
             }
-            let components = workflow::components_to_restart(&outcomes);
+            let components = &renewed.components;
             if names.iter().any(|n| n == "all") {
                 printer.data("\nDone renewing certificates.");
             }
@@ -148,7 +84,7 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             if restart {
-                workflow::restart(&ctx, &components)?;
+                renewed.restart()?;
                 printer.data(&format!(
                     "Restarted {} with the renewed certificates.",
                     components.join(", ")
@@ -161,57 +97,31 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 let verb = if components.len() == 1 { "uses" } else { "use" };
                 printer.data(&format!(
                     "The running {who} still {verb} the old certificates. To restart {them} and check they are healthy, run:\n\n  {}",
-                    restart_command(base, &files, &components)
+                    restart_command(base, &files, components)
                 ));
             }
             Ok(ExitCode::SUCCESS)
         }
         CertsCmd::Restart { components, files } => {
-            let _lock = super::lock_root(&Root::new(base), printer)?;
-            let ctx = context(
-                base,
-                files.config.as_ref(),
-                Without::ClusterThenDefaults,
-                files.cert_dir.clone(),
-                false,
-                printer,
-            )?;
-            let wanted: Vec<&str> = if components.is_empty() {
-                restart::ORDER.to_vec()
-            } else {
-                let mut wanted = Vec::new();
-                for c in &components {
-                    let known = restart::ORDER
-                        .iter()
-                        .find(|k| **k == c.as_str())
-                        .with_context(|| {
-                            format!(
-                                "unknown component {c:?}; the control-plane static pods are: {}",
-                                restart::ORDER.join(", ")
-                            )
-                        })
-                        .map_err(usage)?;
-                    wanted.push(*known);
-                }
-                wanted
+            let opts = RestartOptions {
+                certs: certs_options(base, &files),
+                components,
+                command_line: super::command_line(),
             };
-            workflow::restart(&ctx, &wanted)?;
+            renewal::restart(opts, Box::new(printer.clone()))?;
             Ok(ExitCode::SUCCESS)
         }
         CertsCmd::GenerateCsr {
             kubeconfig_dir,
             files,
         } => {
-            let _lock = super::lock_root(&Root::new(base), printer)?;
-            let ctx = context(
-                base,
-                files.config.as_ref(),
-                Without::Defaults,
-                files.cert_dir,
-                true,
-                printer,
+            let written = renewal::generate_csrs(
+                &certs_options(base, &files),
+                &kubeconfig_dir,
+                &super::command_line(),
+                Box::new(printer.clone()),
             )?;
-            for written in renew::generate_csrs(&ctx, &kubeconfig_dir)? {
+            for written in written {
                 printer.status(
                     "certs",
                     &format!(
@@ -226,11 +136,6 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// A name on the command line that is not one of the valid ones: exit code 3, nothing changed.
-fn usage(err: anyhow::Error) -> anyhow::Error {
-    config::InvalidConfig(vec![format!("{err:#}")]).into()
 }
 
 /// The exact `certs restart` command for the components, with the flags this run had.
@@ -260,12 +165,12 @@ fn table(summary: &Summary) -> String {
     let expires = |e: &Expiration| {
         e.expiration_date
             .as_deref()
-            .map(renewable::expires_text)
+            .map(renewal::expires_text)
             .unwrap_or_default()
     };
     let residual = |e: &Expiration| {
         e.residual_seconds
-            .map(renewable::short_duration)
+            .map(renewal::short_duration)
             .unwrap_or_default()
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -330,7 +235,7 @@ fn table(summary: &Summary) -> String {
     if summary.needs_renewal() {
         out.push_str(&format!(
             "\nRenewal needed: a certificate has expired or expires within {} days; run `kubestrap certs renew all --restart` on this node (CAs and the kubelet's certificate are not renewed by it).\n",
-            renewable::RENEW_WITHIN.as_secs() / 86400
+            renewal::RENEW_WITHIN.as_secs() / 86400
         ));
     }
     out
@@ -345,24 +250,14 @@ pub fn kubeconfig(cmd: KubeconfigCmd, base: &Path, printer: &Printer) -> Result<
         token,
         config,
     } = cmd;
-    let validity = config::duration::parse(&validity_period)
-        .map_err(|e| config::InvalidConfig(vec![format!("--validity-period: {e:#}")]))?;
-    if validity < std::time::Duration::from_secs(60) && token.is_none() {
-        return Err(config::InvalidConfig(vec![format!(
-            "--validity-period {validity_period}: a client certificate valid for less than a minute has expired before anyone can use it; give e.g. 24h or 8760h (a year)"
-        )])
-        .into());
-    }
-    let ctx = context(
-        base,
-        config.as_ref(),
-        Without::Defaults,
-        None,
-        true,
-        printer,
-    )?;
-    let text =
-        kubeconfig_phase::user_kubeconfig(&ctx, &client_name, &orgs, validity, token.as_deref())?;
-    printer.raw(&text);
+    let opts = UserKubeconfigOptions {
+        base: base.to_path_buf(),
+        config,
+        client_name,
+        orgs,
+        validity_period,
+        token,
+    };
+    printer.raw(&user_kubeconfig::run(opts, Box::new(printer.clone()))?);
     Ok(ExitCode::SUCCESS)
 }

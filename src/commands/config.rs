@@ -10,8 +10,8 @@ use std::path::Path;
 use kubestrap_phases::config::{Documents, ImagesConfig};
 use kubestrap_phases::fs::root::Root;
 use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::pull_images;
 use kubestrap_phases::version::images;
+use kubestrap_phases::workflows::{self, Reporter as _};
 
 use crate::cli::{ConfigCmd, ImagesArgs, ImagesCmd, OutputFormat, PrintCmd};
 use crate::output::Printer;
@@ -20,10 +20,9 @@ use crate::output::Printer;
 pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
         ConfigCmd::Validate { config: path } => {
-            let (problems, warnings) =
-                config::validate_file(&path, &kubestrap_phases::workflows::phase_names)?;
+            let (problems, warnings) = config::validate_file(&path, &workflows::phase_names)?;
             for warning in &warnings {
-                kubestrap_phases::runner::report::Reporter::warn(printer, "config", warning);
+                printer.warn("config", warning);
             }
             if problems.is_empty() {
                 printer.data(&format!(
@@ -57,7 +56,7 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             match new_config {
                 Some(path) => {
                     let root = Root::new(base);
-                    let _lock = super::lock_root(&root, printer)?;
+                    let _lock = workflows::lock_root(&root, &super::command_line(), printer)?;
                     let written = config::write_migrated(&root, &path, &migrated, force)?;
                     printer.status("config", &format!("wrote `{written}`"));
                 }
@@ -85,14 +84,14 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
         }
         ConfigCmd::Images(ImagesCmd::Pull { which, cri_socket }) => {
             let cfg = images_config(&which, base)?;
-            let root = Root::new(base);
-            let socket = match cri_socket.or(cfg.cri_socket.clone()) {
-                Some(s) => s,
-                None => config::detect_cri_socket(&root)?,
-            };
-            let path = root.physical(socket.strip_prefix("unix://").unwrap_or(&socket))?;
             let list = image_list(&which, &cfg);
-            pull_images::pull(Path::new(&path), &list, &cfg.pull_policy, printer)?;
+            workflows::images::pull(
+                base,
+                cri_socket.or(cfg.cri_socket.clone()),
+                &list,
+                &cfg.pull_policy,
+                Box::new(printer.clone()),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,25 +2,19 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Result;
-use kubestrap_phases::config::join::{JoinFlags, resolve_join};
+use kubestrap_phases::config::join::JoinFlags;
 use kubestrap_phases::config::{self, Documents};
-use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::discovery::Https;
-use kubestrap_phases::runner;
-use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::runner::report::Reporter as _;
-use kubestrap_phases::workflows::join;
+use kubestrap_phases::workflows::Reporter as _;
+use kubestrap_phases::workflows::join::{self, Https, JoinOptions};
 use serde_json::json;
 
 use crate::cli::{JoinArgs, OutputFormat};
 use crate::output::Printer;
 
-/// Checks the flags and the config file, discovers the cluster, then runs the join phases for
-/// its version (or one `phase`).
+/// Checks the flags and loads the config file, then discovers the cluster and runs the join
+/// phases for its version (or one `phase`).
 pub fn run(
     args: &JoinArgs,
     phase: Option<&str>,
@@ -64,101 +58,37 @@ pub fn run(
         apiserver_bind_port: args.apiserver_bind_port,
         certificate_key: args.certificate_key.clone(),
     };
-    let host = LinuxHost;
-    let dry_run = args.dry_run || docs.join.as_ref().is_some_and(|j| j.dry_run);
-    let root = if dry_run {
-        Root::dry_run(base)?
-    } else {
-        Root::new(base)
+    let opts = JoinOptions {
+        base: base.to_path_buf(),
+        docs,
+        flags,
+        phase: phase.map(str::to_string),
+        dry_run: args.dry_run,
+        command_line: super::command_line(),
     };
-    let _lock = super::lock_root(&root, &printer)?;
-    let cfg = resolve_join(docs, &flags, &root, &host)?;
-    for warning in &cfg.warnings {
-        kubestrap_phases::runner::report::Reporter::warn(&printer, "config", warning);
-    }
-    // Phase names are checked before the network is: every version's names are known.
-    let skip = cfg.init.skip_phases.clone();
-    if !join::TABLES
-        .iter()
-        .any(|t| runner::plan(t, phase, &skip).is_ok())
-    {
-        runner::plan(join::PHASES, phase, &skip)?;
-    }
-    let opts = Options {
-        dry_run: root.is_dry_run(),
-        ignore_preflight_errors: cfg.ignored_preflight_errors(),
-        ..Options::default()
-    };
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
-        .with_clients(join::CLIENTS);
-    let started = Instant::now();
-    join::discover(&mut ctx, &Https).map_err(|e| {
-        super::when_interrupted(
-            e,
-            "kubestrap join",
-            "nothing was changed (discovery writes nothing)",
-        )
-    })?;
-    ctx.outputs
-        .phases
-        .push(super::phase_timing("discovery", started));
-    let steps = runner::plan(join::phases(ctx.cfg.version), phase, &skip)?;
-    let result = super::run_timed(&steps, &mut ctx, phase.is_some());
-    if ctx.root.is_dry_run() && args.output == OutputFormat::Text {
-        printer.journal(&ctx.root.changes());
-    }
-    if let Err(e) = result {
-        let added_member = ctx
-            .cfg
-            .join
-            .as_ref()
-            .is_some_and(|j| j.added_etcd_member.is_some());
-        let undone = join::undo(&mut ctx);
-        if let Err(undo) = &undone {
-            kubestrap_phases::runner::report::Reporter::warn(
-                &printer,
-                "etcd",
-                &format!("{undo:#}"),
-            );
-        }
-        let left = match (added_member, undone.is_ok()) {
-            (false, _) => "each file it wrote is whole",
-            (true, true) => {
-                "each file it wrote is whole, and the etcd member it added is removed again"
-            }
-            (true, false) => {
-                "each file it wrote is whole; the etcd member it added could not be removed (see the warning above)"
-            }
-        };
-        return Err(super::when_interrupted(
-            e,
-            "kubestrap join",
-            &format!("{left}\n\nhint: run `kubestrap reset` on this node, then join again"),
-        ));
-    }
-    let joined = phase.is_none() && !ctx.root.is_dry_run();
-    let control_plane = ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane);
+    let outcome = join::run(opts, &Https, Box::new(printer.clone()));
+    let done = super::finish(outcome, &printer, args.output == OutputFormat::Text)?;
     match args.output {
         OutputFormat::Text => {
-            if joined && control_plane {
-                let etcd = if ctx.cfg.cluster.etcd.local.is_some() {
+            if done.joined && done.control_plane {
+                let etcd = if done.local_etcd {
                     "* A new etcd member was added to the local/stacked etcd cluster.\n"
                 } else {
                     ""
                 };
                 printer.data(&format!("\nThis node has joined the cluster and a new control plane instance was created:\n\n* Certificate signing request was sent to apiserver and approval was received.\n* The Kubelet was informed of the new secure connection details.\n* Control plane label and taint were applied to the new node.\n* The Kubernetes control plane instances scaled up.\n{etcd}\nTo start administering your cluster from this node, you need to run the following as a regular user:\n\n\tmkdir -p $HOME/.kube\n\tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nRun 'kubectl get nodes' to see this node join the cluster.\n"));
-            } else if joined {
+            } else if done.joined {
                 printer.data("\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n");
             }
         }
         format => {
             let doc = json!({
-                "node": ctx.cfg.node_name,
-                "server": ctx.api()?.endpoint(),
-                "kubernetesVersion": ctx.cfg.version.to_string(),
-                "joined": joined,
-                "controlPlane": control_plane,
-                "phases": ctx.outputs.phases,
+                "node": done.node_name,
+                "server": done.server,
+                "kubernetesVersion": done.version.to_string(),
+                "joined": done.joined,
+                "controlPlane": done.control_plane,
+                "phases": done.phases,
             });
             printer.document(format, &doc)?;
         }

@@ -30,68 +30,29 @@ fn refuse_mixed_with_config(config_given: bool, mixed: &[&str], what: &str) -> R
     Ok(())
 }
 
-/// Runs the planned steps one after another, recording how long each took (for `-o json`);
-/// stops at the first failure.
-fn run_timed(
-    steps: &[kubestrap_phases::runner::Step],
-    ctx: &mut kubestrap_phases::runner::context::Context,
-    alone: bool,
-) -> Result<()> {
-    for step in steps {
-        let started = std::time::Instant::now();
-        let result = kubestrap_phases::runner::run(std::slice::from_ref(step), ctx, alone);
-        ctx.outputs.phases.push(phase_timing(&step.path, started));
-        result?;
-    }
-    Ok(())
+/// The command line, recorded in the root's lock for another run to see.
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
 }
 
-/// Takes the lock of the root for the whole command, so that two runs never write one root at
-/// once; a second run waits up to 10 s, saying for whom, then fails naming the holder. A dry run
-/// writes nothing and takes none.
-fn lock_root(
-    root: &kubestrap_phases::fs::root::Root,
+/// `SUDO_USER`: the user who ran kubestrap through sudo.
+fn sudo_user() -> Option<String> {
+    std::env::var("SUDO_USER").ok()
+}
+
+/// What a dry run would have changed, printed whether the run succeeded or not (`show`: not
+/// with `-o json|yaml`, whose stdout holds the one document only); then how the run ended.
+fn finish<T>(
+    outcome: kubestrap_phases::workflows::Outcome<T>,
     printer: &Printer,
-) -> Result<Option<kubestrap_phases::fs::lock::RunLock>> {
-    use kubestrap_phases::fs::lock;
-    if root.is_dry_run() {
-        return Ok(None);
+    show: bool,
+) -> Result<T> {
+    if let Some(changes) = &outcome.dry_run_changes
+        && show
+    {
+        printer.journal(changes);
     }
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    lock::acquire(root, &command, lock::WAIT, &mut |msg| {
-        kubestrap_phases::runner::report::Reporter::warn(printer, "lock", msg)
-    })
-    .map(Some)
-}
-
-/// A run stopped by SIGINT or SIGTERM says so first, with what it left (`left`, which may end in
-/// a `\n\nhint: …`); any other error is returned as it is.
-fn when_interrupted(err: anyhow::Error, command: &str, left: &str) -> anyhow::Error {
-    match kubestrap_phases::host::interrupt::Interrupted::find(&err) {
-        Some(i) => err.context(format!("{command} stopped on {}: {left}", i.name())),
-        None => err,
-    }
-}
-
-/// The user who ran kubestrap through sudo, if not root.
-fn sudo_user() -> Result<Option<kubestrap_phases::phases::install_kubeconfig::SudoUser>> {
-    match std::env::var("SUDO_USER") {
-        Ok(name) if !name.is_empty() && name != "root" => {
-            kubestrap_phases::phases::install_kubeconfig::SudoUser::lookup(&name)
-        }
-        _ => Ok(None),
-    }
-}
-
-/// How long a phase (or discovery) took, to the millisecond.
-fn phase_timing(
-    phase: &str,
-    started: std::time::Instant,
-) -> kubestrap_phases::runner::summary::PhaseTiming {
-    kubestrap_phases::runner::summary::PhaseTiming {
-        phase: phase.to_string(),
-        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-    }
+    outcome.result
 }
 
 /// Runs what the command line asked for.

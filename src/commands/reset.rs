@@ -3,20 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
-use kubestrap_phases::config::reset::{
-    ResetConfiguration, unsafe_cert_dir_in, unsupported_by_reset, validate_reset,
-};
-use kubestrap_phases::config::{self, Documents, InvalidConfig, Overrides};
-use kubestrap_phases::fs::root::Root;
-use kubestrap_phases::host::LinuxHost;
-use kubestrap_phases::phases::install_kubeconfig::set_aside_user_kubeconfig;
-use kubestrap_phases::phases::reset_verify;
-use kubestrap_phases::preflight::fix;
-use kubestrap_phases::runner::context::{Context, Options};
-use kubestrap_phases::runner::report::Reporter as _;
-use kubestrap_phases::workflows::reset;
-use kubestrap_phases::{runner, version};
+use anyhow::Result;
+use kubestrap_phases::workflows::reset::{self, ResetConfiguration, ResetOptions};
 
 use crate::cli::ResetArgs;
 use crate::output::Printer;
@@ -50,101 +38,38 @@ pub fn run(
     printer: Printer,
 ) -> Result<ExitCode> {
     let file = match &args.config {
-        Some(path) => reset_file(path)?,
+        Some(path) => reset::read_config(path)?,
         None => ResetConfiguration::default(),
     };
-    let force = args.force || file.force;
-    let printer = printer.assume_yes(force, "--force");
-    let host = LinuxHost;
-    let root = if args.dry_run || file.dry_run {
-        Root::dry_run(base)?
-    } else {
-        Root::new(base)
-    };
-    let overrides = Overrides {
-        cri_socket: args.cri_socket.clone().or(file.cri_socket.clone()),
-        cert_dir: args
-            .cert_dir
-            .clone()
-            .or(Some(file.certificates_dir.clone())),
-        // Reset depends on neither: a host without a default route or a kubelet still resets.
-        advertise_address: Some("127.0.0.1".into()),
-        kubernetes_version: Some(version::NEWEST.to_string()),
-        ..Overrides::default()
-    };
-    let _lock = super::lock_root(&root, &printer)?;
-    let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
-    if let Some(why) = unsafe_cert_dir_in(&root, &cfg.cluster.certificates_dir) {
-        return Err(InvalidConfig(vec![format!("--cert-dir: {why}")]).into());
-    }
-    let skip = if args.skip_phases.is_empty() {
-        &file.skip_phases
-    } else {
-        &args.skip_phases
-    };
-    let steps = runner::plan(reset::PHASES, phase, skip)?;
-    let opts = Options {
-        dry_run: root.is_dry_run(),
-        cleanup_tmp_dir: args.cleanup_tmp_dir || file.cleanup_tmp_dir,
+    let printer = printer.assume_yes(args.force || file.force, "--force");
+    let opts = ResetOptions {
+        base: base.to_path_buf(),
+        file,
+        phase: phase.map(str::to_string),
+        dry_run: args.dry_run,
+        force: args.force,
+        cert_dir: args.cert_dir.clone(),
+        cri_socket: args.cri_socket.clone(),
+        cleanup_tmp_dir: args.cleanup_tmp_dir,
         cleanup_network: args.cleanup_network,
-        force,
-        ignore_preflight_errors: file
-            .ignore_preflight_errors
-            .iter()
-            .map(|s| s.to_lowercase())
-            .collect(),
-        ..Options::default()
+        undo_fixes: args.undo_fixes,
+        skip_phases: args.skip_phases.clone(),
+        command_line: super::command_line(),
+        sudo_user: super::sudo_user(),
     };
-    // Read before cleanup-node deletes it: the user's kubeconfig that trusts it goes aside.
-    let ca = root.read_optional(format!("{}/ca.crt", cfg.cluster.certificates_dir))?;
-    let mut ctx = Context::new(cfg, root, Box::new(host), Box::new(printer.clone()), opts)
-        .with_clients(reset::CLIENTS);
-    let result = runner::run(&steps, &mut ctx, false);
-    if ctx.root.is_dry_run() {
-        printer.journal(&ctx.root.changes());
-    }
-    result?;
+    let outcome = reset::run(opts, Box::new(printer.clone()));
+    let dry_run = outcome.dry_run_changes.is_some();
+    let done = super::finish(outcome, &printer, true)?;
     if phase.is_some() {
-        mounts_left(&ctx)?;
+        done.mounts_left()?;
         return Ok(ExitCode::SUCCESS);
-    }
-    let kubeconfig_set_aside = match (&ca, super::sudo_user()?) {
-        (Some(ca), Some(user)) if !ctx.root.is_dry_run() => {
-            match set_aside_user_kubeconfig(&ctx, &user, ca) {
-                Ok(Some((path, backup))) => {
-                    printer.status(
-                        "reset",
-                        &format!(
-                            "`{path}` trusted the CA of the cluster just reset (kubectl would fail with \"x509: certificate signed by unknown authority\" against a new one): moved it to `{backup}`"
-                        ),
-                    );
-                    true
-                }
-                Ok(None) => false,
-                Err(e) => {
-                    printer.warn(
-                        "reset",
-                        &format!("`{}` was left as it is: {e:#}", user.kubeconfig()),
-                    );
-                    false
-                }
-            }
-        }
-        _ => false,
-    };
-    if args.undo_fixes && !ctx.root.is_dry_run() {
-        fix::undo(&fix::Machine {
-            root: &ctx.root,
-            host: ctx.host.as_ref(),
-            out: &printer,
-        })?;
     }
     let mut notes = String::new();
     if !args.cleanup_network {
         notes.push_str(CNI_NOT_CLEANED);
         notes.push('\n');
     }
-    if !kubeconfig_set_aside {
+    if !done.kubeconfig_set_aside {
         notes.push_str(KUBECONFIG_NOT_CLEANED);
         notes.push('\n');
     }
@@ -153,83 +78,12 @@ pub fn run(
     }
     printer.data(notes.trim_end());
     if args.verify {
-        if ctx.root.is_dry_run() {
+        if dry_run {
             printer.status("reset", "--verify has nothing to check after a dry run");
         } else {
-            verify(&ctx, &printer)?;
+            done.verify()?;
         }
     }
-    mounts_left(&ctx)?;
+    done.mounts_left()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Fails, once everything else is clean, when a mount point was left with its files.
-fn mounts_left(ctx: &Context) -> Result<()> {
-    if ctx.outputs.left_mounted.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "reset is incomplete: {} still mounted, with its files kept (see the warnings above for what uses it)\n\nhint: stop what uses it, unmount it (`umount <path>`), then run `kubestrap reset` again",
-        ctx.outputs
-            .left_mounted
-            .iter()
-            .map(|p| format!("`{p}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-/// `--verify`: fails, naming each, when anything is left.
-fn verify(ctx: &Context, printer: &Printer) -> Result<()> {
-    // Processes killed a moment ago may still be letting go of their ports.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut left = reset_verify::leftovers(ctx);
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(250));
-        left = reset_verify::leftovers(ctx);
-    }
-    if left.is_empty() {
-        printer.status(
-            "verify",
-            &format!(
-                "nothing is left: no listener on ports {}, no pod or container in the runtime, no mount under the kubelet's folder, none of the files{}",
-                reset_verify::PORTS.map(|p| p.to_string()).join(", "),
-                if ctx.opts.cleanup_network {
-                    ", no CNI file, network interface or KUBE-* chain"
-                } else {
-                    ""
-                }
-            ),
-        );
-        return Ok(());
-    }
-    bail!(
-        "reset --verify: {} things are still on this host:\n  - {}\n\nhint: look at each above; run `kubestrap reset --force --verify` again once the processes holding them are stopped",
-        left.len(),
-        left.join("\n  - ")
-    )
-}
-
-/// The ResetConfiguration of a kubeadm config file, checked; refused with every problem at once.
-fn reset_file(path: &Path) -> Result<ResetConfiguration> {
-    let name = path.display();
-    let Some(reset) = config::load_file(path)?.reset else {
-        return Err(InvalidConfig(vec![format!(
-            "{name}: no ResetConfiguration (kubeadm.k8s.io/v1beta4) was found in the file"
-        )])
-        .into());
-    };
-    let problems: Vec<String> = validate_reset(&reset)
-        .into_iter()
-        .map(|(field, message)| format!("{name}: ResetConfiguration `{field}`: {message}"))
-        .chain(
-            unsupported_by_reset(&reset)
-                .into_iter()
-                .map(|p| format!("{name}: {p}")),
-        )
-        .collect();
-    if !problems.is_empty() {
-        return Err(InvalidConfig(problems).into());
-    }
-    Ok(reset)
 }

@@ -7,6 +7,7 @@
 //! [`DryRun`] (logs mutating requests), and the scripted fake in `fake` (feature `testing`).
 
 pub mod client;
+pub mod cluster_config;
 mod dry_run;
 pub mod etcd_client;
 pub mod etcd_cluster;
@@ -15,6 +16,7 @@ pub mod fake;
 pub mod http;
 pub mod kubeconfig;
 pub mod manifests;
+pub mod node;
 pub mod objects;
 mod transport;
 

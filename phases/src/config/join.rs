@@ -13,7 +13,7 @@ use super::types::is_false;
 use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
 use crate::fs::root::Root;
 use crate::host::Host;
-use crate::version::{self, KubeVersion};
+use crate::version;
 
 /// `discovery.bootstrapToken`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,19 +137,8 @@ pub struct Join {
     /// A control-plane join's key to the `kubeadm-certs` Secret (`--certificate-key`); `None` on
     /// a worker.
     pub certificate_key: Option<String>,
-    /// Filled in by discovery: the kubeconfig (YAML) the kubelet bootstraps with.
-    pub bootstrap_kubeconfig: Option<String>,
     /// Whether this node joins as a control-plane node.
     pub control_plane: bool,
-    /// The etcd member this join added, while the join has not finished: a failure removes it.
-    pub added_etcd_member: Option<AddedMember>,
-}
-
-/// An etcd member added by this join: its ID and where the cluster's other members answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddedMember {
-    pub id: String,
-    pub others: Vec<String>,
 }
 
 /// A pinned CA public key as kubeadm spells it: `sha256:<64 hex digits>` (lower-cased here).
@@ -469,9 +458,7 @@ pub fn resolve_join(
             discovery_timeout,
             tls_bootstrap_timeout,
             certificate_key: certificate_key.filter(|_| control_plane),
-            bootstrap_kubeconfig: None,
             control_plane,
-            added_etcd_member: None,
         }),
         warnings: join_warnings(&jc)
             .into_iter()
@@ -666,41 +653,6 @@ pub fn join_warnings(join: &JoinConfiguration) -> Vec<String> {
     super::fields::no_effect("JoinConfiguration", &set, &default)
 }
 
-/// The ClusterConfiguration kubeadm (or kubestrap) uploaded, in any version up to v1beta4, and
-/// the cluster's Kubernetes version.
-pub fn uploaded_cluster_configuration(
-    text: &str,
-) -> Result<(super::ClusterConfiguration, KubeVersion)> {
-    let mut doc: serde_yaml::Mapping = serde_yaml::from_str(text)
-        .context("the ClusterConfiguration in kubeadm-config is not YAML")?;
-    // kubeadm 1.20 and 1.21 upload v1beta2, which names the DNS addon's type; its other
-    // fields are v1beta3's.
-    if doc.get("apiVersion").and_then(|v| v.as_str()) == Some("kubeadm.k8s.io/v1beta2") {
-        doc.insert("apiVersion".into(), "kubeadm.k8s.io/v1beta3".into());
-        if let Some(serde_yaml::Value::Mapping(dns)) = doc.get_mut("dns") {
-            dns.remove("type");
-        }
-        doc.remove("useHyperKubeImage");
-    }
-    let text = serde_yaml::to_string(&doc)?;
-    let (docs, problems) = super::parse(&text, "kubeadm-config ClusterConfiguration");
-    if !problems.is_empty() {
-        bail!(
-            "kubestrap cannot read the cluster's ClusterConfiguration:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    let version_text = docs
-        .cluster
-        .kubernetes_version
-        .clone()
-        .context("the cluster's ClusterConfiguration has no kubernetesVersion")?;
-    let version = KubeVersion::parse(&version_text).with_context(|| {
-        format!("the cluster runs Kubernetes {version_text}, which kubestrap cannot join")
-    })?;
-    Ok((docs.cluster, version))
-}
-
 #[cfg(test)]
 mod tests;
 
@@ -736,6 +688,7 @@ pub fn check_kubelet_flags(
 mod kubelet_flag_tests {
     use super::*;
     use crate::config::known_flags::Allowed;
+    use crate::version::KubeVersion;
 
     #[test]
     fn a_joining_kubelet_flag_is_checked_against_the_cluster_version() {

@@ -150,6 +150,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether this is a join that makes a control-plane node (`join --control-plane`).
+    pub fn joins_control_plane(&self) -> bool {
+        self.join.as_ref().is_some_and(|j| j.control_plane)
+    }
+
     /// The CRI socket as a path (`unix:///run/containerd/containerd.sock` → `/run/…`).
     pub fn cri_socket_path(&self) -> &str {
         let socket = &self.cri_socket;
@@ -179,6 +184,7 @@ pub use types::{
 pub mod flags;
 pub mod join;
 pub mod known_flags;
+pub mod kubeadm_config;
 mod resolve;
 
 pub use resolve::{

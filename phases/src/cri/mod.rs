@@ -88,14 +88,14 @@ fn code_name(code: u32) -> String {
 
 /// The answers of one runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
+pub struct RuntimeStatus {
     pub version: Version,
     pub conditions: Vec<Condition>,
 }
 
 /// Asks the runtime on `socket` for its version and status, v1 first and v1alpha2 when v1 is
 /// unimplemented; each call is bounded by `timeout`.
-pub fn probe(socket: &Path, timeout: Duration) -> Result<Probe, CallError> {
+pub fn probe(socket: &Path, timeout: Duration) -> Result<RuntimeStatus, CallError> {
     block_on(timeout, probe_async(socket))
 }
 
@@ -182,7 +182,7 @@ async fn call_newest(
     Err(first_err.unwrap_or_else(|| CallError::Other("no CRI API answered".into())))
 }
 
-async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
+async fn probe_async(socket: &Path) -> Result<RuntimeStatus, CallError> {
     let client = connect(socket).await?;
     let (api, body) = call_newest(&client, "RuntimeService/Version", &[]).await?;
     let mut version = decode_version(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
@@ -190,7 +190,7 @@ async fn probe_async(socket: &Path) -> Result<Probe, CallError> {
     // StatusRequest { verbose: false } is the empty message.
     let status = call(client, &format!("/{api}.RuntimeService/Status"), &[]).await?;
     let conditions = decode_status(&status).map_err(|e| CallError::Other(format!("{e:#}")))?;
-    Ok(Probe {
+    Ok(RuntimeStatus {
         version,
         conditions,
     })

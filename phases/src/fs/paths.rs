@@ -16,6 +16,9 @@ pub const KUBELET_FLAGS_ENV: &str = "/var/lib/kubelet/kubeadm-flags.env";
 pub const DEFAULT_ETCD_DATA_DIR: &str = "/var/lib/etcd";
 /// kubestrap's own state (fix journal).
 pub const STATE_DIR: &str = "/var/lib/kubestrap";
+/// reset: the etcd data folder `remove-etcd-member` emptied, for `cleanup-node` (in the same run
+/// or a later one) to empty again once nothing can write into it.
+pub const ETCD_DATA_DIR_EMPTIED: &str = "/var/lib/kubestrap/reset-etcd-data-dir";
 
 /// `/etc/kubernetes/<name>` for a kubeconfig file name such as `admin.conf`.
 pub fn kubeconfig(name: &str) -> String {

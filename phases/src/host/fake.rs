@@ -34,7 +34,7 @@ pub struct FakeHost {
     /// Interface addresses.
     pub addresses: Vec<(String, IpAddr)>,
     /// What the CRI socket answers; `None`: nothing listens.
-    pub cri: Option<Result<cri::Probe, cri::CallError>>,
+    pub cri: Option<Result<cri::RuntimeStatus, cri::CallError>>,
     /// Images the runtime lacks, with what pulling each answers; every other image is present.
     pub absent_images: std::collections::BTreeMap<String, Result<String, cri::CallError>>,
     /// What the runtime still holds after a reset (`cri_leftovers`).
@@ -59,7 +59,7 @@ impl FakeHost {
                 ("lo".into(), IpAddr::from([127, 0, 0, 1])),
                 ("eth0".into(), IpAddr::from([10, 0, 0, 10])),
             ],
-            cri: Some(Ok(cri::Probe {
+            cri: Some(Ok(cri::RuntimeStatus {
                 version: cri::Version {
                     api: "runtime.v1".into(),
                     runtime_name: "containerd".into(),
@@ -176,7 +176,7 @@ impl Host for FakeHost {
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {
         self.addresses.clone()
     }
-    fn cri(&self, socket: &Path, _timeout: Duration) -> Result<cri::Probe, cri::CallError> {
+    fn cri(&self, socket: &Path, _timeout: Duration) -> Result<cri::RuntimeStatus, cri::CallError> {
         self.cri.clone().unwrap_or_else(|| {
             Err(cri::CallError::Connect(format!(
                 "dial unix {}: connect: no such file or directory",

@@ -180,7 +180,7 @@ impl Host for LinuxHost {
         base.canonicalize().is_ok_and(|b| b == Path::new("/"))
     }
 
-    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError> {
+    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::RuntimeStatus, cri::CallError> {
         cri::probe(socket, timeout)
     }
 

@@ -74,7 +74,7 @@ pub trait Host: Send + Sync {
     /// The IPv4 addresses of the host's interfaces, as (interface, address).
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)>;
     /// Asks the container runtime on a unix socket (a real path) for its CRI version and status.
-    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::Probe, cri::CallError>;
+    fn cri(&self, socket: &Path, timeout: Duration) -> Result<cri::RuntimeStatus, cri::CallError>;
     /// Whether the runtime on a unix socket holds an image (CRI `ImageStatus`).
     fn image_present(
         &self,

@@ -6,8 +6,7 @@ use anyhow::{Context as _, Result};
 use serde_yaml::{Mapping, Value};
 
 use crate::api::manifests;
-use crate::phases::bootstrap_token::admin_cluster;
-use crate::phases::kubelet_start;
+use crate::phases::bootstrap::admin_cluster;
 use crate::render::patches::Target;
 use crate::render::templates::scalar;
 use crate::runner::context::Context;
@@ -89,8 +88,10 @@ pub fn coredns_objects(ctx: &Context) -> Result<Vec<serde_json::Value>> {
         (
             "dnsIP",
             scalar(
-                &kubelet_start::cluster_dns_ip(&ctx.cfg.cluster.networking.service_subnet)?
-                    .to_string(),
+                &crate::render::kubelet_config::cluster_dns_ip(
+                    &ctx.cfg.cluster.networking.service_subnet,
+                )?
+                .to_string(),
             ),
         ),
     ];
@@ -106,7 +107,7 @@ pub fn coredns(ctx: &mut Context) -> Result<()> {
     }
     let mut objects = coredns_objects(ctx)?;
     for object in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
-        crate::phases::patches::value(ctx, Target::CorednsDeployment, object)?;
+        crate::phases::apply_patches::value(ctx, Target::CorednsDeployment, object)?;
     }
     manifests::apply_objects(&ctx.api()?, objects)?;
     ctx.out.status("addons", "Applied essential addon: CoreDNS");

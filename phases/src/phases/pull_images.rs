@@ -50,7 +50,7 @@ pub fn pull(socket: &Path, images: &[String], policy: &str, out: &dyn Reporter) 
                 }
             }
         }
-        let progress = out.progress(&format!("Pulling {image}"));
+        let progress = out.progress("config/images", &format!("Pulling {image}"));
         let result = cri::pull_image(socket, image, PULL_TIMEOUT);
         progress.finish("");
         match result {

@@ -156,7 +156,7 @@ impl Role {
 pub(crate) struct Probe<'a> {
     pub ctx: &'a Context,
     containerd: OnceCell<Option<Result<(containerd::Settings, String), String>>>,
-    cri: OnceCell<Result<cri::Probe, cri::CallError>>,
+    cri: OnceCell<Result<cri::RuntimeStatus, cri::CallError>>,
 }
 
 impl<'a> Probe<'a> {
@@ -171,7 +171,7 @@ impl<'a> Probe<'a> {
     /// Whether a file is the resumed run's own: written by a phase it finished, unchanged since.
     pub fn resumed_owns(&self, path: &str) -> bool {
         self.ctx
-            .progress
+            .record
             .as_ref()
             .is_some_and(|r| r.resuming() && r.owns(&self.ctx.root, path))
     }

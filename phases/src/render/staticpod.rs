@@ -12,9 +12,9 @@ use crate::fs::root::Root;
 use crate::render::templates::{indent, scalar};
 use crate::version::Profile;
 
-/// An HTTP GET probe target.
+/// Where a probe looks: an HTTP GET.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct HttpGet {
     /// Empty means the pod IP (kubeadm leaves `host` out).
     pub host: String,
     pub path: &'static str,
@@ -24,7 +24,7 @@ pub struct Target {
     pub named: bool,
 }
 
-fn http_get(t: &Target) -> String {
+fn http_get(t: &HttpGet) -> String {
     let mut out = String::from("httpGet:\n");
     if !t.host.is_empty() {
         out.push_str(&format!("  host: {}\n", scalar(&t.host)));
@@ -46,7 +46,7 @@ fn http_get(t: &Target) -> String {
 pub const PROBE_PORT: &str = "probe-port";
 
 /// The container's `ports:` field declaring the probe port (1.34+); empty before.
-pub fn ports(t: &Target) -> String {
+fn ports(t: &HttpGet) -> String {
     if t.named {
         format!(
             "ports:\n- containerPort: {}\n  name: {PROBE_PORT}\n  protocol: TCP\n",
@@ -58,7 +58,7 @@ pub fn ports(t: &Target) -> String {
 }
 
 /// `livenessProbe` body: 10 s delay, 15 s timeout, 8 failures, every 10 s.
-pub fn liveness(t: &Target) -> String {
+fn liveness(t: &HttpGet) -> String {
     format!(
         "failureThreshold: 8\n{}initialDelaySeconds: 10\nperiodSeconds: 10\ntimeoutSeconds: 15\n",
         http_get(t)
@@ -66,7 +66,7 @@ pub fn liveness(t: &Target) -> String {
 }
 
 /// `readinessProbe` body: 15 s timeout, 3 failures, every second.
-pub fn readiness(t: &Target) -> String {
+fn readiness(t: &HttpGet) -> String {
     format!(
         "failureThreshold: 3\n{}periodSeconds: 1\ntimeoutSeconds: 15\n",
         http_get(t)
@@ -74,21 +74,130 @@ pub fn readiness(t: &Target) -> String {
 }
 
 /// `startupProbe` body: 10 s delay and period; as many failures as fit in the control-plane timeout.
-pub fn startup(t: &Target, failure_threshold: u64) -> String {
+fn startup(t: &HttpGet, failure_threshold: u64) -> String {
     format!(
         "failureThreshold: {failure_threshold}\n{}initialDelaySeconds: 10\nperiodSeconds: 10\ntimeoutSeconds: 15\n",
         http_get(t)
     )
 }
 
-/// `readinessProbe:` with its body, for templates where the probe is optional.
-pub fn readiness_field(t: &Target) -> String {
+/// `readinessProbe:` with its body.
+fn readiness_field(t: &HttpGet) -> String {
     format!("readinessProbe:\n{}", indent(&readiness(t), 2))
+}
+
+/// The probes of a control-plane static pod, the same block for the four of them: a liveness,
+/// a startup and (where the component and version have one) a readiness probe, each an HTTP GET
+/// of one endpoint, and from 1.34 the named container port they use.
+#[derive(Debug, Clone)]
+pub struct Probes {
+    /// Empty means the pod IP (kubeadm leaves `host` out).
+    pub host: String,
+    pub port: u16,
+    pub scheme: &'static str,
+    /// Probe through the named container port `probe-port` (1.34+).
+    pub named: bool,
+    pub liveness: &'static str,
+    pub readiness: Option<&'static str>,
+    pub startup: &'static str,
+}
+
+impl Probes {
+    fn at(&self, path: &'static str) -> HttpGet {
+        HttpGet {
+            host: self.host.clone(),
+            path,
+            port: self.port,
+            scheme: self.scheme,
+            named: self.named,
+        }
+    }
+
+    /// The template values `livenessProbe`, `ports`, `readinessProbe` (the whole field, empty
+    /// without one) and `startupProbe` (its failure threshold from `cfg`'s control-plane timeout).
+    pub fn fields(&self, cfg: &Config) -> Result<[(&'static str, String); 4]> {
+        let live = self.at(self.liveness);
+        Ok([
+            ("livenessProbe", liveness(&live)),
+            ("ports", ports(&live)),
+            (
+                "readinessProbe",
+                self.readiness
+                    .map(|path| readiness_field(&self.at(path)))
+                    .unwrap_or_default(),
+            ),
+            (
+                "startupProbe",
+                startup(&self.at(self.startup), startup_failure_threshold(cfg)?),
+            ),
+        ])
+    }
+}
+
+/// Renders a control-plane static pod from its template (`name`, `template`): `vars` (its
+/// command, image, env, volumes, …) with what every control-plane pod has the same way, the
+/// probes, the priority and the seccomp profile of the version.
+pub fn render(
+    name: &str,
+    template: &str,
+    cfg: &Config,
+    probes: &Probes,
+    mut vars: Vec<(&str, String)>,
+) -> Result<String> {
+    let p = cfg.version.profile();
+    vars.push(("priority", priority(&p)));
+    vars.push(("securityContext", security_context(&p)));
+    vars.extend(probes.fields(cfg)?);
+    crate::render::templates::render(name, template, &vars)
+}
+
+/// One HTTP probe of a static pod manifest as the kubelet runs it: `scheme://host:port` (the
+/// host `127.0.0.1` when the manifest leaves it out) and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub base: String,
+    pub path: String,
+}
+
+/// The readiness and liveness probes (`httpGet`) of a manifest's first container: the checks
+/// the kubelet itself runs, so "healthy" means what it means to the kubelet.
+pub fn health_checks(manifest: &str) -> Result<Vec<HealthCheck>> {
+    let pod: serde_yaml::Value =
+        serde_yaml::from_str(manifest).context("the manifest is not YAML")?;
+    let container = pod
+        .get("spec")
+        .and_then(|s| s.get("containers"))
+        .and_then(|c| c.get(0))
+        .context("the manifest has no container")?;
+    let mut out = Vec::new();
+    for kind in ["readinessProbe", "livenessProbe"] {
+        let Some(get) = container.get(kind).and_then(|p| p.get("httpGet")) else {
+            continue;
+        };
+        let text = |k: &str| get.get(k).and_then(serde_yaml::Value::as_str);
+        let host = text("host")
+            .filter(|h| !h.is_empty())
+            .unwrap_or("127.0.0.1");
+        let port = get
+            .get("port")
+            .and_then(serde_yaml::Value::as_u64)
+            .with_context(|| format!("{kind}.httpGet.port is not a number"))?;
+        let scheme = text("scheme").unwrap_or("HTTP").to_lowercase();
+        let host = crate::config::net::join_host_port(host, port as u16);
+        let check = HealthCheck {
+            base: format!("{scheme}://{host}"),
+            path: text("path").unwrap_or("/").to_string(),
+        };
+        if !out.contains(&check) {
+            out.push(check);
+        }
+    }
+    Ok(out)
 }
 
 /// The startup probe's failure threshold: the control-plane health-check timeout in 10 s periods
 /// (`apiServer.timeoutForControlPlane` in v1beta3, `timeouts.controlPlaneComponentHealthCheck` in v1beta4).
-pub fn startup_failure_threshold(cfg: &Config) -> Result<u64> {
+fn startup_failure_threshold(cfg: &Config) -> Result<u64> {
     let (field, text) = match &cfg.cluster.api_server.timeout_for_control_plane {
         Some(t) => ("apiServer.timeoutForControlPlane", t.as_str()),
         None => (
@@ -204,7 +313,7 @@ pub fn env(vars: &[EnvVar]) -> String {
 }
 
 /// `priority: 2000001000` where this version sets it.
-pub fn priority(p: &Profile) -> String {
+fn priority(p: &Profile) -> String {
     if p.static_pod_priority {
         "priority: 2000001000\n".to_string()
     } else {
@@ -213,7 +322,7 @@ pub fn priority(p: &Profile) -> String {
 }
 
 /// The pod's seccomp profile where this version sets it.
-pub fn security_context(p: &Profile) -> String {
+fn security_context(p: &Profile) -> String {
     if p.seccomp_runtime_default {
         "securityContext:\n  seccompProfile:\n    type: RuntimeDefault\n".to_string()
     } else {
@@ -274,5 +383,50 @@ mod tests {
         assert!(v.volumes().starts_with(
             "- hostPath:\n    path: /etc/ssl/other\n    type: Directory\n  name: ca-certs\n"
         ));
+    }
+
+    #[test]
+    fn reads_the_probes_of_a_manifest() {
+        let manifest = "apiVersion: v1
+kind: Pod
+spec:
+  containers:
+  - name: kube-apiserver
+    livenessProbe:
+      httpGet:
+        host: 10.20.0.1
+        path: /livez
+        port: 6443
+        scheme: HTTPS
+    readinessProbe:
+      httpGet:
+        host: 10.20.0.1
+        path: /readyz
+        port: 6443
+        scheme: HTTPS
+";
+        let got = health_checks(manifest).unwrap();
+        assert_eq!(
+            got,
+            [
+                HealthCheck {
+                    base: "https://10.20.0.1:6443".into(),
+                    path: "/readyz".into()
+                },
+                HealthCheck {
+                    base: "https://10.20.0.1:6443".into(),
+                    path: "/livez".into()
+                }
+            ]
+        );
+        let etcd = "spec:\n  containers:\n  - livenessProbe:\n      httpGet:\n        path: /health\n        port: 2381\n";
+        assert_eq!(
+            health_checks(etcd).unwrap(),
+            [HealthCheck {
+                base: "http://127.0.0.1:2381".into(),
+                path: "/health".into()
+            }]
+        );
+        assert!(health_checks("spec: {}").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! `Context`: what every phase of a workflow works with.
 
+use std::any::Any;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +49,10 @@ pub struct Clients {
     /// A client that only polls health while the API server starts, before `api` can be built
     /// (it may make calls that need a serving API server).
     pub health: ClientFactory,
+    /// This node's admin.conf (a dry run's reporting client), built on the first
+    /// [`Context::admin`] call: what a joining control-plane node uses once it has one, and
+    /// what reset uses.
+    pub admin: ClientFactory,
 }
 
 /// The state of one workflow run.
@@ -60,14 +65,16 @@ pub struct Context {
     /// When the run started: kubeadm dates certificates from it.
     pub started: SystemTime,
     /// What the command prints at the end (tokens, join command).
-    pub outputs: crate::runner::summary::Outputs,
+    pub outputs: crate::runner::outputs::Outputs,
     /// A whole init's record of finished phases, kept for a later run to resume.
-    pub progress: Option<crate::runner::resume::Progress>,
-    /// reset: the etcd data folder remove-etcd-member emptied, for cleanup-node to empty again
-    /// once nothing can write into it.
-    pub etcd_data_dir_emptied: Option<String>,
+    pub record: Option<crate::runner::resume::Record>,
+    /// What this run learned that its later phases, or the undo of a failure, need (see
+    /// [`Context::state`]).
+    state: Vec<Box<dyn Any + Send + Sync>>,
     /// The API client, built on first use by [`Context::api`].
     api: OnceLock<Client>,
+    /// The admin client, built on first use by [`Context::admin`].
+    admin: OnceLock<Client>,
     /// Where API clients come from; set by the workflow.
     clients: Option<Clients>,
     /// Whether the run was asked to stop (SIGINT, SIGTERM): looked at before each phase and on
@@ -92,9 +99,10 @@ impl Context {
             opts,
             started: SystemTime::now(),
             outputs: Default::default(),
-            progress: None,
-            etcd_data_dir_emptied: None,
+            record: None,
+            state: Vec::new(),
             api: OnceLock::new(),
+            admin: OnceLock::new(),
             clients: None,
             interrupt: Interrupt::process(),
         }
@@ -120,6 +128,37 @@ impl Context {
         Ok(client.with(self))
     }
 
+    /// The admin client (see [`Clients::admin`]), built on first use.
+    pub fn admin(&self) -> Result<Api<'_>> {
+        if let Some(client) = self.admin.get() {
+            return Ok(client.with(self));
+        }
+        let Some(clients) = self.clients else {
+            anyhow::bail!("this workflow gives its phases no API client");
+        };
+        let client = (clients.admin)(self)?;
+        let client = self.admin.get_or_init(|| client);
+        Ok(client.with(self))
+    }
+
+    /// Keeps what this run learned (one value per type), for its later phases: the workflow's
+    /// own state, never part of the configuration.
+    pub fn set_state<T: Any + Send + Sync>(&mut self, value: T) {
+        self.state.retain(|s| !s.is::<T>());
+        self.state.push(Box::new(value));
+    }
+
+    /// The value of type `T` this run keeps, if any.
+    pub fn state<T: Any>(&self) -> Option<&T> {
+        self.state.iter().find_map(|s| s.downcast_ref::<T>())
+    }
+
+    /// Takes the value of type `T` this run keeps out of it.
+    pub fn take_state<T: Any>(&mut self) -> Option<T> {
+        let at = self.state.iter().position(|s| s.is::<T>())?;
+        self.state.remove(at).downcast::<T>().ok().map(|b| *b)
+    }
+
     /// A fresh client for health checks while the API server starts (see [`Clients::health`]).
     pub fn health_client(&self) -> Result<Client> {
         let Some(clients) = self.clients else {
@@ -132,6 +171,11 @@ impl Context {
     pub fn set_api(&mut self, client: Client) {
         self.api = OnceLock::new();
         let _ = self.api.set(client);
+    }
+
+    /// The root of this run, once the run is over (a dry run's scratch folder goes with it).
+    pub fn into_root(self) -> Root {
+        self.root
     }
 
     /// The version differences of the Kubernetes version being deployed.
@@ -182,10 +226,10 @@ pub fn may_change_machine(
 /// API calls made for a phase report through the run's reporter.
 impl crate::api::Log for Context {
     fn status(&self, tag: &str, msg: &str) {
-        self.out.status(tag, msg)
+        Reporter::status(self.out.as_ref(), tag, msg)
     }
     fn detail(&self, msg: &str) {
-        self.out.detail(msg)
+        Reporter::detail(self.out.as_ref(), msg)
     }
     fn pause(&self, pause: Duration) -> Result<()> {
         Ok(self.interrupt.pause(pause)?)

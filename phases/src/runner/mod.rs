@@ -2,9 +2,11 @@
 //! the `phase` subcommands and the phase list in `--help`.
 
 pub mod context;
+pub mod outputs;
 pub mod report;
 pub mod resume;
-pub mod summary;
+pub mod versions;
+pub mod wait;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -19,7 +21,7 @@ pub type PhaseFn = fn(&mut Context) -> Result<()>;
 pub type NewKeyFn = fn(&Context, &str) -> Option<KeyAlgorithm>;
 
 /// A node of a workflow's phase tree: a leaf with a function or a group of children.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Phase {
     pub name: &'static str,
     pub about: &'static str,
@@ -180,7 +182,7 @@ pub fn plan(table: &'static [Phase], only: Option<&str>, skip: &[String]) -> Res
     Ok(steps)
 }
 
-/// The paths of the planned files-only steps, in order (see [`resume::Progress::open`]).
+/// The paths of the planned files-only steps, in order (see [`resume::Record::open`]).
 pub fn files_only(steps: &[Step]) -> Vec<&str> {
     steps
         .iter()
@@ -215,7 +217,7 @@ pub fn prefetch_keys(steps: &[Step], ctx: &Context) {
 
 /// Runs the planned steps in order. When `alone` (a single `phase` subcommand), each step's required
 /// files are checked first so a missing input names the phase that produces it. With a
-/// [`resume::Progress`] in the context, each step is recorded when it finished, and a step an
+/// [`resume::Record`] in the context, each step is recorded when it finished, and a step an
 /// earlier run finished whose files are unchanged is not run again.
 pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
     let crash_after = fault::after_phase();
@@ -226,7 +228,7 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
             .check()
             .with_context(|| format!("stopped before phase `{}`", step.path))?;
         ctx.out.phase(&step.path);
-        if ctx.progress.as_ref().is_some_and(|p| p.reuses(&step.path)) {
+        if ctx.record.as_ref().is_some_and(|p| p.reuses(&step.path)) {
             ctx.out.status(
                 "resume",
                 &format!("`{}`: reusing the files of the earlier run", step.path),
@@ -246,7 +248,7 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
             }
         }
         let written_before = ctx.root.changes().len();
-        if step.files_only && ctx.progress.is_some() {
+        if step.files_only && ctx.record.is_some() {
             ctx.root.log_writes(Some((resume::WRITE_LOG, &step.path)));
         }
         let result = match step.phase.run {
@@ -255,9 +257,9 @@ pub fn run(steps: &[Step], ctx: &mut Context, alone: bool) -> Result<()> {
         };
         ctx.root.log_writes(None);
         result?;
-        if let Some(progress) = ctx.progress.as_mut() {
+        if let Some(record) = ctx.record.as_mut() {
             let written = ctx.root.changes().split_off(written_before);
-            progress.finish(&ctx.root, &step.path, &written)?;
+            record.finish(&ctx.root, &step.path, &written)?;
         }
         if crash_after
             .as_ref()

@@ -18,13 +18,45 @@ pub trait Reporter: Send + Sync {
     fn confirm(&self, _question: &str) -> bool {
         false
     }
-    /// Starts showing a wait (`msg`); the handle updates it and ends it. Without an override,
-    /// `msg` and the end are plain detail lines.
-    fn progress(&self, msg: &str) -> Box<dyn Progress + '_> {
-        self.detail(msg);
+    /// Starts showing a wait (`[tag] msg`); the handle updates it and ends it. Without an
+    /// override, `[tag] msg` and the end are plain detail lines.
+    fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+        self.detail(&format!("[{tag}] {msg}"));
         Box::new(PlainProgress(self))
     }
 }
+
+/// A reporter behind a pointer (`Box<dyn Reporter>`, what a run hands on before its context
+/// owns it; a test's `Arc<RecordingReporter>`) is one.
+macro_rules! forward_reporter {
+    ($pointer:ty) => {
+        impl Reporter for $pointer {
+            fn phase(&self, path: &str) {
+                (**self).phase(path)
+            }
+            fn status(&self, tag: &str, msg: &str) {
+                (**self).status(tag, msg)
+            }
+            fn warn(&self, tag: &str, msg: &str) {
+                (**self).warn(tag, msg)
+            }
+            fn detail(&self, msg: &str) {
+                (**self).detail(msg)
+            }
+            fn error(&self, tag: &str, msg: &str) {
+                (**self).error(tag, msg)
+            }
+            fn confirm(&self, question: &str) -> bool {
+                (**self).confirm(question)
+            }
+            fn progress(&self, tag: &str, msg: &str) -> Box<dyn Progress + '_> {
+                (**self).progress(tag, msg)
+            }
+        }
+    };
+}
+
+forward_reporter!(Box<dyn Reporter>);
 
 /// API calls report through any reporter.
 impl<R: Reporter + ?Sized> crate::api::Log for R {
@@ -99,23 +131,4 @@ impl Reporter for RecordingReporter {
 }
 
 #[cfg(any(test, feature = "testing"))]
-impl Reporter for std::sync::Arc<RecordingReporter> {
-    fn phase(&self, path: &str) {
-        self.as_ref().phase(path)
-    }
-    fn status(&self, tag: &str, msg: &str) {
-        self.as_ref().status(tag, msg)
-    }
-    fn warn(&self, tag: &str, msg: &str) {
-        self.as_ref().warn(tag, msg)
-    }
-    fn detail(&self, msg: &str) {
-        self.as_ref().detail(msg)
-    }
-    fn error(&self, tag: &str, msg: &str) {
-        self.as_ref().error(tag, msg)
-    }
-    fn confirm(&self, question: &str) -> bool {
-        self.as_ref().confirm(question)
-    }
-}
+forward_reporter!(std::sync::Arc<RecordingReporter>);

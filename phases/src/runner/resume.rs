@@ -48,7 +48,7 @@ struct Finished {
 
 /// An init run's record: what an earlier run left (when resuming) and what this one finishes.
 #[derive(Debug, Clone, Default)]
-pub struct Progress {
+pub struct Record {
     state: State,
     /// Phases finished by an earlier run that this one does not run again.
     reused: BTreeSet<String>,
@@ -56,7 +56,7 @@ pub struct Progress {
     resumed_after: Option<String>,
 }
 
-impl Progress {
+impl Record {
     /// Reads the record of an earlier run, if any, for a whole init of `cfg` whose planned
     /// files-only phases are `files_only`, in order. Refuses other settings; removes what a phase
     /// killed half-way had written.
@@ -67,13 +67,13 @@ impl Progress {
         out: &dyn Reporter,
     ) -> Result<Self> {
         let settings = settings(cfg)?;
-        let fresh = Progress {
+        let fresh = Record {
             state: State {
                 digest: digest(&settings)?,
                 settings,
                 finished: Vec::new(),
             },
-            ..Progress::default()
+            ..Record::default()
         };
         let Some(bytes) = root.read_optional(STATE)? else {
             // Recorded before any phase runs, so that the files of a first phase killed half-way
@@ -112,19 +112,19 @@ impl Progress {
         }
         let folders = init_folders(cfg);
         remove_half_written(root, &earlier, &logged, &folders, out)?;
-        let mut progress = Progress {
+        let mut record = Record {
             resumed_after: earlier.finished.last().map(|f| f.phase.clone()),
             state: earlier,
             reused: BTreeSet::new(),
         };
-        progress.reused = progress.intact_prefix(root, files_only);
-        progress.take_back_changed(root, files_only, &folders, out)?;
-        match &progress.resumed_after {
+        record.reused = record.intact_prefix(root, files_only);
+        record.take_back_changed(root, files_only, &folders, out)?;
+        match &record.resumed_after {
             Some(after) => out.status(
                 "resume",
                 &format!(
                     "resuming after `{after}`, where an earlier init with the same settings stopped: {} phases whose files are unchanged are reused, the others run",
-                    progress.reused.len()
+                    record.reused.len()
                 ),
             ),
             None => out.status(
@@ -132,7 +132,7 @@ impl Progress {
                 "an earlier init with the same settings stopped before finishing a phase: running them all",
             ),
         }
-        Ok(progress)
+        Ok(record)
     }
 
     /// Whether this run resumes an earlier one.

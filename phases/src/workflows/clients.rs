@@ -1,5 +1,5 @@
-//! The API clients the workflows of a control-plane node (init, reset) hand their phases:
-//! admin.conf under the root, or a dry-run client.
+//! The API clients the workflows hand their phases: admin.conf under the root, or a dry-run
+//! client.
 
 use anyhow::Result;
 
@@ -12,6 +12,7 @@ use crate::runner::context::{Clients, Context};
 pub const ADMIN: Clients = Clients {
     api: admin,
     health: admin_health,
+    admin,
 };
 
 fn admin(ctx: &Context) -> Result<Client> {
@@ -26,8 +27,9 @@ fn admin(ctx: &Context) -> Result<Client> {
     Ok(admin)
 }
 
-/// admin.conf as it is: the cluster-admins binding can only be made once the server answers.
-fn admin_health(ctx: &Context) -> Result<Client> {
+/// admin.conf as it is (the cluster-admins binding can only be made once the server answers);
+/// dry-run: a client that reports mutating requests.
+pub fn admin_health(ctx: &Context) -> Result<Client> {
     if ctx.opts.dry_run {
         return Ok(client::dry_run(&ctx.cfg));
     }

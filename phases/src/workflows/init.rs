@@ -1,26 +1,36 @@
-//! The init workflow: its phase tables, in kubeadm's order for the target version.
+//! The init workflow: its phase tables, in kubeadm's order for the target version, and its front
+//! door [`run`].
 
-use crate::phases::{
-    addons, bootstrap_token, certs, control_plane, etcd, kubeconfig, kubelet_finalize,
-    kubelet_start, mark_control_plane, show_join, upload_certs, upload_config, wait_control_plane,
-};
+use std::path::PathBuf;
+
 use anyhow::Result;
 
+use crate::phases::{
+    addons, bootstrap, certs, control_plane, etcd, kubeconfig, kubelet, node, upload_config,
+};
+
+use crate::config::{self, Documents, Overrides};
+use crate::fs::root::Root;
+use crate::host::LinuxHost;
+use crate::phases::kubeconfig::{UserKubeconfig, install_user_kubeconfig};
 use crate::preflight;
 use crate::render::patches::Target;
-use crate::runner::Phase;
-use crate::runner::context::{Clients, Context};
+use crate::runner::context::{Clients, Context, Options};
+use crate::runner::outputs::Outputs;
+use crate::runner::report::Reporter;
+use crate::runner::resume::{self, Record};
+use crate::runner::versions::{Tables, Versioned};
+use crate::runner::{self, Phase};
 use crate::version::KubeVersion;
+use crate::workflows::Outcome;
 
 const PREFLIGHT: Phase = Phase::leaf("preflight", "Run pre-flight checks", preflight::run_init);
 const CERTS: Phase = Phase::group("certs", "Certificate generation", certs::PHASES).files_only();
 const KUBECONFIG_ABOUT: &str = "Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file";
-const KUBECONFIG: Phase =
-    Phase::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only();
 const KUBELET_START: Phase = Phase::leaf(
     "kubelet-start",
     "Write kubelet settings and (re)start the kubelet",
-    kubelet_start::run,
+    kubelet::run,
 );
 
 /// What every phase that talks to the API server needs.
@@ -29,7 +39,7 @@ const ADMIN_CONF: &[(&str, &str)] = &[("/etc/kubernetes/admin.conf", "kubeconfig
 const WAIT_CONTROL_PLANE: Phase = Phase::leaf(
     "wait-control-plane",
     "Wait for the kubelet and the control plane to become healthy",
-    wait_control_plane::run,
+    control_plane::wait_control_plane,
 )
 .requires(ADMIN_CONF);
 const UPLOAD_CONFIG: Phase = Phase::group(
@@ -56,43 +66,23 @@ const UPLOAD_CONFIG: Phase = Phase::group(
 const UPLOAD_CERTS: Phase = Phase::leaf(
     "upload-certs",
     "Upload certificates to kubeadm-certs",
-    upload_certs::run,
+    certs::upload_certs,
 )
 .requires(ADMIN_CONF);
 const MARK_CONTROL_PLANE: Phase = Phase::leaf(
     "mark-control-plane",
     "Mark a node as a control-plane",
-    mark_control_plane::run,
+    node::mark_control_plane,
 )
 .requires(ADMIN_CONF);
 const BOOTSTRAP_TOKEN: Phase = Phase::leaf(
     "bootstrap-token",
     "Generates bootstrap tokens used to join a node to a cluster",
-    bootstrap_token::run,
+    bootstrap::bootstrap_token,
 )
 .requires(ADMIN_CONF);
 const FINALIZE_ABOUT: &str = "Updates settings relevant to the kubelet after TLS bootstrap";
 const CERT_ROTATION_ABOUT: &str = "Enable kubelet client certificate rotation";
-/// kubeadm ≤ 1.30 names the sub-phase `experimental-cert-rotation`.
-const FINALIZE_EXPERIMENTAL: Phase = Phase::group(
-    "kubelet-finalize",
-    FINALIZE_ABOUT,
-    &[Phase::leaf(
-        "experimental-cert-rotation",
-        CERT_ROTATION_ABOUT,
-        kubelet_finalize::run,
-    )],
-);
-/// kubeadm 1.31+ names it `enable-client-cert-rotation`.
-const FINALIZE: Phase = Phase::group(
-    "kubelet-finalize",
-    FINALIZE_ABOUT,
-    &[Phase::leaf(
-        "enable-client-cert-rotation",
-        CERT_ROTATION_ABOUT,
-        kubelet_finalize::run,
-    )],
-);
 const ADDON: Phase = Phase::group(
     "addon",
     "Install required addons for passing conformance tests",
@@ -114,7 +104,7 @@ const ADDON: Phase = Phase::group(
 const SHOW_JOIN_COMMAND: Phase = Phase::leaf(
     "show-join-command",
     "Show the join command for control-plane and worker node",
-    show_join::run,
+    bootstrap::show_join_command,
 )
 .requires(ADMIN_CONF);
 const ETCD: Phase = Phase::group(
@@ -133,69 +123,254 @@ const CONTROL_PLANE: Phase = Phase::group(
 /// The API clients init's phases get: admin.conf (dry run: a reporting client).
 pub const CLIENTS: Clients = super::clients::ADMIN;
 
-/// kubeadm 1.31 and newer: etcd and the control plane before kubelet-start.
-pub static PHASES: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    KUBECONFIG,
-    ETCD,
-    CONTROL_PLANE,
-    KUBELET_START,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
+/// init's phases in kubeadm's order, with the versions that differ:
+/// - 1.29 adds kubeconfig/super-admin and moves kubelet-start after the static pods, etcd
+///   before the control plane (1.28 and older: kubelet-start right after kubeconfig, etcd
+///   after the control plane);
+/// - 1.31 renames kubelet-finalize/experimental-cert-rotation to enable-client-cert-rotation.
+static PHASES: Tables = Tables::new(&[
+    Versioned::all(PREFLIGHT),
+    Versioned::all(CERTS),
+    Versioned::group("kubeconfig", KUBECONFIG_ABOUT, kubeconfig::PHASES).files_only(),
+    Versioned::before(29, KUBELET_START),
+    Versioned::since(29, ETCD),
+    Versioned::all(CONTROL_PLANE),
+    Versioned::before(29, ETCD),
+    Versioned::since(29, KUBELET_START),
+    Versioned::all(WAIT_CONTROL_PLANE),
+    Versioned::all(UPLOAD_CONFIG),
+    Versioned::all(UPLOAD_CERTS),
+    Versioned::all(MARK_CONTROL_PLANE),
+    Versioned::all(BOOTSTRAP_TOKEN),
+    Versioned::group(
+        "kubelet-finalize",
+        FINALIZE_ABOUT,
+        &[
+            Versioned::before(
+                31,
+                Phase::leaf(
+                    "experimental-cert-rotation",
+                    CERT_ROTATION_ABOUT,
+                    kubelet::enable_client_cert_rotation,
+                ),
+            ),
+            Versioned::since(
+                31,
+                Phase::leaf(
+                    "enable-client-cert-rotation",
+                    CERT_ROTATION_ABOUT,
+                    kubelet::enable_client_cert_rotation,
+                ),
+            ),
+        ],
+    ),
+    Versioned::all(ADDON),
+    Versioned::all(SHOW_JOIN_COMMAND),
+]);
 
-/// kubeadm 1.29 and 1.30: the order of 1.31, the older kubelet-finalize sub-phase.
-pub static PHASES_1_29: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    KUBECONFIG,
-    ETCD,
-    CONTROL_PLANE,
-    KUBELET_START,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE_EXPERIMENTAL,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
+/// The command that uploads the certificates again, for messages.
+pub use crate::phases::certs::REUPLOAD;
 
-/// kubeadm 1.28 and older: kubelet-start right after kubeconfig, etcd after the control plane.
-pub static PHASES_BEFORE_1_29: &[Phase] = &[
-    PREFLIGHT,
-    CERTS,
-    Phase::group(
-        "kubeconfig",
-        KUBECONFIG_ABOUT,
-        kubeconfig::PHASES_BEFORE_1_29,
-    )
-    .files_only(),
-    KUBELET_START,
-    CONTROL_PLANE,
-    ETCD,
-    WAIT_CONTROL_PLANE,
-    UPLOAD_CONFIG,
-    UPLOAD_CERTS,
-    MARK_CONTROL_PLANE,
-    BOOTSTRAP_TOKEN,
-    FINALIZE_EXPERIMENTAL,
-    ADDON,
-    SHOW_JOIN_COMMAND,
-];
+/// What `kubestrap init` (or `init phase …`) is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// The folder that stands for `/`.
+    pub base: PathBuf,
+    /// The configuration file's documents (defaults without `--config`).
+    pub docs: Documents,
+    /// Whether `--config` was given.
+    pub config_given: bool,
+    /// The flags that override the file.
+    pub overrides: Overrides,
+    /// One phase (`certs/ca`), or the whole workflow.
+    pub phase: Option<String>,
+    pub dry_run: bool,
+    pub fix: bool,
+    pub upload_certs: bool,
+    pub skip_certificate_key_print: bool,
+    /// The command line, recorded in the root's lock for another run to see.
+    pub command_line: String,
+    /// `SUDO_USER`: whose `~/.kube/config` gets the admin kubeconfig.
+    pub sudo_user: Option<String>,
+}
+
+/// What a finished init reports.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    pub outputs: Outputs,
+    pub node_name: String,
+    /// Whether the node keeps a control-plane taint (no `nodeRegistration.taints: []`).
+    pub tainted: bool,
+    /// Whether the certificates were uploaded (`--upload-certs`).
+    pub upload_certs: bool,
+}
+
+/// Loads and checks the configuration, then runs the init phases (or one phase), reporting
+/// through `out`.
+pub fn run(opts: InitOptions, out: Box<dyn Reporter>) -> Outcome<Initialized> {
+    let mut docs = opts.docs.clone();
+    if opts.phase.as_deref() == Some("upload-certs") && !opts.config_given && opts.upload_certs {
+        // Uploading again to a running cluster: its certificates folder and etcd are the ones
+        // kubeadm-config records, not the defaults.
+        match super::renewal::cluster_configuration(&Root::new(&opts.base), &out) {
+            Ok(cluster) => docs.cluster = cluster,
+            Err(e) => out.status(
+                "upload-certs",
+                &format!(
+                    "Error reading configuration from the cluster ({e:#}); falling back to the default configuration (pass --config to use a file)"
+                ),
+            ),
+        }
+    }
+    let root = if opts.dry_run || docs.init.dry_run {
+        match Root::dry_run(&opts.base) {
+            Ok(root) => root,
+            Err(e) => return Outcome::early(e),
+        }
+    } else {
+        Root::new(&opts.base)
+    };
+    let (result, root) = run_on(root, docs, &opts, out);
+    Outcome::on(&root, result)
+}
+
+fn run_on(
+    root: Root,
+    docs: Documents,
+    opts: &InitOptions,
+    out: Box<dyn Reporter>,
+) -> (Result<Initialized>, Root) {
+    let host = LinuxHost;
+    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
+        Ok(lock) => lock,
+        Err(e) => return (Err(e), root),
+    };
+    let cfg = match config::resolve(docs, &opts.overrides, &root, &host) {
+        Ok(cfg) => cfg,
+        Err(e) => return (Err(e), root),
+    };
+    let phase = opts.phase.as_deref();
+    for warning in &cfg.warnings {
+        out.warn("config", warning);
+    }
+    let steps = match runner::plan(phases(cfg.version), phase, &cfg.init.skip_phases) {
+        Ok(steps) => steps,
+        Err(e) => return (Err(e), root),
+    };
+    let options = Options {
+        dry_run: root.is_dry_run(),
+        ignore_preflight_errors: cfg.ignored_preflight_errors(),
+        fix: opts.fix,
+        upload_certs: opts.upload_certs,
+        skip_certificate_key_print: opts.skip_certificate_key_print,
+        ..Options::default()
+    };
+    if phase.is_none() {
+        out.status(
+            "init",
+            &format!("Using Kubernetes version: {}", cfg.version),
+        );
+    }
+    let mut ctx = Context::new(cfg, root, Box::new(host), out, options).with_clients(CLIENTS);
+    let result = run_steps(&mut ctx, &steps, opts);
+    (result, ctx.into_root())
+}
+
+fn run_steps(ctx: &mut Context, steps: &[runner::Step], opts: &InitOptions) -> Result<Initialized> {
+    let phase = opts.phase.as_deref();
+    check_patches(ctx)?;
+    crate::phases::certs::refuse_external_ca(ctx)?;
+    if opts.upload_certs && phase.is_none() && ctx.cfg.cluster.control_plane_endpoint.is_none() {
+        ctx.out.warn(
+            "config",
+            "--upload-certs without a controlPlaneEndpoint: no control-plane node can join this cluster (a control-plane join needs a stable endpoint shared by all control-plane nodes); set --control-plane-endpoint or controlPlaneEndpoint",
+        );
+    }
+    if !opts.upload_certs && ctx.cfg.init.certificate_key.is_some() {
+        ctx.out.warn(
+            "config",
+            "the certificate key (certificateKey) has no effect without --upload-certs: nothing is uploaded",
+        );
+    }
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        ctx.record = Some(Record::open(
+            &ctx.root,
+            &ctx.cfg,
+            &runner::files_only(steps),
+            ctx.out.as_ref(),
+        )?);
+    }
+    runner::prefetch_keys(steps, ctx);
+    super::run_timed(steps, ctx, phase.is_some())
+        .map_err(|e| super::when_interrupted(e, "kubestrap init", &interrupted_left(ctx, phase)))?;
+    if phase.is_none() && !ctx.root.is_dry_run() {
+        user_kubeconfig(ctx, opts.sudo_user.as_deref())?;
+    }
+    Ok(Initialized {
+        outputs: ctx.outputs.clone(),
+        node_name: ctx.cfg.node_name.clone(),
+        tainted: ctx
+            .cfg
+            .init
+            .node_registration
+            .taints
+            .as_ref()
+            .is_none_or(|t| !t.is_empty()),
+        upload_certs: ctx.opts.upload_certs,
+    })
+}
+
+/// What an interrupted init leaves, and how to go on.
+fn interrupted_left(ctx: &Context, phase: Option<&str>) -> String {
+    if ctx.root.is_dry_run() {
+        "nothing was changed, and the dry run's scratch folder is removed".into()
+    } else if ctx.record.is_some() {
+        format!(
+            "the phases that finished are recorded in {}\n\nhint: run the same command again to resume after them, or `kubestrap reset` to remove what this init wrote",
+            resume::STATE
+        )
+    } else if phase.is_some() {
+        "each file it wrote is whole\n\nhint: run the phase again".into()
+    } else {
+        "each file it wrote is whole\n\nhint: run the same command again, or `kubestrap reset` to remove what it wrote".into()
+    }
+}
+
+/// Run through sudo: give the invoking user a working `~/.kube/config` (B-10), replacing one
+/// left over from an earlier cluster at the same endpoint (B-9).
+fn user_kubeconfig(ctx: &mut Context, sudo_user: Option<&str>) -> Result<()> {
+    let Some(user) = super::sudo_user(sudo_user)? else {
+        return Ok(());
+    };
+    let name = &user.name;
+    let note = match install_user_kubeconfig(ctx, &user)? {
+        UserKubeconfig::Written(path) => {
+            format!("kubectl is ready for {name}: `{path}` holds the admin kubeconfig")
+        }
+        UserKubeconfig::Replaced { path, backup } => format!(
+            "`{path}` pointed at this endpoint with the CA of an earlier cluster (kubectl would fail with \"x509: certificate signed by unknown authority\"): saved it as `{backup}` and installed the new admin kubeconfig"
+        ),
+        UserKubeconfig::Left(path) => format!("`{path}` exists and was left as it is"),
+        UserKubeconfig::Unsafe { path, why } => {
+            // kubeadm's three lines (in the closing text) let the user do it as themselves.
+            ctx.out.warn(
+                "kubeconfig",
+                &format!(
+                    "`{path}` was not written: {why}. As {name}, copy the admin kubeconfig yourself: mkdir -p $HOME/.kube; sudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config; sudo chown $(id -u):$(id -g) $HOME/.kube/config"
+                ),
+            );
+            return Ok(());
+        }
+    };
+    ctx.out.status("kubeconfig", &note);
+    ctx.outputs.user_kubeconfig = Some(note);
+    Ok(())
+}
 
 /// Applies every patch of the run to what init would write, writing nothing, so that a patch
 /// that does not apply (or breaks its target) is refused before the first file is written.
-pub fn check_patches(ctx: &Context) -> Result<()> {
-    try_patches(ctx).map_err(|e| crate::config::InvalidConfig(vec![format!("{e:#}")]).into())
+fn check_patches(ctx: &Context) -> Result<()> {
+    try_patches(ctx).map_err(|e| config::InvalidConfig(vec![format!("{e:#}")]).into())
 }
 
 fn try_patches(ctx: &Context) -> Result<()> {
@@ -231,7 +406,7 @@ fn try_patches(ctx: &Context) -> Result<()> {
                 &control_plane::HostFacts::gather(ctx),
             )?,
             Target::KubeScheduler => control_plane::scheduler_manifest(cfg)?,
-            Target::KubeletConfiguration => kubelet_start::kubelet_config(cfg)?,
+            Target::KubeletConfiguration => crate::render::kubelet_config::kubelet_config(cfg)?,
             Target::CorednsDeployment => {
                 for mut object in addons::coredns_objects(ctx)?
                     .into_iter()
@@ -247,18 +422,14 @@ fn try_patches(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Every init phase table, newest first.
-pub static TABLES: [&[Phase]; 3] = [PHASES, PHASES_1_29, PHASES_BEFORE_1_29];
+/// Every distinct init phase table, newest version first.
+pub fn tables() -> Vec<&'static [Phase]> {
+    PHASES.distinct()
+}
 
 /// The init phase table for a Kubernetes version.
 pub fn phases(version: KubeVersion) -> &'static [Phase] {
-    if version.at_least(31) {
-        PHASES
-    } else if version.profile().kubelet_start_after_manifests {
-        PHASES_1_29
-    } else {
-        PHASES_BEFORE_1_29
-    }
+    PHASES.of(version)
 }
 
 #[cfg(test)]
@@ -293,7 +464,7 @@ mod tests {
 
     #[test]
     fn upload_certs_runs_between_upload_config_and_mark_control_plane() {
-        for table in TABLES {
+        for table in tables() {
             let order = runner::paths(table);
             let pos = |p: &str| order.iter().position(|x| x == p).unwrap();
             assert_eq!(pos("upload-certs"), pos("upload-config/kubelet") + 1);

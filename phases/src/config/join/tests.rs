@@ -35,12 +35,3 @@ fn endpoints_are_host_and_port() {
         assert!(check_endpoint(bad).is_err(), "{bad}");
     }
 }
-
-#[test]
-fn v1beta2_of_kubeadm_1_20_is_read() {
-    let text = "apiServer:\n  extraArgs:\n    authorization-mode: Node,RBAC\n  timeoutForControlPlane: 4m0s\napiVersion: kubeadm.k8s.io/v1beta2\ncertificatesDir: /etc/kubernetes/pki\nclusterName: kubernetes\ncontrollerManager: {}\ndns:\n  type: CoreDNS\netcd:\n  local:\n    dataDir: /var/lib/etcd\nimageRepository: k8s.gcr.io\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\nnetworking:\n  dnsDomain: cluster.local\n  serviceSubnet: 10.96.0.0/12\nscheduler: {}\n";
-    let (cluster, version) = uploaded_cluster_configuration(text).unwrap();
-    assert_eq!(version.to_string(), "v1.20.2");
-    assert_eq!(cluster.image_repository, "k8s.gcr.io");
-    assert_eq!(cluster.networking.service_subnet, "10.96.0.0/12");
-}

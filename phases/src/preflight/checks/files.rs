@@ -20,7 +20,7 @@ pub(super) fn dir_available(p: &Probe, dir: &str) -> Vec<Issue> {
     }
     // The data of the etcd the resumed run's own manifest started.
     if p.ctx
-        .progress
+        .record
         .as_ref()
         .is_some_and(|r| r.resuming() && r.finished("etcd"))
     {

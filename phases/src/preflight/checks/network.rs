@@ -91,7 +91,7 @@ pub(super) fn port_check(p: &Probe, port: u16, flag: &str) -> Vec<Issue> {
         .as_ref()
         .is_some_and(|o| COMPONENTS.iter().any(|c| o.name.starts_with(c)));
     // The resumed run's own kubelet and the control plane it started.
-    if component && p.ctx.progress.as_ref().is_some_and(|r| r.resuming()) {
+    if component && p.ctx.record.as_ref().is_some_and(|r| r.resuming()) {
         return vec![];
     }
     let issue = match owner {

@@ -47,7 +47,7 @@ impl Probe<'_> {
         self.socket_path().contains("containerd")
     }
 
-    pub(super) fn cri(&self) -> &Result<cri::Probe, cri::CallError> {
+    pub(super) fn cri(&self) -> &Result<cri::RuntimeStatus, cri::CallError> {
         self.cri.get_or_init(|| {
             let path = self.socket_path();
             match self.ctx.root.physical(&path) {

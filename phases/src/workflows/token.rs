@@ -1,0 +1,160 @@
+//! The bootstrap tokens of a running cluster (`kubestrap token`), through a kubeconfig under the
+//! root: every input is checked before the cluster is asked (bad input: exit code 3, nothing
+//! changed).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use crate::api::http::Credentials;
+use crate::config::token_format::{self, Token};
+use crate::config::{InvalidConfig, duration, net};
+use crate::phases::{bootstrap, certs};
+use crate::pki;
+use crate::runner::report::Reporter;
+
+pub use crate::phases::bootstrap::Listed;
+
+/// What `token create` is asked to make.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The token (generated when absent).
+    pub token: Option<String>,
+    /// How long it lives (`24h0m0s`; `0` never expires).
+    pub ttl: String,
+    pub description: Option<String>,
+    pub usages: Vec<String>,
+    pub groups: Vec<String>,
+    /// The key of the uploaded certificates, for a control-plane join command.
+    pub certificate_key: Option<String>,
+}
+
+/// A token made, with how to join with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub token: String,
+    /// RFC 3339, or `None` for a token that never expires.
+    pub expires: Option<String>,
+    pub usages: Vec<String>,
+    pub groups: Vec<String>,
+    /// `host:port` of the cluster.
+    pub join_endpoint: String,
+    pub ca_cert_hashes: Vec<String>,
+    /// The join command on one line (a control-plane one with the certificate key).
+    pub join_command: String,
+}
+
+/// Bad input to a token command: the exit code of an invalid configuration.
+fn invalid(e: anyhow::Error) -> anyhow::Error {
+    InvalidConfig(vec![format!("{e:#}")]).into()
+}
+
+/// Creates a bootstrap token in the cluster of `kubeconfig` (under `base`).
+pub fn create(
+    base: &Path,
+    kubeconfig: &str,
+    opts: CreateOptions,
+    out: Box<dyn Reporter>,
+) -> Result<Created> {
+    let token = match &opts.token {
+        Some(t) => Token::parse(t).map_err(invalid)?,
+        None => Token::generate()?,
+    };
+    let ttl = duration::parse(&opts.ttl).map_err(|e| invalid(e.context("--ttl")))?;
+    token_format::validate(&opts.usages, &opts.groups).map_err(invalid)?;
+    let spec = bootstrap::Spec {
+        token: token.clone(),
+        description: opts.description,
+        expires: bootstrap::expiry(SystemTime::now(), ttl)
+            .map_err(|e| invalid(e.context("--ttl")))?,
+        usages: opts.usages,
+        groups: opts.groups,
+    };
+    let key = opts
+        .certificate_key
+        .as_deref()
+        .map(|k| pki::CertificateKey::parse(k).map_err(|e| invalid(e.context("--certificate-key"))))
+        .transpose()?;
+    let (root, client) = super::cluster_client(base, kubeconfig)?;
+    let api = client.with(&out);
+    if let Some(key) = &key {
+        check_certificate_key(&api, key, out.as_ref())?;
+    }
+    bootstrap::create_token(&api, &spec)?;
+    let creds = Credentials::load(&root, kubeconfig)?;
+    let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
+    let endpoint = net::url_host_port(&creds.server);
+    let join_command = bootstrap::one_line(&bootstrap::join_command(
+        &endpoint,
+        &token.to_string(),
+        &hashes,
+        opts.certificate_key.as_deref().map(Some),
+    ));
+    Ok(Created {
+        token: token.to_string(),
+        expires: spec.expires,
+        usages: spec.usages,
+        groups: spec.groups,
+        join_endpoint: endpoint,
+        ca_cert_hashes: hashes,
+        join_command,
+    })
+}
+
+/// A key that cannot open the uploaded certificates would only fail on the joining node: refuse
+/// it here. Without the Secret (expired), warn: the key may be uploaded again with it.
+fn check_certificate_key(
+    api: &crate::api::Api<'_>,
+    key: &pki::CertificateKey,
+    out: &dyn Reporter,
+) -> Result<()> {
+    match certs::key_opens(api, key)? {
+        Some(true) => Ok(()),
+        Some(false) => Err(invalid(anyhow::anyhow!(
+            "the certificate key does not open the kubeadm-certs Secret: a control-plane join with it would fail\n\nhint: pass the key `{0}` printed, or upload the certificates again under your key: `{0} --certificate-key <key>`",
+            certs::REUPLOAD
+        ))),
+        None => {
+            out.warn(
+                "token",
+                &format!(
+                    "the kubeadm-certs Secret is not in the cluster (it is deleted two hours after an upload): run `{} --certificate-key <key>` on a control-plane node before joining with this command",
+                    certs::REUPLOAD
+                ),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The bootstrap tokens of the cluster of `kubeconfig`.
+pub fn list(base: &Path, kubeconfig: &str, out: Box<dyn Reporter>) -> Result<Vec<Listed>> {
+    let (_, client) = super::cluster_client(base, kubeconfig)?;
+    bootstrap::list_tokens(&client.with(&out), SystemTime::now())
+}
+
+/// Deletes each token (an ID or a whole token) of the cluster of `kubeconfig`, calling
+/// `deleted` with the ID of each as it goes; every one is checked first.
+pub fn delete(
+    base: &Path,
+    kubeconfig: &str,
+    tokens: &[String],
+    out: Box<dyn Reporter>,
+    deleted: &mut dyn FnMut(&str),
+) -> Result<()> {
+    if let Some(bad) = tokens
+        .iter()
+        .find(|t| !token_format::is_id(t) && !token_format::is_token(t))
+    {
+        return Err(invalid(anyhow::anyhow!(
+            "{bad:?} is neither a bootstrap token ID ([a-z0-9]{{6}}) nor a token ([a-z0-9]{{6}}.[a-z0-9]{{16}})\n\nhint: `kubestrap token list` shows the tokens"
+        )));
+    }
+    let (_, client) = super::cluster_client(base, kubeconfig)?;
+    let api = client.with(&out);
+    for t in tokens {
+        deleted(&bootstrap::delete_token(&api, t)?);
+    }
+    Ok(())
+}
