@@ -55,9 +55,9 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             let migrated = config::migrate_file(&old_config)?;
             match new_config {
                 Some(path) => {
-                    let root = Root::new(base);
-                    let _lock = workflows::lock_root(&root, &super::command_line(), printer)?;
-                    let written = config::write_migrated(&root, &path, &migrated, force)?;
+                    // A configuration file of the user's, not the host's state: no run lock.
+                    let written =
+                        config::write_migrated(&Root::new(base), &path, &migrated, force)?;
                     printer.status("config", &format!("wrote `{written}`"));
                 }
                 None => printer.raw(&migrated),
