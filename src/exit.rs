@@ -1,5 +1,4 @@
 //! Errors to exit codes, and the way an error is printed.
-#![allow(clippy::print_stderr)]
 
 use std::process::ExitCode;
 
@@ -13,7 +12,8 @@ pub const FAILURE: u8 = 1;
 pub const PREFLIGHT_FAILED: u8 = 2;
 /// Exit code of an invalid configuration or flag (kubeadm's).
 pub const INVALID_CONFIG: u8 = 3;
-/// Exit code of `certs check-expiration` when a certificate has expired or expires within 30 days.
+/// Exit code of `certs check-expiration` when a certificate has expired, expires within 30 days
+/// or is missing.
 pub const NEEDS_RENEWAL: u8 = 4;
 // A run stopped by SIGINT or SIGTERM exits with 128 + the signal's number (130, 143), as shells
 // report a process the signal ended.
@@ -30,14 +30,14 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         };
         hint = hint.or(this_hint);
         if first {
-            eprintln!("error: {text}");
+            crate::stderr!("error: {text}\n");
             first = false;
         } else {
-            eprintln!("  caused by: {text}");
+            crate::stderr!("  caused by: {text}\n");
         }
     }
     if let Some(hint) = hint {
-        eprintln!("\nhint: {hint}");
+        crate::stderr!("\nhint: {hint}\n");
     }
     ExitCode::from(code(err))
 }

@@ -2,6 +2,14 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::IsTerminal;
+
+/// `eprint!` that never panics: see [`to_stderr`].
+#[macro_export]
+macro_rules! stderr {
+    ($($arg:tt)*) => {
+        $crate::output::to_stderr(&format!($($arg)*))
+    };
+}
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -101,15 +109,23 @@ impl Printer {
 }
 
 /// Writes to stdout. A reader that stopped reading (`kubestrap token list | grep -q …`) is not
-/// an error: what it did not want is dropped.
+/// an error: what it did not want is dropped, and the run goes on.
 fn to_stdout(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
-        eprintln!("error: cannot write to standard output: {e}");
+        to_stderr(&format!("error: cannot write to standard output: {e}\n"));
     }
+}
+
+/// Writes to stderr. A closed stderr (`kubestrap … 2>&1 | head -1`) must not stop a run half-way
+/// (`eprintln!` would panic): the status lines are dropped and the work goes on.
+pub fn to_stderr(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 fn human_size(bytes: usize) -> String {
@@ -123,37 +139,37 @@ fn human_size(bytes: usize) -> String {
 impl Reporter for Printer {
     fn phase(&self, path: &str) {
         if self.verbose {
-            eprintln!("[phase] {path}");
+            stderr!("[phase] {path}\n");
         }
     }
     fn status(&self, tag: &str, msg: &str) {
-        eprintln!("[{tag}] {msg}");
+        stderr!("[{tag}] {msg}\n");
     }
     fn warn(&self, tag: &str, msg: &str) {
-        eprintln!("[WARNING {tag}]: {msg}");
+        stderr!("[WARNING {tag}]: {msg}\n");
     }
     fn detail(&self, msg: &str) {
         if self.verbose {
-            eprintln!("{msg}");
+            stderr!("{msg}\n");
         }
     }
     fn error(&self, tag: &str, msg: &str) {
-        eprintln!("[ERROR {tag}]: {msg}");
+        stderr!("[ERROR {tag}]: {msg}\n");
     }
     fn confirm(&self, question: &str) -> bool {
         use std::io::BufRead;
         if self.yes {
-            eprintln!("{question}: yes ({})", self.yes_flag);
+            stderr!("{question}: yes ({})\n", self.yes_flag);
             return true;
         }
         if !std::io::stdin().is_terminal() {
-            eprintln!(
-                "{question}: no terminal to ask, so no (pass {} to answer yes)",
+            stderr!(
+                "{question}: no terminal to ask, so no (pass {} to answer yes)\n",
                 self.yes_flag
             );
             return false;
         }
-        eprint!("{question} [y/N] ");
+        stderr!("{question} [y/N] ");
         let mut answer = String::new();
         // Ctrl-C at the question ends kubestrap, as it would anywhere without a run under way.
         let read = kubestrap_phases::host::interrupt::at_once(|| {
@@ -205,7 +221,7 @@ impl Progress for PlainProgress {
     fn tick(&self, state: &str) {
         if self.last.get().elapsed() >= Duration::from_secs(10) {
             self.last.set(std::time::Instant::now());
-            eprintln!("[wait] {}: {state}", self.msg);
+            stderr!("[wait] {}: {state}\n", self.msg);
         }
     }
     fn finish(&self, _: &str) {}

@@ -357,12 +357,32 @@ fn missing_files_and_an_external_ca_are_reported_not_renewed() {
     fs::remove_file(root.join("etc/kubernetes/scheduler.conf")).unwrap();
     let out = certs(root, &config, &["check-expiration"]);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    // A monitoring check fails on a node that lacks a certificate.
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(
         stdout.contains("\n!MISSING! front-proxy-client\n"),
         "{stdout}"
     );
     assert!(stdout.contains("\n!MISSING! scheduler.conf\n"), "{stdout}");
+    assert!(
+        stdout.contains("\nMissing: front-proxy-client, scheduler.conf."),
+        "{stdout}"
+    );
+    // This tree has no kubelet: its client certificate is listed as missing, not counted.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("kubelet-client-current.pem") && l.ends_with("MISSING")),
+        "{stdout}"
+    );
+    let json = certs(root, &config, &["check-expiration", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["apiVersion"], "output.kubeadm.k8s.io/v1alpha3");
+    assert_eq!(doc["kind"], "CertificateExpirationInfo");
+    assert_eq!(
+        doc["missing"],
+        serde_json::json!(["front-proxy-client", "scheduler.conf"])
+    );
     let out = certs(root, &config, &["renew", "all"]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());

@@ -9,6 +9,7 @@ mod cli;
 mod component_config;
 mod config;
 mod dry_run;
+mod first_use;
 mod images;
 mod interrupt;
 mod join;

@@ -226,7 +226,10 @@ fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [Phase]]) -> Comm
             .flat_map(|t| t.iter())
             .filter(|p| p.name == name)
             .collect();
-        let mut sub = A::augment_args(Command::new(name).about(same[0].about));
+        // The flags' struct carries a doc comment of its own, which would replace the phase's.
+        let mut sub = A::augment_args(Command::new(name))
+            .about(same[0].about)
+            .long_about(None);
         let children: Vec<&'static [Phase]> = same
             .iter()
             .map(|p| p.children)
@@ -234,8 +237,9 @@ fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [Phase]]) -> Comm
             .collect();
         if !children.is_empty() {
             // kubeadm spells "run every sub-phase" as `all`; running the group does the same.
-            let all =
-                A::augment_args(Command::new("all").about("Run every sub-phase of this phase"));
+            let all = A::augment_args(Command::new("all"))
+                .about("Run every sub-phase of this phase")
+                .long_about(None);
             sub = phase_command::<A>(sub.subcommand(all), &children);
         }
         cmd = cmd.subcommand(sub);

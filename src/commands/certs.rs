@@ -24,6 +24,9 @@ fn certs_options(base: &Path, files: &CertsArgs) -> CertsOptions {
     }
 }
 
+/// kubeadm's output API group and version for `check-expiration -o json|yaml`.
+const EXPIRATION_API_VERSION: &str = "output.kubeadm.k8s.io/v1alpha3";
+
 /// Runs a `certs` subcommand.
 pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     match cmd {
@@ -39,19 +42,24 @@ pub fn run(cmd: CertsCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 format => printer.document(
                     format,
                     &serde_json::json!({
+                        "apiVersion": EXPIRATION_API_VERSION,
                         "kind": "CertificateExpirationInfo",
                         "certificates": summary.certificates,
                         "certificateAuthorities": summary.certificate_authorities,
                         "kubeletClientCertificate": summary.kubelet_client,
                         "needsRenewal": summary.needs_renewal(),
+                        "missing": summary.missing(),
                     }),
                 )?,
             }
-            Ok(if summary.needs_renewal() {
-                ExitCode::from(exit::NEEDS_RENEWAL)
-            } else {
-                ExitCode::SUCCESS
-            })
+            // A monitoring check must not pass on a node that lacks its certificates.
+            Ok(
+                if summary.needs_renewal() || !summary.missing().is_empty() {
+                    ExitCode::from(exit::NEEDS_RENEWAL)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         CertsCmd::Renew {
             names,
@@ -216,7 +224,8 @@ fn table(summary: &Summary) -> String {
             status(e)
         ));
     }
-    if let Some(k) = &summary.kubelet_client {
+    {
+        let k = &summary.kubelet_client;
         let e = &k.expiration;
         out.push_str(&format!(
             "\n{:<28}{:<25}{:<16}{:<11}{}\n{:<28}{:<25}{:<16}{:<11}{}\n",
@@ -236,6 +245,13 @@ fn table(summary: &Summary) -> String {
         out.push_str(&format!(
             "\nRenewal needed: a certificate has expired or expires within {} days; run `kubestrap certs renew all --restart` on this node (CAs and the kubelet's certificate are not renewed by it).\n",
             renewal::RENEW_WITHIN.as_secs() / 86400
+        ));
+    }
+    let missing = summary.missing();
+    if !missing.is_empty() {
+        out.push_str(&format!(
+            "\nMissing: {}. `kubestrap init phase certs all` and `kubestrap init phase kubeconfig all` write the cluster's (with the configuration init used); the kubelet's comes from its TLS bootstrap.\n",
+            missing.join(", ")
         ));
     }
     out

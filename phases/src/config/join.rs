@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::token_format::Token;
 use super::types::is_false;
-use super::{ApiEndpoint, Config, Documents, NodeRegistration, Patches, Timeouts};
+use super::{ApiEndpoint, Config, Documents, InvalidConfig, NodeRegistration, Patches, Timeouts};
 use crate::fs::root::Root;
 use crate::host::Host;
 use crate::version;
@@ -317,13 +317,17 @@ pub fn resolve_join(
 
     let discovery = match (&jc.discovery.bootstrap_token, &jc.discovery.file) {
         (Some(_), Some(_)) => {
-            bail!(
-                "discovery by token and by file are exclusive; give either an endpoint with --token or --discovery-file"
-            )
+            return Err(InvalidConfig(vec![
+                "discovery by token and by file are exclusive; give either an endpoint with --token or --discovery-file".into(),
+            ])
+            .into());
         }
-        (None, None) => bail!(
-            "nothing says how to find the cluster: give the API server endpoint and a token (`kubestrap join 10.0.0.1:6443 --token … --discovery-token-ca-cert-hash sha256:…`), or --discovery-file\n\nhint: on a control-plane node, `kubestrap token create --print-join-command` prints the whole command"
-        ),
+        (None, None) => {
+            return Err(InvalidConfig(vec![
+                "nothing says how to find the cluster: give the API server endpoint and a token (`kubestrap join 192.0.2.10:6443 --token … --discovery-token-ca-cert-hash sha256:…`), or --discovery-file\n\nhint: on a control-plane node, `kubestrap token create --print-join-command` prints the whole command".into(),
+            ])
+            .into());
+        }
         (Some(bt), None) => {
             let endpoint = bt.api_server_endpoint.clone().unwrap_or_default();
             if endpoint.is_empty() {

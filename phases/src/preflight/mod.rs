@@ -249,6 +249,14 @@ pub fn check_images(ctx: &Context) -> Report {
     report
 }
 
+/// The names of the role's checks for this configuration (what `--ignore-preflight-errors`
+/// takes), without running any.
+pub fn check_names(ctx: &Context, role: Role) -> Vec<String> {
+    let mut names = vec!["IsPrivilegedUser".to_string(), "ImagePull".to_string()];
+    names.extend(checks::table(ctx, role).into_iter().map(|c| c.name));
+    names
+}
+
 /// Runs every check for the role without printing: the root check first and alone, as kubeadm does.
 pub fn check(ctx: &Context, role: Role) -> Report {
     let mut probe = Probe::new(ctx);

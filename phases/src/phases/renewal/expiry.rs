@@ -242,9 +242,7 @@ pub struct KubeletClient {
 pub struct Summary {
     pub certificates: Vec<Expiration>,
     pub certificate_authorities: Vec<Expiration>,
-    /// `None` when this node has no kubelet client certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubelet_client: Option<KubeletClient>,
+    pub kubelet_client: KubeletClient,
 }
 
 impl Summary {
@@ -253,8 +251,20 @@ impl Summary {
         self.certificates
             .iter()
             .chain(&self.certificate_authorities)
-            .chain(self.kubelet_client.as_ref().map(|k| &k.expiration))
+            .chain(std::iter::once(&self.kubelet_client.expiration))
             .any(|e| e.state.needs_renewal())
+    }
+
+    /// The cluster's certificates this node lacks. `super-admin.conf` exists only on the node
+    /// where init ran (a control-plane node that joined has none), and the kubelet's own comes
+    /// later, from its TLS bootstrap; neither is counted.
+    pub fn missing(&self) -> Vec<&str> {
+        self.certificates
+            .iter()
+            .chain(&self.certificate_authorities)
+            .filter(|e| e.state == State::Missing && e.name != "super-admin.conf")
+            .map(|e| e.name.as_str())
+            .collect()
     }
 }
 
@@ -375,23 +385,26 @@ pub fn check_expiration(ctx: &Context, now: SystemTime) -> Result<Summary> {
             mismatched.join("\n")
         );
     }
-    let kubelet_client = if ctx.root.exists(KUBELET_CLIENT_CERT) {
+    // A missing certificate is a row marked MISSING, as the cluster's own are.
+    let cert = if ctx.root.exists(KUBELET_CLIENT_CERT) {
         let pem = read_following_links(ctx, KUBELET_CLIENT_CERT)?;
-        let cert = Certificate::from_pem(&String::from_utf8_lossy(&pem))
-            .with_context(|| format!("failed to parse `{KUBELET_CLIENT_CERT}`"))?;
-        Some(KubeletClient {
-            path: KUBELET_CLIENT_CERT.to_string(),
-            expiration: row(
-                "kubelet-client-current.pem".into(),
-                Some(&cert),
-                "ca".into(),
-                externally_managed(ctx, Cert::Ca),
-                now,
-            ),
-            rotation: kubelet_rotates(ctx),
-        })
+        Some(
+            Certificate::from_pem(&String::from_utf8_lossy(&pem))
+                .with_context(|| format!("failed to parse `{KUBELET_CLIENT_CERT}`"))?,
+        )
     } else {
         None
+    };
+    let kubelet_client = KubeletClient {
+        path: KUBELET_CLIENT_CERT.to_string(),
+        expiration: row(
+            "kubelet-client-current.pem".into(),
+            cert.as_ref(),
+            "ca".into(),
+            externally_managed(ctx, Cert::Ca),
+            now,
+        ),
+        rotation: kubelet_rotates(ctx),
     };
     Ok(Summary {
         certificates,
