@@ -121,3 +121,35 @@ fn completion_offers_phase_check_and_certificate_names() {
         }
     }
 }
+
+#[test]
+fn version_names_the_default_kubernetes_version_and_where_it_comes_from() {
+    let root = tempfile::tempdir().unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let (stdout, _) = text(&kubestrap(&["version", "--root", root_arg]));
+    assert!(
+        stdout.contains(&format!(
+            "(default {}: the newest, as no kubelet is installed",
+            kubestrap_phases::version::NEWEST
+        )),
+        "{stdout}"
+    );
+    let bin = root.path().join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let kubelet = bin.join("kubelet");
+    std::fs::write(&kubelet, "#!/bin/sh\necho Kubernetes v1.27.3\n").unwrap();
+    std::fs::set_permissions(
+        &kubelet,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (stdout, _) = text(&kubestrap(&["version", "--root", root_arg]));
+    assert!(
+        stdout.contains("(default v1.27.3: the installed kubelet's)"),
+        "{stdout}"
+    );
+    let out = kubestrap(&["version", "--root", root_arg, "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["kubernetes"]["default"], "v1.27.3");
+    assert_eq!(doc["kubernetes"]["defaultFromKubelet"], true);
+}

@@ -281,6 +281,30 @@ fn a_record_whose_files_are_all_gone_starts_afresh() {
     assert!(lines(&out).contains("starting afresh"));
 }
 
+#[test]
+fn a_run_that_writes_none_of_inits_files_keeps_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    init_until(base, "kubeconfig/admin").unwrap();
+    let state = base.join(resume::STATE.trim_start_matches('/'));
+    let before = fs::read(&state).unwrap();
+    // Every files-only phase skipped: nothing planned writes init's files.
+    let (ctx, out) = context(base, "10.244.0.0/16");
+    let record = Record::open(&ctx.root, &ctx.cfg, &[], ctx.out.as_ref()).unwrap();
+    assert!(!record.resuming());
+    assert!(
+        record.finished("certs/ca"),
+        "the earlier phases stay recorded"
+    );
+    let said = lines(&out);
+    assert!(!said.contains("starting afresh"), "{said}");
+    assert!(
+        said.contains("the record of the earlier init is kept"),
+        "{said}"
+    );
+    assert_eq!(fs::read(&state).unwrap(), before);
+}
+
 /// `kubestrap init` into a folder, skipping the phases that act on this machine.
 pub(crate) fn init_bin(root: &Path, crash: Option<&str>) -> Output {
     let mut cmd = crate::support::init_files_only(root);

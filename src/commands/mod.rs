@@ -72,6 +72,6 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Certs(cmd) => certs::run(cmd, &inv.cli.root, &printer),
         Cmd::Kubeconfig(cmd) => certs::kubeconfig(cmd, &inv.cli.root, &printer),
         Cmd::Completion { shell } => completion::run(shell, &printer),
-        Cmd::Version { output } => version::run(output, &printer),
+        Cmd::Version { output } => version::run(output, &inv.cli.root, &printer),
     }
 }

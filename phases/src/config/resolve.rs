@@ -344,8 +344,9 @@ pub fn path_dirs() -> Vec<String> {
     dirs
 }
 
-/// The version printed by `kubelet --version` of the first kubelet on the PATH under the root.
-fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
+/// The version printed by `kubelet --version` of the first kubelet on the PATH under the root:
+/// the version init and `config images` deploy when none is configured.
+pub fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
     let logical = path_dirs()
         .iter()
         .map(|dir| format!("{dir}/kubelet"))

@@ -84,6 +84,19 @@ impl Record {
         let earlier: State = serde_json::from_slice(&bytes).with_context(|| {
             format!("`{STATE}` is not a kubestrap init record\n\nhint: `kubestrap reset` removes it with what an earlier init wrote")
         })?;
+        if files_only.is_empty() {
+            // This run writes none of init's files (they are all skipped), so it can tell
+            // neither whether the earlier run's are left nor whether they fit: the record is
+            // kept as it is, for the init that writes them.
+            out.status(
+                "resume",
+                "this run skips every phase that writes init's files: the record of the earlier init is kept",
+            );
+            return Ok(Record {
+                state: earlier,
+                ..Record::default()
+            });
+        }
         let logged = read_write_log(root)?;
         // Only the files of the files-only phases say whether a cluster is left: those of
         // preflight --fix or kubelet-start outlive a `kubeadm reset`.
