@@ -153,3 +153,339 @@ fn version_names_the_default_kubernetes_version_and_where_it_comes_from() {
     assert_eq!(doc["kubernetes"]["default"], "v1.27.3");
     assert_eq!(doc["kubernetes"]["defaultFromKubelet"], true);
 }
+
+/// The files of a control-plane node (certificates, kubeconfigs, manifests) under `root`, as a
+/// whole init of v1.20.2 writes them, without acting on this machine.
+fn files_of_a_node(root: &std::path::Path) {
+    let out = crate::support::init_files_only(root).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
+fn on(root: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    all.extend(["--root", root.to_str().unwrap()]);
+    kubestrap(&all)
+}
+
+#[test]
+fn init_feature_gates_take_effect_or_are_warned_about() {
+    let root = tempfile::tempdir().unwrap();
+    let out = on(
+        root.path(),
+        &[
+            "init",
+            "phase",
+            "certs",
+            "ca",
+            "--feature-gates",
+            "PublicKeysECDSA=true,EtcdLearnerMode=true",
+            "--apiserver-advertise-address",
+            "192.0.2.1",
+            "--kubernetes-version",
+            "v1.25.0",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`featureGates.EtcdLearnerMode` in the ClusterConfiguration has no effect yet"
+        ),
+        "{stderr}"
+    );
+    let ca = root.path().join("etc/kubernetes/pki/ca.crt");
+    let cert = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cert.stdout).contains("id-ecPublicKey"),
+        "PublicKeysECDSA=true makes ECDSA keys"
+    );
+    let out = kubestrap(&[
+        "init",
+        "--dry-run",
+        "--feature-gates",
+        "PublicKeysECDSA=maybe",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("takes true or false"), "{stderr}");
+}
+
+#[test]
+fn init_skip_token_print_withholds_the_tokens() {
+    let root = tempfile::tempdir().unwrap();
+    let token = "abcdef.0123456789abcdef";
+    let out = on(
+        root.path(),
+        &[
+            "init",
+            "--dry-run",
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "192.0.2.1",
+            "--kubernetes-version",
+            "v1.25.0",
+            "--ignore-preflight-errors",
+            "all",
+            "--token",
+            token,
+            "--skip-token-print",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("kubestrap join 192.0.2.1:6443 --token <value withheld>"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(token) && !stderr.contains(token));
+}
+
+#[test]
+fn join_patches_is_refused_with_the_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let out = on(
+        root.path(),
+        &[
+            "join",
+            "192.0.2.1:6443",
+            "--token",
+            "abcdef.0123456789abcdef",
+            "--discovery-token-unsafe-skip-ca-verification",
+            "--patches",
+            "patches",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("--patches patches: patches on join are not supported"),
+        "{stderr}"
+    );
+    assert!(tree(root.path()).is_empty());
+}
+
+#[test]
+fn reset_takes_kubeconfig_and_ignore_preflight_errors() {
+    let root = tempfile::tempdir().unwrap();
+    files_of_a_node(root.path());
+    // v1.20's reset leaves the ClusterStatus through the cluster: with the kubeconfig named.
+    let out = on(
+        root.path(),
+        &[
+            "reset",
+            "-f",
+            "--kubeconfig",
+            "/etc/kubernetes/elsewhere.conf",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("failed to read `/etc/kubernetes/elsewhere.conf`"),
+        "{stderr}"
+    );
+    // Not root: refused unless IsPrivilegedUser is ignored.
+    if std::process::Command::new("runuser")
+        .arg("--help")
+        .output()
+        .is_ok()
+        && nix::unistd::Uid::effective().is_root()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let as_nobody = |extra: &[&str]| {
+            Command::new("runuser")
+                .args([
+                    "-u",
+                    "nobody",
+                    "--",
+                    env!("CARGO_BIN_EXE_kubestrap"),
+                    "reset",
+                    "-f",
+                ])
+                .args(["--root", dir.path().to_str().unwrap()])
+                .args(extra)
+                .output()
+                .unwrap()
+        };
+        let (_, refused) = text(&as_nobody(&[]));
+        assert!(refused.contains("[ERROR IsPrivilegedUser]"), "{refused}");
+        let (_, ignored) = text(&as_nobody(&[
+            "--ignore-preflight-errors",
+            "IsPrivilegedUser",
+        ]));
+        assert!(!ignored.contains("[ERROR IsPrivilegedUser]"), "{ignored}");
+        assert!(ignored.contains("[reset]"), "{ignored}");
+    }
+}
+
+#[test]
+fn reset_dry_run_without_a_terminal_does_not_ask_and_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    files_of_a_node(root.path());
+    let before = tree(root.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubestrap"))
+        .args([
+            "reset",
+            "--dry-run",
+            "--root",
+            root.path().to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("no terminal to ask"), "{stderr}");
+    assert_eq!(tree(root.path()), before);
+}
+
+#[test]
+fn token_dry_run_and_config_create_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    files_of_a_node(root.path());
+    let config = root.path().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\n  ttl: 2h0m0s\n  usages: [authentication]\n  groups: [system:bootstrappers:extra]\n",
+    )
+    .unwrap();
+    // Nothing listens at the cluster's address: a token made for real would fail.
+    let out = on(
+        root.path(),
+        &[
+            "token",
+            "create",
+            "--dry-run",
+            "--config",
+            config.to_str().unwrap(),
+            "--description",
+            "from flags",
+            "-o",
+            "json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("would create the Secret kube-system/bootstrap-token-abcdef"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["token"], "abcdef.0123456789abcdef");
+    assert_eq!(doc["usages"], serde_json::json!(["authentication"]));
+    assert_eq!(
+        doc["groups"],
+        serde_json::json!(["system:bootstrappers:extra"])
+    );
+    assert!(doc["expires"].is_string(), "{doc}");
+    // A flag wins over the file.
+    let out = on(
+        root.path(),
+        &[
+            "token",
+            "create",
+            "--dry-run",
+            "--config",
+            config.to_str().unwrap(),
+            "--ttl",
+            "0",
+            "-o",
+            "json",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["expires"].is_null(), "{doc}");
+    let out = on(root.path(), &["token", "delete", "--dry-run", "abcdef"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("would delete the Secret kube-system/bootstrap-token-abcdef"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn token_list_templates_are_refused_with_the_reason() {
+    let out = kubestrap(&["token", "list", "-o", "jsonpath={.items}"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("jsonpath output templates are not supported"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("-o json"), "{stderr}");
+}
+
+#[test]
+fn certs_kubeconfig_is_the_file_the_cluster_is_read_with() {
+    let root = tempfile::tempdir().unwrap();
+    files_of_a_node(root.path());
+    for command in [
+        &["certs", "check-expiration"][..],
+        &["certs", "renew", "apiserver"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--kubeconfig", "/etc/kubernetes/elsewhere.conf"]);
+        let out = on(root.path(), &args);
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("failed to read `/etc/kubernetes/elsewhere.conf`"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn config_flags_of_kubeadm_are_refused_or_warned_with_the_reason() {
+    let out = kubestrap(&[
+        "config",
+        "print",
+        "init-defaults",
+        "--kubeconfig",
+        "/etc/kubernetes/admin.conf",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("never the cluster"), "{stderr}");
+    let out = kubestrap(&[
+        "config",
+        "print",
+        "init-defaults",
+        "--component-configs",
+        "KubeletConfiguration",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("kubestrap init --dry-run -v"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n",
+    )
+    .unwrap();
+    let out = kubestrap(&[
+        "config",
+        "validate",
+        "--allow-experimental-api",
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("is a valid configuration"), "{stdout}");
+    assert!(
+        stderr.contains("--allow-experimental-api has no effect"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,10 @@ pub struct CertsArgs {
     /// period, key type, certificates folder, CRI socket and timeouts.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Without --config, the cluster's configuration (kube-system/kubeadm-config) is read with
+    /// this kubeconfig (maps under --root) [default: /etc/kubernetes/admin.conf].
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub kubeconfig: Option<String>,
 }
 
 const RENEW_ABOUT: &str = "Renew certificates with the CA on disk: keeps each one's subject, \

@@ -6,6 +6,17 @@ use clap::{Args, Subcommand};
 
 use super::OutputFormat;
 
+/// `kubestrap config …`, with kubeadm's flag of the `config` group.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// kubeadm's kubeconfig for `config`: refused, kubestrap's config commands read files and
+    /// never the cluster.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    #[command(subcommand)]
+    pub cmd: ConfigCmd,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCmd {
     /// Check a configuration file and report every problem at once
@@ -13,6 +24,10 @@ pub enum ConfigCmd {
         /// Path to a kubeadm configuration file.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// kubeadm's switch for experimental API versions: no effect (warned), kubestrap reads
+        /// only the stable kubeadm.k8s.io/v1beta3 and v1beta4.
+        #[arg(long)]
+        allow_experimental_api: bool,
     },
     /// Print default configuration
     #[command(subcommand)]
@@ -29,6 +44,10 @@ pub enum ConfigCmd {
         /// Replace the --new-config file even when it is not a kubeadm configuration.
         #[arg(long, requires = "new_config")]
         force: bool,
+        /// kubeadm's switch for experimental API versions: no effect (warned), kubestrap reads
+        /// only the stable kubeadm.k8s.io/v1beta3 and v1beta4.
+        #[arg(long)]
+        allow_experimental_api: bool,
     },
     /// Interact with the container images used by kubestrap
     #[command(subcommand)]
@@ -81,12 +100,19 @@ pub enum PrintCmd {
         /// API version to print: kubeadm.k8s.io/v1beta4 (default) or kubeadm.k8s.io/v1beta3.
         #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
         api_version: String,
+        /// kubeadm's component configs to print too: refused, kubestrap prints none (see the
+        /// error for where they are).
+        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+        component_configs: Vec<String>,
     },
     /// Print the default JoinConfiguration
     JoinDefaults {
         /// API version to print: kubeadm.k8s.io/v1beta4 (default) or kubeadm.k8s.io/v1beta3.
         #[arg(long, value_name = "VERSION", default_value = "kubeadm.k8s.io/v1beta4")]
         api_version: String,
+        /// kubeadm's component configs to print too: refused, kubestrap prints none.
+        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+        component_configs: Vec<String>,
     },
     /// Print the default ResetConfiguration (kubeadm.k8s.io/v1beta4)
     ResetDefaults,

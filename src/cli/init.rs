@@ -80,6 +80,13 @@ pub struct InitArgs {
     /// Don't print the key used to encrypt the control-plane certificates.
     #[arg(long)]
     pub skip_certificate_key_print: bool,
+    /// Don't print the bootstrap tokens (the join commands show `<value withheld>`).
+    #[arg(long)]
+    pub skip_token_print: bool,
+    /// Feature gates of kubeadm, `Name=true|false,…` (set over `featureGates` of the
+    /// ClusterConfiguration): PublicKeysECDSA is honoured, any other is warned about.
+    #[arg(long, value_delimiter = ',', value_name = "GATES", value_parser = feature_gate)]
+    pub feature_gates: Vec<(String, bool)>,
     /// Print the result (join endpoint, tokens, CA hashes, phase timings) as json or yaml on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -89,6 +96,17 @@ pub struct InitArgs {
     /// Apply the --fix plan without asking.
     #[arg(long, requires = "fix")]
     pub yes: bool,
+}
+
+/// One `Name=true|false` of `--feature-gates`.
+fn feature_gate(value: &str) -> Result<(String, bool), String> {
+    let (name, on) = value
+        .split_once('=')
+        .ok_or_else(|| format!("`{value}` is not Name=true|false"))?;
+    let on = on
+        .parse::<bool>()
+        .map_err(|_| format!("`{name}` takes true or false, not `{on}`"))?;
+    Ok((name.to_string(), on))
 }
 
 impl InitArgs {
@@ -122,6 +140,7 @@ impl InitArgs {
         check(self.service_dns_domain.is_some(), "service-dns-domain");
         check(self.token.is_some(), "token");
         check(self.token_ttl.is_some(), "token-ttl");
+        check(!self.feature_gates.is_empty(), "feature-gates");
         mixed
     }
 }

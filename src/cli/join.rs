@@ -64,6 +64,10 @@ pub struct JoinArgs {
     /// Use this key to decrypt the certificate secrets uploaded by init (with --control-plane).
     #[arg(long, value_name = "KEY")]
     pub certificate_key: Option<String>,
+    /// kubeadm's folder of patches for a joining node: refused, kubestrap does not patch a
+    /// join yet (the node would join without them).
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<String>,
     /// Print the result (node, server, version, phase timings) as json or yaml on stdout.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,

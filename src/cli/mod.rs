@@ -16,13 +16,13 @@ mod taint;
 mod token;
 
 pub use certs::{CertsArgs, CertsCmd, KubeconfigCmd};
-pub use config::{ConfigCmd, ImagesArgs, ImagesCmd, PrintCmd};
+pub use config::{ConfigArgs, ConfigCmd, ImagesArgs, ImagesCmd, PrintCmd};
 pub use init::InitArgs;
 pub use join::JoinArgs;
 pub use preflight::PreflightArgs;
 pub use reset::ResetArgs;
 pub use taint::{TaintArgs, TaintCmd};
-pub use token::TokenCmd;
+pub use token::{TokenArgs, TokenCmd};
 
 /// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
 /// looks like the real `/etc`.
@@ -65,11 +65,9 @@ pub enum Cmd {
     /// Run this on any machine you wish to join an existing cluster
     Join(Box<JoinArgs>),
     /// Manage kubeadm-compatible configuration files
-    #[command(subcommand)]
-    Config(ConfigCmd),
+    Config(ConfigArgs),
     /// Manage bootstrap tokens
-    #[command(subcommand)]
-    Token(TokenCmd),
+    Token(TokenArgs),
     /// Remove or restore the control-plane taint (so a single node can run workloads)
     #[command(subcommand)]
     Taint(TaintCmd),
@@ -249,8 +247,37 @@ fn phase_command<A: Args>(mut cmd: Command, tables: &[&'static [Phase]]) -> Comm
 
 /// Parses the process arguments; exits with a usage error like any clap program.
 pub fn parse() -> Invocation {
-    let matches = build().get_matches();
+    let matches = build().get_matches_from(kubeadm_verbosity(std::env::args_os()));
     from_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// kubeadm's log level spellings `-v 5` and `-v=5` as `--v=5`; `-v` alone stays kubestrap's
+/// `--verbose`. Only a number right after `-v` is taken, so `kubestrap -v init` still parses;
+/// nothing after `--` is touched.
+fn kubeadm_verbosity(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let is_level = |a: &str| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit());
+    let mut out = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => {
+                out.push(arg);
+                out.extend(args);
+                break;
+            }
+            Some("-v") if args.peek().and_then(|n| n.to_str()).is_some_and(is_level) => {
+                let level = args.next().unwrap_or_default();
+                out.push(format!("--v={}", level.to_string_lossy()).into());
+            }
+            Some(a) if a.strip_prefix("-v=").is_some_and(is_level) => {
+                out.push(format!("--v={}", &a[3..]).into());
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
 }
 
 fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {

@@ -32,6 +32,14 @@ pub struct ResetArgs {
     /// Look at the host again afterwards and fail, listing them, if listeners on the control plane's ports, containers, kubelet mounts or files (with --cleanup-network: CNI files, interfaces, KUBE-* chains) are left.
     #[arg(long)]
     pub verify: bool,
+    /// A list of checks whose errors will be shown as warnings, or `all` (reset's check:
+    /// IsPrivilegedUser).
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore_preflight_errors: Vec<String>,
+    /// The kubeconfig reset reaches the cluster with (to leave the etcd cluster and, up to
+    /// v1.21, the ClusterStatus); default /etc/kubernetes/admin.conf. Maps under --root.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
     /// A kubeadm.k8s.io/v1beta4 ResetConfiguration file; the flags above override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,

@@ -143,3 +143,27 @@ fn short_v_and_kubeadm_v_levels_do_not_clash() {
             .is_err()
     );
 }
+
+#[test]
+fn kubeadm_log_levels_are_accepted_in_each_spelling() {
+    let verbose = |args: &[&str]| {
+        let args = kubeadm_verbosity(args.iter().map(std::ffi::OsString::from));
+        let matches = build().try_get_matches_from(args).unwrap();
+        from_matches(&matches).unwrap().cli.verbose()
+    };
+    for args in [
+        &["kubestrap", "-v", "5", "version"][..],
+        &["kubestrap", "version", "-v=5"],
+        &["kubestrap", "version", "--v=5"],
+        &["kubestrap", "version", "--v", "5"],
+        &["kubestrap", "-v", "version"],
+        &["kubestrap", "init", "phase", "certs", "ca", "-v", "2"],
+    ] {
+        assert!(verbose(args), "{args:?}");
+    }
+    assert!(!verbose(&["kubestrap", "version", "-v=0"]));
+    assert!(!verbose(&["kubestrap", "version"]));
+    // A value that is not a number after -v= stays a usage error.
+    let args = kubeadm_verbosity(["kubestrap", "version", "-v=x"].map(std::ffi::OsString::from));
+    assert!(build().try_get_matches_from(args).is_err());
+}

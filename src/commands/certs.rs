@@ -21,6 +21,7 @@ fn certs_options(base: &Path, files: &CertsArgs) -> CertsOptions {
         base: base.to_path_buf(),
         config: files.config.clone(),
         cert_dir: files.cert_dir.clone(),
+        kubeconfig: files.kubeconfig.clone(),
     }
 }
 

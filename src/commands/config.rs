@@ -13,13 +13,40 @@ use kubestrap_phases::host::LinuxHost;
 use kubestrap_phases::version::images;
 use kubestrap_phases::workflows::{self, Reporter as _};
 
-use crate::cli::{ConfigCmd, ImagesArgs, ImagesCmd, OutputFormat, PrintCmd};
+use crate::cli::{ConfigArgs, ConfigCmd, ImagesArgs, ImagesCmd, OutputFormat, PrintCmd};
 use crate::output::Printer;
 
+/// kubeadm's `--allow-experimental-api`: kubestrap knows no experimental API version.
+const NO_EXPERIMENTAL_API: &str = "--allow-experimental-api has no effect: kubestrap reads only kubeadm.k8s.io/v1beta3 and v1beta4, which are not experimental";
+
+/// kubeadm's `--component-configs`, refused with where the component configs are.
+fn refuse_component_configs(kinds: &[String]) -> Result<()> {
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    Err(config::InvalidConfig(vec![format!(
+        "--component-configs {}: kubestrap prints no component-config defaults; `kubestrap init --dry-run -v` shows the KubeletConfiguration (/var/lib/kubelet/config.yaml) and KubeProxyConfiguration (ConfigMap kube-system/kube-proxy) init would write, and a KubeletConfiguration or KubeProxyConfiguration document in the --config file changes them",
+        kinds.join(",")
+    )])
+    .into())
+}
+
 /// Runs a `config` subcommand.
-pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
-    match cmd {
-        ConfigCmd::Validate { config: path } => {
+pub fn run(args: ConfigArgs, base: &Path, printer: &Printer) -> Result<ExitCode> {
+    if let Some(file) = &args.kubeconfig {
+        return Err(config::InvalidConfig(vec![format!(
+            "--kubeconfig {file}: kubestrap's config commands read files and never the cluster, so no kubeconfig is used; leave the flag out"
+        )])
+        .into());
+    }
+    match args.cmd {
+        ConfigCmd::Validate {
+            config: path,
+            allow_experimental_api,
+        } => {
+            if allow_experimental_api {
+                printer.warn("config", NO_EXPERIMENTAL_API);
+            }
             let (problems, warnings) = config::validate_file(&path, &workflows::phase_names)?;
             for warning in &warnings {
                 printer.warn("config", warning);
@@ -33,12 +60,20 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             }
             Err(config::InvalidConfig(problems).into())
         }
-        ConfigCmd::Print(PrintCmd::InitDefaults { api_version }) => {
+        ConfigCmd::Print(PrintCmd::InitDefaults {
+            api_version,
+            component_configs,
+        }) => {
+            refuse_component_configs(&component_configs)?;
             let text = config::print_init_defaults(api_version_arg(&api_version)?)?;
             printer.data(text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        ConfigCmd::Print(PrintCmd::JoinDefaults { api_version }) => {
+        ConfigCmd::Print(PrintCmd::JoinDefaults {
+            api_version,
+            component_configs,
+        }) => {
+            refuse_component_configs(&component_configs)?;
             let text = config::print_join_defaults(api_version_arg(&api_version)?)?;
             printer.data(text.trim_end());
             Ok(ExitCode::SUCCESS)
@@ -51,7 +86,11 @@ pub fn run(cmd: ConfigCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             old_config,
             new_config,
             force,
+            allow_experimental_api,
         } => {
+            if allow_experimental_api {
+                printer.warn("config", NO_EXPERIMENTAL_API);
+            }
             let migrated = config::migrate_file(&old_config)?;
             match new_config {
                 Some(path) => {

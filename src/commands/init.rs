@@ -36,6 +36,7 @@ pub fn run(
         fix: args.fix,
         upload_certs: args.upload_certs,
         skip_certificate_key_print: args.skip_certificate_key_print,
+        skip_token_print: args.skip_token_print,
         command_line: super::command_line(),
         sudo_user: super::sudo_user(),
     };
@@ -123,6 +124,7 @@ fn overrides(args: &InitArgs) -> Overrides {
         pod_network_cidr: args.pod_network_cidr.clone(),
         service_cidr: args.service_cidr.clone(),
         service_dns_domain: args.service_dns_domain.clone(),
+        feature_gates: args.feature_gates.iter().cloned().collect(),
         token: args.token.clone(),
         token_ttl: args.token_ttl.clone(),
         skip_phases: args.skip_phases.clone(),

@@ -57,6 +57,7 @@ pub fn run(
         apiserver_advertise_address: args.apiserver_advertise_address.clone(),
         apiserver_bind_port: args.apiserver_bind_port,
         certificate_key: args.certificate_key.clone(),
+        patches: args.patches.clone(),
     };
     let opts = JoinOptions {
         base: base.to_path_buf(),

@@ -54,6 +54,8 @@ pub fn run(
         cleanup_network: args.cleanup_network,
         undo_fixes: args.undo_fixes,
         skip_phases: args.skip_phases.clone(),
+        ignore_preflight_errors: args.ignore_preflight_errors.clone(),
+        kubeconfig: args.kubeconfig.clone(),
         command_line: super::command_line(),
         sudo_user: super::sudo_user(),
     };

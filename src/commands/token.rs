@@ -8,12 +8,14 @@ use kubestrap_phases::config::token_format::Token;
 use kubestrap_phases::workflows::token::{self, CreateOptions};
 use serde_json::json;
 
-use crate::cli::{OutputFormat, TokenCmd};
+use crate::cli::{OutputFormat, TokenArgs, TokenCmd};
 use crate::output::Printer;
 
 /// Runs a `token` subcommand.
-pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
-    match cmd {
+pub fn run(args: TokenArgs, base: &Path, printer: &Printer) -> Result<ExitCode> {
+    let dry_run = args.dry_run;
+    match args.cmd {
+        // Generating writes nothing anywhere: a dry run is the same.
         TokenCmd::Generate => printer.data(&Token::generate()?.to_string()),
         TokenCmd::Create {
             token,
@@ -23,6 +25,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
             groups,
             print_join_command,
             certificate_key,
+            config,
             output,
             cluster,
         } => {
@@ -33,6 +36,8 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 usages,
                 groups,
                 certificate_key,
+                config,
+                dry_run,
             };
             let created =
                 token::create(base, &cluster.kubeconfig(), opts, Box::new(printer.clone()))?;
@@ -88,6 +93,7 @@ pub fn run(cmd: TokenCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
                 base,
                 &cluster.kubeconfig(),
                 &tokens,
+                dry_run,
                 Box::new(printer.clone()),
                 &mut |id| printer.data(&format!("bootstrap token \"{id}\" deleted")),
             )?;

@@ -107,6 +107,8 @@ pub struct JoinFlags {
     pub apiserver_advertise_address: Option<String>,
     pub apiserver_bind_port: Option<u16>,
     pub certificate_key: Option<String>,
+    /// `--patches`: refused, as `patches` in the file is.
+    pub patches: Option<String>,
 }
 
 /// How this node learns about the cluster.
@@ -263,9 +265,13 @@ pub fn resolve_join(
             "--certificate-key has no effect without --control-plane: a worker does not download the control plane's certificates".to_string(),
         );
     }
-    if jc.patches.is_some() {
-        bail!(
-            "`patches` in the JoinConfiguration is not supported by kubestrap yet; remove it (kubestrap would otherwise join without the patches)"
+    if let Some(dir) = &flags.patches {
+        problems.push(format!(
+            "--patches {dir}: patches on join are not supported by kubestrap yet (the node would join without them); join without it, then change the node's files by hand"
+        ));
+    } else if jc.patches.is_some() {
+        problems.push(
+            "`patches` in the JoinConfiguration is not supported by kubestrap yet; remove it (kubestrap would otherwise join without the patches)".into(),
         );
     }
     // kubeadm's flag rules: --token fills both tokens where the file leaves them empty.

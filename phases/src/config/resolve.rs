@@ -2,6 +2,7 @@
 //! and what kubeadm detects at run time (node name, advertise address, version, CRI socket) is
 //! resolved here, once.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Overrides {
     pub pod_network_cidr: Option<String>,
     pub service_cidr: Option<String>,
     pub service_dns_domain: Option<String>,
+    /// `--feature-gates`: set over `featureGates` of the ClusterConfiguration.
+    pub feature_gates: BTreeMap<String, bool>,
     pub token: Option<String>,
     pub token_ttl: Option<String>,
     pub skip_phases: Vec<String>,
@@ -262,6 +265,7 @@ fn apply(docs: &mut Documents, flags: &Overrides) {
     if let Some(domain) = &flags.service_dns_domain {
         cluster.networking.dns_domain.clone_from(domain);
     }
+    cluster.feature_gates.extend(flags.feature_gates.clone());
     if flags.token.is_some() || flags.token_ttl.is_some() {
         if init.bootstrap_tokens.is_empty() {
             init.bootstrap_tokens.push(BootstrapToken::default());

@@ -308,7 +308,10 @@ pub fn run_reset(ctx: &mut Context) -> Result<()> {
         "reset",
         "Changes made to this host by 'kubestrap init' (or 'kubeadm init' / 'kubeadm join') will be reverted.",
     );
-    if !ctx.out.confirm("[reset] Are you sure you want to proceed?") {
+    if ctx.opts.dry_run {
+        // A dry run changes nothing, so there is nothing to agree to.
+        ctx.out.status("reset", "Would ask \"Are you sure you want to proceed?\" (a dry run changes nothing, so it does not)");
+    } else if !ctx.out.confirm("[reset] Are you sure you want to proceed?") {
         bail!("aborted reset operation\n\nhint: pass --force to reset without being asked");
     }
     ctx.out.status("preflight", "Running pre-flight checks");

@@ -35,6 +35,8 @@ pub struct Options {
     pub upload_certs: bool,
     /// init: keep the certificate key out of the output (`--skip-certificate-key-print`).
     pub skip_certificate_key_print: bool,
+    /// init: keep the bootstrap tokens out of the output (`--skip-token-print`).
+    pub skip_token_print: bool,
 }
 
 /// Builds an API client for the phases of a run.

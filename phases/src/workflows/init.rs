@@ -188,6 +188,7 @@ pub struct InitOptions {
     pub fix: bool,
     pub upload_certs: bool,
     pub skip_certificate_key_print: bool,
+    pub skip_token_print: bool,
     /// The command line, recorded in the root's lock for another run to see.
     pub command_line: String,
     /// `SUDO_USER`: whose `~/.kube/config` gets the admin kubeconfig.
@@ -212,7 +213,7 @@ pub fn run(opts: InitOptions, out: Box<dyn Reporter>) -> Outcome<Initialized> {
     if opts.phase.as_deref() == Some("upload-certs") && !opts.config_given && opts.upload_certs {
         // Uploading again to a running cluster: its certificates folder and etcd are the ones
         // kubeadm-config records, not the defaults.
-        match super::renewal::cluster_configuration(&Root::new(&opts.base), &out) {
+        match super::renewal::cluster_configuration(&Root::new(&opts.base), None, &out) {
             Ok(cluster) => docs.cluster = cluster,
             Err(e) => out.status(
                 "upload-certs",
@@ -263,6 +264,7 @@ fn run_on(
         fix: opts.fix,
         upload_certs: opts.upload_certs,
         skip_certificate_key_print: opts.skip_certificate_key_print,
+        skip_token_print: opts.skip_token_print,
         ..Options::default()
     };
     if phase.is_none() {

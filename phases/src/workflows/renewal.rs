@@ -31,16 +31,21 @@ pub use crate::phases::renewal::{
 const CLUSTER_CONFIG_WAIT: Duration = Duration::from_secs(5);
 
 /// The ClusterConfiguration the cluster keeps (kube-system/kubeadm-config), read with
-/// admin.conf under `root`, for `certs` commands run without `--config` (as kubeadm does).
+/// `kubeconfig` (else admin.conf) under `root`, for `certs` commands run without `--config`
+/// (as kubeadm does).
 pub fn cluster_configuration(
     root: &Root,
+    kubeconfig: Option<&str>,
     out: &dyn crate::api::Log,
 ) -> Result<ClusterConfiguration> {
     let retry = Retry {
         timeout: CLUSTER_CONFIG_WAIT,
         ..Retry::default()
     };
-    let admin = client::admin(root, retry)?;
+    let admin = match kubeconfig {
+        Some(path) => client::from_kubeconfig(root, path, retry)?,
+        None => client::admin(root, retry)?,
+    };
     Ok(cluster_config::cluster_configuration(&admin.with(out))?.0)
 }
 
@@ -53,6 +58,8 @@ pub struct CertsOptions {
     pub config: Option<PathBuf>,
     /// `--cert-dir`, over the configuration's `certificatesDir`.
     pub cert_dir: Option<String>,
+    /// `--kubeconfig`: the file the cluster's configuration is read with, instead of admin.conf.
+    pub kubeconfig: Option<String>,
 }
 
 /// Where a certs command takes the cluster's settings from without `--config`.
@@ -79,7 +86,7 @@ pub(super) fn context(
         None => Documents::default(),
     };
     if opts.config.is_none() && without == Without::ClusterThenDefaults {
-        match cluster_configuration(&Root::new(&opts.base), &out) {
+        match cluster_configuration(&Root::new(&opts.base), opts.kubeconfig.as_deref(), &out) {
             Ok(cluster) => docs.cluster = cluster,
             Err(e) => out.status(
                 "certs",

@@ -46,8 +46,14 @@ fn briefly_admin(ctx: &Context) -> Result<Client> {
         timeout: API_WAIT,
         ..Retry::default()
     };
-    client::admin(&ctx.root, retry)
+    match ctx.state::<Kubeconfig>() {
+        Some(Kubeconfig(path)) => client::from_kubeconfig(&ctx.root, path, retry),
+        None => client::admin(&ctx.root, retry),
+    }
 }
+
+/// `--kubeconfig`: the file reset reaches the cluster with instead of admin.conf.
+struct Kubeconfig(String);
 
 /// The reset phases, in kubeadm's order.
 pub static PHASES: &[Phase] = &[
@@ -86,6 +92,10 @@ pub struct ResetOptions {
     pub cleanup_network: bool,
     pub undo_fixes: bool,
     pub skip_phases: Vec<String>,
+    /// `--ignore-preflight-errors`, added to the file's.
+    pub ignore_preflight_errors: Vec<String>,
+    /// `--kubeconfig`: the cluster's admin kubeconfig instead of admin.conf (maps under the root).
+    pub kubeconfig: Option<String>,
     /// The command line, recorded in the root's lock for another run to see.
     pub command_line: String,
     /// `SUDO_USER`: whose `~/.kube/config` goes aside when it trusts the CA being reset.
@@ -168,6 +178,9 @@ pub fn run(opts: ResetOptions, out: Box<dyn Reporter>) -> Outcome<Reset> {
         Err(e) => return Outcome::on(&root, Err(e)),
     };
     let mut ctx = Context::new(cfg, root, Box::new(LinuxHost), out, options).with_clients(CLIENTS);
+    if let Some(path) = &opts.kubeconfig {
+        ctx.set_state(Kubeconfig(path.clone()));
+    }
     let result = run_steps(&mut ctx, &steps, &opts, ca.as_deref());
     let dry_run_changes = ctx.root.is_dry_run().then(|| ctx.root.changes());
     Outcome {
@@ -212,9 +225,11 @@ fn prepare(root: &Root, opts: &ResetOptions) -> Result<Prepared> {
         cleanup_tmp_dir: opts.cleanup_tmp_dir || file.cleanup_tmp_dir,
         cleanup_network: opts.cleanup_network,
         force: opts.force || file.force,
+        // kubeadm: the flag's names join the file's.
         ignore_preflight_errors: file
             .ignore_preflight_errors
             .iter()
+            .chain(&opts.ignore_preflight_errors)
             .map(|s| s.to_lowercase())
             .collect(),
         ..Options::default()

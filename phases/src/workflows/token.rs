@@ -19,15 +19,55 @@ pub use crate::phases::bootstrap::Listed;
 /// What `token create` is asked to make.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
-    /// The token (generated when absent).
+    /// The token (else the file's, else generated).
     pub token: Option<String>,
-    /// How long it lives (`24h0m0s`; `0` never expires).
-    pub ttl: String,
+    /// How long it lives (`24h0m0s`; `0` never expires); else the file's `ttl` or `expires`.
+    pub ttl: Option<String>,
     pub description: Option<String>,
+    /// Empty: the file's, else kubeadm's defaults (as for `groups`).
     pub usages: Vec<String>,
     pub groups: Vec<String>,
     /// The key of the uploaded certificates, for a control-plane join command.
     pub certificate_key: Option<String>,
+    /// `--config`: an InitConfiguration whose first bootstrap token gives what the flags leave out.
+    pub config: Option<std::path::PathBuf>,
+    /// Check everything and say what would be created, without creating it.
+    pub dry_run: bool,
+}
+
+/// The token kubeadm's `bootstrapTokens[0]` would be, under the flags given.
+fn with_file(mut opts: CreateOptions) -> Result<(CreateOptions, Option<String>)> {
+    let file = match &opts.config {
+        Some(path) => crate::config::load_file(path)?
+            .init
+            .bootstrap_tokens
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    let file = file.unwrap_or_default();
+    opts.token = opts.token.or(file.token);
+    opts.description = opts.description.or(file.description);
+    // `expires` is a date: it applies only when no ttl is given.
+    let expires = match (&opts.ttl, &file.ttl) {
+        (None, None) => file.expires,
+        _ => None,
+    };
+    if expires.is_none() {
+        opts.ttl = opts.ttl.or(file.ttl).or(Some("24h0m0s".into()));
+    }
+    let or_default = |flag: Vec<String>, file: Vec<String>, default: &[&str]| match (flag, file) {
+        (f, _) if !f.is_empty() => f,
+        (_, f) if !f.is_empty() => f,
+        _ => default.iter().map(|s| s.to_string()).collect(),
+    };
+    opts.usages = or_default(opts.usages, file.usages, &["signing", "authentication"]);
+    opts.groups = or_default(
+        opts.groups,
+        file.groups,
+        &["system:bootstrappers:kubeadm:default-node-token"],
+    );
+    Ok((opts, expires))
 }
 
 /// A token made, with how to join with it.
@@ -57,17 +97,23 @@ pub fn create(
     opts: CreateOptions,
     out: Box<dyn Reporter>,
 ) -> Result<Created> {
+    let (opts, file_expires) = with_file(opts)?;
     let token = match &opts.token {
         Some(t) => Token::parse(t).map_err(invalid)?,
         None => Token::generate()?,
     };
-    let ttl = duration::parse(&opts.ttl).map_err(|e| invalid(e.context("--ttl")))?;
+    let expires = match (&opts.ttl, file_expires) {
+        (Some(ttl), _) => {
+            let ttl = duration::parse(ttl).map_err(|e| invalid(e.context("--ttl")))?;
+            bootstrap::expiry(SystemTime::now(), ttl).map_err(|e| invalid(e.context("--ttl")))?
+        }
+        (None, expires) => expires,
+    };
     token_format::validate(&opts.usages, &opts.groups).map_err(invalid)?;
     let spec = bootstrap::Spec {
         token: token.clone(),
         description: opts.description,
-        expires: bootstrap::expiry(SystemTime::now(), ttl)
-            .map_err(|e| invalid(e.context("--ttl")))?,
+        expires,
         usages: opts.usages,
         groups: opts.groups,
     };
@@ -81,7 +127,17 @@ pub fn create(
     if let Some(key) = &key {
         check_certificate_key(&api, key, out.as_ref())?;
     }
-    bootstrap::create_token(&api, &spec)?;
+    if opts.dry_run {
+        out.status(
+            "dryrun",
+            &format!(
+                "would create the Secret kube-system/bootstrap-token-{} (nothing was created)",
+                token.id
+            ),
+        );
+    } else {
+        bootstrap::create_token(&api, &spec)?;
+    }
     let creds = Credentials::load(&root, kubeconfig)?;
     let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
     let endpoint = net::url_host_port(&creds.server);
@@ -140,6 +196,7 @@ pub fn delete(
     base: &Path,
     kubeconfig: &str,
     tokens: &[String],
+    dry_run: bool,
     out: Box<dyn Reporter>,
     deleted: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -154,7 +211,17 @@ pub fn delete(
     let (_, client) = super::cluster_client(base, kubeconfig)?;
     let api = client.with(&out);
     for t in tokens {
-        deleted(&bootstrap::delete_token(&api, t)?);
+        if dry_run {
+            let id = t.split('.').next().unwrap_or(t);
+            out.status(
+                "dryrun",
+                &format!(
+                    "would delete the Secret kube-system/bootstrap-token-{id} (nothing was deleted)"
+                ),
+            );
+        } else {
+            deleted(&bootstrap::delete_token(&api, t)?);
+        }
     }
     Ok(())
 }

@@ -44,6 +44,7 @@ pub fn run(opts: UserKubeconfigOptions, out: Box<dyn Reporter>) -> Result<String
         base: opts.base,
         config: opts.config,
         cert_dir: None,
+        kubeconfig: None,
     };
     let ctx = super::renewal::context(&certs, Without::Defaults, true, out)?;
     kubeconfig::user_kubeconfig(

@@ -22,6 +22,10 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             .filter_map(|t| t.token.clone())
             .collect();
     }
+    if ctx.opts.skip_token_print {
+        // As kubeadm: the commands keep their shape, the tokens are not shown.
+        ctx.outputs.tokens = vec![WITHHELD.to_string(); ctx.outputs.tokens.len()];
+    }
     let (server, ca) = admin_cluster(ctx)?;
     let hashes = crate::pki::ca_cert_hashes(&ca)?;
     let endpoint = crate::config::net::url_host_port(&server);

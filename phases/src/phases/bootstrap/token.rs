@@ -292,7 +292,11 @@ pub fn init_specs(ctx: &mut Context) -> Result<Vec<Spec>> {
 /// The `bootstrap-token` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let specs = init_specs(ctx)?;
-    let tokens: Vec<String> = specs.iter().map(|s| s.token.to_string()).collect();
+    let shown = |s: &Spec| match ctx.opts.skip_token_print {
+        true => crate::phases::bootstrap::show_join::WITHHELD.to_string(),
+        false => s.token.to_string(),
+    };
+    let tokens: Vec<String> = specs.iter().map(shown).collect();
     match tokens.as_slice() {
         [one] => ctx
             .out
