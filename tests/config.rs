@@ -280,7 +280,8 @@ fn a_misspelled_component_flag_is_refused_with_the_closest_one_and_nothing_writt
         "{stderr}"
     );
     assert!(
-        stderr.contains("phases/flags/1.20/kube-apiserver.txt"),
+        stderr.contains("Table: kubestrap's built-in flag list, from `kube-apiserver --help` of v1.20.2")
+            && !stderr.contains("phases/flags"),
         "{stderr}"
     );
     let root = tempfile::tempdir().unwrap();
@@ -398,4 +399,63 @@ fn an_unknown_flag_of_a_version_without_its_own_table_is_a_warning_at_its_place(
             && stderr.contains("Did you mean `authorization-mode`?"),
         "{stderr}"
     );
+}
+
+/// Unknown fields, values, rules, component flags and what reset refuses: one run lists them
+/// all, each with its line, in the file's order.
+#[test]
+fn validate_lists_every_kind_of_problem_in_one_run() {
+    let (code, stderr) = validate("invalid-every-kind.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    let expected = [
+        ("8:3", "unknown field `nodeRegistration.criSockett`"),
+        ("10:3", "port number 99999 is not valid"),
+        ("12:1", "unknown phase `bogus-phase`"),
+        ("17:1", "\"bad endpoint:6443\" is not a valid host"),
+        ("19:3", "couldn't parse subnet \"10.244.0.0/33\""),
+        ("22:3", "has no flag `--authorization-mod`"),
+        ("27:1", "`unmountFlags`: not supported by kubestrap's reset"),
+        ("28:1", "`timeouts`: not supported by kubestrap's reset"),
+    ];
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  - ")).collect();
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, (at, what)) in lines.iter().zip(expected) {
+        assert!(
+            line.contains(&format!("invalid-every-kind.yaml:{at}: ")) && line.contains(what),
+            "{line}"
+        );
+    }
+    // What validate refuses of the ResetConfiguration, reset refuses too.
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("reset.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\nunmountFlags: [MNT_FORCE]\n",
+    )
+    .unwrap();
+    let out = kubestrap(&[
+        "reset",
+        "--dry-run",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--config",
+        file.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("`unmountFlags` not supported by kubestrap's reset"), "{stderr}");
+    // The defaults printed are a file reset reads.
+    let defaults = root.path().join("defaults.yaml");
+    std::fs::write(&defaults, kubestrap(&["config", "print", "reset-defaults"]).stdout).unwrap();
+    let out = kubestrap(&[
+        "reset",
+        "--dry-run",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--config",
+        defaults.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&kubestrap(&["config", "print", "reset-defaults"]));
+    assert!(!stdout.contains("timeouts"), "{stdout}");
 }

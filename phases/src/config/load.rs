@@ -130,10 +130,9 @@ pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
 /// valid, and the warnings about what it cannot be sure of.
 pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
-    let (docs, problems) = parse(&text, &path.display().to_string());
-    if !problems.is_empty() {
-        return Ok((problems, Vec::new()));
-    }
+    // The documents as far as they could be read (a field with a problem is left out): their
+    // values, rules and flags are checked too, so one run shows every problem.
+    let (docs, mut problems) = parse(&text, &path.display().to_string());
     let mut warnings = Vec::new();
     let mut found = if docs.has_init_kinds {
         validate(&docs.init, &docs.cluster)
@@ -148,6 +147,12 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
     if let Some(reset) = &docs.reset {
         found.extend(
             super::reset::validate_reset(reset)
+                .into_iter()
+                .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
+        );
+        // What `kubestrap reset --config` would refuse.
+        found.extend(
+            super::reset::unsupported_by_reset(reset)
                 .into_iter()
                 .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
         );
@@ -189,8 +194,12 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
             }
         }
     }
-    if found.is_empty() && docs.has_init_kinds {
-        found = crate::config::flags::removed_flag_problems(&docs.init, &docs.cluster, version);
+    if docs.has_init_kinds {
+        found.extend(crate::config::flags::removed_flag_problems(
+            &docs.init,
+            &docs.cluster,
+            version,
+        ));
         let unknown = super::known_flags::unknown_flags(
             &docs.init,
             &docs.cluster,
@@ -201,8 +210,25 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
         warnings = unknown.warnings;
     }
     let source = docs.source.as_deref();
-    let render = |list: Vec<super::Problem>| list.iter().map(|p| p.render(source)).collect();
-    Ok((render(found), render(warnings)))
+    let render = |list: Vec<super::Problem>| -> Vec<String> {
+        list.iter().map(|p| p.render(source)).collect()
+    };
+    problems.extend(render(found));
+    // In the file's order: `file:line:column: …`.
+    problems.sort_by_key(|p| line_of(p));
+    Ok((problems, render(warnings)))
+}
+
+/// The line a rendered problem points at (`name:12:3: …`); problems without one come first.
+fn line_of(problem: &str) -> (usize, usize) {
+    let mut parts = problem.splitn(4, ':').skip(1);
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    (number(), number())
 }
 
 /// Problems between documents: the kube-proxy's clusterCIDR against the pod subnet.
@@ -466,11 +492,12 @@ fn typed<T: DeserializeOwned>(
 ) -> Option<T> {
     // `apiServer:` with nothing under it is null in YAML; kubeadm reads it as absent.
     let mut value = drop_nulls(Value::Mapping(map));
-    let before = problems.len();
     // Each round removes the offending field, so the loop ends; the bound is a safety net.
     for _ in 0..64 {
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(v) => return (problems.len() == before).then_some(v),
+            // With its problems recorded, the rest of the document is still read: `config
+            // validate` checks its values and rules too; every loader refuses it anyway.
+            Ok(v) => return Some(v),
             Err(err) => {
                 let path = err.path().to_string();
                 let inner = err.inner().to_string();

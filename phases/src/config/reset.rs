@@ -37,7 +37,8 @@ pub struct ResetConfiguration {
     pub skip_phases: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmount_flags: Vec<String>,
-    #[serde(default)]
+    /// Only kubeadm's defaults are accepted; `config print reset-defaults` leaves them out.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub timeouts: Timeouts,
 }
 
@@ -138,18 +139,25 @@ pub fn validate_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
     out
 }
 
-/// What `kubestrap reset` cannot do of a ResetConfiguration it reads, one problem each: it
-/// unmounts without flags and keeps its own time limits.
-pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<String> {
+fn is_default(timeouts: &Timeouts) -> bool {
+    *timeouts == Timeouts::default()
+}
+
+/// What `kubestrap reset` cannot do of a ResetConfiguration it reads, as (field, why): it
+/// unmounts without flags and keeps its own time limits. `config validate` says the same.
+pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if !reset.unmount_flags.is_empty() {
-        out.push(
-            "ResetConfiguration `unmountFlags` is not supported: kubestrap unmounts without flags"
-                .to_string(),
-        );
+        out.push((
+            "unmountFlags".to_string(),
+            "not supported by kubestrap's reset, which unmounts without flags; remove it".to_string(),
+        ));
     }
     if reset.timeouts != super::Timeouts::default() {
-        out.push("ResetConfiguration `timeouts` is not supported: kubestrap's reset uses its own time limits".to_string());
+        out.push((
+            "timeouts".to_string(),
+            "not supported by kubestrap's reset, which keeps its own time limits; remove it (or leave kubeadm's defaults)".to_string(),
+        ));
     }
     out
 }
@@ -166,6 +174,6 @@ mod tests {
         reset.timeouts.etcd_api_call = "1m0s".into();
         let problems = unsupported_by_reset(&reset);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("unmountFlags") && problems[1].contains("timeouts"));
+        assert!(problems[0].0 == "unmountFlags" && problems[1].0 == "timeouts");
     }
 }

@@ -147,7 +147,7 @@ pub fn read_config(path: &Path) -> Result<ResetConfiguration> {
         .chain(
             unsupported_by_reset(&reset)
                 .into_iter()
-                .map(|p| format!("{name}: {p}")),
+                .map(|(field, message)| format!("{name}: ResetConfiguration `{field}` {message}")),
         )
         .collect();
     if !problems.is_empty() {
