@@ -679,8 +679,14 @@ fn certificate_checks_that_used_to_pass() {
         assert!(stderr.contains("less than a minute"), "{period}: {stderr}");
         assert!(stdout.is_empty(), "{period}: no credential is printed");
     }
+    // Only the certificates: the kubeconfigs are missing, which fails a monitoring check.
     let out = kubestrap_bounded(tmp.path(), &["certs", "check-expiration", "--root", r]);
-    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stdout.contains("Missing: admin.conf, controller-manager.conf, scheduler.conf."),
+        "{stdout}"
+    );
     let pki = root.join("etc/kubernetes/pki");
     std::fs::copy(
         pki.join("front-proxy-client.key"),

@@ -280,8 +280,9 @@ fn a_misspelled_component_flag_is_refused_with_the_closest_one_and_nothing_writt
         "{stderr}"
     );
     assert!(
-        stderr.contains("Table: kubestrap's built-in flag list, from `kube-apiserver --help` of v1.20.2")
-            && !stderr.contains("phases/flags"),
+        stderr.contains(
+            "Table: kubestrap's built-in flag list, from `kube-apiserver --help` of v1.20.2"
+        ) && !stderr.contains("phases/flags"),
         "{stderr}"
     );
     let root = tempfile::tempdir().unwrap();
@@ -443,10 +444,17 @@ fn validate_lists_every_kind_of_problem_in_one_run() {
     ]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("`unmountFlags` not supported by kubestrap's reset"), "{stderr}");
+    assert!(
+        stderr.contains("`unmountFlags` not supported by kubestrap's reset"),
+        "{stderr}"
+    );
     // The defaults printed are a file reset reads.
     let defaults = root.path().join("defaults.yaml");
-    std::fs::write(&defaults, kubestrap(&["config", "print", "reset-defaults"]).stdout).unwrap();
+    std::fs::write(
+        &defaults,
+        kubestrap(&["config", "print", "reset-defaults"]).stdout,
+    )
+    .unwrap();
     let out = kubestrap(&[
         "reset",
         "--dry-run",

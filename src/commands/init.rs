@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use kubestrap_phases::config::{self, Documents, Overrides};
+use kubestrap_phases::fs::root::Change;
 use kubestrap_phases::workflows::init::{self, InitOptions, Initialized};
+use serde_json::json;
 
 use crate::cli::{InitArgs, OutputFormat};
 use crate::output::Printer;
@@ -41,6 +43,7 @@ pub fn run(
         sudo_user: super::sudo_user(),
     };
     let outcome = init::run(opts, Box::new(printer.clone()));
+    let dry_run_changes = outcome.dry_run_changes.clone();
     // With -o json|yaml, stdout holds the one document only.
     let done = super::finish(outcome, &printer, args.output == OutputFormat::Text)?;
     match args.output {
@@ -49,9 +52,38 @@ pub fn run(
                 printer.data(&success_text(&done));
             }
         }
-        format => printer.document(format, &serde_json::to_value(&done.outputs)?)?,
+        format => {
+            let mut document = serde_json::to_value(&done.outputs)?;
+            if let (Some(changes), Some(map)) = (&dry_run_changes, document.as_object_mut()) {
+                map.insert("dryRun".into(), dry_run_document(changes));
+            }
+            printer.document(format, &document)?
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a dry run would have changed, for `-o json|yaml` (the text output lists it as
+/// `[dryrun] would write …` lines).
+fn dry_run_document(changes: &[Change]) -> serde_json::Value {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    let mut removed = Vec::new();
+    for change in changes {
+        match change {
+            Change::Wrote {
+                path, mode, size, ..
+            } => files.push(json!({"path": path, "mode": format!("{mode:04o}"), "size": size})),
+            Change::CreatedDir { path, mode } => {
+                let folder = json!({"path": path, "mode": format!("{mode:04o}")});
+                if !folders.contains(&folder) {
+                    folders.push(folder);
+                }
+            }
+            Change::Removed { path } => removed.push(json!(path)),
+        }
+    }
+    json!({"files": files, "folders": folders, "removed": removed})
 }
 
 /// kubeadm's closing text, with the user's kubeconfig handled and the single-node hint.

@@ -295,8 +295,9 @@ mod tests {
             p.message
         );
         assert!(
-            p.message.contains("Table: kubestrap's built-in flag list, from `kube-apiserver --help` of v1.20.2")
-                && !p.message.contains("phases/flags"),
+            p.message.contains(
+                "Table: kubestrap's built-in flag list, from `kube-apiserver --help` of v1.20.2"
+            ) && !p.message.contains("phases/flags"),
             "{}",
             p.message
         );

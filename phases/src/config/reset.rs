@@ -150,7 +150,8 @@ pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<(String, String)>
     if !reset.unmount_flags.is_empty() {
         out.push((
             "unmountFlags".to_string(),
-            "not supported by kubestrap's reset, which unmounts without flags; remove it".to_string(),
+            "not supported by kubestrap's reset, which unmounts without flags; remove it"
+                .to_string(),
         ));
     }
     if reset.timeouts != super::Timeouts::default() {

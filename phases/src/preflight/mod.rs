@@ -179,17 +179,40 @@ impl<'a> Probe<'a> {
 
 /// Runs the init checks; a `phase` of the init workflow.
 pub fn run_init(ctx: &mut Context) -> Result<()> {
-    run(ctx, Role::Init)
+    let result = run(ctx, Role::Init);
+    dry_run_goes_on(ctx, result, "init")
+}
+
+/// A dry run of init or join reports the errors and goes on to show the rest of the plan, as
+/// kubeadm's does: it changes nothing, and the plan is what it is for.
+fn dry_run_goes_on(ctx: &Context, result: Result<()>, command: &str) -> Result<()> {
+    match result {
+        Err(e) if ctx.opts.dry_run => match e.downcast_ref::<PreflightFailed>() {
+            Some(failed) => {
+                ctx.out.warn(
+                    "dryrun",
+                    &format!(
+                        "pre-flight errors ({}): `kubestrap {command}` without --dry-run would stop here with exit code 2; the dry run goes on to show the rest",
+                        failed.checks.join(", ")
+                    ),
+                );
+                Ok(())
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
 }
 
 /// Runs the join checks.
 pub fn run_join(ctx: &mut Context) -> Result<()> {
     let control_plane = ctx.cfg.join.as_ref().is_some_and(|j| j.control_plane);
-    if control_plane {
+    let result = if control_plane {
         run(ctx, Role::JoinControlPlane)
     } else {
         run(ctx, Role::Join)
-    }
+    };
+    dry_run_goes_on(ctx, result, "join")
 }
 
 /// Runs the checks, offers the fixes when asked, and fails with [`PreflightFailed`] on errors.

@@ -49,7 +49,16 @@ pub(super) fn file_existing(p: &Probe, bin: &str, level: Level) -> Vec<Issue> {
     };
     vec![
         Issue::new(level, format!("{bin} not found in system path"))
-            .why(format!("kubestrap looked in {}", path_dirs().join(":")))
+            .why(match p.ctx.root.base() {
+                base if base == std::path::Path::new("/") => {
+                    format!("kubestrap looked in {}", path_dirs().join(":"))
+                }
+                base => format!(
+                    "kubestrap looked in {} under --root {} (every path maps under it)",
+                    path_dirs().join(":"),
+                    base.display()
+                ),
+            })
             .fix(p.install(deb, rpm)),
     ]
 }

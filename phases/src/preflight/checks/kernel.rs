@@ -45,6 +45,16 @@ pub(super) fn system_verification(p: &Probe) -> Vec<Issue> {
         .read_to_string("/proc/sys/kernel/osrelease")
         .map(|r| r.trim().to_string())
         .unwrap_or_default();
+    if release.is_empty() {
+        // Under a --root without /proc there is no kernel to judge.
+        return vec![
+            Issue::warning(format!(
+                "the kernel release cannot be read (`/proc/sys/kernel/osrelease` under {}): the kernel is not checked",
+                root.base().display()
+            ))
+            .why("every path, /proc included, is read under --root"),
+        ];
+    }
     let (min_major, min_minor) = p.ctx.profile().min_kernel;
     let mut parts = release.split(['.', '-']);
     let major: Option<u32> = parts.next().and_then(|v| v.parse().ok());
