@@ -19,6 +19,7 @@ mod patches;
 mod pki;
 mod preflight;
 mod properties;
+mod readme;
 mod real_etcd;
 mod reset;
 mod resume;

@@ -111,6 +111,6 @@ impl JoinArgs {
 pub(super) const EXAMPLES: &str = "
 Examples:
   # Join a worker with the command `kubestrap init` printed
-  sudo kubestrap join 10.0.0.1:6443 --token abcdef.0123456789abcdef \\
+  sudo kubestrap join 192.0.2.10:6443 --token abcdef.0123456789abcdef \\
       --discovery-token-ca-cert-hash sha256:<hex>
 ";
