@@ -416,7 +416,10 @@ fn validate_lists_every_kind_of_problem_in_one_run() {
         ("19:3", "couldn't parse subnet \"10.244.0.0/33\""),
         ("22:3", "has no flag `--authorization-mod`"),
         ("27:1", "`unmountFlags`: not supported by kubestrap's reset"),
-        ("28:1", "`timeouts`: not supported by kubestrap's reset"),
+        (
+            "28:1",
+            "`timeouts`: only `kubernetesAPICall` is used by kubestrap's reset",
+        ),
     ];
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  - ")).collect();
     assert_eq!(lines.len(), expected.len(), "{stderr}");

@@ -489,3 +489,68 @@ fn config_flags_of_kubeadm_are_refused_or_warned_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// token, certs and reset wait for an API server that does not answer as long as their limit
+/// says, and give up with the same words, naming what sets the limit.
+#[test]
+fn api_waits_follow_one_rule_with_one_message() {
+    let root = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port().to_string();
+    let flags = [
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--apiserver-bind-port",
+        &port,
+        "--node-name",
+        "n1",
+        "--kubernetes-version",
+        "v1.20.2",
+    ];
+    // A node's files (v1.20's reset asks the cluster to forget the node), its API server at a
+    // port where nothing listens.
+    let node = || {
+        let mut args = vec![
+            "init",
+            "--cri-socket",
+            "unix:///run/containerd/containerd.sock",
+            "--skip-phases",
+            "preflight,kubelet-start,wait-control-plane,upload-config,mark-control-plane,bootstrap-token,kubelet-finalize,addon,show-join-command",
+        ];
+        args.extend(flags);
+        let out = on(root.path(), &args);
+        assert!(out.status.success(), "{}", text(&out).1);
+    };
+    node();
+    let said = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = on(root.path(), args);
+        (text(&out).1, started.elapsed())
+    };
+    let gave_up = format!("the API server at https://127.0.0.1:{port} did not answer within");
+    let (stderr, took) = said(&["token", "list", "--timeout", "2s"]);
+    assert!(stderr.contains(&format!("{gave_up} 2s (")), "{stderr}");
+    assert!(stderr.contains("--timeout sets the limit"), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    let (stderr, _) = said(&["certs", "check-expiration", "--timeout", "1s"]);
+    assert!(stderr.contains(&format!("{gave_up} 1s (")), "{stderr}");
+    assert!(
+        stderr.contains("falling back to the default configuration"),
+        "{stderr}"
+    );
+    let (stderr, _) = said(&["reset", "-f", "--timeout", "1s"]);
+    assert!(stderr.contains(&format!("{gave_up} 1s (")), "{stderr}");
+    // reset's file sets it too, and says so.
+    node();
+    let config = root.path().join("reset.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ResetConfiguration\ntimeouts:\n  kubernetesAPICall: 1s\n",
+    )
+    .unwrap();
+    let (stderr, _) = said(&["reset", "-f", "--config", config.to_str().unwrap()]);
+    assert!(
+        stderr.contains("did not answer within 1s (")
+            && stderr.contains("timeouts.kubernetesAPICall in the --config file"),
+        "{stderr}"
+    );
+}

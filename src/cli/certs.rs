@@ -21,6 +21,10 @@ pub struct CertsArgs {
     /// this kubeconfig (maps under --root) [default: /etc/kubernetes/admin.conf].
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub kubeconfig: Option<String>,
+    /// Without --config, how long to wait for the API server before going on with kubeadm's
+    /// defaults (a renewal must work while the control plane is down).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::duration)]
+    pub timeout: std::time::Duration,
 }
 
 const RENEW_ABOUT: &str = "Renew certificates with the CA on disk: keeps each one's subject, \

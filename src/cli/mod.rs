@@ -129,6 +129,14 @@ pub struct ClusterArgs {
     /// /etc/kubernetes/admin.conf.
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<String>,
+    /// How long to wait for the API server to answer (Go duration: 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "1m0s", value_parser = duration)]
+    timeout: std::time::Duration,
+}
+
+/// A Go duration (`90s`, `1m30s`), as kubeadm's flags take them.
+pub fn duration(value: &str) -> Result<std::time::Duration, String> {
+    kubestrap_phases::config::duration::parse(value).map_err(|e| format!("{e:#}"))
 }
 
 /// The kubeconfig when neither `--kubeconfig` nor `$KUBECONFIG` names one.
@@ -139,6 +147,14 @@ impl ClusterArgs {
     pub fn kubeconfig(&self) -> String {
         let from_env = std::env::var_os("KUBECONFIG").map(|v| v.to_string_lossy().into_owned());
         resolve_kubeconfig(self.kubeconfig.as_deref(), from_env.as_deref())
+    }
+
+    /// The kubeconfig and the wait, for the workflows.
+    pub fn cluster(&self) -> kubestrap_phases::workflows::Cluster {
+        kubestrap_phases::workflows::Cluster {
+            kubeconfig: self.kubeconfig(),
+            timeout: self.timeout,
+        }
     }
 }
 

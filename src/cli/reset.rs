@@ -40,6 +40,10 @@ pub struct ResetArgs {
     /// v1.21, the ClusterStatus); default /etc/kubernetes/admin.conf. Maps under --root.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<String>,
+    /// How long to wait for the API server before going on without it [default: the
+    /// --config file's timeouts.kubernetesAPICall, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = super::duration)]
+    pub timeout: Option<std::time::Duration>,
     /// A kubeadm.k8s.io/v1beta4 ResetConfiguration file; the flags above override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,

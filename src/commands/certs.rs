@@ -22,6 +22,7 @@ fn certs_options(base: &Path, files: &CertsArgs) -> CertsOptions {
         config: files.config.clone(),
         cert_dir: files.cert_dir.clone(),
         kubeconfig: files.kubeconfig.clone(),
+        timeout: files.timeout,
     }
 }
 

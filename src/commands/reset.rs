@@ -56,6 +56,7 @@ pub fn run(
         skip_phases: args.skip_phases.clone(),
         ignore_preflight_errors: args.ignore_preflight_errors.clone(),
         kubeconfig: args.kubeconfig.clone(),
+        timeout: args.timeout,
         command_line: super::command_line(),
         sudo_user: super::sudo_user(),
     };

@@ -19,7 +19,7 @@ pub fn run(cmd: TaintCmd, base: &Path, printer: &Printer) -> Result<ExitCode> {
     let TaintArgs { node, all, cluster } = args;
     let opts = TaintOptions {
         base: base.to_path_buf(),
-        kubeconfig: cluster.kubeconfig(),
+        cluster: cluster.cluster(),
         add,
         node,
         all,

@@ -39,8 +39,7 @@ pub fn run(args: TokenArgs, base: &Path, printer: &Printer) -> Result<ExitCode> 
                 config,
                 dry_run,
             };
-            let created =
-                token::create(base, &cluster.kubeconfig(), opts, Box::new(printer.clone()))?;
+            let created = token::create(base, &cluster.cluster(), opts, Box::new(printer.clone()))?;
             match output {
                 OutputFormat::Text if print_join_command => printer.data(&created.join_command),
                 OutputFormat::Text => printer.data(&created.token),
@@ -59,7 +58,7 @@ pub fn run(args: TokenArgs, base: &Path, printer: &Printer) -> Result<ExitCode> 
             }
         }
         TokenCmd::List { output, cluster } => {
-            let tokens = token::list(base, &cluster.kubeconfig(), Box::new(printer.clone()))?;
+            let tokens = token::list(base, &cluster.cluster(), Box::new(printer.clone()))?;
             match output {
                 OutputFormat::Text => {
                     printer.data(&format!(
@@ -91,7 +90,7 @@ pub fn run(args: TokenArgs, base: &Path, printer: &Printer) -> Result<ExitCode> 
         TokenCmd::Delete { tokens, cluster } => {
             token::delete(
                 base,
-                &cluster.kubeconfig(),
+                &cluster.cluster(),
                 &tokens,
                 dry_run,
                 Box::new(printer.clone()),

@@ -42,7 +42,15 @@ pub struct Retry {
     /// First pause; doubled after each failure up to `max_delay`.
     pub first_delay: Duration,
     pub max_delay: Duration,
+    /// What sets `timeout`, named when the server does not answer: `--timeout`, or
+    /// `timeouts.kubernetesAPICall` of the configuration.
+    pub set_by: &'static str,
 }
+
+/// `Retry::set_by` of the commands that read a kubeadm configuration.
+pub const SET_BY_CONFIG: &str = "timeouts.kubernetesAPICall in the --config file (v1beta4)";
+/// `Retry::set_by` of the commands without one.
+pub const SET_BY_FLAG: &str = "--timeout";
 
 impl Default for Retry {
     fn default() -> Self {
@@ -50,6 +58,18 @@ impl Default for Retry {
             timeout: Duration::from_secs(60),
             first_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
+            set_by: SET_BY_CONFIG,
+        }
+    }
+}
+
+impl Retry {
+    /// Waits up to `timeout`, which `--timeout` set.
+    pub fn by_flag(timeout: Duration) -> Self {
+        Retry {
+            timeout,
+            set_by: SET_BY_FLAG,
+            ..Retry::default()
         }
     }
 }
@@ -61,6 +81,7 @@ impl Retry {
             timeout: Duration::ZERO,
             first_delay: Duration::ZERO,
             max_delay: Duration::ZERO,
+            set_by: SET_BY_CONFIG,
         }
     }
 }
@@ -253,8 +274,21 @@ impl Api<'_> {
             } else {
                 started.elapsed() + delay > retry.timeout
             };
-            if !transient || out_of_time {
+            if !transient {
                 return outcome;
+            }
+            if out_of_time {
+                // One shape for every command: who did not answer, for how long, and what
+                // sets the limit.
+                let limit = retry.timeout;
+                let endpoint = self.client.transport.endpoint();
+                let set_by = retry.set_by;
+                return outcome.map_err(|e| {
+                    e.context(format!(
+                        "the API server at {endpoint} did not answer within {} ({attempts} tries; {set_by} sets the limit)",
+                        crate::config::duration::format(limit)
+                    ))
+                });
             }
             let why = match &outcome {
                 Ok(resp) => format!("{} {}", resp.status, resp.message()),
@@ -265,10 +299,11 @@ impl Api<'_> {
                 self.out.status(
                     "api",
                     &format!(
-                        "the API server at {} does not answer yet ({}); trying again for up to {:?}",
+                        "the API server at {} does not answer yet ({}); trying again for up to {} ({})",
                         self.client.transport.endpoint(),
                         first_line(&why),
-                        retry.timeout
+                        crate::config::duration::format(retry.timeout),
+                        retry.set_by
                     ),
                 );
             }

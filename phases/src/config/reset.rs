@@ -154,10 +154,19 @@ pub fn unsupported_by_reset(reset: &ResetConfiguration) -> Vec<(String, String)>
                 .to_string(),
         ));
     }
-    if reset.timeouts != super::Timeouts::default() {
+    if let Err(e) = super::duration::parse(&reset.timeouts.kubernetes_api_call) {
+        out.push(("timeouts.kubernetesAPICall".to_string(), format!("{e:#}")));
+    }
+    // kubernetesAPICall is how long reset waits for the API server; the others time what
+    // kubestrap's reset does not do, or does with limits of its own.
+    let used = Timeouts {
+        kubernetes_api_call: reset.timeouts.kubernetes_api_call.clone(),
+        ..Timeouts::default()
+    };
+    if reset.timeouts != used {
         out.push((
             "timeouts".to_string(),
-            "not supported by kubestrap's reset, which keeps its own time limits; remove it (or leave kubeadm's defaults)".to_string(),
+            "only `kubernetesAPICall` is used by kubestrap's reset (how long it waits for the API server); remove the others (or leave kubeadm's defaults)".to_string(),
         ));
     }
     out

@@ -213,7 +213,8 @@ pub fn run(opts: InitOptions, out: Box<dyn Reporter>) -> Outcome<Initialized> {
     if opts.phase.as_deref() == Some("upload-certs") && !opts.config_given && opts.upload_certs {
         // Uploading again to a running cluster: its certificates folder and etcd are the ones
         // kubeadm-config records, not the defaults.
-        match super::renewal::cluster_configuration(&Root::new(&opts.base), None, &out) {
+        let wait = super::renewal::CLUSTER_CONFIG_WAIT;
+        match super::renewal::cluster_configuration(&Root::new(&opts.base), None, wait, &out) {
             Ok(cluster) => docs.cluster = cluster,
             Err(e) => out.status(
                 "upload-certs",

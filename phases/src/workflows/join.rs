@@ -285,6 +285,20 @@ fn discover_and_join(
     })
 }
 
+/// How long join tries an endpoint where nothing answers, unless the JoinConfiguration's
+/// `timeouts.kubernetesAPICall` is set to other than kubeadm's default (whose minute would only
+/// delay a mistyped address).
+pub const UNREACHABLE_WAIT: Duration = Duration::from_secs(10);
+
+fn unreachable_wait(timeouts: &crate::config::Timeouts) -> Duration {
+    let set = &timeouts.kubernetes_api_call;
+    if *set == crate::config::Timeouts::default().kubernetes_api_call {
+        return UNREACHABLE_WAIT;
+    }
+    // Checked when the file was read.
+    crate::config::duration::parse(set).unwrap_or(UNREACHABLE_WAIT)
+}
+
 /// Finds the cluster and makes sure it can be trusted, then reads its configuration: the
 /// bootstrap kubeconfig and API client go into the context, the cluster's ClusterConfiguration
 /// and version into its config. Writes nothing.
@@ -307,7 +321,7 @@ pub fn discover(ctx: &mut Context, connect: &dyn Connect) -> Result<()> {
                 pins: pins.clone(),
                 unsafe_skip_ca_verification: *unsafe_skip_ca_verification,
                 timeout: join.discovery_timeout,
-                unreachable_timeout: Duration::from_secs(10),
+                unreachable_timeout: unreachable_wait(&ctx.cfg.init.timeouts),
                 poll: Duration::from_millis(200),
                 interrupt: ctx.interrupt,
             };

@@ -122,11 +122,23 @@ fn sudo_user(name: Option<&str>) -> Result<Option<SudoUser>> {
 
 /// A client for the cluster of a kubeconfig under the root (`base`), for the commands that talk
 /// to a running cluster.
-fn cluster_client(base: &std::path::Path, kubeconfig: &str) -> Result<(Root, crate::api::Client)> {
+fn cluster_client(base: &std::path::Path, cluster: &Cluster) -> Result<(Root, crate::api::Client)> {
     let root = Root::new(base);
-    let transport = crate::api::http::HttpTransport::from_kubeconfig(&root, kubeconfig)?;
+    let transport = crate::api::http::HttpTransport::from_kubeconfig(&root, &cluster.kubeconfig)?;
     Ok((
         root,
-        crate::api::Client::new(Box::new(transport), crate::api::Retry::default()),
+        crate::api::Client::new(
+            Box::new(transport),
+            crate::api::Retry::by_flag(cluster.timeout),
+        ),
     ))
+}
+
+/// How a command without a configuration file reaches the cluster (`token`, `taint`).
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// The kubeconfig, under the root.
+    pub kubeconfig: String,
+    /// How long to wait for the API server (`--timeout`).
+    pub timeout: std::time::Duration,
 }

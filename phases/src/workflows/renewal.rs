@@ -26,9 +26,10 @@ pub use crate::phases::renewal::{
     short_duration,
 };
 
-/// How long renewal waits for the API server before it goes on with kubeadm's defaults: a
-/// renewal must work while the control plane is down (expired certificates are why it is).
-const CLUSTER_CONFIG_WAIT: Duration = Duration::from_secs(5);
+/// How long the certs commands wait for the API server (`--timeout`) before they go on with
+/// kubeadm's defaults: a renewal must work while the control plane is down (expired
+/// certificates are why it is).
+pub const CLUSTER_CONFIG_WAIT: Duration = Duration::from_secs(5);
 
 /// The ClusterConfiguration the cluster keeps (kube-system/kubeadm-config), read with
 /// `kubeconfig` (else admin.conf) under `root`, for `certs` commands run without `--config`
@@ -36,12 +37,10 @@ const CLUSTER_CONFIG_WAIT: Duration = Duration::from_secs(5);
 pub fn cluster_configuration(
     root: &Root,
     kubeconfig: Option<&str>,
+    timeout: Duration,
     out: &dyn crate::api::Log,
 ) -> Result<ClusterConfiguration> {
-    let retry = Retry {
-        timeout: CLUSTER_CONFIG_WAIT,
-        ..Retry::default()
-    };
+    let retry = Retry::by_flag(timeout);
     let admin = match kubeconfig {
         Some(path) => client::from_kubeconfig(root, path, retry)?,
         None => client::admin(root, retry)?,
@@ -60,6 +59,8 @@ pub struct CertsOptions {
     pub cert_dir: Option<String>,
     /// `--kubeconfig`: the file the cluster's configuration is read with, instead of admin.conf.
     pub kubeconfig: Option<String>,
+    /// `--timeout`: how long to wait for the API server ([`CLUSTER_CONFIG_WAIT`] by default).
+    pub timeout: Duration,
 }
 
 /// Where a certs command takes the cluster's settings from without `--config`.
@@ -86,7 +87,12 @@ pub(super) fn context(
         None => Documents::default(),
     };
     if opts.config.is_none() && without == Without::ClusterThenDefaults {
-        match cluster_configuration(&Root::new(&opts.base), opts.kubeconfig.as_deref(), &out) {
+        match cluster_configuration(
+            &Root::new(&opts.base),
+            opts.kubeconfig.as_deref(),
+            opts.timeout,
+            &out,
+        ) {
             Ok(cluster) => docs.cluster = cluster,
             Err(e) => out.status(
                 "certs",

@@ -27,9 +27,9 @@ use crate::workflows::Outcome;
 
 pub use crate::config::reset::ResetConfiguration;
 
-/// How long reset waits for the API server before it warns and goes on: reset must work on a
-/// broken cluster.
-const API_WAIT: Duration = Duration::from_secs(10);
+/// How long reset waits for the API server before it warns and goes on, unless `--timeout` or
+/// the file's `timeouts.kubernetesAPICall` says otherwise: reset must work on a broken cluster.
+pub const API_WAIT: Duration = Duration::from_secs(10);
 
 /// The API clients reset's phases get: admin.conf when it is there, as for init; its admin
 /// client waits for the API server only [`API_WAIT`].
@@ -42,10 +42,10 @@ fn briefly_admin(ctx: &Context) -> Result<Client> {
     if ctx.opts.dry_run {
         return Ok(client::dry_run(&ctx.cfg));
     }
-    let retry = Retry {
-        timeout: API_WAIT,
-        ..Retry::default()
-    };
+    let retry = ctx
+        .state::<ApiWait>()
+        .map(|wait| wait.0)
+        .unwrap_or(Retry::by_flag(API_WAIT));
     match ctx.state::<Kubeconfig>() {
         Some(Kubeconfig(path)) => client::from_kubeconfig(&ctx.root, path, retry),
         None => client::admin(&ctx.root, retry),
@@ -54,6 +54,31 @@ fn briefly_admin(ctx: &Context) -> Result<Client> {
 
 /// `--kubeconfig`: the file reset reaches the cluster with instead of admin.conf.
 struct Kubeconfig(String);
+
+/// How long reset waits for the API server, and what set it.
+struct ApiWait(Retry);
+
+/// `--timeout`, else the file's `timeouts.kubernetesAPICall` when it is not kubeadm's default,
+/// else [`API_WAIT`].
+fn api_wait(opts: &ResetOptions) -> Result<Retry> {
+    if let Some(timeout) = opts.timeout {
+        return Ok(Retry::by_flag(timeout));
+    }
+    let set = &opts.file.timeouts.kubernetes_api_call;
+    if *set == crate::config::Timeouts::default().kubernetes_api_call {
+        return Ok(Retry::by_flag(API_WAIT));
+    }
+    let timeout = crate::config::duration::parse(set).map_err(|e| {
+        InvalidConfig(vec![format!(
+            "ResetConfiguration `timeouts.kubernetesAPICall`: {e:#}"
+        )])
+    })?;
+    Ok(Retry {
+        timeout,
+        set_by: crate::api::SET_BY_CONFIG,
+        ..Retry::default()
+    })
+}
 
 /// The reset phases, in kubeadm's order.
 pub static PHASES: &[Phase] = &[
@@ -96,6 +121,8 @@ pub struct ResetOptions {
     pub ignore_preflight_errors: Vec<String>,
     /// `--kubeconfig`: the cluster's admin kubeconfig instead of admin.conf (maps under the root).
     pub kubeconfig: Option<String>,
+    /// `--timeout`: how long to wait for the API server.
+    pub timeout: Option<Duration>,
     /// The command line, recorded in the root's lock for another run to see.
     pub command_line: String,
     /// `SUDO_USER`: whose `~/.kube/config` goes aside when it trusts the CA being reset.
@@ -177,7 +204,12 @@ pub fn run(opts: ResetOptions, out: Box<dyn Reporter>) -> Outcome<Reset> {
         Ok(prepared) => prepared,
         Err(e) => return Outcome::on(&root, Err(e)),
     };
+    let wait = match api_wait(&opts) {
+        Ok(wait) => wait,
+        Err(e) => return Outcome::on(&root, Err(e)),
+    };
     let mut ctx = Context::new(cfg, root, Box::new(LinuxHost), out, options).with_clients(CLIENTS);
+    ctx.set_state(ApiWait(wait));
     if let Some(path) = &opts.kubeconfig {
         ctx.set_state(Kubeconfig(path.clone()));
     }

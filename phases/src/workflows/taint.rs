@@ -17,8 +17,8 @@ use crate::runner::report::Reporter;
 pub struct TaintOptions {
     /// The folder that stands for `/`.
     pub base: PathBuf,
-    /// The kubeconfig to reach the cluster with.
-    pub kubeconfig: String,
+    /// The kubeconfig to reach the cluster with, and how long to wait for it.
+    pub cluster: super::Cluster,
     /// Put the taint back (`add`) rather than remove it.
     pub add: bool,
     /// The node (default: this machine's host name in lower case).
@@ -39,7 +39,7 @@ pub fn run(
         )])
         .into());
     }
-    let (_, client) = super::cluster_client(&opts.base, &opts.kubeconfig)?;
+    let (_, client) = super::cluster_client(&opts.base, &opts.cluster)?;
     let api = client.with(&out);
     let names: Vec<String> = if opts.all {
         let nodes: Vec<Node> = api.list("/api/v1/nodes", "nodes")?;

@@ -93,7 +93,7 @@ fn invalid(e: anyhow::Error) -> anyhow::Error {
 /// Creates a bootstrap token in the cluster of `kubeconfig` (under `base`).
 pub fn create(
     base: &Path,
-    kubeconfig: &str,
+    cluster: &super::Cluster,
     opts: CreateOptions,
     out: Box<dyn Reporter>,
 ) -> Result<Created> {
@@ -122,7 +122,7 @@ pub fn create(
         .as_deref()
         .map(|k| pki::CertificateKey::parse(k).map_err(|e| invalid(e.context("--certificate-key"))))
         .transpose()?;
-    let (root, client) = super::cluster_client(base, kubeconfig)?;
+    let (root, client) = super::cluster_client(base, cluster)?;
     let api = client.with(&out);
     if let Some(key) = &key {
         check_certificate_key(&api, key, out.as_ref())?;
@@ -138,7 +138,7 @@ pub fn create(
     } else {
         bootstrap::create_token(&api, &spec)?;
     }
-    let creds = Credentials::load(&root, kubeconfig)?;
+    let creds = Credentials::load(&root, &cluster.kubeconfig)?;
     let hashes = pki::ca_cert_hashes(&creds.ca_pem)?;
     let endpoint = net::url_host_port(&creds.server);
     let join_command = bootstrap::one_line(&bootstrap::join_command(
@@ -185,8 +185,8 @@ fn check_certificate_key(
 }
 
 /// The bootstrap tokens of the cluster of `kubeconfig`.
-pub fn list(base: &Path, kubeconfig: &str, out: Box<dyn Reporter>) -> Result<Vec<Listed>> {
-    let (_, client) = super::cluster_client(base, kubeconfig)?;
+pub fn list(base: &Path, cluster: &super::Cluster, out: Box<dyn Reporter>) -> Result<Vec<Listed>> {
+    let (_, client) = super::cluster_client(base, cluster)?;
     bootstrap::list_tokens(&client.with(&out), SystemTime::now())
 }
 
@@ -194,7 +194,7 @@ pub fn list(base: &Path, kubeconfig: &str, out: Box<dyn Reporter>) -> Result<Vec
 /// `deleted` with the ID of each as it goes; every one is checked first.
 pub fn delete(
     base: &Path,
-    kubeconfig: &str,
+    cluster: &super::Cluster,
     tokens: &[String],
     dry_run: bool,
     out: Box<dyn Reporter>,
@@ -208,7 +208,7 @@ pub fn delete(
             "{bad:?} is neither a bootstrap token ID ([a-z0-9]{{6}}) nor a token ([a-z0-9]{{6}}.[a-z0-9]{{16}})\n\nhint: `kubestrap token list` shows the tokens"
         )));
     }
-    let (_, client) = super::cluster_client(base, kubeconfig)?;
+    let (_, client) = super::cluster_client(base, cluster)?;
     let api = client.with(&out);
     for t in tokens {
         if dry_run {

@@ -45,6 +45,7 @@ pub fn run(opts: UserKubeconfigOptions, out: Box<dyn Reporter>) -> Result<String
         config: opts.config,
         cert_dir: None,
         kubeconfig: None,
+        timeout: super::renewal::CLUSTER_CONFIG_WAIT,
     };
     let ctx = super::renewal::context(&certs, Without::Defaults, true, out)?;
     kubeconfig::user_kubeconfig(
