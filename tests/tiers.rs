@@ -265,10 +265,10 @@ fn graph() -> Graph {
         let text = std::fs::read_to_string(p).unwrap();
         let mut out: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for u in uses(&text) {
-            if let Some(target) = resolve(&modules[&name], dir_module, &u.path, &files) {
-                if target != name {
-                    out.entry(target).or_insert((u.line, u.path));
-                }
+            if let Some(target) = resolve(&modules[&name], dir_module, &u.path, &files)
+                && target != name
+            {
+                out.entry(target).or_insert((u.line, u.path));
             }
         }
         edges.insert(name, out);

@@ -622,6 +622,7 @@ mod tests {
             timeout: Duration::from_millis(300),
             first_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(40),
+            set_by: SET_BY_FLAG,
         };
         let client = Client::new(Box::new(Silent), retry);
         let out = crate::runner::report::RecordingReporter::default();
@@ -629,6 +630,11 @@ mod tests {
         let cm = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "x").unwrap();
         let err = format!("{:#}", api.get::<Value>(&cm).unwrap_err());
         assert!(err.contains("connection refused"), "{err}");
+        assert!(
+            err.contains("the API server at https://127.0.0.1:6443 did not answer within 300ms (")
+                && err.contains("tries; --timeout sets the limit)"),
+            "{err}"
+        );
         let said: Vec<String> = out
             .lines()
             .into_iter()
@@ -637,7 +643,7 @@ mod tests {
         assert_eq!(
             said,
             [
-                "[api] the API server at https://127.0.0.1:6443 does not answer yet (connection refused); trying again for up to 300ms"
+                "[api] the API server at https://127.0.0.1:6443 does not answer yet (connection refused); trying again for up to 300ms (--timeout)"
             ]
         );
     }

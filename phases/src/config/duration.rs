@@ -108,9 +108,13 @@ pub fn later(start: SystemTime, length: Duration) -> Result<SystemTime> {
         .with_context(|| format!("{} after now is past the end of time", format(length)))
 }
 
-/// Formats a duration the way Go's `time.Duration.String` does for whole seconds: `24h0m0s`, `4m0s`, `30s`.
+/// Formats a duration the way Go's `time.Duration.String` does for whole seconds: `24h0m0s`,
+/// `4m0s`, `30s`; under a second, in milliseconds (`300ms`).
 pub fn format(d: Duration) -> String {
     let secs = d.as_secs();
+    if secs == 0 && d.subsec_millis() > 0 {
+        return format!("{}ms", d.subsec_millis());
+    }
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     if h > 0 {
         format!("{h}h{m}m{s}s")

@@ -44,7 +44,7 @@ impl CertificateKey {
                 "the certificate key is not hexadecimal: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)"
             );
         }
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             bail!(
                 "the certificate key has {} hex digits, not 64: a certificate key is 64 hex digits (`kubestrap certs certificate-key` prints one)",
                 hex.len()

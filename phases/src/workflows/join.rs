@@ -220,10 +220,10 @@ fn run_on(
     let phase = opts.phase.as_deref();
     let skip = cfg.init.skip_phases.clone();
     let tables = tables();
-    if !tables.iter().any(|t| runner::plan(t, phase, &skip).is_ok()) {
-        if let Err(e) = runner::plan(tables[0], phase, &skip) {
-            return (Err(e), root);
-        }
+    if !tables.iter().any(|t| runner::plan(t, phase, &skip).is_ok())
+        && let Err(e) = runner::plan(tables[0], phase, &skip)
+    {
+        return (Err(e), root);
     }
     let options = Options {
         dry_run: root.is_dry_run(),

@@ -259,10 +259,9 @@ fn read_cluster_info(
         ))),
         Ok(resp) => Ok(Poll::Ready(resp)),
         Err(e) if e.downcast_ref::<Unreachable>().is_some() => Ok(Poll::Pending(format!(
-            "nothing answers at {server}: the API server did not answer within {} ({} sets the limit): {}\n\nhint: check the address and port in the join command; on the control-plane node, `kubectl get --raw /healthz` shows whether the API server runs, and a firewall must let this node reach port {}",
+            "nothing answers at {server}: the API server did not answer within {} ({} sets the limit): {e:#}\n\nhint: check the address and port in the join command; on the control-plane node, `kubectl get --raw /healthz` shows whether the API server runs, and a firewall must let this node reach port {}",
             crate::config::duration::format(limit),
             crate::api::SET_BY_CONFIG,
-            format!("{e:#}"),
             server.rsplit(':').next().unwrap_or("6443")
         ))),
         Err(e) => Err(e.context(format!(

@@ -138,12 +138,11 @@ fn check_existing(ctx: &Context, path: &str, ca: &Certificate, server: &str) -> 
         .and_then(|u| u.client_certificate_data.as_deref())
         .and_then(|d| decode_data(d).ok())
         .and_then(|pem| Certificate::from_pem(&String::from_utf8_lossy(&pem)).ok())
+        && !cert.is_signed_by(ca)
     {
-        if !cert.is_signed_by(ca) {
-            bail!(
-                "a kubeconfig file {path:?} exists already but its client certificate is not signed by the cluster CA{hint}"
-            );
-        }
+        bail!(
+            "a kubeconfig file {path:?} exists already but its client certificate is not signed by the cluster CA{hint}"
+        );
     }
     if cluster.server != server {
         ctx.out.warn(

@@ -51,12 +51,12 @@ pub fn leftovers(ctx: &Context) -> Vec<String> {
             )),
         }
     }
-    if let Ok(mountinfo) = ctx.root.read_to_string("/proc/self/mountinfo") {
-        if let Ok(dir) = ctx.root.physical(paths::KUBELET_DIR) {
-            let dir = dir.canonicalize().unwrap_or(dir);
-            for point in host::mount_points_under(&mountinfo, &dir) {
-                left.push(format!("mount {}", point.display()));
-            }
+    if let Ok(mountinfo) = ctx.root.read_to_string("/proc/self/mountinfo")
+        && let Ok(dir) = ctx.root.physical(paths::KUBELET_DIR)
+    {
+        let dir = dir.canonicalize().unwrap_or(dir);
+        for point in host::mount_points_under(&mountinfo, &dir) {
+            left.push(format!("mount {}", point.display()));
         }
     }
     let (mut dirs, files) = clean::managed(ctx);
