@@ -219,7 +219,15 @@ fn version_prints_kubestrap_kubernetes_range_and_commit() {
     let (short, _) = text(&kubestrap(&["version", "-o", "short"]));
     assert_eq!(short, format!("v{}\n", env!("CARGO_PKG_VERSION")));
 
-    let out = kubestrap(&["version", "-o", "json"]);
+    // Under an empty root no kubelet is installed: the default is the newest version.
+    let empty = tempfile::tempdir().unwrap();
+    let out = kubestrap(&[
+        "version",
+        "-o",
+        "json",
+        "--root",
+        empty.path().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out).1);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["version"], short.trim());
@@ -238,7 +246,13 @@ fn version_prints_kubestrap_kubernetes_range_and_commit() {
     assert_eq!(k8s["newestMinor"], format!("v1.{NEWEST_MINOR}"), "{doc}");
     assert_eq!(k8s["default"], NEWEST.to_string(), "{doc}");
 
-    let out = kubestrap(&["version", "-o", "yaml"]);
+    let out = kubestrap(&[
+        "version",
+        "-o",
+        "yaml",
+        "--root",
+        empty.path().to_str().unwrap(),
+    ]);
     let yaml: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(yaml, doc);
 
@@ -253,7 +267,7 @@ fn version_prints_kubestrap_kubernetes_range_and_commit() {
 fn init_join_and_reset_help_show_examples_after_the_phases() {
     for (command, example) in [
         ("init", "sudo kubestrap init --pod-network-cidr"),
-        ("join", "sudo kubestrap join 10.0.0.1:6443 --token"),
+        ("join", "sudo kubestrap join 192.0.2.10:6443 --token"),
         ("reset", "sudo kubestrap reset --force"),
     ] {
         let out = kubestrap(&[command, "--help"]);

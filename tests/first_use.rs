@@ -554,3 +554,41 @@ fn api_waits_follow_one_rule_with_one_message() {
         "{stderr}"
     );
 }
+
+/// `init --dry-run -o json` is one document that also lists what the run would write.
+#[test]
+fn init_dry_run_json_lists_the_files() {
+    let root = tempfile::tempdir().unwrap();
+    let out = on(
+        root.path(),
+        &[
+            "init",
+            "--dry-run",
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "192.0.2.10",
+            "--kubernetes-version",
+            "v1.25.0",
+            "-o",
+            "json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let files = doc["dryRun"]["files"].as_array().unwrap();
+    let key = files
+        .iter()
+        .find(|f| f["path"] == "/etc/kubernetes/pki/ca.key")
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(key["mode"], "0600");
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "/etc/kubernetes/manifests/kube-apiserver.yaml")
+    );
+    assert!(doc["joinCommands"].is_array(), "{doc}");
+    // Nothing was written: not even the root's folders.
+    assert!(tree(root.path()).is_empty());
+}

@@ -7,7 +7,7 @@ use clap::Command;
 use clap::builder::PossibleValue;
 use clap_complete::Shell;
 use kubestrap_phases::version::NEWEST;
-use kubestrap_phases::workflows::{self, preflight, renewal};
+use kubestrap_phases::workflows::{self, names};
 
 use crate::output::Printer;
 
@@ -15,8 +15,8 @@ use crate::output::Printer;
 /// the names `--skip-phases`, `--ignore-preflight-errors` and `certs renew` take.
 pub fn run(shell: Shell, printer: &Printer) -> Result<ExitCode> {
     let names = Names {
-        checks: preflight::check_names(Box::new(printer.clone()))?,
-        certificates: renewal::certificate_names(Box::new(printer.clone()))?,
+        checks: names::check_names(Box::new(printer.clone()))?,
+        certificates: names::certificate_names(Box::new(printer.clone()))?,
     };
     let mut cmd = crate::cli::build();
     for sub in ["init", "join", "reset", "preflight", "certs"] {

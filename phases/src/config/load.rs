@@ -130,8 +130,7 @@ pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
 /// valid, and the warnings about what it cannot be sure of.
 pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
-    // The documents as far as they could be read (a field with a problem is left out): their
-    // values, rules and flags are checked too, so one run shows every problem.
+    // What could be read (a field with a problem is left out) is checked too: one run says all.
     let (docs, mut problems) = parse(&text, &path.display().to_string());
     let mut warnings = Vec::new();
     let mut found = if docs.has_init_kinds {
@@ -145,16 +144,13 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
         found.extend(super::join::validate_join(join, v4));
     }
     if let Some(reset) = &docs.reset {
+        // What `kubestrap reset --config` would refuse too.
+        let refused = super::reset::unsupported_by_reset(reset);
         found.extend(
-            super::reset::validate_reset(reset)
+            (super::reset::validate_reset(reset)
                 .into_iter()
-                .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
-        );
-        // What `kubestrap reset --config` would refuse.
-        found.extend(
-            super::reset::unsupported_by_reset(reset)
-                .into_iter()
-                .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
+                .chain(refused))
+            .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
         );
     }
     // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
@@ -195,7 +191,7 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
         }
     }
     if docs.has_init_kinds {
-        found.extend(crate::config::flags::removed_flag_problems(
+        found.extend(super::flags::removed_flag_problems(
             &docs.init,
             &docs.cluster,
             version,
@@ -221,14 +217,11 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
 
 /// The line a rendered problem points at (`name:12:3: …`); problems without one come first.
 fn line_of(problem: &str) -> (usize, usize) {
-    let mut parts = problem.splitn(4, ':').skip(1);
-    let mut number = || {
-        parts
-            .next()
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    (number(), number())
+    let mut n = problem
+        .splitn(4, ':')
+        .skip(1)
+        .map(|n| n.parse().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
 }
 
 /// Problems between documents: the kube-proxy's clusterCIDR against the pod subnet.
@@ -495,8 +488,7 @@ fn typed<T: DeserializeOwned>(
     // Each round removes the offending field, so the loop ends; the bound is a safety net.
     for _ in 0..64 {
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            // With its problems recorded, the rest of the document is still read: `config
-            // validate` checks its values and rules too; every loader refuses it anyway.
+            // The rest is still read, for `config validate`; every loader refuses it anyway.
             Ok(v) => return Some(v),
             Err(err) => {
                 let path = err.path().to_string();

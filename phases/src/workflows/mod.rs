@@ -7,6 +7,7 @@ pub mod clients;
 pub mod images;
 pub mod init;
 pub mod join;
+pub mod names;
 pub mod preflight;
 pub mod renewal;
 pub mod reset;

@@ -72,38 +72,3 @@ pub fn run(opts: PreflightOptions, out: Box<dyn Reporter>) -> Result<()> {
     ctx.out.status("preflight", "All pre-flight checks passed");
     Ok(())
 }
-
-/// The names `--ignore-preflight-errors` takes: every check of init and of a control-plane
-/// join for the newest Kubernetes version, sorted, with `all` (for shell completion).
-pub fn check_names(out: Box<dyn Reporter>) -> Result<Vec<String>> {
-    let ctx = completion_context(out)?;
-    let mut names = vec!["all".to_string()];
-    for role in [Role::Init, Role::JoinControlPlane] {
-        names.extend(preflight::check_names(&ctx, role));
-    }
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
-/// A context of kubeadm's defaults for the newest version, with the values resolution would
-/// otherwise look up on the host given, so that listing names asks nothing of this machine.
-pub(super) fn completion_context(out: Box<dyn Reporter>) -> Result<Context> {
-    let overrides = Overrides {
-        advertise_address: Some("192.0.2.1".into()),
-        node_name: Some("node".into()),
-        cri_socket: Some(config::CRI_SOCKETS[0].1.into()),
-        kubernetes_version: Some(crate::version::NEWEST.to_string()),
-        ..Overrides::default()
-    };
-    let root = Root::new("/");
-    let host = LinuxHost;
-    let cfg = config::resolve(Documents::default(), &overrides, &root, &host)?;
-    Ok(Context::new(
-        cfg,
-        root,
-        Box::new(host),
-        out,
-        Options::default(),
-    ))
-}

@@ -327,15 +327,3 @@ fn served_matches_disk(ctx: &Context) -> Result<Served> {
         serial: served.serial_hex(),
     })
 }
-
-/// The names `certs renew` takes for the newest Kubernetes version, with `all` (for shell
-/// completion).
-pub fn certificate_names(out: Box<dyn Reporter>) -> Result<Vec<String>> {
-    let ctx = super::preflight::completion_context(out)?;
-    let mut names: Vec<String> = Renewable::all(&ctx)
-        .into_iter()
-        .map(Renewable::name)
-        .collect();
-    names.push("all".into());
-    Ok(names)
-}

@@ -7,8 +7,7 @@ use anyhow::Result;
 use crate::phases::bootstrap::token::{self, admin_cluster};
 use crate::runner::context::Context;
 
-/// What kubeadm prints instead of a value the user asked not to see.
-pub const WITHHELD: &str = "<value withheld>";
+use crate::phases::bootstrap::token::WITHHELD;
 
 /// The `show-join-command` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {

@@ -289,11 +289,14 @@ pub fn init_specs(ctx: &mut Context) -> Result<Vec<Spec>> {
     Ok(specs)
 }
 
+/// What kubeadm prints instead of a value the user asked not to see.
+pub const WITHHELD: &str = "<value withheld>";
+
 /// The `bootstrap-token` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let specs = init_specs(ctx)?;
     let shown = |s: &Spec| match ctx.opts.skip_token_print {
-        true => crate::phases::bootstrap::show_join::WITHHELD.to_string(),
+        true => WITHHELD.to_string(),
         false => s.token.to_string(),
     };
     let tokens: Vec<String> = specs.iter().map(shown).collect();
