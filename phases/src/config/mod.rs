@@ -188,8 +188,8 @@ pub mod kubeadm_config;
 mod resolve;
 
 pub use resolve::{
-    CRI_SOCKETS, Documents, ImagesConfig, Overrides, detect_cri_socket, path_dirs, resolve,
-    resolve_images,
+    CRI_SOCKETS, Documents, ImagesConfig, Overrides, detect_cri_socket, kubelet_version, path_dirs,
+    resolve, resolve_images,
 };
 
 pub mod component;

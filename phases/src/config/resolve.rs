@@ -345,7 +345,7 @@ pub fn path_dirs() -> Vec<String> {
 }
 
 /// The version printed by `kubelet --version` of the first kubelet on the PATH under the root.
-fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
+pub fn kubelet_version(root: &Root, host: &dyn Host) -> Option<KubeVersion> {
     let logical = path_dirs()
         .iter()
         .map(|dir| format!("{dir}/kubelet"))

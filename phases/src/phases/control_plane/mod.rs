@@ -13,7 +13,7 @@ pub use join::{
     update_status as join_update_status, wait_control_plane as join_wait,
 };
 pub use restart::{ORDER as RESTART_ORDER, apiserver_url, restart as restart_component};
-pub use wait::run as wait_control_plane;
+pub use wait::{ContainerLogs, container_logs, run as wait_control_plane, runtime_state};
 
 use anyhow::Result;
 
