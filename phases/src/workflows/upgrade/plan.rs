@@ -107,7 +107,8 @@ fn counted(versions: &[String]) -> String {
     }
 }
 
-fn make(view: &ClusterView, api: &Api<'_>, target: KubeVersion, source: String) -> UpgradePlan {
+/// The plan for `target` of the cluster `view` shows (`source`: where the target came from).
+pub fn make(view: &ClusterView, api: &Api<'_>, target: KubeVersion, source: String) -> UpgradePlan {
     let cluster = &view.cluster;
     let kubelets: Vec<String> = view.nodes.iter().map(|n| n.kubelet.clone()).collect();
     let mut components = Vec::new();
