@@ -127,10 +127,43 @@ assert p["current"] == sys.argv[1] and p["target"] == sys.argv[2], p
 assert [r["component"] for r in p["components"]] == ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "CoreDNS", "etcd"], p
 ' "$CUR" "$NEXT" || fail "plan -o json"
 
-say "upgrade apply $NEXT"
+say "refused, nothing changed"
+refused "two minors ahead" "minor versions above the API server's $CUR" v1.22.0
+refused "outside kubestrap's range" "outside the versions kubestrap supports" v1.40.0
+refused "a downgrade across minors" "outside the versions kubestrap supports" v1.19.16
+refused "images missing" "kubestrap config images pull --kubernetes-version v1.20.99" v1.20.99
+mv /etc/kubernetes/manifests/kube-scheduler.yaml "$WORK/"
+refused "a manifest missing" "StaticPodManifest" "$NEXT"
+mv "$WORK/kube-scheduler.yaml" /etc/kubernetes/manifests/
+until_ok 120 pod_ready kube-scheduler || fail "kube-scheduler did not come back"
+
+say "KUBESTRAP_TEST_CRASH=break:kube-controller-manager: rolled back with the kube-apiserver"
+rc=0
+$TB exec node1 env KUBESTRAP_TEST_CRASH=break:kube-controller-manager "$KS" upgrade apply "$NEXT" -y >"$WORK/break.log" 2>&1 || rc=$?
+cat "$WORK/break.log" >&2
+[ $rc != 0 ] || fail "the broken upgrade succeeded"
+grep -q "the upgrade of kube-controller-manager to $NEXT failed; rolled back kube-apiserver, kube-controller-manager to the manifests of $CUR" "$WORK/break.log" ||
+	fail "the failure does not name the component and the rollback"
+grep -q "kube-controller-manager: last lines of its log" "$WORK/break.log" || fail "the failure shows no log lines"
+grep -q "kubestrap-test-break" "$WORK/break.log" || fail "the log lines do not show the cause"
+until_ok 120 control_plane_on "$CUR" || fail "not rolled back to $CUR: $(for c in "${CP[@]}"; do pod_image "$c"; done)"
+[ "$(server_version)" = "$CUR" ] || fail "the API server says $(server_version) after the rollback"
+[ "$(config_version)" = "$CUR" ] || fail "kubeadm-config says $(config_version) after the rollback"
+[ ! -e /var/lib/kubestrap/upgrade.json ] || fail "the upgrade record was left after the rollback"
+
+say "killed with SIGKILL while waiting for kube-controller-manager, then run again"
 serial_before=$(openssl x509 -in $PKI/apiserver.crt -noout -serial)
-$TB exec node1 "$KS" upgrade apply "$NEXT" -y >"$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log" >&2; fail "upgrade apply"; }
+"$KS" upgrade apply "$NEXT" -y >"$WORK/killed.log" 2>&1 &
+pid=$!
+waiting_kcm() { grep -q "kube-controller-manager: waiting for the kubelet to replace the pod" "$WORK/killed.log"; }
+until_ok 300 waiting_kcm || { cat "$WORK/killed.log" >&2; fail "the upgrade never waited for kube-controller-manager"; }
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+cat "$WORK/killed.log" >&2
+[ -s /var/lib/kubestrap/upgrade.json ] || fail "the killed upgrade left no record"
+$TB exec node1 "$KS" upgrade apply "$NEXT" -y >"$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log" >&2; fail "upgrade apply after the kill"; }
 cat "$WORK/apply.log" >&2
+grep -q "Resuming the upgrade from $CUR to $NEXT" "$WORK/apply.log" || fail "the second run did not resume"
 grep -q "SUCCESS! Your cluster was upgraded to \"$NEXT\"" "$WORK/apply.log" || fail "no success line"
 grep -q "no CoreDNS" "$WORK/apply.log" || fail "the absent CoreDNS was not named"
 grep -q "upgrade the kubelet package" "$WORK/apply.log" || fail "no reminder to upgrade the kubelet"

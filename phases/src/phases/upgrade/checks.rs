@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::fs::paths;
 use crate::phases::upgrade::Settings;
 use crate::phases::upgrade::cluster::ClusterView;
+use crate::phases::upgrade::record::Record;
 use crate::runner::context::Context;
 
 /// Whether a check's failure is to be a warning.
@@ -68,6 +69,16 @@ pub fn preflight(ctx: &mut Context) -> Result<()> {
         ));
     }
     let node = &ctx.cfg.node_name;
+    // A component an interrupted run was replacing may be restarting: that run is resumed.
+    let resumed: Vec<String> = Record::load(&ctx.root)?
+        .map(|r| {
+            r.components
+                .into_iter()
+                .filter(|s| !s.done)
+                .map(|s| s.component)
+                .collect()
+        })
+        .unwrap_or_default();
     if view
         .nodes
         .iter()
@@ -88,6 +99,7 @@ pub fn preflight(ctx: &mut Context) -> Result<()> {
             }
             match view.pods(component).iter().find(|p| p.node == *node) {
                 Some(p) if p.ready => {}
+                _ if resumed.iter().any(|c| c == component) => {}
                 Some(_) => failed.push((
                     "ControlPlaneHealthy",
                     format!("{component} on this node is not ready (see `kubectl -n kube-system describe pod {component}-{node}`)"),

@@ -360,6 +360,8 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
     };
     ctx.out.status(TAG, &what);
     let path = format!("/api/v1/namespaces/kube-system/pods/{component}-{node}");
+    let manifest = ctx.root.read_to_string(paths::manifest(component))?;
+    let probes = staticpod::health_checks(&manifest).unwrap_or_default();
     let waited = Wait::new(
         ctx.out.as_ref(),
         ctx.interrupt,
@@ -405,19 +407,25 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let ready = is_ready(&pod);
         let wanted = match &want {
             Want::Changed(old) => old.as_deref() != Some(hash.as_str()),
             Want::Back(h) => *h == hash,
         };
+        // The kubelet may keep a pod it started again under the same hash "not ready" for
+        // long: the pod's container running and answering its own probes is as good.
+        let ready = is_ready(&pod)
+            || (!probes.is_empty()
+                && running_in(&socket, component, &node, &hash)
+                && probes.iter().all(control_plane::probe_answers));
         if wanted && ready {
             return Ok(Poll::Ready(hash));
         }
         let kubelet = cluster::container_report(&pod);
-        Ok(Poll::Pending(if wanted {
-            format!("new hash {hash}; kubelet: {kubelet}")
-        } else {
-            format!("hash still {hash}; kubelet: {kubelet}")
+        Ok(Poll::Pending(match &want {
+            Want::Changed(_) if wanted => format!("new hash {hash}; kubelet: {kubelet}"),
+            Want::Changed(_) => format!("hash still {hash}; kubelet: {kubelet}"),
+            Want::Back(_) if wanted => format!("hash {hash} again; kubelet: {kubelet}"),
+            Want::Back(_) => format!("hash {hash}; kubelet: {kubelet}"),
         }))
     })?;
     match waited {
@@ -465,6 +473,19 @@ fn new_container(
             Want::Back(h) => *h == c.pod_uid,
         })
         .max_by_key(|c| c.attempt)
+}
+
+/// Whether a container of the pod with this hash (a static pod's UID) runs.
+fn running_in(socket: &str, component: &str, node: &str, hash: &str) -> bool {
+    let pod = format!("{component}-{node}");
+    crate::cri::containers(Path::new(socket), Duration::from_secs(5)).is_ok_and(|list| {
+        list.iter().any(|c| {
+            c.name == component
+                && c.pod == pod
+                && c.pod_uid == hash
+                && c.state == "CONTAINER_RUNNING"
+        })
+    })
 }
 
 fn describe_container(c: &crate::cri::Container) -> String {

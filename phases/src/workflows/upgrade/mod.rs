@@ -21,7 +21,7 @@ use crate::runner::context::{Clients, Context, Options};
 use crate::runner::outputs::PhaseTiming;
 use crate::runner::report::Reporter;
 use crate::runner::{self, Phase};
-use crate::version::{KubeVersion, images};
+use crate::version::{KubeVersion, images, skew};
 use crate::workflows::Outcome;
 
 /// The checks, then (apply) the user's yes.
@@ -261,7 +261,7 @@ fn prepare<R: Reporter>(
 ) -> Result<Prepared> {
     let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
     let target = match &opts.version {
-        Some(v) => Some(KubeVersion::parse(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?),
+        Some(v) => Some(KubeVersion::parse_any(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?),
         None => None,
     };
     let client = cluster_client(root, false)?;
@@ -282,6 +282,15 @@ fn prepare<R: Reporter>(
         None => config_version,
     };
     let to = target.unwrap_or(config_version);
+    if let Some(target) = target {
+        let Some(view) = &view else {
+            bail!(
+                "this node runs no control plane (`{}` does not exist): `upgrade apply` runs on a control-plane node\n\nhint: run `kubestrap upgrade apply {target}` on a control-plane node, and `kubestrap upgrade node` here",
+                paths::manifest("kube-apiserver")
+            );
+        };
+        check_skew(view, target, opts.force, out)?;
+    }
     let from = match Record::load(root)? {
         Some(r) if r.to == to.to_string() => KubeVersion::parse_any(&r.from)?,
         _ => running,
@@ -318,6 +327,33 @@ fn prepare<R: Reporter>(
         images: target_images(&cfg, view.as_ref(), root),
     };
     Ok((cfg, settings, view, steps))
+}
+
+/// The version-skew rules of the target: one that `--force` cannot override is refused, one
+/// it can is refused without it and a warning with it.
+fn check_skew<R: Reporter>(view: &ClusterView, target: KubeVersion, force: bool, out: &R) -> Result<()> {
+    let kubelets: Vec<KubeVersion> = view
+        .nodes
+        .iter()
+        .filter_map(|n| KubeVersion::parse_any(&n.kubelet).ok())
+        .collect();
+    let violations = skew::check(view.api_server, target, &kubelets);
+    let refused: Vec<&str> = violations
+        .iter()
+        .filter(|v| !v.skippable || !force)
+        .map(|v| v.message.as_str())
+        .collect();
+    if refused.is_empty() {
+        for v in &violations {
+            out.warn("upgrade/version", &format!("{} (going on: --force)", v.message));
+        }
+        return Ok(());
+    }
+    bail!(
+        "the upgrade from {} to {target} breaks the version skew rules; nothing was changed:\n\t{}",
+        view.api_server,
+        refused.join("\n\t")
+    )
 }
 
 /// The CRI endpoint this node's kubelet uses (`--container-runtime-endpoint` in

@@ -13,7 +13,7 @@ use crate::fs::root::Root;
 use crate::host::LinuxHost;
 use crate::phases::upgrade::{ClusterView, tag};
 use crate::runner::report::Reporter;
-use crate::version::{KubeVersion, images};
+use crate::version::{KubeVersion, images, skew};
 
 /// What `upgrade plan` is asked.
 #[derive(Debug, Clone, Default)]
@@ -182,7 +182,18 @@ pub fn make(view: &ClusterView, api: &Api<'_>, target: KubeVersion, source: Stri
             target: target.to_string(),
         }],
         components,
-        violations: Vec::new(),
+        violations: skew::check(
+            view.api_server,
+            target,
+            &view
+                .nodes
+                .iter()
+                .filter_map(|n| KubeVersion::parse_any(&n.kubelet).ok())
+                .collect::<Vec<_>>(),
+        )
+        .into_iter()
+        .map(|v| v.message)
+        .collect(),
         command: format!("kubestrap upgrade apply {target}"),
         component_configs: component_configs(
             api,
