@@ -31,6 +31,9 @@ fn settings(ignore: &[&str]) -> Settings {
         timeout: Duration::from_secs(1),
         ignore_preflight_errors: ignore.iter().map(|s| s.to_string()).collect(),
         images: Vec::new(),
+        image_pull_policy: "IfNotPresent".into(),
+        kubelet_from_file: false,
+        kube_proxy_from_file: false,
     }
 }
 
@@ -67,7 +70,12 @@ fn cluster(fake: &FakeApi, ctx: &Context) {
     fake.put("/version", json!({"gitVersion": "v1.20.2"}));
     fake.put("/api/v1/nodes/node1", node("node1", "v1.20.2", true, true));
     fake.put("/api/v1/nodes/node2", node("node2", "v1.20.2", false, true));
-    for c in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+    for c in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
         let image = if c == "etcd" {
             format!("{REPO}/etcd:3.4.13-0")
         } else {
@@ -191,11 +199,21 @@ fn after_the_control_plane_the_cluster_says_the_new_version_and_keeps_its_settin
     let text = cm["data"]["ClusterConfiguration"].as_str().unwrap();
     assert!(text.contains("kubernetesVersion: v1.20.3"), "{text}");
     // v1.20 keeps the control-plane endpoints in a ClusterStatus.
-    assert!(cm["data"]["ClusterStatus"].as_str().unwrap().contains("node1"));
+    assert!(
+        cm["data"]["ClusterStatus"]
+            .as_str()
+            .unwrap()
+            .contains("node1")
+    );
     let kubelet = fake
         .object("/api/v1/namespaces/kube-system/configmaps/kubelet-config-1.20")
         .unwrap();
-    assert!(kubelet["data"]["kubelet"].as_str().unwrap().contains("maxPods: 42"));
+    assert!(
+        kubelet["data"]["kubelet"]
+            .as_str()
+            .unwrap()
+            .contains("maxPods: 42")
+    );
     let file = std::fs::read_to_string(dir.path().join("var/lib/kubelet/config.yaml")).unwrap();
     assert!(file.contains("maxPods: 42"), "{file}");
     let ds = fake
@@ -274,13 +292,20 @@ fn the_record_of_an_upgrade_in_progress_survives_a_restart() {
     let loaded = Record::load(&root).unwrap().unwrap();
     assert_eq!(loaded, record);
     assert_eq!(
-        loaded.step("kube-controller-manager").unwrap().old_hash.as_deref(),
+        loaded
+            .step("kube-controller-manager")
+            .unwrap()
+            .old_hash
+            .as_deref(),
         Some("h2")
     );
     let mode = std::fs::metadata(dir.path().join("var/lib/kubestrap/upgrade.json"))
         .unwrap()
         .permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     Record::remove(&root).unwrap();
     assert_eq!(Record::load(&root).unwrap(), None);
 }

@@ -13,6 +13,8 @@ pub enum UpgradeCmd {
     Apply(Box<ApplyArgs>),
     /// Upgrade this node (another control-plane node, or a worker) to the cluster's version
     Node(Box<NodeArgs>),
+    /// Show what `upgrade apply` would change in this node's static pod manifests (nothing is written)
+    Diff(DiffArgs),
 }
 
 /// The flags of `kubestrap upgrade plan`.
@@ -21,9 +23,26 @@ pub struct PlanArgs {
     /// The version to plan for (without one: the newest this machine offers, never from the internet).
     #[arg(value_name = "VERSION")]
     pub target: Option<String>,
+    /// A kubeadm.k8s.io/v1beta4 UpgradeConfiguration (its `plan` section).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+/// The flags of `kubestrap upgrade diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The version to compare with (without one: `diff.kubernetesVersion` of --config, else the cluster's own).
+    #[arg(value_name = "VERSION")]
+    pub target: Option<String>,
+    /// A kubeadm.k8s.io/v1beta4 UpgradeConfiguration (its `diff` section), and a ClusterConfiguration and component configurations to compare with.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// How many lines of context to show around each change (default 3).
+    #[arg(short = 'c', long, value_name = "N")]
+    pub context_lines: Option<usize>,
 }
 
 /// The flags `upgrade apply` and `upgrade node` share.
@@ -32,12 +51,15 @@ pub struct CommonArgs {
     /// Do not change any state, just output what would be done.
     #[arg(long)]
     pub dry_run: bool,
-    /// Upgrade the local etcd when its version changes (`--etcd-upgrade=false` keeps it).
-    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub etcd_upgrade: bool,
-    /// Renew the certificates of each component before it restarts (`--certificate-renewal=false` keeps them).
-    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
-    pub certificate_renewal: bool,
+    /// Upgrade the local etcd when its version changes (the default; `--etcd-upgrade=false` keeps it).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub etcd_upgrade: Option<bool>,
+    /// Renew the certificates of each component before it restarts (the default; `--certificate-renewal=false` keeps them).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub certificate_renewal: Option<bool>,
+    /// A kubeadm.k8s.io/v1beta4 UpgradeConfiguration (the flags win over it); a ClusterConfiguration, KubeletConfiguration or KubeProxyConfiguration beside it replaces the cluster's (same version: a reconfiguration).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// A folder of patches for the static pods and the kubelet configuration (`target[suffix][+type].yaml`).
     #[arg(long, value_name = "DIR")]
     pub patches: Option<String>,
@@ -49,9 +71,9 @@ pub struct CommonArgs {
 /// The flags of `kubestrap upgrade apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    /// The version to upgrade to (v1.MINOR.PATCH).
+    /// The version to upgrade to (v1.MINOR.PATCH; else `apply.kubernetesVersion` of --config).
     #[arg(value_name = "VERSION")]
-    pub target: String,
+    pub target: Option<String>,
     /// Perform the upgrade and do not prompt for confirmation.
     #[arg(short, long)]
     pub yes: bool,

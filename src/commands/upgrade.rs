@@ -21,6 +21,7 @@ pub fn run(
             let opts = plan::PlanOptions {
                 base: base.to_path_buf(),
                 version: args.target,
+                config: args.config,
             };
             let made = plan::plan(&opts, &printer)?;
             match args.output {
@@ -32,13 +33,29 @@ pub fn run(
         UpgradeCmd::Apply(args) => {
             let printer = printer.assume_yes(args.yes || args.force, "--yes");
             let mut opts = options(&args.common, base);
-            opts.version = Some(args.target.clone());
+            opts.version = args.target.clone();
             opts.force = args.force;
             let outcome = upgrade::apply(opts, Box::new(printer.clone()));
             let done = super::finish(outcome, &printer, args.output == OutputFormat::Text)?;
             match args.output {
-                OutputFormat::Text => printer.data(&closing(&done, args.common.dry_run)),
+                OutputFormat::Text => printer.data(&closing(&done)),
                 format => printer.document(format, &serde_json::to_value(&done)?)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UpgradeCmd::Diff(args) => {
+            let opts = upgrade::DiffOptions {
+                base: base.to_path_buf(),
+                version: args.target,
+                config: args.config,
+                context_lines: args.context_lines,
+            };
+            let diffs = upgrade::diff(opts, Box::new(printer.clone()))?;
+            if diffs.is_empty() {
+                printer.status("upgrade/diff", "No manifest of this node would change");
+            }
+            for (_, text) in diffs {
+                printer.raw(&text);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -65,6 +82,7 @@ fn options(common: &CommonArgs, base: &Path) -> UpgradeOptions {
         dry_run: common.dry_run,
         etcd_upgrade: common.etcd_upgrade,
         certificate_renewal: common.certificate_renewal,
+        config: common.config.clone(),
         patches: common.patches.clone(),
         ignore_preflight_errors: common.ignore_preflight_errors.clone(),
         command_line: super::command_line(),
@@ -73,8 +91,8 @@ fn options(common: &CommonArgs, base: &Path) -> UpgradeOptions {
 }
 
 /// kubeadm's closing lines of `upgrade apply`.
-fn closing(done: &Upgraded, dry_run: bool) -> String {
-    if dry_run {
+fn closing(done: &Upgraded) -> String {
+    if done.dry_run {
         return format!(
             "\n[upgrade/dryrun] Nothing was changed; the upgrade from {} to {} would write what is listed above.",
             done.from, done.to

@@ -15,7 +15,12 @@
 #     v1.20.3, kubeadm-config and kube-proxy say v1.20.3, the API server's certificate is new,
 #     the backups exist, both nodes Ready;
 #   - `upgrade node` on node2; both kubelets swapped to the v1.20.3 package and restarted:
-#     both nodes Ready and reporting v1.20.3.
+#     both nodes Ready and reporting v1.20.3;
+#   - `upgrade diff` and `upgrade apply` of v1.20.3 again with a changed apiServer.extraArgs
+#     (a reconfiguration): the diff names the flag, the running API server has it; an apply with
+#     nothing changed says so;
+#   - etcd upgraded (the same image re-tagged, named by etcd.local.imageTag): a snapshot taken
+#     through etcd's API that etcdctl reads, then the new manifest, etcd ready.
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +42,8 @@ IGNORE=--ignore-preflight-errors=FileExisting-crictl,KubeletVersion
 SOCK=--cri-socket=unix://$KUBESTRAP_TESTBED_CRI_SOCKET
 PKI=/etc/kubernetes/pki
 CP=(kube-apiserver kube-controller-manager kube-scheduler)
+# A "newer" etcd: the testbed's etcd image under another tag.
+ETCD_NEXT=3.4.13-1
 
 finish() {
 	local rc=$?
@@ -49,6 +56,7 @@ finish() {
 		$TB stop-kubelet $n >/dev/null 2>&1 || true
 		$TB exec $n kubeadm reset -f --cri-socket="$KUBESTRAP_TESTBED_CRI_SOCKET" >/dev/null 2>&1 || true
 	done
+	$TB exec node1 ctr -a "$KUBESTRAP_TESTBED_CRI_SOCKET" -n k8s.io images rm "$REPO/etcd:$ETCD_NEXT" >/dev/null 2>&1 || true
 	$TB kubelet-package node1 "$CUR" >/dev/null 2>&1 || true
 	$TB kubelet-package node2 "$CUR" >/dev/null 2>&1 || true
 	$TB down || rc=1
@@ -205,3 +213,45 @@ kubelets_next() {
 }
 until_ok 180 kubelets_next || fail "the nodes do not report $NEXT and Ready: $(k get nodes -o wide)"
 k get nodes -o wide >&2
+
+say "upgrade diff, then a reconfiguration: $NEXT again with a changed apiServer.extraArgs"
+recfg=$(config reconfigure "apiServer:
+  extraArgs:
+    event-ttl: 2h")
+"$KS" upgrade diff "$NEXT" --config "$recfg" >"$WORK/diff.txt" 2>"$WORK/diff.log" || { cat "$WORK/diff.log" >&2; fail "upgrade diff"; }
+cat "$WORK/diff.txt" >&2
+grep -q '^+    - --event-ttl=2h' "$WORK/diff.txt" || fail "the diff does not add --event-ttl=2h"
+grep -q '^--- /etc/kubernetes/manifests/kube-apiserver.yaml' "$WORK/diff.txt" || fail "the diff does not name kube-apiserver.yaml"
+! grep -q 'kube-scheduler.yaml\|kube-controller-manager.yaml\|etcd.yaml' "$WORK/diff.txt" || fail "the diff names manifests that do not change"
+apiserver_args() { k -n kube-system get pod "kube-apiserver-$node" -o jsonpath='{.spec.containers[0].command}'; }
+$TB exec node1 "$KS" upgrade apply "$NEXT" --config "$recfg" -y >"$WORK/reconfigure.log" 2>&1 ||
+	{ cat "$WORK/reconfigure.log" >&2; fail "the reconfiguration"; }
+cat "$WORK/reconfigure.log" >&2
+grep -q "kube-apiserver: the configuration changes its manifest" "$WORK/reconfigure.log" || fail "the reconfiguration did not show its diff"
+grep -q "kube-scheduler: the manifest is already what $NEXT needs" "$WORK/reconfigure.log" || fail "the reconfiguration touched kube-scheduler"
+apiserver_args | grep -q -- '--event-ttl=2h' || fail "the running kube-apiserver has no --event-ttl=2h: $(apiserver_args)"
+pod_ready kube-apiserver || fail "kube-apiserver is not ready after the reconfiguration"
+k -n kube-system get cm kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' | grep -q 'event-ttl: 2h' ||
+	fail "kubeadm-config does not keep the new extraArgs"
+$TB exec node1 "$KS" upgrade apply "$NEXT" -y >"$WORK/noop.log" 2>&1 || { cat "$WORK/noop.log" >&2; fail "the apply after the reconfiguration"; }
+grep -q "Nothing to change" "$WORK/noop.log" || fail "an apply with nothing changed did not say so: $(cat "$WORK/noop.log")"
+apiserver_args | grep -q -- '--event-ttl=2h' || fail "an apply without --config dropped the reconfiguration"
+
+say "etcd upgraded through a snapshot: the same image re-tagged $ETCD_NEXT, named by etcd.local.imageTag"
+etcd_tag=$(pod_image etcd)
+etcd_tag=${etcd_tag##*:}
+$TB exec node1 ctr -a "$KUBESTRAP_TESTBED_CRI_SOCKET" -n k8s.io images tag --force "$REPO/etcd:$etcd_tag" "$REPO/etcd:$ETCD_NEXT" >/dev/null
+etcfg=$(config etcd "apiServer:
+  extraArgs:
+    event-ttl: 2h
+etcd:
+  local:
+    imageTag: $ETCD_NEXT")
+$TB exec node1 "$KS" upgrade apply "$NEXT" --config "$etcfg" -y >"$WORK/etcd.log" 2>&1 || { cat "$WORK/etcd.log" >&2; fail "the etcd upgrade"; }
+cat "$WORK/etcd.log" >&2
+grep -q "Took a snapshot of etcd's database through its API" "$WORK/etcd.log" || fail "no etcd snapshot was taken"
+snap=$(ls /etc/kubernetes/tmp/kubeadm-backup-etcd-*/etcd-snapshot.db | head -1)
+ETCDCTL_API=3 etcdctl snapshot status "$snap" >&2 || fail "the etcd snapshot $snap is not one etcdctl reads"
+[ "$(pod_image etcd)" = "$REPO/etcd:$ETCD_NEXT" ] && pod_ready etcd || fail "etcd runs $(pod_image etcd)"
+k get nodes >/dev/null || fail "the cluster does not answer after the etcd upgrade"
+ls /etc/kubernetes/tmp/kubeadm-backup-manifests-*/etcd.yaml >/dev/null || fail "no backup of etcd's manifest"

@@ -69,15 +69,10 @@ pub fn preflight(ctx: &mut Context) -> Result<()> {
         ));
     }
     let node = &ctx.cfg.node_name;
-    // A component an interrupted run was replacing may be restarting: that run is resumed.
+    // A component an interrupted run replaced may still be restarting: the resumed run waits
+    // for it instead.
     let resumed: Vec<String> = Record::load(&ctx.root)?
-        .map(|r| {
-            r.components
-                .into_iter()
-                .filter(|s| !s.done)
-                .map(|s| s.component)
-                .collect()
-        })
+        .map(|r| r.components.into_iter().map(|s| s.component).collect())
         .unwrap_or_default();
     if view
         .nodes
@@ -126,6 +121,9 @@ pub fn images(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let socket = ctx.cfg.cri_socket_path().to_string();
+    if settings.image_pull_policy == "Always" {
+        return pull_or_refuse(ctx, &settings, &socket, &settings.images);
+    }
     let missing: Vec<String> = settings
         .images
         .iter()
@@ -148,10 +146,20 @@ pub fn images(ctx: &mut Context) -> Result<()> {
         );
         return Ok(());
     }
+    pull_or_refuse(ctx, &settings, &socket, &missing)
+}
+
+/// Pulls `images` with the settings' policy; what fails is refused (check `ImagePull`).
+fn pull_or_refuse(
+    ctx: &Context,
+    settings: &Settings,
+    socket: &str,
+    missing: &[String],
+) -> Result<()> {
     let pulled = crate::phases::pull_images::pull(
         Path::new(&socket),
-        &missing,
-        "IfNotPresent",
+        missing,
+        &settings.image_pull_policy,
         ctx.out.as_ref(),
     );
     let Err(e) = pulled else {
@@ -160,7 +168,7 @@ pub fn images(ctx: &mut Context) -> Result<()> {
     let repository = &ctx.cfg.cluster.image_repository;
     verdict(
         ctx,
-        &settings,
+        settings,
         vec![(
             "ImagePull",
             format!(

@@ -12,7 +12,9 @@ pub mod staticpods;
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result};
+
+use crate::api::etcd_client::{ClientTls, EtcdClient};
 
 use crate::runner::context::Context;
 use crate::version::KubeVersion;
@@ -27,7 +29,9 @@ pub use post::{
     upload_kubeadm_config,
 };
 pub use record::{RECORD, Record};
-pub use staticpods::{dated, manifest_tag, run as control_plane, same_content, target_manifest};
+pub use staticpods::{
+    dated, diff, manifest_tag, run as control_plane, same_content, target_manifest,
+};
 
 /// How long a component may take to come back after its manifest was replaced (kubeadm's
 /// `upgradeManifestsTimeout` default).
@@ -49,11 +53,59 @@ pub struct Settings {
     pub ignore_preflight_errors: Vec<String>,
     /// The images the target needs on this node.
     pub images: Vec<String>,
+    /// `imagePullPolicy` of those images: `IfNotPresent`, `Always` or `Never`.
+    pub image_pull_policy: String,
+    /// The kubelet's configuration comes from `--config`, not from the cluster's ConfigMap.
+    pub kubelet_from_file: bool,
+    /// kube-proxy's configuration comes from `--config`, not from its ConfigMap.
+    pub kube_proxy_from_file: bool,
 }
 
-/// The consistent etcd snapshot taken before etcd's manifest is replaced.
-pub fn snapshot_etcd(_ctx: &Context) -> Result<()> {
-    bail!(
-        "etcd's manifest changes with this upgrade, and kubestrap cannot take the etcd snapshot it keeps as a backup yet\n\nhint: pass --etcd-upgrade=false to upgrade the rest of the control plane and keep etcd as it is"
-    )
+/// Where the local etcd answers this node's clients.
+const LOCAL_ETCD: &str = "https://127.0.0.1:2379";
+
+/// Before etcd's manifest is replaced: a consistent snapshot of its database taken through
+/// etcd's maintenance API (not a copy of the live data folder, which fails when etcd rotates a
+/// WAL file during the copy), under `/etc/kubernetes/tmp/kubeadm-backup-etcd-<date>`.
+pub fn snapshot_etcd(ctx: &Context) -> Result<()> {
+    let backup = dated("kubeadm-backup-etcd", ctx.started);
+    let file = format!("{backup}/etcd-snapshot.db");
+    if ctx.opts.dry_run {
+        ctx.out.status(
+            "dryrun",
+            &format!("would take a snapshot of etcd's database into `{file}`"),
+        );
+        return Ok(());
+    }
+    let dir = ctx.cert_dir();
+    let tls = ClientTls {
+        ca: ctx.root.read(format!("{dir}/etcd/ca.crt"))?,
+        identity: Some((
+            ctx.root
+                .read(format!("{dir}/etcd/healthcheck-client.crt"))?,
+            ctx.root
+                .read(format!("{dir}/etcd/healthcheck-client.key"))?,
+        )),
+    };
+    let client = EtcdClient::new(
+        LOCAL_ETCD,
+        Some(&tls),
+        Duration::from_secs(5),
+        ETCD_SNAPSHOT_TIMEOUT,
+    )?;
+    ctx.root.create_dir(&backup, 0o700)?;
+    let info = client
+        .snapshot(&ctx.root.physical(&file)?)
+        .with_context(|| format!("failed to back up etcd before its upgrade; nothing was changed for etcd\n\nhint: check etcd's health (`kubectl -n kube-system get pod etcd-{}`), or pass --etcd-upgrade=false to leave etcd as it is", ctx.cfg.node_name))?;
+    ctx.out.status(
+        "upgrade/etcd",
+        &format!(
+            "Took a snapshot of etcd's database through its API: `{file}` ({} bytes, sha256 {})",
+            info.size, info.sha256
+        ),
+    );
+    Ok(())
 }
+
+/// How long the snapshot of etcd's database may take.
+const ETCD_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(300);

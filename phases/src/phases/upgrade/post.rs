@@ -21,6 +21,10 @@ pub fn upload_kubeadm_config(ctx: &mut Context) -> Result<()> {
 /// The cluster's kubelet configuration: the kubelet-config ConfigMap of the version upgraded
 /// from (or, once written, of the target's).
 fn cluster_kubelet_config(ctx: &Context, settings: &Settings) -> Result<String> {
+    if settings.kubelet_from_file {
+        // A KubeletConfiguration of --config replaces the cluster's, with kubeadm's defaults.
+        return crate::render::kubelet_config::kubelet_config(&ctx.cfg);
+    }
     let api = ctx.api()?;
     let mut names = vec![ctx.profile().kubelet_config_map()];
     names.push(settings.from.profile().kubelet_config_map());
@@ -104,6 +108,10 @@ pub fn bootstrap_token_rbac(ctx: &mut Context) -> Result<()> {
 /// `addon/kube-proxy`: kube-proxy of the target version with the cluster's own configuration
 /// (its ConfigMap); skipped, saying so, in a cluster without kube-proxy.
 pub fn kube_proxy(ctx: &mut Context) -> Result<()> {
+    if settings(ctx)?.kube_proxy_from_file {
+        // The KubeProxyConfiguration of --config replaces the cluster's.
+        return addons::kube_proxy(ctx);
+    }
     let api = ctx.api()?;
     let r = ObjectRef::new("v1", "ConfigMap", Some("kube-system"), "kube-proxy")?;
     let Some(cm) = api.get::<crate::api::objects::ConfigMap>(&r)? else {

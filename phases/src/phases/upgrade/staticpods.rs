@@ -207,7 +207,43 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     if !ctx.opts.dry_run {
         Record::remove(&ctx.root)?;
     }
+    if replaced.is_empty() {
+        ctx.out.status(
+            TAG,
+            &format!(
+                "Nothing to change: the control plane of this node already runs {} with this configuration",
+                settings.to
+            ),
+        );
+    }
     Ok(())
+}
+
+/// `upgrade diff`: the unified diff of each control-plane manifest of this node from what it is
+/// to what the upgrade would write (`context` lines around each change); nothing is written.
+pub fn diff(ctx: &Context, context: usize) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for component in cluster::local_manifests(&ctx.root) {
+        let path = paths::manifest(component);
+        let current = ctx.root.read_to_string(&path)?;
+        let Some(target) = target_manifest(ctx, component)? else {
+            continue;
+        };
+        if same_content(&current, &target) {
+            continue;
+        }
+        out.push((
+            component.to_string(),
+            crate::render::diff::unified(
+                &current,
+                &target,
+                &path,
+                &format!("{path} (new)"),
+                context,
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 fn upgrade_one(
@@ -225,10 +261,11 @@ fn upgrade_one(
     let step = record.step(component).cloned();
     if same_content(&current, &target) {
         match step {
-            Some(step) if !step.done && !ctx.opts.dry_run => {
+            Some(step) if !ctx.opts.dry_run => {
+                // Done or not, it may be restarting still: the wait ends at once when it runs.
                 ctx.out.status(
                     TAG,
-                    &format!("{component}: the earlier run wrote its new manifest; waiting for the kubelet to replace the pod"),
+                    &format!("{component}: the earlier run wrote its new manifest; making sure the kubelet runs it"),
                 );
                 wait(ctx, settings, component, Want::Changed(step.old_hash.clone()))?;
                 record.replaced(component, None, true);
@@ -244,6 +281,18 @@ fn upgrade_one(
             ),
         }
         return Ok(());
+    }
+    if settings.from == settings.to {
+        // The same version with another configuration: a reconfiguration, shown first.
+        let path = paths::manifest(component);
+        ctx.out.status(
+            TAG,
+            &format!(
+                "{component}: the configuration changes its manifest:\n{}",
+                crate::render::diff::unified(&current, &target, &path, &format!("{path} (new)"), 3)
+                    .trim_end()
+            ),
+        );
     }
     if component == "etcd" {
         snapshot_etcd(ctx)?;

@@ -5,6 +5,7 @@
 //! target version from the cluster's own kubeadm-config, so the manifests they write are those
 //! `init` writes for that version with that configuration. `plan` ([`plan::plan`]) only reads.
 
+pub mod file;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -124,8 +125,13 @@ pub struct UpgradeOptions {
     /// node: one phase, or the whole workflow.
     pub phase: Option<String>,
     pub dry_run: bool,
-    pub etcd_upgrade: bool,
-    pub certificate_renewal: bool,
+    /// `--etcd-upgrade` (default: yes).
+    pub etcd_upgrade: Option<bool>,
+    /// `--certificate-renewal` (default: yes).
+    pub certificate_renewal: Option<bool>,
+    /// `--config`: an UpgradeConfiguration, and a ClusterConfiguration and component
+    /// configurations that replace the cluster's (see [`file`]).
+    pub config: Option<PathBuf>,
     /// `--patches DIR`.
     pub patches: Option<String>,
     pub ignore_preflight_errors: Vec<String>,
@@ -145,20 +151,40 @@ pub struct Upgraded {
     pub node_name: String,
     /// Whether this node runs a control plane (its static pods were upgraded).
     pub control_plane: bool,
+    /// A dry run: nothing was changed.
+    pub dry_run: bool,
     pub phases: Vec<PhaseTiming>,
 }
 
 /// `kubestrap upgrade apply <version>`.
 pub fn apply(opts: UpgradeOptions, out: Box<dyn Reporter>) -> Outcome<Upgraded> {
-    run(opts, APPLY, out)
+    run(opts, APPLY, file::Command::Apply, out)
 }
 
 /// `kubestrap upgrade node` (or `upgrade node phase …`).
 pub fn node(opts: UpgradeOptions, out: Box<dyn Reporter>) -> Outcome<Upgraded> {
-    run(opts, NODE, out)
+    run(opts, NODE, file::Command::Node, out)
 }
 
-fn run(opts: UpgradeOptions, table: &'static [Phase], out: Box<dyn Reporter>) -> Outcome<Upgraded> {
+fn run(
+    mut opts: UpgradeOptions,
+    table: &'static [Phase],
+    command: file::Command,
+    out: Box<dyn Reporter>,
+) -> Outcome<Upgraded> {
+    let from_file = match file::merge(&mut opts, command) {
+        Ok(f) => f,
+        Err(e) => return Outcome::early(e),
+    };
+    for warning in &from_file.warnings {
+        out.warn("config", warning);
+    }
+    if command == file::Command::Apply && opts.version.is_none() {
+        return Outcome::early(
+            InvalidConfig(vec!["name the version to upgrade to: `kubestrap upgrade apply v1.X.Y` (or `apply.kubernetesVersion` in the UpgradeConfiguration of --config)".into()])
+                .into(),
+        );
+    }
     let root = if opts.dry_run {
         match Root::dry_run(&opts.base) {
             Ok(root) => root,
@@ -171,7 +197,7 @@ fn run(opts: UpgradeOptions, table: &'static [Phase], out: Box<dyn Reporter>) ->
         Ok(lock) => lock,
         Err(e) => return Outcome::on(&root, Err(e)),
     };
-    let prepared = prepare(&root, &opts, table, &out);
+    let prepared = prepare(&root, &opts, &from_file, table, &out);
     let (cfg, settings, view, steps) = match prepared {
         Ok(p) => p,
         Err(e) => return Outcome::on(&root, Err(e)),
@@ -211,10 +237,45 @@ fn run(opts: UpgradeOptions, table: &'static [Phase], out: Box<dyn Reporter>) ->
             to: to.to_string(),
             node_name: ctx.cfg.node_name.clone(),
             control_plane,
+            dry_run: dry_run_changes.is_some(),
             phases: ctx.outputs.phases.clone(),
         }),
         dry_run_changes,
     }
+}
+
+/// What `upgrade diff` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    pub base: PathBuf,
+    /// The target (without one: `diff.kubernetesVersion` of --config, else the cluster's).
+    pub version: Option<String>,
+    pub config: Option<PathBuf>,
+    /// Lines of context (`--context-lines`, else `diff.contextLines`, else 3).
+    pub context_lines: Option<usize>,
+}
+
+/// `kubestrap upgrade diff [version]`: per control-plane manifest of this node that would
+/// change, its unified diff; nothing is written.
+pub fn diff(opts: DiffOptions, out: Box<dyn Reporter>) -> Result<Vec<(String, String)>> {
+    let mut upgrade_opts = UpgradeOptions {
+        base: opts.base.clone(),
+        version: opts.version.clone(),
+        config: opts.config.clone(),
+        // A diff changes nothing: a rule --force may override is only a warning.
+        force: true,
+        ..UpgradeOptions::default()
+    };
+    let from_file = file::merge(&mut upgrade_opts, file::Command::Diff)?;
+    for warning in &from_file.warnings {
+        out.warn("config", warning);
+    }
+    let root = Root::new(&opts.base);
+    let (cfg, settings, _, _) = prepare(&root, &upgrade_opts, &from_file, APPLY, &out)?;
+    let mut ctx = Context::new(cfg, root, Box::new(LinuxHost), out, Options::default());
+    let context = opts.context_lines.or(from_file.context_lines).unwrap_or(3);
+    ctx.set_state(settings);
+    upgrade::diff(&ctx, context)
 }
 
 /// The API clients of an upgrade: admin.conf (a dry run: reads of the real cluster, writes
@@ -256,12 +317,15 @@ type Prepared = (
 fn prepare<R: Reporter>(
     root: &Root,
     opts: &UpgradeOptions,
+    from_file: &file::FromFile,
     table: &'static [Phase],
     out: &R,
 ) -> Result<Prepared> {
     let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
     let target = match &opts.version {
-        Some(v) => Some(KubeVersion::parse_any(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?),
+        Some(v) => {
+            Some(KubeVersion::parse_any(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?)
+        }
         None => None,
     };
     let client = cluster_client(root, false)?;
@@ -289,15 +353,17 @@ fn prepare<R: Reporter>(
                 paths::manifest("kube-apiserver")
             );
         };
-        check_skew(view, target, opts.force, out)?;
+        check_skew(view, target, opts.force, from_file, out)?;
     }
     let from = match Record::load(root)? {
         Some(r) if r.to == to.to_string() => KubeVersion::parse_any(&r.from)?,
         _ => running,
     };
     let mut docs = Documents::default();
-    docs.cluster = cluster;
+    docs.cluster = from_file.cluster.clone().unwrap_or(cluster);
     docs.cluster.kubernetes_version = Some(to.to_string());
+    docs.kubelet = from_file.kubelet.clone();
+    docs.kube_proxy = from_file.kube_proxy.clone();
     let apiserver = root.read_to_string(paths::manifest("kube-apiserver")).ok();
     let flag = |name: &str| {
         apiserver
@@ -316,9 +382,15 @@ fn prepare<R: Reporter>(
     let settings = Settings {
         from,
         to,
-        certificate_renewal: opts.certificate_renewal,
-        etcd_upgrade: opts.etcd_upgrade,
-        timeout: upgrade::MANIFESTS_TIMEOUT,
+        certificate_renewal: opts.certificate_renewal.unwrap_or(true),
+        etcd_upgrade: opts.etcd_upgrade.unwrap_or(true),
+        timeout: from_file.timeout.unwrap_or(upgrade::MANIFESTS_TIMEOUT),
+        image_pull_policy: from_file
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| "IfNotPresent".into()),
+        kubelet_from_file: from_file.kubelet.is_some(),
+        kube_proxy_from_file: from_file.kube_proxy.is_some(),
         ignore_preflight_errors: opts
             .ignore_preflight_errors
             .iter()
@@ -331,13 +403,24 @@ fn prepare<R: Reporter>(
 
 /// The version-skew rules of the target: one that `--force` cannot override is refused, one
 /// it can is refused without it and a warning with it.
-fn check_skew<R: Reporter>(view: &ClusterView, target: KubeVersion, force: bool, out: &R) -> Result<()> {
+fn check_skew<R: Reporter>(
+    view: &ClusterView,
+    target: KubeVersion,
+    force: bool,
+    from_file: &file::FromFile,
+    out: &R,
+) -> Result<()> {
     let kubelets: Vec<KubeVersion> = view
         .nodes
         .iter()
         .filter_map(|n| KubeVersion::parse_any(&n.kubelet).ok())
         .collect();
-    let violations = skew::check(view.api_server, target, &kubelets);
+    let mut violations = skew::check(view.api_server, target, &kubelets);
+    violations.extend(skew::unstable(
+        target,
+        from_file.allow_experimental,
+        from_file.allow_rc,
+    ));
     let refused: Vec<&str> = violations
         .iter()
         .filter(|v| !v.skippable || !force)
@@ -345,7 +428,10 @@ fn check_skew<R: Reporter>(view: &ClusterView, target: KubeVersion, force: bool,
         .collect();
     if refused.is_empty() {
         for v in &violations {
-            out.warn("upgrade/version", &format!("{} (going on: --force)", v.message));
+            out.warn(
+                "upgrade/version",
+                &format!("{} (going on: --force)", v.message),
+            );
         }
         return Ok(());
     }

@@ -19,8 +19,11 @@ use crate::version::{KubeVersion, images, skew};
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     pub base: PathBuf,
-    /// The version to plan for; without one, the newest this machine offers.
+    /// The version to plan for; without one, `plan.kubernetesVersion` of --config, else the
+    /// newest this machine offers.
     pub version: Option<String>,
+    /// `--config`: an UpgradeConfiguration (its `plan` section).
+    pub config: Option<PathBuf>,
 }
 
 /// One row of a table: a component, what runs now and what the target runs.
@@ -57,22 +60,57 @@ pub struct UpgradePlan {
     pub violations: Vec<String>,
     pub command: String,
     pub component_configs: Vec<ConfigRow>,
+    /// The cluster's ClusterConfiguration, with `plan.printConfig`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 /// Reads the cluster (admin.conf under the root) and makes the plan.
 pub fn plan<R: Reporter>(opts: &PlanOptions, out: &R) -> Result<UpgradePlan> {
+    let settings = match &opts.config {
+        Some(path) => crate::config::upgrade::upgrade_settings(&crate::config::load_file(path)?)?,
+        None => None,
+    };
+    let plan_settings = settings
+        .as_ref()
+        .map(|s| s.plan.clone())
+        .unwrap_or_default();
+    for warning in settings.iter().flat_map(|s| s.warnings.iter()) {
+        out.warn("config", warning);
+    }
+    if plan_settings.ignore_preflight_errors.is_some() {
+        out.warn(
+            "config",
+            "plan.ignorePreflightErrors has no effect: `upgrade plan` runs no pre-flight checks (it names every skew rule the target breaks instead)",
+        );
+    }
     let root = Root::new(&opts.base);
     let client = crate::api::client::admin(&root, crate::api::Retry::default())?;
     let api = client.with(out);
     let view = ClusterView::read(&api)?;
-    let (target, source) = match &opts.version {
-        Some(v) => (
+    let (target, source) = match (&opts.version, plan_settings.kubernetes_version) {
+        (Some(v), _) => (
             KubeVersion::parse(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?,
             "the command line".to_string(),
         ),
-        None => offline_target(&root, &view),
+        (None, Some(v)) => (v, "plan.kubernetesVersion of --config".to_string()),
+        (None, None) => offline_target(&root, &view),
     };
-    Ok(make(&view, &api, target, source))
+    let mut made = make(&view, &api, target, source);
+    made.violations.extend(
+        skew::unstable(
+            target,
+            plan_settings.allow_experimental_upgrades.unwrap_or(false),
+            plan_settings.allow_rc_upgrades.unwrap_or(false),
+        )
+        .map(|v| v.message),
+    );
+    if plan_settings.print_config == Some(true) {
+        made.config = Some(crate::api::cluster_config::cluster_configuration_text(
+            &api,
+        )?);
+    }
+    Ok(made)
 }
 
 /// The newest version this machine offers without the internet: the installed kubelet's,
@@ -195,6 +233,7 @@ pub fn make(view: &ClusterView, api: &Api<'_>, target: KubeVersion, source: Stri
         .map(|v| v.message)
         .collect(),
         command: format!("kubestrap upgrade apply {target}"),
+        config: None,
         component_configs: component_configs(
             api,
             &view.config_version.profile().kubelet_config_map(),
@@ -266,10 +305,17 @@ fn table(rows: &[Vec<String>]) -> String {
 
 /// The plan as kubeadm prints it.
 pub fn text(plan: &UpgradePlan) -> String {
-    let mut out = format!(
+    let mut out = String::new();
+    if let Some(config) = &plan.config {
+        out.push_str(&format!(
+            "The cluster's ClusterConfiguration (kube-system/kubeadm-config):\n\n{}\n",
+            config.trim_end()
+        ));
+    }
+    out.push_str(&format!(
         "Cluster version: {}\nTarget version: {} (from {})\n\n",
         plan.current, plan.target, plan.target_source
-    );
+    ));
     if !plan.violations.is_empty() {
         out.push_str("The target breaks the version skew rules:\n");
         for v in &plan.violations {
