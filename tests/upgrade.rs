@@ -309,3 +309,46 @@ fn the_record_of_an_upgrade_in_progress_survives_a_restart() {
     Record::remove(&root).unwrap();
     assert_eq!(Record::load(&root).unwrap(), None);
 }
+
+#[test]
+fn the_upgrade_configuration_fills_in_what_no_flag_gave() {
+    use kubestrap_phases::workflows::upgrade::{UpgradeOptions, file};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n  - name: event-ttl\n    value: 2h\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  kubernetesVersion: v1.20.3\n  certificateRenewal: false\n  etcdUpgrade: false\n  forceUpgrade: true\n  allowRCUpgrades: true\n  ignorePreflightErrors: [ImagePull]\n  skipPhases: [addon/coredns]\n  imagePullPolicy: Never\n  imagePullSerial: false\ntimeouts:\n  upgradeManifests: 2m0s\n",
+    )
+    .unwrap();
+    let mut opts = UpgradeOptions {
+        config: Some(path.clone()),
+        // A flag wins over the file.
+        etcd_upgrade: Some(true),
+        ..UpgradeOptions::default()
+    };
+    let found = file::merge(&mut opts, file::Command::Apply).unwrap();
+    assert_eq!(opts.version.as_deref(), Some("v1.20.3"));
+    assert_eq!(opts.certificate_renewal, Some(false));
+    assert_eq!(opts.etcd_upgrade, Some(true));
+    assert!(opts.force);
+    assert_eq!(opts.ignore_preflight_errors, ["ImagePull"]);
+    assert_eq!(opts.skip_phases, ["addon/coredns"]);
+    assert!(found.allow_rc && !found.allow_experimental);
+    assert_eq!(found.image_pull_policy.as_deref(), Some("Never"));
+    assert_eq!(found.timeout, Some(Duration::from_secs(120)));
+    assert!(
+        found.warnings.iter().any(|w| w.contains("imagePullSerial")),
+        "{:?}",
+        found.warnings
+    );
+    let cluster = found.cluster.expect("the ClusterConfiguration replaces the cluster's");
+    assert_eq!(cluster.api_server.extra_args.args[0].name, "event-ttl");
+    // `upgrade node` reads its own section: apply's version and force are not its.
+    let mut node = UpgradeOptions {
+        config: Some(path),
+        ..UpgradeOptions::default()
+    };
+    file::merge(&mut node, file::Command::Node).unwrap();
+    assert_eq!(node.version, None);
+    assert!(!node.force);
+}
