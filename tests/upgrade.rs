@@ -341,7 +341,9 @@ fn the_upgrade_configuration_fills_in_what_no_flag_gave() {
         "{:?}",
         found.warnings
     );
-    let cluster = found.cluster.expect("the ClusterConfiguration replaces the cluster's");
+    let cluster = found
+        .cluster
+        .expect("the ClusterConfiguration replaces the cluster's");
     assert_eq!(cluster.api_server.extra_args.args[0].name, "event-ttl");
     // `upgrade node` reads its own section: apply's version and force are not its.
     let mut node = UpgradeOptions {

@@ -411,6 +411,7 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
     let path = format!("/api/v1/namespaces/kube-system/pods/{component}-{node}");
     let manifest = ctx.root.read_to_string(paths::manifest(component))?;
     let probes = staticpod::health_checks(&manifest).unwrap_or_default();
+    let started = std::time::Instant::now();
     let waited = Wait::new(
         ctx.out.as_ref(),
         ctx.interrupt,
@@ -479,8 +480,13 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
     })?;
     match waited {
         Waited::Ready(hash) => {
-            ctx.out
-                .status(TAG, &format!("{component} is ready (hash {hash})"));
+            ctx.out.status(
+                TAG,
+                &format!(
+                    "{component} is ready (hash {hash}) after {:.1}s",
+                    started.elapsed().as_secs_f64()
+                ),
+            );
             Ok(())
         }
         Waited::TimedOut(last) => {
