@@ -354,3 +354,42 @@ fn the_upgrade_configuration_fills_in_what_no_flag_gave() {
     assert_eq!(node.version, None);
     assert!(!node.force);
 }
+
+#[test]
+fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let fake = FakeApi::new();
+    let (mut ctx, _) = context("v1.24.3", dir.path(), &fake);
+    let mut cp = node("node1", "v1.23.5", true, true);
+    // As kubeadm 1.20 to 1.23 leave it: both labels, the old taint.
+    cp["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("");
+    cp["spec"] = json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
+    fake.put("/api/v1/nodes/node1", cp);
+    fake.put("/api/v1/nodes/node2", node("node2", "v1.23.5", false, true));
+    let mut s = settings(&[]);
+    s.from = v("v1.23.5");
+    s.to = v("v1.24.3");
+    ctx.set_state(s);
+    upgrade::post_upgrade(&mut ctx).unwrap();
+    let n1 = fake.object("/api/v1/nodes/node1").unwrap();
+    let labels = n1["metadata"]["labels"].as_object().unwrap();
+    assert!(!labels.contains_key("node-role.kubernetes.io/master"), "{n1}");
+    assert!(labels.contains_key("node-role.kubernetes.io/control-plane"), "{n1}");
+    let taints: Vec<&str> = n1["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        taints,
+        ["node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane"]
+    );
+    // The worker is left alone, and a second run changes nothing.
+    let n2 = fake.object("/api/v1/nodes/node2").unwrap();
+    assert!(n2["metadata"]["labels"].as_object().unwrap().is_empty());
+    fake.clear_log();
+    upgrade::post_upgrade(&mut ctx).unwrap();
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}

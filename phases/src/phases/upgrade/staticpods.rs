@@ -177,7 +177,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     }
     for component in components {
         if let Err(e) = upgrade_one(ctx, &settings, component, &mut record, &mut replaced) {
-            if ctx.opts.dry_run {
+            // Stopped by a signal, it is left as a kill would leave it: the record lets the
+            // same command go on.
+            if ctx.opts.dry_run || crate::host::interrupt::Interrupted::find(&e).is_some() {
                 return Err(e);
             }
             let rolled = rollback(ctx, &settings, &replaced);
