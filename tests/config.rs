@@ -25,6 +25,7 @@ fn valid_files_pass() {
         "tutorial-v1.25.yaml",
         "full-v1beta4.yaml",
         "component-configs.yaml",
+        "upgrade-v1beta4.yaml",
     ] {
         let out = kubestrap(&["config", "validate", "--config", &fixture(name)]);
         let (stdout, stderr) = text(&out);
@@ -82,6 +83,31 @@ fn api_version_shapes_are_enforced() {
     assert!(
         stderr
             .contains("invalid-old-api.yaml:1:1: unsupported apiVersion `kubeadm.k8s.io/v1beta2`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_upgrade_configuration_is_checked_like_the_other_kinds() {
+    let out = kubestrap(&[
+        "config",
+        "validate",
+        "--config",
+        &fixture("upgrade-v1beta4.yaml"),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("upgrade-v1beta4.yaml:17:3: `apply.printConfig`: has no effect:"),
+        "{stderr}"
+    );
+    let (code, stderr) = validate("invalid-upgrade.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("invalid-upgrade.yaml:5:3: unknown field `apply.etcdUpgrades` in UpgradeConfiguration; did you mean `apply.etcdUpgrade`?"), "{stderr}");
+    let (code, stderr) = validate("invalid-upgrade-v1beta3.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("invalid-upgrade-v1beta3.yaml:5:1: UpgradeConfiguration is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4"),
         "{stderr}"
     );
 }

@@ -194,3 +194,115 @@ fn serves(version: &str) {
         "a front-proxy certificate must not be accepted by etcd"
     );
 }
+
+/// A snapshot through etcd's maintenance API is one etcd's own tools accept: `etcdctl snapshot
+/// status` reads it, `etcdctl snapshot restore` checks it against etcd's checksum, and an etcd
+/// started on the restored data serves the keys that were put before.
+#[test]
+fn a_snapshot_taken_through_the_api_restores_into_a_working_etcd() {
+    use kubestrap_phases::api::etcd_client::{ClientTls, EtcdClient};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    require_binary("etcd", "etcd-server");
+    require_binary("etcdctl", "etcd-client");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    etcd_files(root, "v1.20.2");
+    let (client, peer) = (free_port(), free_port());
+    let etcd = start_etcd(root, &etcd_args(root, client, peer, free_port()));
+    etcd.wait_healthy(root, client);
+    // Values large enough that the database comes in many chunks.
+    let value = |i: usize| format!("{i}-{}", "v".repeat(20_000));
+    for i in 0..30 {
+        let key = format!("/registry/kubestrap/{i}");
+        let put = etcdctl(
+            root,
+            client,
+            "apiserver-etcd-client",
+            &["put", &key, &value(i)],
+        );
+        assert!(put.status.success(), "put: {}", text(&put).1);
+    }
+
+    let pki = root.join("etc/kubernetes/pki");
+    let tls = ClientTls {
+        ca: std::fs::read(pki.join("etcd/ca.crt")).unwrap(),
+        identity: Some((
+            std::fs::read(pki.join("etcd/healthcheck-client.crt")).unwrap(),
+            std::fs::read(pki.join("etcd/healthcheck-client.key")).unwrap(),
+        )),
+    };
+    let t = Duration::from_secs(30);
+    let api = EtcdClient::new(&format!("https://127.0.0.1:{client}"), Some(&tls), t, t).unwrap();
+    let missing = root.join("no-such-folder/snapshot.db");
+    let err = api.snapshot(&missing).unwrap_err();
+    assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
+
+    let backup = root.join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    let file = backup.join("etcd.db");
+    let info = api.snapshot(&file).unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        meta.len(),
+        info.size + 32,
+        "the database and etcd's SHA-256"
+    );
+    assert!(info.size > 600_000, "{info:?}");
+    let left: Vec<_> = std::fs::read_dir(&backup).unwrap().collect();
+    assert_eq!(left.len(), 1, "a temporary file was left: {left:?}");
+
+    let status = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "status: {}", text(&status).1);
+    let status: serde_json::Value = serde_json::from_str(text(&status).0.trim()).unwrap();
+    assert_eq!(status["totalSize"].as_u64(), Some(info.size), "{status}");
+    assert!(status["totalKey"].as_u64().unwrap() >= 30, "{status}");
+
+    // Restored as a new one-member cluster (on its own ports), and served.
+    let (client2, peer2) = (free_port(), free_port());
+    let restored = root.join("restored");
+    let restore = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "restore"])
+        .arg(&file)
+        .arg(format!("--data-dir={}", restored.display()))
+        .args(["--name", "etcd-test"])
+        .arg(format!(
+            "--initial-cluster=etcd-test=https://127.0.0.1:{peer2}"
+        ))
+        .arg(format!(
+            "--initial-advertise-peer-urls=https://127.0.0.1:{peer2}"
+        ))
+        .output()
+        .unwrap();
+    assert!(restore.status.success(), "restore: {}", text(&restore).1);
+    drop(etcd);
+    let args: Vec<String> = etcd_args(root, client2, peer2, free_port())
+        .into_iter()
+        .map(|a| {
+            if a.starts_with("--data-dir=") {
+                format!("--data-dir={}", restored.display())
+            } else {
+                a
+            }
+        })
+        .collect();
+    let again = start_etcd(root, &args);
+    again.wait_healthy(root, client2);
+    for i in [0, 17, 29] {
+        let key = format!("/registry/kubestrap/{i}");
+        let get = etcdctl(
+            root,
+            client2,
+            "apiserver-etcd-client",
+            &["get", &key, "--print-value-only"],
+        );
+        assert_eq!(text(&get).0.trim(), value(i), "get {key}: {}", text(&get).1);
+    }
+}

@@ -27,4 +27,5 @@ mod safety;
 mod support;
 mod tiers;
 mod untrusted;
+mod upgrade;
 mod upload_certs;

@@ -14,6 +14,7 @@ mod preflight;
 mod reset;
 mod taint;
 mod token;
+mod upgrade;
 
 pub use certs::{CertsArgs, CertsCmd, KubeconfigCmd};
 pub use config::{ConfigArgs, ConfigCmd, ImagesArgs, ImagesCmd, PrintCmd};
@@ -23,6 +24,7 @@ pub use preflight::PreflightArgs;
 pub use reset::ResetArgs;
 pub use taint::{TaintArgs, TaintCmd};
 pub use token::{TokenArgs, TokenCmd};
+pub use upgrade::{CommonArgs, NodeArgs, UpgradeCmd};
 
 /// `--root`: a folder, or one to be made; an existing file would fail later, on a path that
 /// looks like the real `/etc`.
@@ -75,6 +77,9 @@ pub enum Cmd {
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'
     Reset(Box<ResetArgs>),
+    /// Upgrade the cluster to a newer version: plan, apply (control plane), node
+    #[command(subcommand, after_long_help = upgrade::EXAMPLES)]
+    Upgrade(UpgradeCmd),
     /// Commands related to handling kubernetes certificates (expiry, renewal, external CA)
     #[command(subcommand)]
     Certs(CertsCmd),
@@ -177,6 +182,8 @@ pub struct Invocation {
     pub reset_phase: Option<String>,
     /// `Some("kubelet-start")` for `kubestrap join phase kubelet-start`.
     pub join_phase: Option<String>,
+    /// `Some("kubelet-config")` for `kubestrap upgrade node phase kubelet-config`.
+    pub upgrade_node_phase: Option<String>,
 }
 
 /// The whole command, with the generated `init phase` and `reset phase` trees.
@@ -199,7 +206,20 @@ pub fn build() -> Command {
             .subcommand_required(true),
         &workflows::join::tables(),
     );
+    let upgrade_node_phases = phase_command::<NodeArgs>(
+        Command::new("phase")
+            .about("Use this command to invoke single phase of the node workflow")
+            .subcommand_required(true),
+        &[workflows::upgrade::NODE],
+    );
     Cli::command()
+        .mut_subcommand("upgrade", |cmd| {
+            cmd.mut_subcommand("node", |node| {
+                node.after_long_help(workflows::help("node", workflows::upgrade::NODE))
+                    .subcommand(upgrade_node_phases)
+                    .args_conflicts_with_subcommands(true)
+            })
+        })
         .mut_subcommand("join", |cmd| {
             cmd.after_long_help(
                 workflows::help("join", workflows::join::tables()[0]) + join::EXAMPLES,
@@ -299,7 +319,17 @@ fn kubeadm_verbosity(
 fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
     let mut cli = Cli::from_arg_matches(matches)?;
     let (mut init_phase, mut reset_phase, mut join_phase) = (None, None, None);
-    if let Some((command, m)) = matches.subcommand()
+    let mut upgrade_node_phase = None;
+    if let Some(("upgrade", m)) = matches.subcommand()
+        && let Some(("node", m)) = m.subcommand()
+        && let Some(("phase", m)) = m.subcommand()
+    {
+        let (path, flags) = phase_path(m);
+        cli.command = Cmd::Upgrade(UpgradeCmd::Node(Box::new(NodeArgs::from_arg_matches(
+            flags,
+        )?)));
+        upgrade_node_phase = Some(path);
+    } else if let Some((command, m)) = matches.subcommand()
         && let Some(("phase", m)) = m.subcommand()
     {
         let (path, flags) = phase_path(m);
@@ -323,6 +353,7 @@ fn from_matches(matches: &ArgMatches) -> Result<Invocation, clap::Error> {
         init_phase,
         reset_phase,
         join_phase,
+        upgrade_node_phase,
     })
 }
 

@@ -9,6 +9,7 @@ mod preflight;
 mod reset;
 mod taint;
 mod token;
+mod upgrade;
 mod version;
 
 use std::process::ExitCode;
@@ -69,6 +70,12 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
+        Cmd::Upgrade(cmd) => upgrade::run(
+            cmd,
+            inv.upgrade_node_phase.as_deref(),
+            &inv.cli.root,
+            printer,
+        ),
         Cmd::Certs(cmd) => certs::run(cmd, &inv.cli.root, &printer),
         Cmd::Kubeconfig(cmd) => certs::kubeconfig(cmd, &inv.cli.root, &printer),
         Cmd::Completion { shell } => completion::run(shell, &printer),

@@ -220,17 +220,20 @@ place_kubelet() {
 # $K8S_NEXT_VERSION) on NODE, as `apt-get install kubelet=VERSION` does: the binary is replaced,
 # the running kubelet goes on until `systemctl restart kubelet`.
 cmd_kubelet_package() {
-	local node=${1:?node1 or node2} version=${2:?version} from
+	local node=${1:?node1 or node2} version=${2:?version} from to
 	case $version in
 	"$K8S_VERSION") from=$BIN_DIR/kubelet ;;
 	"$K8S_NEXT_VERSION") from=$NEXT_BIN_DIR/kubelet ;;
 	*) die "the testbed has the kubelet of $K8S_VERSION and $K8S_NEXT_VERSION only, not $version" ;;
 	esac
-	if [ "$node" = node1 ]; then
-		place_kubelet "$from" /usr/bin/kubelet
-	else
-		place_kubelet "$from" "$RUN/node2/kubelet"
-		in_node node2 umount /usr/bin/kubelet
+	to=/usr/bin/kubelet
+	[ "$node" = node1 ] || to=$RUN/node2/kubelet
+	# The same file again changes nothing (a rename would still detach node2's bind mount).
+	[ "$to" -ef "$from" ] || place_kubelet "$from" "$to"
+	# node2's /usr/bin/kubelet is a bind mount in its mount namespace, over the file node1's
+	# rename replaces: after a swap on either node it is made again.
+	if [ -s "$RUN/node2/ns/ready" ] && [ -e "$RUN/node2/kubelet" ]; then
+		in_node node2 umount /usr/bin/kubelet 2>/dev/null || true
 		in_node node2 mount --bind "$RUN/node2/kubelet" /usr/bin/kubelet
 	fi
 	log "$node: kubelet package $version installed ($(in_node "$node" /usr/bin/kubelet --version))"

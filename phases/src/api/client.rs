@@ -33,6 +33,15 @@ pub fn from_kubeconfig(root: &Root, path: &str, retry: Retry) -> Result<Client> 
     ))
 }
 
+/// A dry-run client that reads the cluster of admin.conf under the root and only reports what
+/// it would change.
+pub fn dry_run_reading(root: &Root) -> Result<Client> {
+    let admin = paths::kubeconfig("admin.conf");
+    Ok(Client::dry_run(DryRun::reading(Box::new(
+        HttpTransport::from_kubeconfig(root, &admin)?,
+    ))))
+}
+
 /// A dry-run client addressed at this node's API server (`advertiseAddress:bindPort`).
 pub fn dry_run(cfg: &Config) -> Client {
     let endpoint = format!(

@@ -9,12 +9,22 @@ use serde_json::json;
 use super::{Request, Response, Transport};
 
 /// A transport for `--dry-run`: mutating requests are logged and answered as if they succeeded,
-/// reads find nothing except the node being set up.
-#[derive(Debug)]
+/// reads find nothing except the node being set up (or, [`DryRun::reading`], go to the real
+/// cluster: a dry run of a command on a running cluster sees what it would change).
 pub struct DryRun {
     endpoint: String,
     node: String,
     log: Mutex<Vec<String>>,
+    reads: Option<Box<dyn Transport>>,
+}
+
+impl std::fmt::Debug for DryRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DryRun")
+            .field("endpoint", &self.endpoint)
+            .field("reads", &self.reads.is_some())
+            .finish()
+    }
 }
 
 impl DryRun {
@@ -24,6 +34,17 @@ impl DryRun {
             endpoint: endpoint.into(),
             node: node.into(),
             log: Mutex::default(),
+            reads: None,
+        }
+    }
+
+    /// A dry-run transport whose reads go to `reads` (the running cluster).
+    pub fn reading(reads: Box<dyn Transport>) -> Self {
+        DryRun {
+            endpoint: reads.endpoint(),
+            node: String::new(),
+            log: Mutex::default(),
+            reads: Some(reads),
         }
     }
 
@@ -45,6 +66,9 @@ impl Transport for DryRun {
                 .and_then(|b| serde_json::from_slice(b).ok())
                 .unwrap_or_else(|| json!({}));
             return Ok(Response::json(200, &body));
+        }
+        if let Some(reads) = &self.reads {
+            return reads.send(req);
         }
         if req.path == format!("/api/v1/nodes/{}", self.node) {
             return Ok(Response::json(

@@ -21,7 +21,7 @@ pub const ETCD_ANSWER_LIMIT: u64 = 4 << 20;
 
 /// A client of one etcd endpoint (`https://…` needs a CA; `http://…` uses none).
 pub struct EtcdClient {
-    transport: HttpTransport,
+    pub(super) transport: HttpTransport,
 }
 
 impl EtcdClient {

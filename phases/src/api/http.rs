@@ -258,8 +258,16 @@ pub fn served_certificate(url: &str, ca_pem: &[u8]) -> Result<Vec<u8>> {
         .with_context(|| format!("{url} presented no certificate"))
 }
 
-impl Transport for HttpTransport {
-    fn send(&self, req: &Request) -> Result<Response> {
+impl HttpTransport {
+    /// Sends a request and hands back the status and the body as it arrives, unread, for an
+    /// answer too large to hold at once (an etcd snapshot): the reader bounds what it takes.
+    pub fn stream(&self, req: &Request) -> Result<(u16, impl std::io::Read + use<>)> {
+        let resp = self.start(req)?;
+        Ok((resp.status().as_u16(), resp))
+    }
+
+    /// Sends a request; the answer's body is still to be read.
+    fn start(&self, req: &Request) -> Result<Answer> {
         let url = format!("{}{}", self.server, req.path);
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
@@ -316,8 +324,16 @@ impl Transport for HttpTransport {
                 anyhow::anyhow!(msg)
             }
         })?;
+        Ok(resp)
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, req: &Request) -> Result<Response> {
+        let resp = self.start(req)?;
         let status = resp.status().as_u16();
-        let body = read_body(resp, self.limit, &format!("{} {url}", req.method))?;
+        let request = format!("{} {}{}", req.method, self.server, req.path);
+        let body = read_body(resp, self.limit, &request)?;
         Ok(Response { status, body })
     }
 

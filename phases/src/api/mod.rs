@@ -11,6 +11,7 @@ pub mod cluster_config;
 mod dry_run;
 pub mod etcd_client;
 pub mod etcd_cluster;
+pub mod etcd_snapshot;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod http;

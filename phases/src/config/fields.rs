@@ -111,7 +111,9 @@ pub const FIELDS: &[(&str, &str, Use)] = &[
     (
         "InitConfiguration",
         "timeouts.upgradeManifests",
-        Use::NoEffect("kubestrap has no upgrade yet"),
+        Use::NoEffect(
+            "init upgrades no manifests; `kubestrap upgrade` takes it from an UpgradeConfiguration",
+        ),
     ),
     (
         "ClusterConfiguration",
@@ -294,7 +296,191 @@ pub const FIELDS: &[(&str, &str, Use)] = &[
     (
         "JoinConfiguration",
         "timeouts.upgradeManifests",
-        Use::NoEffect("kubestrap has no upgrade yet"),
+        Use::NoEffect(
+            "join upgrades no manifests; `kubestrap upgrade` takes it from an UpgradeConfiguration",
+        ),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.kubernetesVersion",
+        Use::Used("upgrade apply: the target version"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.allowExperimentalUpgrades",
+        Use::Used("upgrade apply: version::skew::unstable"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.allowRCUpgrades",
+        Use::Used("upgrade apply: version::skew::unstable"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.certificateRenewal",
+        Use::Used("upgrade apply: certificate renewal"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.dryRun",
+        Use::Used("upgrade apply: a dry-run root"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.etcdUpgrade",
+        Use::Used("upgrade apply: the etcd step"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.forceUpgrade",
+        Use::Used("upgrade apply: skippable skew violations, no prompt"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.ignorePreflightErrors",
+        Use::Used("upgrade apply: preflight"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.patches",
+        Use::Used("upgrade apply: render::patches"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.skipPhases",
+        Use::Used("upgrade apply: runner::plan"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.imagePullPolicy",
+        Use::Used("upgrade apply: image pull"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.imagePullSerial",
+        Use::Used("upgrade apply: image pull"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "apply.printConfig",
+        Use::NoEffect(
+            "`kubestrap upgrade apply` does not print the configuration; `upgrade plan` does with `plan.printConfig`",
+        ),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.certificateRenewal",
+        Use::Used("upgrade node: certificate renewal"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.dryRun",
+        Use::Used("upgrade node: a dry-run root"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.etcdUpgrade",
+        Use::Used("upgrade node: the etcd step"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.ignorePreflightErrors",
+        Use::Used("upgrade node: preflight"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.patches",
+        Use::Used("upgrade node: render::patches"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.skipPhases",
+        Use::Used("upgrade node: runner::plan"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.imagePullPolicy",
+        Use::Used("upgrade node: image pull"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "node.imagePullSerial",
+        Use::Used("upgrade node: image pull"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.kubernetesVersion",
+        Use::Used("upgrade plan: the target version"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.allowExperimentalUpgrades",
+        Use::Used("upgrade plan: version::skew::unstable"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.allowRCUpgrades",
+        Use::Used("upgrade plan: version::skew::unstable"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.ignorePreflightErrors",
+        Use::Used("upgrade plan: preflight"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.printConfig",
+        Use::Used("upgrade plan: prints the configuration"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "plan.dryRun",
+        Use::NoEffect("`upgrade plan` changes nothing, so it has no dry run"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "diff.kubernetesVersion",
+        Use::Used("upgrade diff: the target version"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "diff.contextLines",
+        Use::Used("upgrade diff: lines of context"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.upgradeManifests",
+        Use::Used("upgrade apply and node: the wait for each new static pod"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.controlPlaneComponentHealthCheck",
+        Use::NoEffect("the upgrade waits for each component within `timeouts.upgradeManifests`"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.kubeletHealthCheck",
+        Use::NoEffect("the upgrade waits for each component within `timeouts.upgradeManifests`"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.kubernetesAPICall",
+        Use::NoEffect("the upgrade's API calls keep kubestrap's own limits"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.etcdAPICall",
+        Use::NoEffect("the upgrade's etcd calls keep kubestrap's own limits"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.discovery",
+        Use::NoEffect("an upgrade discovers no cluster; it is a JoinConfiguration setting"),
+    ),
+    (
+        "UpgradeConfiguration",
+        "timeouts.tlsBootstrap",
+        Use::NoEffect("an upgrade does no TLS bootstrap; it is a JoinConfiguration setting"),
     ),
 ];
 
@@ -307,6 +493,18 @@ fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Warnings for the fields of `kind` set (away from `default`) that have no effect.
 pub fn no_effect<T: Serialize>(kind: &str, value: &T, default: &T) -> Vec<String> {
+    no_effect_fields(kind, value, default)
+        .into_iter()
+        .map(|(path, why)| format!("`{path}` in the {kind} has no effect: {why}"))
+        .collect()
+}
+
+/// The fields of `kind` set (away from `default`) that have no effect, as (path, why).
+pub fn no_effect_fields<T: Serialize>(
+    kind: &str,
+    value: &T,
+    default: &T,
+) -> Vec<(&'static str, &'static str)> {
     let (Ok(value), Ok(default)) = (serde_json::to_value(value), serde_json::to_value(default))
     else {
         return Vec::new();
@@ -315,9 +513,7 @@ pub fn no_effect<T: Serialize>(kind: &str, value: &T, default: &T) -> Vec<String
         .iter()
         .filter(|(k, _, _)| *k == kind)
         .filter_map(|(_, path, u)| match u {
-            Use::NoEffect(why) if at(&value, path) != at(&default, path) => {
-                Some(format!("`{path}` in the {kind} has no effect: {why}"))
-            }
+            Use::NoEffect(why) if at(&value, path) != at(&default, path) => Some((*path, *why)),
             _ => None,
         })
         .collect()
@@ -325,11 +521,10 @@ pub fn no_effect<T: Serialize>(kind: &str, value: &T, default: &T) -> Vec<String
 
 /// Whole documents of a file that a command does not use, one warning each.
 pub fn unused_documents(docs: &super::Documents, join: bool) -> Vec<String> {
-    let mut out: Vec<String> = docs
-        .ignored
-        .iter()
-        .map(|kind| format!("the {kind} document has no effect: kubestrap has no upgrade yet"))
-        .collect();
+    let mut out = Vec::new();
+    if docs.upgrade.is_some() {
+        out.push("the UpgradeConfiguration document has no effect here: `kubestrap upgrade --config` reads it".to_string());
+    }
     if docs.reset.is_some() {
         out.push("the ResetConfiguration document has no effect here: `kubestrap reset --config` reads it".to_string());
     }
@@ -367,6 +562,9 @@ mod tests {
     use super::super::join::{
         BootstrapTokenDiscovery, DiscoverySection, FileDiscovery, JoinConfiguration,
         JoinControlPlane, join_warnings,
+    };
+    use super::super::upgrade::{
+        ApplySection, DiffSection, NodeSection, PlanSection, UpgradeConfiguration, UpgradeTimeouts,
     };
     use super::super::{
         ApiEndpoint, ApiServer, BootstrapToken, ControlPlaneComponent, Dns, EnvVar, Etcd,
@@ -452,6 +650,15 @@ mod tests {
         add(J, "controlPlane", fields_of::<JoinControlPlane>());
         add(J, "patches", fields_of::<Patches>());
         add(J, "timeouts", fields_of::<Timeouts>());
+        const U: &str = "UpgradeConfiguration";
+        add(U, "", fields_of::<UpgradeConfiguration>());
+        add(U, "apply", fields_of::<ApplySection>());
+        add(U, "apply.patches", fields_of::<Patches>());
+        add(U, "node", fields_of::<NodeSection>());
+        add(U, "node.patches", fields_of::<Patches>());
+        add(U, "plan", fields_of::<PlanSection>());
+        add(U, "diff", fields_of::<DiffSection>());
+        add(U, "timeouts", fields_of::<UpgradeTimeouts>());
         out
     }
 
@@ -553,7 +760,10 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         let init = super::unused_documents(&docs, false);
         assert_eq!(init.len(), 1, "{init:?}");
-        assert!(init[0].starts_with("the UpgradeConfiguration document has no effect"));
+        assert!(
+            init[0].starts_with("the UpgradeConfiguration document has no effect here"),
+            "{init:?}"
+        );
         let join = super::unused_documents(&docs, true);
         assert_eq!(join.len(), 2, "{join:?}");
         assert!(join[1].starts_with("the KubeletConfiguration document has no effect on join"));

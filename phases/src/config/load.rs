@@ -11,7 +11,6 @@ use serde_yaml::{Mapping, Value};
 use super::component;
 use super::join::JoinConfiguration;
 use super::locate;
-use super::reset::ResetConfiguration;
 use super::source::Source;
 use super::suggest::suggest;
 use super::validate::{MAX_PROBLEMS_SHOWN, validate};
@@ -153,6 +152,8 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
             .map(|(path, message)| super::Problem::new("ResetConfiguration", path, message)),
         );
     }
+    let (upgrade_problems, upgrade_warnings) = super::upgrade::check_in_file(&docs, phases);
+    found.extend(upgrade_problems);
     // Without a kubernetesVersion, init deploys the newest version (or the kubelet's).
     let version = docs
         .cluster
@@ -205,6 +206,7 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
         found.extend(unknown.problems);
         warnings = unknown.warnings;
     }
+    warnings.extend(upgrade_warnings);
     let source = docs.source.as_deref();
     let render = |list: Vec<super::Problem>| -> Vec<String> {
         list.iter().map(|p| p.render(source)).collect()
@@ -386,32 +388,33 @@ pub fn parse(text: &str, name: &str) -> (Documents, Vec<String>) {
                     }
                 }
             }
-            "ResetConfiguration" => {
+            "ResetConfiguration" | "UpgradeConfiguration" => {
                 found_kubeadm = true;
                 match ApiVersion::parse(&api_version) {
                     Some(ApiVersion::V1Beta4) => {
                         source.kinds.push((kind.clone(), doc.first_line, doc.text.to_string()));
-                        docs.reset = typed::<ResetConfiguration>(map, &kind, &here, &mut problems);
+                        if kind == "ResetConfiguration" {
+                            docs.reset = typed(map, &kind, &here, &mut problems);
+                        } else {
+                            docs.upgrade = typed(map, &kind, &here, &mut problems);
+                        }
                     }
                     Some(ApiVersion::V1Beta3) => problems.push(format!(
-                        "{}: ResetConfiguration is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4",
+                        "{}: {kind} is new in kubeadm.k8s.io/v1beta4; change `apiVersion` to kubeadm.k8s.io/v1beta4",
                         here("apiVersion")
                     )),
                     None => problems.push(unsupported_api_version(&here("apiVersion"), &api_version)),
                 }
             }
-            "UpgradeConfiguration" => {
-                docs.ignored.push(kind.clone());
-            }
             other => problems.push(format!(
-                "{}: unknown kind `{other}`; kubestrap reads InitConfiguration, ClusterConfiguration, JoinConfiguration, KubeletConfiguration and KubeProxyConfiguration",
+                "{}: unknown kind `{other}`; kubestrap reads InitConfiguration, ClusterConfiguration, JoinConfiguration, ResetConfiguration, UpgradeConfiguration, KubeletConfiguration and KubeProxyConfiguration",
                 here("kind")
             )),
         }
     }
     if !found_kubeadm && problems.is_empty() {
         problems.push(format!(
-            "{name}: no InitConfiguration, ClusterConfiguration, JoinConfiguration or ResetConfiguration kind was found in the YAML file"
+            "{name}: no InitConfiguration, ClusterConfiguration, JoinConfiguration, ResetConfiguration or UpgradeConfiguration kind was found in the YAML file"
         ));
     }
     docs.source = Some(std::sync::Arc::new(source));

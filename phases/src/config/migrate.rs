@@ -111,6 +111,9 @@ pub fn migrate(text: &str, name: &str) -> Result<String> {
     if let Some(reset) = &docs.reset {
         out.push(document(v4, "ResetConfiguration", reset, &init)?);
     }
+    if let Some(upgrade) = &docs.upgrade {
+        out.push(document(v4, "UpgradeConfiguration", upgrade, &init)?);
+    }
     for component in [&docs.kubelet, &docs.kube_proxy].into_iter().flatten() {
         out.push(serde_yaml::to_string(&Value::Mapping(component.clone()))?);
     }

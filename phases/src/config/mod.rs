@@ -204,6 +204,7 @@ pub mod reset;
 mod source;
 mod suggest;
 pub mod token_format;
+pub mod upgrade;
 mod validate;
 pub mod yaml;
 

@@ -29,8 +29,8 @@ pub struct Documents {
     pub reset: Option<super::reset::ResetConfiguration>,
     /// Whether the file has an InitConfiguration or a ClusterConfiguration.
     pub has_init_kinds: bool,
-    /// Kinds in the file that kubestrap does not use (ResetConfiguration, …).
-    pub ignored: Vec<String>,
+    /// An UpgradeConfiguration (v1beta4), for `kubestrap upgrade --config`.
+    pub upgrade: Option<super::upgrade::UpgradeConfiguration>,
     /// The file the documents came from.
     pub source: Option<std::sync::Arc<super::Source>>,
 }

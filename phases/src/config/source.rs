@@ -11,6 +11,11 @@ pub struct Source {
 }
 
 impl Source {
+    /// Whether the file has a document of this kind.
+    pub fn has_kind(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|(k, _, _)| k == kind)
+    }
+
     /// `file:line:column` of a field path (`apiServer.extraArgs`) in the document of that kind.
     pub fn position(&self, kind: &str, path: &str) -> String {
         let found = self

@@ -308,6 +308,8 @@ pub struct Container {
     /// The pod (`io.kubernetes.pod.name` label) and its namespace.
     pub pod: String,
     pub namespace: String,
+    /// The pod's UID (`io.kubernetes.pod.uid`): a static pod's is the hash of its manifest.
+    pub pod_uid: String,
     /// Exit code and reason of an exited container.
     pub exit_code: Option<i32>,
     pub reason: String,

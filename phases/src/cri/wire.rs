@@ -169,6 +169,7 @@ pub(super) fn decode_containers(body: &Bytes) -> Result<Vec<Container>> {
                     match key.as_str() {
                         "io.kubernetes.pod.name" => c.pod = value,
                         "io.kubernetes.pod.namespace" => c.namespace = value,
+                        "io.kubernetes.pod.uid" => c.pod_uid = value,
                         _ => {}
                     }
                 }

@@ -10,6 +10,8 @@
 //!   SIGTERM (at most [`PAUSE_LIMIT`]), so a test can interrupt it at a known point.
 //! - `writing:<path>`: half-way through writing the file at this logical path (the temporary
 //!   file holds half the bytes; the file itself is untouched).
+//! - `break:<component>`: an upgrade writes that control-plane component's new manifest with
+//!   an argument the component refuses, so it never becomes healthy and the rollback runs.
 
 use std::path::Path;
 
@@ -35,6 +37,11 @@ pub fn fail_after_phase() -> Option<String> {
 /// The phase after which to wait for a signal, if one is asked for.
 pub fn pause_after_phase() -> Option<String> {
     requested("pause")
+}
+
+/// The control-plane component whose upgraded manifest is to be broken, if one is asked for.
+pub fn break_component() -> Option<String> {
+    requested("break")
 }
 
 /// How long `pause:` waits for a signal before the run fails.

@@ -6,6 +6,8 @@ pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
 /// Static pod manifests the kubelet runs.
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
+/// kubeadm's scratch folder (upgrade backups, …).
+pub const TMP_DIR: &str = "/etc/kubernetes/tmp";
 /// The kubelet's own state folder.
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 /// KubeletConfiguration written by kubelet-start.

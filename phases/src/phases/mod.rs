@@ -15,4 +15,5 @@ pub mod node;
 pub mod pull_images;
 pub mod renewal;
 pub mod reset;
+pub mod upgrade;
 pub mod upload_config;

@@ -54,6 +54,17 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
             .read_to_string(crate::fs::paths::KUBELET_CONFIG)
             .context("the kubelet configuration is uploaded from the file kubelet-start writes")?
     };
+    let objs = kubelet_objects(&name, &config)?;
+    manifests::apply_objects(&ctx.api()?, objs)?;
+    if !ctx.profile().node_local_cri_socket {
+        annotate_cri_socket(ctx)?;
+    }
+    Ok(())
+}
+
+/// The kubelet-config ConfigMap `name` holding `config`, with the Role and RoleBinding that let
+/// nodes read it.
+pub fn kubelet_objects(name: &str, config: &str) -> Result<Vec<serde_json::Value>> {
     let mut objs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -68,13 +79,9 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
     objs.extend(manifests::render(
         "rbac/kubelet-config.yaml",
         manifests::RBAC_KUBELET_CONFIG,
-        &[("name", role), ("configMap", name)],
+        &[("name", role), ("configMap", name.to_string())],
     )?);
-    manifests::apply_objects(&ctx.api()?, objs)?;
-    if !ctx.profile().node_local_cri_socket {
-        annotate_cri_socket(ctx)?;
-    }
-    Ok(())
+    Ok(objs)
 }
 
 fn annotate_cri_socket(ctx: &Context) -> Result<()> {

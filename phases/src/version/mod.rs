@@ -4,6 +4,8 @@
 //! rather than comparing version numbers themselves.
 
 pub mod images;
+pub mod migrations;
+pub mod skew;
 
 use std::fmt;
 

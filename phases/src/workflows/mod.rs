@@ -13,6 +13,7 @@ pub mod renewal;
 pub mod reset;
 pub mod taint;
 pub mod token;
+pub mod upgrade;
 pub mod user_kubeconfig;
 
 use std::time::Instant;

@@ -12,8 +12,10 @@ pub use join::{
     prepare_control_plane as join_manifests, prepare_kubeconfig as join_kubeconfig,
     update_status as join_update_status, wait_control_plane as join_wait,
 };
-pub use restart::{ORDER as RESTART_ORDER, apiserver_url, restart as restart_component};
-pub use wait::run as wait_control_plane;
+pub use restart::{
+    ORDER as RESTART_ORDER, answers as probe_answers, apiserver_url, restart as restart_component,
+};
+pub use wait::{ContainerLogs, container_logs, run as wait_control_plane, runtime_state};
 
 use anyhow::Result;
 

@@ -31,7 +31,8 @@ pub const ORDER: [&str; 4] = [
     "kube-scheduler",
 ];
 
-fn answers(probe: &HealthCheck) -> bool {
+/// Whether a component answers one of its manifest's health checks with 200.
+pub fn answers(probe: &HealthCheck) -> bool {
     let transport = if probe.base.starts_with("https://") {
         HttpTransport::local_insecure(&probe.base)
     } else {

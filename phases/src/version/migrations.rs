@@ -1,0 +1,166 @@
+//! What `upgrade apply` to a minor version does besides writing the files and objects that
+//! version's init writes ([`super::Profile`] has those): the one-off changes that move a cluster
+//! made by the minor before it to this minor's conventions, as that minor's kubeadm makes them.
+//! kubeadm makes them on every `upgrade apply` of the minor (a patch upgrade too); each is a no-op
+//! once done.
+
+use super::KubeVersion;
+
+/// One change an upgrade to a minor version makes to the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// v1.20: control-plane Nodes with the legacy `node-role.kubernetes.io/master` label also get
+    /// `node-role.kubernetes.io/control-plane` (PR #95382).
+    AddControlPlaneLabel,
+    /// v1.21: control-plane Nodes get `node.kubernetes.io/exclude-from-external-load-balancers`
+    /// (kubeadm#2375).
+    AddExcludeFromLoadBalancersLabel,
+    /// v1.22: kubeadm-config is written with the ClusterConfiguration alone; the ClusterStatus of
+    /// 1.21 and older leaves the ConfigMap.
+    DropClusterStatus,
+    /// v1.24: the kubelet's ConfigMap, Role and RoleBinding take the unversioned names
+    /// `kubelet-config` and `kubeadm:kubelet-config`; those of the old minor
+    /// (`kubelet-config-1.23`) are left as they are.
+    UnversionedKubeletConfigMap,
+    /// v1.24: the `node-role.kubernetes.io/master` label leaves control-plane Nodes (PR #107533).
+    RemoveMasterLabel,
+    /// v1.24: control-plane Nodes with the `node-role.kubernetes.io/master:NoSchedule` taint also
+    /// get `node-role.kubernetes.io/control-plane:NoSchedule` (PR #107533; from v1.24.1 only
+    /// those with the old taint, PR #109841).
+    AddControlPlaneTaint,
+    /// v1.25: the `node-role.kubernetes.io/master:NoSchedule` taint leaves control-plane Nodes
+    /// (PR #110095).
+    RemoveMasterTaint,
+    /// v1.29: the ClusterRoleBinding `kubeadm:cluster-admins` (ClusterRole `cluster-admin`) is
+    /// made, and an admin.conf still in `system:masters` is issued again in group
+    /// `kubeadm:cluster-admins` (PR #121305).
+    ClusterAdminsGroup,
+    /// v1.29 only: `super-admin.conf` (group `system:masters`) is written on the node of
+    /// `upgrade apply` when missing; kubeadm 1.30 stopped writing it on upgrade (kubeadm#3012).
+    SuperAdminConf,
+}
+
+/// The migrations of an upgrade to `target`, in the order kubeadm makes them.
+pub fn for_target(target: KubeVersion) -> &'static [Migration] {
+    use Migration::*;
+    match target.minor {
+        20 => &[AddControlPlaneLabel],
+        21 => &[AddExcludeFromLoadBalancersLabel],
+        22 => &[DropClusterStatus],
+        24 => &[
+            UnversionedKubeletConfigMap,
+            RemoveMasterLabel,
+            AddControlPlaneTaint,
+        ],
+        25 => &[RemoveMasterTaint],
+        29 => &[ClusterAdminsGroup, SuperAdminConf],
+        _ => &[],
+    }
+}
+
+impl Migration {
+    /// Whether, for `target`, this is [`Migration::AddControlPlaneTaint`] limited to the Nodes
+    /// that still carry the master taint (v1.24.1 on; v1.24.0 tainted every control-plane Node).
+    pub fn only_where_old_taint(self, target: KubeVersion) -> bool {
+        self == Migration::AddControlPlaneTaint && !(target.minor == 24 && target.patch == 0)
+    }
+
+    /// What it does, in one line, for `upgrade plan` and the upgrade's output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Migration::AddControlPlaneLabel => {
+                "label control-plane Nodes node-role.kubernetes.io/control-plane next to the legacy master label"
+            }
+            Migration::AddExcludeFromLoadBalancersLabel => {
+                "label control-plane Nodes node.kubernetes.io/exclude-from-external-load-balancers"
+            }
+            Migration::DropClusterStatus => {
+                "write kubeadm-config without the ClusterStatus (kept only up to v1.21)"
+            }
+            Migration::UnversionedKubeletConfigMap => {
+                "move the kubelet configuration to ConfigMap kubelet-config with Role and RoleBinding kubeadm:kubelet-config"
+            }
+            Migration::RemoveMasterLabel => {
+                "remove the node-role.kubernetes.io/master label from control-plane Nodes"
+            }
+            Migration::AddControlPlaneTaint => {
+                "taint control-plane Nodes node-role.kubernetes.io/control-plane:NoSchedule"
+            }
+            Migration::RemoveMasterTaint => {
+                "remove the node-role.kubernetes.io/master:NoSchedule taint from control-plane Nodes"
+            }
+            Migration::ClusterAdminsGroup => {
+                "bind group kubeadm:cluster-admins to cluster-admin and issue admin.conf in that group"
+            }
+            Migration::SuperAdminConf => {
+                "write super-admin.conf (group system:masters) when missing"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Migration::*;
+    use super::*;
+
+    fn at(minor: u32) -> &'static [Migration] {
+        for_target(KubeVersion::new(minor, 3))
+    }
+
+    #[test]
+    fn each_migration_belongs_to_its_minor() {
+        assert_eq!(at(20), [AddControlPlaneLabel]);
+        assert_eq!(at(21), [AddExcludeFromLoadBalancersLabel]);
+        assert_eq!(at(22), [DropClusterStatus]);
+        assert_eq!(
+            at(24),
+            [
+                UnversionedKubeletConfigMap,
+                RemoveMasterLabel,
+                AddControlPlaneTaint
+            ]
+        );
+        assert_eq!(at(25), [RemoveMasterTaint]);
+        assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
+        for minor in [23, 26, 27, 28, 30, 31, 36] {
+            assert!(at(minor).is_empty(), "v1.{minor}: {:?}", at(minor));
+        }
+        // A patch upgrade within the minor makes them again, as kubeadm does.
+        assert_eq!(for_target(KubeVersion::new(25, 0)), [RemoveMasterTaint]);
+    }
+
+    #[test]
+    fn the_migrations_agree_with_the_profiles_they_lead_to() {
+        // What a migration leaves is what init of that minor makes.
+        let before = |m: u32| KubeVersion::new(m - 1, 0).profile();
+        let after = |m: u32| KubeVersion::new(m, 0).profile();
+        const MASTER: &str = "node-role.kubernetes.io/master";
+        const CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
+        assert!(before(24).control_plane_labels.contains(&MASTER));
+        assert!(!after(24).control_plane_labels.contains(&MASTER));
+        assert!(!before(24).control_plane_taints.contains(&CONTROL_PLANE));
+        assert!(after(24).control_plane_taints.contains(&CONTROL_PLANE));
+        assert!(before(25).control_plane_taints.contains(&MASTER));
+        assert!(!after(25).control_plane_taints.contains(&MASTER));
+        assert_eq!(before(24).kubelet_config_map(), "kubelet-config-1.23");
+        assert_eq!(after(24).kubelet_config_map(), "kubelet-config");
+        assert!(!before(29).super_admin && after(29).super_admin);
+        assert_eq!(after(29).admin_group, "kubeadm:cluster-admins");
+        assert!(
+            !before(21)
+                .control_plane_labels
+                .contains(&"node.kubernetes.io/exclude-from-external-load-balancers")
+        );
+    }
+
+    #[test]
+    fn v1_24_0_taints_every_control_plane_node() {
+        assert!(!AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 0)));
+        assert!(AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 1)));
+        assert!(!RemoveMasterTaint.only_where_old_taint(KubeVersion::new(25, 0)));
+        for m in at(24).iter().chain(at(29)) {
+            assert!(!m.describe().is_empty());
+        }
+    }
+}
