@@ -130,9 +130,14 @@ pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
 /// valid, and the warnings about what it cannot be sure of.
 pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
-    let (docs, problems) = parse(&text, &path.display().to_string());
+    Ok(validate_text(&text, &path.display().to_string(), phases))
+}
+
+/// [`validate_file`] of a file's text (`name`: the file, for the positions).
+pub fn validate_text(text: &str, name: &str, phases: PhaseNames<'_>) -> (Vec<String>, Vec<String>) {
+    let (docs, problems) = parse(text, name);
     if !problems.is_empty() {
-        return Ok((problems, Vec::new()));
+        return (problems, Vec::new());
     }
     let mut warnings = Vec::new();
     let mut found = if docs.has_init_kinds {
@@ -202,7 +207,7 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
     }
     let source = docs.source.as_deref();
     let render = |list: Vec<super::Problem>| list.iter().map(|p| p.render(source)).collect();
-    Ok((render(found), render(warnings)))
+    (render(found), render(warnings))
 }
 
 /// Problems between documents: the kube-proxy's clusterCIDR against the pod subnet.
