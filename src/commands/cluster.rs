@@ -186,6 +186,7 @@ fn summary(report: &ApplyReport, output: ClusterOutput, args: &SshArgs) -> ExitC
         let hosts: Vec<serde_json::Value> = report
             .hosts
             .iter()
+            .chain(&report.pruned)
             .map(|h| {
                 let (state, text) = outcome(&h.outcome);
                 serde_json::json!({"host": h.name, "result": state, "message": text})
@@ -212,7 +213,7 @@ fn summary(report: &ApplyReport, output: ClusterOutput, args: &SshArgs) -> ExitC
         return code;
     }
     eprintln!();
-    for h in &report.hosts {
+    for h in report.hosts.iter().chain(&report.pruned) {
         let (state, text) = outcome(&h.outcome);
         eprintln!("{:<10} {}: {text}", state, h.name);
     }

@@ -6,7 +6,8 @@
 #   - node1 (control plane) and node2 (worker, labels and a taint) from one file: both Ready, the
 #     admin kubeconfig written where asked, the record ConfigMap kube-system/kubestrap-cluster;
 #   - a second apply changes nothing (no file on either node changes) and says so per host;
-#   - `cluster status` shows both; node2 removed from the file is listed, not touched;
+#   - `cluster status` shows both; node2 removed from the file is listed, not touched, and with
+#     `--prune` drained, reset, its Node deleted and no longer recorded;
 #   - killed during node2's join, applied again: finishes (node2 Ready);
 #   - node2 in another cluster (another CA): refused, named, untouched;
 #   - `cluster reset` leaves both hosts clean (`reset --verify` on each).
@@ -174,9 +175,16 @@ files node2 >"$WORK/node2.after"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 was touched"
 ready "$N2" || fail "node2 is no longer Ready"
 
+say "--prune drains and resets a host the file no longer lists"
+apply pruned -f "$WORK/one-host.yaml" --prune
+[ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
+! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"
+[ -z "$(kube_files node2)" ] || fail "node2 was not reset by --prune: $(kube_files node2)"
+! k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
+	fail "node2 is still recorded after --prune"
+grep -Eq "^done +$N2_IP: drained, reset and node $N2 deleted" "$WORK/pruned.log" || fail "no word of the prune: $(cat "$WORK/pruned.log")"
+
 say "killed during node2's join, then applied again"
-$TB exec node2 "$KS" reset -f >/dev/null 2>&1
-k delete node "$N2" >/dev/null
 apply killed -f "$WORK/cluster.yaml" &
 apply_pid=$!
 killed=""
@@ -198,7 +206,7 @@ until_ok 180 ready "$N2" || fail "node2 is not Ready after the apply again"
 
 say "node2 in another cluster: refused, named, untouched"
 $TB exec node2 "$KS" reset -f >/dev/null 2>&1
-k delete node "$N2" >/dev/null
+k delete node "$N2" --ignore-not-found >/dev/null
 $TB exec node2 "$KS" init phase certs ca >/dev/null
 $TB exec node2 "$KS" init phase kubeconfig kubelet --node-name "$N2" --apiserver-advertise-address "$N2_IP" >/dev/null
 files node2 >"$WORK/node2.before"

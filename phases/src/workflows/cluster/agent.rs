@@ -170,9 +170,15 @@ pub struct NodesRequest {
     pub remove: Vec<String>,
     #[serde(default)]
     pub ensure: Vec<NodeWant>,
-    /// The hosts to record; `None` leaves the record as it is.
+    /// Nodes to cordon and empty of their pods (but DaemonSets' and static ones) first.
+    #[serde(default)]
+    pub drain: Vec<String>,
+    /// The hosts to record; `None` leaves the record as it is. Hosts recorded before and not
+    /// listed stay recorded (to be listed, or pruned) unless named in `forget`.
     #[serde(default)]
     pub record: Option<Vec<RecordedHost>>,
+    #[serde(default)]
+    pub forget: Vec<String>,
 }
 
 /// One Node as `kubectl get nodes` shows it.
@@ -212,6 +218,9 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
     let (_, client) = super::super::cluster_client(base, &paths::kubeconfig("admin.conf"))?;
     let api = client.with(out);
     let mut reply = NodesReply::default();
+    for name in &req.drain {
+        drain(&api, name)?;
+    }
     for name in &req.remove {
         api.delete(&crate::api::node::node_ref(name)?)
             .with_context(|| format!("failed to delete node `{name}`"))?;
@@ -258,10 +267,21 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
         reply.recorded = serde_json::from_str(hosts)
             .with_context(|| format!("ConfigMap kube-system/{RECORD} holds no host list"))?;
     }
-    if let Some(record) = &req.record
-        && (before.is_none() || &reply.recorded != record)
-    {
-        let data = serde_json::to_string_pretty(record)?;
+    if let Some(listed) = &req.record {
+        let mut record = listed.clone();
+        record.extend(
+            reply
+                .recorded
+                .iter()
+                .filter(|r| {
+                    !listed.iter().any(|l| l.name == r.name) && !req.forget.contains(&r.name)
+                })
+                .cloned(),
+        );
+        if before.is_some() && reply.recorded == record {
+            return finish(&api, reply);
+        }
+        let data = serde_json::to_string_pretty(&record)?;
         api.create_or_update(&json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -270,6 +290,11 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
         }))?;
         reply.record_written = true;
     }
+    finish(&api, reply)
+}
+
+/// The reply with the node list.
+fn finish(api: &crate::api::Api<'_>, mut reply: NodesReply) -> Result<NodesReply> {
     let nodes: Vec<Value> = api.list("/api/v1/nodes", "nodes")?;
     for n in nodes {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
@@ -296,4 +321,37 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
         });
     }
     Ok(reply)
+}
+
+/// `kubectl drain --ignore-daemonsets --force` as far as a host to be reset needs it: the Node
+/// cordoned, its pods deleted but those of DaemonSets and the static (mirror) pods.
+fn drain(api: &crate::api::Api<'_>, name: &str) -> Result<()> {
+    api.patch(
+        &crate::api::node::node_ref(name)?,
+        crate::api::MERGE_PATCH,
+        &json!({"spec": {"unschedulable": true}}),
+    )
+    .with_context(|| format!("failed to cordon node `{name}`"))?;
+    let pods: Vec<Value> = api.list(
+        &format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}"),
+        "pods",
+    )?;
+    for pod in pods {
+        let meta = &pod["metadata"];
+        let daemon = meta["ownerReferences"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
+        let mirror = meta["annotations"]["kubernetes.io/config.mirror"].is_string();
+        if daemon || mirror {
+            continue;
+        }
+        let target = ObjectRef::new(
+            "v1",
+            "Pod",
+            meta["namespace"].as_str(),
+            meta["name"].as_str().unwrap_or_default(),
+        )?;
+        api.delete(&target)?;
+    }
+    Ok(())
 }

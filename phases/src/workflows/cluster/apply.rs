@@ -64,7 +64,8 @@ pub struct ApplyReport {
     pub nodes: Vec<NodeRow>,
     /// Hosts the cluster has recorded that the file no longer lists (after `--prune`: removed).
     pub not_in_file: Vec<RecordedHost>,
-    pub pruned: Vec<String>,
+    /// How each host `--prune` drained and reset went.
+    pub pruned: Vec<HostResult>,
     /// Whether any host was changed.
     pub changed: bool,
     pub admin_kubeconfig_written: bool,
@@ -74,6 +75,7 @@ impl ApplyReport {
     pub fn failed(&self) -> Vec<&HostResult> {
         self.hosts
             .iter()
+            .chain(&self.pruned)
             .filter(|h| matches!(h.outcome, HostOutcome::Failed(_) | HostOutcome::Refused(_)))
             .collect()
     }
@@ -237,12 +239,17 @@ async fn run(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
     )
     .await;
     let conns = all_or_nothing(conns)?;
-    let result = drive(&opts, &conns, events).await;
+    let result = drive(&opts, &conns, control.path(), events).await;
     join_all(conns.into_iter().map(Conn::close)).await;
     result
 }
 
-async fn drive(opts: &ApplyOptions, conns: &[Conn], events: &dyn Events) -> Result<ApplyReport> {
+async fn drive(
+    opts: &ApplyOptions,
+    conns: &[Conn],
+    control: &std::path::Path,
+    events: &dyn Events,
+) -> Result<ApplyReport> {
     let file = &opts.file;
     let mut facts = install_and_facts(conns, &opts.binary, events).await?;
     let roles: Vec<Role> = file.hosts.iter().map(|h| h.role).collect();
@@ -523,25 +530,62 @@ async fn drive(opts: &ApplyOptions, conns: &[Conn], events: &dyn Events) -> Resu
                 .collect();
             report.nodes = reply.nodes;
         }
-        Err(e) => emit(
-            events,
-            Some(&first.host.name),
-            "nodes",
-            State::Failed,
-            format!("{e:#}"),
-        ),
+        Err(e) => {
+            let msg = format!("labels, taints and the record of the hosts: {e:#}");
+            emit(
+                events,
+                Some(&first.host.name),
+                "nodes",
+                State::Failed,
+                msg.clone(),
+            );
+            outcomes[plan.first] = Some(HostOutcome::Failed(msg));
+        }
     }
-    for r in &report.not_in_file {
-        emit(
-            events,
-            Some(&r.name),
-            "prune",
-            State::Info,
-            format!(
-                "in the cluster as node {} but not in the file: left as it is (--prune drains and resets it)",
-                r.node
-            ),
-        );
+    if opts.prune {
+        let listed = request.record.clone().unwrap_or_default();
+        for r in std::mem::take(&mut report.not_in_file) {
+            match prune(opts, first, &r, &listed, control, events).await {
+                Ok(nodes) => {
+                    report.changed = true;
+                    report.nodes = nodes;
+                    report.pruned.push(HostResult {
+                        name: r.name.clone(),
+                        outcome: HostOutcome::Done(format!(
+                            "drained, reset and node {} deleted",
+                            r.node
+                        )),
+                    });
+                }
+                Err(e) => {
+                    emit(
+                        events,
+                        Some(&r.name),
+                        "prune",
+                        State::Failed,
+                        format!("{e:#}"),
+                    );
+                    report.pruned.push(HostResult {
+                        name: r.name.clone(),
+                        outcome: HostOutcome::Failed(format!("{e:#}")),
+                    });
+                    report.not_in_file.push(r);
+                }
+            }
+        }
+    } else {
+        for r in &report.not_in_file {
+            emit(
+                events,
+                Some(&r.name),
+                "prune",
+                State::Info,
+                format!(
+                    "in the cluster as node {} but not in the file: left as it is (--prune drains and resets it)",
+                    r.node
+                ),
+            );
+        }
     }
     if let Some(path) = &opts.admin_kubeconfig {
         let text = first.admin_kubeconfig().await?;
@@ -576,6 +620,74 @@ async fn drive(opts: &ApplyOptions, conns: &[Conn], events: &dyn Events) -> Resu
     }
     report.hosts = results(file, outcomes);
     Ok(report)
+}
+
+/// Drains and resets a host the file no longer lists, then deletes its Node and forgets it;
+/// returns the node list after.
+async fn prune(
+    opts: &ApplyOptions,
+    first: &Conn,
+    r: &RecordedHost,
+    listed: &[RecordedHost],
+    control: &std::path::Path,
+    events: &dyn Events,
+) -> Result<Vec<NodeRow>> {
+    let host = Host {
+        name: r.name.clone(),
+        address: r.address.clone(),
+        port: r.port,
+        user: r.user.clone(),
+        key: r.key_path.as_ref().map(PathBuf::from),
+        sudo: r.sudo,
+        role: r.role,
+        node_name: Some(r.node.clone()),
+        labels: Default::default(),
+        taints: None,
+    };
+    emit(
+        events,
+        Some(&r.name),
+        "prune",
+        State::Started,
+        format!("draining node {}", r.node),
+    );
+    let conn = Conn::open(&host, &opts.file.binary_path, &opts.ssh, control).await?;
+    let result = async {
+        conn.install_if_missing(&opts.binary).await?;
+        first
+            .nodes(&NodesRequest {
+                drain: vec![r.node.clone()],
+                ..NodesRequest::default()
+            })
+            .await?;
+        emit(
+            events,
+            Some(&r.name),
+            "prune",
+            State::Started,
+            "kubestrap reset -f",
+        );
+        conn.kubestrap(&["reset", "-f"], limits::RESET).await?;
+        let reply = first
+            .nodes(&NodesRequest {
+                remove: vec![r.node.clone()],
+                record: Some(listed.to_vec()),
+                forget: vec![r.name.clone()],
+                ..NodesRequest::default()
+            })
+            .await?;
+        emit(
+            events,
+            Some(&r.name),
+            "prune",
+            State::Done,
+            format!("drained, reset, node {} deleted", r.node),
+        );
+        Ok(reply.nodes)
+    }
+    .await;
+    conn.close().await;
+    result
 }
 
 fn results(file: &ClusterFile, outcomes: Vec<Option<HostOutcome>>) -> Vec<HostResult> {
