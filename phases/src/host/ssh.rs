@@ -323,12 +323,12 @@ impl Remote {
         .map(drop)
     }
 
-    /// Appends a line to the host's log.
+    /// Appends a line to the host's log, secrets masked.
     pub fn log(&self, text: &str) {
         if let Ok(mut guard) = self.log.lock()
             && let Some(file) = guard.as_mut()
         {
-            let _ = writeln!(file, "{text}");
+            let _ = writeln!(file, "{}", mask_secrets(text));
         }
     }
 
@@ -337,6 +337,43 @@ impl Remote {
         self.log("disconnected");
         let _ = self.session.close().await;
     }
+}
+
+/// `text` with what looks like a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) or a certificate
+/// key (64 hex digits not after `sha256:`, which marks a public CA pin) masked: a command's output
+/// may print one (init's join command does).
+pub fn mask_secrets(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b':';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word(bytes[i]) {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        let end = (i..bytes.len())
+            .find(|&j| !word(bytes[j]))
+            .unwrap_or(bytes.len());
+        let w = &text[i..end];
+        let lower = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        let token = w.len() == 23 && w.as_bytes()[6] == b'.' && lower(&w[..6]) && lower(&w[7..]);
+        let key = w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit());
+        out.push_str(if token {
+            "<token>"
+        } else if key {
+            "<certificate key>"
+        } else {
+            w
+        });
+        i = end;
+    }
+    out
 }
 
 fn exit_text(out: &Output) -> String {

@@ -298,3 +298,26 @@ fn nothing_listening_is_named_with_the_address() {
         "{text}"
     );
 }
+
+#[test]
+fn tokens_and_certificate_keys_are_masked_in_logs() {
+    let key = "0123456789abcdef".repeat(4);
+    let text = format!(
+        "kubestrap join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:{key} --certificate-key {key}\n"
+    );
+    assert_eq!(
+        mask_secrets(&text),
+        format!(
+            "kubestrap join 10.0.0.1:6443 --token <token> --discovery-token-ca-cert-hash sha256:{key} --certificate-key <certificate key>\n"
+        )
+    );
+    // Not a token: upper case, other lengths, file names.
+    for kept in [
+        "Abcdef.0123456789abcdef",
+        "abcdef.0123456789abcde",
+        "kubelet.conf",
+        "ünïcode …",
+    ] {
+        assert_eq!(mask_secrets(kept), kept);
+    }
+}

@@ -108,6 +108,12 @@ pub(super) fn preflight_config(file: &ClusterFile, host: &Host, init: bool) -> R
     nr.remove("taints");
     registration(host, &mut nr)?;
     m.insert("nodeRegistration".into(), Value::Mapping(nr));
+    // The checks read an advertise address; a host without a default route has none to pick.
+    if host.address.parse::<std::net::IpAddr>().is_ok() {
+        let mut ep = Mapping::new();
+        ep.insert("advertiseAddress".into(), host.address.clone().into());
+        m.insert("localAPIEndpoint".into(), Value::Mapping(ep));
+    }
     let mut text = format!("---\n{}", serde_yaml::to_string(&Value::Mapping(m))?);
     if let Some(cluster) = file
         .kubeadm

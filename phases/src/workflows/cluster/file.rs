@@ -49,7 +49,8 @@ struct RawCluster {
     binary_path: Option<String>,
     #[serde(default)]
     kubeadm_config_path: Option<String>,
-    hosts: Vec<RawHost>,
+    /// Read one by one, so that every host's problems are found at once.
+    hosts: Vec<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +206,13 @@ pub fn parse(text: &str, path: &Path) -> Result<ClusterFile> {
     let mut seen: BTreeMap<(String, u16), usize> = BTreeMap::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for (i, h) in raw.hosts.into_iter().enumerate() {
+        let h: RawHost = match serde_path_to_error::deserialize(h) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(host_problem(&name, &first, i, &e));
+                continue;
+            }
+        };
         let here = |f: &str| at(&format!("hosts[{i}].{f}"));
         let port = h.port.unwrap_or(22);
         if port == 0 {
@@ -422,6 +430,28 @@ fn expand(path: &str, dir: &Path) -> PathBuf {
     }
     let p = PathBuf::from(path);
     if p.is_absolute() { p } else { dir.join(p) }
+}
+
+/// A host entry's problem as `file:line:column: hosts[i].field: what`, at the field (an unknown
+/// one, a wrong value) or at the entry (a missing field).
+fn host_problem(
+    name: &str,
+    text: &str,
+    i: usize,
+    e: &serde_path_to_error::Error<serde_yaml::Error>,
+) -> String {
+    let what = e.inner().to_string();
+    let path = e.path().to_string();
+    // The path ends at the unknown field or the wrong value; "." is the entry itself.
+    let full = if path == "." {
+        format!("hosts[{i}]")
+    } else {
+        format!("hosts[{i}].{path}")
+    };
+    let (line, col) = locate(text, &full)
+        .or_else(|| locate(text, &format!("hosts[{i}]")))
+        .unwrap_or((1, 1));
+    format!("{name}:{line}:{col}: {full}: {what}")
 }
 
 /// A serde_yaml error as `file:line:column: what`.

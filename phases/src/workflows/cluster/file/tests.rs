@@ -74,24 +74,37 @@ fn unknown_and_missing_fields_and_wrong_types_with_their_place() {
         "{HEAD}hosts:\n- address: a\n  role: control-plane\n  rol: x\n"
     ));
     assert!(
-        p.starts_with("c.yaml:6:3: ") && p.contains("unknown field `rol`"),
+        p.starts_with("c.yaml:6:3: hosts[0].rol: ") && p.contains("unknown field `rol`"),
         "{p}"
+    );
+    // Every host's problems at once, each at its place.
+    let p = problems(&format!(
+        "{HEAD}hosts:\n- address: a\n  role: control-plane\n  taints:\n  - key: k\n    effct: NoSchedule\n- role: worker\n"
+    ));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[0].starts_with("c.yaml:8:5: hosts[0].taints[0].effct: unknown field"),
+        "{p:#?}"
+    );
+    assert!(
+        p[1].starts_with("c.yaml:9:1: hosts[1]: missing field `address`"),
+        "{p:#?}"
     );
     let p = one(&format!("{HEAD}hosts:\n- address: a\n  port: 22\n"));
     assert!(
-        p.starts_with("c.yaml:4:3: ") && p.contains("missing field `role`"),
+        p.starts_with("c.yaml:4:1: hosts[0]: ") && p.contains("missing field `role`"),
         "{p}"
     );
     let p = one(&format!("{HEAD}hosts:\n- address: a\n  role: master\n"));
     assert!(
-        p.starts_with("c.yaml:5:9: ") && p.contains("unknown variant `master`"),
+        p.starts_with("c.yaml:5:3: hosts[0].role: ") && p.contains("unknown variant `master`"),
         "{p}"
     );
     let p = one(&format!(
         "{HEAD}hosts:\n- address: a\n  role: control-plane\n  port: seventy\n"
     ));
     assert!(
-        p.starts_with("c.yaml:6:9: ") && p.contains("invalid type"),
+        p.starts_with("c.yaml:6:3: hosts[0].port: ") && p.contains("invalid type"),
         "{p}"
     );
     let p = one(&format!("{HEAD}host:\n- address: a\n"));
