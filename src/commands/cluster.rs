@@ -94,8 +94,8 @@ pub fn run(cmd: ClusterCmd, root: &Path, printer: &Printer) -> Result<ExitCode> 
                     ]);
                 }
                 print!("{}", columns(&table));
-                for r in rows.iter().filter(|r| r.error.is_some()) {
-                    eprintln!("{}: {}", r.host, r.error.as_deref().unwrap_or_default());
+                for r in rows.iter().filter_map(|r| r.error.as_deref()) {
+                    eprintln!("\n{r}");
                 }
             }
             let all = rows.iter().all(|r| r.reachable && r.error.is_none());
@@ -166,7 +166,11 @@ fn nothing_done(err: &anyhow::Error, output: ClusterOutput) -> Result<ExitCode> 
             serde_json::json!({"result": "nothing-done", "error": format!("{err:#}")})
         );
     }
-    exit::report(err);
+    let code = exit::report(err);
+    // Stopped by a signal: 130 or 143, as every command.
+    if kubestrap_phases::host::interrupt::Interrupted::find(err).is_some() {
+        return Ok(code);
+    }
     Ok(ExitCode::from(exit::NOTHING_DONE))
 }
 
@@ -340,7 +344,7 @@ impl EventPrinter {
         }
     }
 
-    /// Only failures (the commands that print a table of their own).
+    /// Nothing (the commands that print a table of their own, with the errors).
     fn quiet(output: ClusterOutput) -> Self {
         EventPrinter {
             json: output == ClusterOutput::Json,
@@ -362,10 +366,10 @@ impl EventPrinter {
 
 impl Events for EventPrinter {
     fn event(&self, e: Event) {
-        if self.quiet && e.state != State::Failed {
+        if self.quiet {
             return;
         }
-        if self.json && !self.quiet {
+        if self.json {
             println!("{}", serde_json::to_string(&e).unwrap_or_default());
             return;
         }

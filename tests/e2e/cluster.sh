@@ -207,7 +207,7 @@ until_ok 180 ready "$N2" || fail "node2 is not Ready after the apply again"
 say "node2 in another cluster: refused, named, untouched"
 $TB exec node2 "$KS" reset -f >/dev/null 2>&1
 k delete node "$N2" --ignore-not-found >/dev/null
-$TB exec node2 "$KS" init phase certs ca >/dev/null
+$TB exec node2 "$KS" init phase certs ca --apiserver-advertise-address "$N2_IP" >/dev/null
 $TB exec node2 "$KS" init phase kubeconfig kubelet --node-name "$N2" --apiserver-advertise-address "$N2_IP" >/dev/null
 files node2 >"$WORK/node2.before"
 apply other -f "$WORK/cluster.yaml"

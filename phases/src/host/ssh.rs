@@ -339,13 +339,14 @@ impl Remote {
     }
 }
 
-/// `text` with what looks like a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) or a certificate
-/// key (64 hex digits not after `sha256:`, which marks a public CA pin) masked: a command's output
-/// may print one (init's join command does).
+/// `text` with what looks like a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) masked, and the
+/// certificate key after `--certificate-key` or `certificateKey:`: a command's output may print
+/// one (init's join command does).
 pub fn mask_secrets(text: &str) -> String {
     let bytes = text.as_bytes();
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b':';
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b':' || b == b'-';
     let mut out = String::with_capacity(text.len());
+    let mut previous = "";
     let mut i = 0;
     while i < bytes.len() {
         if !word(bytes[i]) {
@@ -363,7 +364,8 @@ pub fn mask_secrets(text: &str) -> String {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         };
         let token = w.len() == 23 && w.as_bytes()[6] == b'.' && lower(&w[..6]) && lower(&w[7..]);
-        let key = w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit());
+        let key = matches!(previous, "--certificate-key" | "certificateKey:")
+            && w.bytes().all(|b| b.is_ascii_hexdigit());
         out.push_str(if token {
             "<token>"
         } else if key {
@@ -371,6 +373,7 @@ pub fn mask_secrets(text: &str) -> String {
         } else {
             w
         });
+        previous = w;
         i = end;
     }
     out
@@ -421,6 +424,24 @@ fn connect_error(target: &Target, settings: &Settings, err: &openssh::Error) -> 
         anyhow!(
             "{name}: no SSH connection to {at}: {said}\n\nhint: check that `{ssh_line}` works from here"
         )
+    }
+}
+
+/// Runs `work` until it ends or SIGINT/SIGTERM arrives (then the error is
+/// [`super::interrupt::Interrupted`], and dropping `work` ends the local ssh processes; each
+/// remote command still ends by its own time limit).
+pub async fn interruptible<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let watch = async {
+        loop {
+            if let Err(stop) = super::interrupt::Interrupt::process().check() {
+                return stop;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        done = work => done,
+        stop = watch => Err(anyhow::Error::new(stop).context("stopped before the hosts were done: run the same command again to go on")),
     }
 }
 

@@ -311,12 +311,18 @@ fn tokens_and_certificate_keys_are_masked_in_logs() {
             "kubestrap join 10.0.0.1:6443 --token <token> --discovery-token-ca-cert-hash sha256:{key} --certificate-key <certificate key>\n"
         )
     );
-    // Not a token: upper case, other lengths, file names.
+    assert_eq!(
+        mask_secrets(&format!("certificateKey: {key}\n")),
+        "certificateKey: <certificate key>\n"
+    );
+    // Not a secret: upper case, other lengths, file names, a file's checksum.
+    let checksum = format!("{key}  /usr/local/bin/kubestrap");
     for kept in [
         "Abcdef.0123456789abcdef",
         "abcdef.0123456789abcde",
         "kubelet.conf",
         "ünïcode …",
+        checksum.as_str(),
     ] {
         assert_eq!(mask_secrets(kept), kept);
     }

@@ -85,7 +85,7 @@ impl ApplyReport {
 /// kubestrap).
 pub fn apply(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
     let rt = ssh::runtime()?;
-    rt.block_on(run(opts, events))
+    rt.block_on(ssh::interruptible(run(opts, events)))
 }
 
 /// Connects to every host at once; all must answer with a known host key before anything runs.

@@ -201,3 +201,6 @@ pub(super) fn join_config(
         serde_yaml::to_string(&Value::Mapping(m))?
     ))
 }
+
+#[cfg(test)]
+mod tests;

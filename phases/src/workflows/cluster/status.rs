@@ -39,7 +39,7 @@ pub fn status(
     events: &dyn Events,
 ) -> Result<Vec<HostStatus>> {
     let rt = ssh::runtime()?;
-    rt.block_on(async {
+    rt.block_on(ssh::interruptible(async {
         let control =
             tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
         let conns = connect_all(
@@ -82,13 +82,13 @@ pub fn status(
                     names[*i] = node_name(&file.hosts[*i], &f);
                     if first.is_none() && f.admin_conf && file.hosts[*i].role == Role::ControlPlane
                     {
-                        first = Some(c);
+                        first = Some((*i, c));
                     }
                 }
                 Err(e) => rows[*i].error = Some(format!("{e:#}")),
             }
         }
-        if let Some(c) = first {
+        if let Some((at, c)) = first {
             match c.nodes(&NodesRequest::default()).await {
                 Ok(reply) => {
                     for (i, n) in names.iter().enumerate() {
@@ -99,18 +99,12 @@ pub fn status(
                             .map(|r| r.ready.clone());
                     }
                 }
-                Err(e) => emit(
-                    events,
-                    Some(&c.host.name),
-                    "nodes",
-                    State::Failed,
-                    format!("{e:#}"),
-                ),
+                Err(e) => rows[at].error = Some(format!("the node list: {e:#}")),
             }
         }
         join_all(live.into_iter().map(|(_, c)| c.close())).await;
         Ok(rows)
-    })
+    }))
 }
 
 /// What `cluster reset` is asked to do.
@@ -127,7 +121,7 @@ pub struct ResetOptions {
 /// last), each `kubestrap reset -f --verify`. Returns the hosts that failed.
 pub fn reset(opts: &ResetOptions, events: &dyn Events) -> Result<Vec<(String, String)>> {
     let rt = ssh::runtime()?;
-    rt.block_on(async {
+    rt.block_on(ssh::interruptible(async {
         let file = &opts.file;
         let control = tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
         let conns = connect_all(&file.hosts, &file.binary_path, &opts.ssh, control.path(), events).await;
@@ -190,5 +184,5 @@ pub fn reset(opts: &ResetOptions, events: &dyn Events) -> Result<Vec<(String, St
         }
         join_all(live.into_iter().map(Conn::close)).await;
         Ok(failed)
-    })
+    }))
 }
