@@ -159,6 +159,21 @@ for h in "$N1_IP" "$N2_IP"; do
 	grep -Eq "^unchanged +$h: " "$WORK/second.log" || fail "no 'unchanged' for $h: $(cat "$WORK/second.log")"
 done
 
+say "-o json: one event per line, then the result"
+apply json -f "$WORK/cluster.yaml" -o json
+[ $RC = 0 ] || fail "apply -o json exited $RC: $(cat "$WORK/json.log")"
+python3 - "$WORK/json.log" "$N1_IP" "$N2_IP" <<'PY' || fail "apply -o json: $(cat "$WORK/json.log")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+result = lines[-1]
+assert result["result"] == "all-done" and result["changed"] is False, result
+assert {h["host"]: h["result"] for h in result["hosts"]} == {sys.argv[2]: "unchanged", sys.argv[3]: "unchanged"}, result
+assert len(result["nodes"]) == 2, result
+events = lines[:-1]
+assert all({"step", "state", "message"} <= e.keys() for e in events), events
+assert any(e.get("host") == sys.argv[3] and e["step"] == "install" and e["state"] == "unchanged" for e in events), events
+PY
+
 say "cluster status"
 "$KS" cluster status -f "$WORK/cluster.yaml" --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/status.txt" 2>&1 ||
 	fail "cluster status: $(cat "$WORK/status.txt")"

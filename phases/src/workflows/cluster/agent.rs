@@ -25,8 +25,10 @@ pub struct Facts {
     pub os: String,
     pub arch: String,
     pub kernel: String,
-    /// The container runtime's socket is there.
+    /// The container runtime answers CRI on its socket.
     pub containerd: bool,
+    /// Its name, version and CRI API, or why it does not answer.
+    pub cri: String,
     /// `kubelet --version`'s version, when a kubelet is on the PATH.
     pub kubelet_version: Option<String>,
     /// A kubelet.service unit is installed.
@@ -44,6 +46,9 @@ pub struct Facts {
     /// The earliest end of validity of the host's certificates (RFC 3339).
     pub cert_expiry: Option<String>,
 }
+
+/// containerd's CRI socket (what kubestrap and kubeadm use by default).
+const CRI_SOCKET: &str = "/run/containerd/containerd.sock";
 
 const KUBELET_UNITS: &[&str] = &[
     "/etc/systemd/system/kubelet.service",
@@ -89,12 +94,25 @@ pub fn facts(base: &Path) -> Facts {
     let kube_files = [paths::KUBERNETES_DIR, paths::KUBELET_DIR]
         .iter()
         .any(|d| root.list(d).map(|l| !l.is_empty()).unwrap_or(false));
+    let runtime = root
+        .physical(CRI_SOCKET)
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|socket| {
+            crate::cri::probe(&socket, std::time::Duration::from_secs(5)).map_err(|e| e.to_string())
+        });
     Facts {
         hostname: field(|u| u.nodename()),
         os,
         arch: field(|u| u.machine()),
         kernel: field(|u| u.release()),
-        containerd: root.exists("/run/containerd/containerd.sock"),
+        containerd: runtime.is_ok(),
+        cri: match runtime {
+            Ok(s) => format!(
+                "{} {} ({})",
+                s.version.runtime_name, s.version.runtime_version, s.version.api
+            ),
+            Err(e) => format!("not answering on {CRI_SOCKET}: {e}"),
+        },
         kubelet_version,
         kubelet_unit: KUBELET_UNITS.iter().any(|u| root.exists(u)),
         ca_hash,

@@ -209,13 +209,13 @@ fn describe(f: &Facts) -> String {
         _ => "in no cluster".into(),
     };
     format!(
-        "{} {} {}, kernel {}, kubelet {}, containerd {}, {member}",
+        "{} {} {}, kernel {}, kubelet {}, runtime {}, {member}",
         f.hostname,
         f.os,
         f.arch,
         f.kernel,
         f.kubelet_version.as_deref().unwrap_or("none"),
-        if f.containerd { "up" } else { "not found" }
+        f.cri
     )
 }
 
