@@ -15,6 +15,10 @@ pub const INVALID_CONFIG: u8 = 3;
 /// Exit code of `certs check-expiration` when a certificate has expired, expires within 30 days
 /// or is missing.
 pub const NEEDS_RENEWAL: u8 = 4;
+/// Exit code of `cluster apply|reset` when some hosts are done and others failed (run it again).
+pub const PARTIAL: u8 = 5;
+/// Exit code of `cluster apply|reset` when it failed before changing any host.
+pub const NOTHING_DONE: u8 = 6;
 // A run stopped by SIGINT or SIGTERM exits with 128 + the signal's number (130, 143), as shells
 // report a process the signal ended.
 

@@ -337,3 +337,66 @@ fn bad_token_and_taint_input_is_refused_with_exit_code_3_before_any_kubeconfig_i
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn cluster_apply_refuses_a_bad_file_before_any_host_is_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubestrap.io/v1alpha1\nkind: Cluster\nhosts:\n- address: 192.0.2.1\n  role: control-plane\n  sudoo: true\n- address: 192.0.2.2\n  role: wroker\n",
+    )
+    .unwrap();
+    let logs = dir.path().join("logs");
+    let out = kubestrap(&[
+        "cluster",
+        "apply",
+        "-f",
+        file.to_str().unwrap(),
+        "--logs",
+        logs.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let shown = file.display();
+    assert!(
+        stderr.contains(&format!(
+            "{shown}:6:3: hosts[0].sudoo: unknown field `sudoo`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{shown}:8:3: hosts[1].role: unknown variant `wroker`"
+        )),
+        "{stderr}"
+    );
+    assert!(!logs.exists(), "a host was contacted: {stderr}");
+}
+
+#[test]
+fn cluster_print_defaults_is_a_cluster_file() {
+    let out = kubestrap(&["cluster", "print-defaults"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with("apiVersion: kubestrap.io/v1alpha1\nkind: Cluster\n"),
+        "{stdout}"
+    );
+    // Valid but for its key file, which is the reader's own.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(&file, &stdout).unwrap();
+    let out = kubestrap(&["cluster", "status", "-f", file.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    let problems: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("cluster.yaml:"))
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.contains("keyPath `~/.ssh/id_ed25519` is no file here")),
+        "{stderr}"
+    );
+}

@@ -7,6 +7,7 @@ use clap::{ArgMatches, Args, Command, CommandFactory, FromArgMatches, Parser, Su
 use kubestrap_phases::workflows::{self, Phase};
 
 mod certs;
+mod cluster;
 mod config;
 mod init;
 mod join;
@@ -17,6 +18,7 @@ mod token;
 mod upgrade;
 
 pub use certs::{CertsArgs, CertsCmd, KubeconfigCmd};
+pub use cluster::{AgentCmd, ClusterCmd, ClusterOutput, SshArgs};
 pub use config::{ConfigArgs, ConfigCmd, ImagesArgs, ImagesCmd, PrintCmd};
 pub use init::InitArgs;
 pub use join::JoinArgs;
@@ -73,6 +75,9 @@ pub enum Cmd {
     /// Remove or restore the control-plane taint (so a single node can run workloads)
     #[command(subcommand)]
     Taint(TaintCmd),
+    /// A whole cluster from one file, over SSH: apply, status, reset
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
     /// Run the pre-flight checks alone; with --fix, repair what they find (reversibly)
     Preflight(Box<PreflightArgs>),
     /// Performs a best effort revert of changes made to this host by 'kubestrap init'

@@ -1,6 +1,7 @@
 //! One function per subcommand; each returns the exit code.
 
 mod certs;
+mod cluster;
 mod completion;
 mod config;
 mod init;
@@ -68,6 +69,7 @@ pub fn run(inv: Invocation) -> Result<ExitCode> {
         Cmd::Config(cmd) => config::run(cmd, &inv.cli.root, &printer),
         Cmd::Token(cmd) => token::run(cmd, &inv.cli.root, &printer),
         Cmd::Taint(cmd) => taint::run(cmd, &inv.cli.root, &printer),
+        Cmd::Cluster(cmd) => cluster::run(cmd, &inv.cli.root, &printer),
         Cmd::Preflight(args) => preflight::run(&args, &inv.cli.root, printer),
         Cmd::Reset(args) => reset::run(&args, inv.reset_phase.as_deref(), &inv.cli.root, printer),
         Cmd::Upgrade(cmd) => upgrade::run(

@@ -26,6 +26,7 @@ ADVERTISE_IP=10.20.0.1
 NODE2_HOST_IP=10.20.1.1      # host end of the veth
 NODE2_IP=10.20.1.2           # node2's end
 NODE2_NAME=testbed-node2     # node2's hostname (UTS namespace) and node name
+SSH_PORT=2222               # each node's sshd, on its testbed address only
 NODE2_NETNS=kubestrap-node2
 VETH_HOST=ktb-veth0
 VETH_NODE=ktb-veth1
@@ -39,7 +40,7 @@ HOSTS_MARK="# kubestrap-testbed"   # suffix of every /etc/hosts line we add
 CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
 
 # The directories node2 gets its own copy of (bind mounts in its mount namespace).
-NODE2_DIRS="/etc/kubernetes /etc/systemd/system /etc/default /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd"
+NODE2_DIRS="/etc/kubernetes /etc/systemd/system /etc/default /var/lib/kubelet /var/lib/containerd /run/containerd /etc/cni/net.d /var/lib/cni /var/log/pods /var/log/containers /var/lib/etcd /opt/kubestrap"
 
 BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION"
 NEXT_BIN_DIR="$CACHE/bin/$K8S_SRC_VERSION-as-$K8S_NEXT_VERSION"

@@ -21,7 +21,7 @@ KUBELET_PACKAGE_PATHS="/usr/bin/kubelet /usr/lib/systemd/system /usr/lib/systemd
 # The host paths the cluster writes; removed by `down` when they did not exist before.
 HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
   /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock
-  $KUBELET_PACKAGE_PATHS"
+  /opt/kubestrap /run/sshd $KUBELET_PACKAGE_PATHS"
 
 # in_node NODE CMD...: run CMD in NODE's namespaces.
 in_node() {
@@ -188,6 +188,50 @@ start_node() {
 		in_node "$node" python3 "$HERE/systemd-unit" load kubelet.service "$d/kubelet.unit.json"
 		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d"
 	fi
+	start_sshd "$node" "$node_ip"
+}
+
+# SSH: one key pair for the client and a host key per node, made per run in $RUN/ssh; each
+# node's sshd (Debian's openssh-server) runs in the node's namespaces on port $SSH_PORT of the
+# node's testbed address only, lets in root with the client key, and gives a session the
+# environment of `exec` (the testbed's PATH and facts).
+ssh_keys() {
+	local d="$RUN/ssh" node
+	mkdir -p "$d"
+	chmod 700 "$d"
+	[ -f "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C kubestrap-testbed -f "$d/id_ed25519"
+	cp "$d/id_ed25519.pub" "$d/authorized_keys"
+	for node in node1 node2; do
+		[ -f "$d/$node-host-key" ] || ssh-keygen -q -t ed25519 -N '' -C "$node" -f "$d/$node-host-key"
+	done
+}
+
+start_sshd() {
+	local node=$1 ip=$2 d="$RUN/$1"
+	alive "$d/sshd.pid" && return 0
+	mkdir -p /run/sshd
+	chmod 755 /run/sshd
+	{
+		echo "Port $SSH_PORT"
+		echo "ListenAddress $ip"
+		echo "HostKey $RUN/ssh/$node-host-key"
+		echo "AuthorizedKeysFile $RUN/ssh/authorized_keys"
+		echo "PidFile none"
+		echo "PermitRootLogin prohibit-password"
+		echo "PasswordAuthentication no"
+		echo "KbdInteractiveAuthentication no"
+		echo "UsePAM no"
+		echo "StrictModes no"
+		echo "PrintMotd no"
+		# Many commands at once over one multiplexed connection.
+		echo "MaxSessions 64"
+		echo "MaxStartups 64"
+		echo "SetEnv $(node_env "$node" | tr '\n' ' ')"
+	} >"$d/sshd_config"
+	start_bg "$node" sshd /usr/sbin/sshd -D -e -f "$d/sshd_config"
+	for _ in $(seq 100); do in_node "$node" bash -c "exec 3<>/dev/tcp/$ip/$SSH_PORT" 2>/dev/null && return 0; sleep 0.1; done
+	show_log "$LOGS/$node-sshd.log"
+	die "$node: sshd did not start"
 }
 
 # node_etc NODE: the node's /etc/systemd/system and /etc/default are under this folder of the host.
@@ -308,6 +352,9 @@ KUBESTRAP_TESTBED_NODE2_IP=$NODE2_IP
 KUBESTRAP_TESTBED_BIN_DIR=$BIN_DIR
 KUBESTRAP_TESTBED_NEXT_VERSION=$K8S_NEXT_VERSION
 KUBESTRAP_TESTBED_NEXT_BIN_DIR=$NEXT_BIN_DIR
+KUBESTRAP_TESTBED_SSH_PORT=$SSH_PORT
+KUBESTRAP_TESTBED_SSH_KEY=$RUN/ssh/id_ed25519
+KUBESTRAP_TESTBED_SSH_HOST_KEYS=$RUN/ssh
 EOF
 }
 
@@ -362,6 +409,7 @@ cmd_up() {
 	mkdir -p "$TOOLS_DIR"
 	ln -sfn "$BIN_DIR/kubeadm" "$TOOLS_DIR/kubeadm"
 	ln -sfn "$BIN_DIR/crictl" "$TOOLS_DIR/crictl"
+	ssh_keys
 	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"
 	facts >"$RUN/facts.env"
 	facts | sed 's/^/[testbed] /' >&2

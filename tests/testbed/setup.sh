@@ -7,7 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 PACKAGES="containerd runc etcd-server etcd-client golang-go gcc libc6-dev busybox-static rsync iptables
   conntrack socat ebtables ethtool containernetworking-plugins golang-github-modern-go-reflect2-dev
-  iproute2 dpkg-dev make"
+  iproute2 dpkg-dev make openssh-server openssh-client"
 
 install_packages() {
 	local missing=()

@@ -129,8 +129,13 @@ pub type PhaseNames<'a> = &'a dyn Fn(&str, KubeVersion) -> Vec<String>;
 /// valid, and the warnings about what it cannot be sure of.
 pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>, Vec<String>)> {
     let text = read_config(path)?;
+    Ok(validate_text(&text, &path.display().to_string(), phases))
+}
+
+/// [`validate_file`] of a file's text (`name`: the file, for the positions).
+pub fn validate_text(text: &str, name: &str, phases: PhaseNames<'_>) -> (Vec<String>, Vec<String>) {
     // What could be read (a field with a problem is left out) is checked too: one run says all.
-    let (docs, mut problems) = parse(&text, &path.display().to_string());
+    let (docs, mut problems) = parse(text, name);
     let mut warnings = Vec::new();
     let mut found = if docs.has_init_kinds {
         validate(&docs.init, &docs.cluster)
@@ -214,7 +219,7 @@ pub fn validate_file(path: &Path, phases: PhaseNames<'_>) -> Result<(Vec<String>
     problems.extend(render(found));
     // In the file's order: `file:line:column: …`.
     problems.sort_by_key(|p| line_of(p));
-    Ok((problems, render(warnings)))
+    (problems, render(warnings))
 }
 
 /// The line a rendered problem points at (`name:12:3: …`); problems without one come first.

@@ -197,7 +197,7 @@ mod component_values;
 mod defaults;
 pub mod discovery_file;
 mod load;
-mod locate;
+pub mod locate;
 mod migrate;
 pub mod net;
 pub mod reset;
@@ -209,7 +209,7 @@ mod validate;
 pub mod yaml;
 
 pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
-pub use load::{InvalidConfig, check, load_file, parse, read_config, validate_file};
+pub use load::{InvalidConfig, check, load_file, parse, read_config, validate_file, validate_text};
 pub use migrate::{migrate, migrate_file, write_migrated};
 pub use source::Source;
 pub use validate::{Problem, validate};

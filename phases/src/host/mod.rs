@@ -9,6 +9,7 @@ pub mod kubelet_unit;
 mod linux;
 pub mod proc;
 pub mod service_manager;
+pub mod ssh;
 pub mod systemd_unit;
 
 #[cfg(any(test, feature = "testing"))]

@@ -4,6 +4,7 @@
 //! infrastructure only, so what the front doors speak is re-exported here.
 
 pub mod clients;
+pub mod cluster;
 pub mod images;
 pub mod init;
 pub mod join;

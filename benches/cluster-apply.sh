@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `kubestrap cluster apply` of the testbed's two nodes (node1 control plane, node2 worker, over
+# each node's sshd) beside the same steps by hand (`kubestrap init` on node1, then `kubestrap
+# token create` and `kubestrap join` on node2), in one run, and a no-op re-apply. Prints each wall
+# time, apply's own overhead (apply minus the by-hand total: connect, install, facts, preflight,
+# orchestration) and the re-apply's time. Goals: overhead <= 2 s, no-op re-apply <= 3 s.
+# As root, after `tests/testbed/testbed setup`; `RUNS=N` repeats the pair (medians printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TB=tests/testbed/testbed
+KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
+RUNS=${RUNS:-1}
+[ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+eval "$($TB facts)"
+# shellcheck source=tests/e2e/lib.sh
+. tests/e2e/lib.sh
+N2=$KUBESTRAP_TESTBED_NODE2_NAME
+PORT=$KUBESTRAP_TESTBED_SSH_PORT
+BIN=/opt/kubestrap/bin/kubestrap
+IGNORE=--ignore-preflight-errors=FileExisting-crictl,KubeletVersion
+SOCK=--cri-socket=unix://$KUBESTRAP_TESTBED_CRI_SOCKET
+
+clean() {
+	for n in node2 node1; do
+		$TB stop-kubelet $n >/dev/null 2>&1 || true
+		$TB exec $n "$KS" reset -f >/dev/null 2>&1 || true
+	done
+}
+finish() {
+	clean
+	$TB down >/dev/null || true
+	rm -rf /opt/kubestrap "$WORK"
+}
+trap finish EXIT
+ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+$TB up >/dev/null 2>&1
+$TB join -- true >/dev/null 2>&1
+for n in node1 node2; do
+	[ $n = node1 ] && ip=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS || ip=$KUBESTRAP_TESTBED_NODE2_IP
+	echo "[$ip]:$PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
+done >"$WORK/known_hosts"
+cfg=$(config kubeadm)
+cat >"$WORK/cluster.yaml" <<EOF
+apiVersion: kubestrap.io/v1alpha1
+kind: Cluster
+binaryPath: $BIN
+kubeadmConfigPath: $cfg
+hosts:
+- {address: $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS, port: $PORT, keyPath: $KUBESTRAP_TESTBED_SSH_KEY, role: control-plane}
+- {address: $KUBESTRAP_TESTBED_NODE2_IP, port: $PORT, keyPath: $KUBESTRAP_TESTBED_SSH_KEY, role: worker}
+EOF
+apply() { "$KS" cluster apply -f "$WORK/cluster.yaml" --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log" >&2; exit 1; }; }
+
+for run in $(seq "$RUNS"); do
+	clean
+	t0=$(date +%s%N)
+	$TB exec node1 "$KS" init --config "$cfg" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; exit 1; }
+	init=$(ms "$t0")
+	t0=$(date +%s%N)
+	read -r -a JOIN <<<"$("$KS" token create --print-join-command)"
+	JOIN[0]=$KS
+	$TB exec node2 "${JOIN[@]}" "$IGNORE" "$SOCK" >"$WORK/join.log" 2>&1 || { cat "$WORK/join.log" >&2; exit 1; }
+	join=$(ms "$t0")
+	by_hand=$((init + join))
+	clean
+	rm -rf /opt/kubestrap
+	t0=$(date +%s%N)
+	apply
+	applied=$(ms "$t0")
+	t0=$(date +%s%N)
+	apply
+	noop=$(ms "$t0")
+	grep -q "nothing to do" "$WORK/apply.log" || { cat "$WORK/apply.log" >&2; exit 1; }
+	printf 'run %d: by hand %d ms (init %d + join %d), cluster apply %d ms, overhead %d ms, no-op re-apply %d ms\n' \
+		"$run" "$by_hand" "$init" "$join" "$applied" $((applied - by_hand)) "$noop"
+	echo "$by_hand $applied $((applied - by_hand)) $noop" >>"$WORK/runs"
+done
+printf 'median of %d: by hand %d ms, cluster apply %d ms, overhead %d ms (goal <= 2000), no-op re-apply %d ms (goal <= 3000)\n' \
+	"$RUNS" "$(cut -d' ' -f1 "$WORK/runs" | median)" "$(cut -d' ' -f2 "$WORK/runs" | median)" \
+	"$(cut -d' ' -f3 "$WORK/runs" | median)" "$(cut -d' ' -f4 "$WORK/runs" | median)"

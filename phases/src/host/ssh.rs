@@ -1,0 +1,458 @@
+//! Other machines over SSH: the system's OpenSSH client driven through the `openssh` crate, one
+//! multiplexed connection per host (every command after the first costs no new handshake), host
+//! keys checked against a known_hosts file, `sudo -n` for a user who is not root, a bounded time
+//! for every command (enforced on both ends), and a log per host of what ran and what it said.
+//! Secrets go through a command's stdin, never its arguments, and are not logged.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+
+/// Where a host is and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// How the host is named in messages and logs.
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// The private key to log in with; without one, the SSH agent's keys and the user's defaults.
+    pub key: Option<PathBuf>,
+    /// Run privileged commands through `sudo -n` (the user is not root).
+    pub sudo: bool,
+}
+
+/// How every connection of a run is made.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The known_hosts file host keys are checked against (ssh's own default when `None`).
+    pub known_hosts: Option<PathBuf>,
+    /// Add a host whose key is not known yet (`StrictHostKeyChecking=accept-new`); a changed key
+    /// is refused either way.
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    /// A folder for one log per host (`<name>.log`), appended to.
+    pub logs: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            known_hosts: None,
+            accept_new_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+            logs: None,
+        }
+    }
+}
+
+/// What a command said and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The end of stderr (else stdout): what a failure message quotes.
+    pub fn tail(&self) -> String {
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        lines[lines.len().saturating_sub(12)..].join("\n")
+    }
+}
+
+/// One command to run on a host.
+#[derive(Debug, Clone)]
+pub struct Command<'a> {
+    argv: Vec<String>,
+    stdin: Option<&'a [u8]>,
+    timeout: Duration,
+    privileged: bool,
+    secret_output: bool,
+}
+
+impl<'a> Command<'a> {
+    /// `argv` as the user logged in, within `timeout`.
+    pub fn new<S: AsRef<str>>(argv: &[S], timeout: Duration) -> Self {
+        Command {
+            argv: argv.iter().map(|a| a.as_ref().to_string()).collect(),
+            stdin: None,
+            timeout,
+            privileged: false,
+            secret_output: false,
+        }
+    }
+
+    /// As root: through `sudo -n` when the host's user is not root.
+    pub fn privileged(mut self) -> Self {
+        self.privileged = true;
+        self
+    }
+
+    /// Feeds `data` to the command's stdin (never logged).
+    pub fn stdin(mut self, data: &'a [u8]) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+
+    /// Its output holds a secret (a token, a kubeconfig): not logged.
+    pub fn secret_output(mut self) -> Self {
+        self.secret_output = true;
+        self
+    }
+}
+
+/// An open connection to one host.
+pub struct Remote {
+    session: Session,
+    target: Target,
+    log: Mutex<Option<std::fs::File>>,
+}
+
+/// The seconds the remote end grants a command past its time before it is killed.
+const KILL_AFTER: u64 = 10;
+
+impl Remote {
+    /// Connects (the host key checked), making the control socket in `control_dir`.
+    pub async fn connect(
+        target: &Target,
+        settings: &Settings,
+        control_dir: &Path,
+    ) -> Result<Remote> {
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(target.user.clone())
+            .port(target.port)
+            .connect_timeout(settings.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(control_dir)
+            .known_hosts_check(if settings.accept_new_host_keys {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            });
+        if let Some(key) = &target.key {
+            builder.keyfile(key);
+        }
+        if let Some(file) = &settings.known_hosts {
+            builder.user_known_hosts_file(file);
+        }
+        let log = match &settings.logs {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("failed to create the log folder `{}`", dir.display())
+                })?;
+                let path = dir.join(format!("{}.log", target.name));
+                Some(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .with_context(|| format!("failed to open `{}`", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        // ssh's own ConnectTimeout covers the TCP connect only; the handshake gets as long again.
+        let limit = settings.connect_timeout * 2 + Duration::from_secs(5);
+        let session = match tokio::time::timeout(limit, builder.connect(&target.address)).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(e)) => return Err(connect_error(target, settings, &e)),
+            Err(_) => bail!(
+                "{}: no SSH session with {}:{} within {} s",
+                target.name,
+                target.address,
+                target.port,
+                limit.as_secs()
+            ),
+        };
+        let remote = Remote {
+            session,
+            target: target.clone(),
+            log: Mutex::new(log),
+        };
+        remote.log(&format!(
+            "connected to {}@{}:{}",
+            target.user, target.address, target.port
+        ));
+        Ok(remote)
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Runs a command to its end (or its time limit); a non-zero exit is an [`Output`], not an
+    /// error.
+    pub async fn run(&self, cmd: Command<'_>) -> Result<Output> {
+        let mut argv: Vec<String> = Vec::new();
+        if cmd.privileged && self.target.sudo {
+            argv.extend(["sudo", "-n", "--"].map(String::from));
+        }
+        // The remote end stops the command at its time too, so nothing goes on there unseen.
+        let secs = cmd.timeout.as_secs().max(1);
+        argv.extend([
+            "timeout".to_string(),
+            format!("--kill-after={KILL_AFTER}s"),
+            format!("{secs}s"),
+        ]);
+        argv.extend(cmd.argv.iter().cloned());
+        let shown = cmd.argv.join(" ");
+        self.log(&format!(
+            "$ {shown}{}",
+            cmd.stdin
+                .map(|d| format!("   (< {} bytes on stdin)", d.len()))
+                .unwrap_or_default()
+        ));
+        let mut command = self.session.command(&argv[0]);
+        command
+            .args(&argv[1..])
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let name = &self.target.name;
+        let work = async {
+            let mut child = command
+                .spawn()
+                .await
+                .with_context(|| format!("{name}: failed to start `{shown}` over SSH"))?;
+            if let (Some(data), Some(mut pipe)) = (cmd.stdin, child.stdin().take()) {
+                pipe.write_all(data)
+                    .await
+                    .with_context(|| format!("{name}: failed to send the input of `{shown}`"))?;
+                pipe.shutdown().await.ok();
+            }
+            child
+                .wait_with_output()
+                .await
+                .with_context(|| format!("{name}: lost `{shown}` over SSH"))
+        };
+        let limit = cmd.timeout + Duration::from_secs(KILL_AFTER + 5);
+        let out = match tokio::time::timeout(limit, work).await {
+            Ok(out) => out?,
+            Err(_) => bail!("{name}: `{shown}` did not end within {secs} s"),
+        };
+        let out = Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let mut entry = String::new();
+        if cmd.secret_output {
+            entry.push_str("(output not logged: it holds a secret)\n");
+        } else {
+            for (label, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                if !text.trim().is_empty() {
+                    let _ = writeln!(entry, "[{label}]\n{}", text.trim_end());
+                }
+            }
+        }
+        let _ = write!(entry, "[{}]", exit_text(&out));
+        self.log(&entry);
+        if out.code == Some(124) {
+            bail!("{name}: `{shown}` did not end within {secs} s");
+        }
+        Ok(out)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub async fn check(&self, cmd: Command<'_>) -> Result<String> {
+        let shown = cmd.argv.join(" ");
+        let sudo = cmd.privileged && self.target.sudo;
+        let out = self.run(cmd).await?;
+        if out.success() {
+            return Ok(out.stdout);
+        }
+        let mut msg = format!(
+            "{}: `{shown}` failed ({})",
+            self.target.name,
+            exit_text(&out)
+        );
+        let tail = out.tail();
+        if !tail.is_empty() {
+            msg.push_str(&format!(":\n{tail}"));
+        }
+        if sudo && out.stderr.contains("sudo:") && out.stderr.contains("password") {
+            msg.push_str(&format!(
+                "\n\nhint: `sudo -n` needs a password for {} on {}: allow it without one (a sudoers line `{} ALL=(ALL) NOPASSWD: ALL`), or log in as root",
+                self.target.user, self.target.name, self.target.user
+            ));
+        }
+        Err(anyhow!(msg))
+    }
+
+    /// Writes `data` to `path` on the host (as root) with `mode`, through stdin and a rename, so
+    /// a reader never sees half a file and the contents are on no command line.
+    pub async fn write_file(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        timeout: Duration,
+    ) -> Result<()> {
+        let script = format!(
+            "umask 077 && mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.kubestrap-tmp\" && chmod {mode:o} \"$1.kubestrap-tmp\" && mv -f \"$1.kubestrap-tmp\" \"$1\""
+        );
+        self.check(
+            Command::new(&["sh", "-c", &script, "sh", path], timeout)
+                .privileged()
+                .stdin(data),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Appends a line to the host's log, secrets masked.
+    pub fn log(&self, text: &str) {
+        if let Ok(mut guard) = self.log.lock()
+            && let Some(file) = guard.as_mut()
+        {
+            let _ = writeln!(file, "{}", mask_secrets(text));
+        }
+    }
+
+    /// Ends the connection.
+    pub async fn close(self) {
+        self.log("disconnected");
+        let _ = self.session.close().await;
+    }
+}
+
+/// `text` with what looks like a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) masked, and the
+/// certificate key after `--certificate-key` or `certificateKey:`: a command's output may print
+/// one (init's join command does).
+pub fn mask_secrets(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b':' || b == b'-';
+    let mut out = String::with_capacity(text.len());
+    let mut previous = "";
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word(bytes[i]) {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        let end = (i..bytes.len())
+            .find(|&j| !word(bytes[j]))
+            .unwrap_or(bytes.len());
+        let w = &text[i..end];
+        let lower = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        let token = w.len() == 23 && w.as_bytes()[6] == b'.' && lower(&w[..6]) && lower(&w[7..]);
+        let key = matches!(previous, "--certificate-key" | "certificateKey:")
+            && w.bytes().all(|b| b.is_ascii_hexdigit());
+        out.push_str(if token {
+            "<token>"
+        } else if key {
+            "<certificate key>"
+        } else {
+            w
+        });
+        previous = w;
+        i = end;
+    }
+    out
+}
+
+fn exit_text(out: &Output) -> String {
+    match out.code {
+        Some(code) => format!("exit code {code}"),
+        None => "ended by a signal".into(),
+    }
+}
+
+/// ssh's own words, turned into what is wrong and what to do.
+fn connect_error(target: &Target, settings: &Settings, err: &openssh::Error) -> anyhow::Error {
+    let mut said = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if !said.contains(&e.to_string()) {
+            said.push_str(&format!("{e}\n"));
+        }
+        source = e.source();
+    }
+    let said = said.trim();
+    let known_hosts = settings
+        .known_hosts
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.ssh/known_hosts".into());
+    let at = format!("{}:{}", target.address, target.port);
+    let name = &target.name;
+    let ssh_line = format!("ssh -p {} {}@{}", target.port, target.user, target.address);
+    if said.contains("IDENTIFICATION HAS CHANGED") {
+        anyhow!(
+            "{name}: the host key of {at} is not the one {known_hosts} has for it: refused (someone may be in between, or the host was reinstalled)\n\nhint: if the host was reinstalled, remove its old key with `ssh-keygen -R '[{}]:{}' -f {known_hosts}`, check the new key's fingerprint on the host's console, and run again",
+            target.address,
+            target.port
+        )
+    } else if said.contains("Host key verification failed") || said.contains("host key is known") {
+        anyhow!(
+            "{name}: the host key of {at} is not in {known_hosts}: refused before anything ran\n\nhint: check the key's fingerprint (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) and add it with `{ssh_line}` (answer yes), or run again with --accept-new-host-keys to add unknown keys"
+        )
+    } else if said.contains("Permission denied") {
+        anyhow!(
+            "{name}: {at} refused the login of {}: {said}\n\nhint: check the host's `user` and `keyPath` in the cluster file (or the key in the SSH agent): `{ssh_line}` must log in without a password",
+            target.user
+        )
+    } else {
+        anyhow!(
+            "{name}: no SSH connection to {at}: {said}\n\nhint: check that `{ssh_line}` works from here"
+        )
+    }
+}
+
+/// Runs `work` until it ends or SIGINT/SIGTERM arrives (then the error is
+/// [`super::interrupt::Interrupted`], and dropping `work` ends the local ssh processes; each
+/// remote command still ends by its own time limit).
+pub async fn interruptible<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let watch = async {
+        loop {
+            if let Err(stop) = super::interrupt::Interrupt::process().check() {
+                return stop;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::select! {
+        done = work => done,
+        stop = watch => Err(anyhow::Error::new(stop).context("stopped before the hosts were done: run the same command again to go on")),
+    }
+}
+
+/// A runtime for the SSH work of one command: the command line stays synchronous, the hosts are
+/// driven at once (their commands are subprocesses, so one thread suffices).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the runtime that drives the SSH connections")
+}
+
+#[cfg(test)]
+mod tests;

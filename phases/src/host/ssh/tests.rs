@@ -1,0 +1,329 @@
+//! The SSH layer against a real sshd (Debian's openssh-server) on a loopback port, with host and
+//! client keys made for each test.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let ok = Process::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (openssh-client) is installed")
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        keygen(&d.join("host"));
+        keygen(&d.join("client"));
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).expect("copy key");
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nMaxSessions 32\n",
+            d.join("host").display(),
+            d.join("authorized_keys").display()
+        );
+        std::fs::write(d.join("sshd_config"), config).expect("write config");
+        std::fs::create_dir_all("/run/sshd").ok();
+        let log = std::fs::File::create(d.join("sshd.log")).expect("log");
+        let child = Process::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stderr(log)
+            .spawn()
+            .expect("/usr/sbin/sshd (openssh-server) is installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sshd { dir, port, child }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A known_hosts file that has this server's key.
+    fn known_hosts(&self) -> PathBuf {
+        let key = std::fs::read_to_string(self.path("host.pub")).expect("host key");
+        let mut fields = key.split_whitespace();
+        let line = format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            fields.next().expect("type"),
+            fields.next().expect("key")
+        );
+        let path = self.path("known_hosts");
+        std::fs::write(&path, line).expect("write known_hosts");
+        path
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            name: "local".into(),
+            address: "127.0.0.1".into(),
+            port: self.port,
+            user: nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+                .expect("current user"),
+            key: Some(self.path("client")),
+            sudo: false,
+        }
+    }
+
+    fn settings(&self, known_hosts: PathBuf) -> Settings {
+        Settings {
+            known_hosts: Some(known_hosts),
+            logs: Some(self.path("logs")),
+            ..Settings::default()
+        }
+    }
+}
+
+fn connect(sshd: &Sshd, settings: &Settings) -> Result<(tokio::runtime::Runtime, Remote)> {
+    let rt = runtime()?;
+    let remote = rt.block_on(Remote::connect(&sshd.target(), settings, sshd.dir.path()))?;
+    Ok((rt, remote))
+}
+
+#[test]
+fn runs_commands_with_their_output_exit_code_and_stdin() {
+    let sshd = Sshd::start();
+    let settings = sshd.settings(sshd.known_hosts());
+    let (rt, remote) = connect(&sshd, &settings).expect("connects with a known host key");
+    let out = rt
+        .block_on(remote.run(Command::new(
+            &["sh", "-c", "echo out; echo err >&2; exit 3"],
+            Duration::from_secs(10),
+        )))
+        .expect("runs");
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (Some(3), "out\n", "err\n")
+    );
+    // Arguments keep their spaces and quotes (the crate quotes them for the remote shell).
+    let echoed = rt
+        .block_on(remote.check(Command::new(
+            &["printf", "%s|", "a b", "it's", "$HOME"],
+            Duration::from_secs(10),
+        )))
+        .expect("printf");
+    assert_eq!(echoed, "a b|it's|$HOME|");
+    let secret = b"abcdef.0123456789abcdef";
+    let back = rt
+        .block_on(
+            remote.check(
+                Command::new(&["cat"], Duration::from_secs(10))
+                    .stdin(secret)
+                    .secret_output(),
+            ),
+        )
+        .expect("cat");
+    assert_eq!(back.as_bytes(), secret);
+    // A failure names the host, the command and what it said.
+    let err = rt
+        .block_on(remote.check(Command::new(
+            &["sh", "-c", "echo broken >&2; exit 7"],
+            Duration::from_secs(10),
+        )))
+        .expect_err("exit 7 fails");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("local: `sh -c echo broken >&2; exit 7` failed (exit code 7)")
+            && text.contains("broken"),
+        "{text}"
+    );
+    rt.block_on(remote.close());
+    // The log has the commands and their output, never what came on stdin.
+    let log = std::fs::read_to_string(sshd.path("logs/local.log")).expect("host log");
+    assert!(log.contains("$ cat   (< 23 bytes on stdin)"), "{log}");
+    assert!(
+        log.contains("[exit code 3]") && log.contains("err"),
+        "{log}"
+    );
+    assert!(!log.contains("0123456789abcdef"), "{log}");
+}
+
+#[test]
+fn secret_output_and_files_written_through_stdin() {
+    let sshd = Sshd::start();
+    let settings = sshd.settings(sshd.known_hosts());
+    let (rt, remote) = connect(&sshd, &settings).expect("connects");
+    let file = sshd.path("deep/dir/join.yaml");
+    let file_text = file.display().to_string();
+    rt.block_on(remote.write_file(
+        &file_text,
+        b"token: s3cret\n",
+        0o600,
+        Duration::from_secs(10),
+    ))
+    .expect("writes");
+    assert_eq!(std::fs::read(&file).expect("written"), b"token: s3cret\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let out = rt
+        .block_on(
+            remote
+                .check(Command::new(&["cat", &file_text], Duration::from_secs(10)).secret_output()),
+        )
+        .expect("cat");
+    assert_eq!(out, "token: s3cret\n");
+    rt.block_on(remote.close());
+    let log = std::fs::read_to_string(sshd.path("logs/local.log")).expect("host log");
+    assert!(!log.contains("s3cret"), "a secret was logged: {log}");
+    assert!(
+        log.contains("(output not logged: it holds a secret)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn unknown_host_keys_are_refused_unless_accepted_and_changed_ones_always() {
+    let sshd = Sshd::start();
+    let empty = sshd.path("empty_known_hosts");
+    std::fs::write(&empty, "").expect("write");
+    let err = connect(&sshd, &sshd.settings(empty.clone()))
+        .err()
+        .expect("an unknown host key is refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("is not in") && text.contains("--accept-new-host-keys"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&empty).expect("read"), "");
+
+    let mut accepting = sshd.settings(empty.clone());
+    accepting.accept_new_host_keys = true;
+    let (rt, remote) = connect(&sshd, &accepting).expect("accepted");
+    rt.block_on(remote.close());
+    let host_key = std::fs::read_to_string(sshd.path("host.pub")).expect("key");
+    let key = host_key.split_whitespace().nth(1).expect("key field");
+    assert!(
+        std::fs::read_to_string(&empty).expect("read").contains(key),
+        "the accepted key was not added"
+    );
+
+    // Another key for the same address: refused even with --accept-new-host-keys.
+    keygen(&sshd.path("other"));
+    let other = std::fs::read_to_string(sshd.path("other.pub")).expect("other");
+    let mut f = other.split_whitespace();
+    let changed = sshd.path("changed_known_hosts");
+    std::fs::write(
+        &changed,
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            sshd.port,
+            f.next().expect("type"),
+            f.next().expect("key")
+        ),
+    )
+    .expect("write");
+    let mut settings = sshd.settings(changed);
+    settings.accept_new_host_keys = true;
+    let err = connect(&sshd, &settings)
+        .err()
+        .expect("a changed key is refused");
+    assert!(format!("{err:#}").contains("is not the one"), "{err:#}");
+}
+
+#[test]
+fn a_command_past_its_time_is_stopped_on_the_host() {
+    let sshd = Sshd::start();
+    let settings = sshd.settings(sshd.known_hosts());
+    let (rt, remote) = connect(&sshd, &settings).expect("connects");
+    let marker = sshd.path("still-running");
+    let script = format!("sleep 5 && touch {}", marker.display());
+    let err = rt
+        .block_on(remote.run(Command::new(&["sh", "-c", &script], Duration::from_secs(1))))
+        .expect_err("times out");
+    assert!(
+        format!("{err:#}").contains("did not end within 1 s"),
+        "{err:#}"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!marker.exists(), "the command went on on the host");
+    rt.block_on(remote.close());
+}
+
+#[test]
+fn nothing_listening_is_named_with_the_address() {
+    let sshd = Sshd::start();
+    let mut target = sshd.target();
+    target.port = free_port();
+    let settings = sshd.settings(sshd.known_hosts());
+    let rt = runtime().expect("runtime");
+    let err = rt
+        .block_on(Remote::connect(&target, &settings, sshd.dir.path()))
+        .err()
+        .expect("nothing listens");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!("no SSH connection to 127.0.0.1:{}", target.port)),
+        "{text}"
+    );
+}
+
+#[test]
+fn tokens_and_certificate_keys_are_masked_in_logs() {
+    let key = "0123456789abcdef".repeat(4);
+    let text = format!(
+        "kubestrap join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:{key} --certificate-key {key}\n"
+    );
+    assert_eq!(
+        mask_secrets(&text),
+        format!(
+            "kubestrap join 10.0.0.1:6443 --token <token> --discovery-token-ca-cert-hash sha256:{key} --certificate-key <certificate key>\n"
+        )
+    );
+    assert_eq!(
+        mask_secrets(&format!("certificateKey: {key}\n")),
+        "certificateKey: <certificate key>\n"
+    );
+    // Not a secret: upper case, other lengths, file names, a file's checksum.
+    let checksum = format!("{key}  /usr/local/bin/kubestrap");
+    for kept in [
+        "Abcdef.0123456789abcdef",
+        "abcdef.0123456789abcde",
+        "kubelet.conf",
+        "ünïcode …",
+        checksum.as_str(),
+    ] {
+        assert_eq!(mask_secrets(kept), kept);
+    }
+}

@@ -1,0 +1,791 @@
+//! `kubestrap cluster apply`: every host connected (host keys checked) before anything runs,
+//! kubestrap installed where its checksum differs, the facts read, the plan made, preflight on
+//! every acting host at once (one table), init on the first control plane, the other control
+//! planes one at a time, the workers at once, then labels, taints, the record of the hosts, the
+//! node list and the admin kubeconfig.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+
+use super::agent::{Facts, NodeRow, NodeWant, NodesRequest, RecordedHost};
+use super::configs::{api_endpoint, init_config, join_config, preflight_config};
+use super::file::{ClusterFile, Host, Role};
+use super::plan::{self, Action, Plan};
+use super::remote::{Conn, limits};
+use super::{Events, State, emit};
+use crate::host::ssh::{self, Settings};
+
+/// The most hosts driven at once.
+const PARALLEL: usize = 8;
+
+/// What `cluster apply` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub file: ClusterFile,
+    pub ssh: Settings,
+    /// Repair what preflight finds (`kubestrap preflight --fix --yes` on each acting host).
+    pub fix: bool,
+    /// Drain and reset the hosts the cluster has that the file no longer lists.
+    pub prune: bool,
+    /// Where to write the admin kubeconfig.
+    pub admin_kubeconfig: Option<PathBuf>,
+    /// This kubestrap (copied to the hosts).
+    pub binary: PathBuf,
+    /// The command that runs this apply again (for the summary's retry lines).
+    pub command: String,
+}
+
+/// How one host ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostOutcome {
+    /// Nothing needed changing.
+    Unchanged(String),
+    /// Changed as said.
+    Done(String),
+    /// Left alone, for this reason.
+    Refused(String),
+    /// Failed with this error.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostResult {
+    pub name: String,
+    pub outcome: HostOutcome,
+}
+
+/// What an apply came to.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    pub hosts: Vec<HostResult>,
+    pub nodes: Vec<NodeRow>,
+    /// Hosts the cluster has recorded that the file no longer lists (after `--prune`: removed).
+    pub not_in_file: Vec<RecordedHost>,
+    /// How each host `--prune` drained and reset went.
+    pub pruned: Vec<HostResult>,
+    /// Whether any host was changed.
+    pub changed: bool,
+    pub admin_kubeconfig_written: bool,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> Vec<&HostResult> {
+        self.hosts
+            .iter()
+            .chain(&self.pruned)
+            .filter(|h| matches!(h.outcome, HostOutcome::Failed(_) | HostOutcome::Refused(_)))
+            .collect()
+    }
+}
+
+/// Applies the file; an error means nothing was changed on any host (beyond installing
+/// kubestrap).
+pub fn apply(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
+    let rt = ssh::runtime()?;
+    rt.block_on(ssh::interruptible(run(opts, events)))
+}
+
+/// Connects to every host at once; all must answer with a known host key before anything runs.
+pub(super) async fn connect_all(
+    hosts: &[Host],
+    bin: &str,
+    settings: &Settings,
+    control: &std::path::Path,
+    events: &dyn Events,
+) -> Vec<Result<Conn>> {
+    stream::iter(hosts.iter().map(|h| async move {
+        emit(
+            events,
+            Some(&h.name),
+            "connect",
+            State::Started,
+            format!("{}@{}:{}", h.user, h.address, h.port),
+        );
+        let conn = Conn::open(h, bin, settings, control).await;
+        match &conn {
+            Ok(_) => emit(events, Some(&h.name), "connect", State::Done, "connected"),
+            Err(e) => emit(
+                events,
+                Some(&h.name),
+                "connect",
+                State::Failed,
+                format!("{e:#}"),
+            ),
+        }
+        conn
+    }))
+    .buffered(PARALLEL)
+    .collect()
+    .await
+}
+
+/// Every connection, or an error naming each host that failed.
+pub(super) fn all_or_nothing(conns: Vec<Result<Conn>>) -> Result<Vec<Conn>> {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for c in conns {
+        match c {
+            Ok(c) => ok.push(c),
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(ok)
+    } else {
+        Err(anyhow!(
+            "{}\n\nnothing was changed on any host",
+            failed.join("\n")
+        ))
+    }
+}
+
+/// Installs kubestrap where it differs and reads every host's facts.
+pub(super) async fn install_and_facts(
+    conns: &[Conn],
+    binary: &std::path::Path,
+    events: &dyn Events,
+) -> Result<Vec<Facts>> {
+    let bytes = std::fs::read(binary).with_context(|| {
+        format!(
+            "failed to read this kubestrap binary `{}`",
+            binary.display()
+        )
+    })?;
+    let sha = crate::pki::sha256_hex(&bytes);
+    let arch = std::env::consts::ARCH;
+    let results = join_all(conns.iter().map(|c| {
+        let (bytes, sha) = (&bytes, &sha);
+        async move {
+            let name = c.host.name.as_str();
+            let copied = c.install(bytes, sha, arch).await?;
+            let (state, msg) = if copied {
+                (State::Done, format!("kubestrap copied to {}", c.bin))
+            } else {
+                (
+                    State::Unchanged,
+                    format!("{} is this kubestrap already", c.bin),
+                )
+            };
+            emit(events, Some(name), "install", state, msg);
+            let facts = c.facts().await?;
+            emit(events, Some(name), "facts", State::Info, describe(&facts));
+            Ok::<Facts, anyhow::Error>(facts)
+        }
+    }))
+    .await;
+    let mut facts = Vec::new();
+    let mut failed = Vec::new();
+    for (c, r) in conns.iter().zip(results) {
+        match r {
+            Ok(f) => facts.push(f),
+            Err(e) => {
+                emit(
+                    events,
+                    Some(&c.host.name),
+                    "facts",
+                    State::Failed,
+                    format!("{e:#}"),
+                );
+                failed.push(format!("{e:#}"));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{}\n\nnothing was changed in the cluster",
+            failed.join("\n")
+        );
+    }
+    Ok(facts)
+}
+
+fn describe(f: &Facts) -> String {
+    let member = match (&f.ca_hash, f.kubelet_conf) {
+        (Some(ca), true) => format!("in a cluster (CA {})", &ca[..ca.len().min(19)]),
+        _ if f.kube_files => "remains of a cluster".into(),
+        _ => "in no cluster".into(),
+    };
+    format!(
+        "{} {} {}, kernel {}, kubelet {}, runtime {}, {member}",
+        f.hostname,
+        f.os,
+        f.arch,
+        f.kernel,
+        f.kubelet_version.as_deref().unwrap_or("none"),
+        f.cri
+    )
+}
+
+/// The node name a host registers with.
+pub(super) fn node_name(host: &Host, facts: &Facts) -> String {
+    host.node_name
+        .clone()
+        .unwrap_or_else(|| facts.hostname.to_lowercase())
+}
+
+async fn run(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
+    let file = &opts.file;
+    let control =
+        tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
+    let conns = connect_all(
+        &file.hosts,
+        &file.binary_path,
+        &opts.ssh,
+        control.path(),
+        events,
+    )
+    .await;
+    let conns = all_or_nothing(conns)?;
+    let result = drive(&opts, &conns, control.path(), events).await;
+    join_all(conns.into_iter().map(Conn::close)).await;
+    result
+}
+
+async fn drive(
+    opts: &ApplyOptions,
+    conns: &[Conn],
+    control: &std::path::Path,
+    events: &dyn Events,
+) -> Result<ApplyReport> {
+    let file = &opts.file;
+    let mut facts = install_and_facts(conns, &opts.binary, events).await?;
+    let roles: Vec<Role> = file.hosts.iter().map(|h| h.role).collect();
+    let plan = plan::plan(&roles, &facts);
+    let mut outcomes: Vec<Option<HostOutcome>> = vec![None; conns.len()];
+    for (i, action) in plan.actions.iter().enumerate() {
+        let name = &file.hosts[i].name;
+        match action {
+            Action::Refuse(why) => {
+                emit(events, Some(name), "plan", State::Failed, why.clone());
+                outcomes[i] = Some(HostOutcome::Refused(why.clone()));
+            }
+            Action::Nothing => emit(
+                events,
+                Some(name),
+                "plan",
+                State::Unchanged,
+                "in the cluster already",
+            ),
+            Action::Init => emit(
+                events,
+                Some(name),
+                "plan",
+                State::Info,
+                "starts the cluster (kubestrap init)",
+            ),
+            Action::Join { reset_first } => emit(
+                events,
+                Some(name),
+                "plan",
+                State::Info,
+                if *reset_first {
+                    "remains of a half-done join: reset, then join"
+                } else {
+                    "joins the cluster"
+                },
+            ),
+        }
+    }
+    if let Some(i) = plan.init()
+        && let Some(HostOutcome::Refused(why)) = &outcomes[i]
+    {
+        bail!(
+            "{}: {why}\n\nnothing was changed in the cluster",
+            file.hosts[i].name
+        );
+    }
+    preflight_all(opts, conns, &plan, events).await?;
+
+    let mut report = ApplyReport::default();
+    let first = &conns[plan.first];
+    let cp_joins = plan.joins(&roles, Role::ControlPlane);
+    let worker_joins = plan.joins(&roles, Role::Worker);
+    let mut certificate_key = None;
+    if let Some(i) = plan.init() {
+        let key = (!cp_joins.is_empty())
+            .then(crate::pki::certificate_key)
+            .transpose()?;
+        emit(
+            events,
+            Some(&file.hosts[i].name),
+            "init",
+            State::Started,
+            "kubestrap init",
+        );
+        let config = init_config(file, &file.hosts[i], key.as_deref())?;
+        let mut args = vec!["init"];
+        if key.is_some() {
+            args.push("--upload-certs");
+        }
+        match conns[i].with_config(&args, &config, limits::INIT).await {
+            Ok(_) => {
+                emit(
+                    events,
+                    Some(&file.hosts[i].name),
+                    "init",
+                    State::Done,
+                    "the cluster's first control plane is up",
+                );
+                outcomes[i] = Some(HostOutcome::Done("initialised the cluster".into()));
+                report.changed = true;
+                certificate_key = key;
+                facts[i] = conns[i].facts().await?;
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                emit(
+                    events,
+                    Some(&file.hosts[i].name),
+                    "init",
+                    State::Failed,
+                    msg.clone(),
+                );
+                outcomes[i] = Some(HostOutcome::Failed(msg));
+                for (j, o) in outcomes.iter_mut().enumerate() {
+                    if o.is_none() && j != i {
+                        *o = Some(HostOutcome::Failed(
+                            "not joined: the cluster's first control plane failed".into(),
+                        ));
+                    }
+                }
+                report.hosts = results(file, outcomes);
+                report.changed = true;
+                return Ok(report);
+            }
+        }
+    }
+    let ca = facts[plan.first]
+        .ca_hash
+        .clone()
+        .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
+    if !cp_joins.is_empty() || !worker_joins.is_empty() {
+        let token = first.token().await?;
+        if !cp_joins.is_empty() && certificate_key.is_none() {
+            let key = crate::pki::certificate_key()?;
+            emit(
+                events,
+                Some(&first.host.name),
+                "upload-certs",
+                State::Started,
+                "sharing the control-plane certificates",
+            );
+            let config = init_config(file, &first.host, Some(&key))?;
+            first
+                .with_config(
+                    &["init", "phase", "upload-certs", "--upload-certs"],
+                    &config,
+                    limits::QUICK,
+                )
+                .await?;
+            emit(
+                events,
+                Some(&first.host.name),
+                "upload-certs",
+                State::Done,
+                "kubeadm-certs uploaded (2 h)",
+            );
+            certificate_key = Some(key);
+        }
+        let endpoint = api_endpoint(file, &first.host);
+        let join = |i: usize| {
+            let (token, ca, key, endpoint) = (&token, &ca, &certificate_key, &endpoint);
+            let conn = &conns[i];
+            let reset_first = matches!(plan.actions[i], Action::Join { reset_first: true });
+            let node = node_name(&conn.host, &facts[i]);
+            async move {
+                let name = conn.host.name.as_str();
+                if reset_first {
+                    emit(
+                        events,
+                        Some(name),
+                        "reset",
+                        State::Started,
+                        "removing what a half-done join left",
+                    );
+                    conn.kubestrap(&["reset", "-f"], limits::RESET).await?;
+                    // Its Node, if the kubelet registered it, would refuse the join (a Node of that name).
+                    let request = NodesRequest {
+                        remove: vec![node],
+                        ..NodesRequest::default()
+                    };
+                    first.nodes(&request).await?;
+                }
+                emit(
+                    events,
+                    Some(name),
+                    "join",
+                    State::Started,
+                    format!("kubestrap join {endpoint}"),
+                );
+                let config = join_config(file, &conn.host, endpoint, token, ca, key.as_deref())?;
+                conn.with_config(&["join"], &config, limits::JOIN).await?;
+                emit(events, Some(name), "join", State::Done, "joined");
+                Ok::<(), anyhow::Error>(())
+            }
+        };
+        // Control planes one at a time: each etcd member joins a cluster with quorum.
+        for &i in &cp_joins {
+            report.changed = true;
+            outcomes[i] = Some(match join(i).await {
+                Ok(()) => HostOutcome::Done("joined as a control plane".into()),
+                Err(e) => {
+                    emit(
+                        events,
+                        Some(&file.hosts[i].name),
+                        "join",
+                        State::Failed,
+                        format!("{e:#}"),
+                    );
+                    HostOutcome::Failed(format!("{e:#}"))
+                }
+            });
+        }
+        let done: Vec<(usize, Result<()>)> = stream::iter(worker_joins.iter().map(|&i| {
+            let join = &join;
+            async move { (i, join(i).await) }
+        }))
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+        for (i, r) in done {
+            report.changed = true;
+            outcomes[i] = Some(match r {
+                Ok(()) => HostOutcome::Done("joined as a worker".into()),
+                Err(e) => {
+                    emit(
+                        events,
+                        Some(&file.hosts[i].name),
+                        "join",
+                        State::Failed,
+                        format!("{e:#}"),
+                    );
+                    HostOutcome::Failed(format!("{e:#}"))
+                }
+            });
+        }
+    }
+    // Labels, taints and the record, through the first control plane.
+    let mut ensure = Vec::new();
+    let mut record = Vec::new();
+    for (i, h) in file.hosts.iter().enumerate() {
+        if matches!(
+            outcomes[i],
+            Some(HostOutcome::Refused(_) | HostOutcome::Failed(_))
+        ) {
+            continue;
+        }
+        let node = node_name(h, &facts[i]);
+        if !h.labels.is_empty() || h.taints.as_ref().is_some_and(|t| !t.is_empty()) {
+            ensure.push(NodeWant {
+                name: node.clone(),
+                labels: h.labels.clone(),
+                taints: h.taints.clone().unwrap_or_default(),
+            });
+        }
+        record.push(RecordedHost {
+            name: h.name.clone(),
+            node,
+            address: h.address.clone(),
+            port: h.port,
+            user: h.user.clone(),
+            key_path: h.key.as_ref().map(|k| k.display().to_string()),
+            sudo: h.sudo,
+            role: h.role,
+        });
+    }
+    let request = NodesRequest {
+        ensure,
+        record: Some(record),
+        ..NodesRequest::default()
+    };
+    match first.nodes(&request).await {
+        Ok(reply) => {
+            for name in &reply.changed {
+                emit(
+                    events,
+                    None,
+                    "nodes",
+                    State::Done,
+                    format!("labels and taints of {name} set"),
+                );
+                if let Some(i) = file
+                    .hosts
+                    .iter()
+                    .zip(&facts)
+                    .position(|(h, f)| &node_name(h, f) == name)
+                    && outcomes[i].is_none()
+                {
+                    outcomes[i] = Some(HostOutcome::Done("labels and taints set".into()));
+                }
+            }
+            report.changed |= !reply.changed.is_empty();
+            let listed: Vec<&str> = file.hosts.iter().map(|h| h.name.as_str()).collect();
+            report.not_in_file = reply
+                .recorded
+                .into_iter()
+                .filter(|r| !listed.contains(&r.name.as_str()))
+                .collect();
+            report.nodes = reply.nodes;
+        }
+        Err(e) => {
+            let msg = format!("labels, taints and the record of the hosts: {e:#}");
+            emit(
+                events,
+                Some(&first.host.name),
+                "nodes",
+                State::Failed,
+                msg.clone(),
+            );
+            outcomes[plan.first] = Some(HostOutcome::Failed(msg));
+        }
+    }
+    if opts.prune {
+        let listed = request.record.clone().unwrap_or_default();
+        for r in std::mem::take(&mut report.not_in_file) {
+            match prune(opts, first, &r, &listed, control, events).await {
+                Ok(nodes) => {
+                    report.changed = true;
+                    report.nodes = nodes;
+                    report.pruned.push(HostResult {
+                        name: r.name.clone(),
+                        outcome: HostOutcome::Done(format!(
+                            "drained, reset and node {} deleted",
+                            r.node
+                        )),
+                    });
+                }
+                Err(e) => {
+                    emit(
+                        events,
+                        Some(&r.name),
+                        "prune",
+                        State::Failed,
+                        format!("{e:#}"),
+                    );
+                    report.pruned.push(HostResult {
+                        name: r.name.clone(),
+                        outcome: HostOutcome::Failed(format!("{e:#}")),
+                    });
+                    report.not_in_file.push(r);
+                }
+            }
+        }
+    } else {
+        for r in &report.not_in_file {
+            emit(
+                events,
+                Some(&r.name),
+                "prune",
+                State::Info,
+                format!(
+                    "in the cluster as node {} but not in the file: left as it is (--prune drains and resets it)",
+                    r.node
+                ),
+            );
+        }
+    }
+    if let Some(path) = &opts.admin_kubeconfig {
+        let text = first.admin_kubeconfig().await?;
+        report.admin_kubeconfig_written = write_if_changed(path, text.as_bytes())?;
+        emit(
+            events,
+            None,
+            "kubeconfig",
+            if report.admin_kubeconfig_written {
+                State::Done
+            } else {
+                State::Unchanged
+            },
+            format!("admin kubeconfig at {}", path.display()),
+        );
+    }
+    for (i, o) in outcomes.iter_mut().enumerate() {
+        if o.is_none() {
+            let what = match file.hosts[i].role {
+                Role::ControlPlane => "a control plane of this cluster already",
+                Role::Worker => "a worker of this cluster already",
+            };
+            emit(
+                events,
+                Some(&file.hosts[i].name),
+                "apply",
+                State::Unchanged,
+                format!("{what}: nothing changed"),
+            );
+            *o = Some(HostOutcome::Unchanged(what.into()));
+        }
+    }
+    report.hosts = results(file, outcomes);
+    Ok(report)
+}
+
+/// Drains and resets a host the file no longer lists, then deletes its Node and forgets it;
+/// returns the node list after.
+async fn prune(
+    opts: &ApplyOptions,
+    first: &Conn,
+    r: &RecordedHost,
+    listed: &[RecordedHost],
+    control: &std::path::Path,
+    events: &dyn Events,
+) -> Result<Vec<NodeRow>> {
+    let host = Host {
+        name: r.name.clone(),
+        address: r.address.clone(),
+        port: r.port,
+        user: r.user.clone(),
+        key: r.key_path.as_ref().map(PathBuf::from),
+        sudo: r.sudo,
+        role: r.role,
+        node_name: Some(r.node.clone()),
+        labels: Default::default(),
+        taints: None,
+    };
+    emit(
+        events,
+        Some(&r.name),
+        "prune",
+        State::Started,
+        format!("draining node {}", r.node),
+    );
+    let conn = Conn::open(&host, &opts.file.binary_path, &opts.ssh, control).await?;
+    let result = async {
+        conn.install_if_missing(&opts.binary).await?;
+        first
+            .nodes(&NodesRequest {
+                drain: vec![r.node.clone()],
+                ..NodesRequest::default()
+            })
+            .await?;
+        emit(
+            events,
+            Some(&r.name),
+            "prune",
+            State::Started,
+            "kubestrap reset -f",
+        );
+        conn.kubestrap(&["reset", "-f"], limits::RESET).await?;
+        let reply = first
+            .nodes(&NodesRequest {
+                remove: vec![r.node.clone()],
+                record: Some(listed.to_vec()),
+                forget: vec![r.name.clone()],
+                ..NodesRequest::default()
+            })
+            .await?;
+        emit(
+            events,
+            Some(&r.name),
+            "prune",
+            State::Done,
+            format!("drained, reset, node {} deleted", r.node),
+        );
+        Ok(reply.nodes)
+    }
+    .await;
+    conn.close().await;
+    result
+}
+
+fn results(file: &ClusterFile, outcomes: Vec<Option<HostOutcome>>) -> Vec<HostResult> {
+    file.hosts
+        .iter()
+        .zip(outcomes)
+        .map(|(h, o)| HostResult {
+            name: h.name.clone(),
+            outcome: o.unwrap_or(HostOutcome::Unchanged("nothing to do".into())),
+        })
+        .collect()
+}
+
+/// Preflight on every host that will init or join (at once); one table of what fails.
+async fn preflight_all(
+    opts: &ApplyOptions,
+    conns: &[Conn],
+    plan: &Plan,
+    events: &dyn Events,
+) -> Result<()> {
+    let file = &opts.file;
+    let acting: Vec<usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a, Action::Init | Action::Join { reset_first: false }))
+        .map(|(i, _)| i)
+        .collect();
+    let checks = join_all(acting.iter().map(|&i| async move {
+        let conn = &conns[i];
+        let init = plan.actions[i] == Action::Init;
+        let mut args = vec!["preflight"];
+        if !init {
+            args.push("--join");
+        }
+        if opts.fix {
+            args.extend(["--fix", "--yes"]);
+        }
+        emit(
+            events,
+            Some(&conn.host.name),
+            "preflight",
+            State::Started,
+            "checking the host",
+        );
+        let config = preflight_config(file, &conn.host, init)?;
+        conn.preflight(&args, &config).await
+    }))
+    .await;
+    let mut table: Vec<(String, String, String)> = Vec::new();
+    for (&i, r) in acting.iter().zip(checks) {
+        let name = &file.hosts[i].name;
+        match r {
+            Ok(errors) if errors.is_empty() => {
+                emit(events, Some(name), "preflight", State::Done, "passed")
+            }
+            Ok(errors) => {
+                emit(
+                    events,
+                    Some(name),
+                    "preflight",
+                    State::Failed,
+                    format!("{} check(s) failed", errors.len()),
+                );
+                table.extend(errors.into_iter().map(|(c, m)| (name.clone(), c, m)));
+            }
+            Err(e) => table.push((name.clone(), "(preflight)".into(), format!("{e:#}"))),
+        }
+    }
+    if table.is_empty() {
+        return Ok(());
+    }
+    let w0 = table.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
+    let w1 = table.iter().map(|r| r.1.len()).max().unwrap_or(5).max(5);
+    let mut text = format!("{:w0$}  {:w1$}  PROBLEM AND FIX\n", "HOST", "CHECK");
+    for (h, c, m) in &table {
+        text.push_str(&format!("{h:w0$}  {c:w1$}  {m}\n"));
+    }
+    Err(crate::preflight::PreflightFailed {
+        checks: table.iter().map(|r| format!("{} on {}", r.1, r.0)).collect(),
+    })
+    .context(format!("pre-flight checks failed; nothing was changed in the cluster:\n{text}\nhint: fix each problem on its host, or run `{} --fix` to apply the fixes kubestrap knows", opts.command))
+}
+
+/// Writes `bytes` to `path` (0600, through a rename) unless it holds them already.
+fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<bool> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(false);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("failed to write in `{}`", dir.display()))?;
+    use std::io::Write as _;
+    tmp.write_all(bytes)?;
+    tmp.persist(path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    Ok(true)
+}

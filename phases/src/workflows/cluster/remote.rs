@@ -1,0 +1,292 @@
+//! One host of the file over SSH: its kubestrap binary installed, and each kubestrap command
+//! `cluster apply`, `status` and `reset` run there, with a bounded time each. Secrets (the
+//! token, the certificate key) travel in files written through stdin with mode 0600 and removed
+//! after the command, never on a command line.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::agent::{Facts, NodesReply, NodesRequest};
+use super::file::Host;
+use crate::host::ssh::{Command, Output, Remote, Settings, Target};
+
+/// How long each kind of remote step may take.
+pub mod limits {
+    use std::time::Duration;
+    pub const QUICK: Duration = Duration::from_secs(60);
+    pub const UPLOAD: Duration = Duration::from_secs(300);
+    pub const PREFLIGHT: Duration = Duration::from_secs(180);
+    pub const INIT: Duration = Duration::from_secs(900);
+    pub const JOIN: Duration = Duration::from_secs(600);
+    pub const RESET: Duration = Duration::from_secs(300);
+}
+
+/// A connected host.
+pub struct Conn {
+    pub host: Host,
+    remote: Remote,
+    /// The kubestrap binary's path there.
+    pub bin: String,
+}
+
+impl Conn {
+    pub async fn open(
+        host: &Host,
+        bin: &str,
+        settings: &Settings,
+        control: &std::path::Path,
+    ) -> Result<Conn> {
+        let target = Target {
+            name: host.name.clone(),
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+            key: host.key.clone(),
+            sudo: host.sudo,
+        };
+        let remote = Remote::connect(&target, settings, control).await?;
+        Ok(Conn {
+            host: host.clone(),
+            remote,
+            bin: bin.to_string(),
+        })
+    }
+
+    pub async fn close(self) {
+        self.remote.close().await;
+    }
+
+    /// Installs `binary` (this machine's kubestrap, of architecture `arch`) unless the host has
+    /// the same already; `true` when it was copied.
+    pub async fn install(&self, binary: &[u8], sha256: &str, arch: &str) -> Result<bool> {
+        let out = self
+            .remote
+            .check(
+                Command::new(
+                    &[
+                        "sh",
+                        "-c",
+                        "uname -m; sha256sum \"$1\" 2>/dev/null || true",
+                        "sh",
+                        &self.bin,
+                    ],
+                    limits::QUICK,
+                )
+                .privileged(),
+            )
+            .await?;
+        let mut lines = out.lines();
+        let theirs = lines.next().unwrap_or_default().trim();
+        if theirs != arch {
+            bail!(
+                "{}: the host's architecture is {theirs}, this kubestrap's is {arch}: run `cluster apply` with a kubestrap built for {theirs}",
+                self.host.name
+            );
+        }
+        let have = lines
+            .next()
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default();
+        if have == sha256 {
+            return Ok(false);
+        }
+        self.remote
+            .write_file(&self.bin, binary, 0o755, limits::UPLOAD)
+            .await
+            .with_context(|| {
+                format!(
+                    "{}: failed to install kubestrap at {}",
+                    self.host.name, self.bin
+                )
+            })?;
+        Ok(true)
+    }
+
+    /// [`Conn::install`] of the binary at `binary`.
+    pub async fn install_if_missing(&self, binary: &std::path::Path) -> Result<()> {
+        let bytes = std::fs::read(binary).with_context(|| {
+            format!(
+                "failed to read this kubestrap binary `{}`",
+                binary.display()
+            )
+        })?;
+        let sha = crate::pki::sha256_hex(&bytes);
+        self.install(&bytes, &sha, std::env::consts::ARCH)
+            .await
+            .map(drop)
+    }
+
+    /// `kubestrap ARGS…` as root; its stdout.
+    pub async fn kubestrap(&self, args: &[&str], limit: Duration) -> Result<String> {
+        let mut argv = vec![self.bin.as_str()];
+        argv.extend_from_slice(args);
+        self.remote
+            .check(Command::new(&argv, limit).privileged())
+            .await
+    }
+
+    /// `kubestrap ARGS…` with `input` on stdin; its stdout (kept out of the log when `secret`).
+    async fn kubestrap_with(
+        &self,
+        args: &[&str],
+        input: &[u8],
+        secret: bool,
+        limit: Duration,
+    ) -> Result<String> {
+        let mut argv = vec![self.bin.as_str()];
+        argv.extend_from_slice(args);
+        let mut cmd = Command::new(&argv, limit).privileged().stdin(input);
+        if secret {
+            cmd = cmd.secret_output();
+        }
+        self.remote.check(cmd).await
+    }
+
+    pub async fn facts(&self) -> Result<Facts> {
+        let out = self
+            .kubestrap(&["cluster", "agent", "facts"], limits::QUICK)
+            .await?;
+        serde_json::from_str(&out).with_context(|| {
+            format!(
+                "{}: `kubestrap cluster agent facts` said no facts",
+                self.host.name
+            )
+        })
+    }
+
+    pub async fn nodes(&self, req: &NodesRequest) -> Result<NodesReply> {
+        let input = serde_json::to_vec(req)?;
+        let out = self
+            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limits::QUICK)
+            .await?;
+        serde_json::from_str(&out).with_context(|| {
+            format!(
+                "{}: `kubestrap cluster agent nodes` said nothing readable",
+                self.host.name
+            )
+        })
+    }
+
+    /// Runs `kubestrap ARGS… --config FILE` with `config` (secrets in it) in a 0600 file that is
+    /// removed afterwards whatever happened; its stdout.
+    pub async fn with_config(
+        &self,
+        args: &[&str],
+        config: &str,
+        limit: Duration,
+    ) -> Result<String> {
+        let out = self.run_with_config(args, config, limit).await?;
+        if out.success() {
+            return Ok(out.stdout);
+        }
+        bail!(
+            "{}: `kubestrap {}` failed (exit code {}):\n{}",
+            self.host.name,
+            args.join(" "),
+            out.code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "none".into()),
+            out.tail()
+        )
+    }
+
+    async fn run_with_config(
+        &self,
+        args: &[&str],
+        config: &str,
+        limit: Duration,
+    ) -> Result<Output> {
+        let file = format!(
+            "/tmp/kubestrap-cluster-{}.yaml",
+            crate::pki::sha256_hex(
+                format!("{:?}{}", std::time::SystemTime::now(), self.host.name).as_bytes()
+            )
+            .get(..16)
+            .unwrap_or("config")
+        );
+        self.remote
+            .write_file(&file, config.as_bytes(), 0o600, limits::QUICK)
+            .await?;
+        let mut argv = vec![self.bin.as_str()];
+        argv.extend_from_slice(args);
+        argv.extend(["--config", &file]);
+        let result = self
+            .remote
+            .run(Command::new(&argv, limit).privileged())
+            .await;
+        let removed = self
+            .remote
+            .check(Command::new(&["rm", "-f", &file], limits::QUICK).privileged())
+            .await;
+        let out = result?;
+        removed.with_context(|| {
+            format!(
+                "{}: failed to remove {file}, which holds secrets",
+                self.host.name
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// The failing pre-flight checks (name, message with its fix) of `kubestrap preflight
+    /// ARGS… --config FILE`; `--fix --yes` among `args` repairs what it can first.
+    pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Vec<(String, String)>> {
+        let out = self
+            .run_with_config(args, config, limits::PREFLIGHT)
+            .await?;
+        let text = format!("{}\n{}", out.stdout, out.stderr);
+        let mut errors: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("[ERROR ")
+                && let Some((check, msg)) = rest.split_once("]: ")
+            {
+                errors.push((check.to_string(), msg.to_string()));
+            } else if let Some(last) = errors.last_mut()
+                && let Some(fix) = line.trim_start().strip_prefix("fix:")
+                && line.starts_with('\t')
+            {
+                last.1.push_str(&format!(" (fix: {})", fix.trim()));
+            }
+        }
+        if !out.success() && errors.is_empty() {
+            bail!(
+                "{}: `kubestrap preflight` failed:\n{}",
+                self.host.name,
+                out.tail()
+            );
+        }
+        Ok(errors)
+    }
+
+    /// A bootstrap token made on this (control-plane) host.
+    pub async fn token(&self) -> Result<String> {
+        let out = self
+            .kubestrap_with(
+                &["token", "create", "--ttl", "2h"],
+                b"",
+                true,
+                limits::QUICK,
+            )
+            .await?;
+        let token = out.trim().to_string();
+        if token.len() != 23 {
+            bail!(
+                "{}: `kubestrap token create` printed no token",
+                self.host.name
+            );
+        }
+        Ok(token)
+    }
+
+    /// The admin kubeconfig of this control-plane host.
+    pub async fn admin_kubeconfig(&self) -> Result<String> {
+        self.remote
+            .check(
+                Command::new(&["cat", "/etc/kubernetes/admin.conf"], limits::QUICK)
+                    .privileged()
+                    .secret_output(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# `kubestrap cluster apply` of the testbed's two nodes over SSH (each node's own sshd on port
+# 2222 of its testbed address; real v1.20.2 kubelets and control plane; run as root after
+# `testbed setup`):
+#   - an unknown host key: refused before anything runs (no file on either node);
+#   - node1 (control plane) and node2 (worker, labels and a taint) from one file: both Ready, the
+#     admin kubeconfig written where asked, the record ConfigMap kube-system/kubestrap-cluster;
+#   - a second apply changes nothing (no file on either node changes) and says so per host;
+#   - `cluster status` shows both; node2 removed from the file is listed, not touched, and with
+#     `--prune` drained, reset, its Node deleted and no longer recorded;
+#   - killed during node2's join, applied again: finishes (node2 Ready);
+#   - node2 in another cluster (another CA): refused, named, untouched;
+#   - `cluster reset` leaves both hosts clean (`reset --verify` on each).
+# Everything it starts is torn down; `testbed down` fails when anything left the machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TB=tests/testbed/testbed
+KS=${KUBESTRAP:-$PWD/target/debug/kubestrap}
+[ -x "$KS" ] || { echo "build kubestrap first (cargo build), or set KUBESTRAP" >&2; exit 1; }
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+eval "$($TB facts)"
+# shellcheck source=tests/e2e/lib.sh
+. tests/e2e/lib.sh
+
+N2=$KUBESTRAP_TESTBED_NODE2_NAME
+N2_IP=$KUBESTRAP_TESTBED_NODE2_IP
+N1_IP=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
+PORT=$KUBESTRAP_TESTBED_SSH_PORT
+BIN=/opt/kubestrap/bin/kubestrap
+
+finish() {
+	local rc=$?
+	if [ $rc != 0 ]; then
+		k get nodes -o wide >&2 || true
+		for f in "$WORK"/logs/*.log; do
+			[ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 40 "$f" >&2; }
+		done
+	fi
+	say "down"
+	for n in node2 node1; do
+		$TB stop-kubelet $n >/dev/null 2>&1 || true
+		$TB exec $n "$KS" reset -f >/dev/null 2>&1 || true
+	done
+	$TB down || rc=1
+	rm -rf "$WORK"
+	[ $rc = 0 ] && echo "testbed cluster checks: 1 passed, 0 failed" || echo "testbed cluster checks: 0 passed, 1 failed"
+	exit $rc
+}
+trap finish EXIT
+
+$TB up
+$TB join -- true
+KEY=$KUBESTRAP_TESTBED_SSH_KEY
+known_hosts() {
+	local n ip
+	for n in node1 node2; do
+		[ $n = node1 ] && ip=$N1_IP || ip=$N2_IP
+		echo "[$ip]:$PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
+	done
+}
+known_hosts >"$WORK/known_hosts"
+: >"$WORK/empty_known_hosts"
+config kubeadm >/dev/null
+
+# cluster_file NAME [WITHOUT_NODE2]: the cluster file.
+cluster_file() {
+	{
+		cat <<EOF
+apiVersion: kubestrap.io/v1alpha1
+kind: Cluster
+binaryPath: $BIN
+kubeadmConfigPath: kubeadm.yaml
+hosts:
+- address: $N1_IP
+  port: $PORT
+  keyPath: $KEY
+  role: control-plane
+  labels:
+    e2e.kubestrap.test/tier: control
+EOF
+		[ -n "${2:-}" ] || cat <<EOF
+- address: $N2_IP
+  port: $PORT
+  keyPath: $KEY
+  role: worker
+  labels:
+    e2e.kubestrap.test/tier: work
+  taints:
+  - key: e2e.kubestrap.test/dedicated
+    value: batch
+    effect: PreferNoSchedule
+EOF
+	} >"$WORK/$1"
+}
+cluster_file cluster.yaml
+cluster_file one-host.yaml without-node2
+
+# apply NAME ARGS...: `kubestrap cluster apply` with the run's known_hosts and logs; its exit
+# code in $RC, its output in $WORK/NAME.log.
+apply() {
+	local name=$1
+	shift
+	RC=0
+	"$KS" cluster apply --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" "$@" >"$WORK/$name.log" 2>&1 || RC=$?
+}
+# files NODE: every file of a node that kubestrap or the cluster writes, with size, mtime and
+# digest (the pods' volumes, which the kubelet refreshes on its own, left out).
+files() {
+	$TB exec "$1" sh -c 'find /etc/kubernetes /var/lib/kubelet /etc/systemd/system /opt/kubestrap -path /var/lib/kubelet/pods -prune -o -type f -printf "%p %s %T@\n" 2>/dev/null | sort; find /etc/kubernetes /opt/kubestrap -type f -exec sha256sum {} + 2>/dev/null | sort' || true
+}
+kube_files() { $TB exec "$1" find /etc/kubernetes /var/lib/kubelet -type f 2>/dev/null | sort; }
+ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+
+say "an unknown host key is refused before anything runs"
+"$KS" cluster apply -f "$WORK/cluster.yaml" --known-hosts "$WORK/empty_known_hosts" --logs "$WORK/logs" \
+	>"$WORK/unknown-key.log" 2>&1 && fail "an unknown host key was accepted: $(cat "$WORK/unknown-key.log")"
+grep -q "is not in $WORK/empty_known_hosts: refused before anything ran" "$WORK/unknown-key.log" ||
+	fail "no refusal of the unknown host key: $(cat "$WORK/unknown-key.log")"
+[ ! -s "$WORK/empty_known_hosts" ] || fail "the unknown key was added to known_hosts"
+for n in node1 node2; do
+	[ -z "$(kube_files $n)" ] || fail "$n has files after the refusal: $(kube_files $n)"
+	! $TB exec $n test -e "$BIN" || fail "kubestrap was copied to $n after the refusal"
+done
+
+say "cluster apply: node1 control plane, node2 worker"
+t0=$(date +%s%N)
+apply first -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+echo "cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
+[ $RC = 0 ] || fail "cluster apply exited $RC: $(cat "$WORK/first.log")"
+until_ok 180 ready "$node" || fail "node1 is not Ready"
+until_ok 180 ready "$N2" || fail "node2 is not Ready"
+kubectl --kubeconfig "$WORK/admin.conf" get nodes >/dev/null || fail "the fetched admin kubeconfig does not work"
+[ "$(stat -c %a "$WORK/admin.conf")" = 600 ] || fail "admin kubeconfig is not 0600"
+[ "$(k get node "$N2" -o jsonpath='{.metadata.labels.e2e\.kubestrap\.test/tier}')" = work ] || fail "node2's label"
+[ "$(k get node "$node" -o jsonpath='{.metadata.labels.e2e\.kubestrap\.test/tier}')" = control ] || fail "node1's label"
+k get node "$N2" -o jsonpath='{.spec.taints}' | grep -q '"key":"e2e.kubestrap.test/dedicated"' || fail "node2's taint"
+k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
+	fail "no record of the hosts"
+grep -q "$N2" "$WORK/first.log" && grep -Eq "^$N2 +Ready" "$WORK/first.log" ||
+	echo "(node list printed before node2 was Ready)" >&2
+! $TB exec node2 sh -c 'ls /tmp/kubestrap-cluster-* 2>/dev/null' | grep -q . || fail "a config file with secrets was left on node2"
+! grep -rq "$(k -n kube-system get secrets -o name | grep -m1 bootstrap-token- | sed 's|.*bootstrap-token-||')\.[a-z0-9]\{16\}" "$WORK/logs" ||
+	fail "a token was logged"
+
+say "a second apply changes nothing"
+files node1 >"$WORK/node1.before"
+files node2 >"$WORK/node2.before"
+t0=$(date +%s%N)
+apply second -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+echo "the second cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
+[ $RC = 0 ] || fail "second apply exited $RC: $(cat "$WORK/second.log")"
+files node1 >"$WORK/node1.after"
+files node2 >"$WORK/node2.after"
+diff "$WORK/node1.before" "$WORK/node1.after" >&2 || fail "the second apply changed files on node1"
+diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "the second apply changed files on node2"
+grep -q "nothing to do" "$WORK/second.log" || fail "the second apply did not say so: $(cat "$WORK/second.log")"
+for h in "$N1_IP" "$N2_IP"; do
+	grep -Eq "^unchanged +$h: " "$WORK/second.log" || fail "no 'unchanged' for $h: $(cat "$WORK/second.log")"
+done
+
+say "-o json: one event per line, then the result"
+apply json -f "$WORK/cluster.yaml" -o json
+[ $RC = 0 ] || fail "apply -o json exited $RC: $(cat "$WORK/json.log")"
+python3 - "$WORK/json.log" "$N1_IP" "$N2_IP" <<'PY' || fail "apply -o json: $(cat "$WORK/json.log")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+result = lines[-1]
+assert result["result"] == "all-done" and result["changed"] is False, result
+assert {h["host"]: h["result"] for h in result["hosts"]} == {sys.argv[2]: "unchanged", sys.argv[3]: "unchanged"}, result
+assert len(result["nodes"]) == 2, result
+events = lines[:-1]
+assert all({"step", "state", "message"} <= e.keys() for e in events), events
+assert any(e.get("host") == sys.argv[3] and e["step"] == "install" and e["state"] == "unchanged" for e in events), events
+PY
+
+say "cluster status"
+"$KS" cluster status -f "$WORK/cluster.yaml" --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/status.txt" 2>&1 ||
+	fail "cluster status: $(cat "$WORK/status.txt")"
+cat "$WORK/status.txt" >&2
+grep -Eq "^$N1_IP +control-plane +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node1"
+grep -Eq "^$N2_IP +worker +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node2"
+
+say "a host removed from the file is listed, not touched"
+files node2 >"$WORK/node2.before"
+apply one-host -f "$WORK/one-host.yaml"
+[ $RC = 0 ] || fail "apply of one host exited $RC: $(cat "$WORK/one-host.log")"
+grep -q "not in $WORK/one-host.yaml: $N2_IP (node $N2" "$WORK/one-host.log" || fail "node2 not listed: $(cat "$WORK/one-host.log")"
+files node2 >"$WORK/node2.after"
+diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 was touched"
+ready "$N2" || fail "node2 is no longer Ready"
+
+say "--prune drains and resets a host the file no longer lists"
+apply pruned -f "$WORK/one-host.yaml" --prune
+[ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
+! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"
+[ -z "$(kube_files node2)" ] || fail "node2 was not reset by --prune: $(kube_files node2)"
+! k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
+	fail "node2 is still recorded after --prune"
+grep -Eq "^done +$N2_IP: drained, reset and node $N2 deleted" "$WORK/pruned.log" || fail "no word of the prune: $(cat "$WORK/pruned.log")"
+
+say "killed during node2's join, then applied again"
+apply killed -f "$WORK/cluster.yaml" &
+apply_pid=$!
+killed=""
+for _ in $(seq 600); do
+	if $TB exec node2 test -f /var/lib/kubelet/config.yaml 2>/dev/null; then
+		pid=$(pgrep -f "^$BIN join" | head -n1 || true)
+		[ -n "$pid" ] && kill -9 "$pid" && killed=yes && break
+	fi
+	sleep 0.1
+done
+wait $apply_pid || true
+[ -n "$killed" ] || fail "could not catch node2's join to kill it"
+grep -q "FAILED $N2_IP" "$WORK/killed.log" || fail "the killed join was not reported: $(cat "$WORK/killed.log")"
+grep -q "retry: " "$WORK/killed.log" || fail "no retry command"
+apply resumed -f "$WORK/cluster.yaml"
+[ $RC = 0 ] || fail "apply after the killed join exited $RC: $(cat "$WORK/resumed.log")"
+until_ok 180 ready "$N2" || fail "node2 is not Ready after the apply again"
+! $TB exec node2 test -e /etc/kubernetes/bootstrap-kubelet.conf || fail "node2's join did not finish"
+
+say "node2 in another cluster: refused, named, untouched"
+$TB exec node2 "$KS" reset -f >/dev/null 2>&1
+k delete node "$N2" --ignore-not-found >/dev/null
+$TB exec node2 "$KS" init phase certs ca --apiserver-advertise-address "$N2_IP" >/dev/null
+$TB exec node2 "$KS" init phase kubeconfig kubelet --node-name "$N2" --apiserver-advertise-address "$N2_IP" >/dev/null
+files node2 >"$WORK/node2.before"
+apply other -f "$WORK/cluster.yaml"
+[ $RC = 5 ] || fail "apply with node2 in another cluster exited $RC (want 5, partial): $(cat "$WORK/other.log")"
+grep -q "refused .*$N2_IP: already a node of another cluster" "$WORK/other.log" || fail "not refused by name: $(cat "$WORK/other.log")"
+files node2 >"$WORK/node2.after"
+diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 of another cluster was touched"
+$TB exec node2 "$KS" reset -f >/dev/null 2>&1
+apply rejoin -f "$WORK/cluster.yaml"
+[ $RC = 0 ] || fail "apply after node2 left the other cluster exited $RC: $(cat "$WORK/rejoin.log")"
+until_ok 180 ready "$N2" || fail "node2 is not Ready after joining again"
+
+say "cluster reset"
+"$KS" cluster reset -f "$WORK/cluster.yaml" --yes --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/reset.log" 2>&1 ||
+	fail "cluster reset: $(cat "$WORK/reset.log")"
+for n in node1 node2; do
+	$TB exec $n "$KS" reset --verify -f >/dev/null 2>&1 || fail "$n is not clean after cluster reset"
+	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
+done
+# The hosts' binary goes with the testbed (node1's /opt/kubestrap is the machine's).
+rm -rf /opt/kubestrap
