@@ -233,7 +233,11 @@ fn record_ref() -> Result<ObjectRef> {
 /// On a control-plane host: adds the missing labels and taints, writes the record when it
 /// differs, lists the Nodes (through admin.conf under `base`).
 pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Result<NodesReply> {
-    let (_, client) = super::super::cluster_client(base, &paths::kubeconfig("admin.conf"))?;
+    let admin = super::super::Cluster {
+        kubeconfig: paths::kubeconfig("admin.conf"),
+        timeout: crate::api::Retry::default().timeout,
+    };
+    let (_, client) = super::super::cluster_client(base, &admin)?;
     let api = client.with(out);
     let mut reply = NodesReply::default();
     for name in &req.drain {
