@@ -357,9 +357,10 @@ async fn drive(
             }
         }
     }
-    let ca = facts[plan.first]
-        .ca_hash
+    let ca = plan
+        .cluster_ca
         .clone()
+        .or_else(|| facts[plan.first].ca_hash.clone())
         .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
     if !cp_joins.is_empty() || !worker_joins.is_empty() {
         let token = first.token().await?;
@@ -522,6 +523,18 @@ async fn drive(
                 }
             }
             report.changed |= !reply.changed.is_empty();
+            if reply.record_written {
+                emit(
+                    events,
+                    None,
+                    "record",
+                    State::Done,
+                    format!(
+                        "the hosts recorded in ConfigMap kube-system/{}",
+                        super::agent::RECORD
+                    ),
+                );
+            }
             let listed: Vec<&str> = file.hosts.iter().map(|h| h.name.as_str()).collect();
             report.not_in_file = reply
                 .recorded
