@@ -171,7 +171,7 @@ pub(super) async fn install_and_facts(
             };
             emit(events, Some(name), "install", state, msg);
             let facts = c.facts().await?;
-            emit(events, Some(name), "facts", State::Info, describe(&facts));
+            emit(events, Some(name), "facts", State::Info, facts.describe());
             Ok::<Facts, anyhow::Error>(facts)
         }
     }))
@@ -200,23 +200,6 @@ pub(super) async fn install_and_facts(
         );
     }
     Ok(facts)
-}
-
-fn describe(f: &Facts) -> String {
-    let member = match (&f.ca_hash, f.kubelet_conf) {
-        (Some(ca), true) => format!("in a cluster (CA {})", &ca[..ca.len().min(19)]),
-        _ if f.kube_files => "remains of a cluster".into(),
-        _ => "in no cluster".into(),
-    };
-    format!(
-        "{} {} {}, kernel {}, kubelet {}, runtime {}, {member}",
-        f.hostname,
-        f.os,
-        f.arch,
-        f.kernel,
-        f.kubelet_version.as_deref().unwrap_or("none"),
-        f.cri
-    )
 }
 
 /// The node name a host registers with.
