@@ -280,7 +280,8 @@ async fn drive(
             file.hosts[i].name
         );
     }
-    preflight_all(opts, conns, &plan, events).await?;
+    let checked = preflighted(&plan, &facts);
+    preflight_all(opts, conns, &checked, events).await?;
 
     let mut report = ApplyReport::default();
     let first = &conns[plan.first];
@@ -698,23 +699,31 @@ fn results(file: &ClusterFile, outcomes: Vec<Option<HostOutcome>>) -> Vec<HostRe
 }
 
 /// Preflight on every host that will init or join (at once); one table of what fails.
+/// The hosts preflight checks here, with whether each is the init host: those that init or
+/// join, but a half-done init (init's own preflight knows its files) and a half-done join (reset
+/// first).
+fn preflighted(plan: &Plan, facts: &[Facts]) -> Vec<(usize, bool)> {
+    plan.actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            Action::Init if !facts[i].kube_files => Some((i, true)),
+            Action::Join { reset_first: false } => Some((i, false)),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn preflight_all(
     opts: &ApplyOptions,
     conns: &[Conn],
-    plan: &Plan,
+    checked: &[(usize, bool)],
     events: &dyn Events,
 ) -> Result<()> {
     let file = &opts.file;
-    let acting: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| matches!(a, Action::Init | Action::Join { reset_first: false }))
-        .map(|(i, _)| i)
-        .collect();
-    let checks = join_all(acting.iter().map(|&i| async move {
+    let acting: Vec<usize> = checked.iter().map(|(i, _)| *i).collect();
+    let checks = join_all(checked.iter().map(|&(i, init)| async move {
         let conn = &conns[i];
-        let init = plan.actions[i] == Action::Init;
         let mut args = vec!["preflight"];
         if !init {
             args.push("--join");
@@ -785,3 +794,6 @@ fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<bool> {
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;
