@@ -31,7 +31,7 @@ clean() {
 finish() {
 	clean
 	$TB down >/dev/null || true
-	rm -rf /opt/kubestrap "$WORK"
+	rm -rf "$WORK"
 }
 trap finish EXIT
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
@@ -67,7 +67,9 @@ for run in $(seq "$RUNS"); do
 	join=$(ms "$t0")
 	by_hand=$((init + join))
 	clean
-	rm -rf /opt/kubestrap
+	# apply copies kubestrap to both nodes (node2's /opt/kubestrap is its own).
+	rm -f "$BIN"
+	$TB exec node2 rm -f "$BIN"
 	t0=$(date +%s%N)
 	apply
 	applied=$(ms "$t0")

@@ -242,5 +242,4 @@ for n in node1 node2; do
 	$TB exec $n "$KS" reset --verify -f >/dev/null 2>&1 || fail "$n is not clean after cluster reset"
 	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
 done
-# The hosts' binary goes with the testbed (node1's /opt/kubestrap is the machine's).
-rm -rf /opt/kubestrap
+# The hosts' kubestrap goes with the testbed: `down` removes /opt/kubestrap, which it made.

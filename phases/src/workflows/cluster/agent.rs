@@ -47,6 +47,27 @@ pub struct Facts {
     pub cert_expiry: Option<String>,
 }
 
+impl Facts {
+    /// One line for a person: what the host is and whether it is in a cluster.
+    pub fn describe(&self) -> String {
+        let f = self;
+        let member = match (&f.ca_hash, f.kubelet_conf) {
+            (Some(ca), true) => format!("in a cluster (CA {})", &ca[..ca.len().min(19)]),
+            _ if f.kube_files => "remains of a cluster".into(),
+            _ => "in no cluster".into(),
+        };
+        format!(
+            "{} {} {}, kernel {}, kubelet {}, runtime {}, {member}",
+            f.hostname,
+            f.os,
+            f.arch,
+            f.kernel,
+            f.kubelet_version.as_deref().unwrap_or("none"),
+            f.cri
+        )
+    }
+}
+
 /// containerd's CRI socket (what kubestrap and kubeadm use by default).
 const CRI_SOCKET: &str = "/run/containerd/containerd.sock";
 

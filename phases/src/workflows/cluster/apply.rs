@@ -171,7 +171,7 @@ pub(super) async fn install_and_facts(
             };
             emit(events, Some(name), "install", state, msg);
             let facts = c.facts().await?;
-            emit(events, Some(name), "facts", State::Info, describe(&facts));
+            emit(events, Some(name), "facts", State::Info, facts.describe());
             Ok::<Facts, anyhow::Error>(facts)
         }
     }))
@@ -200,23 +200,6 @@ pub(super) async fn install_and_facts(
         );
     }
     Ok(facts)
-}
-
-fn describe(f: &Facts) -> String {
-    let member = match (&f.ca_hash, f.kubelet_conf) {
-        (Some(ca), true) => format!("in a cluster (CA {})", &ca[..ca.len().min(19)]),
-        _ if f.kube_files => "remains of a cluster".into(),
-        _ => "in no cluster".into(),
-    };
-    format!(
-        "{} {} {}, kernel {}, kubelet {}, runtime {}, {member}",
-        f.hostname,
-        f.os,
-        f.arch,
-        f.kernel,
-        f.kubelet_version.as_deref().unwrap_or("none"),
-        f.cri
-    )
 }
 
 /// The node name a host registers with.
@@ -297,7 +280,8 @@ async fn drive(
             file.hosts[i].name
         );
     }
-    preflight_all(opts, conns, &plan, events).await?;
+    let checked = preflighted(&plan, &facts);
+    preflight_all(opts, conns, &checked, events).await?;
 
     let mut report = ApplyReport::default();
     let first = &conns[plan.first];
@@ -357,9 +341,10 @@ async fn drive(
             }
         }
     }
-    let ca = facts[plan.first]
-        .ca_hash
+    let ca = plan
+        .cluster_ca
         .clone()
+        .or_else(|| facts[plan.first].ca_hash.clone())
         .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
     if !cp_joins.is_empty() || !worker_joins.is_empty() {
         let token = first.token().await?;
@@ -522,6 +507,18 @@ async fn drive(
                 }
             }
             report.changed |= !reply.changed.is_empty();
+            if reply.record_written {
+                emit(
+                    events,
+                    None,
+                    "record",
+                    State::Done,
+                    format!(
+                        "the hosts recorded in ConfigMap kube-system/{}",
+                        super::agent::RECORD
+                    ),
+                );
+            }
             let listed: Vec<&str> = file.hosts.iter().map(|h| h.name.as_str()).collect();
             report.not_in_file = reply
                 .recorded
@@ -702,23 +699,31 @@ fn results(file: &ClusterFile, outcomes: Vec<Option<HostOutcome>>) -> Vec<HostRe
 }
 
 /// Preflight on every host that will init or join (at once); one table of what fails.
+/// The hosts preflight checks here, with whether each is the init host: those that init or
+/// join, but a half-done init (init's own preflight knows its files) and a half-done join (reset
+/// first).
+fn preflighted(plan: &Plan, facts: &[Facts]) -> Vec<(usize, bool)> {
+    plan.actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            Action::Init if !facts[i].kube_files => Some((i, true)),
+            Action::Join { reset_first: false } => Some((i, false)),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn preflight_all(
     opts: &ApplyOptions,
     conns: &[Conn],
-    plan: &Plan,
+    checked: &[(usize, bool)],
     events: &dyn Events,
 ) -> Result<()> {
     let file = &opts.file;
-    let acting: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| matches!(a, Action::Init | Action::Join { reset_first: false }))
-        .map(|(i, _)| i)
-        .collect();
-    let checks = join_all(acting.iter().map(|&i| async move {
+    let acting: Vec<usize> = checked.iter().map(|(i, _)| *i).collect();
+    let checks = join_all(checked.iter().map(|&(i, init)| async move {
         let conn = &conns[i];
-        let init = plan.actions[i] == Action::Init;
         let mut args = vec!["preflight"];
         if !init {
             args.push("--join");
@@ -789,3 +794,6 @@ fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<bool> {
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests;

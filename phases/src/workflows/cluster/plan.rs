@@ -47,13 +47,6 @@ impl Plan {
             .map(|(i, _)| i)
             .collect()
     }
-
-    /// Whether nothing at all is to be done.
-    pub fn is_noop(&self) -> bool {
-        self.actions
-            .iter()
-            .all(|a| matches!(a, Action::Nothing | Action::Refuse(_)))
-    }
 }
 
 fn short(hash: &str) -> &str {
