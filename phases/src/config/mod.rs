@@ -206,10 +206,12 @@ mod suggest;
 pub mod token_format;
 pub mod upgrade;
 mod validate;
+mod validate_file;
 pub mod yaml;
 
 pub use defaults::{document, print_init_defaults, print_join_defaults, print_reset_defaults};
-pub use load::{InvalidConfig, check, load_file, parse, read_config, validate_file, validate_text};
+pub use load::{InvalidConfig, check, load_file, parse, read_config};
 pub use migrate::{migrate, migrate_file, write_migrated};
 pub use source::Source;
 pub use validate::{Problem, validate};
+pub use validate_file::{validate_file, validate_text};
