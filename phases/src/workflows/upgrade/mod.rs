@@ -12,11 +12,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::api::{Client, Retry, client};
+use crate::api::{Api, Client, Retry, client};
 use crate::config::{self, Documents, InvalidConfig, Overrides};
 use crate::fs::paths;
 use crate::fs::root::Root;
-use crate::host::LinuxHost;
+use crate::host::{Host, LinuxHost};
 use crate::phases::upgrade::{self, ClusterView, Record, Settings};
 use crate::runner::context::{Clients, Context, Options};
 use crate::runner::outputs::PhaseTiming;
@@ -282,12 +282,24 @@ pub fn diff(opts: DiffOptions, out: Box<dyn Reporter>) -> Result<Vec<(String, St
 /// only reported); a node without admin.conf uses its kubelet's kubelet.conf.
 pub const CLIENTS: Clients = Clients {
     api: node_client,
-    health: node_client,
+    health: poll_client,
     admin: node_client,
 };
 
 fn node_client(ctx: &Context) -> Result<Client> {
     cluster_client(&ctx.root, ctx.opts.dry_run)
+}
+
+/// What the waits for a restarting component poll with: admin.conf, a call given up after a
+/// few seconds (a poll that fails is only a poll that saw nothing yet).
+fn poll_client(ctx: &Context) -> Result<Client> {
+    client::admin(
+        &ctx.root,
+        Retry {
+            timeout: std::time::Duration::from_secs(3),
+            ..Retry::default()
+        },
+    )
 }
 
 fn cluster_client(root: &Root, dry_run: bool) -> Result<Client> {
@@ -305,7 +317,9 @@ fn cluster_client(root: &Root, dry_run: bool) -> Result<Client> {
     client::from_kubeconfig(root, &kubeconfig, Retry::default())
 }
 
-type Prepared = (
+/// The target's configuration, the upgrade's settings, the cluster as read (on a control-plane
+/// node) and the steps to run.
+pub type Prepared = (
     config::Config,
     Settings,
     Option<ClusterView>,
@@ -321,24 +335,53 @@ fn prepare<R: Reporter>(
     table: &'static [Phase],
     out: &R,
 ) -> Result<Prepared> {
-    let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
-    let target = match &opts.version {
+    // A bad table entry or version is refused before the cluster is asked.
+    runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
+    target_version(opts)?;
+    let client = cluster_client(root, false)?;
+    prepare_on(
+        root,
+        &client.with(out),
+        &LinuxHost,
+        opts,
+        from_file,
+        table,
+        out,
+    )
+}
+
+fn target_version(opts: &UpgradeOptions) -> Result<Option<KubeVersion>> {
+    Ok(match &opts.version {
         Some(v) => {
             Some(KubeVersion::parse_any(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?)
         }
         None => None,
-    };
-    let client = cluster_client(root, false)?;
-    let api = client.with(out);
+    })
+}
+
+/// [`prepare`] with the cluster read through `api` and this node's facts from `host` (tests
+/// give a fake API server and host): the target's configuration as the upgrade builds it from
+/// the cluster's kubeadm-config and this node's files.
+pub fn prepare_on<R: Reporter>(
+    root: &Root,
+    api: &Api<'_>,
+    host: &dyn Host,
+    opts: &UpgradeOptions,
+    from_file: &file::FromFile,
+    table: &'static [Phase],
+    out: &R,
+) -> Result<Prepared> {
+    let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
+    let target = target_version(opts)?;
     let control_plane = root.exists(paths::manifest("kube-apiserver"));
     let view = if control_plane {
-        Some(ClusterView::read(&api)?)
+        Some(ClusterView::read(api)?)
     } else {
         None
     };
     let (cluster, config_version) = match &view {
         Some(v) => (v.cluster.clone(), v.config_version),
-        None => crate::api::cluster_config::cluster_configuration(&api)
+        None => crate::api::cluster_config::cluster_configuration(api)
             .context("failed to read the cluster's kubeadm-config")?,
     };
     let running = match &view {
@@ -378,7 +421,7 @@ fn prepare<R: Reporter>(
         patches: opts.patches.clone(),
         ..Overrides::default()
     };
-    let cfg = config::resolve(docs, &overrides, root, &LinuxHost)?;
+    let cfg = config::resolve(docs, &overrides, root, host)?;
     let settings = Settings {
         from,
         to,
