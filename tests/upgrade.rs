@@ -309,3 +309,87 @@ fn the_record_of_an_upgrade_in_progress_survives_a_restart() {
     Record::remove(&root).unwrap();
     assert_eq!(Record::load(&root).unwrap(), None);
 }
+
+#[test]
+fn the_upgrade_configuration_fills_in_what_no_flag_gave() {
+    use kubestrap_phases::workflows::upgrade::{UpgradeOptions, file};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n  - name: event-ttl\n    value: 2h\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  kubernetesVersion: v1.20.3\n  certificateRenewal: false\n  etcdUpgrade: false\n  forceUpgrade: true\n  allowRCUpgrades: true\n  ignorePreflightErrors: [ImagePull]\n  skipPhases: [addon/coredns]\n  imagePullPolicy: Never\n  imagePullSerial: false\ntimeouts:\n  upgradeManifests: 2m0s\n",
+    )
+    .unwrap();
+    let mut opts = UpgradeOptions {
+        config: Some(path.clone()),
+        // A flag wins over the file.
+        etcd_upgrade: Some(true),
+        ..UpgradeOptions::default()
+    };
+    let found = file::merge(&mut opts, file::Command::Apply).unwrap();
+    assert_eq!(opts.version.as_deref(), Some("v1.20.3"));
+    assert_eq!(opts.certificate_renewal, Some(false));
+    assert_eq!(opts.etcd_upgrade, Some(true));
+    assert!(opts.force);
+    assert_eq!(opts.ignore_preflight_errors, ["ImagePull"]);
+    assert_eq!(opts.skip_phases, ["addon/coredns"]);
+    assert!(found.allow_rc && !found.allow_experimental);
+    assert_eq!(found.image_pull_policy.as_deref(), Some("Never"));
+    assert_eq!(found.timeout, Some(Duration::from_secs(120)));
+    assert!(
+        found.warnings.iter().any(|w| w.contains("imagePullSerial")),
+        "{:?}",
+        found.warnings
+    );
+    let cluster = found
+        .cluster
+        .expect("the ClusterConfiguration replaces the cluster's");
+    assert_eq!(cluster.api_server.extra_args.args[0].name, "event-ttl");
+    // `upgrade node` reads its own section: apply's version and force are not its.
+    let mut node = UpgradeOptions {
+        config: Some(path),
+        ..UpgradeOptions::default()
+    };
+    file::merge(&mut node, file::Command::Node).unwrap();
+    assert_eq!(node.version, None);
+    assert!(!node.force);
+}
+
+#[test]
+fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let fake = FakeApi::new();
+    let (mut ctx, _) = context("v1.24.3", dir.path(), &fake);
+    let mut cp = node("node1", "v1.23.5", true, true);
+    // As kubeadm 1.20 to 1.23 leave it: both labels, the old taint.
+    cp["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("");
+    cp["spec"] = json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
+    fake.put("/api/v1/nodes/node1", cp);
+    fake.put("/api/v1/nodes/node2", node("node2", "v1.23.5", false, true));
+    let mut s = settings(&[]);
+    s.from = v("v1.23.5");
+    s.to = v("v1.24.3");
+    ctx.set_state(s);
+    upgrade::post_upgrade(&mut ctx).unwrap();
+    let n1 = fake.object("/api/v1/nodes/node1").unwrap();
+    let labels = n1["metadata"]["labels"].as_object().unwrap();
+    assert!(!labels.contains_key("node-role.kubernetes.io/master"), "{n1}");
+    assert!(labels.contains_key("node-role.kubernetes.io/control-plane"), "{n1}");
+    let taints: Vec<&str> = n1["spec"]["taints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        taints,
+        ["node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane"]
+    );
+    // The worker is left alone, and a second run changes nothing.
+    let n2 = fake.object("/api/v1/nodes/node2").unwrap();
+    assert!(n2["metadata"]["labels"].as_object().unwrap().is_empty());
+    fake.clear_log();
+    upgrade::post_upgrade(&mut ctx).unwrap();
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}

@@ -143,3 +143,43 @@ fn short_v_and_kubeadm_v_levels_do_not_clash() {
             .is_err()
     );
 }
+
+#[test]
+fn upgrade_node_phases_and_explicit_booleans_parse() {
+    let inv = parse_from(&[
+        "kubestrap",
+        "upgrade",
+        "node",
+        "phase",
+        "kubelet-config",
+        "--dry-run",
+    ]);
+    assert_eq!(inv.upgrade_node_phase.as_deref(), Some("kubelet-config"));
+    let Cmd::Upgrade(UpgradeCmd::Node(args)) = inv.cli.command else {
+        panic!("not upgrade node: {:?}", inv.cli.command);
+    };
+    assert!(args.common.dry_run);
+    let inv = parse_from(&[
+        "kubestrap",
+        "upgrade",
+        "apply",
+        "v1.20.3",
+        "--etcd-upgrade=false",
+        "--certificate-renewal",
+        "-y",
+    ]);
+    let Cmd::Upgrade(UpgradeCmd::Apply(args)) = inv.cli.command else {
+        panic!("not upgrade apply");
+    };
+    assert_eq!(args.target.as_deref(), Some("v1.20.3"));
+    assert_eq!(args.common.etcd_upgrade, Some(false));
+    assert_eq!(args.common.certificate_renewal, Some(true));
+    assert!(args.yes);
+    // Not given: the file's setting, else the default, decides.
+    let inv = parse_from(&["kubestrap", "upgrade", "node"]);
+    let Cmd::Upgrade(UpgradeCmd::Node(args)) = inv.cli.command else {
+        panic!("not upgrade node");
+    };
+    assert_eq!(args.common.etcd_upgrade, None);
+    assert!(inv.upgrade_node_phase.is_none());
+}

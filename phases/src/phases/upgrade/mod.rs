@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod cluster;
+pub mod migrate;
 pub mod post;
 pub mod record;
 pub mod staticpods;
@@ -24,6 +25,7 @@ pub use cluster::{
     COMPONENTS, ClusterView, MirrorPod, NodeView, api_server_version, local_manifests,
     manifest_flag, tag,
 };
+pub use migrate::run as post_upgrade;
 pub use post::{
     bootstrap_token_rbac, coredns, kube_proxy, kubelet_config_file, kubelet_config_map,
     upload_kubeadm_config,

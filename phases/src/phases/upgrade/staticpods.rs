@@ -177,7 +177,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     }
     for component in components {
         if let Err(e) = upgrade_one(ctx, &settings, component, &mut record, &mut replaced) {
-            if ctx.opts.dry_run {
+            // Stopped by a signal, it is left as a kill would leave it: the record lets the
+            // same command go on.
+            if ctx.opts.dry_run || crate::host::interrupt::Interrupted::find(&e).is_some() {
                 return Err(e);
             }
             let rolled = rollback(ctx, &settings, &replaced);
@@ -405,6 +407,7 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
     let path = format!("/api/v1/namespaces/kube-system/pods/{component}-{node}");
     let manifest = ctx.root.read_to_string(paths::manifest(component))?;
     let probes = staticpod::health_checks(&manifest).unwrap_or_default();
+    let started = std::time::Instant::now();
     let waited = Wait::new(
         ctx.out.as_ref(),
         ctx.interrupt,
@@ -473,8 +476,13 @@ fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Resu
     })?;
     match waited {
         Waited::Ready(hash) => {
-            ctx.out
-                .status(TAG, &format!("{component} is ready (hash {hash})"));
+            ctx.out.status(
+                TAG,
+                &format!(
+                    "{component} is ready (hash {hash}) after {:.1}s",
+                    started.elapsed().as_secs_f64()
+                ),
+            );
             Ok(())
         }
         Waited::TimedOut(last) => {

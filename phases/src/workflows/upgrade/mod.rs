@@ -102,6 +102,11 @@ pub static APPLY: &[Phase] = &[
             ),
         ],
     ),
+    Phase::leaf(
+        "post-upgrade",
+        "Run post upgrade tasks",
+        upgrade::post_upgrade,
+    ),
 ];
 
 /// `upgrade node`'s phases, as kubeadm's.

@@ -388,6 +388,6 @@ mod tests {
             vec!["COMPONENT".into(), "CURRENT".into()],
             vec!["kube-apiserver".into(), "v1.20.2".into()],
         ]);
-        assert_eq!(t, "COMPONENT         CURRENT\nkube-apiserver    v1.20.2\n");
+        assert_eq!(t, "COMPONENT        CURRENT\nkube-apiserver   v1.20.2\n");
     }
 }

@@ -1,0 +1,155 @@
+//! `post-upgrade`: the one-off changes an upgrade to a minor makes so that the cluster looks as
+//! that minor's `init` makes it ([`crate::version::migrations`]): the control-plane Nodes'
+//! labels and taints, the cluster-admins group, super-admin.conf. Those that the files and
+//! objects of the target already carry (kubeadm-config without a ClusterStatus, the kubelet's
+//! ConfigMap under its new name) were made by `upload-config`. Each is a no-op once done.
+
+use anyhow::{Context as _, Result};
+use serde_json::{Value, json};
+
+use crate::api::objects::{Node, Taint};
+use crate::api::{Retry, client, node};
+use crate::phases::kubeconfig;
+use crate::phases::upgrade::Settings;
+use crate::runner::context::Context;
+use crate::version::migrations::{self, Migration};
+
+const MASTER: &str = "node-role.kubernetes.io/master";
+const CONTROL_PLANE: &str = "node-role.kubernetes.io/control-plane";
+const EXCLUDE_LB: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+fn is_control_plane(n: &Node) -> bool {
+    n.metadata.labels.contains_key(MASTER) || n.metadata.labels.contains_key(CONTROL_PLANE)
+}
+
+fn has_taint(n: &Node, key: &str) -> bool {
+    n.spec.taints.iter().any(|t| t.key == key)
+}
+
+/// The merge patch a migration makes to one control-plane Node, `None` when it has nothing to do.
+fn patch(m: Migration, only_where_old_taint: bool, n: &Node) -> Option<Value> {
+    let label = |key: &str, value: Value| json!({"metadata": {"labels": {key: value}}});
+    let taints = |list: Vec<Taint>| json!({"spec": {"taints": list}});
+    match m {
+        Migration::AddControlPlaneLabel if !n.metadata.labels.contains_key(CONTROL_PLANE) => {
+            Some(label(CONTROL_PLANE, json!("")))
+        }
+        Migration::AddExcludeFromLoadBalancersLabel
+            if !n.metadata.labels.contains_key(EXCLUDE_LB) =>
+        {
+            Some(label(EXCLUDE_LB, json!("")))
+        }
+        Migration::RemoveMasterLabel if n.metadata.labels.contains_key(MASTER) => {
+            Some(label(MASTER, Value::Null))
+        }
+        Migration::AddControlPlaneTaint
+            if !has_taint(n, CONTROL_PLANE) && (!only_where_old_taint || has_taint(n, MASTER)) =>
+        {
+            let mut list = n.spec.taints.clone();
+            list.push(Taint {
+                key: CONTROL_PLANE.into(),
+                value: None,
+                effect: "NoSchedule".into(),
+                time_added: None,
+            });
+            Some(taints(list))
+        }
+        Migration::RemoveMasterTaint if has_taint(n, MASTER) => Some(taints(
+            n.spec
+                .taints
+                .iter()
+                .filter(|t| t.key != MASTER)
+                .cloned()
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// The `post-upgrade` step.
+pub fn run(ctx: &mut Context) -> Result<()> {
+    let settings = ctx
+        .state::<Settings>()
+        .cloned()
+        .context("the upgrade's settings are not known to this step")?;
+    let target = settings.to;
+    for m in migrations::for_target(target).iter().copied() {
+        ctx.out.status("upgrade/post-upgrade", m.describe());
+        match m {
+            Migration::DropClusterStatus | Migration::UnversionedKubeletConfigMap => {
+                // upload-config wrote them as the target keeps them.
+            }
+            Migration::ClusterAdminsGroup => {
+                if !ctx.opts.dry_run {
+                    let retry = Retry::default();
+                    let admin = client::admin(&ctx.root, retry)?;
+                    client::ensure_cluster_admins(&ctx.root, &admin, ctx, retry)?;
+                }
+            }
+            Migration::SuperAdminConf => kubeconfig::ensure(ctx, kubeconfig::File::SuperAdmin)?,
+            _ => {
+                let api = ctx.api()?;
+                let nodes: Vec<Node> = api.list("/api/v1/nodes", "nodes")?;
+                let only_old = m.only_where_old_taint(target);
+                for n in nodes.into_iter().filter(is_control_plane) {
+                    node::change_node_from(&api, n, |n| patch(m, only_old, n))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(labels: &[&str], taints: &[&str]) -> Node {
+        let mut n = Node::default();
+        for l in labels {
+            n.metadata.labels.insert(l.to_string(), String::new());
+        }
+        n.spec.taints = taints
+            .iter()
+            .map(|k| Taint {
+                key: k.to_string(),
+                value: None,
+                effect: "NoSchedule".into(),
+                time_added: None,
+            })
+            .collect();
+        n
+    }
+
+    #[test]
+    fn each_migration_patches_only_what_is_not_done_yet() {
+        let old = node(&[MASTER], &[MASTER]);
+        assert_eq!(
+            patch(Migration::AddControlPlaneLabel, false, &old),
+            Some(json!({"metadata": {"labels": {CONTROL_PLANE: ""}}}))
+        );
+        let both = node(&[MASTER, CONTROL_PLANE], &[MASTER]);
+        assert_eq!(patch(Migration::AddControlPlaneLabel, false, &both), None);
+        assert_eq!(
+            patch(Migration::RemoveMasterLabel, false, &both),
+            Some(json!({"metadata": {"labels": {MASTER: null}}}))
+        );
+        let added = patch(Migration::AddControlPlaneTaint, true, &both).unwrap();
+        assert_eq!(added["spec"]["taints"].as_array().unwrap().len(), 2);
+        // From v1.24.1 only Nodes that still have the old taint get the new one.
+        let untainted = node(&[CONTROL_PLANE], &[]);
+        assert_eq!(
+            patch(Migration::AddControlPlaneTaint, true, &untainted),
+            None
+        );
+        assert!(patch(Migration::AddControlPlaneTaint, false, &untainted).is_some());
+        let removed = patch(
+            Migration::RemoveMasterTaint,
+            false,
+            &node(&[CONTROL_PLANE], &[MASTER, CONTROL_PLANE]),
+        )
+        .unwrap();
+        assert_eq!(removed["spec"]["taints"][0]["key"], CONTROL_PLANE);
+        assert_eq!(removed["spec"]["taints"].as_array().unwrap().len(), 1);
+    }
+}
