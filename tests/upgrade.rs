@@ -364,7 +364,8 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     let mut cp = node("node1", "v1.23.5", true, true);
     // As kubeadm 1.20 to 1.23 leave it: both labels, the old taint.
     cp["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("");
-    cp["spec"] = json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
+    cp["spec"] =
+        json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
     fake.put("/api/v1/nodes/node1", cp);
     fake.put("/api/v1/nodes/node2", node("node2", "v1.23.5", false, true));
     let mut s = settings(&[]);
@@ -374,8 +375,14 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     upgrade::post_upgrade(&mut ctx).unwrap();
     let n1 = fake.object("/api/v1/nodes/node1").unwrap();
     let labels = n1["metadata"]["labels"].as_object().unwrap();
-    assert!(!labels.contains_key("node-role.kubernetes.io/master"), "{n1}");
-    assert!(labels.contains_key("node-role.kubernetes.io/control-plane"), "{n1}");
+    assert!(
+        !labels.contains_key("node-role.kubernetes.io/master"),
+        "{n1}"
+    );
+    assert!(
+        labels.contains_key("node-role.kubernetes.io/control-plane"),
+        "{n1}"
+    );
     let taints: Vec<&str> = n1["spec"]["taints"]
         .as_array()
         .unwrap()
@@ -384,7 +391,10 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
         .collect();
     assert_eq!(
         taints,
-        ["node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane"]
+        [
+            "node-role.kubernetes.io/master",
+            "node-role.kubernetes.io/control-plane"
+        ]
     );
     // The worker is left alone, and a second run changes nothing.
     let n2 = fake.object("/api/v1/nodes/node2").unwrap();

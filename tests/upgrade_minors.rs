@@ -14,9 +14,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kubestrap_phases::api::fake::{FakeApi, Scripted};
-use kubestrap_phases::api::{Client, Method, Response, Retry};
+use kubestrap_phases::api::{Client, Method, Response, Retry, client, manifests};
 use kubestrap_phases::config::{self, Documents, Overrides};
 use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::host::FakeHost;
 use kubestrap_phases::phases::upgrade;
 use kubestrap_phases::runner;
 use kubestrap_phases::runner::context::{Clients, Context, Options};
@@ -26,13 +27,21 @@ use kubestrap_phases::workflows::upgrade::{UpgradeOptions, file, prepare_on};
 use kubestrap_phases::workflows::{init, upgrade as upgrade_workflow};
 use serde_json::{Value, json};
 
-use crate::api::host;
 use crate::support;
 
 const NODE: &str = "/api/v1/nodes/node1";
 /// A runtime socket that does not exist: the upgrade's waits must not see this machine's
 /// containers.
 const CRI_SOCKET: &str = "unix:///run/kubestrap-test-no-runtime/containerd.sock";
+
+/// The machine: its hostname is not the node's name (`--node-name`), so that the upgrade must
+/// find the node's name where the node keeps it.
+fn host() -> FakeHost {
+    FakeHost {
+        hostname: "machine-a".into(),
+        ..crate::api::host()
+    }
+}
 
 thread_local! {
     /// The fake API server of the test running on this thread (a client factory is a plain
@@ -88,6 +97,12 @@ fn init_node(version: KubeVersion, base: &Path, fake: &FakeApi) {
     let steps = runner::plan(init::phases(version), None, &skip).unwrap();
     runner::run(&steps, &mut ctx, false)
         .unwrap_or_else(|e| panic!("init {version} into a folder: {e:#}"));
+    if version.profile().super_admin {
+        // init's workflow binds the group when its admin client first connects (with
+        // super-admin.conf), not in a phase.
+        let api = ctx.api().unwrap();
+        manifests::apply_objects(&api, vec![client::cluster_admins_binding()]).unwrap();
+    }
 }
 
 fn pod_path(component: &str) -> String {
@@ -154,6 +169,11 @@ fn upgrade_node(base: &Path, fake: &FakeApi, from: KubeVersion, to: KubeVersion)
     )
     .unwrap_or_else(|e| panic!("upgrade {from} → {to}: {e:#}"));
     assert_eq!((settings.from, settings.to), (from, to));
+    // The kubelet answers at once: a component that does not come back fails the step soon.
+    let settings = upgrade::Settings {
+        timeout: std::time::Duration::from_secs(5),
+        ..settings
+    };
     FAKE.with(|f| *f.borrow_mut() = Some(fake.clone()));
     kubelet_replaces_pods(fake, from, to);
     fake.clear_log();

@@ -422,7 +422,10 @@ pub fn prepare_on<R: Reporter>(
         // A worker has no API endpoint of its own; any address will do for what it writes.
         advertise_address: flag("advertise-address").or(Some("127.0.0.1".into())),
         bind_port: flag("secure-port").and_then(|p| p.parse().ok()),
-        cri_socket: kubelet_cri_socket(root),
+        cri_socket: kubelet_flag(root, "container-runtime-endpoint"),
+        // The name the kubelet registered this node with (init's `--node-name`), not
+        // necessarily the hostname: the manifests and the mirror pods carry it.
+        node_name: kubelet_flag(root, "hostname-override"),
         patches: opts.patches.clone(),
         ..Overrides::default()
     };
@@ -490,12 +493,14 @@ fn check_skew<R: Reporter>(
     )
 }
 
-/// The CRI endpoint this node's kubelet uses (`--container-runtime-endpoint` in
-/// kubeadm-flags.env), so the upgrade asks the runtime the kubelet runs on.
-fn kubelet_cri_socket(root: &Root) -> Option<String> {
+/// The value of `--<name>=` in this node's kubeadm-flags.env: the CRI endpoint the kubelet
+/// uses (so the upgrade asks the runtime the kubelet runs on), the node's name when it is not
+/// the hostname.
+fn kubelet_flag(root: &Root, name: &str) -> Option<String> {
     let env = root.read_to_string(paths::KUBELET_FLAGS_ENV).ok()?;
-    let at = env.find("--container-runtime-endpoint=")?;
-    let rest = &env[at + "--container-runtime-endpoint=".len()..];
+    let prefix = format!("--{name}=");
+    let at = env.find(&prefix)?;
+    let rest = &env[at + prefix.len()..];
     let value: String = rest
         .chars()
         .take_while(|c| !c.is_whitespace() && *c != '"')
