@@ -364,7 +364,8 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     let mut cp = node("node1", "v1.23.5", true, true);
     // As kubeadm 1.20 to 1.23 leave it: both labels, the old taint.
     cp["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("");
-    cp["spec"] = json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
+    cp["spec"] =
+        json!({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]});
     fake.put("/api/v1/nodes/node1", cp);
     fake.put("/api/v1/nodes/node2", node("node2", "v1.23.5", false, true));
     let mut s = settings(&[]);
@@ -374,8 +375,14 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     upgrade::post_upgrade(&mut ctx).unwrap();
     let n1 = fake.object("/api/v1/nodes/node1").unwrap();
     let labels = n1["metadata"]["labels"].as_object().unwrap();
-    assert!(!labels.contains_key("node-role.kubernetes.io/master"), "{n1}");
-    assert!(labels.contains_key("node-role.kubernetes.io/control-plane"), "{n1}");
+    assert!(
+        !labels.contains_key("node-role.kubernetes.io/master"),
+        "{n1}"
+    );
+    assert!(
+        labels.contains_key("node-role.kubernetes.io/control-plane"),
+        "{n1}"
+    );
     let taints: Vec<&str> = n1["spec"]["taints"]
         .as_array()
         .unwrap()
@@ -384,7 +391,10 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
         .collect();
     assert_eq!(
         taints,
-        ["node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane"]
+        [
+            "node-role.kubernetes.io/master",
+            "node-role.kubernetes.io/control-plane"
+        ]
     );
     // The worker is left alone, and a second run changes nothing.
     let n2 = fake.object("/api/v1/nodes/node2").unwrap();
@@ -392,4 +402,47 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     fake.clear_log();
     upgrade::post_upgrade(&mut ctx).unwrap();
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[test]
+fn a_configuration_file_and_the_kubeadm_config_it_uploaded_make_the_same_manifests() {
+    // A reconfiguration compares the file's ClusterConfiguration with what init uploaded from
+    // it: only what the file changes may differ.
+    use kubestrap_phases::config::{self, Overrides};
+    use kubestrap_phases::fs::root::Root;
+    use kubestrap_phases::phases::control_plane::{self, HostFacts};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.20.0.1\nnodeRegistration:\n  name: node1\n  criSocket: unix:///run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\nimageRepository: registry.kubestrap.test\nnetworking:\n  podSubnet: 10.244.0.0/16\n  serviceSubnet: 10.96.0.0/12\n",
+    )
+    .unwrap();
+    let root = Root::new(dir.path());
+    let host = crate::api::host();
+    let cfg = config::resolve(
+        config::load_file(&path).unwrap(),
+        &Overrides::default(),
+        &root,
+        &host,
+    )
+    .unwrap();
+    let uploaded = kubeadm_config::cluster_configuration(&cfg).unwrap();
+    let (cluster, _) = kubeadm_config::parse_cluster_configuration(&uploaded).unwrap();
+    let mut docs = config::load_file(&path).unwrap();
+    docs.cluster = cluster;
+    let again = config::resolve(docs, &Overrides::default(), &root, &host).unwrap();
+    let facts = HostFacts::default();
+    assert_eq!(
+        control_plane::apiserver_manifest(&cfg, &facts).unwrap(),
+        control_plane::apiserver_manifest(&again, &facts).unwrap()
+    );
+    assert_eq!(
+        control_plane::controller_manager_manifest(&cfg, &facts).unwrap(),
+        control_plane::controller_manager_manifest(&again, &facts).unwrap()
+    );
+    assert_eq!(
+        control_plane::scheduler_manifest(&cfg).unwrap(),
+        control_plane::scheduler_manifest(&again).unwrap()
+    );
 }
