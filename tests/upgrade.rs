@@ -446,3 +446,40 @@ fn a_configuration_file_and_the_kubeadm_config_it_uploaded_make_the_same_manifes
         control_plane::scheduler_manifest(&again).unwrap()
     );
 }
+
+#[test]
+fn the_kubelet_flags_follow_the_target_minor() {
+    use kubestrap_phases::phases::upgrade::migrate::kubelet_flags;
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let env = dir.path().join("var/lib/kubelet/kubeadm-flags.env");
+    let old = "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=/run/containerd/containerd.sock --node-ip=10.0.0.1\"\n";
+    std::fs::write(&env, old).unwrap();
+    let fake = FakeApi::new();
+    let mut n1 = node("node1", "v1.23.5", true, true);
+    n1["metadata"]["annotations"] =
+        json!({"kubeadm.alpha.kubernetes.io/cri-socket": "/run/containerd/containerd.sock"});
+    fake.put("/api/v1/nodes/node1", n1);
+    let (ctx, _) = context("v1.24.3", dir.path(), &fake);
+    assert!(kubelet_flags(&ctx, v("v1.24.3")).unwrap());
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(
+        text.contains("--container-runtime-endpoint=unix:///run/containerd/containerd.sock"),
+        "{text}"
+    );
+    assert_eq!(
+        fake.object("/api/v1/nodes/node1").unwrap()["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "unix:///run/containerd/containerd.sock"
+    );
+    assert!(!kubelet_flags(&ctx, v("v1.24.3")).unwrap());
+    assert!(kubelet_flags(&ctx, v("v1.27.1")).unwrap());
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(!text.contains("--container-runtime=remote"), "{text}");
+    assert!(
+        text.starts_with("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint="),
+        "{text}"
+    );
+    // A patch upgrade of v1.20 changes nothing.
+    std::fs::write(&env, old).unwrap();
+    assert!(!kubelet_flags(&ctx, v("v1.20.3")).unwrap());
+}
