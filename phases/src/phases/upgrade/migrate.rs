@@ -114,6 +114,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             Migration::DropClusterStatus | Migration::UnversionedKubeletConfigMap => {
                 // upload-config wrote them as the target keeps them.
             }
+            Migration::CriSocketUrlScheme | Migration::RemoveContainerRuntimeFlag => {
+                // Each node's own: made by kubelet-config ([`kubelet_flags`]) on every node.
+            }
             Migration::ClusterAdminsGroup => {
                 // admin.conf of the minor before is still in system:masters: it may bind the
                 // group itself (super-admin.conf does not exist yet on this node).
@@ -132,6 +135,61 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The target's changes to this node's kubeadm-flags.env (`--container-runtime-endpoint` with
+/// the `unix://` scheme on 1.24, no `--container-runtime=remote` on 1.27), and to its Node's
+/// CRI-socket annotation; whether the file changed.
+pub fn kubelet_flags(ctx: &Context, target: crate::version::KubeVersion) -> Result<bool> {
+    let wanted = migrations::for_target(target);
+    let Some(env) = ctx.root.read_optional(paths::KUBELET_FLAGS_ENV)? else {
+        return Ok(false);
+    };
+    let env = String::from_utf8_lossy(&env).into_owned();
+    let mut changed = env.clone();
+    if wanted.contains(&Migration::CriSocketUrlScheme) {
+        changed = changed.replace(
+            "--container-runtime-endpoint=/",
+            "--container-runtime-endpoint=unix:///",
+        );
+        annotate_with_scheme(ctx);
+    }
+    if wanted.contains(&Migration::RemoveContainerRuntimeFlag) {
+        changed = changed
+            .replace(" --container-runtime=remote", "")
+            .replace("--container-runtime=remote ", "")
+            .replace("--container-runtime=remote", "");
+    }
+    if changed == env {
+        return Ok(false);
+    }
+    ctx.root
+        .write(paths::KUBELET_FLAGS_ENV, changed.as_bytes(), 0o644)?;
+    ctx.out.status(
+        "upgrade/kubelet-config",
+        &format!("Updated \"{}\" for {target}", paths::KUBELET_FLAGS_ENV),
+    );
+    Ok(true)
+}
+
+/// The Node's `kubeadm.alpha.kubernetes.io/cri-socket` annotation with the `unix://` scheme;
+/// a warning when the node's credentials may not change it.
+fn annotate_with_scheme(ctx: &Context) {
+    const ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+    let result = ctx.api().and_then(|api| {
+        node::change_node(&api, &ctx.cfg.node_name, |n| {
+            let socket = n.metadata.annotations.get(ANNOTATION)?;
+            socket.starts_with('/').then(
+                || json!({"metadata": {"annotations": {ANNOTATION: format!("unix://{socket}")}}}),
+            )
+        })
+    });
+    if let Err(e) = result {
+        ctx.out.warn(
+            "upgrade/kubelet-config",
+            &format!("the Node's {ANNOTATION} annotation keeps its endpoint without the unix:// scheme: {e:#}"),
+        );
+    }
 }
 
 #[cfg(test)]

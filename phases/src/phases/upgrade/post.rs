@@ -60,9 +60,9 @@ pub fn kubelet_config_map(ctx: &mut Context) -> Result<()> {
 /// (patched for this node with `--patches`). The running kubelet reads it when restarted.
 pub fn kubelet_config_file(ctx: &mut Context) -> Result<()> {
     let settings = settings(ctx)?;
+    super::migrate::kubelet_flags(ctx, settings.to)?;
     let config = cluster_kubelet_config(ctx, &settings)?;
     let config = apply_patches::yaml(ctx, Target::KubeletConfiguration, &config)?;
-    drop_container_runtime_flag(ctx)?;
     let current = ctx.root.read_optional(paths::KUBELET_CONFIG)?;
     if current.as_deref() == Some(config.as_bytes()) {
         ctx.out.status(
@@ -81,38 +81,6 @@ pub fn kubelet_config_file(ctx: &mut Context) -> Result<()> {
         &format!(
             "Wrote the cluster's kubelet configuration to \"{}\"; restart the kubelet to use it",
             paths::KUBELET_CONFIG
-        ),
-    );
-    Ok(())
-}
-
-/// kubeadm-flags.env without `--container-runtime=remote` once the target's kubelet no longer
-/// takes it: the kubelet of 1.27 refuses to start with it (kubeadm's upgrade removes it too,
-/// kubernetes/kubeadm#2626).
-fn drop_container_runtime_flag(ctx: &Context) -> Result<()> {
-    const FLAG: &str = "--container-runtime=remote";
-    if ctx.profile().kubelet_container_runtime_remote {
-        return Ok(());
-    }
-    let Some(env) = ctx.root.read_optional(paths::KUBELET_FLAGS_ENV)? else {
-        return Ok(());
-    };
-    let env = String::from_utf8_lossy(&env);
-    if !env.contains(FLAG) {
-        return Ok(());
-    }
-    let cleaned = env
-        .replace(&format!("{FLAG} "), "")
-        .replace(&format!(" {FLAG}"), "")
-        .replace(FLAG, "");
-    ctx.root
-        .write(paths::KUBELET_FLAGS_ENV, cleaned.as_bytes(), 0o644)?;
-    ctx.out.status(
-        "upgrade/kubelet-config",
-        &format!(
-            "Removed {FLAG} from \"{}\": the kubelet of {} no longer takes it",
-            paths::KUBELET_FLAGS_ENV,
-            ctx.cfg.version
         ),
     );
     Ok(())
