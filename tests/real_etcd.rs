@@ -266,22 +266,37 @@ fn a_snapshot_taken_through_the_api_restores_into_a_working_etcd() {
 
     // Restored as a new one-member cluster (on its own ports), and served.
     let (client2, peer2) = (free_port(), free_port());
+    let restore = |snapshot: &Path, data: &Path| {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["snapshot", "restore"])
+            .arg(snapshot)
+            .arg(format!("--data-dir={}", data.display()))
+            .args(["--name", "etcd-test"])
+            .arg(format!(
+                "--initial-cluster=etcd-test=https://127.0.0.1:{peer2}"
+            ))
+            .arg(format!(
+                "--initial-advertise-peer-urls=https://127.0.0.1:{peer2}"
+            ))
+            .output()
+            .unwrap()
+    };
+    // The restore checks the database against the trailer: one byte changed is refused.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[info.size as usize / 2] ^= 0xff;
+    let corrupt = root.join("corrupt.db");
+    std::fs::write(&corrupt, bytes).unwrap();
+    let refused = restore(&corrupt, &root.join("never"));
+    assert!(!refused.status.success(), "a corrupt snapshot was restored");
+    assert!(
+        text(&refused).1.contains("expected sha256"),
+        "{}",
+        text(&refused).1
+    );
     let restored = root.join("restored");
-    let restore = Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "restore"])
-        .arg(&file)
-        .arg(format!("--data-dir={}", restored.display()))
-        .args(["--name", "etcd-test"])
-        .arg(format!(
-            "--initial-cluster=etcd-test=https://127.0.0.1:{peer2}"
-        ))
-        .arg(format!(
-            "--initial-advertise-peer-urls=https://127.0.0.1:{peer2}"
-        ))
-        .output()
-        .unwrap();
-    assert!(restore.status.success(), "restore: {}", text(&restore).1);
+    let out = restore(&file, &restored);
+    assert!(out.status.success(), "restore: {}", text(&out).1);
     drop(etcd);
     let args: Vec<String> = etcd_args(root, client2, peer2, free_port())
         .into_iter()

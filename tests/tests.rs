@@ -28,4 +28,5 @@ mod support;
 mod tiers;
 mod untrusted;
 mod upgrade;
+mod upgrade_minors;
 mod upload_certs;

@@ -403,3 +403,83 @@ fn an_upgrade_to_1_24_moves_the_control_plane_nodes_to_its_label_and_taint() {
     upgrade::post_upgrade(&mut ctx).unwrap();
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }
+
+#[test]
+fn a_configuration_file_and_the_kubeadm_config_it_uploaded_make_the_same_manifests() {
+    // A reconfiguration compares the file's ClusterConfiguration with what init uploaded from
+    // it: only what the file changes may differ.
+    use kubestrap_phases::config::{self, Overrides};
+    use kubestrap_phases::fs::root::Root;
+    use kubestrap_phases::phases::control_plane::{self, HostFacts};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.20.0.1\nnodeRegistration:\n  name: node1\n  criSocket: unix:///run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.20.2\nimageRepository: registry.kubestrap.test\nnetworking:\n  podSubnet: 10.244.0.0/16\n  serviceSubnet: 10.96.0.0/12\n",
+    )
+    .unwrap();
+    let root = Root::new(dir.path());
+    let host = crate::api::host();
+    let cfg = config::resolve(
+        config::load_file(&path).unwrap(),
+        &Overrides::default(),
+        &root,
+        &host,
+    )
+    .unwrap();
+    let uploaded = kubeadm_config::cluster_configuration(&cfg).unwrap();
+    let (cluster, _) = kubeadm_config::parse_cluster_configuration(&uploaded).unwrap();
+    let mut docs = config::load_file(&path).unwrap();
+    docs.cluster = cluster;
+    let again = config::resolve(docs, &Overrides::default(), &root, &host).unwrap();
+    let facts = HostFacts::default();
+    assert_eq!(
+        control_plane::apiserver_manifest(&cfg, &facts).unwrap(),
+        control_plane::apiserver_manifest(&again, &facts).unwrap()
+    );
+    assert_eq!(
+        control_plane::controller_manager_manifest(&cfg, &facts).unwrap(),
+        control_plane::controller_manager_manifest(&again, &facts).unwrap()
+    );
+    assert_eq!(
+        control_plane::scheduler_manifest(&cfg).unwrap(),
+        control_plane::scheduler_manifest(&again).unwrap()
+    );
+}
+
+#[test]
+fn the_kubelet_flags_follow_the_target_minor() {
+    use kubestrap_phases::phases::upgrade::migrate::kubelet_flags;
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let env = dir.path().join("var/lib/kubelet/kubeadm-flags.env");
+    let old = "KUBELET_KUBEADM_ARGS=\"--container-runtime=remote --container-runtime-endpoint=/run/containerd/containerd.sock --node-ip=10.0.0.1\"\n";
+    std::fs::write(&env, old).unwrap();
+    let fake = FakeApi::new();
+    let mut n1 = node("node1", "v1.23.5", true, true);
+    n1["metadata"]["annotations"] =
+        json!({"kubeadm.alpha.kubernetes.io/cri-socket": "/run/containerd/containerd.sock"});
+    fake.put("/api/v1/nodes/node1", n1);
+    let (ctx, _) = context("v1.24.3", dir.path(), &fake);
+    assert!(kubelet_flags(&ctx, v("v1.24.3")).unwrap());
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(
+        text.contains("--container-runtime-endpoint=unix:///run/containerd/containerd.sock"),
+        "{text}"
+    );
+    assert_eq!(
+        fake.object("/api/v1/nodes/node1").unwrap()["metadata"]["annotations"]["kubeadm.alpha.kubernetes.io/cri-socket"],
+        "unix:///run/containerd/containerd.sock"
+    );
+    assert!(!kubelet_flags(&ctx, v("v1.24.3")).unwrap());
+    assert!(kubelet_flags(&ctx, v("v1.27.1")).unwrap());
+    let text = std::fs::read_to_string(&env).unwrap();
+    assert!(!text.contains("--container-runtime=remote"), "{text}");
+    assert!(
+        text.starts_with("KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint="),
+        "{text}"
+    );
+    // A patch upgrade of v1.20 changes nothing.
+    std::fs::write(&env, old).unwrap();
+    assert!(!kubelet_flags(&ctx, v("v1.20.3")).unwrap());
+}

@@ -22,6 +22,10 @@ pub enum Migration {
     /// `kubelet-config` and `kubeadm:kubelet-config`; those of the old minor
     /// (`kubelet-config-1.23`) are left as they are.
     UnversionedKubeletConfigMap,
+    /// v1.24: a CRI endpoint without URL scheme gets `unix://`, in kubeadm-flags.env's
+    /// `--container-runtime-endpoint` and in the Node's `kubeadm.alpha.kubernetes.io/cri-socket`
+    /// annotation (PR #107295; kubeadm 1.25 dropped the step).
+    CriSocketUrlScheme,
     /// v1.24: the `node-role.kubernetes.io/master` label leaves control-plane Nodes (PR #107533).
     RemoveMasterLabel,
     /// v1.24: control-plane Nodes with the `node-role.kubernetes.io/master:NoSchedule` taint also
@@ -31,6 +35,9 @@ pub enum Migration {
     /// v1.25: the `node-role.kubernetes.io/master:NoSchedule` taint leaves control-plane Nodes
     /// (PR #110095).
     RemoveMasterTaint,
+    /// v1.27: `--container-runtime=remote` leaves kubeadm-flags.env (the kubelet 1.27 no longer
+    /// has the flag; PR #112000).
+    RemoveContainerRuntimeFlag,
     /// v1.29: the ClusterRoleBinding `kubeadm:cluster-admins` (ClusterRole `cluster-admin`) is
     /// made, and an admin.conf still in `system:masters` is issued again in group
     /// `kubeadm:cluster-admins` (PR #121305).
@@ -49,10 +56,12 @@ pub fn for_target(target: KubeVersion) -> &'static [Migration] {
         22 => &[DropClusterStatus],
         24 => &[
             UnversionedKubeletConfigMap,
+            CriSocketUrlScheme,
             RemoveMasterLabel,
             AddControlPlaneTaint,
         ],
         25 => &[RemoveMasterTaint],
+        27 => &[RemoveContainerRuntimeFlag],
         29 => &[ClusterAdminsGroup, SuperAdminConf],
         _ => &[],
     }
@@ -79,6 +88,12 @@ impl Migration {
             }
             Migration::UnversionedKubeletConfigMap => {
                 "move the kubelet configuration to ConfigMap kubelet-config with Role and RoleBinding kubeadm:kubelet-config"
+            }
+            Migration::CriSocketUrlScheme => {
+                "give the CRI endpoint the unix:// scheme in kubeadm-flags.env and the Node's cri-socket annotation"
+            }
+            Migration::RemoveContainerRuntimeFlag => {
+                "remove --container-runtime=remote from kubeadm-flags.env"
             }
             Migration::RemoveMasterLabel => {
                 "remove the node-role.kubernetes.io/master label from control-plane Nodes"
@@ -117,13 +132,15 @@ mod tests {
             at(24),
             [
                 UnversionedKubeletConfigMap,
+                CriSocketUrlScheme,
                 RemoveMasterLabel,
                 AddControlPlaneTaint
             ]
         );
         assert_eq!(at(25), [RemoveMasterTaint]);
+        assert_eq!(at(27), [RemoveContainerRuntimeFlag]);
         assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
-        for minor in [23, 26, 27, 28, 30, 31, 36] {
+        for minor in [23, 26, 28, 30, 31, 36] {
             assert!(at(minor).is_empty(), "v1.{minor}: {:?}", at(minor));
         }
         // A patch upgrade within the minor makes them again, as kubeadm does.
@@ -145,6 +162,10 @@ mod tests {
         assert!(!after(25).control_plane_taints.contains(&MASTER));
         assert_eq!(before(24).kubelet_config_map(), "kubelet-config-1.23");
         assert_eq!(after(24).kubelet_config_map(), "kubelet-config");
+        assert!(
+            before(27).kubelet_container_runtime_remote
+                && !after(27).kubelet_container_runtime_remote
+        );
         assert!(!before(29).super_admin && after(29).super_admin);
         assert_eq!(after(29).admin_group, "kubeadm:cluster-admins");
         assert!(

@@ -7,10 +7,13 @@
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
 
+use crate::api::kubeconfig::{Kubeconfig, decode_data};
 use crate::api::objects::{Node, Taint};
-use crate::api::{Retry, client, node};
+use crate::api::{client, manifests, node};
+use crate::fs::paths;
 use crate::phases::kubeconfig;
 use crate::phases::upgrade::Settings;
+use crate::pki::Certificate;
 use crate::runner::context::Context;
 use crate::version::migrations::{self, Migration};
 
@@ -66,6 +69,38 @@ fn patch(m: Migration, only_where_old_taint: bool, n: &Node) -> Option<Value> {
     }
 }
 
+/// admin.conf issued again in the target's group when its certificate is still in another one
+/// (`system:masters` before 1.29), as init of the target writes it.
+fn reissue_admin_conf(ctx: &Context) -> Result<()> {
+    let path = paths::kubeconfig("admin.conf");
+    let text = ctx.root.read_to_string(&path)?;
+    let group = ctx.profile().admin_group;
+    let cert = Kubeconfig::parse(&text)
+        .with_context(|| format!("failed to parse `{path}`"))?
+        .current_user()
+        .and_then(|u| u.client_certificate_data.clone())
+        .and_then(|d| decode_data(&d).ok())
+        .and_then(|pem| Certificate::from_pem(&String::from_utf8_lossy(&pem)).ok());
+    // A client certificate in a file of its own, or already in the group: left as it is.
+    if cert.is_none_or(|c| c.organizations.iter().any(|o| o == group)) {
+        return Ok(());
+    }
+    if ctx.opts.dry_run {
+        ctx.out.status(
+            "upgrade/post-upgrade",
+            &format!("would write `{path}` anew in group {group}"),
+        );
+        return Ok(());
+    }
+    ctx.root.remove_all(&path)?;
+    if let Err(e) = kubeconfig::ensure(ctx, kubeconfig::File::Admin) {
+        // The old one back: a failed upgrade leaves the administrator a working file.
+        ctx.root.write_secret(&path, text.as_bytes())?;
+        return Err(e.context(format!("failed to write `{path}` in group {group}")));
+    }
+    Ok(())
+}
+
 /// The `post-upgrade` step.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let settings = ctx
@@ -79,12 +114,14 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             Migration::DropClusterStatus | Migration::UnversionedKubeletConfigMap => {
                 // upload-config wrote them as the target keeps them.
             }
+            Migration::CriSocketUrlScheme | Migration::RemoveContainerRuntimeFlag => {
+                // Each node's own: made by kubelet-config ([`kubelet_flags`]) on every node.
+            }
             Migration::ClusterAdminsGroup => {
-                if !ctx.opts.dry_run {
-                    let retry = Retry::default();
-                    let admin = client::admin(&ctx.root, retry)?;
-                    client::ensure_cluster_admins(&ctx.root, &admin, ctx, retry)?;
-                }
+                // admin.conf of the minor before is still in system:masters: it may bind the
+                // group itself (super-admin.conf does not exist yet on this node).
+                manifests::apply_objects(&ctx.api()?, vec![client::cluster_admins_binding()])?;
+                reissue_admin_conf(ctx)?;
             }
             Migration::SuperAdminConf => kubeconfig::ensure(ctx, kubeconfig::File::SuperAdmin)?,
             _ => {
@@ -98,6 +135,61 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The target's changes to this node's kubeadm-flags.env (`--container-runtime-endpoint` with
+/// the `unix://` scheme on 1.24, no `--container-runtime=remote` on 1.27), and to its Node's
+/// CRI-socket annotation; whether the file changed.
+pub fn kubelet_flags(ctx: &Context, target: crate::version::KubeVersion) -> Result<bool> {
+    let wanted = migrations::for_target(target);
+    let Some(env) = ctx.root.read_optional(paths::KUBELET_FLAGS_ENV)? else {
+        return Ok(false);
+    };
+    let env = String::from_utf8_lossy(&env).into_owned();
+    let mut changed = env.clone();
+    if wanted.contains(&Migration::CriSocketUrlScheme) {
+        changed = changed.replace(
+            "--container-runtime-endpoint=/",
+            "--container-runtime-endpoint=unix:///",
+        );
+        annotate_with_scheme(ctx);
+    }
+    if wanted.contains(&Migration::RemoveContainerRuntimeFlag) {
+        changed = changed
+            .replace(" --container-runtime=remote", "")
+            .replace("--container-runtime=remote ", "")
+            .replace("--container-runtime=remote", "");
+    }
+    if changed == env {
+        return Ok(false);
+    }
+    ctx.root
+        .write(paths::KUBELET_FLAGS_ENV, changed.as_bytes(), 0o644)?;
+    ctx.out.status(
+        "upgrade/kubelet-config",
+        &format!("Updated \"{}\" for {target}", paths::KUBELET_FLAGS_ENV),
+    );
+    Ok(true)
+}
+
+/// The Node's `kubeadm.alpha.kubernetes.io/cri-socket` annotation with the `unix://` scheme;
+/// a warning when the node's credentials may not change it.
+fn annotate_with_scheme(ctx: &Context) {
+    const ANNOTATION: &str = "kubeadm.alpha.kubernetes.io/cri-socket";
+    let result = ctx.api().and_then(|api| {
+        node::change_node(&api, &ctx.cfg.node_name, |n| {
+            let socket = n.metadata.annotations.get(ANNOTATION)?;
+            socket.starts_with('/').then(
+                || json!({"metadata": {"annotations": {ANNOTATION: format!("unix://{socket}")}}}),
+            )
+        })
+    });
+    if let Err(e) = result {
+        ctx.out.warn(
+            "upgrade/kubelet-config",
+            &format!("the Node's {ANNOTATION} annotation keeps its endpoint without the unix:// scheme: {e:#}"),
+        );
+    }
 }
 
 #[cfg(test)]

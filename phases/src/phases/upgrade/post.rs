@@ -60,6 +60,7 @@ pub fn kubelet_config_map(ctx: &mut Context) -> Result<()> {
 /// (patched for this node with `--patches`). The running kubelet reads it when restarted.
 pub fn kubelet_config_file(ctx: &mut Context) -> Result<()> {
     let settings = settings(ctx)?;
+    super::migrate::kubelet_flags(ctx, settings.to)?;
     let config = cluster_kubelet_config(ctx, &settings)?;
     let config = apply_patches::yaml(ctx, Target::KubeletConfiguration, &config)?;
     let current = ctx.root.read_optional(paths::KUBELET_CONFIG)?;

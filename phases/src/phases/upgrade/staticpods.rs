@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
 
-use crate::api::{Client, Retry, client};
+use crate::api::Client;
 use crate::fs::{fault, paths};
 use crate::phases::control_plane::{self, HostFacts};
 use crate::phases::upgrade::cluster::{self, CONFIG_HASH};
@@ -374,16 +374,10 @@ fn renew_certificates(ctx: &Context, component: &str) -> Result<()> {
     Ok(())
 }
 
-/// A client that gives up on a call after a few seconds: while a component restarts, a poll
-/// that fails is only a poll that saw nothing yet.
+/// The workflow's health client: the upgrade's gives up on a call after a few seconds, as
+/// while a component restarts a poll that fails is only a poll that saw nothing yet.
 fn poll_client(ctx: &Context) -> Result<Client> {
-    client::admin(
-        &ctx.root,
-        Retry {
-            timeout: Duration::from_secs(3),
-            ..Retry::default()
-        },
-    )
+    ctx.health_client()
 }
 
 /// What a wait waits for.

@@ -12,11 +12,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::api::{Client, Retry, client};
+use crate::api::{Api, Client, Retry, client};
 use crate::config::{self, Documents, InvalidConfig, Overrides};
 use crate::fs::paths;
 use crate::fs::root::Root;
-use crate::host::LinuxHost;
+use crate::host::{Host, LinuxHost};
 use crate::phases::upgrade::{self, ClusterView, Record, Settings};
 use crate::runner::context::{Clients, Context, Options};
 use crate::runner::outputs::PhaseTiming;
@@ -287,12 +287,24 @@ pub fn diff(opts: DiffOptions, out: Box<dyn Reporter>) -> Result<Vec<(String, St
 /// only reported); a node without admin.conf uses its kubelet's kubelet.conf.
 pub const CLIENTS: Clients = Clients {
     api: node_client,
-    health: node_client,
+    health: poll_client,
     admin: node_client,
 };
 
 fn node_client(ctx: &Context) -> Result<Client> {
     cluster_client(&ctx.root, ctx.opts.dry_run)
+}
+
+/// What the waits for a restarting component poll with: admin.conf, a call given up after a
+/// few seconds (a poll that fails is only a poll that saw nothing yet).
+fn poll_client(ctx: &Context) -> Result<Client> {
+    client::admin(
+        &ctx.root,
+        Retry {
+            timeout: std::time::Duration::from_secs(3),
+            ..Retry::default()
+        },
+    )
 }
 
 fn cluster_client(root: &Root, dry_run: bool) -> Result<Client> {
@@ -310,7 +322,9 @@ fn cluster_client(root: &Root, dry_run: bool) -> Result<Client> {
     client::from_kubeconfig(root, &kubeconfig, Retry::default())
 }
 
-type Prepared = (
+/// The target's configuration, the upgrade's settings, the cluster as read (on a control-plane
+/// node) and the steps to run.
+pub type Prepared = (
     config::Config,
     Settings,
     Option<ClusterView>,
@@ -326,24 +340,53 @@ fn prepare<R: Reporter>(
     table: &'static [Phase],
     out: &R,
 ) -> Result<Prepared> {
-    let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
-    let target = match &opts.version {
+    // A bad table entry or version is refused before the cluster is asked.
+    runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
+    target_version(opts)?;
+    let client = cluster_client(root, false)?;
+    prepare_on(
+        root,
+        &client.with(out),
+        &LinuxHost,
+        opts,
+        from_file,
+        table,
+        out,
+    )
+}
+
+fn target_version(opts: &UpgradeOptions) -> Result<Option<KubeVersion>> {
+    Ok(match &opts.version {
         Some(v) => {
             Some(KubeVersion::parse_any(v).map_err(|e| InvalidConfig(vec![format!("{e:#}")]))?)
         }
         None => None,
-    };
-    let client = cluster_client(root, false)?;
-    let api = client.with(out);
+    })
+}
+
+/// [`prepare`] with the cluster read through `api` and this node's facts from `host` (tests
+/// give a fake API server and host): the target's configuration as the upgrade builds it from
+/// the cluster's kubeadm-config and this node's files.
+pub fn prepare_on<R: Reporter>(
+    root: &Root,
+    api: &Api<'_>,
+    host: &dyn Host,
+    opts: &UpgradeOptions,
+    from_file: &file::FromFile,
+    table: &'static [Phase],
+    out: &R,
+) -> Result<Prepared> {
+    let steps = runner::plan(table, opts.phase.as_deref(), &opts.skip_phases)?;
+    let target = target_version(opts)?;
     let control_plane = root.exists(paths::manifest("kube-apiserver"));
     let view = if control_plane {
-        Some(ClusterView::read(&api)?)
+        Some(ClusterView::read(api)?)
     } else {
         None
     };
     let (cluster, config_version) = match &view {
         Some(v) => (v.cluster.clone(), v.config_version),
-        None => crate::api::cluster_config::cluster_configuration(&api)
+        None => crate::api::cluster_config::cluster_configuration(api)
             .context("failed to read the cluster's kubeadm-config")?,
     };
     let running = match &view {
@@ -379,11 +422,14 @@ fn prepare<R: Reporter>(
         // A worker has no API endpoint of its own; any address will do for what it writes.
         advertise_address: flag("advertise-address").or(Some("127.0.0.1".into())),
         bind_port: flag("secure-port").and_then(|p| p.parse().ok()),
-        cri_socket: kubelet_cri_socket(root),
+        cri_socket: kubelet_flag(root, "container-runtime-endpoint"),
+        // The name the kubelet registered this node with (init's `--node-name`), not
+        // necessarily the hostname: the manifests and the mirror pods carry it.
+        node_name: kubelet_flag(root, "hostname-override"),
         patches: opts.patches.clone(),
         ..Overrides::default()
     };
-    let cfg = config::resolve(docs, &overrides, root, &LinuxHost)?;
+    let cfg = config::resolve(docs, &overrides, root, host)?;
     let settings = Settings {
         from,
         to,
@@ -447,12 +493,14 @@ fn check_skew<R: Reporter>(
     )
 }
 
-/// The CRI endpoint this node's kubelet uses (`--container-runtime-endpoint` in
-/// kubeadm-flags.env), so the upgrade asks the runtime the kubelet runs on.
-fn kubelet_cri_socket(root: &Root) -> Option<String> {
+/// The value of `--<name>=` in this node's kubeadm-flags.env: the CRI endpoint the kubelet
+/// uses (so the upgrade asks the runtime the kubelet runs on), the node's name when it is not
+/// the hostname.
+fn kubelet_flag(root: &Root, name: &str) -> Option<String> {
     let env = root.read_to_string(paths::KUBELET_FLAGS_ENV).ok()?;
-    let at = env.find("--container-runtime-endpoint=")?;
-    let rest = &env[at + "--container-runtime-endpoint=".len()..];
+    let prefix = format!("--{name}=");
+    let at = env.find(&prefix)?;
+    let rest = &env[at + prefix.len()..];
     let value: String = rest
         .chars()
         .take_while(|c| !c.is_whitespace() && *c != '"')
