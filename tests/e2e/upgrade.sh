@@ -197,7 +197,8 @@ say "a second apply to $NEXT changes nothing"
 before=$(state)
 $TB exec node1 "$KS" upgrade apply "$NEXT" -y >"$WORK/again.log" 2>&1 || { cat "$WORK/again.log" >&2; fail "upgrade apply again"; }
 grep -q "kube-apiserver: the manifest is already what $NEXT needs" "$WORK/again.log" || fail "the same-version apply did not say so: $(cat "$WORK/again.log")"
-[ "$(sha256sum /etc/kubernetes/manifests/*.yaml)" = "$(grep manifests <<<"$before")" ] || fail "a same-version apply rewrote manifests"
+[ "$(sha256sum /etc/kubernetes/manifests/*.yaml)" = "$(grep ' /etc/kubernetes/manifests/' <<<"$before")" ] ||
+	fail "a same-version apply rewrote manifests"
 
 say "upgrade node on node2"
 $TB exec node2 "$KS" upgrade node >"$WORK/node.log" 2>&1 || { cat "$WORK/node.log" >&2; fail "upgrade node"; }
