@@ -86,10 +86,16 @@ make_binaries() {
 		show_log "$log_file" 60
 		die "kubernetes build failed"
 	fi
-	mkdir -p "$out.tmp"
+	rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 	for b in $K8S_BINARIES; do cp "$SRC/_output/bin/$b" "$out.tmp/"; done
+	# Every binary must say the version it is kept as: a cache holding a mix would make an
+	# upgrade test pass on binaries that never changed version.
+	for b in $K8S_BINARIES; do
+		local said
+		if [ "$b" = kubeadm ]; then said=$("$out.tmp/$b" version -o short); else said=$("$out.tmp/$b" --version); fi
+		[ "${said##* }" = "$version" ] || die "built $b says ${said:-nothing}, not $version"
+	done
 	rm -rf "$out" && mv "$out.tmp" "$out"
-	[ "$("$out/kubeadm" version -o short)" = "$version" ] || die "built kubeadm is not $version"
 }
 
 build_binaries() {
