@@ -259,8 +259,14 @@ impl Root {
                 self.make_dirs(parent)?;
             }
             if !target.is_dir() {
-                fs::DirBuilder::new().mode(mode).create(&target)?;
-                lock(&self.created).insert(target.clone());
+                match fs::DirBuilder::new().mode(mode).create(&target) {
+                    Ok(()) => {
+                        lock(&self.created).insert(target.clone());
+                    }
+                    // Another run made it between the check and the create: it is not ours.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             if lock(&self.created).contains(&target) {
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
