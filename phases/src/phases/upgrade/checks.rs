@@ -9,9 +9,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::fs::paths;
+use crate::phases::control_plane;
 use crate::phases::upgrade::Settings;
 use crate::phases::upgrade::cluster::ClusterView;
 use crate::phases::upgrade::record::Record;
+use crate::render::staticpod;
 use crate::runner::context::Context;
 
 /// Whether a check's failure is to be a warning.
@@ -93,7 +95,7 @@ pub fn preflight(ctx: &mut Context) -> Result<()> {
                 continue;
             }
             match view.pods(component).iter().find(|p| p.node == *node) {
-                Some(p) if p.ready => {}
+                Some(p) if p.ready || answers_own_probes(ctx, &manifest) => {}
                 _ if resumed.iter().any(|c| c == component) => {}
                 Some(_) => failed.push((
                     "ControlPlaneHealthy",
@@ -107,6 +109,16 @@ pub fn preflight(ctx: &mut Context) -> Result<()> {
         }
     }
     verdict(ctx, &settings, failed)
+}
+
+/// Whether the component of `manifest` answers the probes the manifest gives it: the kubelet
+/// (v1.20 at least) may keep a static pod it restarted "not ready" for long while it serves.
+fn answers_own_probes(ctx: &Context, manifest: &str) -> bool {
+    let Ok(text) = ctx.root.read_to_string(manifest) else {
+        return false;
+    };
+    let probes = staticpod::health_checks(&text).unwrap_or_default();
+    !probes.is_empty() && probes.iter().all(control_plane::probe_answers)
 }
 
 /// The images of the target on this node: each one present is named, a missing one is
