@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kubestrap_phases::api::fake::{FakeApi, Scripted};
-use kubestrap_phases::api::{Client, Method, Response, Retry, client, manifests};
+use kubestrap_phases::api::{Client, DryRun, Method, Response, Retry, client, manifests};
 use kubestrap_phases::config::{self, Documents, Overrides};
-use kubestrap_phases::fs::root::Root;
+use kubestrap_phases::fs::root::{Change, Root};
 use kubestrap_phases::host::FakeHost;
 use kubestrap_phases::phases::upgrade;
 use kubestrap_phases::runner;
@@ -195,6 +195,96 @@ fn upgrade_node(base: &Path, fake: &FakeApi, from: KubeVersion, to: KubeVersion)
     )
     .unwrap();
     fake.writes()
+}
+
+/// Every file under a folder with its contents.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    support::tree(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+fn dry_run_fake_client(_: &Context) -> anyhow::Result<Client> {
+    let fake = FAKE
+        .with(|f| f.borrow().clone())
+        .expect("no fake API server set");
+    Ok(Client::dry_run(DryRun::reading(Box::new(fake))))
+}
+
+/// `upgrade apply --dry-run`: every step runs, nothing on the node nor in the cluster changes, and
+/// what it would write names the new manifests with the target's images.
+#[test]
+fn a_dry_run_changes_neither_the_node_nor_the_cluster() {
+    let (from, to) = (KubeVersion::new(30, 0), KubeVersion::new(31, 0));
+    let node = tempfile::tempdir().unwrap();
+    let cluster = FakeApi::new();
+    init_node(from, node.path(), &cluster);
+    running(&cluster, from);
+    let before = contents(node.path());
+    let out = Arc::new(RecordingReporter::default());
+    let opts = UpgradeOptions {
+        base: node.path().to_path_buf(),
+        version: Some(to.to_string()),
+        dry_run: true,
+        skip_phases: vec!["preflight".into()],
+        ..UpgradeOptions::default()
+    };
+    let reads = Client::new(Box::new(cluster.clone()), Retry::immediate());
+    let root = Root::dry_run(node.path()).unwrap();
+    let (cfg, settings, view, steps) = prepare_on(
+        &root,
+        &reads.with(out.as_ref()),
+        &host(),
+        &opts,
+        &file::FromFile::default(),
+        upgrade_workflow::APPLY,
+        out.as_ref(),
+    )
+    .unwrap();
+    FAKE.with(|f| *f.borrow_mut() = Some(cluster.clone()));
+    cluster.clear_log();
+    let options = Options {
+        dry_run: true,
+        ..Options::default()
+    };
+    let mut ctx = Context::new(cfg, root, Box::new(host()), Box::new(out.clone()), options)
+        .with_clients(Clients {
+            api: dry_run_fake_client,
+            health: dry_run_fake_client,
+            admin: dry_run_fake_client,
+        });
+    ctx.set_state(settings);
+    ctx.set_state(view.expect("a control-plane node"));
+    runner::run(&steps, &mut ctx, false).unwrap_or_else(|e| panic!("dry run: {e:#}"));
+
+    assert_eq!(before, contents(node.path()), "a dry run changed the node");
+    assert_eq!(
+        cluster.writes(),
+        Vec::<String>::new(),
+        "a dry run changed the cluster"
+    );
+    let manifest = ctx
+        .root
+        .changes()
+        .into_iter()
+        .find_map(|c| match c {
+            Change::Wrote { path, contents, .. }
+                if path.ends_with("manifests/kube-apiserver.yaml") =>
+            {
+                contents
+            }
+            _ => None,
+        })
+        .expect("the dry run shows the new kube-apiserver manifest");
+    let manifest = String::from_utf8(manifest).unwrap();
+    assert!(
+        manifest.contains(&format!("kube-apiserver:{to}")),
+        "{manifest}"
+    );
 }
 
 fn openssl_subject(pem: &[u8]) -> String {
