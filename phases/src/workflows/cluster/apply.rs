@@ -411,22 +411,24 @@ async fn drive(
                 Ok::<(), anyhow::Error>(())
             }
         };
+        // A join's result as the host's outcome; a failure is also an event.
+        let joined = |i: usize, result: Result<()>, done: &str| match result {
+            Ok(()) => HostOutcome::Done(done.into()),
+            Err(e) => {
+                emit(
+                    events,
+                    Some(&file.hosts[i].name),
+                    "join",
+                    State::Failed,
+                    format!("{e:#}"),
+                );
+                HostOutcome::Failed(format!("{e:#}"))
+            }
+        };
         // Control planes one at a time: each etcd member joins a cluster with quorum.
         for &i in &cp_joins {
             report.changed = true;
-            outcomes[i] = Some(match join(i).await {
-                Ok(()) => HostOutcome::Done("joined as a control plane".into()),
-                Err(e) => {
-                    emit(
-                        events,
-                        Some(&file.hosts[i].name),
-                        "join",
-                        State::Failed,
-                        format!("{e:#}"),
-                    );
-                    HostOutcome::Failed(format!("{e:#}"))
-                }
-            });
+            outcomes[i] = Some(joined(i, join(i).await, "joined as a control plane"));
         }
         let done: Vec<(usize, Result<()>)> = stream::iter(worker_joins.iter().map(|&i| {
             let join = &join;
@@ -437,19 +439,7 @@ async fn drive(
         .await;
         for (i, r) in done {
             report.changed = true;
-            outcomes[i] = Some(match r {
-                Ok(()) => HostOutcome::Done("joined as a worker".into()),
-                Err(e) => {
-                    emit(
-                        events,
-                        Some(&file.hosts[i].name),
-                        "join",
-                        State::Failed,
-                        format!("{e:#}"),
-                    );
-                    HostOutcome::Failed(format!("{e:#}"))
-                }
-            });
+            outcomes[i] = Some(joined(i, r, "joined as a worker"));
         }
     }
     // Labels, taints and the record, through the first control plane.
