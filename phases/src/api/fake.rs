@@ -192,6 +192,7 @@ impl FakeApi {
                 }
                 let mut obj = old;
                 merge(&mut obj, &patch);
+                drop_empty_metadata_maps(&mut obj);
                 s.version += 1;
                 obj["metadata"]["resourceVersion"] = json!(s.version.to_string());
                 s.objects.insert(path, obj.clone());
@@ -212,6 +213,22 @@ fn is_collection(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     let parity = if path.starts_with("/apis/") { 0 } else { 1 };
     last.ends_with('s') && !path.contains(':') && segments % 2 == parity
+}
+
+/// Labels or annotations a patch emptied are left out, as the API server (which does not
+/// write an empty map) serves the object.
+fn drop_empty_metadata_maps(obj: &mut Value) {
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        for key in ["labels", "annotations"] {
+            if meta
+                .get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
+            {
+                meta.remove(key);
+            }
+        }
+    }
 }
 
 /// RFC 7386 merge patch.

@@ -57,13 +57,9 @@ pub fn kubelet_config(cfg: &Config) -> Result<String> {
         set(&mut doc, "memorySwap", "{}")?;
     }
     if f.container_runtime_endpoint {
-        // With a node-local CRI socket the instance config fills it in; otherwise a flag does.
-        let endpoint = if p.node_local_cri_socket {
-            scalar(&cfg.cri_socket)
-        } else {
-            "\"\"".to_string()
-        };
-        set(&mut doc, "containerRuntimeEndpoint", &endpoint)?;
+        // The endpoint is each node's own: a flag fills it in, or from 1.34 the node's
+        // instance configuration merged over this on disk ([`merged`]), never the cluster's copy.
+        set(&mut doc, "containerRuntimeEndpoint", "\"\"")?;
     }
     if f.image_maximum_gc_age {
         set(&mut doc, "imageMaximumGCAge", "0s")?;
@@ -75,6 +71,20 @@ pub fn kubelet_config(cfg: &Config) -> Result<String> {
         merge(&mut doc, user);
         doc.insert("rotateCertificates".into(), Value::Bool(true));
     }
+    let mut out = String::new();
+    emit_mapping(&doc, 0, &mut out);
+    Ok(out)
+}
+
+/// `over` (a KubeletConfiguration fragment, such as a node's instance configuration) merged over
+/// the configuration `config`, written in the same shape: kubeadm writes a node's
+/// `config.yaml` as the cluster's configuration with the node's instance configuration over it.
+pub fn merged(config: &str, over: &str) -> Result<String> {
+    let mut doc: Mapping =
+        serde_yaml::from_str(config).context("the kubelet configuration is not a YAML mapping")?;
+    let over: Mapping = serde_yaml::from_str(over)
+        .context("the kubelet configuration to merge over it is not a YAML mapping")?;
+    merge(&mut doc, &over);
     let mut out = String::new();
     emit_mapping(&doc, 0, &mut out);
     Ok(out)

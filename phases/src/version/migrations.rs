@@ -45,6 +45,13 @@ pub enum Migration {
     /// v1.29 only: `super-admin.conf` (group `system:masters`) is written on the node of
     /// `upgrade apply` when missing; kubeadm 1.30 stopped writing it on upgrade (kubeadm#3012).
     SuperAdminConf,
+    /// v1.34–v1.36 (feature gate `NodeLocalCRISocket`, on by default from 1.34, locked on in
+    /// 1.36; KEP-4656): on each node (`kubelet-config` of `upgrade apply` and `upgrade node`), a
+    /// missing `/var/lib/kubelet/instance-config.yaml` is written with the endpoint of
+    /// kubeadm-flags.env's `--container-runtime-endpoint`, which leaves that file; the node's
+    /// `config.yaml` gets the endpoint from it; the Node's `kubeadm.alpha.kubernetes.io/cri-socket`
+    /// annotation is removed. kubeadm 1.37 requires the file instead.
+    NodeLocalCriSocket,
 }
 
 /// The migrations of an upgrade to `target`, in the order kubeadm makes them.
@@ -63,6 +70,7 @@ pub fn for_target(target: KubeVersion) -> &'static [Migration] {
         25 => &[RemoveMasterTaint],
         27 => &[RemoveContainerRuntimeFlag],
         29 => &[ClusterAdminsGroup, SuperAdminConf],
+        34..=36 => &[NodeLocalCriSocket],
         _ => &[],
     }
 }
@@ -110,6 +118,9 @@ impl Migration {
             Migration::SuperAdminConf => {
                 "write super-admin.conf (group system:masters) when missing"
             }
+            Migration::NodeLocalCriSocket => {
+                "move the CRI endpoint from kubeadm-flags.env to /var/lib/kubelet/instance-config.yaml and remove the Node's cri-socket annotation"
+            }
         }
     }
 }
@@ -140,7 +151,12 @@ mod tests {
         assert_eq!(at(25), [RemoveMasterTaint]);
         assert_eq!(at(27), [RemoveContainerRuntimeFlag]);
         assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
-        for minor in [23, 26, 28, 30, 31, 36] {
+        // kubeadm does it on every upgrade while its feature gate exists (1.34–1.36): a node
+        // still without the file gets it on a later minor too.
+        for minor in 34..=36 {
+            assert_eq!(at(minor), [NodeLocalCriSocket]);
+        }
+        for minor in [23, 26, 28, 30, 31, 32, 33] {
             assert!(at(minor).is_empty(), "v1.{minor}: {:?}", at(minor));
         }
         // A patch upgrade within the minor makes them again, as kubeadm does.
@@ -167,6 +183,7 @@ mod tests {
                 && !after(27).kubelet_container_runtime_remote
         );
         assert!(!before(29).super_admin && after(29).super_admin);
+        assert!(!before(34).node_local_cri_socket && after(34).node_local_cri_socket);
         assert_eq!(after(29).admin_group, "kubeadm:cluster-admins");
         assert!(
             !before(21)
@@ -180,7 +197,7 @@ mod tests {
         assert!(!AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 0)));
         assert!(AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 1)));
         assert!(!RemoveMasterTaint.only_where_old_taint(KubeVersion::new(25, 0)));
-        for m in at(24).iter().chain(at(29)) {
+        for m in at(24).iter().chain(at(29)).chain(at(34)) {
             assert!(!m.describe().is_empty());
         }
     }
