@@ -311,6 +311,44 @@ fn dry_run(from: KubeVersion, to: KubeVersion) -> Vec<(String, String)> {
     written
 }
 
+/// From 1.34 the node keeps its CRI endpoint in its instance configuration, not in
+/// kubeadm-flags.env: the upgrade asks the runtime that file names.
+#[test]
+fn a_v1_34_nodes_endpoint_is_read_from_its_instance_configuration() {
+    let from = KubeVersion::new(34, 0);
+    let node = tempfile::tempdir().unwrap();
+    let cluster = FakeApi::new();
+    init_node(from, node.path(), &cluster);
+    running(&cluster, from);
+    let flags =
+        std::fs::read_to_string(node.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(!flags.contains("--container-runtime-endpoint"), "{flags}");
+    let other = "unix:///run/kubestrap-test-other/containerd.sock";
+    std::fs::write(
+        node.path().join("var/lib/kubelet/instance-config.yaml"),
+        format!("containerRuntimeEndpoint: \"{other}\"\n"),
+    )
+    .unwrap();
+    let out = RecordingReporter::default();
+    let opts = UpgradeOptions {
+        base: node.path().to_path_buf(),
+        version: Some("v1.35.0".into()),
+        ..UpgradeOptions::default()
+    };
+    let client = Client::new(Box::new(cluster.clone()), Retry::immediate());
+    let (cfg, ..) = prepare_on(
+        &Root::new(node.path()),
+        &client.with(&out),
+        &host(),
+        &opts,
+        &file::FromFile::default(),
+        upgrade_workflow::APPLY,
+        &out,
+    )
+    .unwrap();
+    assert_eq!(cfg.cri_socket, other);
+}
+
 fn openssl_subject(pem: &[u8]) -> String {
     let mut child = Command::new("openssl")
         .args(["x509", "-noout", "-subject", "-ext", "subjectAltName"])
