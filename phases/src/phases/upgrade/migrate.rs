@@ -2,7 +2,9 @@
 //! that minor's `init` makes it ([`crate::version::migrations`]): the control-plane Nodes'
 //! labels and taints, the cluster-admins group, super-admin.conf. Those that the files and
 //! objects of the target already carry (kubeadm-config without a ClusterStatus, the kubelet's
-//! ConfigMap under its new name) were made by `upload-config`. Each is a no-op once done.
+//! ConfigMap under its new name) were made by `upload-config`; those of each node (its kubelet's
+//! flags, from 1.34 its instance configuration and its Node's CRI-socket annotation) are made by
+//! `kubelet-config` on every node. Each is a no-op once done.
 
 use anyhow::{Context as _, Result};
 use serde_json::{Value, json};
@@ -297,19 +299,18 @@ pub fn remove_cri_socket_annotation(
 /// The Node's `kubeadm.alpha.kubernetes.io/cri-socket` annotation with the `unix://` scheme;
 /// a warning when the node's credentials may not change it.
 fn annotate_with_scheme(ctx: &Context) {
-    const ANNOTATION: &str = CRI_SOCKET_ANNOTATION;
     let result = ctx.api().and_then(|api| {
         node::change_node(&api, &ctx.cfg.node_name, |n| {
-            let socket = n.metadata.annotations.get(ANNOTATION)?;
+            let socket = n.metadata.annotations.get(CRI_SOCKET_ANNOTATION)?;
             socket.starts_with('/').then(
-                || json!({"metadata": {"annotations": {ANNOTATION: format!("unix://{socket}")}}}),
+                || json!({"metadata": {"annotations": {CRI_SOCKET_ANNOTATION: format!("unix://{socket}")}}}),
             )
         })
     });
     if let Err(e) = result {
         ctx.out.warn(
             "upgrade/kubelet-config",
-            &format!("the Node's {ANNOTATION} annotation keeps its endpoint without the unix:// scheme: {e:#}"),
+            &format!("the Node's {CRI_SOCKET_ANNOTATION} annotation keeps its endpoint without the unix:// scheme: {e:#}"),
         );
     }
 }
