@@ -52,6 +52,11 @@ pub enum Migration {
     /// `config.yaml` gets the endpoint from it; the Node's `kubeadm.alpha.kubernetes.io/cri-socket`
     /// annotation is removed. kubeadm 1.37 requires the file instead.
     NodeLocalCriSocket,
+    /// v1.35 only: `--pod-infra-container-image` leaves kubeadm-flags.env on each node (the
+    /// `post-upgrade` phase of `upgrade apply` and `upgrade node`; the kubelet 1.35 no longer
+    /// has the flag; PR #133778). kubeadm 1.36 dropped the step (PR #135807): a node upgraded
+    /// to 1.35 no longer has the flag.
+    RemovePodInfraContainerImageFlag,
 }
 
 /// The migrations of an upgrade to `target`, in the order kubeadm makes them.
@@ -70,7 +75,8 @@ pub fn for_target(target: KubeVersion) -> &'static [Migration] {
         25 => &[RemoveMasterTaint],
         27 => &[RemoveContainerRuntimeFlag],
         29 => &[ClusterAdminsGroup, SuperAdminConf],
-        34..=36 => &[NodeLocalCriSocket],
+        34 | 36 => &[NodeLocalCriSocket],
+        35 => &[NodeLocalCriSocket, RemovePodInfraContainerImageFlag],
         _ => &[],
     }
 }
@@ -121,6 +127,9 @@ impl Migration {
             Migration::NodeLocalCriSocket => {
                 "move the CRI endpoint from kubeadm-flags.env to /var/lib/kubelet/instance-config.yaml and remove the Node's cri-socket annotation"
             }
+            Migration::RemovePodInfraContainerImageFlag => {
+                "remove --pod-infra-container-image from kubeadm-flags.env"
+            }
         }
     }
 }
@@ -153,9 +162,14 @@ mod tests {
         assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
         // kubeadm does it on every upgrade while its feature gate exists (1.34–1.36): a node
         // still without the file gets it on a later minor too.
-        for minor in 34..=36 {
+        for minor in [34, 36] {
             assert_eq!(at(minor), [NodeLocalCriSocket]);
         }
+        // Only kubeadm 1.35 removes the pause image flag: the kubelet 1.35 refuses it.
+        assert_eq!(
+            at(35),
+            [NodeLocalCriSocket, RemovePodInfraContainerImageFlag]
+        );
         for minor in [23, 26, 28, 30, 31, 32, 33] {
             assert!(at(minor).is_empty(), "v1.{minor}: {:?}", at(minor));
         }
@@ -184,6 +198,14 @@ mod tests {
         );
         assert!(!before(29).super_admin && after(29).super_admin);
         assert!(!before(34).node_local_cri_socket && after(34).node_local_cri_socket);
+        assert_eq!(
+            before(35).kubelet_pause_flag,
+            crate::version::PauseFlag::Always
+        );
+        assert_eq!(
+            after(35).kubelet_pause_flag,
+            crate::version::PauseFlag::Never
+        );
         assert_eq!(after(29).admin_group, "kubeadm:cluster-admins");
         assert!(
             !before(21)
@@ -197,7 +219,7 @@ mod tests {
         assert!(!AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 0)));
         assert!(AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 1)));
         assert!(!RemoveMasterTaint.only_where_old_taint(KubeVersion::new(25, 0)));
-        for m in at(24).iter().chain(at(29)).chain(at(34)) {
+        for m in at(24).iter().chain(at(29)).chain(at(35)) {
             assert!(!m.describe().is_empty());
         }
     }

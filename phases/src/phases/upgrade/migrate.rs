@@ -120,7 +120,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             }
             Migration::CriSocketUrlScheme
             | Migration::RemoveContainerRuntimeFlag
-            | Migration::NodeLocalCriSocket => {
+            | Migration::NodeLocalCriSocket
+            | Migration::RemovePodInfraContainerImageFlag => {
                 // Each node's own: made by kubelet-config ([`kubelet_flags`],
                 // [`node_local_cri_socket`]) on every node.
             }
@@ -145,8 +146,10 @@ pub fn run(ctx: &mut Context) -> Result<()> {
 }
 
 /// The target's changes to this node's kubeadm-flags.env (`--container-runtime-endpoint` with
-/// the `unix://` scheme on 1.24, no `--container-runtime=remote` on 1.27), and to its Node's
-/// CRI-socket annotation; whether the file changed.
+/// the `unix://` scheme on 1.24, no `--container-runtime=remote` on 1.27, no
+/// `--pod-infra-container-image` on 1.35), and to its Node's CRI-socket annotation; whether the
+/// file changed. The file's other flags are kept as they are: kubeadm's upgrade never writes it
+/// anew, so a node keeps the pause image of the minor that wrote it until 1.35 removes the flag.
 pub fn kubelet_flags(ctx: &Context, target: crate::version::KubeVersion) -> Result<bool> {
     let wanted = migrations::for_target(target);
     let Some(env) = ctx.root.read_optional(paths::KUBELET_FLAGS_ENV)? else {
@@ -166,6 +169,11 @@ pub fn kubelet_flags(ctx: &Context, target: crate::version::KubeVersion) -> Resu
             .replace(" --container-runtime=remote", "")
             .replace("--container-runtime=remote ", "")
             .replace("--container-runtime=remote", "");
+    }
+    if wanted.contains(&Migration::RemovePodInfraContainerImageFlag)
+        && let Some((_, without)) = without_flag(&changed, "--pod-infra-container-image")
+    {
+        changed = without;
     }
     if changed == env {
         return Ok(false);
@@ -192,7 +200,9 @@ pub fn node_local_cri_socket(ctx: &Context, target: crate::version::KubeVersion)
         .root
         .read_optional(paths::KUBELET_FLAGS_ENV)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let without = env.as_deref().and_then(without_endpoint_flag);
+    let without = env
+        .as_deref()
+        .and_then(|env| without_flag(env, "--container-runtime-endpoint"));
     let mut changed = false;
     if !ctx.root.exists(KUBELET_INSTANCE_CONFIG) {
         // kubeadm takes the flag's endpoint; a node without the flag keeps the one this upgrade
@@ -227,11 +237,11 @@ pub fn node_local_cri_socket(ctx: &Context, target: crate::version::KubeVersion)
     Ok(changed)
 }
 
-/// The endpoint of kubeadm-flags.env's `--container-runtime-endpoint` and the file without
-/// that flag (the others as they were); `None` when it has no such flag.
-fn without_endpoint_flag(env: &str) -> Option<(String, String)> {
-    const FLAG: &str = "--container-runtime-endpoint=";
-    let mut endpoint = None;
+/// The value of kubeadm-flags.env's `flag` (e.g. `--container-runtime-endpoint`) and the file
+/// without that flag (the others as they were); `None` when it has no such flag.
+fn without_flag(env: &str, flag: &str) -> Option<(String, String)> {
+    let prefix = format!("{flag}=");
+    let mut value = None;
     let lines: Vec<String> = env
         .lines()
         .map(|line| {
@@ -243,9 +253,9 @@ fn without_endpoint_flag(env: &str) -> Option<(String, String)> {
             };
             let kept: Vec<&str> = args
                 .split(' ')
-                .filter(|a| match a.strip_prefix(FLAG) {
-                    Some(value) => {
-                        endpoint = Some(value.to_string());
+                .filter(|a| match a.strip_prefix(prefix.as_str()) {
+                    Some(v) => {
+                        value = Some(v.to_string());
                         false
                     }
                     None => !a.is_empty(),
@@ -258,7 +268,7 @@ fn without_endpoint_flag(env: &str) -> Option<(String, String)> {
     if env.ends_with('\n') {
         text.push('\n');
     }
-    endpoint.map(|e| (e, text))
+    value.map(|v| (v, text))
 }
 
 /// [`Migration::NodeLocalCriSocket`] on this node's Node: without the
@@ -519,6 +529,65 @@ mod tests {
             kubelet::instance_endpoint(&ctx.root).unwrap().as_deref(),
             Some("unix:///run/crio/crio.sock")
         );
+    }
+
+    const PAUSE: &str = "--pod-infra-container-image";
+
+    #[test]
+    fn v1_35_removes_the_pause_image_flag_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeApi::new();
+        let ctx = upgraded_node(dir.path(), &fake, "v1.35.0", false);
+        let to = KubeVersion::new(35, 0);
+        assert!(kubelet_flags(&ctx, to).unwrap());
+        assert_eq!(
+            file(dir.path(), paths::KUBELET_FLAGS_ENV).as_deref(),
+            Some(
+                "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/crio/crio.sock --hostname-override=node1\"\n"
+            )
+        );
+        // With the endpoint moved out too, the file is the one init of 1.35 writes.
+        assert!(node_local_cri_socket(&ctx, to).unwrap());
+        assert_eq!(
+            file(dir.path(), paths::KUBELET_FLAGS_ENV).as_deref(),
+            Some("KUBELET_KUBEADM_ARGS=\"--hostname-override=node1\"\n")
+        );
+        // Run again (a patch upgrade, or a run stopped after it): nothing left to do.
+        assert!(!kubelet_flags(&ctx, KubeVersion::new(35, 2)).unwrap());
+        assert_eq!(
+            file(dir.path(), paths::KUBELET_FLAGS_ENV).as_deref(),
+            Some("KUBELET_KUBEADM_ARGS=\"--hostname-override=node1\"\n")
+        );
+    }
+
+    #[test]
+    fn only_v1_35_removes_the_pause_image_flag() {
+        for version in ["v1.34.1", "v1.36.0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let fake = FakeApi::new();
+            let ctx = upgraded_node(dir.path(), &fake, version, false);
+            let to = KubeVersion::parse(version).unwrap();
+            assert!(!kubelet_flags(&ctx, to).unwrap(), "{version}");
+            assert!(
+                file(dir.path(), paths::KUBELET_FLAGS_ENV).is_some_and(|f| f.contains(PAUSE)),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dry_run_of_v1_35_leaves_the_pause_image_flag_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeApi::new();
+        let ctx = upgraded_node(dir.path(), &fake, "v1.35.0", true);
+        assert!(kubelet_flags(&ctx, KubeVersion::new(35, 0)).unwrap());
+        assert_eq!(
+            file(dir.path(), paths::KUBELET_FLAGS_ENV).as_deref(),
+            Some(FLAGS)
+        );
+        // What it would write is shown.
+        let env = ctx.root.read_to_string(paths::KUBELET_FLAGS_ENV).unwrap();
+        assert!(!env.contains(PAUSE), "{env}");
     }
 
     fn node(labels: &[&str], taints: &[&str]) -> Node {

@@ -19,7 +19,8 @@ pub fn upload_kubeadm_config(ctx: &mut Context) -> Result<()> {
 }
 
 /// The cluster's kubelet configuration: the kubelet-config ConfigMap of the version upgraded
-/// from (or, once written, of the target's).
+/// from (or, once written, of the target's), as the target's kubeadm writes it back
+/// ([`crate::render::kubelet_config::as_version_writes`]).
 fn cluster_kubelet_config(ctx: &Context, settings: &Settings) -> Result<String> {
     if settings.kubelet_from_file {
         // A KubeletConfiguration of --config replaces the cluster's, with kubeadm's defaults.
@@ -33,7 +34,8 @@ fn cluster_kubelet_config(ctx: &Context, settings: &Settings) -> Result<String> 
         if let Some(cm) = api.get::<crate::api::objects::ConfigMap>(&r)?
             && let Some(text) = cm.data.get("kubelet")
         {
-            return Ok(text.clone());
+            return crate::render::kubelet_config::as_version_writes(settings.to, text)
+                .with_context(|| format!("ConfigMap kube-system/{name}"));
         }
     }
     anyhow::bail!(
