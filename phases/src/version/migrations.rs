@@ -42,6 +42,11 @@ pub enum Migration {
     /// made, and an admin.conf still in `system:masters` is issued again in group
     /// `kubeadm:cluster-admins` (PR #121305).
     ClusterAdminsGroup,
+    /// v1.29 only: a certificate renewed (by the upgrade's control-plane step, or `certs renew`)
+    /// leaves `system:masters`: apiserver-kubelet-client takes `kubeadm:cluster-admins` instead,
+    /// apiserver-etcd-client and etcd/healthcheck-client no group (PRs #121841, #121837,
+    /// #120521); kubeadm 1.30 dropped the step (PR #122786).
+    RenewalLeavesSystemMasters,
     /// v1.29 only: `super-admin.conf` (group `system:masters`) is written on the node of
     /// `upgrade apply` when missing; kubeadm 1.30 stopped writing it on upgrade (kubeadm#3012).
     SuperAdminConf,
@@ -74,7 +79,11 @@ pub fn for_target(target: KubeVersion) -> &'static [Migration] {
         ],
         25 => &[RemoveMasterTaint],
         27 => &[RemoveContainerRuntimeFlag],
-        29 => &[ClusterAdminsGroup, SuperAdminConf],
+        29 => &[
+            ClusterAdminsGroup,
+            RenewalLeavesSystemMasters,
+            SuperAdminConf,
+        ],
         34 | 36 => &[NodeLocalCriSocket],
         35 => &[NodeLocalCriSocket, RemovePodInfraContainerImageFlag],
         _ => &[],
@@ -121,6 +130,9 @@ impl Migration {
             Migration::ClusterAdminsGroup => {
                 "bind group kubeadm:cluster-admins to cluster-admin and issue admin.conf in that group"
             }
+            Migration::RenewalLeavesSystemMasters => {
+                "renew apiserver-kubelet-client in group kubeadm:cluster-admins and the etcd client certificates without group system:masters"
+            }
             Migration::SuperAdminConf => {
                 "write super-admin.conf (group system:masters) when missing"
             }
@@ -159,7 +171,14 @@ mod tests {
         );
         assert_eq!(at(25), [RemoveMasterTaint]);
         assert_eq!(at(27), [RemoveContainerRuntimeFlag]);
-        assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
+        assert_eq!(
+            at(29),
+            [
+                ClusterAdminsGroup,
+                RenewalLeavesSystemMasters,
+                SuperAdminConf
+            ]
+        );
         // kubeadm does it on every upgrade while its feature gate exists (1.34–1.36): a node
         // still without the file gets it on a later minor too.
         for minor in [34, 36] {
@@ -197,6 +216,7 @@ mod tests {
                 && !after(27).kubelet_container_runtime_remote
         );
         assert!(!before(29).super_admin && after(29).super_admin);
+        assert!(before(29).etcd_clients_in_masters && !after(29).etcd_clients_in_masters);
         assert!(!before(34).node_local_cri_socket && after(34).node_local_cri_socket);
         assert_eq!(
             before(35).kubelet_pause_flag,

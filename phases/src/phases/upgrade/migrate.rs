@@ -131,6 +131,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
                 manifests::apply_objects(&ctx.api()?, vec![client::cluster_admins_binding()])?;
                 reissue_admin_conf(ctx)?;
             }
+            Migration::RenewalLeavesSystemMasters => {
+                // Made by the renewal of each certificate in the control-plane step.
+            }
             Migration::SuperAdminConf => kubeconfig::ensure(ctx, kubeconfig::File::SuperAdmin)?,
             _ => {
                 let api = ctx.api()?;
