@@ -453,13 +453,12 @@ async fn drive(
             continue;
         }
         let node = node_name(h, &facts[i]);
-        if !h.labels.is_empty() || h.taints.as_ref().is_some_and(|t| !t.is_empty()) {
-            ensure.push(NodeWant {
-                name: node.clone(),
-                labels: h.labels.clone(),
-                taints: h.taints.clone().unwrap_or_default(),
-            });
-        }
+        // Every host, even one without labels: those an earlier apply set may have to go.
+        ensure.push(NodeWant {
+            name: node.clone(),
+            labels: h.labels.clone(),
+            taints: h.taints.clone().unwrap_or_default(),
+        });
         record.push(RecordedHost {
             name: h.name.clone(),
             node,
@@ -641,12 +640,21 @@ async fn prune(
     let conn = Conn::open(&host, &opts.file.binary_path, &opts.ssh, control).await?;
     let result = async {
         conn.install_if_missing(&opts.binary).await?;
-        first
+        let drained = first
             .nodes(&NodesRequest {
                 drain: vec![r.node.clone()],
                 ..NodesRequest::default()
             })
             .await?;
+        for pod in &drained.evicted {
+            emit(
+                events,
+                Some(&r.name),
+                "prune",
+                State::Done,
+                format!("evicted pod {pod}"),
+            );
+        }
         emit(
             events,
             Some(&r.name),

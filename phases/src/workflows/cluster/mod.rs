@@ -6,7 +6,9 @@
 pub mod agent;
 mod apply;
 mod configs;
+mod drain;
 pub mod file;
+mod labels;
 pub mod plan;
 mod remote;
 mod status;

@@ -20,6 +20,8 @@ pub mod limits {
     pub const INIT: Duration = Duration::from_secs(900);
     pub const JOIN: Duration = Duration::from_secs(600);
     pub const RESET: Duration = Duration::from_secs(300);
+    /// A drain: the evictions' wait for PodDisruptionBudgets and for the pods to go, and more.
+    pub const DRAIN: Duration = Duration::from_secs(330);
 }
 
 /// A connected host.
@@ -157,8 +159,12 @@ impl Conn {
 
     pub async fn nodes(&self, req: &NodesRequest) -> Result<NodesReply> {
         let input = serde_json::to_vec(req)?;
+        let limit = match req.drain.is_empty() {
+            true => limits::QUICK,
+            false => limits::DRAIN,
+        };
         let out = self
-            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limits::QUICK)
+            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limit)
             .await?;
         serde_json::from_str(&out).with_context(|| {
             format!(
