@@ -67,9 +67,13 @@ pub enum ClusterOutput {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub ssh: SshArgs,
-    /// Apply the fixes preflight knows on every host (`kubestrap preflight --fix --yes` there).
+    /// Repair what preflight finds on the hosts: each host's plan is shown, then applied after a
+    /// yes (`kubestrap preflight --fix` there), and the checks run again.
     #[arg(long)]
     pub fix: bool,
+    /// Apply the --fix plans without asking.
+    #[arg(short, long, requires = "fix")]
+    pub yes: bool,
     /// Drain and reset the hosts the cluster has that the file no longer lists.
     #[arg(long)]
     pub prune: bool,

@@ -10,6 +10,7 @@ mod drain;
 pub mod file;
 mod labels;
 pub mod plan;
+mod preflight;
 mod remote;
 mod status;
 
@@ -29,6 +30,9 @@ pub struct Event {
     pub step: String,
     pub state: State,
     pub message: String,
+    /// The changes a step would make, one line each (`--fix`'s plan for the host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +53,9 @@ pub enum State {
 /// Where the events of a run go.
 pub trait Events: Send + Sync {
     fn event(&self, event: Event);
+    /// Asks a person to agree to what the events before showed (`--yes` answers yes; with no
+    /// terminal to ask, no).
+    fn confirm(&self, question: &str) -> bool;
 }
 
 pub(crate) fn emit(
@@ -63,5 +70,6 @@ pub(crate) fn emit(
         step: step.into(),
         state,
         message: message.into(),
+        plan: Vec::new(),
     });
 }

@@ -235,34 +235,10 @@ impl Conn {
         Ok(out)
     }
 
-    /// The failing pre-flight checks (name, message with its fix) of `kubestrap preflight
-    /// ARGS… --config FILE`; `--fix --yes` among `args` repairs what it can first.
-    pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Vec<(String, String)>> {
-        let out = self
-            .run_with_config(args, config, limits::PREFLIGHT)
-            .await?;
-        let text = format!("{}\n{}", out.stdout, out.stderr);
-        let mut errors: Vec<(String, String)> = Vec::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("[ERROR ")
-                && let Some((check, msg)) = rest.split_once("]: ")
-            {
-                errors.push((check.to_string(), msg.to_string()));
-            } else if let Some(last) = errors.last_mut()
-                && let Some(fix) = line.trim_start().strip_prefix("fix:")
-                && line.starts_with('\t')
-            {
-                last.1.push_str(&format!(" (fix: {})", fix.trim()));
-            }
-        }
-        if !out.success() && errors.is_empty() {
-            bail!(
-                "{}: `kubestrap preflight` failed:\n{}",
-                self.host.name,
-                out.tail()
-            );
-        }
-        Ok(errors)
+    /// `kubestrap preflight ARGS… --config FILE`, with the time a preflight may take; what it
+    /// printed and its exit code.
+    pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Output> {
+        self.run_with_config(args, config, limits::PREFLIGHT).await
     }
 
     /// A bootstrap token made on this (control-plane) host.
