@@ -1,7 +1,8 @@
 //! `kubestrap cluster`: a whole cluster from one file, over SSH. [`file`] reads `cluster.yaml`,
 //! [`plan`] decides which host does what, [`apply`] drives the hosts (each step of each host a
-//! kubestrap command run there, through [`remote`]), [`agent`] is what those commands do on a
-//! host, [`status`] and [`reset`] the other two front doors.
+//! kubestrap command run there, through [`remote`]; the checks and `--fix` in [`preflight`]),
+//! [`agent`] is what those commands do on a host (the Nodes' [`labels`] and taints, the
+//! [`drain`] of `--prune`), [`status`] and [`reset`] the other two front doors.
 
 pub mod agent;
 mod apply;
