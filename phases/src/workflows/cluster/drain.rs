@@ -14,7 +14,7 @@ use crate::api::{Api, JSON, Log, MERGE_PATCH, Method, Request, Response};
 /// How long a drain waits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// For a PodDisruptionBudget to allow a pod's eviction.
+    /// For PodDisruptionBudgets to allow the evictions (all of the node's pods together).
     pub budget: Duration,
     /// For the evicted pods to be gone (their grace period included).
     pub gone: Duration,
@@ -72,12 +72,13 @@ pub fn drain(api: &Api<'_>, out: &dyn Log, name: &str, limits: &Limits) -> Resul
         return Ok(Vec::new());
     }
     let version = policy_version(api)?;
+    let deadline = Instant::now() + limits.budget;
     for pod in &pods {
         out.status(
             "drain",
             &format!("evicting pod {} ({version} Eviction)", pod.id()),
         );
-        evict(api, out, pod, version, limits)
+        evict(api, out, pod, version, deadline, limits)
             .with_context(|| format!("failed to drain node `{name}` (it stays cordoned)"))?;
     }
     wait_gone(api, out, &pods, limits)
@@ -117,23 +118,29 @@ fn policy_version(api: &Api<'_>) -> Result<&'static str> {
     )
 }
 
-/// Posts the pod's Eviction, again while a PodDisruptionBudget refuses it (429), for as long as
-/// `limits.budget`.
-fn evict(api: &Api<'_>, out: &dyn Log, pod: &Pod, version: &str, limits: &Limits) -> Result<()> {
+/// Posts the pod's Eviction, again while a PodDisruptionBudget refuses it (429), until
+/// `deadline`.
+fn evict(
+    api: &Api<'_>,
+    out: &dyn Log,
+    pod: &Pod,
+    version: &str,
+    deadline: Instant,
+    limits: &Limits,
+) -> Result<()> {
     let body = json!({
         "apiVersion": version,
         "kind": "Eviction",
         "metadata": {"name": pod.name, "namespace": pod.namespace},
     });
     let req = Request::new(Method::Post, format!("{}/eviction", pod.path())).with_json(JSON, &body);
-    let started = Instant::now();
     loop {
         let resp = api
             .send_once(&req)
             .with_context(|| format!("failed to evict pod {}", pod.id()))?;
         match resp.status {
             200..=299 | 404 => return Ok(()),
-            429 if started.elapsed() + limits.retry <= limits.budget => {
+            429 if Instant::now() + limits.retry <= deadline => {
                 out.detail(&format!(
                     "pod {}: {}; trying again in {:?}",
                     pod.id(),
