@@ -53,6 +53,7 @@ pub fn run(cmd: ClusterCmd, root: &Path, printer: &Printer) -> Result<ExitCode> 
                 ssh: settings(&args.ssh),
                 fix: args.fix,
                 prune: args.prune,
+                drain_timeout: args.drain_timeout,
                 admin_kubeconfig: args.admin_kubeconfig.clone(),
                 binary: std::env::current_exe().context("failed to find this kubestrap binary")?,
                 command: super::command_line(),

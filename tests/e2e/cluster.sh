@@ -4,16 +4,18 @@
 # `testbed setup`):
 #   - an unknown host key: refused before anything runs (no file on either node);
 #   - `--fix` with node1's forwarding off: without it, one table names the check and the way to
-#     fix it; with it, node1's plan is shown under its name (and in the -o json events) and with
-#     no terminal and no --yes nothing changes; with --yes the plan is applied, node1 inits;
+#     fix it; with it, node1's plan is shown under its name (and in the -o json events), a no at
+#     the terminal's question or no terminal and no --yes changes nothing; with --yes the plan is
+#     applied, node1 inits;
 #   - node1 (control plane) and node2 (worker, labels and a taint) from one file: both Ready, the
 #     admin kubeconfig written where asked, the record ConfigMap kube-system/kubestrap-cluster;
 #   - a second apply changes nothing (no file on either node changes) and says so per host;
 #   - a label and the taint dropped from the file, another label's value changed: the Node
 #     follows, a label set by hand and kubeadm's control-plane label and taint stay;
 #   - `cluster status` shows both; node2 removed from the file is listed, not touched, and with
-#     `--prune` drained (a Deployment's pod on node2 evicted, kube-proxy's left), reset, its
-#     Node deleted and no longer recorded;
+#     `--prune` drained (a Deployment's pod on node2 evicted, kube-proxy's left; while a
+#     PodDisruptionBudget refuses, the prune fails naming both and leaves node2 cordoned), reset,
+#     its Node deleted and no longer recorded;
 #   - killed during node2's join, applied again: finishes (node2 Ready);
 #   - node2 in another cluster (another CA): refused, named, untouched;
 #   - `cluster reset` leaves both hosts clean (`reset --verify` on each).
@@ -160,6 +162,16 @@ apply nofix -f "$WORK/one-host.yaml"
 grep -Eq "^$N1_IP +FileContent--proc-sys-net-ipv4-ip_forward +.*\(fix: sysctl -w net.ipv4.ip_forward=1\)" "$WORK/nofix.log" ||
 	fail "no table naming node1's check and its fix: $(cat "$WORK/nofix.log")"
 grep -q -- "--fix\` to apply the fixes kubestrap knows" "$WORK/nofix.log" || fail "no word of --fix: $(cat "$WORK/nofix.log")"
+# On a terminal (script's): the plan is shown, then the question; a no changes nothing.
+RC=0
+printf 'n\n' | script -qec "$KS cluster apply -f $WORK/one-host.yaml --known-hosts $WORK/known_hosts --logs $WORK/logs --fix" /dev/null \
+	>"$WORK/fix-no.log" 2>&1 || RC=$?
+[ $RC = 6 ] || fail "apply --fix answered no exited $RC (want 6, nothing done): $(cat "$WORK/fix-no.log")"
+grep -q "fix: kubestrap preflight --fix would make" "$WORK/fix-no.log" && grep -q "net.ipv4.ip_forward .*: 0 → 1 " "$WORK/fix-no.log" ||
+	fail "no plan on the terminal: $(cat "$WORK/fix-no.log")"
+grep -q "Apply the fixes above on $N1_IP?.* \[y/N\]" "$WORK/fix-no.log" || fail "no question on the terminal: $(cat "$WORK/fix-no.log")"
+grep -q "nothing was changed on any host: the fixes above were not applied" "$WORK/fix-no.log" || fail "no word of the no: $(cat "$WORK/fix-no.log")"
+[ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "ip_forward was changed after a no"
 # No terminal to ask and no --yes: the plan is shown (here in the -o json events), nothing changes.
 apply fix-refused -f "$WORK/one-host.yaml" --fix -o json </dev/null
 [ $RC = 6 ] || fail "apply --fix without a yes exited $RC (want 6, nothing done): $(cat "$WORK/fix-refused.log")"
@@ -296,6 +308,28 @@ running() { [ "$(k get pods -l app=e2e-drain -o jsonpath='{.items[*].status.phas
 until_ok 120 running || { k describe pods -l app=e2e-drain >&2; fail "the pod on node2 does not run"; }
 pod=$(k get pods -l app=e2e-drain -o jsonpath='{.items[0].metadata.name}')
 uid=$(k get pod "$pod" -o jsonpath='{.metadata.uid}')
+# A PodDisruptionBudget that allows no eviction: the prune of node2 fails past --drain-timeout,
+# naming the pod and the budget; node2 stays cordoned, not reset, recorded.
+k apply -f - >/dev/null <<EOF
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata: {name: e2e-drain, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: e2e-drain}}
+EOF
+observed() { [ "$(k get pdb e2e-drain -o jsonpath='{.status.observedGeneration}')" = 1 ]; }
+until_ok 60 observed || fail "the PodDisruptionBudget is not observed"
+apply budget -f "$WORK/one-host.yaml" --prune --drain-timeout 10s
+[ $RC != 0 ] || fail "apply --prune went past a PodDisruptionBudget: $(cat "$WORK/budget.log")"
+grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget default/e2e-drain refuses" "$WORK/budget.log" ||
+	fail "the failed prune does not name the pod and its budget: $(cat "$WORK/budget.log")"
+[ "$(k get node "$N2" -o jsonpath='{.spec.unschedulable}')" = true ] || fail "node2 is not cordoned"
+[ "$(k get pod "$pod" -o jsonpath='{.metadata.uid}')" = "$uid" ] || fail "the pod the budget guards is gone"
+[ -n "$(kube_files node2)" ] || fail "node2 was reset although its drain failed"
+k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
+	fail "node2 was forgotten although its prune failed"
+k delete pdb e2e-drain >/dev/null
 apply pruned -f "$WORK/one-host.yaml" --prune
 [ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
 ! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"

@@ -202,6 +202,9 @@ pub struct NodesRequest {
     /// Nodes to drain first: cordoned, their pods evicted (but DaemonSets' and static ones).
     #[serde(default)]
     pub drain: Vec<String>,
+    /// How long the drain's evictions may wait for PodDisruptionBudgets (default: 2 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_seconds: Option<u64>,
     /// The hosts to record; `None` leaves the record as it is. Hosts recorded before and not
     /// listed stay recorded (to be listed, or pruned) unless named in `forget`.
     #[serde(default)]
@@ -255,8 +258,12 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
     let (_, client) = super::super::cluster_client(base, &admin)?;
     let api = client.with(out);
     let mut reply = NodesReply::default();
+    let mut limits = super::drain::Limits::default();
+    if let Some(seconds) = req.drain_timeout_seconds {
+        limits.budget = std::time::Duration::from_secs(seconds);
+    }
     for name in &req.drain {
-        let evicted = super::drain::drain(&api, out, name, &super::drain::Limits::default())?;
+        let evicted = super::drain::drain(&api, out, name, &limits)?;
         reply.evicted.extend(evicted);
     }
     for name in &req.remove {

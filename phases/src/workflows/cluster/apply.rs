@@ -32,6 +32,8 @@ pub struct ApplyOptions {
     pub fix: bool,
     /// Drain and reset the hosts the cluster has that the file no longer lists.
     pub prune: bool,
+    /// How long a pruned host's evictions may wait for PodDisruptionBudgets to allow them.
+    pub drain_timeout: std::time::Duration,
     /// Where to write the admin kubeconfig.
     pub admin_kubeconfig: Option<PathBuf>,
     /// This kubestrap (copied to the hosts).
@@ -656,6 +658,7 @@ async fn prune(
         let drained = first
             .nodes(&NodesRequest {
                 drain: vec![r.node.clone()],
+                drain_timeout_seconds: Some(opts.drain_timeout.as_secs()),
                 ..NodesRequest::default()
             })
             .await?;

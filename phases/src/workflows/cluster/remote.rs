@@ -20,8 +20,9 @@ pub mod limits {
     pub const INIT: Duration = Duration::from_secs(900);
     pub const JOIN: Duration = Duration::from_secs(600);
     pub const RESET: Duration = Duration::from_secs(300);
-    /// A drain: the evictions' wait for PodDisruptionBudgets and for the pods to go, and more.
-    pub const DRAIN: Duration = Duration::from_secs(330);
+    /// A drain beyond its wait for PodDisruptionBudgets: the wait for the evicted pods to go
+    /// (150 s) and more.
+    pub const DRAIN: Duration = Duration::from_secs(210);
 }
 
 /// A connected host.
@@ -161,7 +162,12 @@ impl Conn {
         let input = serde_json::to_vec(req)?;
         let limit = match req.drain.is_empty() {
             true => limits::QUICK,
-            false => limits::DRAIN,
+            false => {
+                let budget = req
+                    .drain_timeout_seconds
+                    .map_or(super::drain::Limits::default().budget, Duration::from_secs);
+                limits::DRAIN + budget
+            }
         };
         let out = self
             .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limit)
