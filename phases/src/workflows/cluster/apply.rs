@@ -566,6 +566,8 @@ async fn drive(
                         State::Failed,
                         format!("{e:#}"),
                     );
+                    // A drain that failed has cordoned the Node, maybe evicted pods: partial.
+                    report.changed = true;
                     report.pruned.push(HostResult {
                         name: r.name.clone(),
                         outcome: HostOutcome::Failed(format!("{e:#}")),
