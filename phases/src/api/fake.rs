@@ -1,5 +1,5 @@
-//! A fake API server for tests: an in-memory object store answering GET, POST, PUT, merge PATCH
-//! and DELETE like the real one (404, 409, resourceVersion), scripted failures for chosen
+//! A fake API server for tests: an in-memory object store answering GET, POST, PUT, merge PATCH,
+//! DELETE and a pod's eviction like the real one (404, 409, resourceVersion), scripted failures for chosen
 //! requests, and a log of every request to compare with golden files.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -131,6 +131,14 @@ impl FakeApi {
                     return status(404, &format!("{path} not found"));
                 }
                 Response::json(200, &json!({"kind": "List", "items": items}))
+            }
+            // An allowed eviction deletes its pod, as the real server does.
+            Method::Post if path.ends_with("/eviction") => {
+                let pod = path.trim_end_matches("/eviction");
+                match s.objects.remove(pod) {
+                    Some(_) => Response::json(201, &json!({"kind": "Status", "status": "Success"})),
+                    None => status(404, &format!("{pod} not found")),
+                }
             }
             Method::Post => {
                 let Some(mut obj) = body else {
