@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod migrate;
+pub mod podwait;
 pub mod post;
 pub mod record;
 pub mod staticpods;
