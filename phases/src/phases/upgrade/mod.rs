@@ -33,7 +33,8 @@ pub use post::{
 };
 pub use record::{RECORD, Record};
 pub use staticpods::{
-    dated, diff, manifest_tag, run as control_plane, same_content, target_manifest,
+    dated, diff, manifest_tag, prefetch_renewal_keys, run as control_plane, same_content,
+    target_manifest,
 };
 
 /// How long a component may take to come back after its manifest was replaced (kubeadm's

@@ -422,6 +422,37 @@ fn image_of(manifest: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Starts generating, in the background, the keys of the certificates the control-plane step
+/// will renew (those of each component whose manifest changes), so that the CPU-bound key
+/// generation runs alongside the checks before it instead of in the middle of the upgrade.
+pub fn prefetch_renewal_keys(ctx: &Context) {
+    let Some(settings) = ctx.state::<Settings>() else {
+        return;
+    };
+    if ctx.opts.dry_run || !settings.certificate_renewal {
+        return;
+    }
+    let Ok(alg) = crate::phases::certs::key_algorithm(ctx) else {
+        return;
+    };
+    let changing: Vec<&str> = components(ctx, settings)
+        .into_iter()
+        .filter(|c| {
+            let current = ctx
+                .root
+                .read_to_string(paths::manifest(c))
+                .unwrap_or_default();
+            matches!(target_manifest(ctx, c), Ok(Some(t)) if !same_content(&current, &t))
+        })
+        .collect();
+    let count = renewal::Renewable::all(ctx)
+        .into_iter()
+        .filter(|r| r.component().is_some_and(|c| changing.contains(&c)))
+        .filter(|r| ctx.root.exists(r.path(ctx)))
+        .count();
+    crate::pki::prefetch_keys(alg, count);
+}
+
 /// Renews the certificates `component` reads (unless `--certificate-renewal=false`).
 fn renew_certificates(ctx: &Context, component: &str) -> Result<()> {
     for item in renewal::Renewable::all(ctx)
