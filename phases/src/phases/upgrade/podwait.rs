@@ -1,11 +1,15 @@
 //! The wait for the kubelet to replace a control-plane static pod (or to bring the old one back
 //! in a rollback). A static pod's UID is the hash of its manifest, so the container runtime
 //! shows the replacement first: the component's container runs in a pod whose UID is the
-//! wanted one and no container of another of its pods runs any more. Then the component must
-//! answer the probes its manifest gives it (on the host network the port can only be the new
-//! container's then). That is seconds earlier than the mirror pod, which the kubelet updates
-//! through the API server only on a later sync of the pod. Where the runtime cannot be asked,
-//! the mirror pod's `kubernetes.io/config.hash` and readiness decide, as kubeadm's wait does.
+//! wanted one. Then the component must answer the probes its manifest gives it, and the answer
+//! must be the new process's (on the host network both pods use the same ports): either no
+//! container of another of its pods runs any more, or the probes were seen failing while the
+//! new container ran — the old process had let go of the port. (The kubelet stops the old pod
+//! while it starts the new one, and an old kube-apiserver, which closes its port at once, may
+//! still drain requests for its whole 30 s grace period.) That is seconds earlier than the
+//! mirror pod, which the kubelet updates through the API server only on a later sync of the
+//! pod. Where the runtime cannot be asked, the mirror pod's `kubernetes.io/config.hash` and
+//! readiness decide, as kubeadm's wait does.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,6 +61,8 @@ impl Want {
 pub enum Seen {
     /// The wanted pod (this UID) runs the component and no other pod of it runs.
     Replaced(String),
+    /// The wanted pod runs the component and the old one (this UID) still runs too: stopping.
+    Overlap { uid: String, old: String },
     /// The wanted pod's newest container keeps exiting.
     CrashLoop(Container),
     /// Not yet: what is seen instead.
@@ -113,6 +119,10 @@ pub fn judge(
     }
     match (wanted_running.as_slice(), others.as_slice()) {
         ([uid, rest @ ..], []) if rest.iter().all(|r| r == uid) => Seen::Replaced(uid.to_string()),
+        ([uid, rest @ ..], [old, ..]) if rest.iter().all(|r| r == uid) => Seen::Overlap {
+            uid: uid.to_string(),
+            old: old.to_string(),
+        },
         (_, [old, ..]) => Seen::Pending(match newest {
             Some(c) => format!(
                 "the pod {} still runs; new container {}",
@@ -199,6 +209,8 @@ pub fn wait(
             .unwrap_or_default()
     });
     let mut last_api: Option<Instant> = None;
+    // The probes failed while the new pod ran: whatever answers them afterwards is new.
+    let mut gap = false;
     let started = Instant::now();
     let waited = Wait::new(
         ctx.out.as_ref(),
@@ -229,6 +241,22 @@ pub fn wait(
                     )));
                 }
                 Seen::Replaced(_) => {}
+                Seen::Overlap { uid, old } if !probes.is_empty() => {
+                    if gap && answers() {
+                        return Ok(Poll::Ready(uid));
+                    }
+                    gap = gap || !answers();
+                    return Ok(Poll::Pending(format!(
+                        "hash {uid} runs; the pod {} is stopping{}",
+                        short(&old),
+                        if gap {
+                            ""
+                        } else {
+                            " and still answers the probes"
+                        }
+                    )));
+                }
+                Seen::Overlap { .. } => {}
                 Seen::Pending(text) => return Ok(Poll::Pending(format!("runtime: {text}"))),
             }
         }
@@ -429,10 +457,13 @@ mod tests {
             container("old", "CONTAINER_RUNNING", 0),
             container("new", "CONTAINER_RUNNING", 0),
         ];
-        assert!(matches!(
+        assert_eq!(
             judge(&both, KCM, "node1", &changed("old"), &[]),
-            Seen::Pending(t) if t.contains("the pod old still runs; new container running")
-        ));
+            Seen::Overlap {
+                uid: "new".into(),
+                old: "old".into()
+            }
+        );
         let created = [
             container("old", "CONTAINER_EXITED", 0),
             container("new", "CONTAINER_CREATED", 0),
@@ -477,7 +508,7 @@ mod tests {
         ];
         assert!(matches!(
             judge(&new_runs, KCM, "node1", &back, &[]),
-            Seen::Pending(t) if t.contains("the pod new still runs")
+            Seen::Pending(t) if t.starts_with("the pod new still runs")
         ));
         let old_back = [
             container("old", "CONTAINER_EXITED", 0),
