@@ -8,8 +8,8 @@
 #   - refused with nothing changed: a version outside kubestrap's range, a version whose images
 #     are missing (naming `config images pull`), a control plane with a manifest missing;
 #   - KUBESTRAP_TEST_CRASH=break:kube-controller-manager: the controller-manager never comes
-#     back, it and the kube-apiserver upgraded before it are rolled back, the cluster serves
-#     v1.20.2 and the message names the component;
+#     back, it, the kube-scheduler restarted with it and the kube-apiserver upgraded before them
+#     are rolled back, the cluster serves v1.20.2 and the message names the component;
 #   - killed with SIGKILL while it waits for kube-controller-manager, `upgrade apply` run again
 #     finishes: the control-plane pods run the v1.20.3 images and are ready, the API server says
 #     v1.20.3, kubeadm-config and kube-proxy say v1.20.3, the API server's certificate is new,
@@ -149,12 +149,12 @@ refused "a manifest missing" "StaticPodManifest" "$NEXT"
 mv "$WORK/kube-scheduler.yaml" /etc/kubernetes/manifests/
 until_ok 120 pod_ready kube-scheduler || fail "kube-scheduler did not come back"
 
-say "KUBESTRAP_TEST_CRASH=break:kube-controller-manager: rolled back with the kube-apiserver"
+say "KUBESTRAP_TEST_CRASH=break:kube-controller-manager: rolled back with the kube-apiserver and kube-scheduler"
 rc=0
 $TB exec node1 env KUBESTRAP_TEST_CRASH=break:kube-controller-manager "$KS" upgrade apply "$NEXT" -y >"$WORK/break.log" 2>&1 || rc=$?
 cat "$WORK/break.log" >&2
 [ $rc != 0 ] || fail "the broken upgrade succeeded"
-grep -q "the upgrade of kube-controller-manager to $NEXT failed; rolled back kube-apiserver, kube-controller-manager to the manifests of $CUR" "$WORK/break.log" ||
+grep -q "the upgrade of kube-controller-manager to $NEXT failed; rolled back kube-apiserver, kube-controller-manager, kube-scheduler to the manifests of $CUR" "$WORK/break.log" ||
 	fail "the failure does not name the component and the rollback"
 grep -q "kube-controller-manager: last lines of its log" "$WORK/break.log" || fail "the failure shows no log lines"
 grep -q "kubestrap-test-break" "$WORK/break.log" || fail "the log lines do not show the cause"

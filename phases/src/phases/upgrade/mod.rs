@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod cluster;
 pub mod migrate;
+pub mod podwait;
 pub mod post;
 pub mod record;
 pub mod staticpods;
@@ -32,7 +33,8 @@ pub use post::{
 };
 pub use record::{RECORD, Record};
 pub use staticpods::{
-    dated, diff, manifest_tag, run as control_plane, same_content, target_manifest,
+    dated, diff, manifest_tag, prefetch_renewal_keys, run as control_plane, same_content,
+    target_manifest,
 };
 
 /// How long a component may take to come back after its manifest was replaced (kubeadm's

@@ -2,7 +2,7 @@
 //! resume record: written before the first manifest is replaced and after each step, removed
 //! when the upgrade finished or was rolled back. A run killed at any point and started again
 //! finds in it the version it upgrades from, the backups, and for each component the hash of
-//! the mirror pod it replaced, so it waits for that component instead of assuming it is done.
+//! the pod it replaced, so it waits for that component instead of assuming it is done.
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,8 @@ pub struct Record {
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub component: String,
-    /// The mirror pod's `kubernetes.io/config.hash` before the new manifest was written.
+    /// The hash of the pod before the new manifest was written: its UID in the container
+    /// runtime, else the mirror pod's `kubernetes.io/config.hash` (the same value).
     pub old_hash: Option<String>,
     /// Whether the new pod was seen healthy.
     pub done: bool,

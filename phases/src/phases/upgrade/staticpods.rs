@@ -1,36 +1,28 @@
-//! `upgrade/control-plane`: each control-plane static pod of this node in turn (etcd when its
-//! manifest changes, then kube-apiserver, kube-controller-manager, kube-scheduler): its manifest
-//! backed up, its certificates renewed, the manifest init writes for the target version
-//! written, then a wait until the kubelet replaced the pod (the mirror pod's
-//! `kubernetes.io/config.hash` differs from the one before) and the new pod is ready. When a
-//! component does not come back, it and every component replaced before it in this run are
-//! rolled back, and the error says which component failed and what the kubelet and the
-//! runtime report. A run killed half-way finds its [`Record`] and waits for what it had
-//! started.
+//! `upgrade/control-plane`: the control-plane static pods of this node (etcd when its manifest
+//! changes, then kube-apiserver, then kube-controller-manager and kube-scheduler together; see
+//! [`batches`]): each one's manifest backed up, its certificates renewed, the manifest init
+//! writes for the target version written, then a wait until the kubelet replaced the pod (a
+//! pod with another hash runs and answers its own probes; [`podwait`]). When a component does
+//! not come back, every component replaced in this run is rolled back, and the error says
+//! which component failed and what the kubelet and the runtime report. A run killed half-way
+//! finds its [`Record`] and waits for what it had started.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use serde_json::Value;
 
-use crate::api::Client;
 use crate::fs::{fault, paths};
 use crate::phases::control_plane::{self, HostFacts};
-use crate::phases::upgrade::cluster::{self, CONFIG_HASH};
+use crate::phases::upgrade::cluster;
+use crate::phases::upgrade::podwait::{self, Want, wait};
 use crate::phases::upgrade::record::Record;
 use crate::phases::upgrade::{Settings, snapshot_etcd, tag};
 use crate::phases::{apply_patches, etcd, renewal};
 use crate::render::patches::Target;
 use crate::render::staticpod;
 use crate::runner::context::Context;
-use crate::runner::wait::{Poll, Wait, Waited};
 
 const TAG: &str = "upgrade/staticpods";
-/// How often the mirror pod and the runtime are looked at.
-const POLL: Duration = Duration::from_millis(500);
-/// Restarts of the new container after which it is crash-looping, not starting.
-const CRASH_LOOP_RESTARTS: u64 = 2;
 
 /// A manifest this run replaced, with what it replaced.
 struct Replaced {
@@ -113,6 +105,27 @@ fn components(ctx: &Context, settings: &Settings) -> Vec<&'static str> {
         .collect()
 }
 
+/// The components restarted together, in order. etcd first and alone: the API server needs
+/// it. The API server alone next: the components that talk to it must never be newer than
+/// it (the version-skew policy), even for the seconds of a restart. Then kube-controller-manager
+/// and kube-scheduler together: each talks only to the API server, so their restarts overlap
+/// and the upgrade waits for the slower, not for both in turn.
+fn batches(components: &[&'static str]) -> Vec<Vec<&'static str>> {
+    let mut out: Vec<Vec<&'static str>> = Vec::new();
+    for c in components {
+        match out.last_mut() {
+            Some(last)
+                if !matches!(*c, "etcd" | "kube-apiserver")
+                    && !last.iter().any(|l| matches!(*l, "etcd" | "kube-apiserver")) =>
+            {
+                last.push(c)
+            }
+            _ => out.push(vec![c]),
+        }
+    }
+    out
+}
+
 /// The `control-plane` step (see the module doc).
 pub fn run(ctx: &mut Context) -> Result<()> {
     let settings = ctx
@@ -175,35 +188,24 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             });
         }
     }
-    for component in components {
-        if let Err(e) = upgrade_one(ctx, &settings, component, &mut record, &mut replaced) {
-            // Stopped by a signal, it is left as a kill would leave it: the record lets the
-            // same command go on.
-            if ctx.opts.dry_run || crate::host::interrupt::Interrupted::find(&e).is_some() {
-                return Err(e);
+    for batch in batches(&components) {
+        // Every manifest of the batch is written before any wait: their restarts overlap.
+        let mut started = Vec::new();
+        for component in batch {
+            match replace(ctx, &settings, component, &mut record, &mut replaced) {
+                Ok(Some(s)) => started.push((component, s)),
+                Ok(None) => {}
+                Err(e) => return Err(failed(ctx, &settings, component, e, &record, &replaced)),
             }
-            let rolled = rollback(ctx, &settings, &replaced);
-            let _ = Record::remove(&ctx.root);
-            let names: Vec<&str> = replaced.iter().map(|r| r.component).collect();
-            let rolled_text = match rolled {
-                Ok(()) if names.is_empty() => "nothing had been replaced".to_string(),
-                Ok(()) => format!(
-                    "rolled back {} to the manifests of {} (backups in `{}`)",
-                    names.join(", "),
-                    record.from,
-                    record.backup_dir
-                ),
-                Err(r) => format!(
-                    "the rollback of {} failed too: {r:#}\nthe old manifests are in `{}`: copy them to `{}` by hand",
-                    names.join(", "),
-                    record.backup_dir,
-                    paths::MANIFESTS_DIR
-                ),
-            };
-            return Err(e.context(format!(
-                "the upgrade of {component} to {} failed; {rolled_text}\n\nhint: fix the cause shown below, then run `kubestrap upgrade apply {}` again",
-                settings.to, settings.to
-            )));
+        }
+        for (component, s) in started {
+            let waited = wait(ctx, &settings, component, s.want, s.stale).and_then(|()| {
+                record.replaced(component, None, true);
+                record.save(&ctx.root)
+            });
+            if let Err(e) = waited {
+                return Err(failed(ctx, &settings, component, e, &record, &replaced));
+            }
         }
     }
     if !ctx.opts.dry_run {
@@ -219,6 +221,44 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The error of a failed `component`, after every component this run replaced was rolled
+/// back; stopped by a signal (or a dry run), the error alone: the record lets the same command
+/// go on, as after a kill.
+fn failed(
+    ctx: &Context,
+    settings: &Settings,
+    component: &str,
+    e: anyhow::Error,
+    record: &Record,
+    replaced: &[Replaced],
+) -> anyhow::Error {
+    if ctx.opts.dry_run || crate::host::interrupt::Interrupted::find(&e).is_some() {
+        return e;
+    }
+    let rolled = rollback(ctx, settings, replaced);
+    let _ = Record::remove(&ctx.root);
+    let names: Vec<&str> = replaced.iter().map(|r| r.component).collect();
+    let rolled_text = match rolled {
+        Ok(()) if names.is_empty() => "nothing had been replaced".to_string(),
+        Ok(()) => format!(
+            "rolled back {} to the manifests of {} (backups in `{}`)",
+            names.join(", "),
+            record.from,
+            record.backup_dir
+        ),
+        Err(r) => format!(
+            "the rollback of {} failed too: {r:#}\nthe old manifests are in `{}`: copy them to `{}` by hand",
+            names.join(", "),
+            record.backup_dir,
+            paths::MANIFESTS_DIR
+        ),
+    };
+    e.context(format!(
+        "the upgrade of {component} to {} failed; {rolled_text}\n\nhint: fix the cause shown below, then run `kubestrap upgrade apply {}` again",
+        settings.to, settings.to
+    ))
 }
 
 /// `upgrade diff`: the unified diff of each control-plane manifest of this node from what it is
@@ -248,17 +288,26 @@ pub fn diff(ctx: &Context, context: usize) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn upgrade_one(
+/// A restart this run started: what its wait waits for.
+struct Started {
+    want: Want,
+    /// The component's pods that had stopped before its new manifest was written.
+    stale: Option<Vec<String>>,
+}
+
+/// Writes the target manifest of `component` after its backup and certificates (or finds it
+/// written by an earlier run); returns what to wait for, `None` when nothing restarts.
+fn replace(
     ctx: &Context,
     settings: &Settings,
     component: &'static str,
     record: &mut Record,
     replaced: &mut Vec<Replaced>,
-) -> Result<()> {
+) -> Result<Option<Started>> {
     let path = paths::manifest(component);
     let current = ctx.root.read_to_string(&path)?;
     let Some(target) = target_manifest(ctx, component)? else {
-        return Ok(());
+        return Ok(None);
     };
     let step = record.step(component).cloned();
     if same_content(&current, &target) {
@@ -269,9 +318,10 @@ fn upgrade_one(
                     TAG,
                     &format!("{component}: the earlier run wrote its new manifest; making sure the kubelet runs it"),
                 );
-                wait(ctx, settings, component, Want::Changed(step.old_hash.clone()))?;
-                record.replaced(component, None, true);
-                record.save(&ctx.root)?;
+                return Ok(Some(Started {
+                    want: Want::Changed(step.old_hash),
+                    stale: None,
+                }));
             }
             Some(_) => ctx.out.status(
                 TAG,
@@ -282,11 +332,10 @@ fn upgrade_one(
                 &format!("{component}: the manifest is already what {} needs (compared by content); not restarted", settings.to),
             ),
         }
-        return Ok(());
+        return Ok(None);
     }
     if settings.from == settings.to {
         // The same version with another configuration: a reconfiguration, shown first.
-        let path = paths::manifest(component);
         ctx.out.status(
             TAG,
             &format!(
@@ -304,15 +353,29 @@ fn upgrade_one(
         ctx.root.create_dir(&record.backup_dir, 0o700)?;
         ctx.root.write(&backup, current.as_bytes(), 0o600)?;
     }
+    // The pod that runs now, by its UID (its manifest's hash) in the runtime, else by the
+    // mirror pod's hash.
+    let runtime = (!ctx.opts.dry_run)
+        .then(|| podwait::containers(ctx))
+        .flatten();
+    let node = &ctx.cfg.node_name;
     let old_hash = match (&step, ctx.opts.dry_run) {
         (Some(step), _) => step.old_hash.clone(),
         (None, true) => None,
-        (None, false) => poll_client(ctx)
-            .ok()
-            .and_then(|c| cluster::mirror_pod(&c.with(ctx), component, &ctx.cfg.node_name).ok())
-            .flatten()
-            .and_then(|p| p.hash),
+        (None, false) => runtime
+            .as_deref()
+            .and_then(|list| podwait::running_uid(list, component, node))
+            .or_else(|| {
+                ctx.health_client()
+                    .ok()
+                    .and_then(|c| cluster::mirror_pod(&c.with(ctx), component, node).ok())
+                    .flatten()
+                    .and_then(|p| p.hash)
+            }),
     };
+    let stale = runtime
+        .as_deref()
+        .map(|list| podwait::stopped_pods(list, component, node));
     if settings.certificate_renewal {
         renew_certificates(ctx, component)?;
     }
@@ -340,11 +403,12 @@ fn upgrade_one(
             "dryrun",
             &format!("would wait for the kubelet to replace {component}"),
         );
-        return Ok(());
+        return Ok(None);
     }
-    wait(ctx, settings, component, Want::Changed(old_hash))?;
-    record.replaced(component, None, true);
-    record.save(&ctx.root)
+    Ok(Some(Started {
+        want: Want::Changed(old_hash),
+        stale,
+    }))
 }
 
 fn image_of(manifest: &str) -> String {
@@ -356,6 +420,37 @@ fn image_of(manifest: &str) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_default()
+}
+
+/// Starts generating, in the background, the keys of the certificates the control-plane step
+/// will renew (those of each component whose manifest changes), so that the CPU-bound key
+/// generation runs alongside the checks before it instead of in the middle of the upgrade.
+pub fn prefetch_renewal_keys(ctx: &Context) {
+    let Some(settings) = ctx.state::<Settings>() else {
+        return;
+    };
+    if ctx.opts.dry_run || !settings.certificate_renewal {
+        return;
+    }
+    let Ok(alg) = crate::phases::certs::key_algorithm(ctx) else {
+        return;
+    };
+    let changing: Vec<&str> = components(ctx, settings)
+        .into_iter()
+        .filter(|c| {
+            let current = ctx
+                .root
+                .read_to_string(paths::manifest(c))
+                .unwrap_or_default();
+            matches!(target_manifest(ctx, c), Ok(Some(t)) if !same_content(&current, &t))
+        })
+        .collect();
+    let count = renewal::Renewable::all(ctx)
+        .into_iter()
+        .filter(|r| r.component().is_some_and(|c| changing.contains(&c)))
+        .filter(|r| ctx.root.exists(r.path(ctx)))
+        .count();
+    crate::pki::prefetch_keys(alg, count);
 }
 
 /// Renews the certificates `component` reads (unless `--certificate-renewal=false`).
@@ -372,216 +467,6 @@ fn renew_certificates(ctx: &Context, component: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The workflow's health client: the upgrade's gives up on a call after a few seconds, as
-/// while a component restarts a poll that fails is only a poll that saw nothing yet.
-fn poll_client(ctx: &Context) -> Result<Client> {
-    ctx.health_client()
-}
-
-/// What a wait waits for.
-#[derive(Debug, Clone)]
-enum Want {
-    /// A new pod: the hash differs from this one (any hash when there was no mirror pod).
-    Changed(Option<String>),
-    /// The old pod back (a rollback): this hash again.
-    Back(String),
-}
-
-/// Waits until the mirror pod of `component` on this node has the wanted hash and is ready,
-/// with one progress line naming the component, the hash and what the kubelet reports.
-fn wait(ctx: &Context, settings: &Settings, component: &str, want: Want) -> Result<()> {
-    let api_client = poll_client(ctx)?;
-    let api = api_client.with(ctx);
-    let node = ctx.cfg.node_name.clone();
-    let socket = ctx.cfg.cri_socket_path().to_string();
-    let what = match &want {
-        Want::Changed(Some(h)) => {
-            format!("{component}: waiting for the kubelet to replace the pod (hash {h})")
-        }
-        Want::Changed(None) => format!("{component}: waiting for the kubelet to start the pod"),
-        Want::Back(h) => format!("{component}: waiting for the old pod (hash {h}) to be back"),
-    };
-    ctx.out.status(TAG, &what);
-    let path = format!("/api/v1/namespaces/kube-system/pods/{component}-{node}");
-    let manifest = ctx.root.read_to_string(paths::manifest(component))?;
-    let probes = staticpod::health_checks(&manifest).unwrap_or_default();
-    let started = std::time::Instant::now();
-    let waited = Wait::new(
-        ctx.out.as_ref(),
-        ctx.interrupt,
-        TAG,
-        what.clone(),
-        POLL,
-        settings.timeout,
-    )
-    .until(|| {
-        let runtime = new_container(&socket, component, &node, &want);
-        if let (Want::Changed(_), Some(c)) = (&want, &runtime)
-            && c.attempt >= CRASH_LOOP_RESTARTS
-            && c.state != "CONTAINER_RUNNING"
-        {
-            bail!(failure(
-                ctx,
-                component,
-                &format!(
-                    "its new container is crash-looping (restarted {} times)",
-                    c.attempt
-                ),
-                runtime.as_ref()
-            ));
-        }
-        let runtime_text = runtime
-            .as_ref()
-            .map(describe_container)
-            .unwrap_or_else(|| "no new container yet".into());
-        let pod = match api.get_value(&path, &format!("pod `kube-system/{component}-{node}`")) {
-            Ok(Some(pod)) => pod,
-            Ok(None) => {
-                return Ok(Poll::Pending(format!(
-                    "no mirror pod yet; runtime: {runtime_text}"
-                )));
-            }
-            Err(_) => {
-                return Ok(Poll::Pending(format!(
-                    "the API server does not answer yet; runtime: {runtime_text}"
-                )));
-            }
-        };
-        let hash = pod["metadata"]["annotations"][CONFIG_HASH]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let wanted = match &want {
-            Want::Changed(old) => old.as_deref() != Some(hash.as_str()),
-            Want::Back(h) => *h == hash,
-        };
-        // The kubelet may keep a pod it started again under the same hash "not ready" for
-        // long: the pod's container running and answering its own probes is as good.
-        let ready = is_ready(&pod)
-            || (!probes.is_empty()
-                && running_in(&socket, component, &node, &hash)
-                && probes.iter().all(control_plane::probe_answers));
-        if wanted && ready {
-            return Ok(Poll::Ready(hash));
-        }
-        let kubelet = cluster::container_report(&pod);
-        Ok(Poll::Pending(match &want {
-            Want::Changed(_) if wanted => format!("new hash {hash}; kubelet: {kubelet}"),
-            Want::Changed(_) => format!("hash still {hash}; kubelet: {kubelet}"),
-            Want::Back(_) if wanted => format!("hash {hash} again; kubelet: {kubelet}"),
-            Want::Back(_) => format!("hash {hash}; kubelet: {kubelet}"),
-        }))
-    })?;
-    match waited {
-        Waited::Ready(hash) => {
-            ctx.out.status(
-                TAG,
-                &format!(
-                    "{component} is ready (hash {hash}) after {:.1}s",
-                    started.elapsed().as_secs_f64()
-                ),
-            );
-            Ok(())
-        }
-        Waited::TimedOut(last) => {
-            let runtime = new_container(&socket, component, &node, &want);
-            Err(failure(
-                ctx,
-                component,
-                &format!(
-                    "it did not become ready within {} (last seen: {last})",
-                    crate::config::duration::format(settings.timeout)
-                ),
-                runtime.as_ref(),
-            ))
-        }
-    }
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
-}
-
-/// The newest container of the component's pod that is not the one being replaced.
-fn new_container(
-    socket: &str,
-    component: &str,
-    node: &str,
-    want: &Want,
-) -> Option<crate::cri::Container> {
-    let pod = format!("{component}-{node}");
-    crate::cri::containers(Path::new(socket), Duration::from_secs(5))
-        .ok()?
-        .into_iter()
-        .filter(|c| c.name == component && c.pod == pod && c.namespace == "kube-system")
-        .filter(|c| match want {
-            Want::Changed(old) => old.as_deref() != Some(c.pod_uid.as_str()),
-            Want::Back(h) => *h == c.pod_uid,
-        })
-        .max_by_key(|c| c.attempt)
-}
-
-/// Whether a container of the pod with this hash (a static pod's UID) runs.
-fn running_in(socket: &str, component: &str, node: &str, hash: &str) -> bool {
-    let pod = format!("{component}-{node}");
-    crate::cri::containers(Path::new(socket), Duration::from_secs(5)).is_ok_and(|list| {
-        list.iter().any(|c| {
-            c.name == component
-                && c.pod == pod
-                && c.pod_uid == hash
-                && c.state == "CONTAINER_RUNNING"
-        })
-    })
-}
-
-fn describe_container(c: &crate::cri::Container) -> String {
-    let state = c.state.trim_start_matches("CONTAINER_").to_lowercase();
-    match c.exit_code {
-        Some(code) => format!(
-            "{state} (exit code {code}{}), attempt {}",
-            if c.reason.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", c.reason)
-            },
-            c.attempt
-        ),
-        None => format!("{state}, attempt {}", c.attempt),
-    }
-}
-
-/// Why a component failed: what the kubelet and the runtime report and its log's last lines.
-fn failure(
-    ctx: &Context,
-    component: &str,
-    why: &str,
-    runtime: Option<&crate::cri::Container>,
-) -> anyhow::Error {
-    let mut text = format!("{component} did not come back: {why}");
-    match runtime {
-        Some(c) => text.push_str(&format!(
-            "\n{component}: the container runtime reports its new container {}",
-            describe_container(c)
-        )),
-        None => text.push_str(&format!(
-            "\n{component}: the container runtime has no new container for it (the kubelet did not start the new manifest: an image it cannot get, or a file the manifest names that is missing)"
-        )),
-    }
-    if let Some(logs) = control_plane::container_logs(ctx, component) {
-        text.push_str(&format!(
-            "\n{component}: last lines of its log:\n    {}",
-            logs.tail.join("\n    ")
-        ));
-    }
-    text.push_str(&format!(
-        "\nsee also: `journalctl -u kubelet -n 100`, `crictl ps -a --name {component}`"
-    ));
-    anyhow!(text)
 }
 
 /// Puts back the manifest of every component this run replaced, newest first, and waits for
@@ -603,7 +488,7 @@ fn rollback(ctx: &Context, settings: &Settings, replaced: &[Replaced]) -> Result
             );
         }
         if let Some(hash) = &r.old_hash
-            && let Err(e) = wait(ctx, settings, r.component, Want::Back(hash.clone()))
+            && let Err(e) = wait(ctx, settings, r.component, Want::Back(hash.clone()), None)
         {
             failed.push(format!("{}: {e:#}", r.component));
         }
@@ -633,8 +518,33 @@ mod tests {
     }
 
     #[test]
+    fn the_api_server_restarts_alone_before_the_components_that_talk_to_it() {
+        let all = [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+        ];
+        assert_eq!(
+            batches(&all),
+            [
+                vec!["etcd"],
+                vec!["kube-apiserver"],
+                vec!["kube-controller-manager", "kube-scheduler"]
+            ]
+        );
+        assert_eq!(
+            batches(&all[1..]),
+            [
+                vec!["kube-apiserver"],
+                vec!["kube-controller-manager", "kube-scheduler"]
+            ]
+        );
+    }
+
+    #[test]
     fn backups_are_named_by_date_as_kubeadm_names_them() {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         assert_eq!(
             dated("kubeadm-backup-manifests", at),
             "/etc/kubernetes/tmp/kubeadm-backup-manifests-2023-11-14-22-13-20"

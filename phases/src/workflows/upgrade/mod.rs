@@ -25,8 +25,10 @@ use crate::runner::{self, Phase};
 use crate::version::{KubeVersion, images, skew};
 use crate::workflows::Outcome;
 
-/// The checks, then (apply) the user's yes.
+/// The checks, then (apply) the user's yes; the keys of the renewed certificates are made
+/// meanwhile.
 fn apply_preflight(ctx: &mut Context) -> Result<()> {
+    upgrade::prefetch_renewal_keys(ctx);
     upgrade::preflight(ctx)?;
     upgrade::check_images(ctx)?;
     if !ctx.opts.dry_run
@@ -42,6 +44,7 @@ fn apply_preflight(ctx: &mut Context) -> Result<()> {
 }
 
 fn node_preflight(ctx: &mut Context) -> Result<()> {
+    upgrade::prefetch_renewal_keys(ctx);
     upgrade::preflight(ctx)?;
     if ctx.state::<ClusterView>().is_some() {
         upgrade::check_images(ctx)?;
