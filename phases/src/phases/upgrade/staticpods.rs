@@ -447,17 +447,25 @@ pub fn prefetch_renewal_keys(ctx: &Context) {
         .collect();
     let count = renewal::Renewable::all(ctx)
         .into_iter()
-        .filter(|r| r.component().is_some_and(|c| changing.contains(&c)))
+        .filter(|r| changing.iter().any(|c| renewed_with(*r, c)))
         .filter(|r| ctx.root.exists(r.path(ctx)))
         .count();
     crate::pki::prefetch_keys(alg, count);
+}
+
+/// Whether the upgrade of `component` renews `item`: the certificates it reads, and for etcd
+/// also the client certificate of its liveness probe (as kubeadm's upgrade renews it there).
+fn renewed_with(item: renewal::Renewable, component: &str) -> bool {
+    item.component() == Some(component)
+        || (component == "etcd"
+            && item == renewal::Renewable::Leaf(crate::phases::certs::Cert::EtcdHealthcheckClient))
 }
 
 /// Renews the certificates `component` reads (unless `--certificate-renewal=false`).
 fn renew_certificates(ctx: &Context, component: &str) -> Result<()> {
     for item in renewal::Renewable::all(ctx)
         .into_iter()
-        .filter(|r| r.component() == Some(component))
+        .filter(|r| renewed_with(*r, component))
     {
         if let renewal::Outcome::Renewed { serial } = renewal::renew_certificate(ctx, item)? {
             ctx.out.status(
@@ -508,6 +516,30 @@ pub fn manifest_tag(manifest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etcd_upgrade_renews_its_probe_client_certificate_too() {
+        use crate::phases::certs::Cert;
+        use renewal::Renewable::Leaf;
+        let etcd: Vec<Cert> = [
+            Cert::EtcdServer,
+            Cert::EtcdPeer,
+            Cert::EtcdHealthcheckClient,
+        ]
+        .into_iter()
+        .filter(|c| renewed_with(Leaf(*c), "etcd"))
+        .collect();
+        assert_eq!(etcd.len(), 3);
+        assert!(!renewed_with(
+            Leaf(Cert::EtcdHealthcheckClient),
+            "kube-apiserver"
+        ));
+        assert!(renewed_with(
+            Leaf(Cert::ApiserverEtcdClient),
+            "kube-apiserver"
+        ));
+        assert!(!renewed_with(Leaf(Cert::ApiserverEtcdClient), "etcd"));
+    }
 
     #[test]
     fn manifests_are_compared_by_content() {
