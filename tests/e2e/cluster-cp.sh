@@ -226,7 +226,7 @@ n1_started=$(at "$N1_IP" "kubestrap reset -f --verify")
 	fail "node1 was not reset after node2 was done: $(cat "$WORK/reset.log")"
 grep -q "Removed this node's member" "$WORK/logs/$N2_IP.log" || fail "node2's reset did not remove its etcd member"
 for n in node1 node2; do
-	$TB exec $n "$KS" reset --verify -f >/dev/null 2>&1 || fail "$n is not clean after cluster reset"
+	out=$($TB exec $n "$KS" reset --verify -f 2>&1) || fail "$n is not clean after cluster reset: $out"
 	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
 done
 # The hosts' kubestrap goes with the testbed: `down` removes /opt/kubestrap, which it made.
