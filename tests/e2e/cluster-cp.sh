@@ -147,8 +147,9 @@ say "cluster apply: node1 and node2 (as $SUDO_USER_OK through sudo) both control
 	while :; do
 		ps -eo args= >>"$WORK/ps.txt"
 		for f in /tmp/kubestrap-cluster-*.yaml; do
-			[ -f "$f" ] || continue
-			echo "$(stat -c '%a %U' "$f" 2>/dev/null) $(grep -ho 'certificateKey: *[0-9a-f]*' "$f" 2>/dev/null)" >>"$WORK/configs.txt"
+			# (Removed between the listing and the look: not seen.)
+			mode=$(stat -c '%a %U' "$f" 2>/dev/null) || continue
+			echo "$mode $(grep -ho 'certificateKey: *[0-9a-f]*' "$f" 2>/dev/null)" >>"$WORK/configs.txt"
 		done
 		sleep 0.2
 	done
@@ -226,7 +227,9 @@ n1_started=$(at "$N1_IP" "kubestrap reset -f --verify")
 	fail "node1 was not reset after node2 was done: $(cat "$WORK/reset.log")"
 grep -q "Removed this node's member" "$WORK/logs/$N2_IP.log" || fail "node2's reset did not remove its etcd member"
 for n in node1 node2; do
-	out=$($TB exec $n "$KS" reset --verify -f 2>&1) || fail "$n is not clean after cluster reset: $out"
+	out=$($TB exec $n "$KS" reset --verify -f 2>&1) ||
+		fail "$n is not clean after cluster reset: $out
+$($TB exec $n find /var/lib/etcd -printf '%TT %p\n' 2>&1; ps -eo pid,lstart,args | grep '[e]tcd')"
 	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
 done
 # The hosts' kubestrap goes with the testbed: `down` removes /opt/kubestrap, which it made.
