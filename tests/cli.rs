@@ -374,6 +374,15 @@ fn cluster_apply_refuses_a_bad_file_before_any_host_is_contacted() {
     assert!(!logs.exists(), "a host was contacted: {stderr}");
 }
 
+/// `--yes` answers --fix's question; alone it would be a flag with no effect, so it is refused.
+#[test]
+fn cluster_apply_yes_needs_fix() {
+    let out = kubestrap(&["cluster", "apply", "-f", "cluster.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--fix"), "{stderr}");
+}
+
 #[test]
 fn cluster_print_defaults_is_a_cluster_file() {
     let out = kubestrap(&["cluster", "print-defaults"]);

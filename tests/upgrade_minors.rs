@@ -219,7 +219,26 @@ fn dry_run_fake_client(_: &Context) -> anyhow::Result<Client> {
 /// what it would write names the new manifests with the target's images.
 #[test]
 fn a_dry_run_changes_neither_the_node_nor_the_cluster() {
-    let (from, to) = (KubeVersion::new(30, 0), KubeVersion::new(31, 0));
+    dry_run(KubeVersion::new(30, 0), KubeVersion::new(31, 0));
+}
+
+/// The same across 1.34, whose kubelet-config step moves the CRI endpoint to the instance
+/// configuration: it is shown, and neither the files nor the Node change.
+#[test]
+fn a_dry_run_to_v1_34_leaves_the_kubelets_files_and_the_node() {
+    let changes = dry_run(KubeVersion::new(33, 0), KubeVersion::new(34, 0));
+    assert!(
+        changes
+            .iter()
+            .any(|(path, text)| path.ends_with("instance-config.yaml")
+                && text.contains(CRI_SOCKET)),
+        "{changes:?}"
+    );
+}
+
+/// `upgrade apply --dry-run` from `from` to `to` on a node init made; what it would have
+/// written (path and text).
+fn dry_run(from: KubeVersion, to: KubeVersion) -> Vec<(String, String)> {
     let node = tempfile::tempdir().unwrap();
     let cluster = FakeApi::new();
     init_node(from, node.path(), &cluster);
@@ -267,24 +286,67 @@ fn a_dry_run_changes_neither_the_node_nor_the_cluster() {
         Vec::<String>::new(),
         "a dry run changed the cluster"
     );
-    let manifest = ctx
+    let written: Vec<(String, String)> = ctx
         .root
         .changes()
         .into_iter()
-        .find_map(|c| match c {
-            Change::Wrote { path, contents, .. }
-                if path.ends_with("manifests/kube-apiserver.yaml") =>
-            {
-                contents
-            }
+        .filter_map(|c| match c {
+            Change::Wrote {
+                path,
+                contents: Some(contents),
+                ..
+            } => Some((path, String::from_utf8_lossy(&contents).into_owned())),
             _ => None,
         })
+        .collect();
+    let manifest = written
+        .iter()
+        .find(|(path, _)| path.ends_with("manifests/kube-apiserver.yaml"))
+        .map(|(_, text)| text)
         .expect("the dry run shows the new kube-apiserver manifest");
-    let manifest = String::from_utf8(manifest).unwrap();
     assert!(
         manifest.contains(&format!("kube-apiserver:{to}")),
         "{manifest}"
     );
+    written
+}
+
+/// From 1.34 the node keeps its CRI endpoint in its instance configuration, not in
+/// kubeadm-flags.env: the upgrade asks the runtime that file names.
+#[test]
+fn a_v1_34_nodes_endpoint_is_read_from_its_instance_configuration() {
+    let from = KubeVersion::new(34, 0);
+    let node = tempfile::tempdir().unwrap();
+    let cluster = FakeApi::new();
+    init_node(from, node.path(), &cluster);
+    running(&cluster, from);
+    let flags =
+        std::fs::read_to_string(node.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(!flags.contains("--container-runtime-endpoint"), "{flags}");
+    let other = "unix:///run/kubestrap-test-other/containerd.sock";
+    std::fs::write(
+        node.path().join("var/lib/kubelet/instance-config.yaml"),
+        format!("containerRuntimeEndpoint: \"{other}\"\n"),
+    )
+    .unwrap();
+    let out = RecordingReporter::default();
+    let opts = UpgradeOptions {
+        base: node.path().to_path_buf(),
+        version: Some("v1.35.0".into()),
+        ..UpgradeOptions::default()
+    };
+    let client = Client::new(Box::new(cluster.clone()), Retry::immediate());
+    let (cfg, ..) = prepare_on(
+        &Root::new(node.path()),
+        &client.with(&out),
+        &host(),
+        &opts,
+        &file::FromFile::default(),
+        upgrade_workflow::APPLY,
+        &out,
+    )
+    .unwrap();
+    assert_eq!(cfg.cri_socket, other);
 }
 
 fn openssl_subject(pem: &[u8]) -> String {

@@ -67,12 +67,20 @@ pub enum ClusterOutput {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub ssh: SshArgs,
-    /// Apply the fixes preflight knows on every host (`kubestrap preflight --fix --yes` there).
+    /// Repair what preflight finds on the hosts: each host's plan is shown, then applied after a
+    /// yes (`kubestrap preflight --fix` there), and the checks run again.
     #[arg(long)]
     pub fix: bool,
+    /// Apply the --fix plans without asking.
+    #[arg(short, long, requires = "fix")]
+    pub yes: bool,
     /// Drain and reset the hosts the cluster has that the file no longer lists.
     #[arg(long)]
     pub prune: bool,
+    /// With --prune: how long a host's evictions may wait for PodDisruptionBudgets to allow
+    /// them before its prune fails, naming the pod and the budget.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = super::duration, requires = "prune")]
+    pub drain_timeout: std::time::Duration,
     /// Write the cluster's admin kubeconfig here (0600; never merged into ~/.kube/config).
     #[arg(long, value_name = "FILE")]
     pub admin_kubeconfig: Option<PathBuf>,

@@ -46,12 +46,14 @@ pub fn run(cmd: ClusterCmd, root: &Path, printer: &Printer) -> Result<ExitCode> 
         ClusterCmd::Apply(args) => {
             let file = load(&args.ssh)?;
             let events =
-                EventPrinter::new(args.ssh.output, file.hosts.iter().map(|h| h.name.clone()));
+                EventPrinter::new(args.ssh.output, file.hosts.iter().map(|h| h.name.clone()))
+                    .asking(printer.clone().assume_yes(args.yes, "--yes"));
             let opts = ApplyOptions {
                 file,
                 ssh: settings(&args.ssh),
                 fix: args.fix,
                 prune: args.prune,
+                drain_timeout: args.drain_timeout,
                 admin_kubeconfig: args.admin_kubeconfig.clone(),
                 binary: std::env::current_exe().context("failed to find this kubestrap binary")?,
                 command: super::command_line(),
@@ -317,6 +319,8 @@ struct EventPrinter {
     json: bool,
     quiet: bool,
     live: Option<(MultiProgress, Mutex<HashMap<String, ProgressBar>>)>,
+    /// Who answers [`Events::confirm`]: a person at the terminal, or `--yes`.
+    asking: Option<Printer>,
 }
 
 impl EventPrinter {
@@ -341,7 +345,14 @@ impl EventPrinter {
             json,
             quiet: false,
             live,
+            asking: None,
         }
+    }
+
+    /// Questions answered through `printer` (without it: no).
+    fn asking(mut self, printer: Printer) -> Self {
+        self.asking = Some(printer);
+        self
     }
 
     /// Nothing (the commands that print a table of their own, with the errors).
@@ -350,6 +361,7 @@ impl EventPrinter {
             json: output == ClusterOutput::Json,
             quiet: true,
             live: None,
+            asking: None,
         }
     }
 
@@ -365,6 +377,18 @@ impl EventPrinter {
 }
 
 impl Events for EventPrinter {
+    fn confirm(&self, question: &str) -> bool {
+        let Some(printer) = &self.asking else {
+            return false;
+        };
+        let ask = || kubestrap_phases::workflows::Reporter::confirm(printer, question);
+        match &self.live {
+            // The live lines hold still while a person answers.
+            Some((multi, _)) => multi.suspend(ask),
+            None => ask(),
+        }
+    }
+
     fn event(&self, e: Event) {
         if self.quiet {
             return;
@@ -379,6 +403,20 @@ impl Events for EventPrinter {
             _ => "",
         };
         let line = format!("{}: {mark}{}", e.step, e.message);
+        if !e.plan.is_empty() {
+            // A plan stays on screen above the live lines, to be read before the question.
+            let mut block = format!("[{}] {line}:", e.host.as_deref().unwrap_or("cluster"));
+            for step in &e.plan {
+                block.push_str(&format!("\n    {step}"));
+            }
+            match &self.live {
+                Some((multi, _)) => {
+                    let _ = multi.println(block);
+                }
+                None => eprintln!("{block}"),
+            }
+            return;
+        }
         if let Some((multi, bars)) = &self.live {
             match e
                 .host

@@ -3,11 +3,19 @@
 # 2222 of its testbed address; real v1.20.2 kubelets and control plane; run as root after
 # `testbed setup`):
 #   - an unknown host key: refused before anything runs (no file on either node);
+#   - `--fix` with node1's forwarding off: without it, one table names the check and the way to
+#     fix it; with it, node1's plan is shown under its name (and in the -o json events), a no at
+#     the terminal's question or no terminal and no --yes changes nothing; with --yes the plan is
+#     applied, node1 inits;
 #   - node1 (control plane) and node2 (worker, labels and a taint) from one file: both Ready, the
 #     admin kubeconfig written where asked, the record ConfigMap kube-system/kubestrap-cluster;
 #   - a second apply changes nothing (no file on either node changes) and says so per host;
+#   - a label and the taint dropped from the file, another label's value changed: the Node
+#     follows, a label set by hand and kubeadm's control-plane label and taint stay;
 #   - `cluster status` shows both; node2 removed from the file is listed, not touched, and with
-#     `--prune` drained, reset, its Node deleted and no longer recorded;
+#     `--prune` drained (a Deployment's pod on node2 evicted, kube-proxy's left; while a
+#     PodDisruptionBudget refuses, the prune fails naming both and leaves node2 cordoned), reset,
+#     its Node deleted and no longer recorded;
 #   - killed during node2's join, applied again: finishes (node2 Ready);
 #   - node2 in another cluster (another CA): refused, named, untouched;
 #   - `cluster reset` leaves both hosts clean (`reset --verify` on each).
@@ -38,6 +46,10 @@ finish() {
 		done
 	fi
 	say "down"
+	# The fixes --fix made on node1 (this machine), if a failure left them.
+	if [ -e /var/lib/kubestrap/fixes.json ]; then
+		PATH="$WORK/bin:$PATH" $TB exec node1 "$KS" preflight --undo-fixes >/dev/null 2>&1 || true
+	fi
 	for n in node2 node1; do
 		$TB stop-kubelet $n >/dev/null 2>&1 || true
 		$TB exec $n "$KS" reset -f >/dev/null 2>&1 || true
@@ -49,7 +61,13 @@ finish() {
 }
 trap finish EXIT
 
-$TB up
+# A stand-in modprobe that only records its calls, first in the PATH of node1's SSH sessions (`up`
+# gives them its own): where this kernel lacks br_netfilter, --fix's plan loads it without the
+# test changing the machine's modules.
+mkdir -p "$WORK/bin"
+printf '#!/bin/sh\necho "$*" >>"%s/modprobe.calls"\n' "$WORK" >"$WORK/bin/modprobe"
+chmod 755 "$WORK/bin/modprobe"
+PATH="$WORK/bin:$PATH" $TB up
 $TB join -- true
 KEY=$KUBESTRAP_TESTBED_SSH_KEY
 known_hosts() {
@@ -63,7 +81,8 @@ known_hosts >"$WORK/known_hosts"
 : >"$WORK/empty_known_hosts"
 config kubeadm >/dev/null
 
-# cluster_file NAME [WITHOUT_NODE2]: the cluster file.
+# cluster_file NAME [without-node2|changed]: the cluster file; `changed` drops node2's zone label
+# and its taint and gives its tier label another value.
 cluster_file() {
 	{
 		cat <<EOF
@@ -79,22 +98,35 @@ hosts:
   labels:
     e2e.kubestrap.test/tier: control
 EOF
-		[ -n "${2:-}" ] || cat <<EOF
+		case ${2:-} in
+		without-node2) ;;
+		changed) cat <<EOF ;;
+- address: $N2_IP
+  port: $PORT
+  keyPath: $KEY
+  role: worker
+  labels:
+    e2e.kubestrap.test/tier: batch
+EOF
+		*) cat <<EOF ;;
 - address: $N2_IP
   port: $PORT
   keyPath: $KEY
   role: worker
   labels:
     e2e.kubestrap.test/tier: work
+    e2e.kubestrap.test/zone: a
   taints:
   - key: e2e.kubestrap.test/dedicated
     value: batch
     effect: PreferNoSchedule
 EOF
+		esac
 	} >"$WORK/$1"
 }
 cluster_file cluster.yaml
 cluster_file one-host.yaml without-node2
+cluster_file changed.yaml changed
 
 # apply NAME ARGS...: `kubestrap cluster apply` with the run's known_hosts and logs; its exit
 # code in $RC, its output in $WORK/NAME.log.
@@ -122,6 +154,52 @@ for n in node1 node2; do
 	[ -z "$(kube_files $n)" ] || fail "$n has files after the refusal: $(kube_files $n)"
 	! $TB exec $n test -e "$BIN" || fail "kubestrap was copied to $n after the refusal"
 done
+
+say "--fix: node1's forwarding off; its plan shown, applied after a yes"
+sysctl -qw net.ipv4.ip_forward=0 # node1 is this machine
+apply nofix -f "$WORK/one-host.yaml"
+[ $RC = 6 ] || fail "apply with a failing check exited $RC (want 6, nothing done): $(cat "$WORK/nofix.log")"
+grep -Eq "^$N1_IP +FileContent--proc-sys-net-ipv4-ip_forward +.*\(fix: sysctl -w net.ipv4.ip_forward=1\)" "$WORK/nofix.log" ||
+	fail "no table naming node1's check and its fix: $(cat "$WORK/nofix.log")"
+grep -q -- "--fix\` to apply the fixes kubestrap knows" "$WORK/nofix.log" || fail "no word of --fix: $(cat "$WORK/nofix.log")"
+# On a terminal (script's): the plan is shown, then the question; a no changes nothing.
+RC=0
+printf 'n\n' | script -qec "$KS cluster apply -f $WORK/one-host.yaml --known-hosts $WORK/known_hosts --logs $WORK/logs --fix" /dev/null \
+	>"$WORK/fix-no.log" 2>&1 || RC=$?
+[ $RC = 6 ] || fail "apply --fix answered no exited $RC (want 6, nothing done): $(cat "$WORK/fix-no.log")"
+grep -q "fix: kubestrap preflight --fix would make" "$WORK/fix-no.log" && grep -q "net.ipv4.ip_forward .*: 0 → 1 " "$WORK/fix-no.log" ||
+	fail "no plan on the terminal: $(cat "$WORK/fix-no.log")"
+grep -q "Apply the fixes above on $N1_IP?.* \[y/N\]" "$WORK/fix-no.log" || fail "no question on the terminal: $(cat "$WORK/fix-no.log")"
+grep -q "nothing was changed on any host: the fixes above were not applied" "$WORK/fix-no.log" || fail "no word of the no: $(cat "$WORK/fix-no.log")"
+[ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "ip_forward was changed after a no"
+# No terminal to ask and no --yes: the plan is shown (here in the -o json events), nothing changes.
+apply fix-refused -f "$WORK/one-host.yaml" --fix -o json </dev/null
+[ $RC = 6 ] || fail "apply --fix without a yes exited $RC (want 6, nothing done): $(cat "$WORK/fix-refused.log")"
+python3 - "$WORK/fix-refused.log" "$N1_IP" <<'PY' || fail "apply --fix -o json: $(cat "$WORK/fix-refused.log")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+plans = [e for e in lines if e.get("step") == "fix" and e.get("plan")]
+assert [e["host"] for e in plans] == [sys.argv[2]], plans
+assert any("net.ipv4.ip_forward" in step and "0 → 1" in step for step in plans[0]["plan"]), plans
+result = lines[-1]
+assert result["result"] == "nothing-done", result
+assert "the fixes above were not applied" in result["error"] and "--yes" in result["error"], result
+PY
+[ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "ip_forward was changed without a yes"
+[ ! -e /var/lib/kubestrap/fixes.json ] || fail "fixes were journaled without a yes"
+[ -z "$(kube_files node1)" ] || fail "node1 has files after the refused --fix: $(kube_files node1)"
+apply fix -f "$WORK/one-host.yaml" --fix --yes
+[ $RC = 0 ] || fail "apply --fix --yes exited $RC: $(cat "$WORK/fix.log")"
+grep -Eq "^\[$N1_IP\] fix: kubestrap preflight --fix would make (this change|these [0-9]+ changes) here:" "$WORK/fix.log" ||
+	fail "node1's plan was not shown under its name: $(cat "$WORK/fix.log")"
+grep -Eq "^    [0-9]+\. net.ipv4.ip_forward .*: 0 → 1 " "$WORK/fix.log" || fail "the plan has no ip_forward step: $(cat "$WORK/fix.log")"
+grep -q "Apply the fixes above on $N1_IP?.*: yes (--yes)" "$WORK/fix.log" || fail "no question answered by --yes: $(cat "$WORK/fix.log")"
+[ "$(sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "--fix did not set ip_forward"
+if grep -q "kernel module br_netfilter" "$WORK/fix.log"; then
+	grep -qx "br_netfilter" "$WORK/modprobe.calls" || fail "--fix did not load br_netfilter"
+fi
+[ -s /var/lib/kubestrap/fixes.json ] || fail "--fix journaled nothing"
+until_ok 180 ready "$node" || fail "node1 is not Ready after apply --fix"
 
 say "cluster apply: node1 control plane, node2 worker"
 t0=$(date +%s%N)
@@ -174,6 +252,25 @@ assert all({"step", "state", "message"} <= e.keys() for e in events), events
 assert any(e.get("host") == sys.argv[3] and e["step"] == "install" and e["state"] == "unchanged" for e in events), events
 PY
 
+say "labels and a taint dropped from the file go, a changed value follows, others stay"
+label() { k get node "$1" -o jsonpath="{.metadata.labels.${2//./\\.}}"; }
+[ "$(label "$N2" e2e.kubestrap.test/zone)" = a ] || fail "node2's zone label"
+k label node "$N2" e2e.kubestrap.test/by-hand=yes >/dev/null
+apply changed -f "$WORK/changed.yaml"
+[ $RC = 0 ] || fail "apply of the changed file exited $RC: $(cat "$WORK/changed.log")"
+grep -q "labels and taints of $N2 set" "$WORK/changed.log" || fail "no word of node2's labels: $(cat "$WORK/changed.log")"
+k get node "$N2" --show-labels >&2
+[ "$(label "$N2" e2e.kubestrap.test/tier)" = batch ] || fail "node2's changed label value"
+[ -z "$(label "$N2" e2e.kubestrap.test/zone)" ] || fail "node2's dropped label is still there"
+[ "$(label "$N2" e2e.kubestrap.test/by-hand)" = yes ] || fail "the label set by hand was removed"
+! k get node "$N2" -o jsonpath='{.spec.taints}' | grep -q "e2e.kubestrap.test/dedicated" || fail "node2's dropped taint is still there"
+k get node "$node" --show-labels | grep -q "node-role.kubernetes.io/master" || fail "kubeadm's control-plane label of node1 was removed"
+k get node "$node" -o jsonpath='{.spec.taints}' | grep -q '"node-role.kubernetes.io/master"' || fail "node1's control-plane taint was removed"
+[ "$(label "$node" e2e.kubestrap.test/tier)" = control ] || fail "node1's label"
+apply changed-again -f "$WORK/changed.yaml"
+[ $RC = 0 ] || fail "the changed file again exited $RC: $(cat "$WORK/changed-again.log")"
+grep -q "nothing to do" "$WORK/changed-again.log" || fail "the changed file applied again changed something: $(cat "$WORK/changed-again.log")"
+
 say "cluster status"
 "$KS" cluster status -f "$WORK/cluster.yaml" --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/status.txt" 2>&1 ||
 	fail "cluster status: $(cat "$WORK/status.txt")"
@@ -190,7 +287,51 @@ files node2 >"$WORK/node2.after"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 was touched"
 ready "$N2" || fail "node2 is no longer Ready"
 
-say "--prune drains and resets a host the file no longer lists"
+say "--prune drains (a pod on node2 evicted) and resets a host the file no longer lists"
+k apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: e2e-drain, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: e2e-drain}}
+  template:
+    metadata: {labels: {app: e2e-drain}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: $N2}
+      terminationGracePeriodSeconds: 5
+      automountServiceAccountToken: false
+      containers:
+      - name: pause
+        image: $KUBESTRAP_TESTBED_IMAGE_REPOSITORY/pause:3.2
+        imagePullPolicy: Never
+EOF
+running() { [ "$(k get pods -l app=e2e-drain -o jsonpath='{.items[*].status.phase}')" = Running ]; }
+until_ok 120 running || { k describe pods -l app=e2e-drain >&2; fail "the pod on node2 does not run"; }
+pod=$(k get pods -l app=e2e-drain -o jsonpath='{.items[0].metadata.name}')
+uid=$(k get pod "$pod" -o jsonpath='{.metadata.uid}')
+# A PodDisruptionBudget that allows no eviction: the prune of node2 fails past --drain-timeout,
+# naming the pod and the budget; node2 stays cordoned, not reset, recorded.
+k apply -f - >/dev/null <<EOF
+apiVersion: policy/v1beta1
+kind: PodDisruptionBudget
+metadata: {name: e2e-drain, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: e2e-drain}}
+EOF
+observed() { [ "$(k get pdb e2e-drain -o jsonpath='{.status.observedGeneration}')" = 1 ]; }
+until_ok 60 observed || fail "the PodDisruptionBudget is not observed"
+apply budget -f "$WORK/one-host.yaml" --prune --drain-timeout 10s
+[ $RC = 5 ] || fail "apply --prune with a PodDisruptionBudget exited $RC (want 5, partial): $(cat "$WORK/budget.log")"
+grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget default/e2e-drain refuses" "$WORK/budget.log" ||
+	fail "the failed prune does not name the pod and its budget: $(cat "$WORK/budget.log")"
+[ "$(k get node "$N2" -o jsonpath='{.spec.unschedulable}')" = true ] || fail "node2 is not cordoned"
+[ "$(k get pod "$pod" -o jsonpath='{.metadata.uid}')" = "$uid" ] || fail "the pod the budget guards is gone"
+[ -n "$(kube_files node2)" ] || fail "node2 was reset although its drain failed"
+k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
+	fail "node2 was forgotten although its prune failed"
+k delete pdb e2e-drain >/dev/null
 apply pruned -f "$WORK/one-host.yaml" --prune
 [ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
 ! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"
@@ -198,6 +339,10 @@ apply pruned -f "$WORK/one-host.yaml" --prune
 ! k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
 	fail "node2 is still recorded after --prune"
 grep -Eq "^done +$N2_IP: drained, reset and node $N2 deleted" "$WORK/pruned.log" || fail "no word of the prune: $(cat "$WORK/pruned.log")"
+grep -q "prune: evicted pod default/$pod$" "$WORK/pruned.log" || fail "the pod on node2 was not evicted: $(cat "$WORK/pruned.log")"
+! grep -q "evicted pod kube-system/kube-proxy" "$WORK/pruned.log" || fail "a DaemonSet's pod was evicted"
+[ "$(k get pod "$pod" -o jsonpath='{.metadata.uid}' 2>/dev/null || true)" != "$uid" ] || fail "the evicted pod is still there"
+k delete deployment e2e-drain >/dev/null
 
 say "killed during node2's join, then applied again"
 apply killed -f "$WORK/cluster.yaml" &
@@ -242,4 +387,11 @@ for n in node1 node2; do
 	$TB exec $n "$KS" reset --verify -f >/dev/null 2>&1 || fail "$n is not clean after cluster reset"
 	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
 done
+
+say "what --fix changed on node1 is put back by --undo-fixes"
+PATH="$WORK/bin:$PATH" $TB exec node1 "$KS" preflight --undo-fixes >"$WORK/undo.log" 2>&1 || fail "preflight --undo-fixes: $(cat "$WORK/undo.log")"
+if grep -qx "br_netfilter" "$WORK/modprobe.calls"; then
+	grep -qx -- "-r br_netfilter" "$WORK/modprobe.calls" || fail "--undo-fixes did not unload the module --fix loaded"
+fi
+[ ! -e /var/lib/kubestrap/fixes.json ] && [ ! -e /etc/sysctl.d/99-kubestrap.conf ] || fail "--fix's files are left after --undo-fixes"
 # The hosts' kubestrap goes with the testbed: `down` removes /opt/kubestrap, which it made.

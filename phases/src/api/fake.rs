@@ -1,5 +1,5 @@
-//! A fake API server for tests: an in-memory object store answering GET, POST, PUT, merge PATCH
-//! and DELETE like the real one (404, 409, resourceVersion), scripted failures for chosen
+//! A fake API server for tests: an in-memory object store answering GET, POST, PUT, merge PATCH,
+//! DELETE and a pod's eviction like the real one (404, 409, resourceVersion), scripted failures for chosen
 //! requests, and a log of every request to compare with golden files.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -132,6 +132,14 @@ impl FakeApi {
                 }
                 Response::json(200, &json!({"kind": "List", "items": items}))
             }
+            // An allowed eviction deletes its pod, as the real server does.
+            Method::Post if path.ends_with("/eviction") => {
+                let pod = path.trim_end_matches("/eviction");
+                match s.objects.remove(pod) {
+                    Some(_) => Response::json(201, &json!({"kind": "Status", "status": "Success"})),
+                    None => status(404, &format!("{pod} not found")),
+                }
+            }
             Method::Post => {
                 let Some(mut obj) = body else {
                     return status(400, "no body");
@@ -192,6 +200,7 @@ impl FakeApi {
                 }
                 let mut obj = old;
                 merge(&mut obj, &patch);
+                drop_empty_metadata_maps(&mut obj);
                 s.version += 1;
                 obj["metadata"]["resourceVersion"] = json!(s.version.to_string());
                 s.objects.insert(path, obj.clone());
@@ -212,6 +221,22 @@ fn is_collection(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     let parity = if path.starts_with("/apis/") { 0 } else { 1 };
     last.ends_with('s') && !path.contains(':') && segments % 2 == parity
+}
+
+/// Labels or annotations a patch emptied are left out, as the API server (which does not
+/// write an empty map) serves the object.
+fn drop_empty_metadata_maps(obj: &mut Value) {
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        for key in ["labels", "annotations"] {
+            if meta
+                .get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
+            {
+                meta.remove(key);
+            }
+        }
+    }
 }
 
 /// RFC 7386 merge patch.

@@ -317,6 +317,13 @@ impl Api<'_> {
         }
     }
 
+    /// Sends a request once and returns the answer as it is, 429 included: for a caller with a
+    /// policy of its own (a drain retries an eviction a PodDisruptionBudget refuses for as long
+    /// as it allows, then names the budget).
+    pub fn send_once(&self, req: &Request) -> Result<Response> {
+        self.client.transport.send(req)
+    }
+
     fn fail(&self, what: &str, target: &dyn fmt::Display, resp: &Response) -> anyhow::Error {
         let hint = match resp.status {
             401 => {

@@ -35,12 +35,45 @@ pub fn sysctl_path(key: &str) -> String {
 /// Kernel modules the runtime and the pod network need.
 pub const MODULES: &[&str] = &["overlay", "br_netfilter"];
 
+/// What br_netfilter provides: a kernel with it built in may list no `/sys/module/br_netfilter`
+/// (no parameters), yet it has these sysctls, which is what kubeadm checks.
+const BRIDGE_NF_SYSCTL: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+
 /// Whether a module is loaded or built in.
 pub fn module_loaded(root: &Root, module: &str) -> bool {
     root.exists(format!("/sys/module/{module}"))
+        || (module == "br_netfilter" && root.exists(BRIDGE_NF_SYSCTL))
         || root
             .read_to_string("/proc/modules")
             .unwrap_or_default()
             .lines()
             .any(|l| l.split_whitespace().next() == Some(module))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn br_netfilter_built_in_counts_as_loaded_by_its_sysctls() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        assert!(!module_loaded(&root, "br_netfilter"));
+        root.create_dir("/proc/sys/net/bridge", 0o755).unwrap();
+        root.write(BRIDGE_NF_SYSCTL, b"1\n", 0o644).unwrap();
+        assert!(module_loaded(&root, "br_netfilter"));
+        // The sysctls say nothing of another module.
+        assert!(!module_loaded(&root, "overlay"));
+    }
+
+    #[test]
+    fn a_module_listed_in_proc_modules_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir("/proc", 0o755).unwrap();
+        root.write("/proc/modules", b"overlay 151552 0 - Live 0x0\n", 0o644)
+            .unwrap();
+        assert!(module_loaded(&root, "overlay"));
+        assert!(!module_loaded(&root, "br_netfilter"));
+    }
 }

@@ -1,8 +1,9 @@
 //! The `upload-config` phases (spec §10.1, §7.3): ConfigMap `kube-system/kubeadm-config` with the
-//! ClusterConfiguration, the kubelet-config ConfigMap with `/var/lib/kubelet/config.yaml`, the
-//! Roles/RoleBindings that let nodes read them, and the node's CRI-socket annotation.
+//! ClusterConfiguration, the kubelet-config ConfigMap with the cluster's KubeletConfiguration
+//! (`/var/lib/kubelet/config.yaml` without this node's patches and CRI endpoint), the
+//! Roles/RoleBindings that let nodes read them, and (before 1.34) the node's CRI-socket annotation.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::api::{cluster_config, manifests};
@@ -41,19 +42,9 @@ pub fn kubelet(ctx: &mut Context) -> Result<()> {
         "kubelet",
         &format!("Creating a ConfigMap \"{name}\" in namespace kube-system with the configuration for the kubelets in the cluster"),
     );
-    let patched = ctx
-        .cfg
-        .patches
-        .as_ref()
-        .is_some_and(|p| p.has(crate::render::patches::Target::KubeletConfiguration));
-    // A patched file is this node's alone; the cluster gets kubeadm's configuration.
-    let config = if patched {
-        crate::render::kubelet_config::kubelet_config(&ctx.cfg)?
-    } else {
-        ctx.root
-            .read_to_string(crate::fs::paths::KUBELET_CONFIG)
-            .context("the kubelet configuration is uploaded from the file kubelet-start writes")?
-    };
+    // The cluster gets kubeadm's configuration: this node's file may carry its patches and
+    // (from 1.34) its own CRI endpoint.
+    let config = crate::render::kubelet_config::kubelet_config(&ctx.cfg)?;
     let objs = kubelet_objects(&name, &config)?;
     manifests::apply_objects(&ctx.api()?, objs)?;
     if !ctx.profile().node_local_cri_socket {

@@ -42,9 +42,26 @@ pub enum Migration {
     /// made, and an admin.conf still in `system:masters` is issued again in group
     /// `kubeadm:cluster-admins` (PR #121305).
     ClusterAdminsGroup,
+    /// v1.29 only: a certificate renewed (by the upgrade's control-plane step, or `certs renew`)
+    /// leaves `system:masters`: apiserver-kubelet-client takes `kubeadm:cluster-admins` instead,
+    /// apiserver-etcd-client and etcd/healthcheck-client no group (PRs #121841, #121837,
+    /// #120521); kubeadm 1.30 dropped the step (PR #122786).
+    RenewalLeavesSystemMasters,
     /// v1.29 only: `super-admin.conf` (group `system:masters`) is written on the node of
     /// `upgrade apply` when missing; kubeadm 1.30 stopped writing it on upgrade (kubeadm#3012).
     SuperAdminConf,
+    /// v1.34–v1.36 (feature gate `NodeLocalCRISocket`, on by default from 1.34, locked on in
+    /// 1.36; KEP-4656): on each node (`kubelet-config` of `upgrade apply` and `upgrade node`), a
+    /// missing `/var/lib/kubelet/instance-config.yaml` is written with the endpoint of
+    /// kubeadm-flags.env's `--container-runtime-endpoint`, which leaves that file; the node's
+    /// `config.yaml` gets the endpoint from it; the Node's `kubeadm.alpha.kubernetes.io/cri-socket`
+    /// annotation is removed. kubeadm 1.37 requires the file instead.
+    NodeLocalCriSocket,
+    /// v1.35 only: `--pod-infra-container-image` leaves kubeadm-flags.env on each node (the
+    /// `post-upgrade` phase of `upgrade apply` and `upgrade node`; the kubelet 1.35 no longer
+    /// has the flag; PR #133778). kubeadm 1.36 dropped the step (PR #135807): a node upgraded
+    /// to 1.35 no longer has the flag.
+    RemovePodInfraContainerImageFlag,
 }
 
 /// The migrations of an upgrade to `target`, in the order kubeadm makes them.
@@ -62,7 +79,13 @@ pub fn for_target(target: KubeVersion) -> &'static [Migration] {
         ],
         25 => &[RemoveMasterTaint],
         27 => &[RemoveContainerRuntimeFlag],
-        29 => &[ClusterAdminsGroup, SuperAdminConf],
+        29 => &[
+            ClusterAdminsGroup,
+            RenewalLeavesSystemMasters,
+            SuperAdminConf,
+        ],
+        34 | 36 => &[NodeLocalCriSocket],
+        35 => &[NodeLocalCriSocket, RemovePodInfraContainerImageFlag],
         _ => &[],
     }
 }
@@ -107,8 +130,17 @@ impl Migration {
             Migration::ClusterAdminsGroup => {
                 "bind group kubeadm:cluster-admins to cluster-admin and issue admin.conf in that group"
             }
+            Migration::RenewalLeavesSystemMasters => {
+                "renew apiserver-kubelet-client in group kubeadm:cluster-admins and the etcd client certificates without group system:masters"
+            }
             Migration::SuperAdminConf => {
                 "write super-admin.conf (group system:masters) when missing"
+            }
+            Migration::NodeLocalCriSocket => {
+                "move the CRI endpoint from kubeadm-flags.env to /var/lib/kubelet/instance-config.yaml and remove the Node's cri-socket annotation"
+            }
+            Migration::RemovePodInfraContainerImageFlag => {
+                "remove --pod-infra-container-image from kubeadm-flags.env"
             }
         }
     }
@@ -139,8 +171,25 @@ mod tests {
         );
         assert_eq!(at(25), [RemoveMasterTaint]);
         assert_eq!(at(27), [RemoveContainerRuntimeFlag]);
-        assert_eq!(at(29), [ClusterAdminsGroup, SuperAdminConf]);
-        for minor in [23, 26, 28, 30, 31, 36] {
+        assert_eq!(
+            at(29),
+            [
+                ClusterAdminsGroup,
+                RenewalLeavesSystemMasters,
+                SuperAdminConf
+            ]
+        );
+        // kubeadm does it on every upgrade while its feature gate exists (1.34–1.36): a node
+        // still without the file gets it on a later minor too.
+        for minor in [34, 36] {
+            assert_eq!(at(minor), [NodeLocalCriSocket]);
+        }
+        // Only kubeadm 1.35 removes the pause image flag: the kubelet 1.35 refuses it.
+        assert_eq!(
+            at(35),
+            [NodeLocalCriSocket, RemovePodInfraContainerImageFlag]
+        );
+        for minor in [23, 26, 28, 30, 31, 32, 33] {
             assert!(at(minor).is_empty(), "v1.{minor}: {:?}", at(minor));
         }
         // A patch upgrade within the minor makes them again, as kubeadm does.
@@ -167,6 +216,16 @@ mod tests {
                 && !after(27).kubelet_container_runtime_remote
         );
         assert!(!before(29).super_admin && after(29).super_admin);
+        assert!(before(29).etcd_clients_in_masters && !after(29).etcd_clients_in_masters);
+        assert!(!before(34).node_local_cri_socket && after(34).node_local_cri_socket);
+        assert_eq!(
+            before(35).kubelet_pause_flag,
+            crate::version::PauseFlag::Always
+        );
+        assert_eq!(
+            after(35).kubelet_pause_flag,
+            crate::version::PauseFlag::Never
+        );
         assert_eq!(after(29).admin_group, "kubeadm:cluster-admins");
         assert!(
             !before(21)
@@ -180,7 +239,7 @@ mod tests {
         assert!(!AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 0)));
         assert!(AddControlPlaneTaint.only_where_old_taint(KubeVersion::new(24, 1)));
         assert!(!RemoveMasterTaint.only_where_old_taint(KubeVersion::new(25, 0)));
-        for m in at(24).iter().chain(at(29)) {
+        for m in at(24).iter().chain(at(29)).chain(at(35)) {
             assert!(!m.describe().is_empty());
         }
     }

@@ -9,13 +9,14 @@ pub use service::{
     remove as remove_service, start as start_service, stop as stop_service, stop_before_writing,
 };
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::config::Config;
 use crate::config::flags;
 use crate::fs::paths;
+use crate::fs::root::Root;
 use crate::render::kubelet_config;
-use crate::render::templates::{self, scalar};
+use crate::render::templates;
 use crate::runner::context::Context;
 use crate::version::PauseFlag;
 
@@ -68,15 +69,18 @@ pub fn kubelet_args(cfg: &Config, hostname: &str) -> Vec<String> {
     flags::merge(&d, user)
 }
 
+/// The inside of a string as Go's `%q` writes it: backslashes and quotes escaped.
+fn go_quoted_inner(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// `/var/lib/kubelet/kubeadm-flags.env`.
 pub fn flags_env(cfg: &Config, hostname: &str) -> Result<String> {
     let joined = kubelet_args(cfg, hostname).join(" ");
-    // Go's %q: backslashes and quotes escaped.
-    let quoted = joined.replace('\\', "\\\\").replace('"', "\\\"");
     templates::render(
         "kubelet/kubeadm-flags.env",
         templates::KUBELET_FLAGS_ENV,
-        &[("args", quoted)],
+        &[("args", go_quoted_inner(&joined))],
     )
 }
 
@@ -85,12 +89,45 @@ pub fn instance_config(cfg: &Config) -> Result<Option<String>> {
     if !cfg.version.profile().node_local_cri_socket {
         return Ok(None);
     }
+    instance_config_of(&cfg.cri_socket).map(Some)
+}
+
+/// The instance configuration that gives the kubelet `endpoint` as its CRI endpoint: the one
+/// field, its value quoted as kubeadm writes it.
+pub fn instance_config_of(endpoint: &str) -> Result<String> {
     templates::render(
         "kubelet/instance-config.yaml",
         templates::KUBELET_INSTANCE_CONFIG,
-        &[("criSocket", scalar(&cfg.cri_socket))],
+        &[("criSocket", format!("\"{}\"", go_quoted_inner(endpoint)))],
     )
-    .map(Some)
+}
+
+/// The CRI endpoint this node's instance configuration names; `None` without the file.
+pub fn instance_endpoint(root: &Root) -> Result<Option<String>> {
+    let Some(bytes) = root.read_optional(KUBELET_INSTANCE_CONFIG)? else {
+        return Ok(None);
+    };
+    let doc: serde_yaml::Mapping = serde_yaml::from_slice(&bytes)
+        .with_context(|| format!("`{KUBELET_INSTANCE_CONFIG}` is not a YAML mapping"))?;
+    Ok(doc
+        .get("containerRuntimeEndpoint")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string))
+}
+
+/// `config` as this node's `config.yaml` says it: with the node's instance configuration (when
+/// it has one on disk) merged over it, as kubeadm writes the file from 1.34.
+pub fn with_instance_config(root: &Root, config: &str) -> Result<String> {
+    match root.read_optional(KUBELET_INSTANCE_CONFIG)? {
+        Some(instance) => kubelet_config::merged(config, &String::from_utf8_lossy(&instance))
+            .with_context(|| {
+                format!(
+                    "failed to merge `{KUBELET_INSTANCE_CONFIG}` into the kubelet configuration"
+                )
+            }),
+        None => Ok(config.to_string()),
+    }
 }
 
 /// Writes `kubeadm-flags.env`, `config.yaml` and, from 1.34, `instance-config.yaml`, all
@@ -112,6 +149,11 @@ pub fn write_files(ctx: &mut Context) -> Result<()> {
 /// configuration): init makes the configuration, join takes the cluster's.
 pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()> {
     let instance = instance_config(&ctx.cfg)?;
+    // The node's own endpoint over the cluster's configuration (after the patches, as kubeadm).
+    let config = match &instance {
+        Some(instance) => kubelet_config::merged(config, instance)?,
+        None => config.to_string(),
+    };
     ctx.root.create_dir(paths::KUBELET_DIR, 0o700)?;
     ctx.out.status(
         "kubelet-start",
@@ -149,4 +191,91 @@ pub fn write_kubelet_files(ctx: &Context, env: &str, config: &str) -> Result<()>
 pub fn run(ctx: &mut Context) -> Result<()> {
     write_files(ctx)?;
     crate::phases::kubelet::service::start(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Documents, Overrides};
+    use crate::host::FakeHost;
+    use crate::runner::report::RecordingReporter;
+
+    const SOCKET: &str = "unix:///run/crio/crio.sock";
+
+    /// What kubelet-start of `version` writes into a folder.
+    fn kubelet_start(version: &str) -> (tempfile::TempDir, Context) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let overrides = Overrides {
+            kubernetes_version: Some(version.into()),
+            node_name: Some("node1".into()),
+            cri_socket: Some(SOCKET.into()),
+            ..Overrides::default()
+        };
+        let host = FakeHost::healthy();
+        let cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
+        let mut ctx = Context::new(
+            cfg,
+            root,
+            Box::new(host),
+            Box::new(std::sync::Arc::new(RecordingReporter::default())),
+            Default::default(),
+        );
+        write_files(&mut ctx).unwrap();
+        (dir, ctx)
+    }
+
+    #[test]
+    fn from_v1_34_the_endpoint_is_the_nodes_own_and_not_the_clusters() {
+        let (_dir, ctx) = kubelet_start("v1.34.0");
+        let read = |path: &str| ctx.root.read_to_string(path).unwrap();
+        assert_eq!(
+            read(KUBELET_INSTANCE_CONFIG),
+            format!("containerRuntimeEndpoint: \"{SOCKET}\"\n")
+        );
+        assert!(!read(paths::KUBELET_FLAGS_ENV).contains("--container-runtime-endpoint"));
+        let on_disk = read(paths::KUBELET_CONFIG);
+        let cluster = kubelet_config::kubelet_config(&ctx.cfg).unwrap();
+        assert!(on_disk.contains(&format!("\ncontainerRuntimeEndpoint: {SOCKET}\n")));
+        assert!(
+            cluster.contains("\ncontainerRuntimeEndpoint: \"\"\n"),
+            "{cluster}"
+        );
+        // Otherwise the same file.
+        assert_eq!(
+            on_disk.replace(SOCKET, "\"\""),
+            cluster,
+            "the node's file is the cluster's configuration with its endpoint"
+        );
+        assert_eq!(with_instance_config(&ctx.root, &cluster).unwrap(), on_disk);
+        assert_eq!(
+            instance_endpoint(&ctx.root).unwrap().as_deref(),
+            Some(SOCKET)
+        );
+    }
+
+    #[test]
+    fn before_v1_34_the_endpoint_is_a_flag() {
+        let (_dir, ctx) = kubelet_start("v1.33.0");
+        assert!(!ctx.root.exists(KUBELET_INSTANCE_CONFIG));
+        assert!(
+            ctx.root
+                .read_to_string(paths::KUBELET_FLAGS_ENV)
+                .unwrap()
+                .contains(&format!("--container-runtime-endpoint={SOCKET}"))
+        );
+        assert_eq!(
+            ctx.root.read_to_string(paths::KUBELET_CONFIG).unwrap(),
+            kubelet_config::kubelet_config(&ctx.cfg).unwrap()
+        );
+        assert_eq!(instance_endpoint(&ctx.root).unwrap(), None);
+    }
+
+    #[test]
+    fn the_instance_configuration_quotes_as_go_does() {
+        assert_eq!(
+            instance_config_of("unix:///a \"b\"\\c").unwrap(),
+            "containerRuntimeEndpoint: \"unix:///a \\\"b\\\"\\\\c\"\n"
+        );
+    }
 }

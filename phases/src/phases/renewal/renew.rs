@@ -1,8 +1,9 @@
-//! Renewing a certificate with the CA on disk (`certs renew`), keeping its subject, names and
-//! usages; and keys with certificate signing requests for an external CA (`certs generate-csr`).
+//! Renewing a certificate with the CA on disk (`certs renew`), keeping its subject (but for
+//! the groups 1.29 moves), names and usages; and keys with certificate signing requests for an external CA (`certs generate-csr`).
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::api::client::CLUSTER_ADMINS_GROUP;
 use crate::api::kubeconfig::Kubeconfig;
 use crate::phases::certs::ca_name;
 use crate::phases::certs::{self, Cert};
@@ -10,6 +11,7 @@ use crate::phases::kubeconfig::File;
 use crate::phases::renewal::expiry::Renewable;
 use crate::pki::{self, AltNames, CertRequest, Certificate, Usage};
 use crate::runner::context::Context;
+use crate::version::migrations::{self, Migration};
 
 /// What renewing one certificate did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +105,7 @@ fn same_as(
     };
     Ok(CertRequest {
         common_name: current.common_name.clone(),
-        organizations: current.organizations.clone(),
+        organizations: organizations(ctx, current, item),
         alt_names: AltNames {
             dns: current.dns_names.clone(),
             ips: current.ips.clone(),
@@ -114,6 +116,30 @@ fn same_as(
         not_before,
         not_after,
     })
+}
+
+/// The groups of the renewed certificate: `current`'s, except that the renewal of the version
+/// that took certificates out of `system:masters` does it for those it made in that group
+/// ([`Migration::RenewalLeavesSystemMasters`]).
+fn organizations(ctx: &Context, current: &Certificate, item: Renewable) -> Vec<String> {
+    const MASTERS: &str = "system:masters";
+    let mut groups = current.organizations.clone();
+    let migrates =
+        migrations::for_target(ctx.cfg.version).contains(&Migration::RenewalLeavesSystemMasters);
+    if !migrates || !groups.iter().any(|g| g == MASTERS) {
+        return groups;
+    }
+    match item {
+        Renewable::Leaf(Cert::ApiserverKubeletClient) => {
+            groups.retain(|g| g != MASTERS && g != CLUSTER_ADMINS_GROUP);
+            groups.push(CLUSTER_ADMINS_GROUP.to_string());
+        }
+        Renewable::Leaf(Cert::ApiserverEtcdClient | Cert::EtcdHealthcheckClient) => {
+            groups.retain(|g| g != MASTERS);
+        }
+        _ => {}
+    }
+    groups
 }
 
 /// What `generate-csr` writes for one certificate: the key, the request and (for a kubeconfig)
@@ -248,4 +274,112 @@ pub fn generate_csrs(ctx: &Context, kubeconfig_dir: &str) -> Result<Vec<CsrFiles
         });
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Documents, Overrides};
+    use crate::fs::root::Root;
+    use crate::host::FakeHost;
+    use crate::pki::AltNames;
+    use crate::runner::context::Options;
+    use crate::runner::report::RecordingReporter;
+
+    fn node(base: &std::path::Path, version: &str) -> Context {
+        let root = Root::new(base);
+        let overrides = Overrides {
+            kubernetes_version: Some(version.into()),
+            node_name: Some("node1".into()),
+            ..Overrides::default()
+        };
+        let host = FakeHost::healthy();
+        let cfg = config::resolve(Documents::default(), &overrides, &root, &host).unwrap();
+        Context::new(
+            cfg,
+            root,
+            Box::new(host),
+            Box::new(std::sync::Arc::new(RecordingReporter::default())),
+            Options::default(),
+        )
+    }
+
+    /// The cluster CA and etcd CA, and the three certificates a 1.28 node has in
+    /// `system:masters`.
+    fn v1_28_node(base: &std::path::Path) {
+        let ctx = node(base, "v1.28.3");
+        for (base_name, cn) in [("ca", "kubernetes"), ("etcd/ca", "etcd-ca")] {
+            let key = pki::new_key(certs::key_algorithm(&ctx).unwrap()).unwrap();
+            let (not_before, not_after) = certs::ca_validity(&ctx).unwrap();
+            let req = CertRequest {
+                common_name: cn.into(),
+                organizations: Vec::new(),
+                alt_names: AltNames::default(),
+                usages: Vec::new(),
+                is_ca: true,
+                leaf_basic_constraints: false,
+                not_before,
+                not_after,
+            };
+            let cert = pki::sign(&req, &key, None).unwrap();
+            pki::write_pair(&ctx.root, ctx.cert_dir(), base_name, &cert, &key).unwrap();
+        }
+        for cert in CHANGED {
+            certs::ensure_leaf(&ctx, cert).unwrap();
+        }
+    }
+
+    const CHANGED: [Cert; 3] = [
+        Cert::ApiserverKubeletClient,
+        Cert::ApiserverEtcdClient,
+        Cert::EtcdHealthcheckClient,
+    ];
+
+    fn groups(ctx: &Context, cert: Cert) -> Vec<String> {
+        Renewable::Leaf(cert)
+            .read(ctx)
+            .unwrap()
+            .unwrap()
+            .organizations
+    }
+
+    #[test]
+    fn the_renewal_of_v1_29_takes_the_certificates_out_of_system_masters() {
+        let dir = tempfile::tempdir().unwrap();
+        v1_28_node(dir.path());
+        let ctx = node(dir.path(), "v1.29.0");
+        for cert in CHANGED {
+            assert_eq!(groups(&ctx, cert), ["system:masters"]);
+            assert!(matches!(
+                renew(&ctx, Renewable::Leaf(cert)).unwrap(),
+                Outcome::Renewed { .. }
+            ));
+        }
+        // As init of 1.29 makes them.
+        assert_eq!(
+            groups(&ctx, Cert::ApiserverKubeletClient),
+            [CLUSTER_ADMINS_GROUP]
+        );
+        assert!(groups(&ctx, Cert::ApiserverEtcdClient).is_empty());
+        assert!(groups(&ctx, Cert::EtcdHealthcheckClient).is_empty());
+        // Renewed again: as they are.
+        renew(&ctx, Renewable::Leaf(Cert::ApiserverKubeletClient)).unwrap();
+        assert_eq!(
+            groups(&ctx, Cert::ApiserverKubeletClient),
+            [CLUSTER_ADMINS_GROUP]
+        );
+    }
+
+    #[test]
+    fn other_versions_renew_a_certificate_in_its_groups() {
+        for version in ["v1.28.3", "v1.30.0"] {
+            let dir = tempfile::tempdir().unwrap();
+            v1_28_node(dir.path());
+            let ctx = node(dir.path(), version);
+            for cert in CHANGED {
+                renew(&ctx, Renewable::Leaf(cert)).unwrap();
+                assert_eq!(groups(&ctx, cert), ["system:masters"], "{version}");
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::api::{ObjectRef, manifests};
 use crate::fs::paths;
 use crate::phases::upgrade::Settings;
-use crate::phases::{addons, apply_patches, upload_config};
+use crate::phases::{addons, apply_patches, kubelet, upload_config};
 use crate::render::patches::Target;
 use crate::runner::context::Context;
 
@@ -19,7 +19,8 @@ pub fn upload_kubeadm_config(ctx: &mut Context) -> Result<()> {
 }
 
 /// The cluster's kubelet configuration: the kubelet-config ConfigMap of the version upgraded
-/// from (or, once written, of the target's).
+/// from (or, once written, of the target's), as the target's kubeadm writes it back
+/// ([`crate::render::kubelet_config::as_version_writes`]).
 fn cluster_kubelet_config(ctx: &Context, settings: &Settings) -> Result<String> {
     if settings.kubelet_from_file {
         // A KubeletConfiguration of --config replaces the cluster's, with kubeadm's defaults.
@@ -33,7 +34,8 @@ fn cluster_kubelet_config(ctx: &Context, settings: &Settings) -> Result<String> 
         if let Some(cm) = api.get::<crate::api::objects::ConfigMap>(&r)?
             && let Some(text) = cm.data.get("kubelet")
         {
-            return Ok(text.clone());
+            return crate::render::kubelet_config::as_version_writes(settings.to, text)
+                .with_context(|| format!("ConfigMap kube-system/{name}"));
         }
     }
     anyhow::bail!(
@@ -57,12 +59,20 @@ pub fn kubelet_config_map(ctx: &mut Context) -> Result<()> {
 }
 
 /// `kubelet-config`: this node's `/var/lib/kubelet/config.yaml` from the cluster's ConfigMap
-/// (patched for this node with `--patches`). The running kubelet reads it when restarted.
+/// (patched for this node with `--patches`; from 1.34 with the node's instance configuration
+/// over it), after the target's changes to this node's kubelet files and before those to its
+/// Node ([`super::migrate`]). The running kubelet reads it when restarted.
 pub fn kubelet_config_file(ctx: &mut Context) -> Result<()> {
     let settings = settings(ctx)?;
     super::migrate::kubelet_flags(ctx, settings.to)?;
+    super::migrate::node_local_cri_socket(ctx, settings.to)?;
     let config = cluster_kubelet_config(ctx, &settings)?;
     let config = apply_patches::yaml(ctx, Target::KubeletConfiguration, &config)?;
+    let config = if ctx.profile().node_local_cri_socket {
+        kubelet::with_instance_config(&ctx.root, &config)?
+    } else {
+        config
+    };
     let current = ctx.root.read_optional(paths::KUBELET_CONFIG)?;
     if current.as_deref() == Some(config.as_bytes()) {
         ctx.out.status(
@@ -72,17 +82,18 @@ pub fn kubelet_config_file(ctx: &mut Context) -> Result<()> {
                 paths::KUBELET_CONFIG
             ),
         );
-        return Ok(());
+    } else {
+        ctx.root
+            .write(paths::KUBELET_CONFIG, config.as_bytes(), 0o644)?;
+        ctx.out.status(
+            "upgrade/kubelet-config",
+            &format!(
+                "Wrote the cluster's kubelet configuration to \"{}\"; restart the kubelet to use it",
+                paths::KUBELET_CONFIG
+            ),
+        );
     }
-    ctx.root
-        .write(paths::KUBELET_CONFIG, config.as_bytes(), 0o644)?;
-    ctx.out.status(
-        "upgrade/kubelet-config",
-        &format!(
-            "Wrote the cluster's kubelet configuration to \"{}\"; restart the kubelet to use it",
-            paths::KUBELET_CONFIG
-        ),
-    );
+    super::migrate::remove_cri_socket_annotation(ctx, settings.to)?;
     Ok(())
 }
 

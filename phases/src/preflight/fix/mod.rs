@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::Report;
 use crate::host;
 use crate::host::containerd::{self, Edits};
-use crate::host::kernel_state::{MODULES, fstab_swap_lines, swap_devices, sysctl_path};
+use crate::host::kernel_state::{
+    MODULES, fstab_swap_lines, module_loaded, swap_devices, sysctl_path,
+};
 use crate::host::kubelet_unit;
 use crate::runner::context::Context;
 
@@ -104,7 +106,10 @@ pub fn plan(ctx: &Context, report: &Report) -> Result<Plan> {
                 plan.modules.push(name)
             }
             Some(Repair::Sysctl { key }) => {
-                if key.starts_with("net.bridge.") && !plan.modules.contains(&"br_netfilter") {
+                if key.starts_with("net.bridge.")
+                    && !plan.modules.contains(&"br_netfilter")
+                    && !module_loaded(&ctx.root, "br_netfilter")
+                {
                     plan.modules.push("br_netfilter");
                 }
                 if !plan.sysctls.contains(key) {

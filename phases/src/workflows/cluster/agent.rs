@@ -3,17 +3,17 @@
 //! labels and taints, their list, and the cluster's record of its hosts
 //! (ConfigMap `kube-system/kubestrap-cluster`).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::file::{Role, Taint};
+pub use super::labels::NodeWant;
+
+use super::file::Role;
 use crate::api::ObjectRef;
-use crate::api::node::change_node;
-use crate::api::objects::{ConfigMap, Node};
+use crate::api::objects::ConfigMap;
 use crate::fs::paths;
 use crate::fs::root::Root;
 
@@ -176,16 +176,6 @@ fn earliest_expiry(root: &Root) -> Option<String> {
         .ok()
 }
 
-/// The labels and taints a Node must have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeWant {
-    pub name: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub taints: Vec<Taint>,
-}
-
 /// A host as the cluster's record keeps it (to list or `--prune` it once the file drops it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -209,9 +199,12 @@ pub struct NodesRequest {
     pub remove: Vec<String>,
     #[serde(default)]
     pub ensure: Vec<NodeWant>,
-    /// Nodes to cordon and empty of their pods (but DaemonSets' and static ones) first.
+    /// Nodes to drain first: cordoned, their pods evicted (but DaemonSets' and static ones).
     #[serde(default)]
     pub drain: Vec<String>,
+    /// How long the drain's evictions may wait for PodDisruptionBudgets (default: 2 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_seconds: Option<u64>,
     /// The hosts to record; `None` leaves the record as it is. Hosts recorded before and not
     /// listed stay recorded (to be listed, or pruned) unless named in `forget`.
     #[serde(default)]
@@ -239,6 +232,9 @@ pub struct NodesReply {
     pub nodes: Vec<NodeRow>,
     /// The Nodes whose labels or taints were changed.
     pub changed: Vec<String>,
+    /// The pods the drain evicted (`namespace/name`).
+    #[serde(default)]
+    pub evicted: Vec<String>,
     /// The record as it was before (empty when there was none).
     pub recorded: Vec<RecordedHost>,
     pub record_written: bool,
@@ -251,8 +247,9 @@ fn record_ref() -> Result<ObjectRef> {
     ObjectRef::new("v1", "ConfigMap", Some("kube-system"), RECORD)
 }
 
-/// On a control-plane host: adds the missing labels and taints, writes the record when it
-/// differs, lists the Nodes (through admin.conf under `base`).
+/// On a control-plane host: drains and deletes the Nodes asked, gives the Nodes the file's
+/// labels and taints (removing those it no longer lists), writes the record when it differs,
+/// lists the Nodes (through admin.conf under `base`).
 pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Result<NodesReply> {
     let admin = super::super::Cluster {
         kubeconfig: paths::kubeconfig("admin.conf"),
@@ -261,45 +258,20 @@ pub fn nodes(base: &Path, req: &NodesRequest, out: &dyn crate::api::Log) -> Resu
     let (_, client) = super::super::cluster_client(base, &admin)?;
     let api = client.with(out);
     let mut reply = NodesReply::default();
+    let mut limits = super::drain::Limits::default();
+    if let Some(seconds) = req.drain_timeout_seconds {
+        limits.budget = std::time::Duration::from_secs(seconds);
+    }
     for name in &req.drain {
-        drain(&api, name)?;
+        let evicted = super::drain::drain(&api, out, name, &limits)?;
+        reply.evicted.extend(evicted);
     }
     for name in &req.remove {
         api.delete(&crate::api::node::node_ref(name)?)
             .with_context(|| format!("failed to delete node `{name}`"))?;
     }
     for want in &req.ensure {
-        let changed = change_node(&api, &want.name, |node: &Node| {
-            let labels: serde_json::Map<String, Value> = want
-                .labels
-                .iter()
-                .filter(|(k, v)| node.metadata.labels.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            let mut taints = node.spec.taints.clone();
-            for t in &want.taints {
-                if !taints
-                    .iter()
-                    .any(|h| h.key == t.key && h.value == t.value && h.effect == t.effect)
-                {
-                    taints.push(crate::api::objects::Taint {
-                        key: t.key.clone(),
-                        value: t.value.clone(),
-                        effect: t.effect.clone(),
-                        time_added: None,
-                    });
-                }
-            }
-            if labels.is_empty() && taints.len() == node.spec.taints.len() {
-                return None;
-            }
-            Some(json!({
-                "metadata": {"labels": labels, "resourceVersion": node.metadata.resource_version},
-                "spec": {"taints": taints},
-            }))
-        })
-        .with_context(|| format!("failed to label and taint node `{}`", want.name))?;
-        if changed {
+        if super::labels::ensure(&api, want)? {
             reply.changed.push(want.name.clone());
         }
     }
@@ -364,37 +336,4 @@ fn finish(api: &crate::api::Api<'_>, mut reply: NodesReply) -> Result<NodesReply
         });
     }
     Ok(reply)
-}
-
-/// `kubectl drain --ignore-daemonsets --force` as far as a host to be reset needs it: the Node
-/// cordoned, its pods deleted but those of DaemonSets and the static (mirror) pods.
-fn drain(api: &crate::api::Api<'_>, name: &str) -> Result<()> {
-    api.patch(
-        &crate::api::node::node_ref(name)?,
-        crate::api::MERGE_PATCH,
-        &json!({"spec": {"unschedulable": true}}),
-    )
-    .with_context(|| format!("failed to cordon node `{name}`"))?;
-    let pods: Vec<Value> = api.list(
-        &format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{name}"),
-        "pods",
-    )?;
-    for pod in pods {
-        let meta = &pod["metadata"];
-        let daemon = meta["ownerReferences"]
-            .as_array()
-            .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
-        let mirror = meta["annotations"]["kubernetes.io/config.mirror"].is_string();
-        if daemon || mirror {
-            continue;
-        }
-        let target = ObjectRef::new(
-            "v1",
-            "Pod",
-            meta["namespace"].as_str(),
-            meta["name"].as_str().unwrap_or_default(),
-        )?;
-        api.delete(&target)?;
-    }
-    Ok(())
 }

@@ -11,9 +11,10 @@ use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 
 use super::agent::{Facts, NodeRow, NodeWant, NodesRequest, RecordedHost};
-use super::configs::{api_endpoint, init_config, join_config, preflight_config};
+use super::configs::{api_endpoint, init_config, join_config};
 use super::file::{ClusterFile, Host, Role};
-use super::plan::{self, Action, Plan};
+use super::plan::{self, Action};
+use super::preflight::{Preflight, preflighted};
 use super::remote::{Conn, limits};
 use super::{Events, State, emit};
 use crate::host::ssh::{self, Settings};
@@ -26,10 +27,13 @@ const PARALLEL: usize = 8;
 pub struct ApplyOptions {
     pub file: ClusterFile,
     pub ssh: Settings,
-    /// Repair what preflight finds (`kubestrap preflight --fix --yes` on each acting host).
+    /// Repair what preflight finds: each host's plan shown, applied after the yes of
+    /// [`Events::confirm`] (`kubestrap preflight --fix` on each acting host).
     pub fix: bool,
     /// Drain and reset the hosts the cluster has that the file no longer lists.
     pub prune: bool,
+    /// How long a pruned host's evictions may wait for PodDisruptionBudgets to allow them.
+    pub drain_timeout: std::time::Duration,
     /// Where to write the admin kubeconfig.
     pub admin_kubeconfig: Option<PathBuf>,
     /// This kubestrap (copied to the hosts).
@@ -281,7 +285,18 @@ async fn drive(
         );
     }
     let checked = preflighted(&plan, &facts);
-    preflight_all(opts, conns, &checked, events).await?;
+    let preflight = Preflight {
+        file,
+        conns,
+        checked: &checked,
+        command: &opts.command,
+        events,
+    };
+    if opts.fix {
+        preflight.fix().await?;
+    } else {
+        preflight.check().await?;
+    }
 
     let mut report = ApplyReport::default();
     let first = &conns[plan.first];
@@ -453,13 +468,12 @@ async fn drive(
             continue;
         }
         let node = node_name(h, &facts[i]);
-        if !h.labels.is_empty() || h.taints.as_ref().is_some_and(|t| !t.is_empty()) {
-            ensure.push(NodeWant {
-                name: node.clone(),
-                labels: h.labels.clone(),
-                taints: h.taints.clone().unwrap_or_default(),
-            });
-        }
+        // Every host, even one without labels: those an earlier apply set may have to go.
+        ensure.push(NodeWant {
+            name: node.clone(),
+            labels: h.labels.clone(),
+            taints: h.taints.clone().unwrap_or_default(),
+        });
         record.push(RecordedHost {
             name: h.name.clone(),
             node,
@@ -552,6 +566,8 @@ async fn drive(
                         State::Failed,
                         format!("{e:#}"),
                     );
+                    // A drain that failed has cordoned the Node, maybe evicted pods: partial.
+                    report.changed = true;
                     report.pruned.push(HostResult {
                         name: r.name.clone(),
                         outcome: HostOutcome::Failed(format!("{e:#}")),
@@ -641,12 +657,22 @@ async fn prune(
     let conn = Conn::open(&host, &opts.file.binary_path, &opts.ssh, control).await?;
     let result = async {
         conn.install_if_missing(&opts.binary).await?;
-        first
+        let drained = first
             .nodes(&NodesRequest {
                 drain: vec![r.node.clone()],
+                drain_timeout_seconds: Some(opts.drain_timeout.as_secs()),
                 ..NodesRequest::default()
             })
             .await?;
+        for pod in &drained.evicted {
+            emit(
+                events,
+                Some(&r.name),
+                "prune",
+                State::Done,
+                format!("evicted pod {pod}"),
+            );
+        }
         emit(
             events,
             Some(&r.name),
@@ -688,85 +714,6 @@ fn results(file: &ClusterFile, outcomes: Vec<Option<HostOutcome>>) -> Vec<HostRe
         .collect()
 }
 
-/// Preflight on every host that will init or join (at once); one table of what fails.
-/// The hosts preflight checks here, with whether each is the init host: those that init or
-/// join, but a half-done init (init's own preflight knows its files) and a half-done join (reset
-/// first).
-fn preflighted(plan: &Plan, facts: &[Facts]) -> Vec<(usize, bool)> {
-    plan.actions
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| match a {
-            Action::Init if !facts[i].kube_files => Some((i, true)),
-            Action::Join { reset_first: false } => Some((i, false)),
-            _ => None,
-        })
-        .collect()
-}
-
-async fn preflight_all(
-    opts: &ApplyOptions,
-    conns: &[Conn],
-    checked: &[(usize, bool)],
-    events: &dyn Events,
-) -> Result<()> {
-    let file = &opts.file;
-    let acting: Vec<usize> = checked.iter().map(|(i, _)| *i).collect();
-    let checks = join_all(checked.iter().map(|&(i, init)| async move {
-        let conn = &conns[i];
-        let mut args = vec!["preflight"];
-        if !init {
-            args.push("--join");
-        }
-        if opts.fix {
-            args.extend(["--fix", "--yes"]);
-        }
-        emit(
-            events,
-            Some(&conn.host.name),
-            "preflight",
-            State::Started,
-            "checking the host",
-        );
-        let config = preflight_config(file, &conn.host, init)?;
-        conn.preflight(&args, &config).await
-    }))
-    .await;
-    let mut table: Vec<(String, String, String)> = Vec::new();
-    for (&i, r) in acting.iter().zip(checks) {
-        let name = &file.hosts[i].name;
-        match r {
-            Ok(errors) if errors.is_empty() => {
-                emit(events, Some(name), "preflight", State::Done, "passed")
-            }
-            Ok(errors) => {
-                emit(
-                    events,
-                    Some(name),
-                    "preflight",
-                    State::Failed,
-                    format!("{} check(s) failed", errors.len()),
-                );
-                table.extend(errors.into_iter().map(|(c, m)| (name.clone(), c, m)));
-            }
-            Err(e) => table.push((name.clone(), "(preflight)".into(), format!("{e:#}"))),
-        }
-    }
-    if table.is_empty() {
-        return Ok(());
-    }
-    let w0 = table.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
-    let w1 = table.iter().map(|r| r.1.len()).max().unwrap_or(5).max(5);
-    let mut text = format!("{:w0$}  {:w1$}  PROBLEM AND FIX\n", "HOST", "CHECK");
-    for (h, c, m) in &table {
-        text.push_str(&format!("{h:w0$}  {c:w1$}  {m}\n"));
-    }
-    Err(crate::preflight::PreflightFailed {
-        checks: table.iter().map(|r| format!("{} on {}", r.1, r.0)).collect(),
-    })
-    .context(format!("pre-flight checks failed; nothing was changed in the cluster:\n{text}\nhint: fix each problem on its host, or run `{} --fix` to apply the fixes kubestrap knows", opts.command))
-}
-
 /// Writes `bytes` to `path` (0600, through a rename) unless it holds them already.
 fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<bool> {
     if std::fs::read(path).ok().as_deref() == Some(bytes) {
@@ -784,6 +731,3 @@ fn write_if_changed(path: &std::path::Path, bytes: &[u8]) -> Result<bool> {
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     Ok(true)
 }
-
-#[cfg(test)]
-mod tests;

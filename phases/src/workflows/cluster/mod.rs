@@ -1,13 +1,17 @@
 //! `kubestrap cluster`: a whole cluster from one file, over SSH. [`file`] reads `cluster.yaml`,
 //! [`plan`] decides which host does what, [`apply`] drives the hosts (each step of each host a
-//! kubestrap command run there, through [`remote`]), [`agent`] is what those commands do on a
-//! host, [`status`] and [`reset`] the other two front doors.
+//! kubestrap command run there, through [`remote`]; the checks and `--fix` in [`preflight`]),
+//! [`agent`] is what those commands do on a host (the Nodes' [`labels`] and taints, the
+//! [`drain`] of `--prune`), [`status`] and [`reset`] the other two front doors.
 
 pub mod agent;
 mod apply;
 mod configs;
+mod drain;
 pub mod file;
+mod labels;
 pub mod plan;
+mod preflight;
 mod remote;
 mod status;
 
@@ -27,6 +31,9 @@ pub struct Event {
     pub step: String,
     pub state: State,
     pub message: String,
+    /// The changes a step would make, one line each (`--fix`'s plan for the host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +54,9 @@ pub enum State {
 /// Where the events of a run go.
 pub trait Events: Send + Sync {
     fn event(&self, event: Event);
+    /// Asks a person to agree to what the events before showed (`--yes` answers yes; with no
+    /// terminal to ask, no).
+    fn confirm(&self, question: &str) -> bool;
 }
 
 pub(crate) fn emit(
@@ -61,5 +71,6 @@ pub(crate) fn emit(
         step: step.into(),
         state,
         message: message.into(),
+        plan: Vec::new(),
     });
 }

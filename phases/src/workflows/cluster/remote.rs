@@ -20,6 +20,9 @@ pub mod limits {
     pub const INIT: Duration = Duration::from_secs(900);
     pub const JOIN: Duration = Duration::from_secs(600);
     pub const RESET: Duration = Duration::from_secs(300);
+    /// A drain beyond its wait for PodDisruptionBudgets: the wait for the evicted pods to go
+    /// (150 s) and more.
+    pub const DRAIN: Duration = Duration::from_secs(210);
 }
 
 /// A connected host.
@@ -157,8 +160,17 @@ impl Conn {
 
     pub async fn nodes(&self, req: &NodesRequest) -> Result<NodesReply> {
         let input = serde_json::to_vec(req)?;
+        let limit = match req.drain.is_empty() {
+            true => limits::QUICK,
+            false => {
+                let budget = req
+                    .drain_timeout_seconds
+                    .map_or(super::drain::Limits::default().budget, Duration::from_secs);
+                limits::DRAIN + budget
+            }
+        };
         let out = self
-            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limits::QUICK)
+            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limit)
             .await?;
         serde_json::from_str(&out).with_context(|| {
             format!(
@@ -229,34 +241,10 @@ impl Conn {
         Ok(out)
     }
 
-    /// The failing pre-flight checks (name, message with its fix) of `kubestrap preflight
-    /// ARGS… --config FILE`; `--fix --yes` among `args` repairs what it can first.
-    pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Vec<(String, String)>> {
-        let out = self
-            .run_with_config(args, config, limits::PREFLIGHT)
-            .await?;
-        let text = format!("{}\n{}", out.stdout, out.stderr);
-        let mut errors: Vec<(String, String)> = Vec::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("[ERROR ")
-                && let Some((check, msg)) = rest.split_once("]: ")
-            {
-                errors.push((check.to_string(), msg.to_string()));
-            } else if let Some(last) = errors.last_mut()
-                && let Some(fix) = line.trim_start().strip_prefix("fix:")
-                && line.starts_with('\t')
-            {
-                last.1.push_str(&format!(" (fix: {})", fix.trim()));
-            }
-        }
-        if !out.success() && errors.is_empty() {
-            bail!(
-                "{}: `kubestrap preflight` failed:\n{}",
-                self.host.name,
-                out.tail()
-            );
-        }
-        Ok(errors)
+    /// `kubestrap preflight ARGS… --config FILE`, with the time a preflight may take; what it
+    /// printed and its exit code.
+    pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Output> {
+        self.run_with_config(args, config, limits::PREFLIGHT).await
     }
 
     /// A bootstrap token made on this (control-plane) host.

@@ -422,7 +422,11 @@ pub fn prepare_on<R: Reporter>(
         // A worker has no API endpoint of its own; any address will do for what it writes.
         advertise_address: flag("advertise-address").or(Some("127.0.0.1".into())),
         bind_port: flag("secure-port").and_then(|p| p.parse().ok()),
-        cri_socket: kubelet_flag(root, "container-runtime-endpoint"),
+        // Where the node keeps it: its instance configuration (1.34+), else the kubelet's flag.
+        cri_socket: match crate::phases::kubelet::instance_endpoint(root)? {
+            Some(endpoint) => Some(endpoint),
+            None => kubelet_flag(root, "container-runtime-endpoint"),
+        },
         // The name the kubelet registered this node with (init's `--node-name`), not
         // necessarily the hostname: the manifests and the mirror pods carry it.
         node_name: kubelet_flag(root, "hostname-override"),
