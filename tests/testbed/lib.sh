@@ -27,6 +27,11 @@ NODE2_HOST_IP=10.20.1.1      # host end of the veth
 NODE2_IP=10.20.1.2           # node2's end
 NODE2_NAME=testbed-node2     # node2's hostname (UTS namespace) and node name
 SSH_PORT=2222               # each node's sshd, on its testbed address only
+# Users who log in over SSH as well as root (made by setup): sudo runs anything without a
+# password for the first; the second's sudo asks for a password.
+SSH_SUDO_USER=kubestrap-ssh
+SSH_PASSWORD_SUDO_USER=kubestrap-ssh-pw
+SUDOERS_DROPIN=/etc/sudoers.d/kubestrap-testbed
 NODE2_NETNS=kubestrap-node2
 VETH_HOST=ktb-veth0
 VETH_NODE=ktb-veth1
@@ -53,6 +58,8 @@ PACKAGE_UNITS="$HERE/../../fixtures/systemd"
 IMAGE_DIR="$CACHE/images/$K8S_SRC_VERSION-$(sha256sum "$HERE/setup.sh" | cut -c1-12)"
 
 log() { printf '[testbed] %s\n' "$*" >&2; }
+# user_home USER: the user's home folder.
+user_home() { getent passwd "$1" | cut -d: -f6; }
 die() { log "error: $*"; exit 1; }
 
 # fmt_secs TENTHS: 123 -> 12.3

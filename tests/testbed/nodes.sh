@@ -21,7 +21,7 @@ KUBELET_PACKAGE_PATHS="/usr/bin/kubelet /usr/lib/systemd/system /usr/lib/systemd
 # The host paths the cluster writes; removed by `down` when they did not exist before.
 HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net.d /var/lib/cni /var/log/pods
   /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock
-  /opt/kubestrap /run/sshd $KUBELET_PACKAGE_PATHS"
+  /opt/kubestrap /run/sshd /run/sudo $KUBELET_PACKAGE_PATHS"
 
 # in_node NODE CMD...: run CMD in NODE's namespaces.
 in_node() {
@@ -193,14 +193,20 @@ start_node() {
 
 # SSH: one key pair for the client and a host key per node, made per run in $RUN/ssh; each
 # node's sshd (Debian's openssh-server) runs in the node's namespaces on port $SSH_PORT of the
-# node's testbed address only, lets in root with the client key, and gives a session the
-# environment of `exec` (the testbed's PATH and facts).
+# node's testbed address only, lets in root and the SSH users setup made with the client key, and
+# gives a session the environment of `exec` (the testbed's PATH and facts).
 ssh_keys() {
-	local d="$RUN/ssh" node
+	local d="$RUN/ssh" node u home
 	mkdir -p "$d"
 	chmod 700 "$d"
 	[ -f "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C kubestrap-testbed -f "$d/id_ed25519"
 	cp "$d/id_ed25519.pub" "$d/authorized_keys"
+	# sshd reads a user's keys as that user: theirs are in their home (`down` removes them).
+	for u in $SSH_SUDO_USER $SSH_PASSWORD_SUDO_USER; do
+		home=$(user_home "$u")
+		[ -d "$home/.ssh" ] || die "no user $u with a ~/.ssh: run \`$0 setup\` first"
+		install -m 0600 -o "$u" -g "$(id -gn "$u")" "$d/id_ed25519.pub" "$home/.ssh/authorized_keys"
+	done
 	for node in node1 node2; do
 		[ -f "$d/$node-host-key" ] || ssh-keygen -q -t ed25519 -N '' -C "$node" -f "$d/$node-host-key"
 	done
@@ -227,6 +233,8 @@ start_sshd() {
 		echo "MaxSessions 64"
 		echo "MaxStartups 64"
 		echo "SetEnv $(node_env "$node" | tr '\n' ' ')"
+		echo "Match User $SSH_SUDO_USER,$SSH_PASSWORD_SUDO_USER"
+		echo "	AuthorizedKeysFile .ssh/authorized_keys"
 	} >"$d/sshd_config"
 	start_bg "$node" sshd /usr/sbin/sshd -D -e -f "$d/sshd_config"
 	for _ in $(seq 100); do in_node "$node" bash -c "exec 3<>/dev/tcp/$ip/$SSH_PORT" 2>/dev/null && return 0; sleep 0.1; done
@@ -355,6 +363,8 @@ KUBESTRAP_TESTBED_NEXT_BIN_DIR=$NEXT_BIN_DIR
 KUBESTRAP_TESTBED_SSH_PORT=$SSH_PORT
 KUBESTRAP_TESTBED_SSH_KEY=$RUN/ssh/id_ed25519
 KUBESTRAP_TESTBED_SSH_HOST_KEYS=$RUN/ssh
+KUBESTRAP_TESTBED_SSH_SUDO_USER=$SSH_SUDO_USER
+KUBESTRAP_TESTBED_SSH_PASSWORD_SUDO_USER=$SSH_PASSWORD_SUDO_USER
 EOF
 }
 
@@ -666,6 +676,10 @@ cmd_down() {
 		rm -f "/etc/hosts.kubestrap-testbed"
 	fi
 	rm -f "$CNI_CONFLIST"
+	local u
+	for u in $SSH_SUDO_USER $SSH_PASSWORD_SUDO_USER; do
+		getent passwd "$u" >/dev/null && rm -f "$(user_home "$u")/.ssh/authorized_keys"
+	done
 	if [ -f "$SAVED/sysctl" ]; then
 		local kv
 		while read -r kv; do sysctl -qw "$kv" 2>/dev/null || true; done <"$SAVED/sysctl"

@@ -7,7 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 PACKAGES="containerd runc etcd-server etcd-client golang-go gcc libc6-dev busybox-static rsync iptables
   conntrack socat ebtables ethtool containernetworking-plugins golang-github-modern-go-reflect2-dev
-  iproute2 dpkg-dev make openssh-server openssh-client"
+  iproute2 dpkg-dev make openssh-server openssh-client sudo"
 
 install_packages() {
 	local missing=()
@@ -245,9 +245,46 @@ build_images() {
 	log "images: ${built:+built$built; }all in $IMAGE_DIR"
 }
 
+# The SSH users besides root (lib.sh), as a host a cluster file names with `sudo: true` has
+# them: system users with a shell and a home (`up` puts the run's key in their
+# ~/.ssh/authorized_keys), and a sudoers drop-in. Through sudo, the first keeps the PATH and the
+# facts of a node's session: the testbed's systemctl, kubeadm and crictl come first there.
+sudoers_dropin() {
+	cat <<EOF
+# The kubestrap testbed's SSH users (tests/testbed/setup.sh).
+Defaults:$SSH_SUDO_USER !secure_path, env_keep += "PATH KUBESTRAP_TESTBED_*"
+$SSH_SUDO_USER ALL=(ALL:ALL) NOPASSWD: ALL
+$SSH_PASSWORD_SUDO_USER ALL=(ALL:ALL) ALL
+EOF
+}
+
+make_ssh_users() {
+	local u home
+	for u in $SSH_SUDO_USER $SSH_PASSWORD_SUDO_USER; do
+		getent passwd "$u" >/dev/null || useradd --system --create-home --home-dir "/home/$u" --shell /bin/bash "$u"
+		# "*", not useradd's "!": sshd without PAM refuses a locked account even with a key.
+		[ "$(getent shadow "$u" | cut -d: -f2)" = '*' ] || usermod -p '*' "$u"
+		home=$(user_home "$u")
+		[ -d "$home" ] || install -d -m 0750 -o "$u" -g "$(id -gn "$u")" "$home"
+		install -d -m 0700 -o "$u" -g "$(id -gn "$u")" "$home/.ssh"
+	done
+	if [ "$(cat "$SUDOERS_DROPIN" 2>/dev/null)" != "$(sudoers_dropin)" ]; then
+		local tmp
+		tmp=$(mktemp)
+		sudoers_dropin >"$tmp"
+		visudo -cqf "$tmp" || { rm -f "$tmp"; die "the sudoers drop-in made for $SUDOERS_DROPIN is not valid"; }
+		install -m 0440 "$tmp" "$SUDOERS_DROPIN"
+		rm -f "$tmp"
+		log "ssh users: $SUDOERS_DROPIN written"
+	fi
+	visudo -cq || die "sudoers is not valid with $SUDOERS_DROPIN"
+	log "ssh users: $SSH_SUDO_USER (sudo without a password), $SSH_PASSWORD_SUDO_USER (sudo asks one)"
+}
+
 main() {
 	require_root
 	timed "install packages" install_packages
+	timed "ssh users" make_ssh_users
 	timed "fetch kubernetes source" fetch_source
 	timed "build kubernetes binaries" build_binaries
 	timed "build them as $K8S_NEXT_VERSION" build_next_binaries

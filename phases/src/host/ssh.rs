@@ -129,6 +129,57 @@ pub struct Remote {
 /// The seconds the remote end grants a command past its time before it is killed.
 const KILL_AFTER: u64 = 10;
 
+/// How long the check that privileged commands run as root may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `sudo -n` failed because it wants a password.
+fn asks_password(out: &Output) -> bool {
+    out.stderr.contains("sudo:") && out.stderr.contains("password")
+}
+
+fn sudo_hint(target: &Target) -> String {
+    format!(
+        "\n\nhint: `sudo -n` needs a password for {} on {}: allow it without one (a sudoers line `{} ALL=(ALL) NOPASSWD: ALL`), or log in as root",
+        target.user, target.name, target.user
+    )
+}
+
+/// What is wrong when privileged `id -u` (through `sudo -n` for a `sudo` target) said `out`:
+/// `None` when it ran as root.
+fn root_problem(target: &Target, out: &Output) -> Option<String> {
+    let name = &target.name;
+    let user = &target.user;
+    let uid = out.stdout.trim();
+    if out.success() && uid == "0" {
+        return None;
+    }
+    Some(if out.success() && target.sudo {
+        format!(
+            "{name}: `sudo -n` runs commands as uid {uid}, not root: refused before anything ran\n\nhint: let {user} run every command as root through sudo (a sudoers line `{user} ALL=(ALL) NOPASSWD: ALL`)"
+        )
+    } else if out.success() {
+        format!(
+            "{name}: {user} is not root (uid {uid}) and the host has no `sudo: true`: refused before anything ran\n\nhint: set `sudo: true` for this host in the cluster file (sudo without a password), or log in as root"
+        )
+    } else if target.sudo && asks_password(out) {
+        format!(
+            "{name}: `sudo -n` needs a password for {user}: refused before anything ran{}",
+            sudo_hint(target)
+        )
+    } else {
+        let how = if target.sudo {
+            "sudo -n id -u"
+        } else {
+            "id -u"
+        };
+        format!(
+            "{name}: `{how}` failed ({}): refused before anything ran:\n{}",
+            exit_text(out),
+            out.tail()
+        )
+    })
+}
+
 impl Remote {
     /// Connects (the host key checked), making the control socket in `control_dir`.
     pub async fn connect(
@@ -192,7 +243,23 @@ impl Remote {
             "connected to {}@{}:{}",
             target.user, target.address, target.port
         ));
+        if let Err(e) = remote.check_root().await {
+            remote.close().await;
+            return Err(e);
+        }
         Ok(remote)
+    }
+
+    /// Refuses a host where privileged commands would not run as root (`sudo -n` asks for a
+    /// password, or a user other than root without `sudo`), before anything runs there.
+    async fn check_root(&self) -> Result<()> {
+        let out = self
+            .run(Command::new(&["id", "-u"], PROBE_TIMEOUT).privileged())
+            .await?;
+        match root_problem(&self.target, &out) {
+            Some(problem) => Err(anyhow!(problem)),
+            None => Ok(()),
+        }
     }
 
     pub fn target(&self) -> &Target {
@@ -293,11 +360,8 @@ impl Remote {
         if !tail.is_empty() {
             msg.push_str(&format!(":\n{tail}"));
         }
-        if sudo && out.stderr.contains("sudo:") && out.stderr.contains("password") {
-            msg.push_str(&format!(
-                "\n\nhint: `sudo -n` needs a password for {} on {}: allow it without one (a sudoers line `{} ALL=(ALL) NOPASSWD: ALL`), or log in as root",
-                self.target.user, self.target.name, self.target.user
-            ));
+        if sudo && asks_password(&out) {
+            msg.push_str(&sudo_hint(&self.target));
         }
         Err(anyhow!(msg))
     }
@@ -340,8 +404,8 @@ impl Remote {
 }
 
 /// `text` with what looks like a bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`) masked, and the
-/// certificate key after `--certificate-key` or `certificateKey:`: a command's output may print
-/// one (init's join command does).
+/// certificate key after `--certificate-key`, `certificateKey:` or `key:`: a command's output may
+/// print one (init's join command does, and its upload-certs step after "Using certificate key:").
 pub fn mask_secrets(text: &str) -> String {
     let bytes = text.as_bytes();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b':' || b == b'-';
@@ -364,7 +428,7 @@ pub fn mask_secrets(text: &str) -> String {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         };
         let token = w.len() == 23 && w.as_bytes()[6] == b'.' && lower(&w[..6]) && lower(&w[7..]);
-        let key = matches!(previous, "--certificate-key" | "certificateKey:")
+        let key = matches!(previous, "--certificate-key" | "certificateKey:" | "key:")
             && w.bytes().all(|b| b.is_ascii_hexdigit());
         out.push_str(if token {
             "<token>"

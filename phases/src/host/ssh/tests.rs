@@ -315,6 +315,10 @@ fn tokens_and_certificate_keys_are_masked_in_logs() {
         mask_secrets(&format!("certificateKey: {key}\n")),
         "certificateKey: <certificate key>\n"
     );
+    assert_eq!(
+        mask_secrets(&format!("[upload-certs] Using certificate key:\n{key}\n")),
+        "[upload-certs] Using certificate key:\n<certificate key>\n"
+    );
     // Not a secret: upper case, other lengths, file names, a file's checksum.
     let checksum = format!("{key}  /usr/local/bin/kubestrap");
     for kept in [
@@ -326,4 +330,52 @@ fn tokens_and_certificate_keys_are_masked_in_logs() {
     ] {
         assert_eq!(mask_secrets(kept), kept);
     }
+}
+
+fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> Option<String> {
+    let target = Target {
+        name: "web1".into(),
+        address: "192.0.2.10".into(),
+        port: 22,
+        user: "admin".into(),
+        key: None,
+        sudo,
+    };
+    let out = Output {
+        code: Some(code),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    };
+    root_problem(&target, &out)
+}
+
+#[test]
+fn a_host_where_privileged_commands_would_not_run_as_root_is_refused() {
+    assert_eq!(probe(true, 0, "0\n", ""), None);
+    assert_eq!(probe(false, 0, "0\n", ""), None);
+    let password = probe(true, 1, "", "sudo: a password is required\n").expect("refused");
+    assert!(
+        password
+            .starts_with("web1: `sudo -n` needs a password for admin: refused before anything ran")
+            && password.contains("hint: `sudo -n` needs a password for admin on web1")
+            && password.contains("`admin ALL=(ALL) NOPASSWD: ALL`"),
+        "{password}"
+    );
+    let no_sudo = probe(false, 0, "1000\n", "").expect("refused");
+    assert!(
+        no_sudo.contains("admin is not root (uid 1000)") && no_sudo.contains("set `sudo: true`"),
+        "{no_sudo}"
+    );
+    let not_root = probe(true, 0, "1000\n", "").expect("refused");
+    assert!(
+        not_root.contains("`sudo -n` runs commands as uid 1000, not root"),
+        "{not_root}"
+    );
+    let missing = probe(true, 127, "", "bash: line 1: sudo: command not found\n").expect("refused");
+    assert!(
+        missing.contains("`sudo -n id -u` failed (exit code 127)")
+            && missing.contains("sudo: command not found")
+            && !missing.contains("needs a password"),
+        "{missing}"
+    );
 }

@@ -14,7 +14,7 @@ use crate::config::net;
 use crate::fs::paths;
 use crate::phases::etcd::leave::{Interruptible, remove_member};
 use crate::runner::context::Context;
-use crate::runner::wait::{Poll, Wait};
+use crate::runner::wait::{Poll, Wait, Waited};
 
 /// An etcd member this join added, kept while the join has not finished: a failure removes it
 /// again. Its ID and where the cluster's other members answer.
@@ -29,6 +29,9 @@ const ETCD_CLIENT_URLS: &str = "kubeadm.kubernetes.io/etcd.advertise-client-urls
 /// How long the new member gets to start, catch up and be promoted.
 const ETCD_JOIN_TIMEOUT: Duration = Duration::from_secs(180);
 const POLL: Duration = Duration::from_secs(1);
+/// How long this node's kubelet gets to report its ephemeral storage (it updates its Node's
+/// status every 10 s).
+const NODE_STORAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A dry run reports the etcd step instead of taking it: etcd has no dry run.
 fn dry_run_says(ctx: &Context, what: &str) -> bool {
@@ -150,8 +153,64 @@ pub fn join_etcd(ctx: &mut Context) -> Result<()> {
     ) {
         return Ok(());
     }
-    let gw = cluster_gateway(ctx)?;
+    let admin = ctx.admin()?;
+    if ctx.cfg.version.profile().etcd_ephemeral_storage_request {
+        wait_for_node_storage(ctx, &admin)?;
+    }
+    let gw = gateway(ctx, etcd_endpoints(&admin)?)?;
     add_member(ctx, &gw)
+}
+
+/// Up to 1.21 etcd's pod requests ephemeral storage, and the kubelet admits such a pod only once
+/// it knows the node's capacity, which a kubelet started moments before (kubelet-start) may not
+/// report yet; a static pod it refused is not tried again, and the member would never start. So
+/// the member waits until this node's Node shows that capacity. A kubelet that never reports it
+/// (local storage isolation off) does not check it either: after the time, a warning and on.
+fn wait_for_node_storage(ctx: &Context, api: &Api) -> Result<()> {
+    let node = &ctx.cfg.node_name;
+    let path = format!("/api/v1/nodes/{node}");
+    let target = format!("Node {node}");
+    let waited = Wait::new(
+        ctx.out.as_ref(),
+        ctx.interrupt,
+        "etcd",
+        format!("Waiting for the kubelet to report the ephemeral storage of {target}"),
+        POLL,
+        NODE_STORAGE_TIMEOUT,
+    )
+    .until(|| {
+        Ok(match api.get_value(&path, &target) {
+            Ok(Some(v)) => match storage_pending(&v) {
+                None => Poll::Ready(()),
+                Some(why) => Poll::Pending(why),
+            },
+            Ok(None) => Poll::Pending(format!("no {target} yet")),
+            Err(e) => Poll::Pending(format!("{e:#}")),
+        })
+    })?;
+    if let Waited::TimedOut(last) = waited {
+        ctx.out.warn(
+            "etcd",
+            &format!(
+                "{last} after {}s; etcd's static pod, which requests ephemeral storage, is written anyway",
+                NODE_STORAGE_TIMEOUT.as_secs()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Why a Node does not show its ephemeral storage yet; `None` once it does.
+fn storage_pending(node: &Value) -> Option<String> {
+    let quantity = node
+        .pointer("/status/allocatable/ephemeral-storage")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // A quantity above zero has a digit other than 0 before its unit.
+    let above_zero = quantity
+        .trim_start_matches(['0', '.'])
+        .starts_with(|c: char| c.is_ascii_digit());
+    (!above_zero).then(|| "the kubelet has not reported the node's ephemeral storage yet".into())
 }
 
 fn add_member(ctx: &mut Context, etcd: &dyn EtcdCalls) -> Result<()> {

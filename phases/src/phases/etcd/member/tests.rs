@@ -121,3 +121,23 @@ fn a_dry_run_reports_the_etcd_steps_and_reaches_no_etcd() {
     assert_eq!(etcd_manifest(dir.path()), None);
     assert_eq!(ctx.state::<AddedMember>(), None);
 }
+
+#[test]
+fn the_member_waits_for_a_node_that_shows_its_ephemeral_storage() {
+    let node = |allocatable: Value| serde_json::json!({"status": {"allocatable": allocatable}});
+    for ready in ["51470364Ki", "48Gi", "1", "0.5Gi"] {
+        assert_eq!(
+            storage_pending(&node(serde_json::json!({"ephemeral-storage": ready}))),
+            None,
+            "{ready}"
+        );
+    }
+    for pending in [
+        node(serde_json::json!({"cpu": "2", "memory": "4Gi"})),
+        node(serde_json::json!({"ephemeral-storage": "0"})),
+        node(serde_json::json!({"ephemeral-storage": "0Ki"})),
+        serde_json::json!({"metadata": {"name": "node2"}}),
+    ] {
+        assert!(storage_pending(&pending).is_some(), "{pending}");
+    }
+}
