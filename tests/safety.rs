@@ -425,3 +425,27 @@ fn concurrent_runs_on_one_root_take_turns() {
         assert!(!base.join("var/lib/kubestrap/lock").exists());
     }
 }
+
+#[test]
+fn bad_input_is_refused_at_once_while_another_run_holds_the_root() {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    fs::create_dir_all(base.join("var/lib/kubestrap")).unwrap();
+    let file = fs::File::create(base.join("var/lib/kubestrap/lock")).unwrap();
+    let _held = Flock::lock(file, FlockArg::LockExclusiveNonblock).unwrap();
+    let root = base.to_str().unwrap();
+    for args in [
+        &["join", "--root", root][..],
+        &["init", "--root", root, "--pod-network-cidr", "not-a-cidr"],
+    ] {
+        // Through the lock it would wait for it, then fail (exit 1) naming the holder.
+        let out = kubestrap(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("another kubestrap run holds"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

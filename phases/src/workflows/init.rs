@@ -243,10 +243,6 @@ fn run_on(
     out: Box<dyn Reporter>,
 ) -> (Result<Initialized>, Root) {
     let host = LinuxHost;
-    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
-        Ok(lock) => lock,
-        Err(e) => return (Err(e), root),
-    };
     let cfg = match config::resolve(docs, &opts.overrides, &root, &host) {
         Ok(cfg) => cfg,
         Err(e) => return (Err(e), root),
@@ -257,6 +253,12 @@ fn run_on(
     }
     let steps = match runner::plan(phases(cfg.version), phase, &cfg.init.skip_phases) {
         Ok(steps) => steps,
+        Err(e) => return (Err(e), root),
+    };
+    // Taken once the input is known to be good: bad input is refused at once, even while
+    // another run holds the root.
+    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
+        Ok(lock) => lock,
         Err(e) => return (Err(e), root),
     };
     let options = Options {

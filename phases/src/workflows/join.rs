@@ -205,10 +205,6 @@ fn run_on(
     out: Box<dyn Reporter>,
 ) -> (Result<Joined>, Root) {
     let host = LinuxHost;
-    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
-        Ok(lock) => lock,
-        Err(e) => return (Err(e), root),
-    };
     let cfg = match resolve_join(opts.docs.clone(), &opts.flags, &root, &host) {
         Ok(cfg) => cfg,
         Err(e) => return (Err(e), root),
@@ -225,6 +221,12 @@ fn run_on(
     {
         return (Err(e), root);
     }
+    // Taken once the input is known to be good: bad input is refused at once, even while
+    // another run holds the root.
+    let _lock = match super::lock_root(&root, &opts.command_line, out.as_ref()) {
+        Ok(lock) => lock,
+        Err(e) => return (Err(e), root),
+    };
     let options = Options {
         dry_run: root.is_dry_run(),
         ignore_preflight_errors: cfg.ignored_preflight_errors(),
