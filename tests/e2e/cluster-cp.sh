@@ -67,10 +67,7 @@ members() {
 $TB up
 $TB join -- true
 KEY=$KUBESTRAP_TESTBED_SSH_KEY
-for n in node1 node2; do
-	[ $n = node1 ] && ip=$N1_IP || ip=$N2_IP
-	echo "[$ip]:$PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
-done >"$WORK/known_hosts"
+ssh_known_hosts >"$WORK/known_hosts"
 # A second control plane needs the endpoint every control plane serves behind.
 config kubeadm "controlPlaneEndpoint: $EP" >/dev/null
 
@@ -98,19 +95,6 @@ cluster_file cluster.yaml "$SUDO_USER_OK" true
 cluster_file password.yaml "$SUDO_USER_PW" true
 cluster_file no-sudo.yaml "$SUDO_USER_OK" false
 
-# apply NAME ARGS...: `kubestrap cluster apply` with the run's known_hosts and logs; its exit
-# code in $RC, its output in $WORK/NAME.log.
-apply() {
-	local name=$1
-	shift
-	RC=0
-	"$KS" cluster apply --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" "$@" >"$WORK/$name.log" 2>&1 || RC=$?
-}
-# files NODE: every file of a node that kubestrap or the cluster writes, with size, mtime and
-# digest (the pods' volumes, which the kubelet refreshes on its own, and etcd's data left out).
-files() {
-	$TB exec "$1" sh -c 'find /etc/kubernetes /var/lib/kubelet /etc/systemd/system /opt/kubestrap -path /var/lib/kubelet/pods -prune -o -type f -printf "%p %s %T@\n" 2>/dev/null | sort; find /etc/kubernetes /opt/kubestrap -type f -exec sha256sum {} + 2>/dev/null | sort' || true
-}
 kube_files() { $TB exec "$1" find /etc/kubernetes /var/lib/kubelet /var/lib/etcd -type f 2>/dev/null | sort; }
 ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 # kubectl through node2's API server with node2's admin.conf.
@@ -125,7 +109,7 @@ untouched() {
 }
 
 say "node2's sudo asks for a password: refused before anything runs"
-apply password -f "$WORK/password.yaml"
+cluster_apply password -f "$WORK/password.yaml"
 [ $RC = 6 ] || fail "apply with a password for sudo exited $RC (want 6, nothing done): $(cat "$WORK/password.log")"
 grep -q "$N2_IP: \`sudo -n\` needs a password for $SUDO_USER_PW: refused before anything ran" "$WORK/password.log" &&
 	grep -q "hint: \`sudo -n\` needs a password for $SUDO_USER_PW on $N2_IP: allow it without one" "$WORK/password.log" &&
@@ -134,7 +118,7 @@ grep -q "$N2_IP: \`sudo -n\` needs a password for $SUDO_USER_PW: refused before 
 untouched password
 
 say "node2's user is not root and the file has no sudo: refused before anything runs"
-apply no-sudo -f "$WORK/no-sudo.yaml"
+cluster_apply no-sudo -f "$WORK/no-sudo.yaml"
 [ $RC = 6 ] || fail "apply as a user without sudo exited $RC (want 6, nothing done): $(cat "$WORK/no-sudo.log")"
 grep -q "$N2_IP: $SUDO_USER_OK is not root (uid [0-9]*) and the host has no \`sudo: true\`" "$WORK/no-sudo.log" ||
 	fail "no refusal of the user without sudo: $(cat "$WORK/no-sudo.log")"
@@ -156,7 +140,7 @@ say "cluster apply: node1 and node2 (as $SUDO_USER_OK through sudo) both control
 ) &
 watcher=$!
 t0=$(date +%s%N)
-apply first -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+cluster_apply first -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
 echo "cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 kill "$watcher" && wait "$watcher" 2>/dev/null || true
 watcher=""
@@ -192,14 +176,14 @@ until_ok 60 k2 get --raw /readyz || fail "node2's API server does not answer on 
 kubectl --kubeconfig "$WORK/admin.conf" get nodes >/dev/null || fail "the fetched admin kubeconfig does not work"
 
 say "a second apply changes nothing"
-files node1 >"$WORK/node1.before"
-files node2 >"$WORK/node2.before"
+node_files node1 >"$WORK/node1.before"
+node_files node2 >"$WORK/node2.before"
 t0=$(date +%s%N)
-apply second -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+cluster_apply second -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
 echo "the second cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 [ $RC = 0 ] || fail "second apply exited $RC: $(cat "$WORK/second.log")"
-files node1 >"$WORK/node1.after"
-files node2 >"$WORK/node2.after"
+node_files node1 >"$WORK/node1.after"
+node_files node2 >"$WORK/node2.after"
 diff "$WORK/node1.before" "$WORK/node1.after" >&2 || fail "the second apply changed files on node1"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "the second apply changed files on node2"
 grep -q "nothing to do" "$WORK/second.log" || fail "the second apply did not say so: $(cat "$WORK/second.log")"

@@ -70,14 +70,7 @@ chmod 755 "$WORK/bin/modprobe"
 PATH="$WORK/bin:$PATH" $TB up
 $TB join -- true
 KEY=$KUBESTRAP_TESTBED_SSH_KEY
-known_hosts() {
-	local n ip
-	for n in node1 node2; do
-		[ $n = node1 ] && ip=$N1_IP || ip=$N2_IP
-		echo "[$ip]:$PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
-	done
-}
-known_hosts >"$WORK/known_hosts"
+ssh_known_hosts >"$WORK/known_hosts"
 : >"$WORK/empty_known_hosts"
 config kubeadm >/dev/null
 
@@ -128,19 +121,6 @@ cluster_file cluster.yaml
 cluster_file one-host.yaml without-node2
 cluster_file changed.yaml changed
 
-# apply NAME ARGS...: `kubestrap cluster apply` with the run's known_hosts and logs; its exit
-# code in $RC, its output in $WORK/NAME.log.
-apply() {
-	local name=$1
-	shift
-	RC=0
-	"$KS" cluster apply --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" "$@" >"$WORK/$name.log" 2>&1 || RC=$?
-}
-# files NODE: every file of a node that kubestrap or the cluster writes, with size, mtime and
-# digest (the pods' volumes, which the kubelet refreshes on its own, left out).
-files() {
-	$TB exec "$1" sh -c 'find /etc/kubernetes /var/lib/kubelet /etc/systemd/system /opt/kubestrap -path /var/lib/kubelet/pods -prune -o -type f -printf "%p %s %T@\n" 2>/dev/null | sort; find /etc/kubernetes /opt/kubestrap -type f -exec sha256sum {} + 2>/dev/null | sort' || true
-}
 kube_files() { $TB exec "$1" find /etc/kubernetes /var/lib/kubelet -type f 2>/dev/null | sort; }
 ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 
@@ -157,7 +137,7 @@ done
 
 say "--fix: node1's forwarding off; its plan shown, applied after a yes"
 sysctl -qw net.ipv4.ip_forward=0 # node1 is this machine
-apply nofix -f "$WORK/one-host.yaml"
+cluster_apply nofix -f "$WORK/one-host.yaml"
 [ $RC = 6 ] || fail "apply with a failing check exited $RC (want 6, nothing done): $(cat "$WORK/nofix.log")"
 grep -Eq "^$N1_IP +FileContent--proc-sys-net-ipv4-ip_forward +.*\(fix: sysctl -w net.ipv4.ip_forward=1\)" "$WORK/nofix.log" ||
 	fail "no table naming node1's check and its fix: $(cat "$WORK/nofix.log")"
@@ -173,7 +153,7 @@ grep -q "Apply the fixes above on $N1_IP?.* \[y/N\]" "$WORK/fix-no.log" || fail 
 grep -q "nothing was changed on any host: the fixes above were not applied" "$WORK/fix-no.log" || fail "no word of the no: $(cat "$WORK/fix-no.log")"
 [ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "ip_forward was changed after a no"
 # No terminal to ask and no --yes: the plan is shown (here in the -o json events), nothing changes.
-apply fix-refused -f "$WORK/one-host.yaml" --fix -o json </dev/null
+cluster_apply fix-refused -f "$WORK/one-host.yaml" --fix -o json </dev/null
 [ $RC = 6 ] || fail "apply --fix without a yes exited $RC (want 6, nothing done): $(cat "$WORK/fix-refused.log")"
 python3 - "$WORK/fix-refused.log" "$N1_IP" <<'PY' || fail "apply --fix -o json: $(cat "$WORK/fix-refused.log")"
 import json, sys
@@ -188,7 +168,7 @@ PY
 [ "$(sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "ip_forward was changed without a yes"
 [ ! -e /var/lib/kubestrap/fixes.json ] || fail "fixes were journaled without a yes"
 [ -z "$(kube_files node1)" ] || fail "node1 has files after the refused --fix: $(kube_files node1)"
-apply fix -f "$WORK/one-host.yaml" --fix --yes
+cluster_apply fix -f "$WORK/one-host.yaml" --fix --yes
 [ $RC = 0 ] || fail "apply --fix --yes exited $RC: $(cat "$WORK/fix.log")"
 grep -Eq "^\[$N1_IP\] fix: kubestrap preflight --fix would make (this change|these [0-9]+ changes) here:" "$WORK/fix.log" ||
 	fail "node1's plan was not shown under its name: $(cat "$WORK/fix.log")"
@@ -203,7 +183,7 @@ until_ok 180 ready "$node" || fail "node1 is not Ready after apply --fix"
 
 say "cluster apply: node1 control plane, node2 worker"
 t0=$(date +%s%N)
-apply first -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+cluster_apply first -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
 echo "cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 [ $RC = 0 ] || fail "cluster apply exited $RC: $(cat "$WORK/first.log")"
 until_ok 180 ready "$node" || fail "node1 is not Ready"
@@ -222,14 +202,14 @@ grep -q "$N2" "$WORK/first.log" && grep -Eq "^$N2 +Ready" "$WORK/first.log" ||
 	fail "a token was logged"
 
 say "a second apply changes nothing"
-files node1 >"$WORK/node1.before"
-files node2 >"$WORK/node2.before"
+node_files node1 >"$WORK/node1.before"
+node_files node2 >"$WORK/node2.before"
 t0=$(date +%s%N)
-apply second -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
+cluster_apply second -f "$WORK/cluster.yaml" --admin-kubeconfig "$WORK/admin.conf"
 echo "the second cluster apply took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
 [ $RC = 0 ] || fail "second apply exited $RC: $(cat "$WORK/second.log")"
-files node1 >"$WORK/node1.after"
-files node2 >"$WORK/node2.after"
+node_files node1 >"$WORK/node1.after"
+node_files node2 >"$WORK/node2.after"
 diff "$WORK/node1.before" "$WORK/node1.after" >&2 || fail "the second apply changed files on node1"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "the second apply changed files on node2"
 grep -q "nothing to do" "$WORK/second.log" || fail "the second apply did not say so: $(cat "$WORK/second.log")"
@@ -238,7 +218,7 @@ for h in "$N1_IP" "$N2_IP"; do
 done
 
 say "-o json: one event per line, then the result"
-apply json -f "$WORK/cluster.yaml" -o json
+cluster_apply json -f "$WORK/cluster.yaml" -o json
 [ $RC = 0 ] || fail "apply -o json exited $RC: $(cat "$WORK/json.log")"
 python3 - "$WORK/json.log" "$N1_IP" "$N2_IP" <<'PY' || fail "apply -o json: $(cat "$WORK/json.log")"
 import json, sys
@@ -256,7 +236,7 @@ say "labels and a taint dropped from the file go, a changed value follows, other
 label() { k get node "$1" -o jsonpath="{.metadata.labels.${2//./\\.}}"; }
 [ "$(label "$N2" e2e.kubestrap.test/zone)" = a ] || fail "node2's zone label"
 k label node "$N2" e2e.kubestrap.test/by-hand=yes >/dev/null
-apply changed -f "$WORK/changed.yaml"
+cluster_apply changed -f "$WORK/changed.yaml"
 [ $RC = 0 ] || fail "apply of the changed file exited $RC: $(cat "$WORK/changed.log")"
 grep -q "labels and taints of $N2 set" "$WORK/changed.log" || fail "no word of node2's labels: $(cat "$WORK/changed.log")"
 k get node "$N2" --show-labels >&2
@@ -267,7 +247,7 @@ k get node "$N2" --show-labels >&2
 k get node "$node" --show-labels | grep -q "node-role.kubernetes.io/master" || fail "kubeadm's control-plane label of node1 was removed"
 k get node "$node" -o jsonpath='{.spec.taints}' | grep -q '"node-role.kubernetes.io/master"' || fail "node1's control-plane taint was removed"
 [ "$(label "$node" e2e.kubestrap.test/tier)" = control ] || fail "node1's label"
-apply changed-again -f "$WORK/changed.yaml"
+cluster_apply changed-again -f "$WORK/changed.yaml"
 [ $RC = 0 ] || fail "the changed file again exited $RC: $(cat "$WORK/changed-again.log")"
 grep -q "nothing to do" "$WORK/changed-again.log" || fail "the changed file applied again changed something: $(cat "$WORK/changed-again.log")"
 
@@ -279,11 +259,11 @@ grep -Eq "^$N1_IP +control-plane +yes +v1\.20\.2 +True +20" "$WORK/status.txt" |
 grep -Eq "^$N2_IP +worker +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node2"
 
 say "a host removed from the file is listed, not touched"
-files node2 >"$WORK/node2.before"
-apply one-host -f "$WORK/one-host.yaml"
+node_files node2 >"$WORK/node2.before"
+cluster_apply one-host -f "$WORK/one-host.yaml"
 [ $RC = 0 ] || fail "apply of one host exited $RC: $(cat "$WORK/one-host.log")"
 grep -q "not in $WORK/one-host.yaml: $N2_IP (node $N2" "$WORK/one-host.log" || fail "node2 not listed: $(cat "$WORK/one-host.log")"
-files node2 >"$WORK/node2.after"
+node_files node2 >"$WORK/node2.after"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 was touched"
 ready "$N2" || fail "node2 is no longer Ready"
 
@@ -322,7 +302,7 @@ spec:
 EOF
 observed() { [ "$(k get pdb e2e-drain -o jsonpath='{.status.observedGeneration}')" = 1 ]; }
 until_ok 60 observed || fail "the PodDisruptionBudget is not observed"
-apply budget -f "$WORK/one-host.yaml" --prune --drain-timeout 10s
+cluster_apply budget -f "$WORK/one-host.yaml" --prune --drain-timeout 10s
 [ $RC = 5 ] || fail "apply --prune with a PodDisruptionBudget exited $RC (want 5, partial): $(cat "$WORK/budget.log")"
 grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget default/e2e-drain refuses" "$WORK/budget.log" ||
 	fail "the failed prune does not name the pod and its budget: $(cat "$WORK/budget.log")"
@@ -332,7 +312,7 @@ grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget defaul
 k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
 	fail "node2 was forgotten although its prune failed"
 k delete pdb e2e-drain >/dev/null
-apply pruned -f "$WORK/one-host.yaml" --prune
+cluster_apply pruned -f "$WORK/one-host.yaml" --prune
 [ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
 ! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"
 [ -z "$(kube_files node2)" ] || fail "node2 was not reset by --prune: $(kube_files node2)"
@@ -345,7 +325,7 @@ grep -q "prune: evicted pod default/$pod$" "$WORK/pruned.log" || fail "the pod o
 k delete deployment e2e-drain >/dev/null
 
 say "killed during node2's join, then applied again"
-apply killed -f "$WORK/cluster.yaml" &
+cluster_apply killed -f "$WORK/cluster.yaml" &
 apply_pid=$!
 killed=""
 for _ in $(seq 600); do
@@ -359,7 +339,7 @@ wait $apply_pid || true
 [ -n "$killed" ] || fail "could not catch node2's join to kill it"
 grep -q "FAILED $N2_IP" "$WORK/killed.log" || fail "the killed join was not reported: $(cat "$WORK/killed.log")"
 grep -q "retry: " "$WORK/killed.log" || fail "no retry command"
-apply resumed -f "$WORK/cluster.yaml"
+cluster_apply resumed -f "$WORK/cluster.yaml"
 [ $RC = 0 ] || fail "apply after the killed join exited $RC: $(cat "$WORK/resumed.log")"
 until_ok 180 ready "$N2" || fail "node2 is not Ready after the apply again"
 ! $TB exec node2 test -e /etc/kubernetes/bootstrap-kubelet.conf || fail "node2's join did not finish"
@@ -369,14 +349,14 @@ $TB exec node2 "$KS" reset -f >/dev/null 2>&1
 k delete node "$N2" --ignore-not-found >/dev/null
 $TB exec node2 "$KS" init phase certs ca --apiserver-advertise-address "$N2_IP" >/dev/null
 $TB exec node2 "$KS" init phase kubeconfig kubelet --node-name "$N2" --apiserver-advertise-address "$N2_IP" >/dev/null
-files node2 >"$WORK/node2.before"
-apply other -f "$WORK/cluster.yaml"
+node_files node2 >"$WORK/node2.before"
+cluster_apply other -f "$WORK/cluster.yaml"
 [ $RC = 5 ] || fail "apply with node2 in another cluster exited $RC (want 5, partial): $(cat "$WORK/other.log")"
 grep -q "refused .*$N2_IP: already a node of another cluster" "$WORK/other.log" || fail "not refused by name: $(cat "$WORK/other.log")"
-files node2 >"$WORK/node2.after"
+node_files node2 >"$WORK/node2.after"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 of another cluster was touched"
 $TB exec node2 "$KS" reset -f >/dev/null 2>&1
-apply rejoin -f "$WORK/cluster.yaml"
+cluster_apply rejoin -f "$WORK/cluster.yaml"
 [ $RC = 0 ] || fail "apply after node2 left the other cluster exited $RC: $(cat "$WORK/rejoin.log")"
 until_ok 180 ready "$N2" || fail "node2 is not Ready after joining again"
 

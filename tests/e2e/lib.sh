@@ -155,3 +155,26 @@ until_ok() {
 # node1's node name (the machine's host name, lower-cased) and whether that Node is Ready.
 node=$(hostname | tr '[:upper:]' '[:lower:]')
 node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
+
+# The cluster scripts' SSH side (after `testbed up` and `join`).
+# ssh_known_hosts: a known_hosts file's lines for both nodes' sshd.
+ssh_known_hosts() {
+	local n ip
+	for n in node1 node2; do
+		[ $n = node1 ] && ip=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS || ip=$KUBESTRAP_TESTBED_NODE2_IP
+		echo "[$ip]:$KUBESTRAP_TESTBED_SSH_PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
+	done
+}
+# cluster_apply NAME ARGS...: `kubestrap cluster apply` with $WORK/known_hosts and the logs in
+# $WORK/logs; its exit code in $RC, its output in $WORK/NAME.log.
+cluster_apply() {
+	local name=$1
+	shift
+	RC=0
+	"$KS" cluster apply --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" "$@" >"$WORK/$name.log" 2>&1 || RC=$?
+}
+# node_files NODE: every file of a node that kubestrap or the cluster writes, with size, mtime
+# and digest (the pods' volumes, which the kubelet refreshes on its own, left out).
+node_files() {
+	$TB exec "$1" sh -c 'find /etc/kubernetes /var/lib/kubelet /etc/systemd/system /opt/kubestrap -path /var/lib/kubelet/pods -prune -o -type f -printf "%p %s %T@\n" 2>/dev/null | sort; find /etc/kubernetes /opt/kubestrap -type f -exec sha256sum {} + 2>/dev/null | sort' || true
+}
