@@ -316,6 +316,7 @@ impl Remote {
                 .with_context(|| format!("{name}: lost `{shown}` over SSH"))
         };
         let limit = cmd.timeout + Duration::from_secs(KILL_AFTER + 5);
+        let started = std::time::Instant::now();
         let out = match tokio::time::timeout(limit, work).await {
             Ok(out) => out?,
             Err(_) => bail!("{name}: `{shown}` did not end within {secs} s"),
@@ -335,7 +336,13 @@ impl Remote {
                 }
             }
         }
-        let _ = write!(entry, "[{}]", exit_text(&out));
+        // The time each step took, for the reader of the log looking for the slow one.
+        let _ = write!(
+            entry,
+            "[{} after {:.2} s]",
+            exit_text(&out),
+            started.elapsed().as_secs_f64()
+        );
         self.log(&entry);
         if out.code == Some(124) {
             bail!("{name}: `{shown}` did not end within {secs} s");

@@ -173,7 +173,7 @@ fn runs_commands_with_their_output_exit_code_and_stdin() {
     let log = std::fs::read_to_string(sshd.path("logs/local.log")).expect("host log");
     assert!(log.contains("$ cat   (< 23 bytes on stdin)"), "{log}");
     assert!(
-        log.contains("[exit code 3]") && log.contains("err"),
+        log.contains("[exit code 3 after ") && log.contains("err"),
         "{log}"
     );
     assert!(!log.contains("0123456789abcdef"), "{log}");
