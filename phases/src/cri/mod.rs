@@ -360,35 +360,84 @@ pub fn sandboxes(socket: &Path, timeout: Duration) -> Result<Vec<Sandbox>, CallE
     })
 }
 
-/// Stops and removes every pod sandbox the runtime has (kubeadm reset's "remove Kubernetes-managed containers"): returns the sandboxes removed.
+/// How long removal waits before it lists the sandboxes again: a kubelet stopped a moment ago
+/// may have left a call in flight that containerd still completes (a container it was starting
+/// cannot be removed until it runs; a sandbox it was making appears after the first listing).
+const REMOVAL_PAUSE: Duration = Duration::from_millis(500);
+
+/// How long removal goes on listing and removing again. Beyond it, what is left is a kubelet
+/// still running (one no service manager stopped), which reset reports instead.
+const REMOVAL_WINDOW: Duration = Duration::from_secs(10);
+
+/// Stops and removes every pod sandbox the runtime has (kubeadm reset's "remove
+/// Kubernetes-managed containers"): returns the sandboxes removed.
 ///
-/// Like kubeadm, each sandbox is stopped and then removed before the next one; the whole call
-/// is bounded by `timeout`.
+/// Like kubeadm, each sandbox is stopped and then removed before the next one. Unlike it, one
+/// that fails does not stop the others, and the runtime is listed again after a pause until a
+/// listing is empty or [`REMOVAL_WINDOW`] has passed: a failure of the last round is then the
+/// error. The whole call is bounded by `timeout`.
 pub fn remove_pod_sandboxes(socket: &Path, timeout: Duration) -> Result<Vec<Sandbox>, CallError> {
-    block_on(timeout, remove_pod_sandboxes_async(socket))
+    block_on(
+        timeout,
+        remove_pod_sandboxes_async(socket, REMOVAL_WINDOW, REMOVAL_PAUSE),
+    )
 }
 
-async fn remove_pod_sandboxes_async(socket: &Path) -> Result<Vec<Sandbox>, CallError> {
+async fn remove_pod_sandboxes_async(
+    socket: &Path,
+    window: Duration,
+    pause: Duration,
+) -> Result<Vec<Sandbox>, CallError> {
+    let deadline = tokio::time::Instant::now() + window;
     let client = connect(socket).await?;
-    // ListPodSandboxRequest {} lists every sandbox.
-    let (api, body) = call_newest(&client, "RuntimeService/ListPodSandbox", &[]).await?;
-    let sandboxes = decode_sandboxes(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
-    for sandbox in &sandboxes {
-        // Stop- and RemovePodSandboxRequest { pod_sandbox_id = 1 }.
-        let request = length_delimited(1, sandbox.id.as_bytes());
-        for method in ["StopPodSandbox", "RemovePodSandbox"] {
-            let path = format!("/{api}.RuntimeService/{method}");
-            match call(client.clone(), &path, &request).await {
-                // Gone since it was listed (the kubelet may still be running): nothing to do.
-                Ok(_)
-                | Err(CallError::Status {
-                    code: NOT_FOUND, ..
-                }) => {}
-                Err(e) => return Err(e),
+    let mut removed: Vec<Sandbox> = Vec::new();
+    loop {
+        // ListPodSandboxRequest {} lists every sandbox.
+        let (api, body) = call_newest(&client, "RuntimeService/ListPodSandbox", &[]).await?;
+        let listed = decode_sandboxes(&body).map_err(|e| CallError::Other(format!("{e:#}")))?;
+        if listed.is_empty() {
+            return Ok(removed);
+        }
+        let mut failure = None;
+        for sandbox in listed {
+            match stop_and_remove(&client, api, &sandbox.id).await {
+                Ok(()) => {
+                    if !removed.iter().any(|r| r.id == sandbox.id) {
+                        removed.push(sandbox);
+                    }
+                }
+                Err(e) => failure = Some(e),
             }
         }
+        if tokio::time::Instant::now() + pause > deadline {
+            return match failure {
+                Some(e) => Err(e),
+                None => Ok(removed),
+            };
+        }
+        tokio::time::sleep(pause).await;
     }
-    Ok(sandboxes)
+}
+
+/// `StopPodSandbox`, then `RemovePodSandbox`; a sandbox gone since it was listed is no error.
+async fn stop_and_remove(
+    client: &h2::client::SendRequest<Bytes>,
+    api: &str,
+    id: &str,
+) -> Result<(), CallError> {
+    // Stop- and RemovePodSandboxRequest { pod_sandbox_id = 1 }.
+    let request = length_delimited(1, id.as_bytes());
+    for method in ["StopPodSandbox", "RemovePodSandbox"] {
+        let path = format!("/{api}.RuntimeService/{method}");
+        match call(client.clone(), &path, &request).await {
+            Ok(_)
+            | Err(CallError::Status {
+                code: NOT_FOUND, ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -83,18 +83,57 @@ fn pod_sandbox(id: &str, name: &str, namespace: &str) -> Vec<u8> {
     sandbox
 }
 
-/// The sandboxes the fake runtime lists.
+/// The sandboxes the fake runtime starts with.
 const SANDBOXES: [(&str, &str, &str); 2] =
     [("a", "etcd-node1", "kube-system"), ("b", "web", "default")];
 
-/// A CRI server that only knows v1alpha2, as containerd before 1.6 did. `StopPodSandbox` of
-/// the ids in `stop_not_found` answers NotFound. Returns the calls it answered, as
-/// "Method" or "Method id" with the id decoded from the request.
+/// A sandbox (id, pod, namespace) of the fake runtime.
+type FakeSandbox = (&'static str, &'static str, &'static str);
+
+/// What the fake runtime holds and how it misbehaves.
+#[derive(Clone)]
+struct FakeRuntime {
+    /// Its sandboxes; a removed one leaves the list.
+    sandboxes: Vec<FakeSandbox>,
+    /// `StopPodSandbox` of these answers NotFound.
+    stop_not_found: Vec<&'static str>,
+    /// `RemovePodSandbox` of this id fails this many times (a container still starting), then
+    /// works.
+    remove_fails: Option<(&'static str, usize)>,
+    /// A sandbox listed from the second listing on (made by a call a stopped kubelet left in
+    /// flight).
+    appears_later: Option<FakeSandbox>,
+    /// Removed sandboxes stay listed (a kubelet still running makes them again).
+    respawns: bool,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        FakeRuntime {
+            sandboxes: SANDBOXES.to_vec(),
+            stop_not_found: Vec::new(),
+            remove_fails: None,
+            appears_later: None,
+            respawns: false,
+        }
+    }
+}
+
+/// A CRI server that only knows v1alpha2, as containerd before 1.6 did, holding `runtime`.
+/// Returns the calls it answered, as "Method" or "Method id" with the id decoded from the
+/// request.
 async fn serve_v1alpha2(
     listener: tokio::net::UnixListener,
-    stop_not_found: &[&str],
+    mut runtime: FakeRuntime,
 ) -> Vec<String> {
     let mut calls = Vec::new();
+    let mut listings = 0;
+    let known: Vec<FakeSandbox> = runtime
+        .sandboxes
+        .iter()
+        .copied()
+        .chain(runtime.appears_later)
+        .collect();
     let (stream, _) = listener.accept().await.unwrap();
     let mut conn = h2::server::handshake(stream).await.unwrap();
     while let Some(Ok((request, mut respond))) = conn.accept().await {
@@ -111,13 +150,14 @@ async fn serve_v1alpha2(
                 panic!("{method}: the request is not {{ pod_sandbox_id = 1 }}");
             };
             let id = text(id).unwrap();
-            assert!(SANDBOXES.iter().any(|s| s.0 == id), "{method} {id}");
+            assert!(known.iter().any(|s| s.0 == id), "{method} {id}");
             calls.push(format!("{method} {id}"));
             Some(id)
         } else {
             calls.push(method.clone());
             None
         };
+        let id = sandbox_id.as_deref().unwrap_or_default();
         let mut headers = http::HeaderMap::new();
         let body = if !path.starts_with("/runtime.v1alpha2.") {
             headers.insert("grpc-status", "12".parse().unwrap());
@@ -128,10 +168,20 @@ async fn serve_v1alpha2(
                     .unwrap(),
             );
             None
-        } else if method == "StopPodSandbox"
-            && stop_not_found.contains(&sandbox_id.as_deref().unwrap())
-        {
+        } else if method == "StopPodSandbox" && runtime.stop_not_found.contains(&id) {
             headers.insert("grpc-status", "5".parse().unwrap());
+            None
+        } else if method == "RemovePodSandbox"
+            && let Some((failing, times)) = &mut runtime.remove_fails
+            && *failing == id
+            && *times > 0
+        {
+            *times -= 1;
+            headers.insert("grpc-status", "2".parse().unwrap());
+            headers.insert(
+                "grpc-message",
+                "container%20is%20in%20starting%20state".parse().unwrap(),
+            );
             None
         } else {
             headers.insert("grpc-status", "0".parse().unwrap());
@@ -142,12 +192,20 @@ async fn serve_v1alpha2(
                     msg.extend(string_field(3, "1.5.9"));
                 }
                 "ListPodSandbox" => {
-                    for (id, name, namespace) in SANDBOXES {
+                    listings += 1;
+                    if listings == 2
+                        && let Some(late) = runtime.appears_later
+                    {
+                        runtime.sandboxes.push(late);
+                    }
+                    for (id, name, namespace) in &runtime.sandboxes {
                         msg.extend(length_delimited(1, &pod_sandbox(id, name, namespace)));
                     }
                 }
                 // Stop- and RemovePodSandboxResponse are empty.
-                "StopPodSandbox" | "RemovePodSandbox" => {}
+                "StopPodSandbox" => {}
+                "RemovePodSandbox" if !runtime.respawns => runtime.sandboxes.retain(|s| s.0 != id),
+                "RemovePodSandbox" => {}
                 _ => {
                     let mut cond = string_field(1, "RuntimeReady");
                     cond.extend(string_field(3, "Broken"));
@@ -178,7 +236,7 @@ async fn serve_v1alpha2(
 /// calls it answered.
 fn spawn_v1alpha2_server(
     socket: &Path,
-    stop_not_found: &'static [&'static str],
+    runtime: FakeRuntime,
 ) -> std::thread::JoinHandle<Vec<String>> {
     let std_listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
     std_listener.set_nonblocking(true).unwrap();
@@ -189,23 +247,44 @@ fn spawn_v1alpha2_server(
             .unwrap();
         rt.block_on(async {
             let listener = tokio::net::UnixListener::from_std(std_listener).unwrap();
-            serve_v1alpha2(listener, stop_not_found).await
+            serve_v1alpha2(listener, runtime).await
         })
     })
 }
 
-/// Removes the fake's sandboxes; returns what the call returned and the calls the fake saw.
-fn remove_from_fake(stop_not_found: &'static [&'static str]) -> (Vec<Sandbox>, Vec<String>) {
+/// Removes the fake's sandboxes, listing again for `window`; returns what the call returned and
+/// the calls the fake saw.
+fn remove_from_fake(
+    runtime: FakeRuntime,
+    window: Duration,
+) -> (Result<Vec<Sandbox>, CallError>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("cri.sock");
-    let server = spawn_v1alpha2_server(&socket, stop_not_found);
-    let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10)).unwrap();
+    let server = spawn_v1alpha2_server(&socket, runtime);
+    let removed = block_on(
+        Duration::from_secs(30),
+        remove_pod_sandboxes_async(&socket, window, Duration::from_millis(100)),
+    );
     (removed, server.join().unwrap())
 }
 
-const REMOVAL_CALLS: [&str; 6] = [
-    "ListPodSandbox",
-    "ListPodSandbox",
+/// The ids of `removed`, in the order they went.
+fn ids(removed: &[Sandbox]) -> Vec<&str> {
+    removed.iter().map(|s| s.id.as_str()).collect()
+}
+
+/// A listing: v1 first (unimplemented), then v1alpha2.
+const LISTING: [&str; 2] = ["ListPodSandbox", "ListPodSandbox"];
+
+fn calls(rounds: &[&[&str]]) -> Vec<String> {
+    rounds
+        .iter()
+        .flat_map(|round| LISTING.iter().chain(round.iter()))
+        .map(|c| c.to_string())
+        .collect()
+}
+
+const BOTH: &[&str] = &[
     "StopPodSandbox a",
     "RemovePodSandbox a",
     "StopPodSandbox b",
@@ -213,10 +292,14 @@ const REMOVAL_CALLS: [&str; 6] = [
 ];
 
 #[test]
-fn stops_then_removes_each_sandbox_in_turn() {
-    let (removed, calls) = remove_from_fake(&[]);
-    // v1 first (unimplemented), then v1alpha2 for every call.
-    assert_eq!(calls, REMOVAL_CALLS);
+fn stops_then_removes_each_sandbox_in_turn_until_none_is_listed() {
+    // The public call, with its own window and pause.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("cri.sock");
+    let server = spawn_v1alpha2_server(&socket, FakeRuntime::default());
+    let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10)).unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(seen, calls(&[BOTH, &[]]));
     let expected: Vec<Sandbox> = SANDBOXES
         .iter()
         .map(|(id, name, namespace)| Sandbox {
@@ -230,9 +313,67 @@ fn stops_then_removes_each_sandbox_in_turn() {
 
 #[test]
 fn a_sandbox_gone_before_its_stop_is_still_removed() {
-    let (removed, calls) = remove_from_fake(&["a"]);
-    assert_eq!(calls, REMOVAL_CALLS);
-    assert_eq!(removed.len(), 2);
+    let runtime = FakeRuntime {
+        stop_not_found: vec!["a"],
+        ..FakeRuntime::default()
+    };
+    let (removed, seen) = remove_from_fake(runtime, Duration::from_secs(10));
+    assert_eq!(seen, calls(&[BOTH, &[]]));
+    assert_eq!(ids(&removed.unwrap()), ["a", "b"]);
+}
+
+/// containerd refuses to remove a container the kubelet was starting when it was stopped; the
+/// other sandboxes still go, and that one goes in the next round.
+#[test]
+fn a_sandbox_whose_removal_fails_is_tried_again_after_the_others() {
+    let runtime = FakeRuntime {
+        remove_fails: Some(("a", 1)),
+        ..FakeRuntime::default()
+    };
+    let (removed, seen) = remove_from_fake(runtime, Duration::from_secs(10));
+    assert_eq!(
+        seen,
+        calls(&[BOTH, &["StopPodSandbox a", "RemovePodSandbox a"], &[]])
+    );
+    assert_eq!(ids(&removed.unwrap()), ["b", "a"]);
+}
+
+#[test]
+fn a_sandbox_listed_only_after_the_first_round_is_removed_too() {
+    let runtime = FakeRuntime {
+        appears_later: Some(("c", "etcd-node1", "kube-system")),
+        ..FakeRuntime::default()
+    };
+    let (removed, seen) = remove_from_fake(runtime, Duration::from_secs(10));
+    assert_eq!(
+        seen,
+        calls(&[BOTH, &["StopPodSandbox c", "RemovePodSandbox c"], &[]])
+    );
+    assert_eq!(ids(&removed.unwrap()), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_removal_that_keeps_failing_is_the_error_once_the_window_is_over() {
+    let runtime = FakeRuntime {
+        remove_fails: Some(("a", usize::MAX)),
+        ..FakeRuntime::default()
+    };
+    let (removed, seen) = remove_from_fake(runtime, Duration::from_millis(500));
+    match removed {
+        Err(CallError::Status { code: 2, message }) => {
+            assert!(message.contains("starting state"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // b went in the first round; a was tried in every round.
+    assert_eq!(
+        seen.iter().filter(|c| *c == "RemovePodSandbox b").count(),
+        1
+    );
+    assert!(
+        seen.iter().filter(|c| *c == "RemovePodSandbox a").count() >= 2,
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -261,7 +402,7 @@ fn decodes_pod_sandboxes() {
 fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("cri.sock");
-    let server = spawn_v1alpha2_server(&socket, &[]);
+    let server = spawn_v1alpha2_server(&socket, FakeRuntime::default());
     let found = probe(&socket, Duration::from_secs(10)).unwrap();
     assert_eq!(found.version.api, "runtime.v1alpha2");
     assert_eq!(found.version.runtime_version, "1.5.9");
@@ -275,7 +416,7 @@ fn falls_back_to_v1alpha2_over_a_real_http2_connection() {
 fn image_calls_fall_back_to_v1alpha2() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("cri.sock");
-    let server = spawn_v1alpha2_server(&socket, &[]);
+    let server = spawn_v1alpha2_server(&socket, FakeRuntime::default());
     // The fake answers every v1alpha2 call with a non-empty field 1: an image is there.
     assert_eq!(
         image_present(
@@ -374,4 +515,20 @@ fn an_endless_answer_of_the_runtime_is_cut_at_16_mib() {
         );
         assert!(sent < most, "{declared}: the runtime sent {sent} bytes");
     }
+}
+
+/// With a kubelet no one stopped, the runtime is never empty: removal ends with the window and
+/// says what it removed (reset then reports what is left).
+#[test]
+fn removal_ends_with_its_window_when_the_sandboxes_keep_coming_back() {
+    let runtime = FakeRuntime {
+        respawns: true,
+        ..FakeRuntime::default()
+    };
+    let (removed, seen) = remove_from_fake(runtime, Duration::from_millis(500));
+    assert_eq!(ids(&removed.unwrap()), ["a", "b"]);
+    assert!(
+        seen.iter().filter(|c| *c == "RemovePodSandbox a").count() >= 2,
+        "{seen:?}"
+    );
 }
