@@ -82,6 +82,11 @@ for run in $(seq "$RUNS"); do
 	t0=$(date +%s%N)
 	apply
 	applied=$(ms "$t0")
+	# Where apply's time went: each command on each host with its time (the last run's).
+	for log in "$WORK"/logs/*.log; do
+		awk -v host="$(basename "$log" .log)" 'index($0, "$ ") == 1 { cmd = substr($0, 3, 70) }
+			match($0, /after [0-9.]+ s\]$/) { printf "  %-12s %6.2f s  %s\n", host, substr($0, RSTART + 6, RLENGTH - 9), cmd }' "$log"
+	done >"$WORK/steps"
 	# The init and the join as apply ran them, out of its own time.
 	inner=$(($(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS.log" " init --config ") +
 		$(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_NODE2_IP.log" " join --config ")))
@@ -93,6 +98,8 @@ for run in $(seq "$RUNS"); do
 		"$run" "$by_hand" "$init" "$join" "$applied" $((applied - by_hand)) "$inner" $((applied - inner)) "$noop"
 	echo "$by_hand $applied $((applied - by_hand)) $noop $((applied - inner))" >>"$WORK/runs"
 done
+echo "the last apply's commands, per host, with their times:"
+cat "$WORK/steps"
 col() { cut -d' ' -f"$1" "$WORK/runs" | median; }
 printf 'median of %d: by hand %d ms, cluster apply %d ms, overhead %d ms (goal <= 2000; apply outside its own init and join: %d ms), no-op re-apply %d ms (goal <= 3000)\n' \
 	"$RUNS" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 5)" "$(col 4)"
