@@ -130,7 +130,7 @@ say "cluster apply: node1 and node2 (as $SUDO_USER_OK through sudo) both control
 (
 	while :; do
 		ps -eo args= >>"$WORK/ps.txt"
-		for f in /tmp/kubestrap-cluster-*.yaml; do
+		for f in /tmp/kubestrap-cluster-*; do
 			# (Removed between the listing and the look: not seen.)
 			mode=$(stat -c '%a %U' "$f" 2>/dev/null) || continue
 			echo "$mode $(grep -ho 'certificateKey: *[0-9a-f]*' "$f" 2>/dev/null)" >>"$WORK/configs.txt"
@@ -149,7 +149,7 @@ grep -q "^connected to $SUDO_USER_OK@$N2_IP:$PORT" "$WORK/logs/$N2_IP.log" || fa
 grep -Eq "^done +$N1_IP: initialised the cluster" "$WORK/first.log" &&
 	grep -Eq "^done +$N2_IP: joined as a control plane" "$WORK/first.log" ||
 	fail "not init on node1 and a control-plane join of node2: $(cat "$WORK/first.log")"
-grep -q "^sudo -n -- timeout .* $BIN join --config /tmp/kubestrap-cluster-" "$WORK/ps.txt" ||
+grep -Eq "^sudo -n -- timeout .* $BIN join( |$)" "$WORK/ps.txt" ||
 	fail "node2's join did not run through sudo: $(grep " join " "$WORK/ps.txt" | sort -u)"
 sort -u "$WORK/configs.txt" >"$WORK/configs.seen"
 cat "$WORK/configs.seen" >&2

@@ -78,6 +78,20 @@ const KUBELET_UNITS: &[&str] = &[
 ];
 
 /// The facts of the host under `base` (`/` on a real host).
+/// Whether `dir` holds anything but empty folders, looking `depth` folders down: a reset host
+/// keeps `/etc/kubernetes/manifests` and `pki`, empty, as kubeadm's reset leaves them.
+fn holds_files(root: &Root, dir: &str, depth: usize) -> bool {
+    root.list(dir).unwrap_or_default().iter().any(|name| {
+        let path = format!("{dir}/{name}");
+        let folder = root
+            .physical(&path)
+            .ok()
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| m.is_dir());
+        !folder || depth == 0 || holds_files(root, &path, depth - 1)
+    })
+}
+
 pub fn facts(base: &Path) -> Facts {
     let root = Root::new(base);
     let uts = nix::sys::utsname::uname().ok();
@@ -114,7 +128,7 @@ pub fn facts(base: &Path) -> Facts {
         .and_then(|h| h.into_iter().next());
     let kube_files = [paths::KUBERNETES_DIR, paths::KUBELET_DIR]
         .iter()
-        .any(|d| root.list(d).map(|l| !l.is_empty()).unwrap_or(false));
+        .any(|d| holds_files(&root, d, 4));
     let runtime = root
         .physical(CRI_SOCKET)
         .map_err(|e| format!("{e:#}"))
@@ -336,4 +350,37 @@ fn finish(api: &crate::api::Api<'_>, mut reply: NodesReply) -> Result<NodesReply
         });
     }
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_hosts_empty_folders_are_not_remains_of_a_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        for d in ["/etc/kubernetes/manifests", "/etc/kubernetes/pki/etcd"] {
+            root.create_dir(d, 0o755).unwrap();
+        }
+        root.create_dir(paths::KUBELET_DIR, 0o700).unwrap();
+        assert!(!holds_files(&root, paths::KUBERNETES_DIR, 4));
+        assert!(!holds_files(&root, paths::KUBELET_DIR, 4));
+        assert!(!facts(dir.path()).kube_files);
+        // What a half-done join leaves.
+        root.write("/etc/kubernetes/pki/ca.crt", b"x", 0o644)
+            .unwrap();
+        assert!(holds_files(&root, paths::KUBERNETES_DIR, 4));
+        assert!(facts(dir.path()).kube_files);
+    }
+
+    #[test]
+    fn a_folder_deeper_than_the_look_counts_as_remains() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir("/var/lib/kubelet/pods/a/volumes", 0o755)
+            .unwrap();
+        assert!(!holds_files(&root, paths::KUBELET_DIR, 4));
+        assert!(holds_files(&root, paths::KUBELET_DIR, 1));
+    }
 }

@@ -22,6 +22,10 @@ use crate::host::ssh::{self, Settings};
 /// The most hosts driven at once.
 const PARALLEL: usize = 8;
 
+/// For an init or a worker's join on a host whose `kubestrap preflight` apply ran a moment
+/// before (the same checks, and init's image pulls): not twice.
+const SKIP_PREFLIGHT: [&str; 2] = ["--skip-phases", "preflight"];
+
 /// What `cluster apply` is asked to do.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -303,6 +307,9 @@ async fn drive(
     let cp_joins = plan.joins(&roles, Role::ControlPlane);
     let worker_joins = plan.joins(&roles, Role::Worker);
     let mut certificate_key = None;
+    let joins = !cp_joins.is_empty() || !worker_joins.is_empty();
+    // The joins' token, made right after init beside the new facts.
+    let mut token = None;
     if let Some(i) = plan.init() {
         let key = (!cp_joins.is_empty())
             .then(crate::pki::certificate_key)
@@ -316,6 +323,9 @@ async fn drive(
         );
         let config = init_config(file, &file.hosts[i], key.as_deref())?;
         let mut args = vec!["init"];
+        if checked.contains(&(i, true)) {
+            args.extend(SKIP_PREFLIGHT);
+        }
         if key.is_some() {
             args.push("--upload-certs");
         }
@@ -331,7 +341,14 @@ async fn drive(
                 outcomes[i] = Some(HostOutcome::Done("initialised the cluster".into()));
                 report.changed = true;
                 certificate_key = key;
-                facts[i] = conns[i].facts().await?;
+                let (new_facts, new_token) = tokio::join!(conns[i].facts(), async {
+                    match joins {
+                        true => Some(conns[i].token().await),
+                        false => None,
+                    }
+                });
+                facts[i] = new_facts?;
+                token = new_token.transpose()?;
             }
             Err(e) => {
                 let msg = format!("{e:#}");
@@ -361,8 +378,11 @@ async fn drive(
         .clone()
         .or_else(|| facts[plan.first].ca_hash.clone())
         .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
-    if !cp_joins.is_empty() || !worker_joins.is_empty() {
-        let token = first.token().await?;
+    if joins {
+        let token = match token {
+            Some(t) => t,
+            None => first.token().await?,
+        };
         if !cp_joins.is_empty() && certificate_key.is_none() {
             let key = crate::pki::certificate_key()?;
             emit(
@@ -395,6 +415,8 @@ async fn drive(
             let conn = &conns[i];
             let reset_first = matches!(plan.actions[i], Action::Join { reset_first: true });
             let node = node_name(&conn.host, &facts[i]);
+            // A worker's checks are those apply ran; a control plane's join checks more.
+            let checked_here = conn.host.role == Role::Worker && checked.contains(&(i, false));
             async move {
                 let name = conn.host.name.as_str();
                 if reset_first {
@@ -421,7 +443,11 @@ async fn drive(
                     format!("kubestrap join {endpoint}"),
                 );
                 let config = join_config(file, &conn.host, endpoint, token, ca, key.as_deref())?;
-                conn.with_config(&["join"], &config, limits::JOIN).await?;
+                let mut args = vec!["join"];
+                if checked_here {
+                    args.extend(SKIP_PREFLIGHT);
+                }
+                conn.with_config(&args, &config, limits::JOIN).await?;
                 emit(events, Some(name), "join", State::Done, "joined");
                 Ok::<(), anyhow::Error>(())
             }

@@ -25,6 +25,9 @@ pub mod limits {
     pub const DRAIN: Duration = Duration::from_secs(210);
 }
 
+/// The script of [`Conn::run_with_config`]: `sh -c WITH_CONFIG sh KUBESTRAP ARGS…`.
+const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1; trap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; cat >\"$f\" || exit 1; \"$@\" --config \"$f\"";
+
 /// A connected host.
 pub struct Conn {
     pub host: Host,
@@ -203,42 +206,24 @@ impl Conn {
         )
     }
 
+    /// One command on the host: `config` from stdin into a fresh 0600 file, kubestrap run with
+    /// it, the file removed as the shell ends (a signal too). One round trip, not three: each
+    /// costs the login shell's start-up there.
     async fn run_with_config(
         &self,
         args: &[&str],
         config: &str,
         limit: Duration,
     ) -> Result<Output> {
-        let file = format!(
-            "/tmp/kubestrap-cluster-{}.yaml",
-            crate::pki::sha256_hex(
-                format!("{:?}{}", std::time::SystemTime::now(), self.host.name).as_bytes()
-            )
-            .get(..16)
-            .unwrap_or("config")
-        );
-        self.remote
-            .write_file(&file, config.as_bytes(), 0o600, limits::QUICK)
-            .await?;
-        let mut argv = vec![self.bin.as_str()];
+        let mut argv = vec!["sh", "-c", WITH_CONFIG, "sh", self.bin.as_str()];
         argv.extend_from_slice(args);
-        argv.extend(["--config", &file]);
-        let result = self
-            .remote
-            .run(Command::new(&argv, limit).privileged())
-            .await;
-        let removed = self
-            .remote
-            .check(Command::new(&["rm", "-f", &file], limits::QUICK).privileged())
-            .await;
-        let out = result?;
-        removed.with_context(|| {
-            format!(
-                "{}: failed to remove {file}, which holds secrets",
-                self.host.name
+        self.remote
+            .run(
+                Command::new(&argv, limit)
+                    .privileged()
+                    .stdin(config.as_bytes()),
             )
-        })?;
-        Ok(out)
+            .await
     }
 
     /// `kubestrap preflight ARGS… --config FILE`, with the time a preflight may take; what it
@@ -276,5 +261,79 @@ impl Conn {
                     .secret_output(),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::process::{Command as Process, Stdio};
+
+    use super::WITH_CONFIG;
+
+    /// `sh -c WITH_CONFIG sh CMD…` with `config` on stdin, as the host runs it; its exit code and
+    /// what CMD printed.
+    fn run(config: &str, cmd: &[&str]) -> (Option<i32>, String) {
+        let mut child = Process::new("sh")
+            .args(["-c", WITH_CONFIG, "sh"])
+            .args(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(config.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// The command sees the config in a 0600 file named after `--config`; the file is gone once
+    /// the command ended, and its exit code is the script's.
+    #[test]
+    fn the_config_is_a_0600_file_for_the_command_only() {
+        let (code, out) = run(
+            "token: abcdef.0123456789abcdef\n",
+            &[
+                "sh",
+                "-c",
+                r#"[ "$1" = --config ] && stat -c %a "$2" && cat "$2" && echo "$2"; exit 7"#,
+                "kubestrap",
+            ],
+        );
+        assert_eq!(code, Some(7), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["600", "token: abcdef.0123456789abcdef"]);
+        assert!(lines[2].starts_with("/tmp/kubestrap-cluster-"), "{out}");
+        assert!(
+            !std::path::Path::new(lines[2]).exists(),
+            "{} was left",
+            lines[2]
+        );
+    }
+
+    /// The host's `timeout` ends the shell with TERM (the shell runs its trap once the command
+    /// it waits for ends): the file goes too.
+    #[test]
+    fn the_config_goes_when_the_command_is_ended_by_a_signal() {
+        let (code, out) = run(
+            "secret\n",
+            &[
+                "sh",
+                "-c",
+                r#"echo "$2"; kill -TERM "$PPID"; sleep 1"#,
+                "kubestrap",
+            ],
+        );
+        assert_eq!(code, Some(143), "{out}");
+        let file = out.trim();
+        assert!(file.starts_with("/tmp/kubestrap-cluster-"), "{out}");
+        assert!(!std::path::Path::new(file).exists(), "{file} was left");
     }
 }
