@@ -38,7 +38,8 @@ finish() {
 trap finish EXIT
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # How long a command took on a host, in ms, from its entry in that host's apply log
-# ("$ … init --config …" then "[exit code 0 after 17.32 s]").
+# ("$ /opt/kubestrap/bin/kubestrap init …", then "[exit code 0 after 17.32 s]" when nothing ran
+# beside it).
 remote_ms() {
 	awk -v pat="$2" 'index($0, "$ ") == 1 { on = index($0, pat) > 0 }
 		on && match($0, /after [0-9.]+ s\]$/) { printf "%d\n", substr($0, RSTART + 6, RLENGTH - 9) * 1000; exit }' "$1"
@@ -88,8 +89,8 @@ for run in $(seq "$RUNS"); do
 			match($0, /after [0-9.]+ s\]$/) { printf "  %-12s %6.2f s  %s\n", host, substr($0, RSTART + 6, RLENGTH - 9), cmd }' "$log"
 	done >"$WORK/steps"
 	# The init and the join as apply ran them, out of its own time.
-	inner=$(($(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS.log" " init --config ") +
-		$(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_NODE2_IP.log" " join --config ")))
+	inner=$(($(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS.log" "$BIN init ") +
+		$(remote_ms "$WORK/logs/$KUBESTRAP_TESTBED_NODE2_IP.log" "$BIN join ")))
 	t0=$(date +%s%N)
 	apply
 	noop=$(ms "$t0")

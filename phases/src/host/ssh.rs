@@ -86,6 +86,8 @@ pub struct Command<'a> {
     timeout: Duration,
     privileged: bool,
     secret_output: bool,
+    /// How the log and the errors name it, when not by its argv.
+    shown: Option<String>,
 }
 
 impl<'a> Command<'a> {
@@ -97,7 +99,18 @@ impl<'a> Command<'a> {
             timeout,
             privileged: false,
             secret_output: false,
+            shown: None,
         }
+    }
+
+    /// Named `shown` in the log and in errors (a wrapper script's argv says less).
+    pub fn shown(mut self, shown: impl Into<String>) -> Self {
+        self.shown = Some(shown.into());
+        self
+    }
+
+    fn name(&self) -> String {
+        self.shown.clone().unwrap_or_else(|| self.argv.join(" "))
     }
 
     /// As root: through `sudo -n` when the host's user is not root.
@@ -281,7 +294,7 @@ impl Remote {
             format!("{secs}s"),
         ]);
         argv.extend(cmd.argv.iter().cloned());
-        let shown = cmd.argv.join(" ");
+        let shown = cmd.name();
         self.log(&format!(
             "$ {shown}{}",
             cmd.stdin
@@ -352,7 +365,7 @@ impl Remote {
 
     /// Runs a command that must succeed; returns its stdout.
     pub async fn check(&self, cmd: Command<'_>) -> Result<String> {
-        let shown = cmd.argv.join(" ");
+        let shown = cmd.name();
         let sudo = cmd.privileged && self.target.sudo;
         let out = self.run(cmd).await?;
         if out.success() {

@@ -217,11 +217,17 @@ impl Conn {
     ) -> Result<Output> {
         let mut argv = vec!["sh", "-c", WITH_CONFIG, "sh", self.bin.as_str()];
         argv.extend_from_slice(args);
+        let shown = format!(
+            "{} {} --config <a 0600 file of the input, removed after>",
+            self.bin,
+            args.join(" ")
+        );
         self.remote
             .run(
                 Command::new(&argv, limit)
                     .privileged()
-                    .stdin(config.as_bytes()),
+                    .stdin(config.as_bytes())
+                    .shown(shown),
             )
             .await
     }
