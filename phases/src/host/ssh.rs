@@ -395,16 +395,31 @@ impl Remote {
         mode: u32,
         timeout: Duration,
     ) -> Result<()> {
-        let script = format!(
+        self.write_file_then(path, data, mode, timeout, &[])
+            .await
+            .map(drop)
+    }
+
+    /// [`Remote::write_file`], then `then` (as root) in the same round trip once the file is
+    /// there; its stdout.
+    pub async fn write_file_then(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: u32,
+        timeout: Duration,
+        then: &[&str],
+    ) -> Result<String> {
+        let mut script = format!(
             "umask 077 && mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.kubestrap-tmp\" && chmod {mode:o} \"$1.kubestrap-tmp\" && mv -f \"$1.kubestrap-tmp\" \"$1\""
         );
-        self.check(
-            Command::new(&["sh", "-c", &script, "sh", path], timeout)
-                .privileged()
-                .stdin(data),
-        )
-        .await
-        .map(drop)
+        if !then.is_empty() {
+            script.push_str(" && shift && exec \"$@\"");
+        }
+        let mut argv = vec!["sh", "-c", &script, "sh", path];
+        argv.extend_from_slice(then);
+        self.check(Command::new(&argv, timeout).privileged().stdin(data))
+            .await
     }
 
     /// Appends a line to the host's log, secrets masked.

@@ -168,7 +168,7 @@ pub(super) async fn install_and_facts(
         let (bytes, sha) = (&bytes, &sha);
         async move {
             let name = c.host.name.as_str();
-            let copied = c.install(bytes, sha, arch).await?;
+            let (copied, facts) = c.install(bytes, sha, arch).await?;
             let (state, msg) = if copied {
                 (State::Done, format!("kubestrap copied to {}", c.bin))
             } else {
@@ -178,7 +178,6 @@ pub(super) async fn install_and_facts(
                 )
             };
             emit(events, Some(name), "install", state, msg);
-            let facts = c.facts().await?;
             emit(events, Some(name), "facts", State::Info, facts.describe());
             Ok::<Facts, anyhow::Error>(facts)
         }

@@ -28,6 +28,11 @@ pub mod limits {
 /// The script of [`Conn::run_with_config`]: `sh -c WITH_CONFIG sh KUBESTRAP ARGS…`.
 const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1; trap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; cat >\"$f\" || exit 1; \"$@\" --config \"$f\"";
 
+/// The probe of [`Conn::install`]: `sh -c PROBE sh KUBESTRAP SHA256` prints the architecture,
+/// the SHA-256 of the host's kubestrap (empty line when it has none) and, when that is SHA256,
+/// the facts that kubestrap reads.
+const PROBE: &str = "uname -m; have=$(sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1); echo \"$have\"; [ \"$have\" != \"$2\" ] || exec \"$1\" cluster agent facts";
+
 /// A connected host.
 pub struct Conn {
     pub host: Host,
@@ -63,26 +68,18 @@ impl Conn {
         self.remote.close().await;
     }
 
-    /// Installs `binary` (this machine's kubestrap, of architecture `arch`) unless the host has
-    /// the same already; `true` when it was copied.
-    pub async fn install(&self, binary: &[u8], sha256: &str, arch: &str) -> Result<bool> {
+    /// Installs `binary` (this machine's kubestrap, of architecture `arch`, whose SHA-256 is
+    /// `sha256`) unless the host has the same already, and reads the host's facts with it:
+    /// whether it was copied, and the facts. One round trip when the host has it, two when not.
+    pub async fn install(&self, binary: &[u8], sha256: &str, arch: &str) -> Result<(bool, Facts)> {
         let out = self
             .remote
             .check(
-                Command::new(
-                    &[
-                        "sh",
-                        "-c",
-                        "uname -m; sha256sum \"$1\" 2>/dev/null || true",
-                        "sh",
-                        &self.bin,
-                    ],
-                    limits::QUICK,
-                )
-                .privileged(),
+                Command::new(&["sh", "-c", PROBE, "sh", &self.bin, sha256], limits::QUICK)
+                    .privileged(),
             )
             .await?;
-        let mut lines = out.lines();
+        let mut lines = out.splitn(3, '\n');
         let theirs = lines.next().unwrap_or_default().trim();
         if theirs != arch {
             bail!(
@@ -90,15 +87,18 @@ impl Conn {
                 self.host.name
             );
         }
-        let have = lines
-            .next()
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or_default();
-        if have == sha256 {
-            return Ok(false);
+        if lines.next().unwrap_or_default().trim() == sha256 {
+            return Ok((false, self.read_facts(lines.next().unwrap_or_default())?));
         }
-        self.remote
-            .write_file(&self.bin, binary, 0o755, limits::UPLOAD)
+        let out = self
+            .remote
+            .write_file_then(
+                &self.bin,
+                binary,
+                0o755,
+                limits::UPLOAD,
+                &[&self.bin, "cluster", "agent", "facts"],
+            )
             .await
             .with_context(|| {
                 format!(
@@ -106,11 +106,11 @@ impl Conn {
                     self.host.name, self.bin
                 )
             })?;
-        Ok(true)
+        Ok((true, self.read_facts(&out)?))
     }
 
-    /// [`Conn::install`] of the binary at `binary`.
-    pub async fn install_if_missing(&self, binary: &std::path::Path) -> Result<()> {
+    /// [`Conn::install`] of the binary at `binary`: the host's facts.
+    pub async fn install_if_missing(&self, binary: &std::path::Path) -> Result<Facts> {
         let bytes = std::fs::read(binary).with_context(|| {
             format!(
                 "failed to read this kubestrap binary `{}`",
@@ -120,7 +120,7 @@ impl Conn {
         let sha = crate::pki::sha256_hex(&bytes);
         self.install(&bytes, &sha, std::env::consts::ARCH)
             .await
-            .map(drop)
+            .map(|(_, facts)| facts)
     }
 
     /// `kubestrap ARGS…` as root; its stdout.
@@ -153,7 +153,11 @@ impl Conn {
         let out = self
             .kubestrap(&["cluster", "agent", "facts"], limits::QUICK)
             .await?;
-        serde_json::from_str(&out).with_context(|| {
+        self.read_facts(&out)
+    }
+
+    fn read_facts(&self, out: &str) -> Result<Facts> {
+        serde_json::from_str(out).with_context(|| {
             format!(
                 "{}: `kubestrap cluster agent facts` said no facts",
                 self.host.name
@@ -275,7 +279,7 @@ mod tests {
     use std::io::Write as _;
     use std::process::{Command as Process, Stdio};
 
-    use super::WITH_CONFIG;
+    use super::{PROBE, WITH_CONFIG};
 
     /// `sh -c WITH_CONFIG sh CMD…` with `config` on stdin, as the host runs it; its exit code and
     /// what CMD printed.
@@ -341,5 +345,31 @@ mod tests {
         let file = out.trim();
         assert!(file.starts_with("/tmp/kubestrap-cluster-"), "{out}");
         assert!(!std::path::Path::new(file).exists(), "{file} was left");
+    }
+
+    /// The probe runs the host's kubestrap for its facts only when it is the one apply has.
+    #[test]
+    fn the_probe_reads_the_facts_only_with_the_same_kubestrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("kubestrap");
+        let bin = bin.to_str().unwrap();
+        let probe = |sha: &str| {
+            let out = Process::new("sh")
+                .args(["-c", PROBE, "sh", bin, sha])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let arch = std::env::consts::ARCH;
+        assert_eq!(probe("00"), format!("{arch}\n\n"));
+        std::fs::write(bin, "#!/bin/sh\necho \"{\\\"args\\\": \\\"$*\\\"}\"\n").unwrap();
+        std::fs::set_permissions(bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
+        assert_eq!(probe("00"), format!("{arch}\n{sha}\n"));
+        assert_eq!(
+            probe(&sha),
+            format!("{arch}\n{sha}\n{{\"args\": \"cluster agent facts\"}}\n")
+        );
     }
 }

@@ -67,10 +67,10 @@ pub fn status(
                 live.push((i, c));
             }
         }
-        let facts: Vec<Result<Facts>> = join_all(live.iter().map(|(_, c)| async move {
-            c.install_if_missing(binary).await?;
-            c.facts().await
-        }))
+        let facts: Vec<Result<Facts>> = join_all(
+            live.iter()
+                .map(|(_, c)| async move { c.install_if_missing(binary).await }),
+        )
         .await;
         let mut first = None;
         let mut names = vec![String::new(); file.hosts.len()];
