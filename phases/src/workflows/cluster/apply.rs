@@ -26,6 +26,16 @@ const PARALLEL: usize = 8;
 /// before (the same checks, and init's image pulls): not twice.
 const SKIP_PREFLIGHT: [&str; 2] = ["--skip-phases", "preflight"];
 
+/// What `kubestrap init -o json` says that the joins need.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitResult {
+    #[serde(default)]
+    tokens: Vec<String>,
+    #[serde(default)]
+    ca_cert_hashes: Vec<String>,
+}
+
 /// What `cluster apply` is asked to do.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -241,7 +251,7 @@ async fn drive(
     events: &dyn Events,
 ) -> Result<ApplyReport> {
     let file = &opts.file;
-    let mut facts = install_and_facts(conns, &opts.binary, events).await?;
+    let facts = install_and_facts(conns, &opts.binary, events).await?;
     let roles: Vec<Role> = file.hosts.iter().map(|h| h.role).collect();
     let plan = plan::plan(&roles, &facts);
     let mut outcomes: Vec<Option<HostOutcome>> = vec![None; conns.len()];
@@ -307,8 +317,9 @@ async fn drive(
     let worker_joins = plan.joins(&roles, Role::Worker);
     let mut certificate_key = None;
     let joins = !cp_joins.is_empty() || !worker_joins.is_empty();
-    // The joins' token, made right after init beside the new facts.
+    // The joins' token and the CA's pin, as the init said them.
     let mut token = None;
+    let mut init_ca = None;
     if let Some(i) = plan.init() {
         let key = (!cp_joins.is_empty())
             .then(crate::pki::certificate_key)
@@ -321,7 +332,8 @@ async fn drive(
             "kubestrap init",
         );
         let config = init_config(file, &file.hosts[i], key.as_deref())?;
-        let mut args = vec!["init"];
+        // Its result as a document on stdout: the token and the CA's pin for the joins.
+        let mut args = vec!["init", "-o", "json"];
         if checked.contains(&(i, true)) {
             args.extend(SKIP_PREFLIGHT);
         }
@@ -329,7 +341,7 @@ async fn drive(
             args.push("--upload-certs");
         }
         match conns[i].with_config(&args, &config, limits::INIT).await {
-            Ok(_) => {
+            Ok(stdout) => {
                 emit(
                     events,
                     Some(&file.hosts[i].name),
@@ -340,14 +352,15 @@ async fn drive(
                 outcomes[i] = Some(HostOutcome::Done("initialised the cluster".into()));
                 report.changed = true;
                 certificate_key = key;
-                let (new_facts, new_token) = tokio::join!(conns[i].facts(), async {
-                    match joins {
-                        true => Some(conns[i].token().await),
-                        false => None,
-                    }
-                });
-                facts[i] = new_facts?;
-                token = new_token.transpose()?;
+                let made: InitResult = serde_json::from_str(&stdout).with_context(|| {
+                    format!(
+                        "{}: `kubestrap init -o json` printed no result",
+                        file.hosts[i].name
+                    )
+                })?;
+                // None when the file's init skips its bootstrap-token phase: one is made below.
+                token = made.tokens.into_iter().next();
+                init_ca = made.ca_cert_hashes.into_iter().next();
             }
             Err(e) => {
                 let msg = format!("{e:#}");
@@ -375,6 +388,7 @@ async fn drive(
     let ca = plan
         .cluster_ca
         .clone()
+        .or(init_ca)
         .or_else(|| facts[plan.first].ca_hash.clone())
         .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
     if joins {

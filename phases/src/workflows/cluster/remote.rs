@@ -149,13 +149,6 @@ impl Conn {
         self.remote.check(cmd).await
     }
 
-    pub async fn facts(&self) -> Result<Facts> {
-        let out = self
-            .kubestrap(&["cluster", "agent", "facts"], limits::QUICK)
-            .await?;
-        self.read_facts(&out)
-    }
-
     fn read_facts(&self, out: &str) -> Result<Facts> {
         serde_json::from_str(out).with_context(|| {
             format!(
