@@ -125,7 +125,8 @@ impl<'a> Command<'a> {
         self
     }
 
-    /// Its output holds a secret (a token, a kubeconfig): not logged.
+    /// Its standard output holds a secret (a token, a kubeconfig, a certificate key): not
+    /// logged. What it says on stderr is (with secrets masked).
     pub fn secret_output(mut self) -> Self {
         self.secret_output = true;
         self
@@ -340,13 +341,11 @@ impl Remote {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
         let mut entry = String::new();
-        if cmd.secret_output {
-            entry.push_str("(output not logged: it holds a secret)\n");
-        } else {
-            for (label, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-                if !text.trim().is_empty() {
-                    let _ = writeln!(entry, "[{label}]\n{}", text.trim_end());
-                }
+        for (label, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if label == "stdout" && cmd.secret_output {
+                entry.push_str("(stdout not logged: it holds a secret)\n");
+            } else if !text.trim().is_empty() {
+                let _ = writeln!(entry, "[{label}]\n{}", text.trim_end());
             }
         }
         // The time each step took, for the reader of the log looking for the slow one.

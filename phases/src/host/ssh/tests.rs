@@ -199,8 +199,19 @@ fn secret_output_and_files_written_through_stdin() {
     assert_eq!(mode, 0o600);
     let out = rt
         .block_on(
-            remote
-                .check(Command::new(&["cat", &file_text], Duration::from_secs(10)).secret_output()),
+            remote.check(
+                Command::new(
+                    &[
+                        "sh",
+                        "-c",
+                        "cat \"$1\"; echo progress >&2",
+                        "sh",
+                        &file_text,
+                    ],
+                    Duration::from_secs(10),
+                )
+                .secret_output(),
+            ),
         )
         .expect("cat");
     assert_eq!(out, "token: s3cret\n");
@@ -208,9 +219,11 @@ fn secret_output_and_files_written_through_stdin() {
     let log = std::fs::read_to_string(sshd.path("logs/local.log")).expect("host log");
     assert!(!log.contains("s3cret"), "a secret was logged: {log}");
     assert!(
-        log.contains("(output not logged: it holds a secret)"),
+        log.contains("(stdout not logged: it holds a secret)"),
         "{log}"
     );
+    // What it said on stderr is still there.
+    assert!(log.contains("[stderr]\nprogress"), "{log}");
 }
 
 #[test]

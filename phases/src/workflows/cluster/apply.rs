@@ -340,7 +340,11 @@ async fn drive(
         if key.is_some() {
             args.push("--upload-certs");
         }
-        match conns[i].with_config(&args, &config, limits::INIT).await {
+        // Its result holds the token and the join commands, with the certificate key.
+        match conns[i]
+            .with_config(&args, &config, limits::INIT, true)
+            .await
+        {
             Ok(stdout) => {
                 emit(
                     events,
@@ -411,6 +415,8 @@ async fn drive(
                     &["init", "phase", "upload-certs", "--upload-certs"],
                     &config,
                     limits::QUICK,
+                    // It prints the certificate key.
+                    true,
                 )
                 .await?;
             emit(
@@ -460,7 +466,8 @@ async fn drive(
                 if checked_here {
                     args.extend(SKIP_PREFLIGHT);
                 }
-                conn.with_config(&args, &config, limits::JOIN).await?;
+                conn.with_config(&args, &config, limits::JOIN, false)
+                    .await?;
                 emit(events, Some(name), "join", State::Done, "joined");
                 Ok::<(), anyhow::Error>(())
             }

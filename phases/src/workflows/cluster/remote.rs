@@ -181,14 +181,15 @@ impl Conn {
     }
 
     /// Runs `kubestrap ARGS… --config FILE` with `config` (secrets in it) in a 0600 file that is
-    /// removed afterwards whatever happened; its stdout.
+    /// removed afterwards whatever happened; its stdout (kept out of the log when `secret`).
     pub async fn with_config(
         &self,
         args: &[&str],
         config: &str,
         limit: Duration,
+        secret: bool,
     ) -> Result<String> {
-        let out = self.run_with_config(args, config, limit).await?;
+        let out = self.run_with_config(args, config, limit, secret).await?;
         if out.success() {
             return Ok(out.stdout);
         }
@@ -211,6 +212,7 @@ impl Conn {
         args: &[&str],
         config: &str,
         limit: Duration,
+        secret: bool,
     ) -> Result<Output> {
         let mut argv = vec!["sh", "-c", WITH_CONFIG, "sh", self.bin.as_str()];
         argv.extend_from_slice(args);
@@ -219,20 +221,21 @@ impl Conn {
             self.bin,
             args.join(" ")
         );
-        self.remote
-            .run(
-                Command::new(&argv, limit)
-                    .privileged()
-                    .stdin(config.as_bytes())
-                    .shown(shown),
-            )
-            .await
+        let mut cmd = Command::new(&argv, limit)
+            .privileged()
+            .stdin(config.as_bytes())
+            .shown(shown);
+        if secret {
+            cmd = cmd.secret_output();
+        }
+        self.remote.run(cmd).await
     }
 
     /// `kubestrap preflight ARGS… --config FILE`, with the time a preflight may take; what it
     /// printed and its exit code.
     pub async fn preflight(&self, args: &[&str], config: &str) -> Result<Output> {
-        self.run_with_config(args, config, limits::PREFLIGHT).await
+        self.run_with_config(args, config, limits::PREFLIGHT, false)
+            .await
     }
 
     /// A bootstrap token made on this (control-plane) host.
