@@ -327,6 +327,7 @@ async fn containers_async(socket: &Path) -> Result<Vec<Container>, CallError> {
     // ListContainersRequest {} lists every container.
     let (api, body) = call_newest(&client, "RuntimeService/ListContainers", &[]).await?;
     let mut list = decode_containers(&body).map_err(bad)?;
+    let mut gone = Vec::new();
     for c in list.iter_mut().filter(|c| c.state == "CONTAINER_EXITED") {
         // ContainerStatusRequest { container_id = 1 }.
         let status = call(
@@ -334,11 +335,21 @@ async fn containers_async(socket: &Path) -> Result<Vec<Container>, CallError> {
             &format!("/{api}.RuntimeService/ContainerStatus"),
             &length_delimited(1, c.id.as_bytes()),
         )
-        .await?;
-        let (code, reason) = decode_exit(&status).map_err(bad)?;
-        c.exit_code = Some(code);
-        c.reason = reason;
+        .await;
+        match status {
+            Ok(status) => {
+                let (code, reason) = decode_exit(&status).map_err(bad)?;
+                c.exit_code = Some(code);
+                c.reason = reason;
+            }
+            // Removed since it was listed (the kubelet collects exited containers): not there.
+            Err(CallError::Status {
+                code: NOT_FOUND, ..
+            }) => gone.push(c.id.clone()),
+            Err(e) => return Err(e),
+        }
     }
+    list.retain(|c| !gone.contains(&c.id));
     Ok(list)
 }
 

@@ -9,6 +9,54 @@ fn string_field(number: u8, s: &str) -> Vec<u8> {
     v
 }
 
+/// A Container message: its id, metadata name (attempt 0) and state (exited or running).
+fn container(id: &str, name: &str, exited: bool) -> Vec<u8> {
+    let mut c = string_field(1, id);
+    c.extend(length_delimited(3, &string_field(1, name)));
+    c.extend_from_slice(&[6 << 3, if exited { 2 } else { 1 }]);
+    c
+}
+
+/// The kubelet removes an exited container between the listing and the look at its exit code:
+/// it is left out, not an error.
+#[test]
+fn a_container_removed_after_the_listing_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("cri.sock");
+    let runtime = FakeRuntime {
+        containers: vec![
+            ("old", "kube-apiserver", true),
+            ("gone", "etcd", true),
+            ("new", "kube-apiserver", false),
+        ],
+        status_not_found: vec!["gone"],
+        ..FakeRuntime::default()
+    };
+    let server = spawn_v1alpha2_server(&socket, runtime);
+    let found = containers(&socket, Duration::from_secs(10)).unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen,
+        [
+            "ListContainers",
+            "ListContainers",
+            "ContainerStatus old",
+            "ContainerStatus gone"
+        ]
+    );
+    let found: Vec<(&str, &str, Option<i32>)> = found
+        .iter()
+        .map(|c| (c.id.as_str(), c.state, c.exit_code))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("old", "CONTAINER_EXITED", Some(1)),
+            ("new", "CONTAINER_RUNNING", None)
+        ]
+    );
+}
+
 #[test]
 fn decodes_containers_and_exit_codes() {
     let mut meta = string_field(1, "kube-controller-manager");
@@ -105,6 +153,10 @@ struct FakeRuntime {
     appears_later: Option<FakeSandbox>,
     /// Removed sandboxes stay listed (a kubelet still running makes them again).
     respawns: bool,
+    /// Its containers: id, name and whether it exited.
+    containers: Vec<(&'static str, &'static str, bool)>,
+    /// `ContainerStatus` of these answers NotFound (removed since the listing).
+    status_not_found: Vec<&'static str>,
 }
 
 impl Default for FakeRuntime {
@@ -115,6 +167,8 @@ impl Default for FakeRuntime {
             remove_fails: None,
             appears_later: None,
             respawns: false,
+            containers: Vec::new(),
+            status_not_found: Vec::new(),
         }
     }
 }
@@ -144,6 +198,15 @@ async fn serve_v1alpha2(
         while let Some(chunk) = request_body.data().await {
             framed.extend_from_slice(&chunk.unwrap());
         }
+        let container_id = if method == "ContainerStatus" {
+            let message = framed.clone().freeze().slice(5..);
+            let [(1, Field::Bytes(id))] = &fields(message).unwrap()[..] else {
+                panic!("{method}: the request is not {{ container_id = 1 }}");
+            };
+            Some(text(id).unwrap())
+        } else {
+            None
+        };
         let sandbox_id = if method.ends_with("PodSandbox") && method != "ListPodSandbox" {
             let message = framed.freeze().slice(5..);
             let [(1, Field::Bytes(id))] = &fields(message).unwrap()[..] else {
@@ -154,7 +217,10 @@ async fn serve_v1alpha2(
             calls.push(format!("{method} {id}"));
             Some(id)
         } else {
-            calls.push(method.clone());
+            calls.push(match &container_id {
+                Some(id) => format!("{method} {id}"),
+                None => method.clone(),
+            });
             None
         };
         let id = sandbox_id.as_deref().unwrap_or_default();
@@ -168,7 +234,11 @@ async fn serve_v1alpha2(
                     .unwrap(),
             );
             None
-        } else if method == "StopPodSandbox" && runtime.stop_not_found.contains(&id) {
+        } else if container_id
+            .as_deref()
+            .is_some_and(|c| runtime.status_not_found.contains(&c))
+            || (method == "StopPodSandbox" && runtime.stop_not_found.contains(&id))
+        {
             headers.insert("grpc-status", "5".parse().unwrap());
             None
         } else if method == "RemovePodSandbox"
@@ -201,6 +271,18 @@ async fn serve_v1alpha2(
                     for (id, name, namespace) in &runtime.sandboxes {
                         msg.extend(length_delimited(1, &pod_sandbox(id, name, namespace)));
                     }
+                }
+                "ListContainers" => {
+                    for (id, name, exited) in &runtime.containers {
+                        let c = container(id, name, *exited);
+                        msg.extend(length_delimited(1, &c));
+                    }
+                }
+                "ContainerStatus" => {
+                    // ContainerStatus { exit_code = 7, reason = 11 }: exit code 1, "Error".
+                    let mut status = vec![7 << 3, 1];
+                    status.extend(string_field(11, "Error"));
+                    msg.extend(length_delimited(1, &status));
                 }
                 // Stop- and RemovePodSandboxResponse are empty.
                 "StopPodSandbox" => {}
