@@ -384,13 +384,22 @@ const REMOVAL_WINDOW: Duration = Duration::from_secs(10);
 /// Kubernetes-managed containers"): returns the sandboxes removed.
 ///
 /// Like kubeadm, each sandbox is stopped and then removed before the next one. Unlike it, one
-/// that fails does not stop the others, and the runtime is listed again after a pause until a
-/// listing is empty or [`REMOVAL_WINDOW`] has passed: a failure of the last round is then the
-/// error. The whole call is bounded by `timeout`.
-pub fn remove_pod_sandboxes(socket: &Path, timeout: Duration) -> Result<Vec<Sandbox>, CallError> {
+/// that fails does not stop the others. With `again` (the kubelet is stopped), the runtime is
+/// listed again after a pause until a listing is empty or [`REMOVAL_WINDOW`] has passed; a
+/// failure of the last round is the error. The whole call is bounded by `timeout`.
+pub fn remove_pod_sandboxes(
+    socket: &Path,
+    timeout: Duration,
+    again: bool,
+) -> Result<Vec<Sandbox>, CallError> {
+    let window = if again {
+        REMOVAL_WINDOW
+    } else {
+        Duration::ZERO
+    };
     block_on(
         timeout,
-        remove_pod_sandboxes_async(socket, REMOVAL_WINDOW, REMOVAL_PAUSE),
+        remove_pod_sandboxes_async(socket, window, REMOVAL_PAUSE),
     )
 }
 

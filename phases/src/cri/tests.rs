@@ -379,7 +379,7 @@ fn stops_then_removes_each_sandbox_in_turn_until_none_is_listed() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("cri.sock");
     let server = spawn_v1alpha2_server(&socket, FakeRuntime::default());
-    let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10)).unwrap();
+    let removed = remove_pod_sandboxes(&socket, Duration::from_secs(10), true).unwrap();
     let seen = server.join().unwrap();
     assert_eq!(seen, calls(&[BOTH, &[]]));
     let expected: Vec<Sandbox> = SANDBOXES

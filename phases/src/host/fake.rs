@@ -221,8 +221,13 @@ impl Host for FakeHost {
         &self,
         socket: &Path,
         _timeout: Duration,
+        again: bool,
     ) -> Result<Vec<cri::Sandbox>, cri::CallError> {
-        self.record(format!("remove pod sandboxes at {}", socket.display()));
+        let until_empty = if again { " until none is listed" } else { "" };
+        self.record(format!(
+            "remove pod sandboxes at {}{until_empty}",
+            socket.display()
+        ));
         Ok(Vec::new())
     }
 }

@@ -248,8 +248,9 @@ impl Host for LinuxHost {
         &self,
         socket: &Path,
         timeout: Duration,
+        again: bool,
     ) -> Result<Vec<cri::Sandbox>, cri::CallError> {
-        cri::remove_pod_sandboxes(socket, timeout)
+        cri::remove_pod_sandboxes(socket, timeout, again)
     }
 
     fn ipv4_addresses(&self) -> Vec<(String, IpAddr)> {

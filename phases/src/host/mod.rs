@@ -98,11 +98,13 @@ pub trait Host: Send + Sync {
         socket: &Path,
         timeout: Duration,
     ) -> Result<Vec<String>, cri::CallError>;
-    /// Stops and removes every pod sandbox of the runtime on a unix socket; returns them.
+    /// Stops and removes every pod sandbox of the runtime on a unix socket, listing it `again`
+    /// until it is empty (see [`cri::remove_pod_sandboxes`]); returns them.
     fn remove_pod_sandboxes(
         &self,
         socket: &Path,
         timeout: Duration,
+        again: bool,
     ) -> Result<Vec<cri::Sandbox>, cri::CallError>;
 }
 

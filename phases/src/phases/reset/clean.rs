@@ -31,6 +31,9 @@ const CRI_TIMEOUT: Duration = Duration::from_secs(120);
 /// The `cleanup-node` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let dry = ctx.opts.dry_run;
+    // Only with the kubelet stopped is the runtime listed again after removing its sandboxes: a
+    // running kubelet answers each removal by starting the pod again (etcd on its emptied folder).
+    let mut kubelet_stopped = false;
     if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet") {
         // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
         ctx.out.status("reset", &why);
@@ -39,7 +42,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
         match crate::phases::kubelet::stop_service(ctx) {
-            Ok(true) => {}
+            Ok(true) => kubelet_stopped = true,
             Ok(false) => ctx.out.warn(
                 "reset",
                 "no service manager runs here, so kubestrap cannot stop the kubelet: stop the one you started, or it runs the removed pods again",
@@ -82,7 +85,7 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             Err(e) => ctx.out.warn("reset", &format!("{e:#}")),
         }
     }
-    remove_containers(ctx);
+    remove_containers(ctx, kubelet_stopped);
 
     let cert_dir = ctx.cert_dir().to_string();
     if cert_dir != paths::DEFAULT_CERT_DIR {
@@ -148,8 +151,9 @@ pub fn managed(ctx: &Context) -> (Vec<String>, Vec<String>) {
     (dirs, files)
 }
 
-/// Stops and removes every pod sandbox of the runtime (and so every container).
-fn remove_containers(ctx: &Context) {
+/// Stops and removes every pod sandbox of the runtime (and so every container); listing it again
+/// until it is empty when `kubelet_stopped`.
+fn remove_containers(ctx: &Context, kubelet_stopped: bool) {
     if ctx.opts.dry_run {
         ctx.out
             .status("reset", "Would remove Kubernetes-managed containers");
@@ -162,7 +166,7 @@ fn remove_containers(ctx: &Context) {
         .map_err(|e| format!("{e:#}"))
         .and_then(|path| {
             ctx.host
-                .remove_pod_sandboxes(&path, CRI_TIMEOUT)
+                .remove_pod_sandboxes(&path, CRI_TIMEOUT, kubelet_stopped)
                 .map_err(|e| e.to_string())
         });
     match removed {
