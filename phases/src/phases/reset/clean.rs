@@ -34,6 +34,8 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     // Only with the kubelet stopped is the runtime listed again after removing its sandboxes: a
     // running kubelet answers each removal by starting the pod again (etcd on its emptied folder).
     let mut kubelet_stopped = false;
+    // This host's kubelet may still run: no service manager stopped it.
+    let mut kubelet_left_running = false;
     if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet") {
         // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
         ctx.out.status("reset", &why);
@@ -43,11 +45,15 @@ pub fn run(ctx: &mut Context) -> Result<()> {
         ctx.out.status("reset", "Stopping the kubelet service");
         match crate::phases::kubelet::stop_service(ctx) {
             Ok(true) => kubelet_stopped = true,
-            Ok(false) => ctx.out.warn(
-                "reset",
-                "no service manager runs here, so kubestrap cannot stop the kubelet: stop the one you started, or it runs the removed pods again",
-            ),
+            Ok(false) => {
+                kubelet_left_running = true;
+                ctx.out.warn(
+                    "reset",
+                    "no service manager runs here, so kubestrap cannot stop the kubelet: stop the one you started, or it runs the removed pods again",
+                )
+            }
             Err(e) => {
+                kubelet_left_running = true;
                 ctx.out.warn(
                     "reset",
                     &format!("The kubelet service could not be stopped by kubestrap: {e:#}"),
@@ -113,7 +119,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     if let Err(e) = crate::phases::kubelet::remove_service(ctx) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
-    if let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {
+    // A kubelet still running may start etcd into its emptied folder again: the next reset (once
+    // the kubelet is stopped) empties it again, though the manifest is gone by then.
+    if !kubelet_left_running && let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
     if ctx.root.exists(resume::STATE) {
