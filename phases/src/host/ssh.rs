@@ -143,8 +143,9 @@ pub struct Remote {
 /// The seconds the remote end grants a command past its time before it is killed.
 const KILL_AFTER: u64 = 10;
 
-/// How long the check that privileged commands run as root may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// `sh -c AS_ROOT sh ARGV…` (privileged): prints the uid privileged commands run as, then runs
+/// ARGV only when that is root.
+const AS_ROOT: &str = "u=$(id -u) || exit; echo \"$u\"; [ \"$u\" = 0 ] || exit 0; exec \"$@\"";
 
 /// Whether `sudo -n` failed because it wants a password.
 fn asks_password(out: &Output) -> bool {
@@ -158,24 +159,30 @@ fn sudo_hint(target: &Target) -> String {
     )
 }
 
-/// What is wrong when privileged `id -u` (through `sudo -n` for a `sudo` target) said `out`:
-/// `None` when it ran as root.
-fn root_problem(target: &Target, out: &Output) -> Option<String> {
+/// What [`AS_ROOT`] said (`out`, through `sudo -n` for a `sudo` target): the output of its
+/// command when privileged commands run as root, else what is wrong.
+fn as_root(target: &Target, out: Output) -> Result<Output, String> {
     let name = &target.name;
     let user = &target.user;
-    let uid = out.stdout.trim();
-    if out.success() && uid == "0" {
-        return None;
+    let (uid, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
+    let uid = uid.trim();
+    if uid == "0" {
+        return Ok(Output {
+            code: out.code,
+            stdout: rest.to_string(),
+            stderr: out.stderr,
+        });
     }
-    Some(if out.success() && target.sudo {
+    // Without a uid the check itself failed; with one, the script ended there with success.
+    Err(if !uid.is_empty() && target.sudo {
         format!(
             "{name}: `sudo -n` runs commands as uid {uid}, not root: refused before anything ran\n\nhint: let {user} run every command as root through sudo (a sudoers line `{user} ALL=(ALL) NOPASSWD: ALL`)"
         )
-    } else if out.success() {
+    } else if !uid.is_empty() {
         format!(
             "{name}: {user} is not root (uid {uid}) and the host has no `sudo: true`: refused before anything ran\n\nhint: set `sudo: true` for this host in the cluster file (sudo without a password), or log in as root"
         )
-    } else if target.sudo && asks_password(out) {
+    } else if target.sudo && asks_password(&out) {
         format!(
             "{name}: `sudo -n` needs a password for {user}: refused before anything ran{}",
             sudo_hint(target)
@@ -188,19 +195,23 @@ fn root_problem(target: &Target, out: &Output) -> Option<String> {
         };
         format!(
             "{name}: `{how}` failed ({}): refused before anything ran:\n{}",
-            exit_text(out),
+            exit_text(&out),
             out.tail()
         )
     })
 }
 
 impl Remote {
-    /// Connects (the host key checked), making the control socket in `control_dir`.
+    /// Connects (the host key checked), making the control socket in `control_dir`, and runs
+    /// `first` as root in the same round trip as the check that privileged commands do run as
+    /// root there: a host where they would not (`sudo -n` asks for a password, a user other than
+    /// root without `sudo`) is refused before `first` runs. `first` must succeed: its stdout.
     pub async fn connect(
         target: &Target,
         settings: &Settings,
         control_dir: &Path,
-    ) -> Result<Remote> {
+        first: Command<'_>,
+    ) -> Result<(Remote, String)> {
         let mut builder = SessionBuilder::default();
         builder
             .user(target.user.clone())
@@ -257,23 +268,30 @@ impl Remote {
             "connected to {}@{}:{}",
             target.user, target.address, target.port
         ));
-        if let Err(e) = remote.check_root().await {
-            remote.close().await;
-            return Err(e);
+        match remote.run_as_root(first).await {
+            Ok(out) => Ok((remote, out)),
+            Err(e) => {
+                remote.close().await;
+                Err(e)
+            }
         }
-        Ok(remote)
     }
 
-    /// Refuses a host where privileged commands would not run as root (`sudo -n` asks for a
-    /// password, or a user other than root without `sudo`), before anything runs there.
-    async fn check_root(&self) -> Result<()> {
-        let out = self
-            .run(Command::new(&["id", "-u"], PROBE_TIMEOUT).privileged())
-            .await?;
-        match root_problem(&self.target, &out) {
-            Some(problem) => Err(anyhow!(problem)),
-            None => Ok(()),
-        }
+    /// `first` through [`AS_ROOT`]: its stdout when it succeeded.
+    async fn run_as_root(&self, first: Command<'_>) -> Result<String> {
+        let name = first.name();
+        let shown = format!("{name}   (after `id -u` says root)");
+        let mut argv: Vec<String> = ["sh", "-c", AS_ROOT, "sh"].map(String::from).to_vec();
+        argv.extend(first.argv);
+        let cmd = Command {
+            argv,
+            shown: Some(shown),
+            privileged: true,
+            ..first
+        };
+        let out = self.run(cmd).await?;
+        let out = as_root(&self.target, out).map_err(|problem| anyhow!(problem))?;
+        self.stdout_of(&name, false, out)
     }
 
     pub fn target(&self) -> &Target {
@@ -367,6 +385,12 @@ impl Remote {
         let shown = cmd.name();
         let sudo = cmd.privileged && self.target.sudo;
         let out = self.run(cmd).await?;
+        self.stdout_of(&shown, sudo, out)
+    }
+
+    /// The stdout of `shown` when it succeeded, else what failed (with the hint for a `sudo -n`
+    /// that asked for a password, when it ran through `sudo`).
+    fn stdout_of(&self, shown: &str, sudo: bool, out: Output) -> Result<String> {
         if out.success() {
             return Ok(out.stdout);
         }
@@ -383,42 +407,6 @@ impl Remote {
             msg.push_str(&sudo_hint(&self.target));
         }
         Err(anyhow!(msg))
-    }
-
-    /// Writes `data` to `path` on the host (as root) with `mode`, through stdin and a rename, so
-    /// a reader never sees half a file and the contents are on no command line.
-    pub async fn write_file(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: u32,
-        timeout: Duration,
-    ) -> Result<()> {
-        self.write_file_then(path, data, mode, timeout, &[])
-            .await
-            .map(drop)
-    }
-
-    /// [`Remote::write_file`], then `then` (as root) in the same round trip once the file is
-    /// there; its stdout.
-    pub async fn write_file_then(
-        &self,
-        path: &str,
-        data: &[u8],
-        mode: u32,
-        timeout: Duration,
-        then: &[&str],
-    ) -> Result<String> {
-        let mut script = format!(
-            "umask 077 && mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.kubestrap-tmp\" && chmod {mode:o} \"$1.kubestrap-tmp\" && mv -f \"$1.kubestrap-tmp\" \"$1\""
-        );
-        if !then.is_empty() {
-            script.push_str(" && shift && exec \"$@\"");
-        }
-        let mut argv = vec!["sh", "-c", &script, "sh", path];
-        argv.extend_from_slice(then);
-        self.check(Command::new(&argv, timeout).privileged().stdin(data))
-            .await
     }
 
     /// Appends a line to the host's log, secrets masked.

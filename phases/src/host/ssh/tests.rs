@@ -117,7 +117,15 @@ impl Sshd {
 
 fn connect(sshd: &Sshd, settings: &Settings) -> Result<(tokio::runtime::Runtime, Remote)> {
     let rt = runtime()?;
-    let remote = rt.block_on(Remote::connect(&sshd.target(), settings, sshd.dir.path()))?;
+    let first = Command::new(&["echo", "first"], Duration::from_secs(30));
+    let (remote, said) = rt.block_on(Remote::connect(
+        &sshd.target(),
+        settings,
+        sshd.dir.path(),
+        first,
+    ))?;
+    // The check that privileged commands run as root said nothing of its own.
+    assert_eq!(said, "first\n");
     Ok((rt, remote))
 }
 
@@ -180,36 +188,18 @@ fn runs_commands_with_their_output_exit_code_and_stdin() {
 }
 
 #[test]
-fn secret_output_and_files_written_through_stdin() {
+fn secret_output_is_not_logged_but_its_stderr_is() {
     let sshd = Sshd::start();
     let settings = sshd.settings(sshd.known_hosts());
     let (rt, remote) = connect(&sshd, &settings).expect("connects");
-    let file = sshd.path("deep/dir/join.yaml");
-    let file_text = file.display().to_string();
-    rt.block_on(remote.write_file(
-        &file_text,
-        b"token: s3cret\n",
-        0o600,
-        Duration::from_secs(10),
-    ))
-    .expect("writes");
-    assert_eq!(std::fs::read(&file).expect("written"), b"token: s3cret\n");
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
     let out = rt
         .block_on(
             remote.check(
                 Command::new(
-                    &[
-                        "sh",
-                        "-c",
-                        "cat \"$1\"; echo progress >&2",
-                        "sh",
-                        &file_text,
-                    ],
+                    &["sh", "-c", "cat; echo progress >&2"],
                     Duration::from_secs(10),
                 )
+                .stdin(b"token: s3cret\n")
                 .secret_output(),
             ),
         )
@@ -302,7 +292,12 @@ fn nothing_listening_is_named_with_the_address() {
     let settings = sshd.settings(sshd.known_hosts());
     let rt = runtime().expect("runtime");
     let err = rt
-        .block_on(Remote::connect(&target, &settings, sshd.dir.path()))
+        .block_on(Remote::connect(
+            &target,
+            &settings,
+            sshd.dir.path(),
+            Command::new(&["true"], Duration::from_secs(30)),
+        ))
         .err()
         .expect("nothing listens");
     let text = format!("{err:#}");
@@ -345,6 +340,7 @@ fn tokens_and_certificate_keys_are_masked_in_logs() {
     }
 }
 
+/// What [`as_root`] makes of the check's output on host web1 (user admin): the problem, if any.
 fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> Option<String> {
     let target = Target {
         name: "web1".into(),
@@ -359,7 +355,7 @@ fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> Option<String> {
         stdout: stdout.into(),
         stderr: stderr.into(),
     };
-    root_problem(&target, &out)
+    as_root(&target, out).err()
 }
 
 #[test]
@@ -391,4 +387,61 @@ fn a_host_where_privileged_commands_would_not_run_as_root_is_refused() {
             && !missing.contains("needs a password"),
         "{missing}"
     );
+}
+
+/// As root, the command after the check keeps its own output and exit code, whatever they are.
+#[test]
+fn the_command_after_the_root_check_keeps_its_output() {
+    let target = Target {
+        name: "web1".into(),
+        address: "192.0.2.10".into(),
+        port: 22,
+        user: "root".into(),
+        key: None,
+        sudo: false,
+    };
+    let out = Output {
+        code: Some(3),
+        stdout: "0\nx86_64\nsha\n".into(),
+        stderr: "said\n".into(),
+    };
+    assert_eq!(
+        as_root(&target, out),
+        Ok(Output {
+            code: Some(3),
+            stdout: "x86_64\nsha\n".into(),
+            stderr: "said\n".into(),
+        })
+    );
+}
+
+/// The script itself, run by `sh`: the uid first, the command only as root (as root, also run as
+/// uid 65534 through `setpriv`).
+#[test]
+fn the_root_check_script_runs_the_command_only_as_root() {
+    let run = |prefix: &[&str]| {
+        let mut argv = prefix.to_vec();
+        argv.extend(["sh", "-c", AS_ROOT, "sh", "sh", "-c", "echo ran; exit 4"]);
+        let out = Process::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let uid = nix::unistd::Uid::current();
+    if uid.is_root() {
+        assert_eq!(run(&[]), (Some(4), "0\nran\n".into()));
+        let nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        assert_eq!(run(&nobody), (Some(0), "65534\n".into()));
+    } else {
+        assert_eq!(run(&[]), (Some(0), format!("{uid}\n")));
+    }
 }

@@ -14,8 +14,8 @@ use super::agent::{Facts, NodeRow, NodeWant, NodesRequest, RecordedHost};
 use super::configs::{api_endpoint, init_config, join_config};
 use super::file::{ClusterFile, Host, Role};
 use super::plan::{self, Action};
-use super::preflight::{Preflight, preflighted};
-use super::remote::{Conn, limits};
+use super::preflight::{Preflight, ahead, preflighted};
+use super::remote::{Ahead, Conn, Local, limits};
 use super::{Events, State, emit};
 use crate::host::ssh::{self, Settings};
 
@@ -106,15 +106,18 @@ pub fn apply(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
     rt.block_on(ssh::interruptible(run(opts, events)))
 }
 
-/// Connects to every host at once; all must answer with a known host key before anything runs.
+/// Connects to every host at once; all must answer with a known host key, as root, with the
+/// architecture of `local`, before anything runs ([`Conn::open`]).
 pub(super) async fn connect_all(
     hosts: &[Host],
     bin: &str,
+    local: &Local,
+    aheads: &[Option<Ahead>],
     settings: &Settings,
     control: &std::path::Path,
     events: &dyn Events,
 ) -> Vec<Result<Conn>> {
-    stream::iter(hosts.iter().map(|h| async move {
+    stream::iter(hosts.iter().enumerate().map(|(i, h)| async move {
         emit(
             events,
             Some(&h.name),
@@ -122,7 +125,8 @@ pub(super) async fn connect_all(
             State::Started,
             format!("{}@{}:{}", h.user, h.address, h.port),
         );
-        let conn = Conn::open(h, bin, settings, control).await;
+        let ahead = aheads.get(i).cloned().flatten();
+        let conn = Conn::open(h, bin, local, ahead, settings, control).await;
         match &conn {
             Ok(_) => emit(events, Some(&h.name), "connect", State::Done, "connected"),
             Err(e) => emit(
@@ -163,34 +167,23 @@ pub(super) fn all_or_nothing(conns: Vec<Result<Conn>>) -> Result<Vec<Conn>> {
 /// Installs kubestrap where it differs and reads every host's facts.
 pub(super) async fn install_and_facts(
     conns: &[Conn],
-    binary: &std::path::Path,
+    local: &Local,
     events: &dyn Events,
 ) -> Result<Vec<Facts>> {
-    let bytes = std::fs::read(binary).with_context(|| {
-        format!(
-            "failed to read this kubestrap binary `{}`",
-            binary.display()
-        )
-    })?;
-    let sha = crate::pki::sha256_hex(&bytes);
-    let arch = std::env::consts::ARCH;
-    let results = join_all(conns.iter().map(|c| {
-        let (bytes, sha) = (&bytes, &sha);
-        async move {
-            let name = c.host.name.as_str();
-            let (copied, facts) = c.install(bytes, sha, arch).await?;
-            let (state, msg) = if copied {
-                (State::Done, format!("kubestrap copied to {}", c.bin))
-            } else {
-                (
-                    State::Unchanged,
-                    format!("{} is this kubestrap already", c.bin),
-                )
-            };
-            emit(events, Some(name), "install", state, msg);
-            emit(events, Some(name), "facts", State::Info, facts.describe());
-            Ok::<Facts, anyhow::Error>(facts)
-        }
+    let results = join_all(conns.iter().map(|c| async move {
+        let name = c.host.name.as_str();
+        let (copied, facts) = c.install(local).await?;
+        let (state, msg) = if copied {
+            (State::Done, format!("kubestrap copied to {}", c.bin))
+        } else {
+            (
+                State::Unchanged,
+                format!("{} is this kubestrap already", c.bin),
+            )
+        };
+        emit(events, Some(name), "install", state, msg);
+        emit(events, Some(name), "facts", State::Info, facts.describe());
+        Ok::<Facts, anyhow::Error>(facts)
     }))
     .await;
     let mut facts = Vec::new();
@@ -230,16 +223,19 @@ async fn run(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
     let file = &opts.file;
     let control =
         tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
+    let local = Local::read(&opts.binary)?;
     let conns = connect_all(
         &file.hosts,
         &file.binary_path,
+        &local,
+        &ahead(file, opts.fix),
         &opts.ssh,
         control.path(),
         events,
     )
     .await;
     let conns = all_or_nothing(conns)?;
-    let result = drive(&opts, &conns, control.path(), events).await;
+    let result = drive(&opts, &conns, &local, control.path(), events).await;
     join_all(conns.into_iter().map(Conn::close)).await;
     result
 }
@@ -247,11 +243,12 @@ async fn run(opts: ApplyOptions, events: &dyn Events) -> Result<ApplyReport> {
 async fn drive(
     opts: &ApplyOptions,
     conns: &[Conn],
+    local: &Local,
     control: &std::path::Path,
     events: &dyn Events,
 ) -> Result<ApplyReport> {
     let file = &opts.file;
-    let facts = install_and_facts(conns, &opts.binary, events).await?;
+    let facts = install_and_facts(conns, local, events).await?;
     let roles: Vec<Role> = file.hosts.iter().map(|h| h.role).collect();
     let plan = plan::plan(&roles, &facts);
     let mut outcomes: Vec<Option<HostOutcome>> = vec![None; conns.len()];
@@ -592,7 +589,7 @@ async fn drive(
     if opts.prune {
         let listed = request.record.clone().unwrap_or_default();
         for r in std::mem::take(&mut report.not_in_file) {
-            match prune(opts, first, &r, &listed, control, events).await {
+            match prune(opts, first, &r, &listed, local, control, events).await {
                 Ok(nodes) => {
                     report.changed = true;
                     report.nodes = nodes;
@@ -678,6 +675,7 @@ async fn prune(
     first: &Conn,
     r: &RecordedHost,
     listed: &[RecordedHost],
+    local: &Local,
     control: &std::path::Path,
     events: &dyn Events,
 ) -> Result<Vec<NodeRow>> {
@@ -700,9 +698,17 @@ async fn prune(
         State::Started,
         format!("draining node {}", r.node),
     );
-    let conn = Conn::open(&host, &opts.file.binary_path, &opts.ssh, control).await?;
+    let conn = Conn::open(
+        &host,
+        &opts.file.binary_path,
+        local,
+        None,
+        &opts.ssh,
+        control,
+    )
+    .await?;
     let result = async {
-        conn.install_if_missing(&opts.binary).await?;
+        conn.install(local).await?;
         let drained = first
             .nodes(&NodesRequest {
                 drain: vec![r.node.clone()],

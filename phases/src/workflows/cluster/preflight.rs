@@ -8,9 +8,9 @@ use futures_util::future::join_all;
 
 use super::agent::Facts;
 use super::configs::preflight_config;
-use super::file::ClusterFile;
+use super::file::{ClusterFile, Role};
 use super::plan::{Action, Plan};
-use super::remote::Conn;
+use super::remote::{Ahead, Conn};
 use super::{Event, Events, State, emit};
 use crate::preflight::fix::JOURNAL;
 
@@ -27,6 +27,41 @@ pub(super) fn preflighted(plan: &Plan, facts: &[Facts]) -> Vec<(usize, bool)> {
             _ => None,
         })
         .collect()
+}
+
+/// The preflight a host is likely to need, run ahead with its facts ([`Ahead`]): an init's on
+/// the file's first control plane, a join's elsewhere; with `fix`, the plan of fixes too. The
+/// plan decides later whether it is the one needed (else it runs again).
+pub(super) fn ahead(file: &ClusterFile, fix: bool) -> Vec<Option<Ahead>> {
+    let first = file.hosts.iter().position(|h| h.role == Role::ControlPlane);
+    let mode = if fix { Mode::Plan } else { Mode::Check };
+    file.hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let init = Some(i) == first;
+            // A config that cannot be made fails later, in the preflight's own place.
+            let config = preflight_config(file, host, init).ok()?;
+            Some(Ahead {
+                args: args(init, mode).iter().map(|a| a.to_string()).collect(),
+                config,
+            })
+        })
+        .collect()
+}
+
+/// `kubestrap preflight`'s arguments for the init host (else a join) in `mode`.
+fn args(init: bool, mode: Mode) -> Vec<&'static str> {
+    let mut args = vec!["preflight"];
+    if !init {
+        args.push("--join");
+    }
+    args.extend(match mode {
+        Mode::Check => &[][..],
+        Mode::Plan => &["--fix", "--dry-run"][..],
+        Mode::Fix => &["--fix", "--yes"][..],
+    });
+    args
 }
 
 /// What one host's `kubestrap preflight` said.
@@ -148,15 +183,7 @@ impl Preflight<'_> {
     async fn run(&self, mode: Mode, checked: &[(usize, bool)]) -> Vec<(usize, Result<Found>)> {
         let runs = checked.iter().map(|&(i, init)| async move {
             let conn = &self.conns[i];
-            let mut args = vec!["preflight"];
-            if !init {
-                args.push("--join");
-            }
-            args.extend(match mode {
-                Mode::Check => &[][..],
-                Mode::Plan => &["--fix", "--dry-run"][..],
-                Mode::Fix => &["--fix", "--yes"][..],
-            });
+            let args = args(init, mode);
             let what = match mode {
                 Mode::Check => "checking the host",
                 Mode::Plan => "checking the host and what --fix would change",
@@ -174,8 +201,13 @@ impl Preflight<'_> {
                 State::Started,
                 what,
             );
-            let config = preflight_config(self.file, &conn.host, init)?;
-            let out = conn.preflight(&args, &config).await?;
+            let out = match conn.take_ahead(&args) {
+                Some(out) => out,
+                None => {
+                    let config = preflight_config(self.file, &conn.host, init)?;
+                    conn.preflight(&args, &config).await?
+                }
+            };
             let mut found = parse(&format!("{}\n{}", out.stdout, out.stderr));
             found.passed = out.success();
             if !out.success() && found.errors.is_empty() && !found.fixed {

@@ -28,10 +28,112 @@ pub mod limits {
 /// The script of [`Conn::run_with_config`]: `sh -c WITH_CONFIG sh KUBESTRAP ARGS…`.
 const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1; trap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; cat >\"$f\" || exit 1; \"$@\" --config \"$f\"";
 
-/// The probe of [`Conn::install`]: `sh -c PROBE sh KUBESTRAP SHA256` prints the architecture,
-/// the SHA-256 of the host's kubestrap (empty line when it has none) and, when that is SHA256,
-/// the facts that kubestrap reads.
-const PROBE: &str = "uname -m; have=$(sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1); echo \"$have\"; [ \"$have\" != \"$2\" ] || exec \"$1\" cluster agent facts";
+/// The first look at a host and, when it lacks this kubestrap, the copy:
+/// `sh -c PREPARE sh KUBESTRAP SHA256 probe|copy CONFIG_BYTES [PREFLIGHT ARGS…]`, with
+/// CONFIG_BYTES of configuration on stdin, then (copy) the binary. A probe prints the
+/// architecture and the SHA-256 of the host's kubestrap (an empty line when it has none) and goes
+/// on only when that is SHA256. Then the facts and, with PREFLIGHT ARGS, that preflight with the
+/// configuration in a 0600 file removed at the end (a signal too), between `--- preflight` and
+/// `--- preflight exit N`: a failing check is an answer, not a failure of the script. `dd bs=1`
+/// reads the configuration without taking a byte of the binary after it.
+const PREPARE: &str = r#"umask 077
+bin=$1 sha=$2 mode=$3 len=$4
+shift 4
+if [ "$mode" = probe ]; then
+  uname -m
+  have=$(sha256sum "$bin" 2>/dev/null | cut -d' ' -f1)
+  echo "$have"
+  [ "$have" = "$sha" ] || { cat >/dev/null; exit 0; }
+fi
+if [ "$len" -gt 0 ]; then
+  f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1
+  trap 'rm -f "$f" || echo "failed to remove $f, which holds secrets" >&2' EXIT
+  trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+  dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
+fi
+if [ "$mode" = copy ]; then
+  mkdir -p "$(dirname "$bin")" && cat >"$bin.kubestrap-tmp" && chmod 755 "$bin.kubestrap-tmp" &&
+    mv -f "$bin.kubestrap-tmp" "$bin" || exit 1
+fi
+"$bin" cluster agent facts || exit
+[ $# -gt 0 ] || exit 0
+echo '--- preflight'
+"$bin" "$@" --config "$f" 2>&1
+echo "--- preflight exit $?"
+"#;
+
+/// A `kubestrap preflight` run ahead, in the round trip that reads the host's facts: apply's
+/// preflight then costs no round trip of its own when the plan asks for this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ahead {
+    /// `preflight` and its flags.
+    pub args: Vec<String>,
+    pub config: String,
+}
+
+/// [`PREPARE`]'s output after the probe's lines: the facts, and what the preflight run ahead
+/// printed (stdout and stderr together) with its exit code.
+fn facts_and_preflight(out: &str) -> (&str, Option<Output>) {
+    let Some((facts, rest)) = out.split_once("\n--- preflight\n") else {
+        return (out, None);
+    };
+    let (said, code) = match rest.rsplit_once("--- preflight exit ") {
+        Some((said, code)) => (said, code.trim().parse().ok()),
+        None => (rest, None),
+    };
+    let output = Output {
+        code,
+        stdout: said.to_string(),
+        stderr: String::new(),
+    };
+    (facts, Some(output))
+}
+
+/// [`PREPARE`] in `mode` for the kubestrap at `bin` whose SHA-256 is to be `sha256`, as root;
+/// its stdin is still to be given (the configuration of `ahead`, then the binary for a copy).
+fn prepare<'a>(
+    bin: &str,
+    sha256: &str,
+    mode: &str,
+    ahead: &Option<Ahead>,
+    limit: Duration,
+) -> Command<'a> {
+    let len = ahead.as_ref().map_or(0, |a| a.config.len()).to_string();
+    let mut argv = vec!["sh", "-c", PREPARE, "sh", bin, sha256, mode, &len];
+    let mut shown = match mode {
+        "probe" => format!("the probe of {bin} (architecture, checksum), then its facts"),
+        _ => format!("the copy of kubestrap to {bin}, then its facts"),
+    };
+    if let Some(a) = ahead {
+        argv.extend(a.args.iter().map(String::as_str));
+        shown.push_str(&format!(
+            " and `kubestrap {} --config <a 0600 file of the input, removed after>`",
+            a.args.join(" ")
+        ));
+    }
+    Command::new(&argv, limit).privileged().shown(shown)
+}
+
+/// This machine's kubestrap: what every host runs.
+pub struct Local {
+    bytes: Vec<u8>,
+    sha256: String,
+    arch: &'static str,
+}
+
+impl Local {
+    /// The binary at `path`, built for this machine's architecture.
+    pub fn read(path: &std::path::Path) -> Result<Local> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!("failed to read this kubestrap binary `{}`", path.display())
+        })?;
+        Ok(Local {
+            sha256: crate::pki::sha256_hex(&bytes),
+            bytes,
+            arch: std::env::consts::ARCH,
+        })
+    }
+}
 
 /// A connected host.
 pub struct Conn {
@@ -39,12 +141,22 @@ pub struct Conn {
     remote: Remote,
     /// The kubestrap binary's path there.
     pub bin: String,
+    /// The host's facts, read by the probe when it has this kubestrap already.
+    facts: Option<Facts>,
+    /// The preflight to run ahead with the facts, and what it said once it ran.
+    ahead: Option<Ahead>,
+    ahead_said: std::sync::Mutex<Option<Output>>,
 }
 
 impl Conn {
+    /// Connects, and in the same round trip checks that privileged commands run as root there,
+    /// that the host's architecture is `local`'s, and whether it has `local` already: then it
+    /// reads its facts and runs `ahead`. Nothing is changed on the host.
     pub async fn open(
         host: &Host,
         bin: &str,
+        local: &Local,
+        ahead: Option<Ahead>,
         settings: &Settings,
         control: &std::path::Path,
     ) -> Result<Conn> {
@@ -56,71 +168,91 @@ impl Conn {
             key: host.key.clone(),
             sudo: host.sudo,
         };
-        let remote = Remote::connect(&target, settings, control).await?;
-        Ok(Conn {
+        let config = ahead.as_ref().map(|a| a.config.clone()).unwrap_or_default();
+        let probe =
+            prepare(bin, &local.sha256, "probe", &ahead, limits::QUICK).stdin(config.as_bytes());
+        let (remote, out) = Remote::connect(&target, settings, control, probe).await?;
+        let conn = Conn {
             host: host.clone(),
             remote,
             bin: bin.to_string(),
-        })
+            facts: None,
+            ahead,
+            ahead_said: Default::default(),
+        };
+        let mut lines = out.splitn(3, '\n');
+        let theirs = lines.next().unwrap_or_default().trim();
+        let arch = local.arch;
+        let read = if theirs != arch {
+            Err(anyhow::anyhow!(
+                "{}: the host's architecture is {theirs}, this kubestrap's is {arch}: run `cluster apply` with a kubestrap built for {theirs}",
+                host.name
+            ))
+        } else if lines.next().unwrap_or_default().trim() == local.sha256 {
+            conn.read_prepared(lines.next().unwrap_or_default())
+                .map(Some)
+        } else {
+            Ok(None)
+        };
+        match read {
+            Ok(facts) => Ok(Conn { facts, ..conn }),
+            Err(e) => {
+                conn.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// What [`PREPARE`] said after the probe's lines: the facts (what the preflight run ahead
+    /// said is kept for [`Conn::take_ahead`]).
+    fn read_prepared(&self, out: &str) -> Result<Facts> {
+        let (facts, said) = facts_and_preflight(out);
+        if let Ok(mut slot) = self.ahead_said.lock() {
+            *slot = said;
+        }
+        self.read_facts(facts)
+    }
+
+    /// What the preflight run ahead said, when it is the one with `args`; once.
+    pub fn take_ahead(&self, args: &[&str]) -> Option<Output> {
+        if self.ahead.as_ref()?.args != args {
+            return None;
+        }
+        self.ahead_said.lock().ok()?.take()
     }
 
     pub async fn close(self) {
         self.remote.close().await;
     }
 
-    /// Installs `binary` (this machine's kubestrap, of architecture `arch`, whose SHA-256 is
-    /// `sha256`) unless the host has the same already, and reads the host's facts with it:
-    /// whether it was copied, and the facts. One round trip when the host has it, two when not.
-    pub async fn install(&self, binary: &[u8], sha256: &str, arch: &str) -> Result<(bool, Facts)> {
-        let out = self
-            .remote
-            .check(
-                Command::new(&["sh", "-c", PROBE, "sh", &self.bin, sha256], limits::QUICK)
-                    .privileged(),
-            )
-            .await?;
-        let mut lines = out.splitn(3, '\n');
-        let theirs = lines.next().unwrap_or_default().trim();
-        if theirs != arch {
-            bail!(
-                "{}: the host's architecture is {theirs}, this kubestrap's is {arch}: run `cluster apply` with a kubestrap built for {theirs}",
-                self.host.name
-            );
+    /// Installs `local` unless the probe found it there, and the host's facts: whether it was
+    /// copied, and the facts (read by the probe, or after the copy in the same round trip, with
+    /// the preflight run ahead).
+    pub async fn install(&self, local: &Local) -> Result<(bool, Facts)> {
+        if let Some(facts) = &self.facts {
+            return Ok((false, facts.clone()));
         }
-        if lines.next().unwrap_or_default().trim() == sha256 {
-            return Ok((false, self.read_facts(lines.next().unwrap_or_default())?));
-        }
-        let out = self
-            .remote
-            .write_file_then(
-                &self.bin,
-                binary,
-                0o755,
-                limits::UPLOAD,
-                &[&self.bin, "cluster", "agent", "facts"],
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "{}: failed to install kubestrap at {}",
-                    self.host.name, self.bin
-                )
-            })?;
-        Ok((true, self.read_facts(&out)?))
-    }
-
-    /// [`Conn::install`] of the binary at `binary`: the host's facts.
-    pub async fn install_if_missing(&self, binary: &std::path::Path) -> Result<Facts> {
-        let bytes = std::fs::read(binary).with_context(|| {
+        let mut input = self
+            .ahead
+            .as_ref()
+            .map(|a| a.config.clone().into_bytes())
+            .unwrap_or_default();
+        input.extend_from_slice(&local.bytes);
+        let copy = prepare(
+            &self.bin,
+            &local.sha256,
+            "copy",
+            &self.ahead,
+            limits::UPLOAD,
+        )
+        .stdin(&input);
+        let out = self.remote.check(copy).await.with_context(|| {
             format!(
-                "failed to read this kubestrap binary `{}`",
-                binary.display()
+                "{}: failed to install kubestrap at {}",
+                self.host.name, self.bin
             )
         })?;
-        let sha = crate::pki::sha256_hex(&bytes);
-        self.install(&bytes, &sha, std::env::consts::ARCH)
-            .await
-            .map(|(_, facts)| facts)
+        Ok((true, self.read_prepared(&out)?))
     }
 
     /// `kubestrap ARGS…` as root; its stdout.
@@ -275,7 +407,7 @@ mod tests {
     use std::io::Write as _;
     use std::process::{Command as Process, Stdio};
 
-    use super::{PROBE, WITH_CONFIG};
+    use super::{PREPARE, WITH_CONFIG, facts_and_preflight};
 
     /// `sh -c WITH_CONFIG sh CMD…` with `config` on stdin, as the host runs it; its exit code and
     /// what CMD printed.
@@ -343,29 +475,165 @@ mod tests {
         assert!(!std::path::Path::new(file).exists(), "{file} was left");
     }
 
-    /// The probe runs the host's kubestrap for its facts only when it is the one apply has.
+    /// A stand-in kubestrap: `cluster agent facts` prints `{"facts": 1}`; anything else (the
+    /// preflight) prints its arguments, its config file's mode, contents and path, says `warn`
+    /// on stderr and exits 2.
+    const FAKE: &str = r#"#!/bin/sh
+if [ "$1" = cluster ]; then echo '{"facts": 1}'; exit 0; fi
+for a; do f=$a; done
+echo "$*" | sed "s#$f#FILE#"
+stat -c %a "$f"; cat "$f"; echo "$f"
+echo warn >&2
+exit 2
+"#;
+
+    /// `sh -c PREPARE sh BIN SHA MODE LEN ARGS…` with `input` on stdin: exit code and stdout.
+    fn prepare(
+        bin: &str,
+        sha: &str,
+        mode: &str,
+        config: &str,
+        input: &[u8],
+        args: &[&str],
+    ) -> (Option<i32>, String) {
+        let mut child = Process::new("sh")
+            .args(["-c", PREPARE, "sh", bin, sha, mode])
+            .arg(config.len().to_string())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        // The script may end without reading it all (a probe that finds no binary reads it).
+        let _ = pipe.write_all(input);
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    }
+
+    fn executable(path: &std::path::Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+
+    /// The probe reads the facts only with the same kubestrap, and runs the preflight ahead
+    /// after them with the config in a 0600 file that is gone afterwards; the preflight's exit
+    /// code is reported, not the script's.
     #[test]
-    fn the_probe_reads_the_facts_only_with_the_same_kubestrap() {
+    fn the_probe_reads_the_facts_and_runs_the_preflight_only_with_the_same_kubestrap() {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("kubestrap");
         let bin = bin.to_str().unwrap();
-        let probe = |sha: &str| {
-            let out = Process::new("sh")
-                .args(["-c", PROBE, "sh", bin, sha])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            String::from_utf8(out.stdout).unwrap()
-        };
         let arch = std::env::consts::ARCH;
-        assert_eq!(probe("00"), format!("{arch}\n\n"));
-        std::fs::write(bin, "#!/bin/sh\necho \"{\\\"args\\\": \\\"$*\\\"}\"\n").unwrap();
-        std::fs::set_permissions(bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
-        assert_eq!(probe("00"), format!("{arch}\n{sha}\n"));
+        let config = "kind: InitConfiguration\n";
         assert_eq!(
-            probe(&sha),
-            format!("{arch}\n{sha}\n{{\"args\": \"cluster agent facts\"}}\n")
+            prepare(
+                bin,
+                "00",
+                "probe",
+                config,
+                config.as_bytes(),
+                &["preflight"]
+            ),
+            (Some(0), format!("{arch}\n\n"))
         );
+        executable(std::path::Path::new(bin), FAKE);
+        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
+        assert_eq!(
+            prepare(bin, "00", "probe", "", b"", &[]),
+            (Some(0), format!("{arch}\n{sha}\n"))
+        );
+        assert_eq!(
+            prepare(bin, &sha, "probe", "", b"", &[]),
+            (Some(0), format!("{arch}\n{sha}\n{{\"facts\": 1}}\n"))
+        );
+        let (code, out) = prepare(
+            bin,
+            &sha,
+            "probe",
+            config,
+            config.as_bytes(),
+            &["preflight", "--join"],
+        );
+        assert_eq!(code, Some(0), "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..7],
+            [
+                arch,
+                sha.as_str(),
+                "{\"facts\": 1}",
+                "--- preflight",
+                "preflight --join --config FILE",
+                "600",
+                "kind: InitConfiguration"
+            ],
+            "{out}"
+        );
+        assert_eq!(lines[8..], ["warn", "--- preflight exit 2"], "{out}");
+        assert!(lines[7].starts_with("/tmp/kubestrap-cluster-"), "{out}");
+        assert!(
+            !std::path::Path::new(lines[7]).exists(),
+            "{} was left",
+            lines[7]
+        );
+        let (facts, said) = facts_and_preflight(out.splitn(3, '\n').nth(2).unwrap());
+        assert_eq!(facts, "{\"facts\": 1}");
+        let said = said.expect("the preflight's output");
+        assert_eq!(said.code, Some(2));
+        assert!(
+            said.stdout
+                .starts_with("preflight --join --config FILE\n600\n")
+                && said.stdout.ends_with("warn\n"),
+            "{said:?}"
+        );
+    }
+
+    /// A copy takes the config from the head of stdin and the binary from the rest, byte for
+    /// byte, installs it with mode 0755 and runs it for the facts and the preflight.
+    #[test]
+    fn a_copy_installs_the_binary_after_the_config_and_runs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("new/bin/kubestrap");
+        let config = "token: abcdef.0123456789abcdef\n";
+        let mut input = config.as_bytes().to_vec();
+        input.extend_from_slice(FAKE.as_bytes());
+        let (code, out) = prepare(
+            bin.to_str().unwrap(),
+            "00",
+            "copy",
+            config,
+            &input,
+            &["preflight"],
+        );
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&bin).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o755);
+        let (facts, said) = facts_and_preflight(&out);
+        assert_eq!(facts, "{\"facts\": 1}");
+        let said = said.expect("the preflight's output");
+        assert_eq!(said.code, Some(2));
+        assert!(
+            said.stdout
+                .starts_with("preflight --config FILE\n600\ntoken: abcdef.0123456789abcdef\n"),
+            "{said:?}"
+        );
+        // Without a preflight ahead: the binary is the whole input.
+        std::fs::remove_file(&bin).unwrap();
+        let (code, out) = prepare(
+            bin.to_str().unwrap(),
+            "00",
+            "copy",
+            "",
+            FAKE.as_bytes(),
+            &[],
+        );
+        assert_eq!((code, out.as_str()), (Some(0), "{\"facts\": 1}\n"));
+        assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
     }
 }

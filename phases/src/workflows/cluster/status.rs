@@ -11,7 +11,7 @@ use futures_util::future::join_all;
 use super::agent::{Facts, NodesRequest};
 use super::apply::{connect_all, node_name};
 use super::file::{ClusterFile, Role};
-use super::remote::{Conn, limits};
+use super::remote::{Conn, Local, limits};
 use super::{Events, State, emit};
 use crate::host::ssh::{self, Settings};
 
@@ -42,9 +42,12 @@ pub fn status(
     rt.block_on(ssh::interruptible(async {
         let control =
             tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
+        let local = &Local::read(binary)?;
         let conns = connect_all(
             &file.hosts,
             &file.binary_path,
+            local,
+            &[],
             settings,
             control.path(),
             events,
@@ -69,7 +72,7 @@ pub fn status(
         }
         let facts: Vec<Result<Facts>> = join_all(
             live.iter()
-                .map(|(_, c)| async move { c.install_if_missing(binary).await }),
+                .map(|(_, c)| async move { c.install(local).await.map(|(_, f)| f) }),
         )
         .await;
         let mut first = None;
@@ -124,7 +127,8 @@ pub fn reset(opts: &ResetOptions, events: &dyn Events) -> Result<Vec<(String, St
     rt.block_on(ssh::interruptible(async {
         let file = &opts.file;
         let control = tempfile::tempdir().context("failed to make a folder for the SSH control sockets")?;
-        let conns = connect_all(&file.hosts, &file.binary_path, &opts.ssh, control.path(), events).await;
+        let local = Local::read(&opts.binary)?;
+        let conns = connect_all(&file.hosts, &file.binary_path, &local, &[], &opts.ssh, control.path(), events).await;
         let mut live = Vec::new();
         let mut missing = Vec::new();
         for (i, c) in conns.into_iter().enumerate() {
@@ -151,7 +155,7 @@ pub fn reset(opts: &ResetOptions, events: &dyn Events) -> Result<Vec<(String, St
             .map(|(i, e)| (file.hosts[*i].name.clone(), e.clone()))
             .collect();
         for c in &live {
-            if let Err(e) = c.install_if_missing(&opts.binary).await {
+            if let Err(e) = c.install(&local).await {
                 failed.push((c.host.name.clone(), format!("{e:#}")));
             }
         }
