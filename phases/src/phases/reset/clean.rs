@@ -28,41 +28,52 @@ const KUBECONFIGS: [&str; 6] = [
 /// How long removing every pod through the runtime may take.
 const CRI_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What this reset did with the host's kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kubelet {
+    /// Stopped by its service manager.
+    Stopped,
+    /// Still running (no service manager, or it would not stop): it may start the removed pods
+    /// again.
+    LeftRunning,
+    /// Not this reset's to stop (a dry run, or another --root).
+    NotOurs,
+}
+
 /// The `cleanup-node` phase.
 pub fn run(ctx: &mut Context) -> Result<()> {
     let dry = ctx.opts.dry_run;
-    // Only with the kubelet stopped is the runtime listed again after removing its sandboxes: a
-    // running kubelet answers each removal by starting the pod again (etcd on its emptied folder).
-    let mut kubelet_stopped = false;
-    // This host's kubelet may still run: no service manager stopped it.
-    let mut kubelet_left_running = false;
-    if let Some(why) = host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet") {
+    let kubelet = if let Some(why) =
+        host::foreign_root(ctx.host.as_ref(), &ctx.root, "systemctl stop kubelet")
+    {
         // Under another --root, the machine's own kubelet belongs to the machine, not to this reset.
         ctx.out.status("reset", &why);
+        Kubelet::NotOurs
     } else if dry {
         ctx.out.status("reset", "Would stop the kubelet service");
+        Kubelet::NotOurs
     } else {
         ctx.out.status("reset", "Stopping the kubelet service");
         match crate::phases::kubelet::stop_service(ctx) {
-            Ok(true) => kubelet_stopped = true,
+            Ok(true) => Kubelet::Stopped,
             Ok(false) => {
-                kubelet_left_running = true;
                 ctx.out.warn(
                     "reset",
                     "no service manager runs here, so kubestrap cannot stop the kubelet: stop the one you started, or it runs the removed pods again",
-                )
+                );
+                Kubelet::LeftRunning
             }
             Err(e) => {
-                kubelet_left_running = true;
                 ctx.out.warn(
                     "reset",
                     &format!("The kubelet service could not be stopped by kubestrap: {e:#}"),
                 );
                 ctx.out
                     .warn("reset", "Please ensure kubelet is stopped manually");
+                Kubelet::LeftRunning
             }
         }
-    }
+    };
     let kubelet_dir = paths::KUBELET_DIR;
     if dry {
         ctx.out.status(
@@ -91,7 +102,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             Err(e) => ctx.out.warn("reset", &format!("{e:#}")),
         }
     }
-    remove_containers(ctx, kubelet_stopped);
+    // Only with the kubelet stopped is the runtime listed again after removing its sandboxes: a
+    // running kubelet answers each removal by starting the pod again (etcd on its emptied folder).
+    remove_containers(ctx, kubelet == Kubelet::Stopped);
 
     let cert_dir = ctx.cert_dir().to_string();
     if cert_dir != paths::DEFAULT_CERT_DIR {
@@ -121,7 +134,9 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     }
     // A kubelet still running may start etcd into its emptied folder again: the next reset (once
     // the kubelet is stopped) empties it again, though the manifest is gone by then.
-    if !kubelet_left_running && let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED) {
+    if kubelet != Kubelet::LeftRunning
+        && let Err(e) = ctx.root.remove_all(paths::ETCD_DATA_DIR_EMPTIED)
+    {
         ctx.out.warn("reset", &format!("{e:#}"));
     }
     if ctx.root.exists(resume::STATE) {
