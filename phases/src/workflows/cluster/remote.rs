@@ -32,7 +32,8 @@ const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXX
 /// `sh -c PREPARE sh KUBESTRAP SHA256 probe|copy CONFIG_BYTES [PREFLIGHT ARGS…]`, with
 /// CONFIG_BYTES of configuration on stdin, then (copy) the binary. A probe prints the
 /// architecture and the SHA-256 of the host's kubestrap (an empty line when it has none) and goes
-/// on only when that is SHA256. Then the facts and, with PREFLIGHT ARGS, that preflight with the
+/// on only when that is SHA256. Then the facts and, with PREFLIGHT ARGS on a host with nothing of
+/// a cluster (the only hosts the plan checks), that preflight with the
 /// configuration in a 0600 file removed at the end (a signal too), between `--- preflight` and
 /// `--- preflight exit N`: a failing check is an answer, not a failure of the script. `dd bs=1`
 /// reads the configuration without taking a byte of the binary after it.
@@ -55,8 +56,10 @@ if [ "$mode" = copy ]; then
   mkdir -p "$(dirname "$bin")" && cat >"$bin.kubestrap-tmp" && chmod 755 "$bin.kubestrap-tmp" &&
     mv -f "$bin.kubestrap-tmp" "$bin" || exit 1
 fi
-"$bin" cluster agent facts || exit
+facts=$("$bin" cluster agent facts) || exit
+echo "$facts"
 [ $# -gt 0 ] || exit 0
+case $facts in *'"kubeFiles":false'*) ;; *) exit 0 ;; esac
 echo '--- preflight'
 "$bin" "$@" --config "$f" 2>&1
 echo "--- preflight exit $?"
@@ -475,11 +478,11 @@ mod tests {
         assert!(!std::path::Path::new(file).exists(), "{file} was left");
     }
 
-    /// A stand-in kubestrap: `cluster agent facts` prints `{"facts": 1}`; anything else (the
-    /// preflight) prints its arguments, its config file's mode, contents and path, says `warn`
-    /// on stderr and exits 2.
+    /// A stand-in kubestrap: `cluster agent facts` prints `{"kubeFiles":false}` (`$FACTS` when
+    /// set); anything else (the preflight) prints its arguments, its
+    /// config file's mode, contents and path, says `warn` on stderr and exits 2.
     const FAKE: &str = r#"#!/bin/sh
-if [ "$1" = cluster ]; then echo '{"facts": 1}'; exit 0; fi
+if [ "$1" = cluster ]; then echo "${FACTS:-{\"kubeFiles\":false\}}"; exit 0; fi
 for a; do f=$a; done
 echo "$*" | sed "s#$f#FILE#"
 stat -c %a "$f"; cat "$f"; echo "$f"
@@ -496,10 +499,24 @@ exit 2
         input: &[u8],
         args: &[&str],
     ) -> (Option<i32>, String) {
+        prepare_with(bin, sha, mode, config, input, args, None)
+    }
+
+    /// [`prepare`], the stand-in's facts `facts` when given.
+    fn prepare_with(
+        bin: &str,
+        sha: &str,
+        mode: &str,
+        config: &str,
+        input: &[u8],
+        args: &[&str],
+        facts: Option<&str>,
+    ) -> (Option<i32>, String) {
         let mut child = Process::new("sh")
             .args(["-c", PREPARE, "sh", bin, sha, mode])
             .arg(config.len().to_string())
             .args(args)
+            .envs(facts.map(|f| ("FACTS", f)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -547,7 +564,7 @@ exit 2
         );
         assert_eq!(
             prepare(bin, &sha, "probe", "", b"", &[]),
-            (Some(0), format!("{arch}\n{sha}\n{{\"facts\": 1}}\n"))
+            (Some(0), format!("{arch}\n{sha}\n{{\"kubeFiles\":false}}\n"))
         );
         let (code, out) = prepare(
             bin,
@@ -564,7 +581,7 @@ exit 2
             [
                 arch,
                 sha.as_str(),
-                "{\"facts\": 1}",
+                "{\"kubeFiles\":false}",
                 "--- preflight",
                 "preflight --join --config FILE",
                 "600",
@@ -580,7 +597,7 @@ exit 2
             lines[7]
         );
         let (facts, said) = facts_and_preflight(out.splitn(3, '\n').nth(2).unwrap());
-        assert_eq!(facts, "{\"facts\": 1}");
+        assert_eq!(facts, "{\"kubeFiles\":false}");
         let said = said.expect("the preflight's output");
         assert_eq!(said.code, Some(2));
         assert!(
@@ -589,6 +606,45 @@ exit 2
                 && said.stdout.ends_with("warn\n"),
             "{said:?}"
         );
+    }
+
+    /// A host with something of a cluster on it gets no preflight ahead: the plan never checks
+    /// one (it resumes or resets it first).
+    #[test]
+    fn no_preflight_runs_ahead_on_a_host_with_files_of_a_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("kubestrap");
+        let bin = bin.to_str().unwrap();
+        executable(std::path::Path::new(bin), FAKE);
+        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
+        let arch = std::env::consts::ARCH;
+        let facts = r#"{"hostname":"n1","kubeFiles":true}"#;
+        let config = "kind: InitConfiguration\n";
+        let (code, out) = prepare_with(
+            bin,
+            &sha,
+            "probe",
+            config,
+            config.as_bytes(),
+            &["preflight"],
+            Some(facts),
+        );
+        assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{facts}\n")));
+    }
+
+    /// The script tells a fresh host by a piece of the facts' JSON as kubestrap prints it.
+    #[test]
+    fn the_script_knows_a_fresh_host_from_the_facts_kubestrap_prints() {
+        let piece = r#""kubeFiles":false"#;
+        assert!(PREPARE.contains(piece));
+        let fresh = serde_json::to_string(&super::Facts::default()).unwrap();
+        assert!(fresh.contains(piece), "{fresh}");
+        let used = super::Facts {
+            kube_files: true,
+            ..super::Facts::default()
+        };
+        let used = serde_json::to_string(&used).unwrap();
+        assert!(!used.contains(piece), "{used}");
     }
 
     /// A copy takes the config from the head of stdin and the binary from the rest, byte for
@@ -615,7 +671,7 @@ exit 2
         );
         assert_eq!(mode & 0o777, 0o755);
         let (facts, said) = facts_and_preflight(&out);
-        assert_eq!(facts, "{\"facts\": 1}");
+        assert_eq!(facts, "{\"kubeFiles\":false}");
         let said = said.expect("the preflight's output");
         assert_eq!(said.code, Some(2));
         assert!(
@@ -633,7 +689,7 @@ exit 2
             FAKE.as_bytes(),
             &[],
         );
-        assert_eq!((code, out.as_str()), (Some(0), "{\"facts\": 1}\n"));
+        assert_eq!((code, out.as_str()), (Some(0), "{\"kubeFiles\":false}\n"));
         assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
     }
 }
