@@ -490,20 +490,9 @@ echo warn >&2
 exit 2
 "#;
 
-    /// `sh -c PREPARE sh BIN SHA MODE LEN ARGS…` with `input` on stdin: exit code and stdout.
+    /// `sh -c PREPARE sh BIN SHA MODE LEN ARGS…` with `input` on stdin (the stand-in's facts
+    /// `facts` when given): exit code and stdout.
     fn prepare(
-        bin: &str,
-        sha: &str,
-        mode: &str,
-        config: &str,
-        input: &[u8],
-        args: &[&str],
-    ) -> (Option<i32>, String) {
-        prepare_with(bin, sha, mode, config, input, args, None)
-    }
-
-    /// [`prepare`], the stand-in's facts `facts` when given.
-    fn prepare_with(
         bin: &str,
         sha: &str,
         mode: &str,
@@ -552,18 +541,19 @@ exit 2
                 "probe",
                 config,
                 config.as_bytes(),
-                &["preflight"]
+                &["preflight"],
+                None,
             ),
             (Some(0), format!("{arch}\n\n"))
         );
         executable(std::path::Path::new(bin), FAKE);
         let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
         assert_eq!(
-            prepare(bin, "00", "probe", "", b"", &[]),
+            prepare(bin, "00", "probe", "", b"", &[], None),
             (Some(0), format!("{arch}\n{sha}\n"))
         );
         assert_eq!(
-            prepare(bin, &sha, "probe", "", b"", &[]),
+            prepare(bin, &sha, "probe", "", b"", &[], None),
             (Some(0), format!("{arch}\n{sha}\n{{\"kubeFiles\":false}}\n"))
         );
         let (code, out) = prepare(
@@ -573,6 +563,7 @@ exit 2
             config,
             config.as_bytes(),
             &["preflight", "--join"],
+            None,
         );
         assert_eq!(code, Some(0), "{out}");
         let lines: Vec<&str> = out.lines().collect();
@@ -620,7 +611,7 @@ exit 2
         let arch = std::env::consts::ARCH;
         let facts = r#"{"hostname":"n1","kubeFiles":true}"#;
         let config = "kind: InitConfiguration\n";
-        let (code, out) = prepare_with(
+        let (code, out) = prepare(
             bin,
             &sha,
             "probe",
@@ -663,6 +654,7 @@ exit 2
             config,
             &input,
             &["preflight"],
+            None,
         );
         assert_eq!(code, Some(0), "{out}");
         assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
@@ -688,6 +680,7 @@ exit 2
             "",
             FAKE.as_bytes(),
             &[],
+            None,
         );
         assert_eq!((code, out.as_str()), (Some(0), "{\"kubeFiles\":false}\n"));
         assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
