@@ -25,8 +25,19 @@ pub mod limits {
     pub const DRAIN: Duration = Duration::from_secs(210);
 }
 
+/// Shell lines that make `$f`, a fresh 0600 file for secrets, removed as the shell ends (by a
+/// signal too): the one way both scripts below keep a configuration.
+macro_rules! secret_file {
+    () => {
+        "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1\ntrap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT\ntrap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n"
+    };
+}
+
 /// The script of [`Conn::run_with_config`]: `sh -c WITH_CONFIG sh KUBESTRAP ARGS…`.
-const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1; trap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; cat >\"$f\" || exit 1; \"$@\" --config \"$f\"";
+const WITH_CONFIG: &str = concat!(
+    secret_file!(),
+    "cat >\"$f\" || exit 1; \"$@\" --config \"$f\""
+);
 
 /// The first look at a host and, when it lacks this kubestrap, the copy:
 /// `sh -c PREPARE sh KUBESTRAP SHA256 probe|copy CONFIG_BYTES [PREFLIGHT ARGS…]`, with
@@ -37,7 +48,8 @@ const WITH_CONFIG: &str = "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXX
 /// configuration in a 0600 file removed at the end (a signal too), between `--- preflight` and
 /// `--- preflight exit N`: a failing check is an answer, not a failure of the script. `dd bs=1`
 /// reads the configuration without taking a byte of the binary after it.
-const PREPARE: &str = r#"umask 077
+const PREPARE: &str = concat!(
+    r#"umask 077
 bin=$1 sha=$2 mode=$3 len=$4
 shift 4
 if [ "$mode" = probe ]; then
@@ -47,10 +59,9 @@ if [ "$mode" = probe ]; then
   [ "$have" = "$sha" ] || { cat >/dev/null; exit 0; }
 fi
 if [ "$len" -gt 0 ]; then
-  f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1
-  trap 'rm -f "$f" || echo "failed to remove $f, which holds secrets" >&2' EXIT
-  trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-  dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
+"#,
+    secret_file!(),
+    r#"dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
 fi
 if [ "$mode" = copy ]; then
   mkdir -p "$(dirname "$bin")" && cat >"$bin.kubestrap-tmp" && chmod 755 "$bin.kubestrap-tmp" &&
@@ -63,7 +74,8 @@ case $facts in *'"kubeFiles":false'*) ;; *) exit 0 ;; esac
 echo '--- preflight'
 "$bin" "$@" --config "$f" 2>&1
 echo "--- preflight exit $?"
-"#;
+"#
+);
 
 /// A `kubestrap preflight` run ahead, in the round trip that reads the host's facts: apply's
 /// preflight then costs no round trip of its own when the plan asks for this one.
@@ -171,9 +183,8 @@ impl Conn {
             key: host.key.clone(),
             sudo: host.sudo,
         };
-        let config = ahead.as_ref().map(|a| a.config.clone()).unwrap_or_default();
-        let probe =
-            prepare(bin, &local.sha256, "probe", &ahead, limits::QUICK).stdin(config.as_bytes());
+        let config = ahead.as_ref().map_or(&[][..], |a| a.config.as_bytes());
+        let probe = prepare(bin, &local.sha256, "probe", &ahead, limits::QUICK).stdin(config);
         let (remote, out) = Remote::connect(&target, settings, control, probe).await?;
         let conn = Conn {
             host: host.clone(),
