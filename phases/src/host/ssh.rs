@@ -7,12 +7,12 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::AsyncWriteExt;
+use openssh::{ChildStdin, ChildStdout, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Where a host is and how to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,8 @@ pub struct Command<'a> {
     timeout: Duration,
     privileged: bool,
     secret_output: bool,
+    /// Its stdin stays open after `stdin`: more is given to [`Remote::finish`].
+    input_follows: bool,
     /// How the log and the errors name it, when not by its argv.
     shown: Option<String>,
 }
@@ -99,6 +101,7 @@ impl<'a> Command<'a> {
             timeout,
             privileged: false,
             secret_output: false,
+            input_follows: false,
             shown: None,
         }
     }
@@ -125,6 +128,12 @@ impl<'a> Command<'a> {
         self
     }
 
+    /// Its input goes on after `stdin`, once its first lines are read ([`Remote::start`]).
+    pub fn input_follows(mut self) -> Self {
+        self.input_follows = true;
+        self
+    }
+
     /// Its standard output holds a secret (a token, a kubeconfig, a certificate key): not
     /// logged. What it says on stderr is (with secrets masked).
     pub fn secret_output(mut self) -> Self {
@@ -135,7 +144,8 @@ impl<'a> Command<'a> {
 
 /// An open connection to one host.
 pub struct Remote {
-    session: Session,
+    /// Shared with the commands running there ([`Started`]).
+    session: Arc<Session>,
     target: Target,
     log: Mutex<Option<std::fs::File>>,
 }
@@ -159,22 +169,14 @@ fn sudo_hint(target: &Target) -> String {
     )
 }
 
-/// What [`AS_ROOT`] said (`out`, through `sudo -n` for a `sudo` target): the output of its
-/// command when privileged commands run as root, else what is wrong.
-fn as_root(target: &Target, out: Output) -> Result<Output, String> {
+/// Why privileged commands would not run as root on `target`, from the output of [`AS_ROOT`]
+/// (through `sudo -n` for a `sudo` target) when its first line is not uid 0.
+fn refusal(target: &Target, out: &Output) -> String {
     let name = &target.name;
     let user = &target.user;
-    let (uid, rest) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
-    let uid = uid.trim();
-    if uid == "0" {
-        return Ok(Output {
-            code: out.code,
-            stdout: rest.to_string(),
-            stderr: out.stderr,
-        });
-    }
+    let uid = out.stdout.lines().next().unwrap_or_default().trim();
     // Without a uid the check itself failed; with one, the script ended there with success.
-    Err(if !uid.is_empty() && target.sudo {
+    if !uid.is_empty() && target.sudo {
         format!(
             "{name}: `sudo -n` runs commands as uid {uid}, not root: refused before anything ran\n\nhint: let {user} run every command as root through sudo (a sudoers line `{user} ALL=(ALL) NOPASSWD: ALL`)"
         )
@@ -182,7 +184,7 @@ fn as_root(target: &Target, out: Output) -> Result<Output, String> {
         format!(
             "{name}: {user} is not root (uid {uid}) and the host has no `sudo: true`: refused before anything ran\n\nhint: set `sudo: true` for this host in the cluster file (sudo without a password), or log in as root"
         )
-    } else if target.sudo && asks_password(&out) {
+    } else if target.sudo && asks_password(out) {
         format!(
             "{name}: `sudo -n` needs a password for {user}: refused before anything ran{}",
             sudo_hint(target)
@@ -195,23 +197,23 @@ fn as_root(target: &Target, out: Output) -> Result<Output, String> {
         };
         format!(
             "{name}: `{how}` failed ({}): refused before anything ran:\n{}",
-            exit_text(&out),
+            exit_text(out),
             out.tail()
         )
-    })
+    }
 }
 
 impl Remote {
-    /// Connects (the host key checked), making the control socket in `control_dir`, and runs
+    /// Connects (the host key checked), making the control socket in `control_dir`, and starts
     /// `first` as root in the same round trip as the check that privileged commands do run as
     /// root there: a host where they would not (`sudo -n` asks for a password, a user other than
-    /// root without `sudo`) is refused before `first` runs. `first` must succeed: its stdout.
+    /// root without `sudo`) is refused before `first` runs. `first` goes on as [`Started`].
     pub async fn connect(
         target: &Target,
         settings: &Settings,
         control_dir: &Path,
         first: Command<'_>,
-    ) -> Result<(Remote, String)> {
+    ) -> Result<(Remote, Started)> {
         let mut builder = SessionBuilder::default();
         builder
             .user(target.user.clone())
@@ -260,7 +262,7 @@ impl Remote {
             ),
         };
         let remote = Remote {
-            session,
+            session: Arc::new(session),
             target: target.clone(),
             log: Mutex::new(log),
         };
@@ -268,8 +270,8 @@ impl Remote {
             "connected to {}@{}:{}",
             target.user, target.address, target.port
         ));
-        match remote.run_as_root(first).await {
-            Ok(out) => Ok((remote, out)),
+        match remote.start_as_root(first).await {
+            Ok(started) => Ok((remote, started)),
             Err(e) => {
                 remote.close().await;
                 Err(e)
@@ -277,10 +279,9 @@ impl Remote {
         }
     }
 
-    /// `first` through [`AS_ROOT`]: its stdout when it succeeded.
-    async fn run_as_root(&self, first: Command<'_>) -> Result<String> {
-        let name = first.name();
-        let shown = format!("{name}   (after `id -u` says root)");
+    /// `first` through [`AS_ROOT`], started once the uid it printed is root's.
+    async fn start_as_root(&self, first: Command<'_>) -> Result<Started> {
+        let shown = format!("{}   (after `id -u` says root)", first.name());
         let mut argv: Vec<String> = ["sh", "-c", AS_ROOT, "sh"].map(String::from).to_vec();
         argv.extend(first.argv);
         let cmd = Command {
@@ -289,9 +290,18 @@ impl Remote {
             privileged: true,
             ..first
         };
-        let out = self.run(cmd).await?;
-        let out = as_root(&self.target, out).map_err(|problem| anyhow!(problem))?;
-        self.stdout_of(&name, false, out)
+        let mut started = self.start(cmd).await?;
+        match started.line().await? {
+            Some(uid) if uid.trim() == "0" => {
+                // The command's own output starts after the uid.
+                started.said.clear();
+                Ok(started)
+            }
+            _ => {
+                let out = self.finish(started, &[]).await?;
+                Err(anyhow!(refusal(&self.target, &out)))
+            }
+        }
     }
 
     pub fn target(&self) -> &Target {
@@ -301,6 +311,13 @@ impl Remote {
     /// Runs a command to its end (or its time limit); a non-zero exit is an [`Output`], not an
     /// error.
     pub async fn run(&self, cmd: Command<'_>) -> Result<Output> {
+        let started = self.start(cmd).await?;
+        self.finish(started, &[]).await
+    }
+
+    /// Starts a command and gives it its stdin (kept open when its input follows); its time
+    /// limit runs from here to the end of [`Remote::finish`].
+    pub async fn start(&self, cmd: Command<'_>) -> Result<Started> {
         let mut argv: Vec<String> = Vec::new();
         if cmd.privileged && self.target.sudo {
             argv.extend(["sudo", "-n", "--"].map(String::from));
@@ -320,10 +337,10 @@ impl Remote {
                 .map(|d| format!("   (< {} bytes on stdin)", d.len()))
                 .unwrap_or_default()
         ));
-        let mut command = self.session.command(&argv[0]);
+        let mut command = Session::to_command(Arc::clone(&self.session), &argv[0]);
         command
             .args(&argv[1..])
-            .stdin(if cmd.stdin.is_some() {
+            .stdin(if cmd.stdin.is_some() || cmd.input_follows {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -331,36 +348,103 @@ impl Remote {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let name = &self.target.name;
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started)
+            + cmd.timeout
+            + Duration::from_secs(KILL_AFTER + 5);
         let work = async {
             let mut child = command
                 .spawn()
                 .await
                 .with_context(|| format!("{name}: failed to start `{shown}` over SSH"))?;
-            if let (Some(data), Some(mut pipe)) = (cmd.stdin, child.stdin().take()) {
+            let mut stdin = child.stdin().take();
+            if let (Some(data), Some(pipe)) = (cmd.stdin, stdin.as_mut()) {
                 pipe.write_all(data)
+                    .await
+                    .with_context(|| format!("{name}: failed to send the input of `{shown}`"))?;
+            }
+            if !cmd.input_follows {
+                stdin = None;
+            }
+            Ok::<_, anyhow::Error>((child, stdin))
+        };
+        let (mut child, stdin) = match tokio::time::timeout_at(deadline, work).await {
+            Ok(started) => started?,
+            Err(_) => bail!("{name}: `{shown}` did not end within {secs} s"),
+        };
+        let stdout = child.stdout().take().map(BufReader::new);
+        // Read from the start, so that a command saying much on stderr never waits for us.
+        let stderr = child.stderr().take();
+        let stderr = tokio::spawn(async move {
+            let mut said = Vec::new();
+            if let Some(mut pipe) = stderr {
+                let _ = pipe.read_to_end(&mut said).await;
+            }
+            said
+        });
+        Ok(Started {
+            host: name.clone(),
+            sudo: cmd.privileged && self.target.sudo,
+            child,
+            stdin,
+            stdout,
+            said: Vec::new(),
+            stderr,
+            shown,
+            secs,
+            secret_output: cmd.secret_output,
+            started,
+            deadline,
+        })
+    }
+
+    /// Gives `started` the rest of its input (`more`) and runs it to its end (or its time limit);
+    /// a non-zero exit is an [`Output`], not an error.
+    pub async fn finish(&self, started: Started, more: &[u8]) -> Result<Output> {
+        let Started {
+            host: name,
+            sudo: _,
+            child,
+            stdin,
+            stdout,
+            mut said,
+            stderr,
+            shown,
+            secs,
+            secret_output,
+            started,
+            deadline,
+        } = started;
+        let lost = || format!("{name}: lost `{shown}` over SSH");
+        let work = async {
+            if let Some(mut pipe) = stdin {
+                pipe.write_all(more)
                     .await
                     .with_context(|| format!("{name}: failed to send the input of `{shown}`"))?;
                 pipe.shutdown().await.ok();
             }
-            child
-                .wait_with_output()
-                .await
-                .with_context(|| format!("{name}: lost `{shown}` over SSH"))
+            if let Some(mut pipe) = stdout {
+                pipe.read_to_end(&mut said).await.with_context(lost)?;
+            }
+            let stderr = stderr.await.unwrap_or_default();
+            let status = child.wait().await.with_context(lost)?;
+            Ok::<_, anyhow::Error>((status, stderr))
         };
-        let limit = cmd.timeout + Duration::from_secs(KILL_AFTER + 5);
-        let started = std::time::Instant::now();
-        let out = match tokio::time::timeout(limit, work).await {
+        let (status, stderr) = match tokio::time::timeout_at(deadline, work).await {
             Ok(out) => out?,
             Err(_) => bail!("{name}: `{shown}` did not end within {secs} s"),
         };
         let out = Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&said).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         };
         let mut entry = String::new();
+        if !more.is_empty() {
+            let _ = writeln!(entry, "[then {} bytes more on stdin]", more.len());
+        }
         for (label, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            if label == "stdout" && cmd.secret_output {
+            if label == "stdout" && secret_output {
                 entry.push_str("(stdout not logged: it holds a secret)\n");
             } else if !text.trim().is_empty() {
                 let _ = writeln!(entry, "[{label}]\n{}", text.trim_end());
@@ -382,9 +466,14 @@ impl Remote {
 
     /// Runs a command that must succeed; returns its stdout.
     pub async fn check(&self, cmd: Command<'_>) -> Result<String> {
-        let shown = cmd.name();
-        let sudo = cmd.privileged && self.target.sudo;
-        let out = self.run(cmd).await?;
+        let started = self.start(cmd).await?;
+        self.complete(started, &[]).await
+    }
+
+    /// [`Remote::finish`] for a command that must succeed: its stdout.
+    pub async fn complete(&self, started: Started, more: &[u8]) -> Result<String> {
+        let (shown, sudo) = (started.shown.clone(), started.sudo);
+        let out = self.finish(started, more).await?;
         self.stdout_of(&shown, sudo, out)
     }
 
@@ -418,10 +507,58 @@ impl Remote {
         }
     }
 
-    /// Ends the connection.
+    /// Ends the connection (once no command started there is left; else when the last ends).
     pub async fn close(self) {
         self.log("disconnected");
-        let _ = self.session.close().await;
+        if let Ok(session) = Arc::try_unwrap(self.session) {
+            let _ = session.close().await;
+        }
+    }
+}
+
+/// A command running on a host, its input still open ([`Command::input_follows`]): its first
+/// lines read one by one, then ended by [`Remote::finish`].
+pub struct Started {
+    host: String,
+    /// It runs through `sudo -n`.
+    sudo: bool,
+    child: openssh::Child<Arc<Session>>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+    /// Its stdout so far.
+    said: Vec<u8>,
+    stderr: tokio::task::JoinHandle<Vec<u8>>,
+    shown: String,
+    secs: u64,
+    secret_output: bool,
+    started: Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Started {
+    /// The next line it prints, without its newline; `None` once its stdout ended.
+    pub async fn line(&mut self) -> Result<Option<String>> {
+        let Some(pipe) = self.stdout.as_mut() else {
+            return Ok(None);
+        };
+        let from = self.said.len();
+        let read = tokio::time::timeout_at(self.deadline, pipe.read_until(b'\n', &mut self.said));
+        match read.await {
+            Err(_) => bail!(
+                "{}: `{}` did not end within {} s",
+                self.host,
+                self.shown,
+                self.secs
+            ),
+            Ok(Err(e)) => {
+                Err(e).with_context(|| format!("{}: lost `{}` over SSH", self.host, self.shown))
+            }
+            Ok(Ok(0)) => Ok(None),
+            Ok(Ok(_)) => {
+                let line = String::from_utf8_lossy(&self.said[from..]);
+                Ok(Some(line.trim_end_matches('\n').to_string()))
+            }
+        }
     }
 }
 

@@ -118,14 +118,14 @@ impl Sshd {
 fn connect(sshd: &Sshd, settings: &Settings) -> Result<(tokio::runtime::Runtime, Remote)> {
     let rt = runtime()?;
     let first = Command::new(&["echo", "first"], Duration::from_secs(30));
-    let (remote, said) = rt.block_on(Remote::connect(
+    let (remote, started) = rt.block_on(Remote::connect(
         &sshd.target(),
         settings,
         sshd.dir.path(),
         first,
     ))?;
     // The check that privileged commands run as root said nothing of its own.
-    assert_eq!(said, "first\n");
+    assert_eq!(rt.block_on(remote.complete(started, &[]))?, "first\n");
     Ok((rt, remote))
 }
 
@@ -340,8 +340,8 @@ fn tokens_and_certificate_keys_are_masked_in_logs() {
     }
 }
 
-/// What [`as_root`] makes of the check's output on host web1 (user admin): the problem, if any.
-fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> Option<String> {
+/// What [`refusal`] makes of the check's output on host web1 (user admin).
+fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> String {
     let target = Target {
         name: "web1".into(),
         address: "192.0.2.10".into(),
@@ -355,14 +355,12 @@ fn probe(sudo: bool, code: i32, stdout: &str, stderr: &str) -> Option<String> {
         stdout: stdout.into(),
         stderr: stderr.into(),
     };
-    as_root(&target, out).err()
+    refusal(&target, &out)
 }
 
 #[test]
 fn a_host_where_privileged_commands_would_not_run_as_root_is_refused() {
-    assert_eq!(probe(true, 0, "0\n", ""), None);
-    assert_eq!(probe(false, 0, "0\n", ""), None);
-    let password = probe(true, 1, "", "sudo: a password is required\n").expect("refused");
+    let password = probe(true, 1, "", "sudo: a password is required\n");
     assert!(
         password
             .starts_with("web1: `sudo -n` needs a password for admin: refused before anything ran")
@@ -370,17 +368,17 @@ fn a_host_where_privileged_commands_would_not_run_as_root_is_refused() {
             && password.contains("`admin ALL=(ALL) NOPASSWD: ALL`"),
         "{password}"
     );
-    let no_sudo = probe(false, 0, "1000\n", "").expect("refused");
+    let no_sudo = probe(false, 0, "1000\n", "");
     assert!(
         no_sudo.contains("admin is not root (uid 1000)") && no_sudo.contains("set `sudo: true`"),
         "{no_sudo}"
     );
-    let not_root = probe(true, 0, "1000\n", "").expect("refused");
+    let not_root = probe(true, 0, "1000\n", "");
     assert!(
         not_root.contains("`sudo -n` runs commands as uid 1000, not root"),
         "{not_root}"
     );
-    let missing = probe(true, 127, "", "bash: line 1: sudo: command not found\n").expect("refused");
+    let missing = probe(true, 127, "", "bash: line 1: sudo: command not found\n");
     assert!(
         missing.contains("`sudo -n id -u` failed (exit code 127)")
             && missing.contains("sudo: command not found")
@@ -389,29 +387,41 @@ fn a_host_where_privileged_commands_would_not_run_as_root_is_refused() {
     );
 }
 
-/// As root, the command after the check keeps its own output and exit code, whatever they are.
+/// The first command goes on after the root check: its first lines come as it prints them
+/// (much said on stderr first does not hold them up), then the rest of its input is given and
+/// it keeps its own output and exit code.
 #[test]
-fn the_command_after_the_root_check_keeps_its_output() {
-    let target = Target {
-        name: "web1".into(),
-        address: "192.0.2.10".into(),
-        port: 22,
-        user: "root".into(),
-        key: None,
-        sudo: false,
-    };
-    let out = Output {
-        code: Some(3),
-        stdout: "0\nx86_64\nsha\n".into(),
-        stderr: "said\n".into(),
-    };
+fn the_first_command_reads_its_input_after_its_first_line() {
+    let sshd = Sshd::start();
+    let settings = sshd.settings(sshd.known_hosts());
+    let rt = runtime().expect("runtime");
+    let script =
+        "head -c 3000000 /dev/zero >&2; echo ready; read -r x; echo \"got $x\"; cat; exit 3";
+    let first = Command::new(&["sh", "-c", script], Duration::from_secs(30))
+        .stdin(b"one\n")
+        .input_follows();
+    let (remote, mut started) = rt
+        .block_on(Remote::connect(
+            &sshd.target(),
+            &settings,
+            sshd.dir.path(),
+            first,
+        ))
+        .expect("connects");
     assert_eq!(
-        as_root(&target, out),
-        Ok(Output {
-            code: Some(3),
-            stdout: "x86_64\nsha\n".into(),
-            stderr: "said\n".into(),
-        })
+        rt.block_on(started.line()).expect("a line").as_deref(),
+        Some("ready")
+    );
+    let out = rt.block_on(remote.finish(started, b"two\n")).expect("ends");
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.len()),
+        (Some(3), "ready\ngot one\ntwo\n", 3_000_000)
+    );
+    rt.block_on(remote.close());
+    let log = std::fs::read_to_string(sshd.path("logs/local.log")).expect("host log");
+    assert!(
+        log.contains("(< 4 bytes on stdin)") && log.contains("[then 4 bytes more on stdin]"),
+        "{log}"
     );
 }
 

@@ -392,6 +392,7 @@ async fn drive(
         .or(init_ca)
         .or_else(|| facts[plan.first].ca_hash.clone())
         .ok_or_else(|| anyhow!("{}: the cluster has no CA certificate", first.host.name))?;
+    let mut nodes_ahead = None;
     if joins {
         let token = match token {
             Some(t) => t,
@@ -426,6 +427,11 @@ async fn drive(
             certificate_key = Some(key);
         }
         let endpoint = api_endpoint(file, &first.host);
+        // The labels' request after the joins goes to a command started now, whose shell starts
+        // while they run (control planes one after another, then the workers at once). Had it
+        // failed to start, the request starts its own below.
+        let joining = limits::JOIN * (cp_joins.len() as u32 + 1);
+        nodes_ahead = first.nodes_ahead(joining).await.ok();
         let join = |i: usize| {
             let (token, ca, key, endpoint) = (&token, &ca, &certificate_key, &endpoint);
             let conn = &conns[i];
@@ -533,7 +539,11 @@ async fn drive(
         record: Some(record),
         ..NodesRequest::default()
     };
-    match first.nodes(&request).await {
+    let reply = match nodes_ahead {
+        Some(started) => first.nodes_by(started, &request).await,
+        None => first.nodes(&request).await,
+    };
+    match reply {
         Ok(reply) => {
             for name in &reply.changed {
                 emit(

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::agent::{Facts, NodesReply, NodesRequest};
 use super::file::Host;
-use crate::host::ssh::{Command, Output, Remote, Settings, Target};
+use crate::host::ssh::{Command, Output, Remote, Settings, Started, Target};
 
 /// How long each kind of remote step may take.
 pub mod limits {
@@ -39,33 +39,39 @@ const WITH_CONFIG: &str = concat!(
     "cat >\"$f\" || exit 1; \"$@\" --config \"$f\""
 );
 
-/// The first look at a host and, when it lacks this kubestrap, the copy:
-/// `sh -c PREPARE sh KUBESTRAP SHA256 probe|copy CONFIG_BYTES [PREFLIGHT ARGS…]`, with
-/// CONFIG_BYTES of configuration on stdin, then (copy) the binary. A probe prints the
-/// architecture and the SHA-256 of the host's kubestrap (an empty line when it has none) and goes
-/// on only when that is SHA256. Then the facts and, with PREFLIGHT ARGS on a host with nothing of
-/// a cluster (the only hosts the plan checks), that preflight with the
-/// configuration in a 0600 file removed at the end (a signal too), between `--- preflight` and
-/// `--- preflight exit N`: a failing check is an answer, not a failure of the script. `dd bs=1`
-/// reads the configuration without taking a byte of the binary after it.
+/// The first look at a host and, when it lacks this kubestrap, the copy, in one command:
+/// `sh -c PREPARE sh KUBESTRAP SHA256 CONFIG_BYTES [PREFLIGHT ARGS…]`, with CONFIG_BYTES of
+/// configuration on stdin. It prints the architecture and the SHA-256 of the host's kubestrap
+/// (an empty line when it has none). When that is not SHA256, the rest of stdin is the binary's
+/// size on a line, then the binary (installed 0755 by rename once all of it came), or nothing:
+/// then the script ends there (another host was refused). Then the facts and, with PREFLIGHT
+/// ARGS on a host with nothing of a cluster (the only hosts the plan checks), that preflight
+/// with the configuration in a 0600 file removed at the end (a signal too), between
+/// `--- preflight` and `--- preflight exit N`: a failing check is an answer, not a failure of
+/// the script. `dd bs=1` and `read` take their bytes without a byte of the binary after them.
 const PREPARE: &str = concat!(
     r#"umask 077
-bin=$1 sha=$2 mode=$3 len=$4
-shift 4
-if [ "$mode" = probe ]; then
-  uname -m
-  have=$(sha256sum "$bin" 2>/dev/null | cut -d' ' -f1)
-  echo "$have"
-  [ "$have" = "$sha" ] || { cat >/dev/null; exit 0; }
-fi
+bin=$1 sha=$2 len=$3
+shift 3
+uname -m
+have=$(sha256sum "$bin" 2>/dev/null | cut -d' ' -f1)
+echo "$have"
 if [ "$len" -gt 0 ]; then
 "#,
     secret_file!(),
     r#"dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
 fi
-if [ "$mode" = copy ]; then
-  mkdir -p "$(dirname "$bin")" && cat >"$bin.kubestrap-tmp" && chmod 755 "$bin.kubestrap-tmp" &&
-    mv -f "$bin.kubestrap-tmp" "$bin" || exit 1
+if [ "$have" != "$sha" ]; then
+  read -r size || exit 0
+  tmp=$bin.kubestrap-tmp
+  mkdir -p "$(dirname "$bin")" && cat >"$tmp" || exit 1
+  got=$(wc -c <"$tmp")
+  if [ "$got" -ne "$size" ]; then
+    rm -f "$tmp"
+    echo "the copy of $bin was cut short: $got bytes of $size" >&2
+    exit 1
+  fi
+  chmod 755 "$tmp" && mv -f "$tmp" "$bin" || exit 1
 fi
 facts=$("$bin" cluster agent facts) || exit
 echo "$facts"
@@ -104,21 +110,15 @@ fn facts_and_preflight(out: &str) -> (&str, Option<Output>) {
     (facts, Some(output))
 }
 
-/// [`PREPARE`] in `mode` for the kubestrap at `bin` whose SHA-256 is to be `sha256`, as root;
-/// its stdin is still to be given (the configuration of `ahead`, then the binary for a copy).
-fn prepare<'a>(
-    bin: &str,
-    sha256: &str,
-    mode: &str,
-    ahead: &Option<Ahead>,
-    limit: Duration,
-) -> Command<'a> {
-    let len = ahead.as_ref().map_or(0, |a| a.config.len()).to_string();
-    let mut argv = vec!["sh", "-c", PREPARE, "sh", bin, sha256, mode, &len];
-    let mut shown = match mode {
-        "probe" => format!("the probe of {bin} (architecture, checksum), then its facts"),
-        _ => format!("the copy of kubestrap to {bin}, then its facts"),
-    };
+/// [`PREPARE`] for the kubestrap at `bin` whose SHA-256 is to be `sha256`, as root, with the
+/// configuration of `ahead` on stdin; the binary follows or not ([`Conn::install`]).
+fn prepare<'a>(bin: &str, sha256: &str, ahead: &'a Option<Ahead>) -> Command<'a> {
+    let config = ahead.as_ref().map_or("", |a| a.config.as_str());
+    let len = config.len().to_string();
+    let mut argv = vec!["sh", "-c", PREPARE, "sh", bin, sha256, &len];
+    let mut shown = format!(
+        "the probe of {bin} (architecture, checksum), the copy of kubestrap there when it differs, then its facts"
+    );
     if let Some(a) = ahead {
         argv.extend(a.args.iter().map(String::as_str));
         shown.push_str(&format!(
@@ -126,7 +126,11 @@ fn prepare<'a>(
             a.args.join(" ")
         ));
     }
-    Command::new(&argv, limit).privileged().shown(shown)
+    Command::new(&argv, limits::UPLOAD)
+        .privileged()
+        .shown(shown)
+        .stdin(config.as_bytes())
+        .input_follows()
 }
 
 /// This machine's kubestrap: what every host runs.
@@ -156,17 +160,23 @@ pub struct Conn {
     remote: Remote,
     /// The kubestrap binary's path there.
     pub bin: String,
-    /// The host's facts, read by the probe when it has this kubestrap already.
-    facts: Option<Facts>,
+    /// [`PREPARE`] waiting for the binary, or for nothing when the host has this kubestrap.
+    probe: std::sync::Mutex<Option<Probe>>,
     /// The preflight to run ahead with the facts, and what it said once it ran.
     ahead: Option<Ahead>,
     ahead_said: std::sync::Mutex<Option<Output>>,
 }
 
+struct Probe {
+    started: Started,
+    /// The host has this kubestrap already.
+    same: bool,
+}
+
 impl Conn {
     /// Connects, and in the same round trip checks that privileged commands run as root there,
-    /// that the host's architecture is `local`'s, and whether it has `local` already: then it
-    /// reads its facts and runs `ahead`. Nothing is changed on the host.
+    /// that the host's architecture is `local`'s, and whether it has `local` already. Nothing is
+    /// changed on the host; [`Conn::install`] goes on from there.
     pub async fn open(
         host: &Host,
         bin: &str,
@@ -183,38 +193,54 @@ impl Conn {
             key: host.key.clone(),
             sudo: host.sudo,
         };
-        let config = ahead.as_ref().map_or(&[][..], |a| a.config.as_bytes());
-        let probe = prepare(bin, &local.sha256, "probe", &ahead, limits::QUICK).stdin(config);
-        let (remote, out) = Remote::connect(&target, settings, control, probe).await?;
-        let conn = Conn {
-            host: host.clone(),
-            remote,
-            bin: bin.to_string(),
-            facts: None,
-            ahead,
-            ahead_said: Default::default(),
+        let (remote, mut started) = Remote::connect(
+            &target,
+            settings,
+            control,
+            prepare(bin, &local.sha256, &ahead),
+        )
+        .await?;
+        let lines = match started.line().await {
+            Ok(Some(arch)) => started.line().await.map(|have| have.map(|h| (arch, h))),
+            other => other.map(|_| None),
         };
-        let mut lines = out.splitn(3, '\n');
-        let theirs = lines.next().unwrap_or_default().trim();
         let arch = local.arch;
-        let read = if theirs != arch {
-            Err(anyhow::anyhow!(
-                "{}: the host's architecture is {theirs}, this kubestrap's is {arch}: run `cluster apply` with a kubestrap built for {theirs}",
-                host.name
-            ))
-        } else if lines.next().unwrap_or_default().trim() == local.sha256 {
-            conn.read_prepared(lines.next().unwrap_or_default())
-                .map(Some)
-        } else {
-            Ok(None)
-        };
-        match read {
-            Ok(facts) => Ok(Conn { facts, ..conn }),
-            Err(e) => {
-                conn.close().await;
-                Err(e)
+        let problem = match lines {
+            Ok(Some((theirs, have))) if theirs == arch => {
+                return Ok(Conn {
+                    host: host.clone(),
+                    remote,
+                    bin: bin.to_string(),
+                    probe: std::sync::Mutex::new(Some(Probe {
+                        started,
+                        same: have == local.sha256,
+                    })),
+                    ahead,
+                    ahead_said: Default::default(),
+                });
             }
-        }
+            Ok(Some((theirs, _))) => {
+                // Nothing follows on its stdin: it ends without a change.
+                let _ = remote.finish(started, &[]).await;
+                anyhow::anyhow!(
+                    "{}: the host's architecture is {theirs}, this kubestrap's is {arch}: run `cluster apply` with a kubestrap built for {theirs}",
+                    host.name
+                )
+            }
+            Ok(None) => match remote.complete(started, &[]).await {
+                Err(e) => e,
+                Ok(_) => anyhow::anyhow!(
+                    "{}: the probe of {bin} said neither the architecture nor the checksum",
+                    host.name
+                ),
+            },
+            Err(e) => {
+                drop(started);
+                e
+            }
+        };
+        remote.close().await;
+        Err(problem)
     }
 
     /// What [`PREPARE`] said after the probe's lines: the facts (what the preflight run ahead
@@ -236,37 +262,40 @@ impl Conn {
     }
 
     pub async fn close(self) {
+        // A probe still waiting gets no binary: it ends without a change.
+        if let Some(Probe { started, .. }) = self.probe.into_inner().ok().flatten() {
+            let _ = self.remote.finish(started, &[]).await;
+        }
         self.remote.close().await;
     }
 
     /// Installs `local` unless the probe found it there, and the host's facts: whether it was
-    /// copied, and the facts (read by the probe, or after the copy in the same round trip, with
-    /// the preflight run ahead).
+    /// copied, and the facts (with the preflight run ahead), all in the probe's command.
     pub async fn install(&self, local: &Local) -> Result<(bool, Facts)> {
-        if let Some(facts) = &self.facts {
-            return Ok((false, facts.clone()));
+        let probe = self.probe.lock().ok().and_then(|mut p| p.take());
+        let Some(Probe { started, same }) = probe else {
+            bail!("{}: kubestrap was installed already", self.host.name);
+        };
+        let mut input = Vec::new();
+        if !same {
+            input = format!("{}\n", local.bytes.len()).into_bytes();
+            input.extend_from_slice(&local.bytes);
         }
-        let mut input = self
-            .ahead
-            .as_ref()
-            .map(|a| a.config.clone().into_bytes())
-            .unwrap_or_default();
-        input.extend_from_slice(&local.bytes);
-        let copy = prepare(
-            &self.bin,
-            &local.sha256,
-            "copy",
-            &self.ahead,
-            limits::UPLOAD,
-        )
-        .stdin(&input);
-        let out = self.remote.check(copy).await.with_context(|| {
-            format!(
-                "{}: failed to install kubestrap at {}",
-                self.host.name, self.bin
-            )
-        })?;
-        Ok((true, self.read_prepared(&out)?))
+        let out = self
+            .remote
+            .complete(started, &input)
+            .await
+            .with_context(|| {
+                if same {
+                    format!("{}: failed to read the host's facts", self.host.name)
+                } else {
+                    format!(
+                        "{}: failed to install kubestrap at {}",
+                        self.host.name, self.bin
+                    )
+                }
+            })?;
+        Ok((!same, self.read_prepared(&out)?))
     }
 
     /// `kubestrap ARGS…` as root; its stdout.
@@ -304,8 +333,20 @@ impl Conn {
         })
     }
 
+    /// `kubestrap cluster agent nodes`, its request to follow within `limit`.
+    async fn start_nodes(&self, limit: Duration) -> Result<Started> {
+        let argv = [self.bin.as_str(), "cluster", "agent", "nodes"];
+        let cmd = Command::new(&argv, limit).privileged().input_follows();
+        self.remote.start(cmd).await
+    }
+
+    /// [`Conn::nodes`] started before its request is known, so that the host's shell starts
+    /// while other steps run (up to `wait`); [`Conn::nodes_by`] gives it the request.
+    pub async fn nodes_ahead(&self, wait: Duration) -> Result<Started> {
+        self.start_nodes(wait + limits::QUICK).await
+    }
+
     pub async fn nodes(&self, req: &NodesRequest) -> Result<NodesReply> {
-        let input = serde_json::to_vec(req)?;
         let limit = match req.drain.is_empty() {
             true => limits::QUICK,
             false => {
@@ -315,8 +356,15 @@ impl Conn {
                 limits::DRAIN + budget
             }
         };
+        let started = self.start_nodes(limit).await?;
+        self.nodes_by(started, req).await
+    }
+
+    /// The request to `cluster agent nodes` started already, and its reply.
+    pub async fn nodes_by(&self, started: Started, req: &NodesRequest) -> Result<NodesReply> {
         let out = self
-            .kubestrap_with(&["cluster", "agent", "nodes"], &input, false, limit)
+            .remote
+            .complete(started, &serde_json::to_vec(req)?)
             .await?;
         serde_json::from_str(&out).with_context(|| {
             format!(
@@ -501,19 +549,18 @@ echo warn >&2
 exit 2
 "#;
 
-    /// `sh -c PREPARE sh BIN SHA MODE LEN ARGS…` with `input` on stdin (the stand-in's facts
-    /// `facts` when given): exit code and stdout.
+    /// `sh -c PREPARE sh BIN SHA LEN ARGS…` with `config` then `binary` (after its size, when
+    /// given) on stdin (the stand-in's facts `facts` when given): exit code and stdout.
     fn prepare(
         bin: &str,
         sha: &str,
-        mode: &str,
         config: &str,
-        input: &[u8],
+        binary: Option<&[u8]>,
         args: &[&str],
         facts: Option<&str>,
     ) -> (Option<i32>, String) {
         let mut child = Process::new("sh")
-            .args(["-c", PREPARE, "sh", bin, sha, mode])
+            .args(["-c", PREPARE, "sh", bin, sha])
             .arg(config.len().to_string())
             .args(args)
             .envs(facts.map(|f| ("FACTS", f)))
@@ -521,9 +568,14 @@ exit 2
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut input = config.as_bytes().to_vec();
+        if let Some(binary) = binary {
+            input.extend(format!("{}\n", binary.len()).bytes());
+            input.extend_from_slice(binary);
+        }
         let mut pipe = child.stdin.take().unwrap();
-        // The script may end without reading it all (a probe that finds no binary reads it).
-        let _ = pipe.write_all(input);
+        // The script may end without reading it all (the host has this kubestrap).
+        let _ = pipe.write_all(&input);
         drop(pipe);
         let out = child.wait_with_output().unwrap();
         (out.status.code(), String::from_utf8(out.stdout).unwrap())
@@ -535,47 +587,47 @@ exit 2
             .unwrap();
     }
 
-    /// The probe reads the facts only with the same kubestrap, and runs the preflight ahead
-    /// after them with the config in a 0600 file that is gone afterwards; the preflight's exit
-    /// code is reported, not the script's.
+    /// Without the binary following, a host without this kubestrap is left as it was and the
+    /// script ends after the probe's lines.
     #[test]
-    fn the_probe_reads_the_facts_and_runs_the_preflight_only_with_the_same_kubestrap() {
+    fn the_probe_alone_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin/kubestrap");
+        let bin = bin.to_str().unwrap();
+        let arch = std::env::consts::ARCH;
+        let config = "kind: InitConfiguration\n";
+        assert_eq!(
+            prepare(bin, "00", config, None, &["preflight"], None),
+            (Some(0), format!("{arch}\n\n"))
+        );
+        assert!(!dir.path().join("bin").exists(), "the probe made a folder");
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        executable(std::path::Path::new(bin), FAKE);
+        let sha = crate::pki::sha256_hex(FAKE.as_bytes());
+        assert_eq!(
+            prepare(bin, "00", "", None, &[], None),
+            (Some(0), format!("{arch}\n{sha}\n"))
+        );
+        assert_eq!(std::fs::read_to_string(bin).unwrap(), FAKE);
+    }
+
+    /// With the same kubestrap the probe goes on to the facts, reading nothing more, and runs
+    /// the preflight ahead after them with the config in a 0600 file that is gone afterwards;
+    /// the preflight's exit code is reported, not the script's.
+    #[test]
+    fn the_probe_reads_the_facts_and_runs_the_preflight_with_the_same_kubestrap() {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("kubestrap");
         let bin = bin.to_str().unwrap();
         let arch = std::env::consts::ARCH;
         let config = "kind: InitConfiguration\n";
-        assert_eq!(
-            prepare(
-                bin,
-                "00",
-                "probe",
-                config,
-                config.as_bytes(),
-                &["preflight"],
-                None,
-            ),
-            (Some(0), format!("{arch}\n\n"))
-        );
         executable(std::path::Path::new(bin), FAKE);
-        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
+        let sha = crate::pki::sha256_hex(FAKE.as_bytes());
         assert_eq!(
-            prepare(bin, "00", "probe", "", b"", &[], None),
-            (Some(0), format!("{arch}\n{sha}\n"))
-        );
-        assert_eq!(
-            prepare(bin, &sha, "probe", "", b"", &[], None),
+            prepare(bin, &sha, "", None, &[], None),
             (Some(0), format!("{arch}\n{sha}\n{{\"kubeFiles\":false}}\n"))
         );
-        let (code, out) = prepare(
-            bin,
-            &sha,
-            "probe",
-            config,
-            config.as_bytes(),
-            &["preflight", "--join"],
-            None,
-        );
+        let (code, out) = prepare(bin, &sha, config, None, &["preflight", "--join"], None);
         assert_eq!(code, Some(0), "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
@@ -618,19 +670,11 @@ exit 2
         let bin = dir.path().join("kubestrap");
         let bin = bin.to_str().unwrap();
         executable(std::path::Path::new(bin), FAKE);
-        let sha = crate::pki::sha256_hex(&std::fs::read(bin).unwrap());
+        let sha = crate::pki::sha256_hex(FAKE.as_bytes());
         let arch = std::env::consts::ARCH;
         let facts = r#"{"hostname":"n1","kubeFiles":true}"#;
         let config = "kind: InitConfiguration\n";
-        let (code, out) = prepare(
-            bin,
-            &sha,
-            "probe",
-            config,
-            config.as_bytes(),
-            &["preflight"],
-            Some(facts),
-        );
+        let (code, out) = prepare(bin, &sha, config, None, &["preflight"], Some(facts));
         assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{facts}\n")));
     }
 
@@ -649,21 +693,20 @@ exit 2
         assert!(!used.contains(piece), "{used}");
     }
 
-    /// A copy takes the config from the head of stdin and the binary from the rest, byte for
-    /// byte, installs it with mode 0755 and runs it for the facts and the preflight.
+    /// A copy takes the config from the head of stdin, then the binary's size and the binary,
+    /// byte for byte; it installs it with mode 0755 and runs it for the facts and the preflight.
     #[test]
     fn a_copy_installs_the_binary_after_the_config_and_runs_it() {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("new/bin/kubestrap");
+        let arch = std::env::consts::ARCH;
         let config = "token: abcdef.0123456789abcdef\n";
-        let mut input = config.as_bytes().to_vec();
-        input.extend_from_slice(FAKE.as_bytes());
+        let binary = Some(FAKE.as_bytes());
         let (code, out) = prepare(
             bin.to_str().unwrap(),
             "00",
-            "copy",
             config,
-            &input,
+            binary,
             &["preflight"],
             None,
         );
@@ -673,7 +716,8 @@ exit 2
             &std::fs::metadata(&bin).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o755);
-        let (facts, said) = facts_and_preflight(&out);
+        let rest = out.strip_prefix(&format!("{arch}\n\n")).expect(&out);
+        let (facts, said) = facts_and_preflight(rest);
         assert_eq!(facts, "{\"kubeFiles\":false}");
         let said = said.expect("the preflight's output");
         assert_eq!(said.code, Some(2));
@@ -682,18 +726,43 @@ exit 2
                 .starts_with("preflight --config FILE\n600\ntoken: abcdef.0123456789abcdef\n"),
             "{said:?}"
         );
-        // Without a preflight ahead: the binary is the whole input.
-        std::fs::remove_file(&bin).unwrap();
-        let (code, out) = prepare(
-            bin.to_str().unwrap(),
-            "00",
-            "copy",
-            "",
-            FAKE.as_bytes(),
-            &[],
-            None,
+        // Without a preflight ahead, over an older binary: the binary is all the input.
+        executable(&bin, "#!/bin/sh\nexit 1\n");
+        let old = crate::pki::sha256_hex(b"#!/bin/sh\nexit 1\n");
+        let (code, out) = prepare(bin.to_str().unwrap(), "00", "", binary, &[], None);
+        assert_eq!(
+            (code, out),
+            (Some(0), format!("{arch}\n{old}\n{{\"kubeFiles\":false}}\n"))
         );
-        assert_eq!((code, out.as_str()), (Some(0), "{\"kubeFiles\":false}\n"));
         assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
+    }
+
+    /// A binary cut short (fewer bytes than its size says) is not installed.
+    #[test]
+    fn a_copy_cut_short_installs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("kubestrap");
+        let bin = bin.to_str().unwrap();
+        let mut child = Process::new("sh")
+            .args(["-c", PREPARE, "sh", bin, "00", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(format!("{}\n", FAKE.len()).as_bytes())
+            .unwrap();
+        pipe.write_all(&FAKE.as_bytes()[..10]).unwrap();
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(
+            said.contains(&format!("cut short: 10 bytes of {}", FAKE.len())),
+            "{said}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
