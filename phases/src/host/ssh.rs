@@ -398,8 +398,9 @@ impl Remote {
         })
     }
 
-    /// Gives `started` the rest of its input (`more`) and runs it to its end (or its time limit);
-    /// a non-zero exit is an [`Output`], not an error.
+    /// Gives `started` the rest of its input (`more`) and runs it to its end (or its time limit):
+    /// all it printed (the lines read with [`Started::line`] too); a non-zero exit is an
+    /// [`Output`], not an error.
     pub async fn finish(&self, started: Started, more: &[u8]) -> Result<Output> {
         let Started {
             host: name,
@@ -677,5 +678,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("failed to start the runtime that drives the SSH connections")
 }
 
+#[cfg(test)]
+pub(crate) mod test_sshd;
 #[cfg(test)]
 mod tests;

@@ -295,7 +295,9 @@ impl Conn {
                     )
                 }
             })?;
-        Ok((!same, self.read_prepared(&out)?))
+        // After the probe's lines (architecture, checksum).
+        let rest = out.splitn(3, '\n').nth(2).unwrap_or_default();
+        Ok((!same, self.read_prepared(rest)?))
     }
 
     /// `kubestrap ARGS…` as root; its stdout.
@@ -764,5 +766,92 @@ exit 2
         );
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// Over a real sshd: a host without this kubestrap gets it in the probe's own command once
+    /// it is given (size line, then the binary), reads its facts and runs the preflight ahead;
+    /// the next connection finds the same binary and copies nothing; a probe closed without
+    /// the binary (another host refused) leaves the host as it was.
+    #[test]
+    fn a_host_gets_this_kubestrap_in_the_probes_command_once() {
+        use crate::host::ssh::test_sshd::Sshd;
+        let sshd = Sshd::start();
+        let settings = sshd.settings(sshd.known_hosts());
+        let target = sshd.target();
+        let host = super::Host {
+            name: target.name,
+            address: target.address,
+            port: target.port,
+            user: target.user,
+            key: target.key,
+            sudo: false,
+            role: super::super::file::Role::Worker,
+            node_name: None,
+            labels: Default::default(),
+            taints: None,
+        };
+        let facts = super::Facts::default();
+        // The stand-in prints these facts (no environment comes over SSH).
+        let fake = FAKE.replace(
+            r#""${FACTS:-{\"kubeFiles\":false\}}""#,
+            &format!("'{}'", serde_json::to_string(&facts).unwrap()),
+        );
+        assert_ne!(fake, FAKE);
+        let local = super::Local {
+            sha256: crate::pki::sha256_hex(fake.as_bytes()),
+            bytes: fake.into_bytes(),
+            arch: std::env::consts::ARCH,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin/kubestrap");
+        let bin = bin.to_str().unwrap();
+        let ahead = Some(super::Ahead {
+            args: vec!["preflight".into(), "--join".into()],
+            config: "kind: JoinConfiguration\n".into(),
+        });
+        let control = sshd.dir.path();
+        let rt = crate::host::ssh::runtime().unwrap();
+        rt.block_on(async {
+            let conn = super::Conn::open(&host, bin, &local, ahead.clone(), &settings, control)
+                .await
+                .expect("connects");
+            let (copied, read) = conn.install(&local).await.expect("installs");
+            assert!(copied);
+            assert_eq!(read, facts);
+            assert_eq!(std::fs::read(bin).unwrap(), local.bytes);
+            let said = conn
+                .take_ahead(&["preflight", "--join"])
+                .expect("the preflight ran ahead");
+            assert_eq!(said.code, Some(2));
+            assert!(
+                said.stdout
+                    .starts_with("preflight --join --config FILE\n600\nkind: JoinConfiguration\n"),
+                "{said:?}"
+            );
+            conn.close().await;
+
+            let conn = super::Conn::open(&host, bin, &local, None, &settings, control)
+                .await
+                .expect("connects again");
+            assert_eq!(conn.install(&local).await.expect("facts"), (false, facts));
+            conn.close().await;
+
+            let other = dir.path().join("other/kubestrap");
+            let conn = super::Conn::open(
+                &host,
+                other.to_str().unwrap(),
+                &local,
+                ahead,
+                &settings,
+                control,
+            )
+            .await
+            .expect("connects");
+            conn.close().await;
+            assert!(
+                !dir.path().join("other").exists(),
+                "the probe made a folder"
+            );
+        });
     }
 }
