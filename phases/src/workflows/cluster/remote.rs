@@ -26,10 +26,11 @@ pub mod limits {
 }
 
 /// Shell lines that make `$f`, a fresh 0600 file for secrets, removed as the shell ends (by a
-/// signal too): the one way both scripts below keep a configuration.
+/// signal too) with `$f.said`, what a command run with it said: the one way both scripts below
+/// keep a configuration.
 macro_rules! secret_file {
     () => {
-        "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1\ntrap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT\ntrap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n"
+        "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1\ntrap 'rm -f \"$f\" \"$f.said\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT\ntrap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n"
     };
 }
 
@@ -48,7 +49,9 @@ const WITH_CONFIG: &str = concat!(
 /// ARGS on a host with nothing of a cluster (the only hosts the plan checks), that preflight
 /// with the configuration in a 0600 file removed at the end (a signal too), between
 /// `--- preflight` and `--- preflight exit N`: a failing check is an answer, not a failure of
-/// the script. `dd bs=1` and `read` take their bytes without a byte of the binary after them.
+/// the script. The preflight runs beside the facts (each runs `kubelet --version`, slow to
+/// start) and is stopped when they show files of a cluster; it only reads (`--fix` runs ahead
+/// as `--fix --dry-run`). `dd bs=1` and `read` take their bytes without a byte of the binary after them.
 const PREPARE: &str = concat!(
     r#"umask 077
 bin=$1 sha=$2 len=$3
@@ -73,13 +76,16 @@ if [ "$have" != "$sha" ]; then
   fi
   chmod 755 "$tmp" && mv -f "$tmp" "$bin" || exit 1
 fi
-facts=$("$bin" cluster agent facts) || exit
+if [ $# -gt 0 ]; then "$bin" "$@" --config "$f" >"$f.said" 2>&1 & fi
+facts=$("$bin" cluster agent facts) || { code=$?; kill $! 2>/dev/null; exit $code; }
 echo "$facts"
 [ $# -gt 0 ] || exit 0
-case $facts in *'"kubeFiles":false'*) ;; *) exit 0 ;; esac
+case $facts in *'"kubeFiles":false'*) ;; *) kill $! 2>/dev/null; exit 0 ;; esac
+wait $!
+code=$?
 echo '--- preflight'
-"$bin" "$@" --config "$f" 2>&1
-echo "--- preflight exit $?"
+cat "$f.said"
+echo "--- preflight exit $code"
 "#
 );
 
@@ -647,11 +653,9 @@ exit 2
         );
         assert_eq!(lines[8..], ["warn", "--- preflight exit 2"], "{out}");
         assert!(lines[7].starts_with("/tmp/kubestrap-cluster-"), "{out}");
-        assert!(
-            !std::path::Path::new(lines[7]).exists(),
-            "{} was left",
-            lines[7]
-        );
+        for left in [lines[7].to_string(), format!("{}.said", lines[7])] {
+            assert!(!std::path::Path::new(&left).exists(), "{left} was left");
+        }
         let (facts, said) = facts_and_preflight(out.splitn(3, '\n').nth(2).unwrap());
         assert_eq!(facts, "{\"kubeFiles\":false}");
         let said = said.expect("the preflight's output");
@@ -678,6 +682,46 @@ exit 2
         let config = "kind: InitConfiguration\n";
         let (code, out) = prepare(bin, &sha, config, None, &["preflight"], Some(facts));
         assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{facts}\n")));
+    }
+
+    /// The preflight runs beside the facts (which here wait for it to start), and is stopped
+    /// when they show files of a cluster.
+    #[test]
+    fn the_preflight_runs_beside_the_facts_and_stops_on_a_used_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("kubestrap");
+        let mark = dir.path().join("started");
+        let fake = format!(
+            r#"#!/bin/sh
+if [ "$1" = cluster ]; then
+  for i in $(seq 100); do [ -e {mark} ] && break; sleep 0.05; done
+  [ -e {mark} ] || exit 9
+  echo "$FACTS"; exit 0
+fi
+touch {mark}; sleep 2; echo done >{mark}
+"#,
+            mark = mark.display()
+        );
+        executable(&bin, &fake);
+        let bin = bin.to_str().unwrap();
+        let sha = crate::pki::sha256_hex(fake.as_bytes());
+        let arch = std::env::consts::ARCH;
+        let fresh = r#"{"kubeFiles":false}"#;
+        let (code, out) = prepare(bin, &sha, "x", None, &["preflight"], Some(fresh));
+        assert_eq!(
+            (code, out),
+            (
+                Some(0),
+                format!("{arch}\n{sha}\n{fresh}\n--- preflight\n--- preflight exit 0\n")
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "done\n");
+        std::fs::remove_file(&mark).unwrap();
+        let used = r#"{"kubeFiles":true}"#;
+        let (code, out) = prepare(bin, &sha, "x", None, &["preflight"], Some(used));
+        assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{used}\n")));
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "", "not stopped");
     }
 
     /// The script tells a fresh host by a piece of the facts' JSON as kubestrap prints it.
