@@ -26,7 +26,7 @@ K8S_BINARIES="kubelet kube-apiserver kube-controller-manager kube-scheduler kube
 # below). Everything stays in TESTBED_RANGES.
 ADVERTISE_IP=10.20.0.1
 NODE_NET=10.20.0.0/16        # every node's address: node N's veth pair is 10.20.(N-1).0/24
-NS_NODES="node2"             # `join` brings up node2, `join NODE` any of these
+NS_NODES="node2 node3"       # `join` brings up node2, `join NODE` any of these
 SSH_PORT=2222               # each node's sshd, on its testbed address only
 # Users who log in over SSH as well as root (made by setup): sudo runs anything without a
 # password for the first; the second's sudo asks for a password.
@@ -42,7 +42,7 @@ CGROUP_DRIVER=cgroupfs
 HOSTS_MARK="# kubestrap-testbed"   # suffix of every /etc/hosts line we add
 CNI_CONFLIST=/etc/cni/net.d/10-kubestrap-testbed.conflist
 
-# node N of NS_NODES (node2 = 10.20.1.2):
+# node N of NS_NODES (node2 = 10.20.1.2, node3 = 10.20.2.2):
 node_ip() {                  # its testbed address (node1's: ADVERTISE_IP)
 	if [ "$1" = node1 ]; then echo "$ADVERTISE_IP"; else echo "10.20.$((${1#node} - 1)).2"; fi
 }

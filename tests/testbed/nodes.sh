@@ -1,5 +1,5 @@
 # Bringing testbed nodes up and tearing them down. Sourced by `testbed`.
-# node1 is the machine itself (the control-plane host); each node of NS_NODES (node2)
+# node1 is the machine itself (the control-plane host); each node of NS_NODES (node2, node3)
 # lives in its own network, mount and UTS namespaces. Everything the testbed changes is recorded
 # under $RUN/saved so that `down` can undo exactly that.
 
