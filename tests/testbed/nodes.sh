@@ -175,8 +175,8 @@ start_node() {
 	local d="$RUN/$node"
 	node_ip=$(node_ip "$node")
 	mkdir -p "$d" "$cni_dir"
-	render cni.conflist.in SUBNET="$(node_pod_subnet "$node")" POD_SUBNET="$POD_SUBNET" SERVICE_SUBNET="$SERVICE_SUBNET" \
-		>"$cni_dir/$(basename "$CNI_CONFLIST")"
+	render cni.conflist.in SUBNET="$(node_pod_subnet "$node")" POD_SUBNET="$POD_SUBNET" \
+		SERVICE_SUBNET="$SERVICE_SUBNET" NODE_NET="$NODE_NET" >"$cni_dir/$(basename "$CNI_CONFLIST")"
 	render containerd.toml.in ROOT="$root" SOCKET="$CRI_SOCKET" REGISTRY="$REGISTRY" PAUSE_TAG="$PAUSE_TAG" \
 		>"$d/containerd.toml"
 	if ! alive "$d/containerd.pid"; then
