@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `kubestrap cluster apply` of the testbed's two nodes over SSH (each node's own sshd on port
+# `kubestrap cluster apply` of the testbed's three nodes over SSH (each node's own sshd on port
 # 2222 of its testbed address; real v1.20.2 kubelets and control plane; run as root after
 # `testbed setup`):
-#   - an unknown host key: refused before anything runs (no file on either node);
+#   - an unknown host key: refused before anything runs (no file on any node);
 #   - `--fix` with node1's forwarding off: without it, one table names the check and the way to
 #     fix it; with it, node1's plan is shown under its name (and in the -o json events), a no at
 #     the terminal's question or no terminal and no --yes changes nothing; with --yes the plan is
@@ -10,15 +10,18 @@
 #   - node1 (control plane) and node2 (worker, labels and a taint) from one file: both Ready, the
 #     admin kubeconfig written where asked, the record ConfigMap kube-system/kubestrap-cluster;
 #   - a second apply changes nothing (no file on either node changes) and says so per host;
+#   - node3, a worker, added to the file later: the apply joins only it (Ready, its label set; no
+#     file on node1 or node2 changes, both said unchanged); it stays in the file from then on, an
+#     unchanged host to every later apply;
 #   - a label and the taint dropped from the file, another label's value changed: the Node
 #     follows, a label set by hand and kubeadm's control-plane label and taint stay;
-#   - `cluster status` shows both; node2 removed from the file is listed, not touched, and with
+#   - `cluster status` shows all three; node2 removed from the file is listed, not touched, and with
 #     `--prune` drained (a Deployment's pod on node2 evicted, kube-proxy's left; while a
 #     PodDisruptionBudget refuses, the prune fails naming both and leaves node2 cordoned), reset,
-#     its Node deleted and no longer recorded;
+#     its Node deleted and no longer recorded, node3 left as it is;
 #   - killed during node2's join, applied again: finishes (node2 Ready);
 #   - node2 in another cluster (another CA): refused, named, untouched;
-#   - `cluster reset` leaves both hosts clean (`reset --verify` on each).
+#   - `cluster reset` leaves all three hosts clean (`reset --verify` on each).
 # Everything it starts is torn down; `testbed down` fails when anything left the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,6 +36,8 @@ eval "$($TB facts)"
 
 N2=$KUBESTRAP_TESTBED_NODE2_NAME
 N2_IP=$KUBESTRAP_TESTBED_NODE2_IP
+N3=$KUBESTRAP_TESTBED_NODE3_NAME
+N3_IP=$KUBESTRAP_TESTBED_NODE3_IP
 N1_IP=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS
 PORT=$KUBESTRAP_TESTBED_SSH_PORT
 BIN=/opt/kubestrap/bin/kubestrap
@@ -50,7 +55,7 @@ finish() {
 	if [ -e /var/lib/kubestrap/fixes.json ]; then
 		PATH="$WORK/bin:$PATH" $TB exec node1 "$KS" preflight --undo-fixes >/dev/null 2>&1 || true
 	fi
-	for n in node2 node1; do
+	for n in node3 node2 node1; do
 		$TB stop-kubelet $n >/dev/null 2>&1 || true
 		$TB exec $n "$KS" reset -f >/dev/null 2>&1 || true
 	done
@@ -69,13 +74,14 @@ printf '#!/bin/sh\necho "$*" >>"%s/modprobe.calls"\n' "$WORK" >"$WORK/bin/modpro
 chmod 755 "$WORK/bin/modprobe"
 PATH="$WORK/bin:$PATH" $TB up
 $TB join -- true
+$TB join node3 -- true
 KEY=$KUBESTRAP_TESTBED_SSH_KEY
 ssh_known_hosts >"$WORK/known_hosts"
 : >"$WORK/empty_known_hosts"
 config kubeadm >/dev/null
 
-# cluster_file NAME [without-node2|changed]: the cluster file; `changed` drops node2's zone label
-# and its taint and gives its tier label another value.
+# cluster_file NAME [without-node2|changed] [node3]: the cluster file; `changed` drops node2's
+# zone label and its taint and gives its tier label another value; `node3` adds node3, a worker.
 cluster_file() {
 	{
 		cat <<EOF
@@ -115,11 +121,21 @@ EOF
     effect: PreferNoSchedule
 EOF
 		esac
+		[ "${3:-}" != node3 ] || cat <<EOF
+- address: $N3_IP
+  port: $PORT
+  keyPath: $KEY
+  role: worker
+  labels:
+    e2e.kubestrap.test/tier: work
+EOF
 	} >"$WORK/$1"
 }
 cluster_file cluster.yaml
 cluster_file one-host.yaml without-node2
-cluster_file changed.yaml changed
+# node3 is added to cluster.yaml later (below); from then on it is in every file.
+cluster_file changed.yaml changed node3
+cluster_file without-node2.yaml without-node2 node3
 
 kube_files() { $TB exec "$1" find /etc/kubernetes /var/lib/kubelet -type f 2>/dev/null | sort; }
 ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
@@ -130,7 +146,7 @@ say "an unknown host key is refused before anything runs"
 grep -q "is not in $WORK/empty_known_hosts: refused before anything ran" "$WORK/unknown-key.log" ||
 	fail "no refusal of the unknown host key: $(cat "$WORK/unknown-key.log")"
 [ ! -s "$WORK/empty_known_hosts" ] || fail "the unknown key was added to known_hosts"
-for n in node1 node2; do
+for n in node1 node2 node3; do
 	[ -z "$(kube_files $n)" ] || fail "$n has files after the refusal: $(kube_files $n)"
 	! $TB exec $n test -e "$BIN" || fail "kubestrap was copied to $n after the refusal"
 done
@@ -232,6 +248,29 @@ assert all({"step", "state", "message"} <= e.keys() for e in events), events
 assert any(e.get("host") == sys.argv[3] and e["step"] == "install" and e["state"] == "unchanged" for e in events), events
 PY
 
+say "node3 added to the file later: the apply joins only it"
+node_files node1 >"$WORK/node1.before"
+node_files node2 >"$WORK/node2.before"
+cluster_file cluster.yaml "" node3
+t0=$(date +%s%N)
+cluster_apply node3 -f "$WORK/cluster.yaml"
+echo "the apply that adds node3 took $((($(date +%s%N) - t0) / 1000000)) ms" >&2
+[ $RC = 0 ] || fail "apply with node3 added exited $RC: $(cat "$WORK/node3.log")"
+until_ok 180 ready "$N3" || fail "node3 is not Ready"
+node_files node1 >"$WORK/node1.after"
+node_files node2 >"$WORK/node2.after"
+diff "$WORK/node1.before" "$WORK/node1.after" >&2 || fail "adding node3 changed files on node1"
+diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "adding node3 changed files on node2"
+for h in "$N1_IP" "$N2_IP"; do
+	grep -Eq "^unchanged +$h: " "$WORK/node3.log" || fail "no 'unchanged' for $h: $(cat "$WORK/node3.log")"
+done
+grep -Eq "^done +$N3_IP: joined as a worker" "$WORK/node3.log" || fail "no 'done' for node3: $(cat "$WORK/node3.log")"
+! grep -Eq "^\[($N1_IP|$N2_IP)\] (preflight|init|join):" "$WORK/node3.log" ||
+	fail "the apply ran preflight, init or join on node1 or node2: $(cat "$WORK/node3.log")"
+[ "$(k get node "$N3" -o jsonpath='{.metadata.labels.e2e\.kubestrap\.test/tier}')" = work ] || fail "node3's label"
+k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N3_IP\"" ||
+	fail "node3 is not recorded"
+
 say "labels and a taint dropped from the file go, a changed value follows, others stay"
 label() { k get node "$1" -o jsonpath="{.metadata.labels.${2//./\\.}}"; }
 [ "$(label "$N2" e2e.kubestrap.test/zone)" = a ] || fail "node2's zone label"
@@ -257,12 +296,15 @@ say "cluster status"
 cat "$WORK/status.txt" >&2
 grep -Eq "^$N1_IP +control-plane +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node1"
 grep -Eq "^$N2_IP +worker +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node2"
+grep -Eq "^$N3_IP +worker +yes +v1\.20\.2 +True +20" "$WORK/status.txt" || fail "status of node3"
 
 say "a host removed from the file is listed, not touched"
 node_files node2 >"$WORK/node2.before"
-cluster_apply one-host -f "$WORK/one-host.yaml"
-[ $RC = 0 ] || fail "apply of one host exited $RC: $(cat "$WORK/one-host.log")"
-grep -q "not in $WORK/one-host.yaml: $N2_IP (node $N2" "$WORK/one-host.log" || fail "node2 not listed: $(cat "$WORK/one-host.log")"
+cluster_apply without-node2 -f "$WORK/without-node2.yaml"
+[ $RC = 0 ] || fail "apply without node2 exited $RC: $(cat "$WORK/without-node2.log")"
+grep -q "not in $WORK/without-node2.yaml: $N2_IP (node $N2" "$WORK/without-node2.log" ||
+	fail "node2 not listed: $(cat "$WORK/without-node2.log")"
+grep -Eq "^unchanged +$N3_IP: " "$WORK/without-node2.log" || fail "no 'unchanged' for node3: $(cat "$WORK/without-node2.log")"
 node_files node2 >"$WORK/node2.after"
 diff "$WORK/node2.before" "$WORK/node2.after" >&2 || fail "node2 was touched"
 ready "$N2" || fail "node2 is no longer Ready"
@@ -302,7 +344,7 @@ spec:
 EOF
 observed() { [ "$(k get pdb e2e-drain -o jsonpath='{.status.observedGeneration}')" = 1 ]; }
 until_ok 60 observed || fail "the PodDisruptionBudget is not observed"
-cluster_apply budget -f "$WORK/one-host.yaml" --prune --drain-timeout 10s
+cluster_apply budget -f "$WORK/without-node2.yaml" --prune --drain-timeout 10s
 [ $RC = 5 ] || fail "apply --prune with a PodDisruptionBudget exited $RC (want 5, partial): $(cat "$WORK/budget.log")"
 grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget default/e2e-drain refuses" "$WORK/budget.log" ||
 	fail "the failed prune does not name the pod and its budget: $(cat "$WORK/budget.log")"
@@ -312,13 +354,15 @@ grep -q "pod default/$pod was not evicted within 10s: PodDisruptionBudget defaul
 k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
 	fail "node2 was forgotten although its prune failed"
 k delete pdb e2e-drain >/dev/null
-cluster_apply pruned -f "$WORK/one-host.yaml" --prune
+cluster_apply pruned -f "$WORK/without-node2.yaml" --prune
 [ $RC = 0 ] || fail "apply --prune exited $RC: $(cat "$WORK/pruned.log")"
 ! k get node "$N2" >/dev/null 2>&1 || fail "node2's Node is still there after --prune"
 [ -z "$(kube_files node2)" ] || fail "node2 was not reset by --prune: $(kube_files node2)"
 ! k -n kube-system get configmap kubestrap-cluster -o jsonpath='{.data.hosts}' | grep -q "\"$N2_IP\"" ||
 	fail "node2 is still recorded after --prune"
 grep -Eq "^done +$N2_IP: drained, reset and node $N2 deleted" "$WORK/pruned.log" || fail "no word of the prune: $(cat "$WORK/pruned.log")"
+grep -Eq "^unchanged +$N3_IP: " "$WORK/pruned.log" || fail "node3, still in the file, was touched: $(cat "$WORK/pruned.log")"
+ready "$N3" || fail "node3 is no longer Ready after node2's prune"
 grep -q "prune: evicted pod default/$pod$" "$WORK/pruned.log" || fail "the pod on node2 was not evicted: $(cat "$WORK/pruned.log")"
 ! grep -q "evicted pod kube-system/kube-proxy" "$WORK/pruned.log" || fail "a DaemonSet's pod was evicted"
 [ "$(k get pod "$pod" -o jsonpath='{.metadata.uid}' 2>/dev/null || true)" != "$uid" ] || fail "the evicted pod is still there"
@@ -363,7 +407,7 @@ until_ok 180 ready "$N2" || fail "node2 is not Ready after joining again"
 say "cluster reset"
 "$KS" cluster reset -f "$WORK/cluster.yaml" --yes --known-hosts "$WORK/known_hosts" --logs "$WORK/logs" >"$WORK/reset.log" 2>&1 ||
 	fail "cluster reset: $(cat "$WORK/reset.log")"
-for n in node1 node2; do
+for n in node1 node2 node3; do
 	$TB exec $n "$KS" reset --verify -f >/dev/null 2>&1 || fail "$n is not clean after cluster reset"
 	[ -z "$(kube_files $n)" ] || fail "$n has files after cluster reset: $(kube_files $n)"
 done

@@ -157,11 +157,12 @@ node=$(hostname | tr '[:upper:]' '[:lower:]')
 node_ready() { k get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True; }
 
 # The cluster scripts' SSH side (after `testbed up` and `join`).
-# ssh_known_hosts: a known_hosts file's lines for both nodes' sshd.
+# ssh_known_hosts: a known_hosts file's lines for every node's sshd (`up` makes all host keys).
 ssh_known_hosts() {
 	local n ip
-	for n in node1 node2; do
-		[ $n = node1 ] && ip=$KUBESTRAP_TESTBED_ADVERTISE_ADDRESS || ip=$KUBESTRAP_TESTBED_NODE2_IP
+	for n in "node1 $KUBESTRAP_TESTBED_ADVERTISE_ADDRESS" "node2 $KUBESTRAP_TESTBED_NODE2_IP" \
+		"node3 $KUBESTRAP_TESTBED_NODE3_IP"; do
+		read -r n ip <<<"$n"
 		echo "[$ip]:$KUBESTRAP_TESTBED_SSH_PORT $(cut -d' ' -f1,2 "$KUBESTRAP_TESTBED_SSH_HOST_KEYS/$n-host-key.pub")"
 	done
 }

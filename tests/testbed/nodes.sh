@@ -1,7 +1,7 @@
 # Bringing testbed nodes up and tearing them down. Sourced by `testbed`.
-# node1 is the machine itself (the control-plane host); node2 lives in its own network,
-# mount and UTS namespaces. Everything the testbed changes is recorded under $RUN/saved
-# so that `down` can undo exactly that.
+# node1 is the machine itself (the control-plane host); each node of NS_NODES (node2, node3)
+# lives in its own network, mount and UTS namespaces. Everything the testbed changes is recorded
+# under $RUN/saved so that `down` can undo exactly that.
 
 SAVED="$RUN/saved"
 LOGS="$CACHE/logs"           # kept after `down`, overwritten by the next run
@@ -13,7 +13,7 @@ SYSCTLS="net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridg
   kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet net.netfilter.nf_conntrack_max
   net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait"
 # What the kubelet and kubeadm packages install, and what tools and `systemctl enable` add
-# beside them (node1's; node2 has its own /etc/systemd/system and /etc/default).
+# beside them (node1's; the other nodes have their own /etc/systemd/system and /etc/default).
 KUBELET_PACKAGE_PATHS="/usr/bin/kubelet /usr/lib/systemd/system /usr/lib/systemd/system/kubelet.service
   /usr/lib/systemd/system/kubelet.service.d /etc/systemd /etc/systemd/system /etc/systemd/system/kubelet.service
   /etc/systemd/system/kubelet.service.d /etc/systemd/system/multi-user.target.wants
@@ -23,29 +23,36 @@ HOST_PATHS="/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni /etc/cni/net
   /var/log/containers /run/containerd /var/lib/containerd /lib/modules /usr/libexec/kubernetes /run/netns /run/xtables.lock
   /opt/kubestrap /run/sshd /run/sudo $KUBELET_PACKAGE_PATHS"
 
+# is_ns_node NAME: whether NAME is one of the nodes in their own namespaces.
+is_ns_node() { [ -n "$1" ] && case " $NS_NODES " in *" $1 "*) true ;; *) false ;; esac; }
+
+# node_enter NODE: sets ENTER to the command that runs a command in NODE's namespaces (nothing
+# for node1).
+node_enter() {
+	ENTER=()
+	[ "$1" = node1 ] ||
+		ENTER=(nsenter --net="/run/netns/$(node_netns "$1")" --mount="$RUN/$1/ns/mnt" --uts="$RUN/$1/ns/uts" --)
+}
+
 # in_node NODE CMD...: run CMD in NODE's namespaces.
 in_node() {
-	local node=$1
+	local ENTER
+	node_enter "$1"
 	shift
-	if [ "$node" = node1 ]; then
-		"$@"
-	else
-		nsenter --net="/run/netns/$NODE2_NETNS" --mount="$RUN/node2/ns/mnt" --uts="$RUN/node2/ns/uts" -- "$@"
-	fi
+	"${ENTER[@]}" "$@"
 }
 
 # start_bg NODE NAME CMD...: start CMD as a daemon in NODE, inside the testbed's cgroup,
 # log in $LOGS/NODE-NAME.log, pid in $RUN/NODE/NAME.pid.
 start_bg() {
-	local node=$1 name=$2 pre=()
+	local node=$1 name=$2 ENTER
 	shift 2
-	[ "$node" = node2 ] &&
-		pre=(nsenter --net="/run/netns/$NODE2_NETNS" --mount="$RUN/node2/ns/mnt" --uts="$RUN/node2/ns/uts" --)
+	node_enter "$node"
 	mkdir -p "$LOGS" "$RUN/$node"
 	(
 		echo "$BASHPID" >"$CGROUP_V2/cgroup.procs"
 		exec 9>&- # the testbed's lock is for commands, not daemons
-		exec setsid "${pre[@]}" "$@"
+		exec setsid "${ENTER[@]}" "$@"
 	) >>"$LOGS/$node-$name.log" 2>&1 </dev/null &
 	echo $! >"$RUN/$node/$name.pid"
 }
@@ -97,17 +104,17 @@ hosts_add() {
 }
 
 # The egress guard: traffic from the testbed to anything outside its own ranges is
-# counted and dropped. Forwarded traffic from the pod bridge and node2's veth, and new
+# counted and dropped. Forwarded traffic from the pod bridge and the other nodes' veths, and new
 # connections made by the testbed's processes (the cgroup) on the host itself.
 egress_guard() {
 	iptables -w -n -L "$EGRESS_CHAIN" >/dev/null 2>&1 && return 0
 	iptables -w -N "$EGRESS_CHAIN"
-	local r
+	local r n
 	for r in $TESTBED_RANGES; do iptables -w -A "$EGRESS_CHAIN" -d "$r" -j RETURN; done
 	iptables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate NEW -m comment --comment "kubestrap-testbed egress" -j DROP
 	iptables -w -A "$EGRESS_CHAIN" -j DROP
 	iptables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
-	iptables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
+	for n in $NS_NODES; do iptables -w -I FORWARD 1 -i "$(veth_host "$n")" -j "$EGRESS_CHAIN"; done
 	iptables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
 	iptables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
 	# No IPv6 at all from the testbed.
@@ -116,7 +123,7 @@ egress_guard() {
 	ip6tables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate NEW -m comment --comment "kubestrap-testbed egress" -j DROP
 	ip6tables -w -A "$EGRESS_CHAIN" -j DROP
 	ip6tables -w -I FORWARD 1 -i ktb-cni0 -j "$EGRESS_CHAIN"
-	ip6tables -w -I FORWARD 1 -i "$VETH_HOST" -j "$EGRESS_CHAIN"
+	for n in $NS_NODES; do ip6tables -w -I FORWARD 1 -i "$(veth_host "$n")" -j "$EGRESS_CHAIN"; done
 	ip6tables -w -I OUTPUT 1 -m cgroup --path "${CGROUP_V2#/sys/fs/cgroup/unified/}" -j "$EGRESS_CHAIN"
 	ip6tables -w -I OUTPUT 1 -m cgroup --path kubepods -j "$EGRESS_CHAIN"
 }
@@ -159,15 +166,17 @@ render() {
 	sed "${args[@]}" "$HERE/$f"
 }
 
-# Common to both nodes: the CNI config, containerd, the images, the kubelet supervisor.
-# CNI_DIR is where the node's /etc/cni/net.d is on the host.
+# start_node NODE CNI_DIR ROOT KUBELET_EXTRA_ARG...: common to all nodes: the CNI config,
+# containerd, the images, the kubelet supervisor, sshd. CNI_DIR is where the node's
+# /etc/cni/net.d is on the host, ROOT its containerd's root as the node sees it.
 start_node() {
-	local node=$1 cni_dir=$2 subnet=$3 root=$4 node_ip=$5
-	shift 5
+	local node=$1 cni_dir=$2 root=$3 node_ip
+	shift 3
 	local d="$RUN/$node"
+	node_ip=$(node_ip "$node")
 	mkdir -p "$d" "$cni_dir"
-	render cni.conflist.in SUBNET="$subnet" POD_SUBNET="$POD_SUBNET" SERVICE_SUBNET="$SERVICE_SUBNET" \
-		>"$cni_dir/$(basename "$CNI_CONFLIST")"
+	render cni.conflist.in SUBNET="$(node_pod_subnet "$node")" POD_SUBNET="$POD_SUBNET" \
+		SERVICE_SUBNET="$SERVICE_SUBNET" NODE_NET="$NODE_NET" >"$cni_dir/$(basename "$CNI_CONFLIST")"
 	render containerd.toml.in ROOT="$root" SOCKET="$CRI_SOCKET" REGISTRY="$REGISTRY" PAUSE_TAG="$PAUSE_TAG" \
 		>"$d/containerd.toml"
 	if ! alive "$d/containerd.pid"; then
@@ -188,7 +197,7 @@ start_node() {
 		in_node "$node" python3 "$HERE/systemd-unit" load kubelet.service "$d/kubelet.unit.json"
 		start_bg "$node" kubelet-supervisor "$HERE/kubelet-supervisor" "$d"
 	fi
-	start_sshd "$node" "$node_ip"
+	start_sshd "$node"
 }
 
 # SSH: one key pair for the client and a host key per node, made per run in $RUN/ssh; each
@@ -207,13 +216,14 @@ ssh_keys() {
 		[ -d "$home/.ssh" ] || die "no user $u with a ~/.ssh: run \`$0 setup\` first"
 		install -m 0600 -o "$u" -g "$(id -gn "$u")" "$d/id_ed25519.pub" "$home/.ssh/authorized_keys"
 	done
-	for node in node1 node2; do
+	for node in node1 $NS_NODES; do
 		[ -f "$d/$node-host-key" ] || ssh-keygen -q -t ed25519 -N '' -C "$node" -f "$d/$node-host-key"
 	done
 }
 
 start_sshd() {
-	local node=$1 ip=$2 d="$RUN/$1"
+	local node=$1 ip d="$RUN/$1"
+	ip=$(node_ip "$node")
 	alive "$d/sshd.pid" && return 0
 	mkdir -p /run/sshd
 	chmod 755 /run/sshd
@@ -247,8 +257,8 @@ node_etc() { if [ "$1" = node1 ]; then echo /etc; else echo "$RUN/$1/root/etc"; 
 
 # The kubelet package, as its .deb installs it on every node: the binary in /usr/bin and its
 # unit (ExecStart=/usr/bin/kubelet, nothing else: the flags come from drop-ins). node1's binary
-# is the machine's /usr/bin/kubelet; node2 gets its own at the same path (a bind mount in its
-# mount namespace), so that each node's kubelet is upgraded on its own (`kubelet-package`).
+# is the machine's /usr/bin/kubelet; each other node gets its own at the same path (a bind mount in
+# its mount namespace), so that each node's kubelet is upgraded on its own (`kubelet-package`).
 install_kubelet_package() {
 	local b
 	if [ -e /usr/bin/kubelet ]; then
@@ -272,28 +282,30 @@ place_kubelet() {
 # $K8S_NEXT_VERSION) on NODE, as `apt-get install kubelet=VERSION` does: the binary is replaced,
 # the running kubelet goes on until `systemctl restart kubelet`.
 cmd_kubelet_package() {
-	local node=${1:?node1 or node2} version=${2:?version} from to
+	local node=${1:?NODE} version=${2:?version} from to n
 	case $version in
 	"$K8S_VERSION") from=$BIN_DIR/kubelet ;;
 	"$K8S_NEXT_VERSION") from=$NEXT_BIN_DIR/kubelet ;;
 	*) die "the testbed has the kubelet of $K8S_VERSION and $K8S_NEXT_VERSION only, not $version" ;;
 	esac
 	to=/usr/bin/kubelet
-	[ "$node" = node1 ] || to=$RUN/node2/kubelet
-	# The same file again changes nothing (a rename would still detach node2's bind mount).
+	[ "$node" = node1 ] || to=$RUN/$node/kubelet
+	# The same file again changes nothing (a rename would still detach the node's bind mount).
 	[ "$to" -ef "$from" ] || place_kubelet "$from" "$to"
-	# node2's /usr/bin/kubelet is a bind mount in its mount namespace, over the file node1's
-	# rename replaces: after a swap on either node it is made again.
-	if [ -s "$RUN/node2/ns/ready" ] && [ -e "$RUN/node2/kubelet" ]; then
-		in_node node2 umount /usr/bin/kubelet 2>/dev/null || true
-		in_node node2 mount --bind "$RUN/node2/kubelet" /usr/bin/kubelet
-	fi
+	# The other nodes' /usr/bin/kubelet is a bind mount in their mount namespace, over the file
+	# node1's rename replaces: after a swap on any node they are made again.
+	for n in $NS_NODES; do
+		if [ -s "$RUN/$n/ns/ready" ] && [ -e "$RUN/$n/kubelet" ]; then
+			in_node "$n" umount /usr/bin/kubelet 2>/dev/null || true
+			in_node "$n" mount --bind "$RUN/$n/kubelet" /usr/bin/kubelet
+		fi
+	done
 	log "$node: kubelet package $version installed ($(in_node "$node" /usr/bin/kubelet --version))"
 }
 
 # boot_kubelet_package ETC KUBELET_EXTRA_ARG...: a node's share of the package: the unit enabled
 # (its postinst) and the machine's /etc/default/kubelet, which holds what this node needs beyond
-# kubeadm's flags (its address, node2's cgroup root) and keeps the kubelet from probing a cloud
+# kubeadm's flags (its address, its cgroup root but on node1) and keeps the kubelet from probing a cloud
 # metadata address at start-up. The disk is the machine's, shared with builds that fill it: the
 # kubelet must not garbage-collect the testbed's images (pause!) or evict pods when it runs low.
 boot_kubelet_package() {
@@ -309,7 +321,7 @@ boot_kubelet_package() {
 # kubeadm-package NODE [remove]: installs (or removes) what the kubeadm package adds on a node,
 # its kubelet drop-in 10-kubeadm.conf, and reloads systemd as its postinst does.
 cmd_kubeadm_package() {
-	local node=${1:?node1 or node2} dropin
+	local node=${1:?NODE} dropin
 	dropin="$(node_etc "$node")/systemd/system/kubelet.service.d/10-kubeadm.conf"
 	if [ "${2:-}" = remove ]; then
 		rm -f "$dropin"
@@ -355,8 +367,10 @@ KUBESTRAP_TESTBED_CGROUP_DRIVER=$CGROUP_DRIVER
 KUBESTRAP_TESTBED_CRI_SOCKET=$CRI_SOCKET
 KUBESTRAP_TESTBED_POD_SUBNET=$POD_SUBNET
 KUBESTRAP_TESTBED_SERVICE_SUBNET=$SERVICE_SUBNET
-KUBESTRAP_TESTBED_NODE2_NAME=$NODE2_NAME
-KUBESTRAP_TESTBED_NODE2_IP=$NODE2_IP
+$(for n in $NS_NODES; do
+		echo "KUBESTRAP_TESTBED_${n^^}_NAME=$(node_name "$n")"
+		echo "KUBESTRAP_TESTBED_${n^^}_IP=$(node_ip "$n")"
+	done)
 KUBESTRAP_TESTBED_BIN_DIR=$BIN_DIR
 KUBESTRAP_TESTBED_NEXT_VERSION=$K8S_NEXT_VERSION
 KUBESTRAP_TESTBED_NEXT_BIN_DIR=$NEXT_BIN_DIR
@@ -408,7 +422,8 @@ cmd_up() {
 	# kubepods in the v2 tree; the egress guard matches both trees.
 	mkdir -p "$CGROUP_V2" /sys/fs/cgroup/unified/kubepods
 	hosts_add "127.0.0.1 $REGISTRY"
-	hosts_add "$NODE2_IP $NODE2_NAME"
+	local n
+	for n in $NS_NODES; do hosts_add "$(node_ip "$n") $(node_name "$n")"; done
 	[ -n "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || ip addr add "$ADVERTISE_IP/32" dev lo
 	sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 	egress_guard
@@ -420,44 +435,52 @@ cmd_up() {
 	ln -sfn "$BIN_DIR/kubeadm" "$TOOLS_DIR/kubeadm"
 	ln -sfn "$BIN_DIR/crictl" "$TOOLS_DIR/crictl"
 	ssh_keys
-	timed "node1: start" start_node node1 /etc/cni/net.d 10.244.0.0/24 "$CACHE/containerd/node1" "$ADVERTISE_IP"
+	timed "node1: start" start_node node1 /etc/cni/net.d "$CACHE/containerd/node1"
 	facts >"$RUN/facts.env"
 	facts | sed 's/^/[testbed] /' >&2
 	run_tool node1 "node1: tool command" "$@"
 }
 
-# --- join: node2 ---------------------------------------------------------------------------
+# --- join: the nodes in their own namespaces --------------------------------------------------
 
-node2_up() {
-	local d="$RUN/node2"
+# ns_node_up NODE: node N of NS_NODES, in its own namespaces.
+ns_node_up() {
+	local node=$1 d="$RUN/$1" netns veth host_ip node_ip
+	netns=$(node_netns "$node")
+	veth=$(veth_host "$node")
+	host_ip=$(node_host_ip "$node")
+	node_ip=$(node_ip "$node")
 	mkdir -p "$d/ns"
-	# Network: a netns, a veth pair, routes to the testbed's ranges only (no default route).
-	if [ ! -e "/run/netns/$NODE2_NETNS" ]; then
-		ip netns add "$NODE2_NETNS"
-		ip link add "$VETH_HOST" type veth peer name "$VETH_NODE" netns "$NODE2_NETNS"
-		ip addr add "$NODE2_HOST_IP/24" dev "$VETH_HOST"
-		ip link set "$VETH_HOST" up
-		ip -n "$NODE2_NETNS" link set lo up
-		ip -n "$NODE2_NETNS" addr add "$NODE2_IP/24" dev "$VETH_NODE"
-		ip -n "$NODE2_NETNS" link set "$VETH_NODE" up
-		local r
-		for r in 10.20.0.0/16 10.244.0.0/24 "$SERVICE_SUBNET"; do
-			ip -n "$NODE2_NETNS" route add "$r" via "$NODE2_HOST_IP"
+	# Network: a netns, a veth pair, routes to the testbed's ranges only (no default route): the
+	# nodes' addresses, the services and every other node's pods (its own are on its CNI bridge),
+	# all through the host, which routes this node's pods to it.
+	if [ ! -e "/run/netns/$netns" ]; then
+		ip netns add "$netns"
+		ip link add "$veth" type veth peer name "$VETH_NODE" netns "$netns"
+		ip addr add "$host_ip/24" dev "$veth"
+		ip link set "$veth" up
+		ip -n "$netns" link set lo up
+		ip -n "$netns" addr add "$node_ip/24" dev "$VETH_NODE"
+		ip -n "$netns" link set "$VETH_NODE" up
+		local r n
+		for r in "$NODE_NET" "$SERVICE_SUBNET"; do ip -n "$netns" route add "$r" via "$host_ip"; done
+		for n in node1 $NS_NODES; do
+			[ "$n" = "$node" ] || ip -n "$netns" route add "$(node_pod_subnet "$n")" via "$host_ip"
 		done
-		ip route add 10.244.1.0/24 via "$NODE2_IP"
-		ip netns exec "$NODE2_NETNS" sysctl -qw net.ipv4.ip_forward=1 \
+		ip route add "$(node_pod_subnet "$node")" via "$node_ip"
+		ip netns exec "$netns" sysctl -qw net.ipv4.ip_forward=1 \
 			net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
 	fi
-	# Mount + UTS namespaces, kept alive by bind mounts of their files: node2's own copies
+	# Mount + UTS namespaces, kept alive by bind mounts of their files: the node's own copies
 	# of the directories a node writes.
 	if [ ! -s "$d/ns/ready" ]; then
 		mountpoint -q "$d/ns" || { mount --bind "$d/ns" "$d/ns" && mount --make-private "$d/ns"; }
 		touch "$d/ns/mnt" "$d/ns/uts"
 		local p src binds=""
-		for p in $NODE2_DIRS; do
+		for p in $NODE_DIRS; do
 			src="$d/root$p"
-			# Its images are kept between runs, like node1's.
-			[ "$p" = /var/lib/containerd ] && src="$CACHE/containerd/node2"
+			# Its images are kept between runs, like node1's (import_images fills an empty store).
+			[ "$p" = /var/lib/containerd ] && src="$CACHE/containerd/$node"
 			mkdir -p "$src"
 			# The new namespace starts with copies of the host's mounts below $p (pod
 			# volumes, container rootfs): drop them there (only there) first.
@@ -465,36 +488,39 @@ node2_up() {
 			binds="$binds mkdir -p $p && mount --bind $src $p &&"
 		done
 		unshare --mount="$d/ns/mnt" --uts="$d/ns/uts" --propagation private \
-			sh -c "hostname $NODE2_NAME && $binds true"
+			sh -c "hostname $(node_name "$node") && $binds true"
 		echo yes >"$d/ns/ready"
 	fi
 	# Its own kubelet package's binary, at first the one node1 has.
 	if [ ! -e "$d/kubelet" ]; then
 		place_kubelet /usr/bin/kubelet "$d/kubelet"
-		in_node node2 mount --bind "$d/kubelet" /usr/bin/kubelet
+		in_node "$node" mount --bind "$d/kubelet" /usr/bin/kubelet
 	fi
-	# Its own kubepods tree: --cgroup-root=/node2 in every hierarchy (two kubelets
-	# sharing /kubepods kill each other's pods).
-	local h
+	# Its own kubepods tree in every hierarchy, under its --cgroup-root.
+	local h cg
+	cg=$(node_cgroup_root "$node")
 	for h in /sys/fs/cgroup/*/; do
 		[ -f "$h/cgroup.procs" ] && [ "$h" != /sys/fs/cgroup/unified/ ] || continue
-		mkdir -p "$h$NODE2_CGROUP_ROOT"
+		mkdir -p "$h$cg"
 		if [ -f "$h/cpuset.cpus" ]; then
-			cat "$h/cpuset.cpus" >"$h$NODE2_CGROUP_ROOT/cpuset.cpus"
-			cat "$h/cpuset.mems" >"$h$NODE2_CGROUP_ROOT/cpuset.mems"
+			cat "$h/cpuset.cpus" >"$h$cg/cpuset.cpus"
+			cat "$h/cpuset.mems" >"$h$cg/cpuset.mems"
 		fi
 	done
-	start_node node2 "$d/root/etc/cni/net.d" 10.244.1.0/24 /var/lib/containerd "$NODE2_IP" \
-		--cgroup-root="$NODE2_CGROUP_ROOT"
+	start_node "$node" "$d/root/etc/cni/net.d" /var/lib/containerd --cgroup-root="$cg"
 }
 
+# join NODE [-- CMD...]: NODE (of NS_NODES) up, then CMD run on it.
 cmd_join() {
+	local node=$1
+	shift
 	[ "${1:-}" = -- ] && shift
 	require_root
 	check_setup
+	is_ns_node "$node" || die "join: no node $node (the nodes to join: $NS_NODES)"
 	[ -f "$SAVED/sysctl" ] || die "run \`$0 up\` first"
-	timed "node2: start" node2_up
-	run_tool node2 "node2: tool command" "$@"
+	timed "$node: start" ns_node_up "$node"
+	run_tool "$node" "$node: tool command" "$@"
 }
 
 # stop-kubelet NODE: `systemctl stop kubelet`, e.g. before `kubeadm reset`; on a node without
@@ -509,9 +535,9 @@ cmd_stop_kubelet() {
 	cmd_exec "$node" systemctl stop kubelet
 }
 
-# exec NODE CMD...: run a command on a node (node2: in its namespaces).
+# exec NODE CMD...: run a command on a node (the others than node1: in their namespaces).
 cmd_exec() {
-	local node=${1:?node1 or node2}
+	local node=${1:?NODE}
 	shift
 	# shellcheck disable=SC2046 # one word per variable
 	in_node "$node" env $(node_env "$node") "$@"
@@ -600,10 +626,12 @@ drop_new_nft_tables() {
 
 # What `down` should have removed but did not (empty when the machine is restored).
 leftovers() {
-	local p out=""
+	local p n out=""
 	[ -z "$(ip -o addr show dev lo to "$ADVERTISE_IP/32")" ] || out="$out lo:$ADVERTISE_IP"
-	[ ! -e "/run/netns/$NODE2_NETNS" ] || out="$out netns:$NODE2_NETNS"
-	! ip link show "$VETH_HOST" >/dev/null 2>&1 || out="$out link:$VETH_HOST"
+	for n in $NS_NODES; do
+		[ ! -e "/run/netns/$(node_netns "$n")" ] || out="$out netns:$(node_netns "$n")"
+		! ip link show "$(veth_host "$n")" >/dev/null 2>&1 || out="$out link:$(veth_host "$n")"
+	done
 	! ip link show ktb-cni0 >/dev/null 2>&1 || out="$out link:ktb-cni0"
 	[ "$(iptables-save | grep -cE 'KUBE-|CNI-|KUBESTRAP-' || true)" = 0 ] || out="$out iptables-rules"
 	! grep -q "$HOSTS_MARK\$" /etc/hosts || out="$out /etc/hosts"
@@ -612,8 +640,9 @@ leftovers() {
 	if [ -f "$SAVED/created" ]; then
 		while read -r p; do [ -z "$p" ] || [ ! -e "$p" ] || out="$out $p"; done <"$SAVED/created"
 	fi
-	for p in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/"${NODE2_CGROUP_ROOT#/}" "$CGROUP_V2"; do
-		[ ! -e "$p" ] || out="$out $p"
+	for p in /sys/fs/cgroup/*/kubepods "$CGROUP_V2"; do [ ! -e "$p" ] || out="$out $p"; done
+	for n in $NS_NODES; do
+		for p in /sys/fs/cgroup/*"$(node_cgroup_root "$n")"; do [ ! -e "$p" ] || out="$out $p"; done
 	done
 	echo "${out# }"
 }
@@ -622,17 +651,17 @@ leftovers() {
 # turns errexit off inside); what was not restored is found by leftovers() at the end.
 cmd_down() {
 	require_root
-	local egress=0 node
+	local egress=0 node nodes="$NS_NODES node1" # node1 last: the others talk to its control plane
 	if iptables -w -n -L "$EGRESS_CHAIN" >/dev/null 2>&1; then egress=$(egress_count); fi
 	# The kubelets first (they would restart what we remove), then the containers.
-	for node in node2 node1; do stop_pid "$RUN/$node/kubelet-supervisor.pid"; done
+	for node in $nodes; do stop_pid "$RUN/$node/kubelet-supervisor.pid"; done
 	# A kubelet whose supervisor was killed would go on: find it in our cgroup.
 	local pid
 	for pid in $(cat "$CGROUP_V2/cgroup.procs" 2>/dev/null); do
 		case $(readlink "/proc/$pid/exe" 2>/dev/null) in */kubelet) kill -KILL "$pid" 2>/dev/null ;; esac
 	done
-	for node in node2 node1; do
-		[ "$node" = node2 ] && [ ! -s "$RUN/node2/ns/ready" ] && continue
+	for node in $nodes; do
+		[ "$node" != node1 ] && [ ! -s "$RUN/$node/ns/ready" ] && continue
 		remove_containers "$node"
 		stop_pid "$RUN/$node/containerd.pid"
 	done
@@ -640,16 +669,19 @@ cmd_down() {
 	local h
 	for h in /sys/fs/cgroup/*/; do
 		kill_cgroup "${h}kubepods"
-		kill_cgroup "$h${NODE2_CGROUP_ROOT#/}"
+		for node in $NS_NODES; do kill_cgroup "${h%/}$(node_cgroup_root "$node")"; done
 	done
-	# node2: its namespaces and network.
-	if [ -d "$RUN/node2/ns" ]; then
-		umount "$RUN/node2/ns/mnt" "$RUN/node2/ns/uts" 2>/dev/null || true
-		umount "$RUN/node2/ns" 2>/dev/null || true
-	fi
-	# (The kernel removes the veth with the netns, asynchronously: no error is an error here.)
-	ip netns delete "$NODE2_NETNS" 2>/dev/null
-	ip link delete "$VETH_HOST" 2>/dev/null
+	# The other nodes: their namespaces and network.
+	for node in $NS_NODES; do
+		if [ -d "$RUN/$node/ns" ]; then
+			umount "$RUN/$node/ns/mnt" "$RUN/$node/ns/uts" 2>/dev/null || true
+			umount "$RUN/$node/ns" 2>/dev/null || true
+		fi
+		# (The kernel removes the veth, and the route through it, with the netns,
+		# asynchronously: no error is an error here.)
+		ip netns delete "$(node_netns "$node")" 2>/dev/null
+		ip link delete "$(veth_host "$node")" 2>/dev/null
+	done
 	# Pod network namespaces containerd made, and the CNI bridge.
 	local ns
 	for ns in /run/netns/cni-*; do
@@ -664,7 +696,7 @@ cmd_down() {
 	clean_iptables ip6tables
 	for h in /sys/fs/cgroup/*/; do
 		rmdir_tree "${h}kubepods"
-		rmdir_tree "$h${NODE2_CGROUP_ROOT#/}"
+		for node in $NS_NODES; do rmdir_tree "${h%/}$(node_cgroup_root "$node")"; done
 	done
 	rmdir_tree "$CGROUP_V2"
 	rmdir_tree /sys/fs/cgroup/unified/kubepods
