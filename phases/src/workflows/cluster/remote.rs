@@ -26,11 +26,10 @@ pub mod limits {
 }
 
 /// Shell lines that make `$f`, a fresh 0600 file for secrets, removed as the shell ends (by a
-/// signal too) with `$f.said`, what a command run with it said: the one way both scripts below
-/// keep a configuration.
+/// signal too): the one way both scripts below keep a configuration.
 macro_rules! secret_file {
     () => {
-        "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1\ntrap 'rm -f \"$f\" \"$f.said\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT\ntrap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n"
+        "umask 077; f=$(mktemp /tmp/kubestrap-cluster-XXXXXXXXXX) || exit 1\ntrap 'rm -f \"$f\" || echo \"failed to remove $f, which holds secrets\" >&2' EXIT\ntrap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n"
     };
 }
 
@@ -49,9 +48,7 @@ const WITH_CONFIG: &str = concat!(
 /// ARGS on a host with nothing of a cluster (the only hosts the plan checks), that preflight
 /// with the configuration in a 0600 file removed at the end (a signal too), between
 /// `--- preflight` and `--- preflight exit N`: a failing check is an answer, not a failure of
-/// the script. The preflight runs beside the facts (each runs `kubelet --version`, slow to
-/// start) and is stopped when they show files of a cluster; it only reads (`--fix` runs ahead
-/// as `--fix --dry-run`). `dd bs=1` and `read` take their bytes without a byte of the binary after them.
+/// the script. `dd bs=1` and `read` take their bytes without a byte of the binary after them.
 const PREPARE: &str = concat!(
     r#"umask 077
 bin=$1 sha=$2 len=$3
@@ -76,16 +73,13 @@ if [ "$have" != "$sha" ]; then
   fi
   chmod 755 "$tmp" && mv -f "$tmp" "$bin" || exit 1
 fi
-if [ $# -gt 0 ]; then "$bin" "$@" --config "$f" >"$f.said" 2>&1 & fi
-facts=$("$bin" cluster agent facts) || { code=$?; kill $! 2>/dev/null; exit $code; }
+facts=$("$bin" cluster agent facts) || exit
 echo "$facts"
 [ $# -gt 0 ] || exit 0
-case $facts in *'"kubeFiles":false'*) ;; *) kill $! 2>/dev/null; exit 0 ;; esac
-wait $!
-code=$?
+case $facts in *'"kubeFiles":false'*) ;; *) exit 0 ;; esac
 echo '--- preflight'
-cat "$f.said"
-echo "--- preflight exit $code"
+"$bin" "$@" --config "$f" 2>&1
+echo "--- preflight exit $?"
 "#
 );
 

@@ -209,46 +209,6 @@ fn no_preflight_runs_ahead_on_a_host_with_files_of_a_cluster() {
     assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{facts}\n")));
 }
 
-/// The preflight runs beside the facts (which here wait for it to start), and is stopped
-/// when they show files of a cluster.
-#[test]
-fn the_preflight_runs_beside_the_facts_and_stops_on_a_used_host() {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("kubestrap");
-    let mark = dir.path().join("started");
-    let fake = format!(
-        r#"#!/bin/sh
-if [ "$1" = cluster ]; then
-  for i in $(seq 100); do [ -e {mark} ] && break; sleep 0.05; done
-  [ -e {mark} ] || exit 9
-  echo "$FACTS"; exit 0
-fi
-touch {mark}; sleep 2; echo done >{mark}
-"#,
-        mark = mark.display()
-    );
-    executable(&bin, &fake);
-    let bin = bin.to_str().unwrap();
-    let sha = crate::pki::sha256_hex(fake.as_bytes());
-    let arch = std::env::consts::ARCH;
-    let fresh = r#"{"kubeFiles":false}"#;
-    let (code, out) = prepare(bin, &sha, "x", None, &["preflight"], Some(fresh));
-    assert_eq!(
-        (code, out),
-        (
-            Some(0),
-            format!("{arch}\n{sha}\n{fresh}\n--- preflight\n--- preflight exit 0\n")
-        )
-    );
-    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "done\n");
-    std::fs::remove_file(&mark).unwrap();
-    let used = r#"{"kubeFiles":true}"#;
-    let (code, out) = prepare(bin, &sha, "x", None, &["preflight"], Some(used));
-    assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{used}\n")));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "", "not stopped");
-}
-
 /// The script tells a fresh host by a piece of the facts' JSON as kubestrap prints it.
 #[test]
 fn the_script_knows_a_fresh_host_from_the_facts_kubestrap_prints() {
