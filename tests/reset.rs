@@ -153,6 +153,43 @@ fn reset_empties_what_init_wrote_and_init_runs_again() {
     assert!(is_empty_dir(base, "/etc/kubernetes/pki"));
 }
 
+/// In one reset, an etcd the kubelet restarted after remove-etcd-member emptied its folder (it
+/// writes there until its pod is removed) is emptied by cleanup-node, and `--verify` would see
+/// it if it were not: the run does not take its own earlier removal for the disk's state.
+#[test]
+fn an_etcd_restarted_into_its_emptied_folder_is_emptied_again_in_the_same_reset() {
+    let (dir, mut host) = initialized_elsewhere();
+    let base = dir.path();
+    let restarted = base.join("var/lib/etcd/member/wal/0000000000000000-0000000000000000.wal");
+    host.pods_write = vec![restarted.clone()];
+    let (mut ctx, out) = context(base, &host, true);
+    let steps = runner::plan(reset::PHASES, None, &[]).unwrap();
+    runner::run(&steps, &mut ctx, false).unwrap();
+    assert!(
+        !restarted.exists() && is_empty_dir(base, "/var/lib/etcd"),
+        "{:?}\n{:#?}",
+        tree(base),
+        out.lines()
+    );
+    assert!(
+        !kubestrap_phases::phases::reset::leftovers(&ctx)
+            .iter()
+            .any(|l| l.contains("etcd")),
+        "{:?}",
+        kubestrap_phases::phases::reset::leftovers(&ctx)
+    );
+    // What the pods write after the reset is named by `--verify`'s look at the host.
+    fs::create_dir_all(restarted.parent().unwrap()).unwrap();
+    fs::write(&restarted, "x").unwrap();
+    assert!(
+        kubestrap_phases::phases::reset::leftovers(&ctx)
+            .iter()
+            .any(|l| l == "file /var/lib/etcd/member"),
+        "{:?}",
+        kubestrap_phases::phases::reset::leftovers(&ctx)
+    );
+}
+
 /// `reset phase cleanup-node` run alone, after `remove-etcd-member` ran in an earlier run,
 /// empties the etcd data folder that phase emptied (a kubelet still running in between may have
 /// restarted etcd into it); without remove-etcd-member, the etcd data stays.

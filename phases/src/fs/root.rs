@@ -40,6 +40,7 @@ pub enum Change {
 pub struct Root {
     base: PathBuf,
     overlay: Option<tempfile::TempDir>,
+    /// What a dry run removed: its overlay cannot hide a file of the base otherwise.
     removed: Mutex<HashSet<String>>,
     journal: Mutex<Vec<Change>>,
     write_log: Mutex<Option<WriteLog>>,
@@ -116,7 +117,12 @@ impl Root {
         })
     }
 
+    /// Whether this dry run removed the path (or a folder above it). A real run asks the disk:
+    /// what a process made again after its removal (etcd restarted by a kubelet) is there.
     fn is_removed(&self, logical: &Path) -> bool {
+        if !self.is_dry_run() {
+            return false;
+        }
         let removed = lock(&self.removed);
         logical
             .ancestors()
@@ -484,6 +490,22 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("etc/hosts")).unwrap(), b"old");
         assert!(!dir.path().join("etc/kubernetes").exists());
         assert_eq!(root.list("/etc").unwrap(), vec!["kubernetes"]);
+    }
+
+    #[test]
+    fn a_real_run_sees_what_another_process_made_again_after_a_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        root.create_dir("/var/lib/etcd/member/wal", 0o700).unwrap();
+        root.remove_all("/var/lib/etcd/member").unwrap();
+        assert!(!root.exists("/var/lib/etcd/member"));
+        // Another process (an etcd the kubelet restarted) makes it again.
+        fs::create_dir_all(dir.path().join("var/lib/etcd/member/snap")).unwrap();
+        assert!(root.exists("/var/lib/etcd/member"));
+        assert!(root.exists("/var/lib/etcd/member/snap"));
+        assert_eq!(root.list("/var/lib/etcd").unwrap(), vec!["member"]);
+        root.remove_all("/var/lib/etcd/member").unwrap();
+        assert!(!dir.path().join("var/lib/etcd/member").exists());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct FakeHost {
     pub cri_leftovers: Vec<String>,
     /// Mount points that `unmount_under` cannot unmount.
     pub busy_mounts: Vec<Busy>,
+    /// Files (real paths) the pods write until `remove_pod_sandboxes` stops them: an etcd that
+    /// a kubelet restarted into its emptied data folder.
+    pub pods_write: Vec<std::path::PathBuf>,
     /// The fake stands for another machine than the one under the test's root (as the real one
     /// does under `--root`): its commands do not reach the root. By default it stands for the
     /// machine under the root.
@@ -223,6 +226,12 @@ impl Host for FakeHost {
         _timeout: Duration,
         again: bool,
     ) -> Result<Vec<cri::Sandbox>, cri::CallError> {
+        for file in &self.pods_write {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| cri::CallError::Other(e.to_string()))?;
+            }
+            std::fs::write(file, "x").map_err(|e| cri::CallError::Other(e.to_string()))?;
+        }
         let until_empty = if again { " until none is listed" } else { "" };
         self.record(format!(
             "remove pod sandboxes at {}{until_empty}",
