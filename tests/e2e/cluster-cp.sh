@@ -129,7 +129,7 @@ say "cluster apply: node1 and node2 (as $SUDO_USER_OK through sudo) both control
 # and certificate key of every config file apply writes, sampled while it runs.
 (
 	while :; do
-		ps -eo args= >>"$WORK/ps.txt"
+		ps -eo user=,args= >>"$WORK/ps.txt"
 		for f in /tmp/kubestrap-cluster-*; do
 			# (Removed between the listing and the look: not seen.)
 			mode=$(stat -c '%a %U' "$f" 2>/dev/null) || continue
@@ -149,8 +149,12 @@ grep -q "^connected to $SUDO_USER_OK@$N2_IP:$PORT" "$WORK/logs/$N2_IP.log" || fa
 grep -Eq "^done +$N1_IP: initialised the cluster" "$WORK/first.log" &&
 	grep -Eq "^done +$N2_IP: joined as a control plane" "$WORK/first.log" ||
 	fail "not init on node1 and a control-plane join of node2: $(cat "$WORK/first.log")"
-grep -Eq "^sudo -n -- timeout .* $BIN join( |$)" "$WORK/ps.txt" ||
-	fail "node2's join did not run through sudo: $(grep " join " "$WORK/ps.txt" | sort -u)"
+# node2's join runs, as root with its time limit, in the shell that read node2's facts: as node2's
+# user is not root, that shell came through `sudo -n` (node1's login is root's, without sudo).
+grep -Eq "^root +sudo -n -- timeout " "$WORK/ps.txt" ||
+	fail "no command on node2 ran through sudo: $(grep "sudo" "$WORK/ps.txt" | sort -u)"
+grep -Eq "^root +timeout --kill-after=[0-9]+s [0-9]+s $BIN join( |$)" "$WORK/ps.txt" ||
+	fail "node2's join did not run as root with its time limit: $(grep " join " "$WORK/ps.txt" | sort -u)"
 sort -u "$WORK/configs.txt" >"$WORK/configs.seen"
 cat "$WORK/configs.seen" >&2
 key=$(sed -n 's/.*certificateKey: *\([0-9a-f]\{64\}\)$/\1/p' "$WORK/configs.seen" | sort -u)

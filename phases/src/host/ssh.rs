@@ -151,7 +151,7 @@ pub struct Remote {
 }
 
 /// The seconds the remote end grants a command past its time before it is killed.
-const KILL_AFTER: u64 = 10;
+pub const KILL_AFTER: u64 = 10;
 
 /// `sh -c AS_ROOT sh ARGV…` (privileged): prints the uid privileged commands run as, then runs
 /// ARGV only when that is root.
@@ -444,25 +444,70 @@ impl Remote {
         if !more.is_empty() {
             let _ = writeln!(entry, "[then {} bytes more on stdin]", more.len());
         }
-        for (label, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-            if label == "stdout" && secret_output {
+        let said = [("stdout", &out.stdout), ("stderr", &out.stderr)];
+        self.log_step(entry, &said, secret_output, &exit_text(&out), started);
+        if out.code == Some(124) {
+            bail!("{name}: `{shown}` did not end within {secs} s");
+        }
+        Ok(out)
+    }
+
+    /// What `started` printed so far, logged as a step that ended after the time since it
+    /// started (the command goes on: a shell waiting for more, see [`Remote::hand_over`]).
+    pub fn log_so_far(&self, started: &Started, what: &str) {
+        let said = String::from_utf8_lossy(&started.said).into_owned();
+        let said = [("stdout", &said)];
+        self.log_step(
+            String::new(),
+            &said,
+            started.secret_output,
+            what,
+            started.started,
+        );
+    }
+
+    /// Logs a step's entry: `entry`, what it `said` (a secret stdout left out), then how it
+    /// ended after the time since `since`, for the reader looking for the slow step.
+    fn log_step(
+        &self,
+        mut entry: String,
+        said: &[(&str, &String)],
+        secret_output: bool,
+        ended: &str,
+        since: Instant,
+    ) {
+        for (label, text) in said {
+            if *label == "stdout" && secret_output {
                 entry.push_str("(stdout not logged: it holds a secret)\n");
             } else if !text.trim().is_empty() {
                 let _ = writeln!(entry, "[{label}]\n{}", text.trim_end());
             }
         }
-        // The time each step took, for the reader of the log looking for the slow one.
         let _ = write!(
             entry,
-            "[{} after {:.2} s]",
-            exit_text(&out),
-            started.elapsed().as_secs_f64()
+            "[{ended} after {:.2} s]",
+            since.elapsed().as_secs_f64()
         );
         self.log(&entry);
-        if out.code == Some(124) {
-            bail!("{name}: `{shown}` did not end within {secs} s");
-        }
-        Ok(out)
+    }
+
+    /// `started`, a shell waiting on its stdin for what to run next, as the command `shown`
+    /// from now on: its output, time and limit count from here, and [`Remote::finish`] gives it
+    /// its input. The shell bounds the command with `limit` itself.
+    pub fn hand_over(
+        &self,
+        mut started: Started,
+        shown: String,
+        limit: Duration,
+        secret_output: bool,
+    ) -> Started {
+        self.log(&format!("$ {shown}   (in the shell started ahead)"));
+        started.said.clear();
+        started.started = Instant::now();
+        started.within(limit);
+        started.shown = shown;
+        started.secret_output = secret_output;
+        started
     }
 
     /// Runs a command that must succeed; returns its stdout.
@@ -537,6 +582,34 @@ pub struct Started {
 }
 
 impl Started {
+    /// Bounds what it does from now on (reading its lines, ending it) by `limit`, as its own
+    /// limit bounds a command just started.
+    pub fn within(&mut self, limit: Duration) {
+        self.deadline = tokio::time::Instant::now() + limit + Duration::from_secs(KILL_AFTER + 5);
+        self.secs = limit.as_secs().max(1);
+    }
+
+    /// Sends `data` to its stdin, which stays open.
+    pub async fn send(&mut self, data: &[u8]) -> Result<()> {
+        let Some(pipe) = self.stdin.as_mut() else {
+            bail!("{}: `{}` takes no more input", self.host, self.shown);
+        };
+        match tokio::time::timeout_at(self.deadline, pipe.write_all(data)).await {
+            Err(_) => bail!(
+                "{}: `{}` did not end within {} s",
+                self.host,
+                self.shown,
+                self.secs
+            ),
+            Ok(sent) => sent.with_context(|| {
+                format!(
+                    "{}: failed to send the input of `{}`",
+                    self.host, self.shown
+                )
+            }),
+        }
+    }
+
     /// The next line it prints, without its newline; `None` once its stdout ended.
     pub async fn line(&mut self) -> Result<Option<String>> {
         let Some(pipe) = self.stdout.as_mut() else {

@@ -126,7 +126,8 @@ pub(super) async fn connect_all(
             format!("{}@{}:{}", h.user, h.address, h.port),
         );
         let ahead = aheads.get(i).cloned().flatten();
-        let conn = Conn::open(h, bin, local, ahead, settings, control).await;
+        let wait = limits::session(hosts.len());
+        let conn = Conn::open(h, bin, local, ahead, wait, settings, control).await;
         match &conn {
             Ok(_) => emit(events, Some(&h.name), "connect", State::Done, "connected"),
             Err(e) => emit(
@@ -713,6 +714,7 @@ async fn prune(
         &opts.file.binary_path,
         local,
         None,
+        limits::session(1),
         &opts.ssh,
         control,
     )

@@ -23,6 +23,12 @@ pub mod limits {
     /// A drain beyond its wait for PodDisruptionBudgets: the wait for the evicted pods to go
     /// (150 s) and more.
     pub const DRAIN: Duration = Duration::from_secs(210);
+
+    /// How long a host's first shell may live in a run over `hosts` hosts: its copy and facts,
+    /// then the wait for the init and every join before its own (each after a reset), and that.
+    pub fn session(hosts: usize) -> Duration {
+        UPLOAD + PREFLIGHT + INIT + (RESET + JOIN) * hosts as u32
+    }
 }
 
 /// Shell lines that make `$f`, a fresh 0600 file for secrets, removed as the shell ends (by a
@@ -39,16 +45,22 @@ const WITH_CONFIG: &str = concat!(
     "cat >\"$f\" || exit 1; \"$@\" --config \"$f\""
 );
 
-/// The first look at a host and, when it lacks this kubestrap, the copy, in one command:
-/// `sh -c PREPARE sh KUBESTRAP SHA256 CONFIG_BYTES [PREFLIGHT ARGS…]`, with CONFIG_BYTES of
-/// configuration on stdin. It prints the architecture and the SHA-256 of the host's kubestrap
-/// (an empty line when it has none). When that is not SHA256, the rest of stdin is the binary's
-/// size on a line, then the binary (installed 0755 by rename once all of it came), or nothing:
-/// then the script ends there (another host was refused). Then the facts and, with PREFLIGHT
-/// ARGS on a host with nothing of a cluster (the only hosts the plan checks), that preflight
-/// with the configuration in a 0600 file removed at the end (a signal too), between
-/// `--- preflight` and `--- preflight exit N`: a failing check is an answer, not a failure of
-/// the script. `dd bs=1` and `read` take their bytes without a byte of the binary after them.
+/// The first look at a host and, when it lacks this kubestrap, the copy, then the one command
+/// apply runs there next, in one shell: `sh -c PREPARE sh KUBESTRAP SHA256 CONFIG_BYTES
+/// [PREFLIGHT ARGS…]`, with CONFIG_BYTES of configuration on stdin. It prints the architecture
+/// and the SHA-256 of the host's kubestrap (an empty line when it has none). When that is not
+/// SHA256, the rest of stdin is the binary's size on a line, then the binary (installed 0755 by
+/// rename once all of it came), or nothing: then the script ends there (another host was
+/// refused). Then the facts and, with PREFLIGHT ARGS on a host with nothing of a cluster (the
+/// only hosts the plan checks), that preflight with the configuration in a 0600 file removed at
+/// the end (a signal too), between `--- preflight` and `--- preflight exit N`: a failing check is
+/// an answer, not a failure of the script. Then `--- ready`, and it waits for the next command
+/// ([`Conn::with_config`]): the count of its arguments, each on a line, its time limit and the
+/// seconds granted past it, and its configuration's size on lines, then the configuration; it
+/// runs kubestrap with them and that configuration's file, so the init or join costs no shell
+/// start-up of its own. Nothing more (end of input): it ends. `dd bs=1` and `read` take their
+/// bytes without a byte after them; `head -c` may read ahead, but nothing follows the binary
+/// before the script says it is ready.
 const PREPARE: &str = concat!(
     r#"umask 077
 bin=$1 sha=$2 len=$3
@@ -56,15 +68,13 @@ shift 3
 uname -m
 have=$(sha256sum "$bin" 2>/dev/null | cut -d' ' -f1)
 echo "$have"
-if [ "$len" -gt 0 ]; then
 "#,
     secret_file!(),
     r#"dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
-fi
 if [ "$have" != "$sha" ]; then
   read -r size || exit 0
   tmp=$bin.kubestrap-tmp
-  mkdir -p "$(dirname "$bin")" && cat >"$tmp" || exit 1
+  mkdir -p "$(dirname "$bin")" && head -c "$size" >"$tmp" || exit 1
   got=$(wc -c <"$tmp")
   if [ "$got" -ne "$size" ]; then
     rm -f "$tmp"
@@ -75,11 +85,18 @@ if [ "$have" != "$sha" ]; then
 fi
 facts=$("$bin" cluster agent facts) || exit
 echo "$facts"
-[ $# -gt 0 ] || exit 0
-case $facts in *'"kubeFiles":false'*) ;; *) exit 0 ;; esac
-echo '--- preflight'
-"$bin" "$@" --config "$f" 2>&1
-echo "--- preflight exit $?"
+case $#$facts in 0*) ;; *'"kubeFiles":false'*)
+  echo '--- preflight'
+  "$bin" "$@" --config "$f" 2>&1
+  echo "--- preflight exit $?" ;;
+esac
+echo '--- ready'
+read -r n || exit 0
+set --
+while [ "$n" -gt 0 ]; do IFS= read -r a || exit 1; set -- "$@" "$a"; n=$((n - 1)); done
+read -r secs kill && read -r len || exit 1
+dd bs=1 count="$len" of="$f" 2>/dev/null || exit 1
+timeout --kill-after="$kill"s "$secs"s "$bin" "$@" --config "$f"
 "#
 );
 
@@ -111,8 +128,9 @@ fn facts_and_preflight(out: &str) -> (&str, Option<Output>) {
 }
 
 /// [`PREPARE`] for the kubestrap at `bin` whose SHA-256 is to be `sha256`, as root, with the
-/// configuration of `ahead` on stdin; the binary follows or not ([`Conn::install`]).
-fn prepare<'a>(bin: &str, sha256: &str, ahead: &'a Option<Ahead>) -> Command<'a> {
+/// configuration of `ahead` on stdin; the binary follows or not ([`Conn::install`]). It may
+/// live `wait`: until the command run in it last ends.
+fn prepare<'a>(bin: &str, sha256: &str, ahead: &'a Option<Ahead>, wait: Duration) -> Command<'a> {
     let config = ahead.as_ref().map_or("", |a| a.config.as_str());
     let len = config.len().to_string();
     let mut argv = vec!["sh", "-c", PREPARE, "sh", bin, sha256, &len];
@@ -126,7 +144,7 @@ fn prepare<'a>(bin: &str, sha256: &str, ahead: &'a Option<Ahead>) -> Command<'a>
             a.args.join(" ")
         ));
     }
-    Command::new(&argv, limits::UPLOAD)
+    Command::new(&argv, wait)
         .privileged()
         .shown(shown)
         .stdin(config.as_bytes())
@@ -162,6 +180,8 @@ pub struct Conn {
     pub bin: String,
     /// [`PREPARE`] waiting for the binary, or for nothing when the host has this kubestrap.
     probe: std::sync::Mutex<Option<Probe>>,
+    /// [`PREPARE`] after the facts, waiting for the command to run next.
+    next: std::sync::Mutex<Option<Started>>,
     /// The preflight to run ahead with the facts, and what it said once it ran.
     ahead: Option<Ahead>,
     ahead_said: std::sync::Mutex<Option<Output>>,
@@ -176,12 +196,14 @@ struct Probe {
 impl Conn {
     /// Connects, and in the same round trip checks that privileged commands run as root there,
     /// that the host's architecture is `local`'s, and whether it has `local` already. Nothing is
-    /// changed on the host; [`Conn::install`] goes on from there.
+    /// changed on the host; [`Conn::install`] goes on from there. Its shell waits for the next
+    /// command up to `wait` ([`limits::session`]).
     pub async fn open(
         host: &Host,
         bin: &str,
         local: &Local,
         ahead: Option<Ahead>,
+        wait: Duration,
         settings: &Settings,
         control: &std::path::Path,
     ) -> Result<Conn> {
@@ -197,9 +219,11 @@ impl Conn {
             &target,
             settings,
             control,
-            prepare(bin, &local.sha256, &ahead),
+            prepare(bin, &local.sha256, &ahead, wait),
         )
         .await?;
+        // The shell may live `wait`; its first lines come at once.
+        started.within(limits::QUICK);
         let lines = match started.line().await {
             Ok(Some(arch)) => started.line().await.map(|have| have.map(|h| (arch, h))),
             other => other.map(|_| None),
@@ -207,6 +231,7 @@ impl Conn {
         let arch = local.arch;
         let problem = match lines {
             Ok(Some((theirs, have))) if theirs == arch => {
+                remote.log_so_far(&started, "probed");
                 return Ok(Conn {
                     host: host.clone(),
                     remote,
@@ -215,6 +240,7 @@ impl Conn {
                         started,
                         same: have == local.sha256,
                     })),
+                    next: Default::default(),
                     ahead,
                     ahead_said: Default::default(),
                 });
@@ -262,42 +288,72 @@ impl Conn {
     }
 
     pub async fn close(self) {
-        // A probe still waiting gets no binary: it ends without a change.
+        // A probe still waiting gets no binary, a shell waiting for its next command none: each
+        // ends without a change.
         if let Some(Probe { started, .. }) = self.probe.into_inner().ok().flatten() {
+            let _ = self.remote.finish(started, &[]).await;
+        }
+        if let Some(started) = self.next.into_inner().ok().flatten() {
             let _ = self.remote.finish(started, &[]).await;
         }
         self.remote.close().await;
     }
 
     /// Installs `local` unless the probe found it there, and the host's facts: whether it was
-    /// copied, and the facts (with the preflight run ahead), all in the probe's command.
+    /// copied, and the facts (with the preflight run ahead), all in the probe's shell, which then
+    /// waits for the next command.
     pub async fn install(&self, local: &Local) -> Result<(bool, Facts)> {
         let probe = self.probe.lock().ok().and_then(|mut p| p.take());
         let Some(Probe { started, same }) = probe else {
             bail!("{}: kubestrap was installed already", self.host.name);
         };
-        let mut input = Vec::new();
-        if !same {
-            input = format!("{}\n", local.bytes.len()).into_bytes();
-            input.extend_from_slice(&local.bytes);
+        let mut shown = match same {
+            true => "its facts".to_string(),
+            false => format!("the copy of kubestrap to {}, then its facts", self.bin),
+        };
+        if let Some(a) = &self.ahead {
+            shown.push_str(&format!(" and `kubestrap {}` run ahead", a.args.join(" ")));
         }
-        let out = self
-            .remote
-            .complete(started, &input)
-            .await
-            .with_context(|| {
-                if same {
-                    format!("{}: failed to read the host's facts", self.host.name)
-                } else {
-                    format!(
-                        "{}: failed to install kubestrap at {}",
-                        self.host.name, self.bin
-                    )
+        let mut started = self.remote.hand_over(started, shown, limits::UPLOAD, false);
+        let failed = || match same {
+            true => format!("{}: failed to read the host's facts", self.host.name),
+            false => format!(
+                "{}: failed to install kubestrap at {}",
+                self.host.name, self.bin
+            ),
+        };
+        if !same {
+            let mut input = format!("{}\n", local.bytes.len()).into_bytes();
+            input.extend_from_slice(&local.bytes);
+            started.send(&input).await.with_context(failed)?;
+        }
+        let mut said = String::new();
+        loop {
+            match started.line().await.with_context(failed)? {
+                Some(line) if line == "--- ready" => break,
+                Some(line) => {
+                    said.push_str(&line);
+                    said.push('\n');
                 }
-            })?;
-        // After the probe's lines (architecture, checksum).
-        let rest = out.splitn(3, '\n').nth(2).unwrap_or_default();
-        Ok((!same, self.read_prepared(rest)?))
+                None => {
+                    // It ended: what failed is in its output and exit code.
+                    let out = self
+                        .remote
+                        .complete(started, &[])
+                        .await
+                        .with_context(failed)?;
+                    bail!(
+                        "{}: ended without being ready for the next command:\n{out}",
+                        failed()
+                    );
+                }
+            }
+        }
+        self.remote.log_so_far(&started, "ready");
+        if let Ok(mut next) = self.next.lock() {
+            *next = Some(started);
+        }
+        Ok((!same, self.read_prepared(&said)?))
     }
 
     /// `kubestrap ARGS…` as root; its stdout.
@@ -401,8 +457,9 @@ impl Conn {
     }
 
     /// One command on the host: `config` from stdin into a fresh 0600 file, kubestrap run with
-    /// it, the file removed as the shell ends (a signal too). One round trip, not three: each
-    /// costs the login shell's start-up there.
+    /// it, the file removed as the shell ends (a signal too). In the shell of [`PREPARE`] when it
+    /// waits for its next command, else in one of its own: one round trip, not three, as each
+    /// start costs the login shell's start-up there.
     async fn run_with_config(
         &self,
         args: &[&str],
@@ -410,13 +467,33 @@ impl Conn {
         limit: Duration,
         secret: bool,
     ) -> Result<Output> {
-        let mut argv = vec!["sh", "-c", WITH_CONFIG, "sh", self.bin.as_str()];
-        argv.extend_from_slice(args);
         let shown = format!(
             "{} {} --config <a 0600 file of the input, removed after>",
             self.bin,
             args.join(" ")
         );
+        // Its arguments go on lines: one with a newline (none of apply's has) starts a shell.
+        let waiting = match args.iter().any(|a| a.contains('\n')) {
+            true => None,
+            false => self.next.lock().ok().and_then(|mut n| n.take()),
+        };
+        if let Some(started) = waiting {
+            let started = self.remote.hand_over(started, shown, limit, secret);
+            let mut input = format!("{}\n", args.len());
+            for arg in args {
+                input.push_str(arg);
+                input.push('\n');
+            }
+            input.push_str(&format!(
+                "{} {}\n{}\n{config}",
+                limit.as_secs().max(1),
+                crate::host::ssh::KILL_AFTER,
+                config.len()
+            ));
+            return self.remote.finish(started, input.as_bytes()).await;
+        }
+        let mut argv = vec!["sh", "-c", WITH_CONFIG, "sh", self.bin.as_str()];
+        argv.extend_from_slice(args);
         let mut cmd = Command::new(&argv, limit)
             .privileged()
             .stdin(config.as_bytes())

@@ -84,7 +84,8 @@ exit 2
 "#;
 
 /// `sh -c PREPARE sh BIN SHA LEN ARGS…` with `config` then `binary` (after its size, when
-/// given) on stdin (the stand-in's facts `facts` when given): exit code and stdout.
+/// given), then `next` (the command to run once it is ready) on stdin (the stand-in's facts
+/// `facts` when given): exit code and stdout.
 fn prepare(
     bin: &str,
     sha: &str,
@@ -92,6 +93,7 @@ fn prepare(
     binary: Option<&[u8]>,
     args: &[&str],
     facts: Option<&str>,
+    next: &str,
 ) -> (Option<i32>, String) {
     let mut child = Process::new("sh")
         .args(["-c", PREPARE, "sh", bin, sha])
@@ -107,6 +109,7 @@ fn prepare(
         input.extend(format!("{}\n", binary.len()).bytes());
         input.extend_from_slice(binary);
     }
+    input.extend_from_slice(next.as_bytes());
     let mut pipe = child.stdin.take().unwrap();
     // The script may end without reading it all (the host has this kubestrap).
     let _ = pipe.write_all(&input);
@@ -130,7 +133,7 @@ fn the_probe_alone_changes_nothing() {
     let arch = std::env::consts::ARCH;
     let config = "kind: InitConfiguration\n";
     assert_eq!(
-        prepare(bin, "00", config, None, &["preflight"], None),
+        prepare(bin, "00", config, None, &["preflight"], None, ""),
         (Some(0), format!("{arch}\n\n"))
     );
     assert!(!dir.path().join("bin").exists(), "the probe made a folder");
@@ -138,7 +141,7 @@ fn the_probe_alone_changes_nothing() {
     executable(std::path::Path::new(bin), FAKE);
     let sha = crate::pki::sha256_hex(FAKE.as_bytes());
     assert_eq!(
-        prepare(bin, "00", "", None, &[], None),
+        prepare(bin, "00", "", None, &[], None, ""),
         (Some(0), format!("{arch}\n{sha}\n"))
     );
     assert_eq!(std::fs::read_to_string(bin).unwrap(), FAKE);
@@ -157,10 +160,13 @@ fn the_probe_reads_the_facts_and_runs_the_preflight_with_the_same_kubestrap() {
     executable(std::path::Path::new(bin), FAKE);
     let sha = crate::pki::sha256_hex(FAKE.as_bytes());
     assert_eq!(
-        prepare(bin, &sha, "", None, &[], None),
-        (Some(0), format!("{arch}\n{sha}\n{{\"kubeFiles\":false}}\n"))
+        prepare(bin, &sha, "", None, &[], None, ""),
+        (
+            Some(0),
+            format!("{arch}\n{sha}\n{{\"kubeFiles\":false}}\n--- ready\n")
+        )
     );
-    let (code, out) = prepare(bin, &sha, config, None, &["preflight", "--join"], None);
+    let (code, out) = prepare(bin, &sha, config, None, &["preflight", "--join"], None, "");
     assert_eq!(code, Some(0), "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -176,12 +182,17 @@ fn the_probe_reads_the_facts_and_runs_the_preflight_with_the_same_kubestrap() {
         ],
         "{out}"
     );
-    assert_eq!(lines[8..], ["warn", "--- preflight exit 2"], "{out}");
+    assert_eq!(
+        lines[8..],
+        ["warn", "--- preflight exit 2", "--- ready"],
+        "{out}"
+    );
     assert!(lines[7].starts_with("/tmp/kubestrap-cluster-"), "{out}");
     for left in [lines[7].to_string(), format!("{}.said", lines[7])] {
         assert!(!std::path::Path::new(&left).exists(), "{left} was left");
     }
-    let (facts, said) = facts_and_preflight(out.splitn(3, '\n').nth(2).unwrap());
+    let rest = out.splitn(3, '\n').nth(2).unwrap();
+    let (facts, said) = facts_and_preflight(rest.strip_suffix("--- ready\n").unwrap());
     assert_eq!(facts, "{\"kubeFiles\":false}");
     let said = said.expect("the preflight's output");
     assert_eq!(said.code, Some(2));
@@ -205,8 +216,11 @@ fn no_preflight_runs_ahead_on_a_host_with_files_of_a_cluster() {
     let arch = std::env::consts::ARCH;
     let facts = r#"{"hostname":"n1","kubeFiles":true}"#;
     let config = "kind: InitConfiguration\n";
-    let (code, out) = prepare(bin, &sha, config, None, &["preflight"], Some(facts));
-    assert_eq!((code, out), (Some(0), format!("{arch}\n{sha}\n{facts}\n")));
+    let (code, out) = prepare(bin, &sha, config, None, &["preflight"], Some(facts), "");
+    assert_eq!(
+        (code, out),
+        (Some(0), format!("{arch}\n{sha}\n{facts}\n--- ready\n"))
+    );
 }
 
 /// The script tells a fresh host by a piece of the facts' JSON as kubestrap prints it.
@@ -240,6 +254,7 @@ fn a_copy_installs_the_binary_after_the_config_and_runs_it() {
         binary,
         &["preflight"],
         None,
+        "",
     );
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
@@ -247,7 +262,7 @@ fn a_copy_installs_the_binary_after_the_config_and_runs_it() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&bin).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o755);
     let rest = out.strip_prefix(&format!("{arch}\n\n")).expect(&out);
-    let (facts, said) = facts_and_preflight(rest);
+    let (facts, said) = facts_and_preflight(rest.strip_suffix("--- ready\n").expect(&out));
     assert_eq!(facts, "{\"kubeFiles\":false}");
     let said = said.expect("the preflight's output");
     assert_eq!(said.code, Some(2));
@@ -259,12 +274,70 @@ fn a_copy_installs_the_binary_after_the_config_and_runs_it() {
     // Without a preflight ahead, over an older binary: the binary is all the input.
     executable(&bin, "#!/bin/sh\nexit 1\n");
     let old = crate::pki::sha256_hex(b"#!/bin/sh\nexit 1\n");
-    let (code, out) = prepare(bin.to_str().unwrap(), "00", "", binary, &[], None);
+    let (code, out) = prepare(bin.to_str().unwrap(), "00", "", binary, &[], None, "");
     assert_eq!(
         (code, out),
-        (Some(0), format!("{arch}\n{old}\n{{\"kubeFiles\":false}}\n"))
+        (
+            Some(0),
+            format!("{arch}\n{old}\n{{\"kubeFiles\":false}}\n--- ready\n")
+        )
     );
     assert_eq!(std::fs::read_to_string(&bin).unwrap(), FAKE);
+}
+
+/// Once ready, the same shell runs the command it is given next: its arguments, then its limit
+/// and configuration, which it gets in a fresh 0600 file (not the preflight's configuration)
+/// gone afterwards; the script's exit code is the command's, 124 past its limit.
+#[test]
+fn the_shell_runs_the_next_command_with_its_own_config_and_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("kubestrap");
+    let bin = bin.to_str().unwrap();
+    executable(std::path::Path::new(bin), FAKE);
+    let sha = crate::pki::sha256_hex(FAKE.as_bytes());
+    let config = "kind: InitConfiguration\n";
+    let join = "kind: JoinConfiguration\ntoken: abcdef.0123456789abcdef\n";
+    let next = format!("3\njoin\n--v=5\na b\n60 10\n{}\n{join}", join.len());
+    let (code, out) = prepare(bin, &sha, config, None, &["preflight"], None, &next);
+    assert_eq!(code, Some(2), "{out}");
+    let after = out.split_once("--- ready\n").expect(&out).1;
+    let lines: Vec<&str> = after.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "join --v=5 a b --config FILE",
+            "600",
+            "kind: JoinConfiguration",
+            "token: abcdef.0123456789abcdef",
+            lines[4],
+        ],
+        "{out}"
+    );
+    assert!(lines[4].starts_with("/tmp/kubestrap-cluster-"), "{out}");
+    assert!(
+        !std::path::Path::new(lines[4]).exists(),
+        "{} was left",
+        lines[4]
+    );
+    // Past its limit: `timeout` ends it.
+    let sleeper = dir.path().join("sleeper");
+    executable(
+        &sleeper,
+        "#!/bin/sh\n[ \"$1\" = cluster ] && { echo '{\"kubeFiles\":true}'; exit 0; }\nsleep 5\n",
+    );
+    let sha = crate::pki::sha256_hex(std::fs::read(&sleeper).unwrap().as_slice());
+    let started = std::time::Instant::now();
+    let (code, out) = prepare(
+        sleeper.to_str().unwrap(),
+        &sha,
+        "",
+        None,
+        &[],
+        None,
+        "1\ninit\n1 1\n0\n",
+    );
+    assert_eq!(code, Some(124), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
 
 /// A binary cut short (fewer bytes than its size says) is not installed.
@@ -340,7 +413,8 @@ fn a_host_gets_this_kubestrap_in_the_probes_command_once() {
     let control = sshd.dir.path();
     let rt = crate::host::ssh::runtime().unwrap();
     rt.block_on(async {
-        let conn = super::Conn::open(&host, bin, &local, ahead.clone(), &settings, control)
+        let wait = super::limits::session(1);
+        let conn = super::Conn::open(&host, bin, &local, ahead.clone(), wait, &settings, control)
             .await
             .expect("connects");
         let (copied, read) = conn.install(&local).await.expect("installs");
@@ -356,9 +430,31 @@ fn a_host_gets_this_kubestrap_in_the_probes_command_once() {
                 .starts_with("preflight --join --config FILE\n600\nkind: JoinConfiguration\n"),
             "{said:?}"
         );
+        // The join runs in the shell that read the facts, then the next in one of its own.
+        let config = "kind: JoinConfiguration\ntoken: abcdef.0123456789abcdef\n";
+        for _ in 0..2 {
+            let out = conn
+                .run_with_config(&["join", "--v=5"], config, super::limits::QUICK, true)
+                .await
+                .expect("runs");
+            assert_eq!(out.code, Some(2), "{out:?}");
+            assert!(
+                out.stdout
+                    .starts_with(&format!("join --v=5 --config FILE\n600\n{config}")),
+                "{out:?}"
+            );
+        }
         conn.close().await;
+        let log = std::fs::read_to_string(sshd.path("logs").join(format!("{}.log", host.name)))
+            .unwrap_or_default();
+        assert_eq!(
+            log.matches("kubestrap join --v=5 --config <a 0600 file of the input, removed after>   (in the shell started ahead)")
+                .count(),
+            1,
+            "{log}"
+        );
 
-        let conn = super::Conn::open(&host, bin, &local, None, &settings, control)
+        let conn = super::Conn::open(&host, bin, &local, None, wait, &settings, control)
             .await
             .expect("connects again");
         assert_eq!(conn.install(&local).await.expect("facts"), (false, facts));
@@ -370,6 +466,7 @@ fn a_host_gets_this_kubestrap_in_the_probes_command_once() {
             other.to_str().unwrap(),
             &local,
             ahead,
+            wait,
             &settings,
             control,
         )
