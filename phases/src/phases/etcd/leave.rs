@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::api::etcd_client::ClientTls;
 use crate::api::etcd_cluster::{self, EtcdCalls, Gateway};
 use crate::fs::paths;
-use crate::phases::reset::empty_dir;
+use crate::phases::reset::{empty_dir, empty_etcd_data_dir};
 use crate::runner::context::Context;
 use crate::runner::wait::{Poll, Wait};
 
@@ -95,16 +95,12 @@ pub fn run(ctx: &mut Context) -> Result<()> {
             ),
         ),
     }
-    empty_dir(ctx, &data_dir);
+    empty_etcd_data_dir(ctx, &data_dir)?;
     ctx.out.status(
         "reset",
         &format!("Deleted contents of the etcd data directory: {data_dir}"),
     );
-    // The kubelet still runs and may restart etcd (a removed member exits) into the folder;
-    // cleanup-node empties it again once the kubelet and the containers are gone.
-    ctx.root.create_dir(paths::STATE_DIR, 0o755)?;
-    ctx.root
-        .write(paths::ETCD_DATA_DIR_EMPTIED, data_dir.as_bytes(), 0o644)
+    Ok(())
 }
 
 /// What leaving the etcd cluster came to.

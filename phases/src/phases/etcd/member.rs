@@ -340,7 +340,8 @@ fn remove_added(ctx: &Context, etcd: &dyn EtcdCalls, added: &AddedMember) -> Res
     })?;
     ctx.root.remove_all(paths::manifest("etcd"))?;
     if let Some(local) = &ctx.cfg.cluster.etcd.local {
-        crate::phases::reset::empty_dir(ctx, &local.data_dir);
+        // Recorded for reset: with the manifest gone, it would not know the folder otherwise.
+        crate::phases::reset::empty_etcd_data_dir(ctx, &local.data_dir)?;
     }
     ctx.out.status(
         "etcd",

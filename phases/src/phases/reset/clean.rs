@@ -207,6 +207,16 @@ fn remove_containers(ctx: &Context, kubelet_stopped: bool) {
     }
 }
 
+/// Empties etcd's data folder `data_dir` and records it for cleanup-node, which empties it again
+/// once the kubelet is stopped and the pods are gone: until then the kubelet may restart etcd
+/// (a removed member exits) into the emptied folder, even after its manifest is deleted.
+pub fn empty_etcd_data_dir(ctx: &Context, data_dir: &str) -> Result<()> {
+    empty_dir(ctx, data_dir);
+    ctx.root.create_dir(paths::STATE_DIR, 0o755)?;
+    ctx.root
+        .write(paths::ETCD_DATA_DIR_EMPTIED, data_dir.as_bytes(), 0o644)
+}
+
 /// Removes what a folder holds; the folder stays, as kubeadm leaves it. The folder is the one it
 /// really is under the root (its links followed inside the root); a system folder is refused.
 /// Returns the mount points left in it (see [`crate::fs::root::Root::remove_all`]).

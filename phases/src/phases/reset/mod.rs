@@ -8,5 +8,5 @@ pub mod cluster_status;
 pub mod network;
 
 pub use check::{PORTS, leftovers, verify};
-pub use clean::{empty_dir, run as cleanup_node};
+pub use clean::{empty_dir, empty_etcd_data_dir, run as cleanup_node};
 pub use cluster_status::run as update_cluster_status;

@@ -45,6 +45,31 @@ fn the_member_joins_as_a_learner_and_is_promoted_once_started() {
     assert_eq!(etcd_manifest(dir.path()), None);
 }
 
+/// The kubelet, still running after a failed join's undo, may restart etcd into the emptied
+/// folder before it drops the pod. The reset that follows empties it again, though the manifest
+/// it would learn the folder from is gone.
+#[test]
+fn the_etcd_folder_a_failed_join_emptied_is_emptied_again_by_the_next_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = joining(dir.path(), Some("10.0.0.1:6443"));
+    let etcd = FakeEtcd::healthy(&[("1", "node1", "10.0.0.1")]);
+    etcd.new_members_start.set(true);
+    add_member(&mut ctx, &etcd).unwrap();
+    let added = ctx.state::<AddedMember>().cloned().unwrap();
+    remove_added(&ctx, &etcd, &added).unwrap();
+    let restarted = dir.path().join("var/lib/etcd/member/wal/0.wal");
+    std::fs::create_dir_all(restarted.parent().unwrap()).unwrap();
+    std::fs::write(&restarted, "written by the restarted etcd").unwrap();
+
+    crate::phases::etcd::leave::run(&mut ctx).unwrap();
+    crate::phases::reset::cleanup_node(&mut ctx).unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("var/lib/etcd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn a_join_interrupted_while_its_member_starts_stops_and_the_member_is_removed_again() {
     let dir = tempfile::tempdir().unwrap();
